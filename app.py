@@ -1,0 +1,32 @@
+"""SSL Explorer: navigation only. Run with `make run`."""
+
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+
+# (file, title, icon) in menu order; a page appears once its file exists.
+PAGES = [
+    ("pages/home.py", "Home", "🏠"),
+    ("pages/lessons.py", "Lessons & quizzes", "🎓"),
+    ("pages/masked_lm.py", "Masked LM (cloze)", "🎭"),
+    ("pages/causal_lm.py", "Causal LM (next token)", "➡️"),
+    ("pages/compare.py", "Masked vs causal", "⚖️"),
+    ("pages/span_corruption.py", "Span corruption (T5)", "✂️"),
+    ("pages/contrastive.py", "Contrastive embeddings", "🧲"),
+    ("pages/attention.py", "Inside the model", "🔍"),
+    ("pages/training.py", "Live training", "🏋️"),
+    ("pages/models.py", "Models", "📦"),
+]
+
+st.set_page_config(page_title="SSL Explorer", page_icon="🧠", layout="wide")
+
+nav = st.navigation([st.Page(f, title=t, icon=i, default=(f == "pages/home.py"))
+                     for f, t, i in PAGES if (ROOT / f).exists()])
+st.sidebar.toggle("Presenter mode", key="presenter",
+                  help="Large fonts, high-contrast charts and fewer controls, for a projector.")
+from explorer import ui  # noqa: E402 - after set_page_config
+
+ui.apply_css()
+nav.run()

@@ -1,0 +1,70 @@
+"""Plotly figures from plain arrays and frames (never a model object).
+
+Every builder takes `large=` (presenter mode: bigger fonts, thicker marks) and returns a
+`plotly.graph_objects.Figure` with hover detail.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import plotly.graph_objects as go
+
+PALETTE = {"primary": "#1f5fbf", "accent": "#e07b00", "good": "#1a9850", "bad": "#d73027", "muted": "#9aa7b8"}
+
+
+def style(fig: go.Figure, *, large: bool = False, title: str | None = None, height: int | None = None) -> go.Figure:
+    """House style: readable fonts (larger in presenter mode), white background, tight margins."""
+    size = 20 if large else 13
+    fig.update_layout(
+        template="plotly_white",
+        font=dict(size=size, color="#111"),
+        title=dict(text=title, font=dict(size=size + 4)) if title else None,
+        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+        hoverlabel=dict(font_size=size),
+    )
+    if height:
+        fig.update_layout(height=int(height * (1.3 if large else 1.0)))
+    return fig
+
+
+def probability_bars(labels: Sequence[str], probs: Sequence[float], *, highlight: Sequence[bool] | None = None,
+                     hover: Sequence[str] | None = None, title: str | None = None, large: bool = False,
+                     xaxis_title: str = "probability") -> go.Figure:
+    """Horizontal bars, most likely on top; highlighted bars (e.g. the original token) in accent colour."""
+    labels = list(labels)
+    probs = [float(p) for p in probs]
+    hl = list(highlight) if highlight is not None else [False] * len(labels)
+    colors = [PALETTE["accent"] if h else PALETTE["primary"] for h in hl]
+    fig = go.Figure(go.Bar(
+        x=probs[::-1], y=unique_labels([f"{lab} " for lab in labels])[::-1], orientation="h", marker_color=colors[::-1],
+        text=[f"{p:.1%}" for p in probs[::-1]], textposition="auto",
+        hovertext=list(hover)[::-1] if hover is not None else None,
+        hovertemplate="%{y}: %{x:.4f}<br>%{hovertext}<extra></extra>" if hover is not None else "%{y}: %{x:.4f}<extra></extra>",
+    ))
+    fig.update_xaxes(title=xaxis_title, range=[0, max(probs + [0.01]) * 1.15], tickformat=".0%")
+    fig.update_yaxes(type="category")
+    return style(fig, large=large, title=title, height=60 + 28 * max(len(labels), 3))
+
+
+def heatmap(z, x: Sequence[str], y: Sequence[str], *, title: str | None = None, large: bool = False,
+            colorscale: str = "Blues", zmin: float | None = None, zmax: float | None = None,
+            hover: str = "%{y} → %{x}: %{z:.3f}", text=None, height: int | None = None) -> go.Figure:
+    """A labelled heatmap; `x`/`y` are token labels (made unique for plotly's category axes)."""
+    fig = go.Figure(go.Heatmap(z=z, x=unique_labels(x), y=unique_labels(y), colorscale=colorscale, zmin=zmin,
+                               zmax=zmax, hovertemplate=hover + "<extra></extra>", text=text,
+                               texttemplate="%{text}" if text is not None else None))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category", tickangle=-45)
+    return style(fig, large=large, title=title, height=height or max(300, 40 + 22 * len(y)))
+
+
+def unique_labels(labels: Sequence[str]) -> list[str]:
+    """Plotly merges equal category labels: suffix repeats with an invisible counter."""
+    seen: dict[str, int] = {}
+    out = []
+    for lab in labels:
+        n = seen.get(lab, 0)
+        seen[lab] = n + 1
+        out.append(lab + "\u200b" * n)
+    return out

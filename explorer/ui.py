@@ -1,0 +1,131 @@
+"""The only Streamlit-aware module of the core: cached loaders, shared widgets, CSS.
+
+Pages import from here; nothing else in `explorer/` imports streamlit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Iterator
+
+import streamlit as st
+
+from explorer import models
+from explorer.errors import ExplorerError
+
+OTHER = "Other model id…"
+
+
+def _threads() -> None:
+    import torch
+
+    n = int(os.environ.get("SSL_EXPLORER_THREADS", "1") or 1)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _cached_load(role: str, model_id: str | None, _progress=None) -> models.LoadedModel:
+    return models.load(role, model_id, progress=_progress)
+
+
+def get_model(role: str, model_id: str | None = None, *, quiet: bool = False) -> models.LoadedModel | None:
+    """The shared (read-only) model for a role, loaded once per process; None with a message on failure."""
+    _threads()
+    model_id = model_id if model_id is not None else selected_model_id(role)
+    label = model_id or models.DEFAULTS.get(role) or role
+    try:
+        bar = None
+        if model_id in (None, models.SMOLLM2) and role == "clm" and not models._cache_ok(models.smollm2_cache_path()):
+            bar = st.progress(0.0, text="Preparing the offline causal LM (first start only)…")
+
+        def progress(frac: float, msg: str) -> None:
+            if bar is not None:
+                bar.progress(min(max(frac, 0.0), 1.0), text=msg)
+
+        with st.spinner(f"Loading {label}…"):
+            lm = _cached_load(role, model_id, _progress=progress)
+        if bar is not None:
+            bar.empty()
+        return lm
+    except ExplorerError as exc:
+        if not quiet:
+            show_error(exc)
+        return None
+
+
+def show_error(exc: BaseException) -> None:
+    """Show a user-facing error (never a traceback)."""
+    if isinstance(exc, ExplorerError):
+        st.error(exc.message, icon="⚠️")
+        if exc.hint:
+            st.caption(exc.hint)
+    else:
+        st.error(f"Something went wrong: {type(exc).__name__}: {str(exc)[:300]}", icon="⚠️")
+
+
+@contextlib.contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Run a block; an `ExplorerError` (or any other error) becomes a message, not a traceback."""
+    try:
+        yield
+    except ExplorerError as exc:
+        show_error(exc)
+    except Exception as exc:  # noqa: BLE001 - the page keeps working whatever happens
+        show_error(exc)
+
+
+def selected_model_id(role: str) -> str | None:
+    return st.session_state.get(f"model_id_{role}") or models.DEFAULTS.get(role)
+
+
+def model_picker(role: str, *, container: Any = None, label: str | None = None) -> str | None:
+    """Sidebar picker for one role: offline default, suggested hub ids, or any id."""
+    box = container or st.sidebar
+    default = models.DEFAULTS.get(role)
+    options = ([f"{default} (offline)"] if default else []) + models.SUGGESTED.get(role, []) + [OTHER]
+    current = st.session_state.get(f"model_id_{role}")
+    index = 0
+    if current and current != default:
+        index = options.index(current) if current in options else len(options) - 1
+    choice = box.selectbox(label or models.ROLE_NAMES[role], options, index=index, key=f"pick_{role}",
+                           help="Offline models ship with the app. Hub models need a connection or a local cache.")
+    if choice == OTHER:
+        typed = box.text_input(f"{models.ROLE_NAMES[role]} id", value=current if current not in options else "",
+                               key=f"pick_other_{role}", placeholder="e.g. bert-base-uncased or /path/to/folder")
+        model_id = typed.strip() or default
+    elif default and choice.startswith(default):
+        model_id = default
+    else:
+        model_id = choice
+    st.session_state[f"model_id_{role}"] = model_id
+    return model_id
+
+
+def presenter() -> bool:
+    """True when the presenter toggle (large fonts, high contrast) is on."""
+    return bool(st.session_state.get("presenter", False))
+
+
+def css(big: bool) -> str:
+    """The app's style sheet; `big` is presenter mode (large fonts, high contrast)."""
+    base = "1.35rem" if big else "1rem"
+    return f"""<style>
+        html, body, [data-testid="stAppViewContainer"] {{ font-size: {base}; }}
+        .tok {{ display:inline-block; padding:2px 6px; margin:2px; border-radius:6px; border:1px solid #b8c4d6;
+               font-family: ui-monospace, monospace; background:#f7f9fc; color:#111; }}
+        .tok.special {{ color:#666; background:#eee; }}
+        .tok.masked {{ background:#ffd34d; border-color:#b38600; font-weight:700; }}
+        .strip span {{ display:inline-block; padding:3px 5px; margin:1px; border-radius:4px; color:#000; }}
+        {'p, li, label, .stMarkdown { font-size: 1.35rem !important; } h1 { font-size: 2.6rem !important; }' if big else ''}
+        </style>"""
+
+
+def apply_css() -> None:
+    st.markdown(css(presenter()), unsafe_allow_html=True)
+
+
+def notes(items: list[str]) -> None:
+    for n in items:
+        st.info(n, icon="ℹ️")

@@ -1,0 +1,80 @@
+"""Shared fixtures: tiny models built here (fast) and the real packaged models (session-wide)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def _save(model, tok, path: Path) -> Path:
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm_tokenizer():
+    from transformers import AutoTokenizer
+
+    from explorer.models import minilm_dir
+
+    return AutoTokenizer.from_pretrained(minilm_dir())
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer():
+    from transformers import AutoTokenizer
+
+    from explorer.models import convert_smollm2
+
+    return AutoTokenizer.from_pretrained(convert_smollm2())
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm_dir(tmp_path_factory, minilm_tokenizer) -> Path:
+    """A randomly initialised 2-layer BERT masked LM with the real uncased WordPiece vocabulary."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=minilm_tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
+                     architectures=["BertForMaskedLM"])
+    return _save(BertForMaskedLM(cfg), minilm_tokenizer, tmp_path_factory.mktemp("tiny-mlm"))
+
+
+@pytest.fixture(scope="session")
+def tiny_clm_dir(tmp_path_factory, smollm2_tokenizer) -> Path:
+    """A randomly initialised 2-layer Llama causal LM with SmolLM2's tokenizer."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(smollm2_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128,
+                      bos_token_id=smollm2_tokenizer.bos_token_id, eos_token_id=smollm2_tokenizer.eos_token_id,
+                      architectures=["LlamaForCausalLM"])
+    return _save(LlamaForCausalLM(cfg), smollm2_tokenizer, tmp_path_factory.mktemp("tiny-clm"))
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    from explorer import load
+
+    return load("clm")
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    from explorer import load
+
+    return load("encoder")

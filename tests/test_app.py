@@ -1,0 +1,46 @@
+"""Every page renders through the real navigation with no exception (AppTest)."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import PAGES, ROOT
+
+EXISTING = [f for f, _, _ in PAGES if (ROOT / f).exists()]
+
+
+def run_page(page: str, timeout: float = 180) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.run()
+    if page != "pages/home.py":
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+@pytest.mark.parametrize("page", EXISTING)
+def test_page_renders_without_exception(page):
+    at = run_page(page)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.markdown or at.header or at.title
+
+
+def test_home_lists_models_and_pages():
+    at = run_page("pages/home.py")
+    text = " ".join(m.value for m in at.markdown)
+    assert "Self-supervised" in text and "Masked LM" in text
+    df = at.dataframe[0].value
+    clm = df[df["role"] == "Causal LM"].iloc[0]
+    assert clm["model"] == "SmolLM2-135M-Instruct" and clm["layers"] == 30
+
+
+def test_presenter_toggle_enlarges_fonts():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["presenter"] = True
+    at.run()
+    assert not at.exception
+    assert at.toggle(key="presenter").value is True
+    from explorer import ui
+
+    assert "1.35rem" in ui.css(True) and "1.35rem" not in ui.css(False)

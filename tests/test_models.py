@@ -1,0 +1,109 @@
+"""The model layer: offline defaults, hub/local ids, clear errors, the GGUF cache."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+
+from explorer import ExplorerError, ModelUnavailable, load, models
+
+
+def test_smollm2_ranks_paris_first(smollm2):
+    tok, model = smollm2.tokenizer, smollm2.model
+    ids = tok("The capital of France is", return_tensors="pt")
+    with torch.no_grad():
+        out = model(**ids, output_attentions=True)
+    top = out.logits[0, -1].softmax(-1).topk(3)
+    assert tok.decode([int(top.indices[0])]) == " Paris"
+    assert float(top.values[0]) > 0.5
+    assert len(out.attentions) == smollm2.info.layers == 30
+    assert smollm2.info.heads == 9
+    assert 130e6 < smollm2.info.params < 140e6
+    assert smollm2.info.source == "packaged"
+
+
+def test_loaded_models_are_frozen_and_eval(smollm2, minilm):
+    for lm in (smollm2, minilm):
+        assert not lm.model.training
+        assert not any(p.requires_grad for p in lm.model.parameters())
+
+
+def test_minilm_embedding_and_attentions(minilm):
+    tok, model = minilm.tokenizer, minilm.model
+    ids = tok(["A cat sits."], return_tensors="pt")
+    with torch.no_grad():
+        out = model(**ids, output_attentions=True)
+    assert out.last_hidden_state.shape[-1] == 384
+    assert len(out.attentions) == 6 and out.attentions[0].shape[1] == 12
+    rows = out.attentions[0].sum(-1)
+    assert torch.allclose(rows, torch.ones_like(rows), atol=1e-5)
+
+
+def test_local_folder_models_load_for_their_role(tiny_mlm_dir, tiny_clm_dir):
+    mlm = load("mlm", str(tiny_mlm_dir))
+    assert mlm.info.architecture == "BertForMaskedLM" and mlm.info.layers == 2
+    assert mlm.info.source == "local folder"
+    clm = load("clm", str(tiny_clm_dir))
+    assert clm.info.architecture == "LlamaForCausalLM"
+    out = clm.model(torch.tensor([[1, 2, 3]]), output_attentions=True)
+    assert out.attentions[0] is not None
+
+
+def test_wrong_kind_for_role_is_explained(tiny_mlm_dir, tiny_clm_dir):
+    with pytest.raises(ModelUnavailable, match="masked LM"):
+        load("clm", str(tiny_mlm_dir))
+    with pytest.raises(ModelUnavailable, match="cannot be used as a Masked LM"):
+        load("mlm", str(tiny_clm_dir))
+    with pytest.raises(ModelUnavailable, match="sentence encoder without a masked-LM head"):
+        load("mlm", models.MINILM)
+    with pytest.raises(ModelUnavailable, match="causal LM"):
+        load("encoder", models.SMOLLM2)
+
+
+def test_too_large_model_is_refused(tiny_mlm_dir, monkeypatch):
+    monkeypatch.setenv("SSL_EXPLORER_MAX_PARAMS", "1000")
+    with pytest.raises(ModelUnavailable, match="at most"):
+        load("mlm", str(tiny_mlm_dir))
+
+
+def test_unknown_and_unreachable_ids_fail_fast(monkeypatch):
+    monkeypatch.setattr(models, "hub_reachable", lambda timeout=2.0: False)
+    t0 = time.time()
+    with pytest.raises(ModelUnavailable, match="cannot be reached"):
+        load("mlm", "bert-base-uncased")
+    assert time.time() - t0 < 15
+    with pytest.raises(ModelUnavailable, match="not a valid model id"):
+        load("clm", "two words")
+    with pytest.raises(ModelUnavailable, match="does not hold a usable model"):
+        load("encoder", "/tmp")
+    with pytest.raises(ModelUnavailable, match="Unknown role"):
+        load("vision")
+
+
+def test_seq2seq_has_no_offline_default():
+    with pytest.raises(ModelUnavailable, match="t5-small"):
+        load("seq2seq")
+    assert issubclass(ModelUnavailable, ExplorerError)
+
+
+def test_gguf_cache_is_atomic_and_rebuilt_when_corrupt(tmp_path, monkeypatch):
+    """Conversion writes a complete folder under a temporary name; a damaged cache is detected and rebuilt."""
+    monkeypatch.setenv("SSL_EXPLORER_CACHE", str(tmp_path))
+    path = models.convert_smollm2()
+    assert models._cache_ok(path)
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    meta = json.loads((path / "ssl-explorer.json").read_text())
+    assert "model.safetensors" in meta["files"]
+    t0 = time.time()
+    lm = load("clm")
+    assert time.time() - t0 < 10  # a reload from the safetensors cache, not the GGUF
+    assert lm.info.layers == 30
+    # truncate the weights: the marker no longer matches, so the cache is rebuilt
+    weights = path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    assert not models._cache_ok(path)
+    path2 = models.convert_smollm2()
+    assert models._cache_ok(path2) and (path2 / "model.safetensors").stat().st_size > 100e6

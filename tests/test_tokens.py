@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from explorer import ExplorerError
+from explorer.tokens import clean_text, encode, word_groups, word_text
+
+
+def test_empty_and_whitespace_text_refused(minilm_tokenizer):
+    for bad in ("", "   \n", None, "\x00\x01"):
+        with pytest.raises(ExplorerError, match="empty"):
+            encode(minilm_tokenizer, bad)
+
+
+def test_long_text_is_cut_with_the_limit_said(minilm_tokenizer):
+    enc = encode(minilm_tokenizer, "word " * 300, max_tokens=20)
+    assert len(enc.ids) == 20 and enc.truncated and enc.original_length == 302
+    assert enc.ids[-1] == minilm_tokenizer.sep_token_id
+    assert "limit here is 20" in enc.notes[0]
+
+
+def test_odd_unicode_is_handled(minilm_tokenizer, smollm2_tokenizer):
+    text = "Cafe\u0301 🤖 日本語 \u202eabc"
+    assert clean_text(text).startswith("Café")
+    enc = encode(minilm_tokenizer, text)
+    assert enc.pieces[0] == "[CLS]" and "[UNK]" in enc.pieces
+    enc2 = encode(smollm2_tokenizer, text, add_special_tokens=False)
+    assert smollm2_tokenizer.decode(enc2.ids) == clean_text(text)
+
+
+def test_word_groups_align_subwords(minilm_tokenizer):
+    enc = encode(minilm_tokenizer, "An unbelievably tall giraffe")
+    groups = word_groups(enc)
+    pieces = [enc.pieces[i] for i in groups[1]]
+    assert pieces[0] == "un" and all(p.startswith("##") for p in pieces[1:])
+    assert word_text(enc, groups[1]) == "unbelievably"
+    assert enc.special[0] and enc.special[-1]
