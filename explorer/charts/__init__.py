@@ -1,7 +1,8 @@
 """Plotly figures from plain arrays and frames (never a model object).
 
-Every builder takes `large=` (presenter mode: bigger fonts, thicker marks) and returns a
-`plotly.graph_objects.Figure` with hover detail.
+Shared builders live here; each topic adds its own module in this package
+(`explorer.charts.mlm`, `explorer.charts.attention`, ...). Every builder takes `large=`
+(presenter mode: bigger fonts) and returns a `plotly.graph_objects.Figure` with hover detail.
 """
 
 from __future__ import annotations
