@@ -129,3 +129,55 @@ def apply_css() -> None:
 def notes(items: list[str]) -> None:
     for n in items:
         st.info(n, icon="ℹ️")
+
+
+# --------------------------------------------------------------------------- shareable state (URL)
+
+
+def page_state(page: str, defaults: dict[str, Any], limits: dict[str, Any] | None = None) -> None:
+    """Call at the top of a page, before its widgets: fill the widgets' session state from the link.
+
+    Widgets then take their value from session state (create them without `value=`/`index=`).
+    A link is applied once; invalid or tampered values fall back to defaults with a notice.
+    """
+    from explorer.state import parse_query
+
+    params = {k: v for k, v in st.query_params.to_dict().items() if k in defaults}
+    signature = tuple(sorted(params.items()))
+    marker = f"_link_{page}"
+    if params and st.session_state.get(marker) != signature:
+        values, problems = parse_query(params, defaults, limits)
+        for key, value in values.items():
+            st.session_state[key] = value
+        for p in problems:
+            st.warning(p, icon="🔗")
+        st.session_state[marker] = signature
+    for key, default in defaults.items():
+        if key not in st.session_state:
+            st.session_state[key] = list(default) if isinstance(default, (list, tuple)) else default
+
+
+def publish_state(page: str, defaults: dict[str, Any]) -> dict[str, str]:
+    """Call after the widgets: write the values that differ from the defaults into the URL."""
+    from explorer.state import encode_query
+
+    values = {k: st.session_state.get(k) for k in defaults}
+    params = encode_query(values, defaults)
+    current = {k: v for k, v in st.query_params.to_dict().items()}
+    if current != params:
+        st.query_params.from_dict(params)
+    st.session_state[f"_link_{page}"] = tuple(sorted(params.items()))
+    return params
+
+
+def share_link(params: dict[str, str], *, container: Any = None) -> str:
+    """A 'copy link' control for the current page state; returns the link."""
+    from urllib.parse import urlencode
+
+    base = st.context.url or ""
+    link = base + ("?" + urlencode(params) if params else "")
+    box = container or st.sidebar
+    with box.popover("🔗 Share this example"):
+        st.caption("Send this link: it opens this page with the same inputs.")
+        st.code(link or "(the link appears in the browser)", language=None, wrap_lines=True)
+    return link

@@ -1,0 +1,52 @@
+"""Models: what is loaded for each role, how big it is, and the offline masked LM's model card."""
+
+import streamlit as st
+
+from explorer import models, ui
+
+st.title("Models")
+st.markdown(
+    "Each page uses one model per role. The offline defaults ship with the app; any Hugging Face hub id "
+    "(or a local folder) loads when this machine is online or has the model in its local cache. "
+    "Models are loaded once per server and shared read-only; training works on a private copy."
+)
+
+rows = []
+for role in models.ROLES:
+    model_id = ui.model_picker(role)
+    lm = ui.get_model(role, model_id, quiet=True) if model_id else None
+    if lm is None:
+        rows.append({"role": models.ROLE_NAMES[role], "model": model_id or "none offline", "architecture": "",
+                     "parameters (M)": None, "layers": None, "heads": None, "max tokens": None, "vocabulary": None,
+                     "source": "not available", "licence": ""})
+        continue
+    i = lm.info
+    rows.append({"role": models.ROLE_NAMES[role], "model": i.name, "architecture": i.architecture,
+                 "parameters (M)": round(i.params_millions, 1), "layers": i.layers, "heads": i.heads,
+                 "max tokens": i.max_length, "vocabulary": i.vocab_size, "source": i.source, "licence": i.licence})
+st.dataframe(rows, hide_index=True, width="stretch")
+
+for role in models.ROLES:
+    model_id = ui.selected_model_id(role)
+    if model_id:
+        lm = ui.get_model(role, model_id, quiet=True)
+        if lm is None:
+            with st.expander(f"Why is the {models.ROLE_NAMES[role].lower()} '{model_id}' not available?"):
+                ui.get_model(role, model_id)
+    else:
+        st.info(f"No offline {models.ROLE_NAMES[role]} ships with this app: pick a hub id such as "
+                f"{', '.join(models.SUGGESTED[role][:2])} in the sidebar (needs a connection or a local cache).")
+
+st.header("The offline masked LM")
+mlm = ui.get_model("mlm", models.PROJECT_MLM, quiet=True)
+if mlm is not None and mlm.extra.get("card"):
+    st.markdown(mlm.extra["card"])
+else:
+    st.info("The project's own masked LM has not been built on this machine yet: the masked-LM pages need a "
+            "hub model (e.g. bert-base-uncased) until it is. Build it with `make build-mlm`.")
+
+st.header("Caches and limits")
+st.markdown(
+    f"- Converted SmolLM2 cache: `{models.smollm2_cache_path()}` (set `SSL_EXPLORER_CACHE` to move it)\n"
+    f"- Largest model a user may load: {models.max_params() / 1e6:,.0f} M parameters (`SSL_EXPLORER_MAX_PARAMS`)"
+)
