@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from explorer import ExplorerError
+from explorer.lessons import ASSETS, Score, load_lesson, load_lessons, predict_verdict
+
+
+def test_all_bundled_lessons_and_quizzes_load():
+    lessons, problems = load_lessons()
+    assert problems == []
+    assert [lesson.slug[:2] for lesson in lessons] == ["01", "02", "03", "04", "05", "06", "07"]
+    assert {lesson.widget for lesson in lessons} >= {"fill_mask", "next_token", "compare", "span", "contrastive"}
+    for lesson in lessons:
+        assert lesson.title and lesson.body and lesson.questions
+        for q in lesson.questions:
+            if q.kind == "choice":
+                assert 0 <= q.answer < len(q.options) and q.why
+
+
+def test_malformed_lesson_gives_a_clear_message(tmp_path):
+    shutil.copy(ASSETS / "lessons" / "02-cloze.md", tmp_path / "02-cloze.md")
+    (tmp_path / "03-broken.md").write_text("+++\ntitle = 'Broken\nwidget = 'x'\n+++\nbody")
+    (tmp_path / "04-nofront.md").write_text("# just markdown")
+    (tmp_path / "05-badwidget.md").write_text("+++\ntitle = 'T'\nwidget = 'rocket'\n+++\nbody")
+    lessons, problems = load_lessons(tmp_path, quiz_dir=tmp_path)
+    assert [lesson.slug for lesson in lessons] == ["02-cloze"]
+    assert len(problems) == 3
+    assert any("not valid TOML" in p for p in problems)
+    assert any("no front matter" in p for p in problems)
+    assert any("unknown widget 'rocket'" in p for p in problems)
+
+
+def test_malformed_quiz_is_reported(tmp_path):
+    shutil.copy(ASSETS / "lessons" / "02-cloze.md", tmp_path / "02-cloze.md")
+    (tmp_path / "02-cloze.toml").write_text("[[question]]\nprompt='Q'\noptions=['a','b']\nanswer=5\n")
+    with pytest.raises(ExplorerError, match="answer"):
+        load_lesson(tmp_path / "02-cloze.md", quiz_dir=tmp_path)
+
+
+def test_score_counts_first_answers_only():
+    s = Score()
+    s.record("q1", True)
+    s.record("q1", False)
+    s.record("q2", False)
+    assert (s.right, s.answered) == (1, 2)
+
+
+def test_predict_verdict():
+    assert predict_verdict("Paris", ["␣Paris", "␣the"]) == (True, 1)
+    assert predict_verdict("water", ["milk", "water"]) == (True, 2)
+    assert predict_verdict("car", ["milk", "water"]) == (False, None)
