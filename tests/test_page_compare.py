@@ -1,0 +1,57 @@
+"""AppTest flows of the masked-vs-causal page (tiny masked LM, the real causal LM)."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import ROOT
+
+
+@pytest.fixture()
+def at(tiny_mlm_dir):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.session_state["model_id_mlm"] = str(tiny_mlm_dir)
+    at.run()
+    at.switch_page("pages/compare.py")
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_default_sentence_side_by_side(at):
+    charts = at.get("plotly_chart")
+    assert len(charts) == 6  # two top-k, strip, gain, two masks
+    subs = [s.value for s in at.subheader]
+    assert subs == ["Masked LM — sees both sides", "Causal LM — sees the left only"]
+    seen = " ".join(m.value for m in at.markdown)
+    assert "The dog ___ at the mailman." in seen and "`The dog ___`" in seen
+
+
+def test_preset_with_blank_and_word_choice(at):
+    at.pills(key="cmp_preset").set_value("The ___ barked at the mailman.").run()
+    assert not at.exception
+    assert at.pills(key="cmp_word").value == 1
+    assert any("no answer" in i.value for i in at.info)
+    at.pills(key="cmp_word").set_value(2).run()
+    assert not at.exception and (at.success or at.warning)
+
+
+def test_empty_and_odd_text_never_crash(at):
+    at.text_input(key="cmp_text").set_value("").run()
+    assert not at.exception and "empty" in at.error[0].value
+    at.text_input(key="cmp_text").set_value("Ünïcödé 🤖 日本語 ___ !").run()
+    assert not at.exception
+
+
+def test_link_state_is_applied_and_tampering_handled(tiny_mlm_dir):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.session_state["model_id_mlm"] = str(tiny_mlm_dir)
+    at.query_params["cmp_text"] = "She poured a glass of cold milk."
+    at.query_params["cmp_word"] = "999999"
+    at.run()
+    at.switch_page("pages/compare.py")
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="cmp_text").value == "She poured a glass of cold milk."
+    assert any("cmp_word" in w.value for w in at.warning)
