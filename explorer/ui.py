@@ -134,6 +134,11 @@ def notes(items: list[str]) -> None:
 # --------------------------------------------------------------------------- shareable state (URL)
 
 
+def model_defaults(*roles: str) -> dict[str, str]:
+    """Shareable-state entries for the models a page uses (the URL carries the model ids too)."""
+    return {f"model_id_{r}": models.DEFAULTS.get(r) or "" for r in roles}
+
+
 def page_state(page: str, defaults: dict[str, Any], limits: dict[str, Any] | None = None) -> None:
     """Call at the top of a page, before its widgets: fill the widgets' session state from the link.
 

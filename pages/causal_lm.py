@@ -18,11 +18,13 @@ DEFAULTS = {
     "clm_strategy": "greedy",
     "clm_tf_text": "The cat sat on the mat because it was tired.",
 }
+SHARED = {**DEFAULTS, **ui.model_defaults("clm")}  # what a link carries
+LIMITS = {"clm_temperature": (0.0, 2.0), "clm_top_k": (0, 1000), "clm_top_p": (0.0, 1.0), "clm_seed": (0, 2**31 - 1),
+          "clm_show": (3, 30), "clm_n": (1, clm.MAX_NEW_TOKENS), "clm_strategy": ["greedy", "sample"]}
 ACTION = "clm_pending_action"
 STATE = "clm_generation"
 
-for _key, _value in DEFAULTS.items():
-    st.session_state.setdefault(_key, _value)
+ui.page_state("causal_lm", SHARED, LIMITS)
 
 
 def queue(*action) -> None:
@@ -256,3 +258,5 @@ with ui.friendly_errors():
         "p(target)": st.column_config.NumberColumn(format="%.4f"),
         "surprisal (bits)": st.column_config.NumberColumn(format="%.2f"),
         "p(guess)": st.column_config.NumberColumn(format="%.4f")})
+
+ui.share_link(ui.publish_state("causal_lm", SHARED))

@@ -16,10 +16,11 @@ PRESETS = [
     "He played the guitar at the concert last night.",
 ]
 DEFAULTS = {"cmp_text": PRESETS[0], "cmp_word": 2, "cmp_k": 8}
+SHARED = {**DEFAULTS, **ui.model_defaults("mlm", "clm")}  # what a link carries
 LIMITS = {"cmp_word": (0, 200), "cmp_k": (3, 20)}
 MAX_MASK_TOKENS = 24  # attention-mask matrices stay readable up to this many tokens
 
-ui.page_state("compare", DEFAULTS, LIMITS)
+ui.page_state("compare", SHARED, LIMITS)
 large = ui.presenter()
 
 st.title("Masked vs causal, side by side")
@@ -124,4 +125,4 @@ with ui.friendly_errors():
 st.header("The two objectives")
 st.dataframe(compare.OBJECTIVES, hide_index=True, width="stretch")
 
-ui.share_link(ui.publish_state("compare", DEFAULTS))
+ui.share_link(ui.publish_state("compare", SHARED))

@@ -59,6 +59,14 @@ def wait_idle(page, timeout_ms: int = 120_000) -> None:
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
 
 
+def open_from_sidebar(page, url: str, title: str) -> None:
+    """Load the app, then open one page by its menu title, waiting for each script run to finish."""
+    page.goto(url)
+    wait_idle(page)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    wait_idle(page)
+
+
 @contextlib.contextmanager
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright

@@ -78,3 +78,25 @@ def minilm():
     from explorer import load
 
     return load("encoder")
+
+
+@pytest.fixture
+def app_page():
+    """Open a page through the real navigation (AppTest) with session state set first; fails on an exception.
+
+    Usage: ``at = app_page("pages/x.py", x_text="…")``.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    def _open(page: str, *, timeout: float = 180, **state) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+        for key, value in state.items():
+            at.session_state[key] = value
+        at.run()
+        if page != "pages/home.py":
+            at.switch_page(page)
+            at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return _open
