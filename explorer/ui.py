@@ -82,7 +82,8 @@ def selected_model_id(role: str) -> str | None:
 
 def model_picker(role: str, *, container: Any = None, label: str | None = None) -> str | None:
     """Sidebar picker for one role: offline default, suggested hub ids, or any id."""
-    box = container or st.sidebar
+    # collapsed in presenter mode: the projector shows the content, not the controls
+    box = container or st.sidebar.expander(f"Model: {label or models.ROLE_NAMES[role]}", expanded=not presenter())
     default = models.DEFAULTS.get(role)
     options = ([f"{default} (offline)"] if default else []) + models.SUGGESTED.get(role, []) + [OTHER]
     current = st.session_state.get(f"model_id_{role}")
@@ -108,6 +109,17 @@ def presenter() -> bool:
     return bool(st.session_state.get("presenter", False))
 
 
+PRESENTER_CSS = """
+        p, li, label, td, th, .stMarkdown, [data-testid="stWidgetLabel"] p { font-size: 1.35rem !important;
+            color: #000 !important; }
+        h1 { font-size: 2.6rem !important; } h2 { font-size: 2.0rem !important; } h3 { font-size: 1.6rem !important; }
+        [data-testid="stAppViewContainer"] { background: #fff; }
+        .tok { border: 2px solid #000 !important; font-size: 1.3rem; }
+        [data-testid="stCaptionContainer"] { color: #222 !important; font-size: 1.1rem !important; }
+        [data-testid="stMain"] .block-container { padding-top: 1.5rem; max-width: 100%; }
+"""
+
+
 def css(big: bool) -> str:
     """The app's style sheet; `big` is presenter mode (large fonts, high contrast)."""
     base = "1.35rem" if big else "1rem"
@@ -118,7 +130,7 @@ def css(big: bool) -> str:
         .tok.special {{ color:#666; background:#eee; }}
         .tok.masked {{ background:#ffd34d; border-color:#b38600; font-weight:700; }}
         .strip span {{ display:inline-block; padding:3px 5px; margin:1px; border-radius:4px; color:#000; }}
-        {'p, li, label, .stMarkdown { font-size: 1.35rem !important; } h1 { font-size: 2.6rem !important; }' if big else ''}
+        {PRESENTER_CSS if big else ''}
         </style>"""
 
 

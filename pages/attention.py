@@ -31,6 +31,19 @@ DEFAULTS = {
     "attn_lens_color": "top-1 probability",
     "attn_lens_pos": None,  # None: the first [MASK] (masked LM) or the last token (causal LM)
 }
+SHARED_KEYS = (
+    "attn_role", "attn_text", "attn_view", "attn_max_tokens", "attn_layer", "attn_hide_special",
+    "attn_lens_k",
+)
+SHARED = {**{k: DEFAULTS[k] for k in SHARED_KEYS}, **ui.model_defaults("clm", "mlm", "encoder", "seq2seq")}  # what a link carries
+LIMITS = {
+    "attn_role": ROLES,
+    "attn_view": VIEWS,
+    "attn_max_tokens": (8, 256),
+    "attn_layer": (0, 200),
+    "attn_lens_k": (1, 10),
+}
+ui.page_state("attention", SHARED, LIMITS)
 for _key, _value in DEFAULTS.items():
     if _value is not None:
         st.session_state.setdefault(_key, _value)
@@ -229,3 +242,5 @@ with ui.friendly_errors():
         st.download_button("Download this view (HTML, works offline)", page.encode("utf-8"),
                            file_name=f"attention-{bv_view}-view.html", mime="text/html", key="attn_download",
                            on_click="ignore")
+
+ui.share_link(ui.publish_state("attention", SHARED))

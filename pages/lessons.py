@@ -1,0 +1,194 @@
+"""Guided lessons: a short path through the ideas, each next to a live widget, with quizzes."""
+
+import streamlit as st
+
+from explorer import clm as causal
+from explorer import compare, contrastive, lessons, mlm, span, ui
+from explorer.charts import probability_bars
+from explorer.charts.contrastive import similarity_heatmap
+from explorer.charts.mlm import prediction_chart
+from explorer.charts.span import corruption_strips
+
+DEFAULTS = {"lesson": 0}
+LIMITS = {"lesson": (0, 99)}
+
+ui.page_state("lessons", DEFAULTS, LIMITS)
+large = ui.presenter()
+all_lessons, problems = lessons.load_lessons()
+for p in problems:
+    st.error(f"A lesson file could not be loaded: {p}", icon="📄")
+if not all_lessons:
+    st.error("No lessons found in assets/lessons/.")
+    st.stop()
+
+score: lessons.Score = st.session_state.setdefault("quiz_score", lessons.Score())
+if not 0 <= st.session_state["lesson"] < len(all_lessons):
+    st.session_state["lesson"] = 0
+st.sidebar.radio("Lesson", list(range(len(all_lessons))), key="lesson",
+                 format_func=lambda i: all_lessons[i].title)
+lesson = all_lessons[st.session_state["lesson"]]
+
+
+def _go(step: int) -> None:
+    st.session_state["lesson"] = max(0, min(len(all_lessons) - 1, st.session_state["lesson"] + step))
+
+
+# --------------------------------------------------------------------------- live widgets
+
+
+def widget_fill_mask(example: str) -> None:
+    lm = ui.get_model("mlm")
+    if lm is None:
+        return
+    text = st.text_input("Sentence with a [MASK]", example, key=f"lw_{lesson.slug}")
+    with ui.friendly_errors():
+        enc = mlm.encode_text(lm, text)
+        fill = mlm.fill_mask(lm, enc, k=8)
+        for pred in fill.predictions[:2]:
+            st.plotly_chart(prediction_chart(pred, large=large), width="stretch")
+
+
+def widget_next_token(example: str) -> None:
+    lm = ui.get_model("clm")
+    if lm is None:
+        return
+    text = st.text_input("Prompt", example, key=f"lw_{lesson.slug}")
+    with ui.friendly_errors():
+        prompt = causal.build_prompt(lm.tokenizer, text)
+        dist = causal.next_token_distribution(lm, prompt.encoded, top_n=10)
+        st.plotly_chart(probability_bars([c.piece for c in dist.top], [c.prob for c in dist.top], large=large,
+                                         title=f"Next token after “{prompt.text[-40:]}”"), width="stretch")
+        st.caption(f"Entropy {dist.entropy:.2f} bits: as unsure as a fair choice between "
+                   f"{dist.effective_choices:.1f} tokens.")
+
+
+def widget_compare(example: str) -> None:
+    mlm_lm, clm_lm = ui.get_model("mlm"), ui.get_model("clm")
+    if mlm_lm is None or clm_lm is None:
+        return
+    text = st.text_input("Sentence", example, key=f"lw_{lesson.slug}")
+    with ui.friendly_errors():
+        comp = compare.prepare(mlm_lm, clm_lm, text)
+        default = compare.blank_index(comp)
+        words = [w.text for w in comp.words]
+        pick = st.selectbox("Hide the word", list(range(len(words))), index=default if default is not None else
+                            min(2, len(words) - 1), format_func=lambda i: words[i], key=f"lw_{lesson.slug}_word")
+        sides = compare.predict_word(comp, mlm_lm, clm_lm, pick, k=6)
+        cols = st.columns(2)
+        for col, side, label in zip(cols, sides, ("Masked LM (both sides)", "Causal LM (left only)")):
+            with col:
+                st.plotly_chart(probability_bars(side.top_pieces, side.top_probs, large=large, title=label,
+                                                 highlight=[p == side.answer_piece for p in side.top_pieces]),
+                                width="stretch")
+
+
+def widget_span(example: str) -> None:
+    lm = ui.get_model("encoder")
+    if lm is None:
+        return
+    text = st.text_input("Sentence", example, key=f"lw_{lesson.slug}")
+    cols = st.columns(2)
+    density = cols[0].slider("Noise density", 0.05, 0.5, 0.15, 0.05, key=f"lw_{lesson.slug}_d")
+    length = cols[1].slider("Mean span length", 1.0, 5.0, 3.0, 0.5, key=f"lw_{lesson.slug}_l")
+    with ui.friendly_errors():
+        c = span.corrupt_spans(lm.tokenizer, text, noise_density=density, mean_noise_span_length=length, seed=0)
+        st.html(corruption_strips(c.pieces, c.mask, c.input_pieces, c.target_pieces, span.sentinel_number))
+
+
+def widget_contrastive(example: str) -> None:
+    lm = ui.get_model("encoder")
+    if lm is None:
+        return
+    default = "\n".join([example, "Someone is strumming a guitar.", "A chef is cooking pasta in a kitchen."])
+    text = st.text_area("One sentence per line", default, key=f"lw_{lesson.slug}", height=110)
+    with ui.friendly_errors():
+        emb = contrastive.embed(lm, text)
+        labels = [contrastive.short_label(s) for s in emb.sentences]
+        st.plotly_chart(similarity_heatmap(contrastive.cosine_matrix(emb.vectors), labels, emb.sentences,
+                                           large=large), width="stretch")
+
+
+def widget_stages(_example: str) -> None:
+    st.markdown(
+        "| stage | data | labels from | what the model learns |\n|---|---|---|---|\n"
+        "| 1. Pretraining | raw text, trillions of tokens | the text itself (self-supervised) | language, facts |\n"
+        "| 2. Supervised fine-tuning | labelled examples, prompt → response | people | a task, following instructions |\n"
+        "| 3. Alignment | pairs of answers ranked by people | preferences | which answers people prefer |"
+    )
+
+
+WIDGETS = {"fill_mask": widget_fill_mask, "next_token": widget_next_token, "compare": widget_compare,
+           "span": widget_span, "contrastive": widget_contrastive, "stages": widget_stages}
+
+# --------------------------------------------------------------------------- lesson
+
+st.title(lesson.title)
+text_col, live_col = st.columns([1, 1]) if lesson.widget != "none" else (st.container(), None)
+with text_col:
+    st.markdown(lesson.body)
+    if lesson.tries:
+        st.markdown("**Try this**\n" + "\n".join(f"- {t}" for t in lesson.tries))
+if live_col is not None:
+    with live_col:
+        st.subheader("Live")
+        WIDGETS[lesson.widget](lesson.example)
+
+nav = st.columns([1, 1, 4])
+nav[0].button("← Previous", on_click=_go, args=(-1,), disabled=st.session_state["lesson"] == 0, key="lesson_prev")
+nav[1].button("Next →", on_click=_go, args=(1,), disabled=st.session_state["lesson"] == len(all_lessons) - 1,
+              key="lesson_next")
+
+# --------------------------------------------------------------------------- quiz
+
+
+def _reveal(q: lessons.Question) -> list[str] | None:
+    """The model's top-5 answers for a 'predict' question."""
+    lm = ui.get_model(q.role)
+    if lm is None:
+        return None
+    if q.role == "mlm":
+        enc = mlm.encode_text(lm, q.text)
+        pred = mlm.fill_mask(lm, enc, k=5).predictions[0]
+        st.plotly_chart(prediction_chart(pred, large=large), width="stretch")
+        return pred.top_pieces
+    dist = causal.next_token_distribution(lm, causal.build_prompt(lm.tokenizer, q.text).encoded, top_n=5)
+    st.plotly_chart(probability_bars([c.piece for c in dist.top], [c.prob for c in dist.top], large=large),
+                    width="stretch")
+    return [c.piece for c in dist.top]
+
+
+if lesson.questions:
+    st.header("Quiz")
+for i, q in enumerate(lesson.questions):
+    qid = f"{lesson.slug}-{i}"
+    with st.container(border=True):
+        st.markdown(f"**{i + 1}. {q.prompt}**" + (f"\n\n`{q.text}`" if q.text else ""))
+        choice = st.radio("Your answer", list(range(len(q.options))), format_func=lambda j, q=q: q.options[j],
+                          index=None, key=f"quiz_{qid}", label_visibility="collapsed")
+        label = "Check" if q.kind == "choice" else "Reveal the model's answer"
+        if st.button(label, key=f"quiz_btn_{qid}", disabled=choice is None):
+            st.session_state[f"quiz_done_{qid}"] = True
+        if choice is not None and st.session_state.get(f"quiz_done_{qid}"):
+            if q.kind == "choice":
+                right = q.check(choice)
+                score.record(qid, right)
+                (st.success if right else st.error)(("Right. " if right else "Not quite. ") + q.why)
+            else:
+                with ui.friendly_errors():
+                    top = _reveal(q)
+                    if top is not None:
+                        hit, rank = lessons.predict_verdict(q.options[choice], top, k=1)
+                        _, rank5 = lessons.predict_verdict(q.options[choice], top, k=5)
+                        score.record(qid, hit)
+                        if hit:
+                            st.success(f"Right: the model's top answer is “{top[0]}”. {q.why}")
+                        elif rank5:
+                            st.warning(f"Close: your guess is the model's #{rank5}; its top answer is “{top[0]}”. "
+                                       f"{q.why}")
+                        else:
+                            st.error(f"The model's top answer is “{top[0]}”, and your guess is not in its top 5. "
+                                     f"{q.why}")
+
+st.sidebar.metric("Quiz score", f"{score.right} / {score.answered}",
+                  help="Right answers / questions answered in this session (first answer counts).")
+ui.publish_state("lessons", DEFAULTS)

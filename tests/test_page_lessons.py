@@ -1,0 +1,58 @@
+"""AppTest: every lesson renders with its live widget; quizzes give feedback and keep the score."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import ROOT
+from explorer.lessons import load_lessons
+
+LESSONS, _ = load_lessons()
+
+
+@pytest.fixture()
+def at(tiny_mlm_dir):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.session_state["model_id_mlm"] = str(tiny_mlm_dir)
+    at.run()
+    at.switch_page("pages/lessons.py")
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_every_lesson_renders_with_its_widget(at):
+    for i, lesson in enumerate(LESSONS):
+        at.sidebar.radio(key="lesson").set_value(i).run()
+        assert not at.exception, lesson.slug
+        assert at.title[0].value == lesson.title
+        assert not at.error, [e.value for e in at.error]
+        if lesson.widget in ("fill_mask", "next_token", "compare", "contrastive"):
+            assert at.get("plotly_chart"), lesson.slug
+        if lesson.widget == "span":
+            assert any("Corrupted input" in h.proto.body for h in at.get("html"))
+
+
+def test_next_button_moves_on(at):
+    at.button(key="lesson_next").click().run()
+    assert at.title[0].value == LESSONS[1].title
+
+
+def test_choice_quiz_feedback_and_score(at):
+    at.sidebar.radio(key="lesson").set_value(1).run()  # the cloze lesson
+    at.radio(key="quiz_02-cloze-0").set_value(0).run()  # wrong
+    at.button(key="quiz_btn_02-cloze-0").click().run()
+    assert at.error and "Not quite" in at.error[0].value
+    at.radio(key="quiz_02-cloze-1").set_value(1).run()  # right
+    at.button(key="quiz_btn_02-cloze-1").click().run()
+    assert any("Right" in s.value for s in at.success)
+    assert at.sidebar.get("metric")[0].proto.body == "1 / 2"
+
+
+def test_predict_quiz_reveals_the_model_answer(at):
+    at.sidebar.radio(key="lesson").set_value(2).run()  # next-token lesson, real SmolLM2
+    at.radio(key="quiz_03-next-token-2").set_value(0).run()  # guess "Paris"
+    at.button(key="quiz_btn_03-next-token-2").click().run()
+    assert not at.exception
+    assert any("top answer is “␣Paris”" in s.value for s in at.success)
