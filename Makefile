@@ -32,7 +32,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 
 run: setup
 	$(PY) -m explorer.models --prepare
-	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+	$(PY) serve.py --server.address 127.0.0.1 --server.port $(PORT)
 
 test: setup-dev
 	$(PY) -m explorer.models --prepare

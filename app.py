@@ -3,6 +3,9 @@
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+PagesManager.uses_pages_directory = False  # pages/ is used through st.navigation only (see serve.py)
 
 ROOT = Path(__file__).resolve().parent
 

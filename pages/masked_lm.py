@@ -33,6 +33,9 @@ DEFAULTS = {
     "mlm_rate": 15,
     "mlm_seed": 0,
 }
+SHARED = {**{k: v for k, v in DEFAULTS.items() if k != "mlm_preset"}, **ui.model_defaults("mlm")}  # what a link carries
+LIMITS = {"mlm_masked": (0, 511), "mlm_k": (1, 25), "mlm_view": VIEWS, "mlm_rate": (5, 50), "mlm_seed": (0, 9_999)}
+ui.page_state("masked_lm", SHARED, LIMITS)
 for _key, _value in DEFAULTS.items():
     st.session_state.setdefault(_key, _value)
 large = ui.presenter()
@@ -217,3 +220,5 @@ with tabs[2]:
                 "surprisal (nats)": st.column_config.NumberColumn(format="%.2f"),
             })
             _csv_download(pll.frame(), "Download token scores (CSV)", "masked-lm-surprisal.csv", "mlm_download_pll")
+
+ui.share_link(ui.publish_state("masked_lm", SHARED))

@@ -27,7 +27,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def app_server(env: dict | None = None, timeout: float = 90) -> Iterator[str]:
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+    cmd = [sys.executable, str(ROOT / "serve.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
     log = open(ROOT / ".pytest_cache" / f"streamlit-{port}.log", "w") if (ROOT / ".pytest_cache").exists() else subprocess.DEVNULL
@@ -53,7 +53,9 @@ def app_server(env: dict | None = None, timeout: float = 90) -> Iterator[str]:
 
 
 def wait_idle(page, timeout_ms: int = 120_000) -> None:
-    """Wait until the Streamlit script run is finished."""
+    """Wait until the Streamlit script run is finished (and the page has drawn something)."""
+    page.wait_for_selector('[data-testid="stMain"] [data-testid="stElementContainer"]', state="attached",
+                           timeout=timeout_ms)
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
     page.wait_for_timeout(300)
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
