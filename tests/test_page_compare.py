@@ -9,14 +9,8 @@ from app import ROOT
 
 
 @pytest.fixture()
-def at(tiny_mlm_dir):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    at.session_state["model_id_mlm"] = str(tiny_mlm_dir)
-    at.run()
-    at.switch_page("pages/compare.py")
-    at.run()
-    assert not at.exception
-    return at
+def at(app_page, tiny_mlm_dir):
+    return app_page("pages/compare.py", model_id_mlm=str(tiny_mlm_dir))
 
 
 def test_default_sentence_side_by_side(at):

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from app import ROOT
 from explorer.lessons import load_lessons
 
 LESSONS, _ = load_lessons()
 
 
 @pytest.fixture()
-def at(tiny_mlm_dir):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    at.session_state["model_id_mlm"] = str(tiny_mlm_dir)
-    at.run()
-    at.switch_page("pages/lessons.py")
-    at.run()
-    assert not at.exception
-    return at
+def at(app_page, tiny_mlm_dir):
+    return app_page("pages/lessons.py", model_id_mlm=str(tiny_mlm_dir))
 
 
 def test_every_lesson_renders_with_its_widget(at):
