@@ -124,6 +124,8 @@ STYLES = [
     "Write {n} questions and answers about {topic} as full sentences, one per line.",
 ]
 
+_ENGLISH = set("""the a an is are was were be to of in on at and or but i you he she it we they my your his her our
+their this that there have has had do does did can will not with for from by as""".split())
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]+|\d+[.)]|[a-zA-Z][.)])\s*")
 _CHATTY = re.compile(
     r"\b(sure|here are|here is|sentences?|certainly|i hope|note:|as an ai|feel free|let me know|in this story|"
@@ -142,9 +144,11 @@ def clean_line(line: str) -> str | None:
         return None
     if not s[0].isupper() or s[-1] not in ".!?":
         return None
-    if _CHATTY.search(s) or any(c in s for c in "*#[]{}<>|_\\/=@"):
+    if _CHATTY.search(s) or any(c in s for c in '*#[]{}<>|_\\/=@:;"') or ".." in s:
         return None
     if sum(c.isdigit() for c in s) > 8:
+        return None
+    if not _ENGLISH.intersection(w.lower().strip(".,!?'") for w in words):
         return None
     return s
 
@@ -187,7 +191,7 @@ def build_synthetic(out: Path, minutes: float, batch: int = 32, max_new_tokens: 
         enc = tok(prompts, return_tensors="pt", padding=True)
         torch.manual_seed(seed * 1_000_003 + done_batches)
         with torch.no_grad():
-            gen = model.generate(**enc, do_sample=True, temperature=0.8, top_p=0.95, max_new_tokens=max_new_tokens,
+            gen = model.generate(**enc, do_sample=True, temperature=0.7, top_p=0.95, max_new_tokens=max_new_tokens,
                                  pad_token_id=tok.pad_token_id, repetition_penalty=1.1)
         new = gen[:, enc["input_ids"].shape[1]:]
         n_tokens = int((new != tok.pad_token_id).sum())
@@ -210,6 +214,82 @@ def build_synthetic(out: Path, minutes: float, batch: int = 32, max_new_tokens: 
               f"(this run {kept_total} lines, {el / 60:.1f} min)", flush=True)
         meta_file.write_text(json.dumps(meta, indent=1))
     return meta
+
+
+# --------------------------------------------------------------------------- assemble
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def bench_ngrams(bench_file: Path = BENCH_FILE, n: int = OVERLAP_N) -> tuple[set, set]:
+    """(word n-grams, whole normalised sentences) of every benchmark sentence, with each accepted answer."""
+    grams: set = set()
+    whole: set = set()
+    if not bench_file.exists():
+        return grams, whole
+    for line in bench_file.read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        _, sentence, answers = line.split("\t")
+        for answer in answers.split("|"):
+            w = words(sentence.replace("[MASK]", answer))
+            whole.add(tuple(w))
+            grams.update(tuple(w[i:i + n]) for i in range(len(w) - n + 1))
+    return grams, whole
+
+
+def overlaps(text: str, grams: set, whole: set, n: int = OVERLAP_N) -> bool:
+    w = words(text)
+    if tuple(w) in whole:
+        return True
+    return any(tuple(w[i:i + n]) in grams for i in range(len(w) - n + 1))
+
+
+def assemble(out: Path, bench_file: Path = BENCH_FILE) -> dict:
+    """Clean, deduplicate and drop bench overlaps; write corpus.tsv (source<TAB>sentence) and corpus_stats.json."""
+    grams, whole = bench_ngrams(bench_file)
+    seen: set = set()
+    stats: dict = {}
+    rows: list[str] = []
+    files = {"wordnet_glosses": out / "wordnet_glosses.txt", "wordnet_examples": out / "wordnet_examples.txt",
+             "synthetic": out / "synthetic_raw.txt"}
+    for source, f in files.items():
+        st = {"read": 0, "kept": 0, "duplicates": 0, "rejected": 0, "bench_overlap": 0, "words": 0,
+              "licence": SOURCES[source]}
+        lines = f.read_text().splitlines() if f.exists() else []
+        for line in lines:
+            st["read"] += 1
+            s = line.strip()
+            if source == "synthetic":
+                s = clean_line(s) or ""
+            if len(s.split()) < 2 or "\t" in s:
+                st["rejected"] += 1
+                continue
+            key = " ".join(words(s))
+            if key in seen:
+                st["duplicates"] += 1
+                continue
+            seen.add(key)
+            if overlaps(s, grams, whole):
+                st["bench_overlap"] += 1
+                continue
+            st["kept"] += 1
+            st["words"] += len(s.split())
+            rows.append(f"{source}\t{s}")
+        stats[source] = st
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "corpus.tsv").write_text("\n".join(rows) + "\n")
+    meta_file = out / "synthetic_meta.json"
+    if meta_file.exists():
+        stats["synthetic"]["generation"] = json.loads(meta_file.read_text())
+    (out / "corpus_stats.json").write_text(json.dumps(stats, indent=1))
+    for source, st in stats.items():
+        print(f"{source}: kept {st['kept']} of {st['read']} ({st['duplicates']} duplicates, "
+              f"{st['bench_overlap']} overlapping the bench, {st['rejected']} rejected), {st['words']} words",
+              flush=True)
+    return stats
 
 
 # --------------------------------------------------------------------------- CLI

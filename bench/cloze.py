@@ -1,0 +1,135 @@
+"""Cloze benchmark: top-1 / top-5 accuracy of a masked LM on everyday English sentences.
+
+    python -m bench.cloze                          # the project's masked LM (offline default)
+    python -m bench.cloze bert-base-uncased        # any masked LM id or folder (needs it cached or online)
+    python -m bench.cloze --show                   # also print each sentence with the top-5 guesses
+
+`bench/cloze_sentences.tsv` holds the sentences (written for this project; each has one [MASK]
+and a list of accepted answers) in three categories: grammar, common sense and simple facts.
+A guess counts when one of the k best tokens, lower-cased and stripped, is an accepted answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SENTENCES = Path(__file__).resolve().parent / "cloze_sentences.tsv"
+MASK = "[MASK]"
+
+
+@dataclass(frozen=True)
+class ClozeItem:
+    category: str
+    sentence: str  # with one "[MASK]"
+    answers: tuple[str, ...]
+
+    @property
+    def filled(self) -> str:
+        """The sentence with the first accepted answer in place of the mask."""
+        return self.sentence.replace(MASK, self.answers[0])
+
+
+def load_items(path: Path = SENTENCES) -> list[ClozeItem]:
+    items = []
+    for line in Path(path).read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        category, sentence, answers = line.split("\t")
+        if sentence.count(MASK) != 1:
+            raise ValueError(f"needs exactly one {MASK}: {sentence}")
+        items.append(ClozeItem(category, sentence, tuple(a.strip().lower() for a in answers.split("|") if a.strip())))
+    return items
+
+
+def predict_topk(model, tokenizer, sentences: list[str], k: int = 5, batch_size: int = 64) -> list[list[str]]:
+    """The k most likely tokens (decoded, lower-cased) at the mask of each sentence; special tokens excluded."""
+    import torch
+
+    mask_token = tokenizer.mask_token
+    special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+    out: list[list[str]] = []
+    for start in range(0, len(sentences), batch_size):
+        chunk = [s.replace(MASK, mask_token) for s in sentences[start:start + batch_size]]
+        enc = tokenizer(chunk, return_tensors="pt", padding=True)
+        with torch.no_grad():
+            logits = model(**enc).logits
+        rows, cols = (enc["input_ids"] == tokenizer.mask_token_id).nonzero(as_tuple=True)
+        picked = logits[rows, cols].clone()
+        picked[:, special] = float("-inf")
+        top = picked.topk(k, dim=-1).indices
+        for ids in top.tolist():
+            out.append([tokenizer.decode([i]).strip().lower() for i in ids])
+    return out
+
+
+def evaluate(model, tokenizer, items: list[ClozeItem] | None = None, k: int = 5) -> dict:
+    """Accuracy overall and per category, plus the per-item guesses."""
+    items = load_items() if items is None else items
+    guesses = predict_topk(model, tokenizer, [it.sentence for it in items], k=k)
+    rows = []
+    for it, g in zip(items, guesses):
+        rows.append({"category": it.category, "sentence": it.sentence, "answers": list(it.answers), "guesses": g,
+                     "top1": g[0] in it.answers, "topk": any(x in it.answers for x in g)})
+
+    def score(sel: list[dict]) -> dict:
+        n = len(sel)
+        return {"n": n, "top1": sum(r["top1"] for r in sel) / n if n else 0.0,
+                f"top{k}": sum(r["topk"] for r in sel) / n if n else 0.0}
+
+    cats = sorted({r["category"] for r in rows})
+    return {"overall": score(rows), "by_category": {c: score([r for r in rows if r["category"] == c]) for c in cats},
+            "items": rows, "k": k}
+
+
+def format_report(name: str, result: dict) -> str:
+    k = result["k"]
+    o = result["overall"]
+    lines = [f"{name}: top-1 {o['top1']:.3f}  top-{k} {o[f'top{k}']:.3f}  ({o['n']} sentences)"]
+    for c, s in result["by_category"].items():
+        lines.append(f"  {c:<8} top-1 {s['top1']:.3f}  top-{k} {s[f'top{k}']:.3f}  ({s['n']})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from explorer import ModelUnavailable, load
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="*", help="masked-LM ids or folders (default: the project's own)")
+    ap.add_argument("--show", action="store_true", help="print each sentence with its guesses")
+    ap.add_argument("--json", type=Path, help="write the results to this file")
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    items = load_items()
+    results = {}
+    for model_id in args.models or [None]:
+        name = model_id or "ssl-explorer-minilm-mlm"
+        try:
+            lm = load("mlm", model_id)
+        except ModelUnavailable as exc:
+            print(f"{name}: not available ({exc})")
+            continue
+        res = evaluate(lm.model, lm.tokenizer, items)
+        results[name] = res
+        print(format_report(name, res))
+        if args.show:
+            for r in res["items"]:
+                mark = "+" if r["top1"] else ("~" if r["topk"] else "-")
+                print(f"   {mark} {r['sentence']}  ->  {', '.join(r['guesses'])}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0 if results else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
