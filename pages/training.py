@@ -1,0 +1,375 @@
+"""Live training: pretrain a tiny model from scratch, continue self-supervised training, or
+fine-tune with labels, and watch the loss fall."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import streamlit as st
+
+from explorer import training, ui
+from explorer.charts import training as charts
+
+DEFAULTS = {
+    "mode": "scratch",
+    "arch": "gpt",
+    "size": "tiny",
+    "corpus": "shakespeare",
+    "text": "",
+    "objective": "mlm",
+    "task": "classify",
+    "data": "bundled",
+    "steps": training.AUTO,
+    "lr": training.AUTO,
+    "batch": training.AUTO,
+    "seq_len": training.AUTO,
+    "layers": training.AUTO,
+    "seed": 0,
+    "smoothing": 0.6,
+    "probes_clm": "ROMEO:\nFair is foul, and\nThe dog",
+    "probes_mlm": "The sky is [MASK].\nFair is foul, and foul is [MASK].\nThe dog [MASK] at the cat.",
+    "probes_cls": "What a wonderful afternoon!\nThe food was cold and the waiter was rude.",
+    "probes_sft": "What is a rainbow?\nWhy do birds fly?",
+}
+MODES = {"scratch": "Pretrain from scratch", "continue": "Continue self-supervised training",
+         "supervised": "Supervised fine-tuning"}
+OBJECTIVES = {"mlm": "Masked LM (fill in blanks)", "clm": "Causal LM (next token)"}
+TASKS = {"classify": "Sentence classification (encoder + head)", "sft": "SFT of the causal LM (prompt -> response)"}
+CORPUS_CHOICES = {**{k: c.title for k, c in training.CORPORA.items()}, "paste": "Paste text", "upload": "Upload a .txt file"}
+STEP_CHOICES = [training.AUTO, 10, 20, 50, 100, 200, 300, 500, 1000, 2000]
+LR_CHOICES = [training.AUTO, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+BATCH_CHOICES = [training.AUTO, 1, 2, 4, 8, 16, 32]
+SEQ_CHOICES = [training.AUTO, 32, 64, 128]
+REDRAW_SECONDS = 0.25  # the chart is redrawn at most 4 times a second
+PROGRESS_SECONDS = 0.1  # the progress bar at most 10 times a second
+
+RUN, RUNNING, START, NOTICE = "training_run", "training_running", "training_start", "training_notice"
+for k, v in {RUN: None, RUNNING: False}.items():
+    st.session_state.setdefault(k, v)
+
+
+def _start() -> None:
+    st.session_state[START] = True
+
+
+def _stop() -> None:
+    st.session_state[RUNNING] = False
+    run = st.session_state[RUN]
+    if run is not None and run.status == "running":
+        run.status = "stopped"
+
+
+def _reset() -> None:
+    st.session_state[RUNNING] = False
+    st.session_state[RUN] = None
+    st.session_state[NOTICE] = ("info", "Reset: the trained copy is gone; the next run starts from the original "
+                                        "weights.")
+
+
+def _yield_point() -> None:
+    """A Streamlit interruption point inside a training step: a click on Stop ends the step here."""
+    st.session_state.get(RUNNING)
+
+
+def _auto(value, resolved) -> str:
+    return f"auto ({resolved:g})" if value == training.AUTO else f"{value:g}"
+
+
+ui._threads()
+st.title("Live training")
+st.markdown("Watch a model learn while it trains, on this server's CPU. **Self-supervised** modes make their own "
+            "labels from raw text (the next token, or a hidden word); **supervised** fine-tuning learns from labels "
+            "a person wrote.")
+
+mode = st.radio("What to train", list(MODES), format_func=MODES.get, key="train_mode", horizontal=True,
+                index=list(MODES).index(DEFAULTS["mode"]))
+
+lm = None
+source_text, source_name, examples, pairs, data_notes = None, "", None, None, []
+probes_text = ""
+left, right = st.columns(2)
+with left:
+    if mode == "scratch":
+        arch = st.radio("Architecture", list(training.ARCHS), format_func=training.ARCHS.get, key="train_arch",
+                        index=list(training.ARCHS).index(DEFAULTS["arch"]))
+        size = st.selectbox("Model size", list(training.SIZES), format_func=lambda k: training.SIZES[k].label,
+                            key="train_size", index=list(training.SIZES).index(DEFAULTS["size"]))
+        kind, objective = "scratch", "clm" if arch == "gpt" else "mlm"
+    elif mode == "continue":
+        objective = st.radio("Objective", list(OBJECTIVES), format_func=OBJECTIVES.get, key="train_objective",
+                             index=list(OBJECTIVES).index(DEFAULTS["objective"]))
+        ui.model_picker(objective)
+        lm = ui.get_model(objective)
+        kind = "continue"
+    else:
+        kind = st.radio("Task", list(TASKS), format_func=TASKS.get, key="train_task",
+                        index=list(TASKS).index(DEFAULTS["task"]))
+        objective = "clm" if kind == "sft" else ""
+        ui.model_picker("clm" if kind == "sft" else "encoder")
+        lm = ui.get_model("clm" if kind == "sft" else "encoder")
+with right:
+    if kind in ("scratch", "continue"):
+        corpus = st.selectbox("Training text", list(CORPUS_CHOICES), format_func=CORPUS_CHOICES.get,
+                              key="train_corpus", index=list(CORPUS_CHOICES).index(DEFAULTS["corpus"]))
+        with ui.friendly_errors():
+            if corpus == "paste":
+                source_text = st.text_area("Your text", key="train_text", value=DEFAULTS["text"], height=150,
+                                           placeholder=f"Paste at least {training.MIN_TEXT_CHARS} characters…")
+                source_name = "pasted text"
+                if source_text.strip():
+                    source_text, data_notes = training.training_text(source_text)
+            elif corpus == "upload":
+                up = st.file_uploader("A plain-text file (.txt, UTF-8)", type=["txt"], key="train_upload")
+                source_name = up.name if up is not None else ""
+                if up is not None:
+                    source_text, data_notes = training.training_text(training.decode_upload(up.getvalue(), "uploaded file"))
+            else:
+                source_text, source_name = training.corpus_text(corpus), training.CORPORA[corpus].title
+                st.caption(training.CORPORA[corpus].description)
+        if source_text:
+            st.caption(f"{len(source_text):,} characters of text.")
+        probe_key = "probes_mlm" if objective == "mlm" else "probes_clm"
+        probes_text = st.text_area("Probes (one per line" + (", with [MASK])" if objective == "mlm" else ")"),
+                                   key=f"train_{probe_key}", value=DEFAULTS[probe_key], height=100,
+                                   help="Shown before and after training (and at checkpoints when pretraining).")
+    else:
+        data = st.radio("Examples", ["bundled", "upload"], key="train_data", horizontal=True,
+                        index=["bundled", "upload"].index(DEFAULTS["data"]),
+                        format_func=lambda d: "Bundled examples" if d == "bundled" else "Upload a CSV")
+        with ui.friendly_errors():
+            if data == "upload":
+                cols = "text,label" if kind == "classify" else "prompt,response"
+                up = st.file_uploader(f"CSV with the columns {cols}", type=["csv", "txt"], key=f"train_upload_{kind}")
+                source_name = up.name if up is not None else ""
+                if up is not None and kind == "classify":
+                    examples, data_notes = training.labelled_examples(up.getvalue(), "uploaded CSV")
+                elif up is not None:
+                    pairs, data_notes = training.prompt_response_pairs(up.getvalue(), "uploaded CSV")
+            elif kind == "classify":
+                examples, source_name = training.sentiment_examples(), "bundled sentiment examples"
+            else:
+                pairs, source_name = training.sft_examples(), "bundled prompt-response pairs"
+        if examples is not None:
+            counts = examples["label"].value_counts()
+            st.caption(f"{len(examples)} examples: " + ", ".join(f"{n} {lab}" for lab, n in counts.items()) + ".")
+        if pairs is not None:
+            st.caption(f"{len(pairs)} prompt-response pairs, e.g. \u201c{pairs[0][0]}\u201d \u2192 \u201c{pairs[0][1]}\u201d")
+        probe_key = "probes_cls" if kind == "classify" else "probes_sft"
+        probes_text = st.text_area("Your sentences to classify" if kind == "classify" else "Test prompts (one per line)",
+                                   key=f"train_{probe_key}", value=DEFAULTS[probe_key], height=90)
+    ui.notes(data_notes)
+
+n_params = lm.info.params if lm is not None else 0
+with st.expander("Training settings", expanded=False):
+    c1, c2, c3 = st.columns(3)
+    steps = c1.selectbox("Steps", STEP_CHOICES, key="train_steps", index=STEP_CHOICES.index(DEFAULTS["steps"]))
+    lr = c2.selectbox("Learning rate", LR_CHOICES, key="train_lr", index=LR_CHOICES.index(DEFAULTS["lr"]))
+    seed = c3.number_input("Seed", min_value=0, max_value=10_000, step=1, key="train_seed", value=DEFAULTS["seed"])
+    batch = c1.selectbox("Batch size", BATCH_CHOICES, key="train_batch", index=BATCH_CHOICES.index(DEFAULTS["batch"]))
+    seq_len = c2.selectbox("Tokens per sequence", SEQ_CHOICES, key="train_seq_len",
+                           index=SEQ_CHOICES.index(DEFAULTS["seq_len"]))
+    layers = c3.selectbox("Layers that learn", training.LAYER_CHOICES, key="train_layers",
+                          index=training.LAYER_CHOICES.index(DEFAULTS["layers"]), disabled=kind == "scratch",
+                          help="Training only the top layers of a large model is much faster.")
+    plan = training.plan(kind, steps=steps, lr=lr, batch=batch, seq_len=seq_len, layers=layers, n_params=n_params)
+    st.caption(f"This run: {plan.steps} steps, learning rate {_auto(lr, plan.lr)}, batches of {plan.batch} x "
+               f"{plan.seq_len} tokens" + ("" if kind == "scratch" else ", layers: " + (
+                   "all" if plan.layers is None else "head only" if plan.layers == 0 else f"top {plan.layers}")) + ".")
+    st.caption(training.limits_text())
+smoothing = st.slider("Smoothing of the loss curve", 0.0, 0.95, step=0.05, key="train_smoothing",
+                      value=DEFAULTS["smoothing"])
+
+text_id = hashlib.sha1(source_text.encode()).hexdigest()[:12] if source_text else ""
+data_id = hashlib.sha1(repr(examples.values.tolist() if examples is not None else pairs).encode()).hexdigest()[:12]
+signature = (kind, st.session_state.get("train_arch"), st.session_state.get("train_size"), objective,
+             lm.info.model_id if lm is not None else "", text_id, data_id, probes_text, plan.lr, plan.batch,
+             plan.seq_len, plan.layers, int(seed))
+
+run: training.Run | None = st.session_state[RUN]
+same = run is not None and run.extra.get("signature") == signature
+if run is not None and not same and st.session_state[RUNNING]:
+    _stop()
+
+if st.session_state.pop(START, False):
+    with ui.friendly_errors():
+        if same and run.step >= run.target:
+            run.extend(plan.steps)
+        elif not same:
+            st.session_state[RUN] = run = None  # free the previous copy before making a new one
+            with st.spinner("Preparing the model and the data…"):
+                run = training.new_run(kind, plan, lm=lm, text=source_text, examples=examples, pairs=pairs,
+                                       arch=st.session_state.get("train_arch"), size=st.session_state.get("train_size"),
+                                       objective=objective, seed=int(seed), probes_text=probes_text,
+                                       source_name=source_name)
+            run.extra["signature"] = signature
+            st.session_state[RUN] = run
+            same = True
+        st.session_state[RUNNING] = True
+
+running = st.session_state[RUNNING]
+if running:
+    label = "Training…"
+elif run is None:
+    label = "Start training"
+elif not same:
+    label = "Start a new run"
+elif run.step >= run.target:
+    label = f"Train {plan.steps} more steps"
+else:
+    label = f"Resume (step {run.step} of {run.target})"
+b1, b2, b3, _ = st.columns([1.4, 1, 1, 3])
+b1.button(label, key="train_start", type="primary", on_click=_start, disabled=running)
+b2.button("Stop", key="train_stop", on_click=_stop, disabled=not running)
+b3.button("Reset", key="train_reset", on_click=_reset, disabled=run is None,
+          help="Forget the trained copy and go back to the original weights.")
+notice = st.session_state.pop(NOTICE, None)
+if notice:
+    getattr(st, notice[0])(notice[1])
+
+run = st.session_state[RUN]
+status_box, bar_box, chart_box, samples_box = st.empty(), st.empty(), st.empty(), st.empty()
+results = st.container()
+large = ui.presenter()
+
+
+def _eta(seconds: float) -> str:
+    if seconds != seconds:  # nan
+        return "…"
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def _draw_progress(r: training.Run) -> None:
+    t = r.trainer
+    loss = t.last("loss")
+    text = (f"Step {r.step} of {r.target}" + (f" · train loss {loss:.3f}" if loss is not None else "")
+            + f" · {t.tokens_per_second():,.0f} tokens/s · ETA {_eta(t.eta_seconds(r.target))}")
+    bar_box.progress(min(1.0, r.step / max(1, r.target)), text=text)
+
+
+_drawn = {"chart": None, "samples": None}  # what each placeholder shows (an identical redraw is skipped)
+_figure = {}  # run id -> the loss figure of this script run, refreshed in place while training
+
+
+def _draw_chart(r: training.Run) -> None:
+    if _drawn["chart"] == (id(r), r.step):
+        return
+    _drawn["chart"] = (id(r), r.step)
+    fig = _figure.get(id(r))
+    if fig is None:
+        fig = _figure[id(r)] = charts.loss_curves(r.trainer.history, smoothing=smoothing, reference=r.reference_loss,
+                                                  target=r.target, large=large)
+    else:
+        charts.update_loss_curves(fig, r.trainer.history, smoothing=smoothing, target=r.target)
+    chart_box.plotly_chart(fig, width="stretch")
+
+
+def _draw_samples(r: training.Run) -> None:
+    if not r.trainer.samples or _drawn["samples"] == (id(r), len(r.trainer.samples)):
+        return
+    _drawn["samples"] = (id(r), len(r.trainer.samples))
+    rows = [{"step": step, **row} for step, outs in r.trainer.samples for row in outs]
+    with samples_box.container():
+        st.markdown("**What the model says at checkpoints**" + (" (sampled continuations)" if r.objective == "clm"
+                                                                 else " (top fill-ins)"))
+        st.dataframe(rows[::-1], hide_index=True, width="stretch")
+
+
+class LiveView:
+    """Callbacks of the training loop: the progress bar after every step (at most 20 times a second),
+    the chart and samples at most 10 times a second, and less often when drawing is slow, so that
+    drawing takes at most ~1/40 of the time."""
+
+    def __init__(self, r: training.Run):
+        self.run, self.next_draw, self.next_progress = r, 0.0, 0.0
+
+    def on_step(self, trainer: training.Trainer, record: dict) -> None:
+        now = time.perf_counter()
+        last = trainer.step_count >= self.run.target
+        if now >= self.next_progress or last:
+            _draw_progress(self.run)
+            self.next_progress = now + PROGRESS_SECONDS
+        if now >= self.next_draw or last:
+            _draw_chart(self.run)
+            _draw_samples(self.run)
+            done = time.perf_counter()
+            self.next_draw = done + max(REDRAW_SECONDS, 40 * (done - now))
+
+
+if run is not None:
+    speed = (f" Speed on this page: {run.loop_steps / run.loop_seconds:.1f} steps/s over {run.loop_steps} steps."
+             if run.loop_steps and run.loop_seconds else "")
+    status_box.caption(f"Run: {run.description}." + speed + ("" if same else " (Settings have changed since: press "
+                                                                              "Start to train with the new ones.)"))
+    _draw_progress(run)
+    _draw_chart(run)
+    _draw_samples(run)
+
+with results:
+    if st.session_state[RUNNING]:
+        st.caption("Comparisons with the original model appear when training stops.")
+    elif run is None:
+        st.caption("Press **Start training** to begin. The chart grows while the model learns; **Stop** keeps what "
+                   "it has learned so far, **Reset** goes back to the original weights.")
+    else:
+        t = run.trainer
+        with ui.friendly_errors():
+            if run.mode in ("continue", "sft") and run.extra.get("probes"):
+                st.subheader("Before and after")
+                key = ("after", run.step)
+                if key not in run.extra:
+                    with st.spinner("Asking the trained copy…"):
+                        run.extra[key] = training.after_probes(run)
+                st.table(training.before_after(run.extra["before"], run.extra[key]).set_index("probe"))
+                st.caption(f"Before: the original model (unchanged). After: the private copy after {run.step} steps.")
+            if run.mode == "classify":
+                acc0, acc = t.history[0].get("accuracy"), t.last("accuracy")
+                st.subheader("Held-out accuracy")
+                st.markdown(f"**{acc0:.0%}** before training (a random head) → **{acc:.0%}** after {run.step} steps, on "
+                            f"{len(t.task.test_idx)} examples the model never trained on.")
+                probes = run.extra.get("probes") or []
+                if probes:
+                    probs = t.task.predict(t.model, probes)
+                    st.dataframe([{"sentence": s, **{c: round(float(probs[i, j]), 3) for j, c in enumerate(t.task.classes)}}
+                                  for i, s in enumerate(probes)], hide_index=True, width="stretch")
+                with st.expander("Held-out predictions"):
+                    st.dataframe(t.task.held_out_table(t.model), hide_index=True, width="stretch")
+        for n in run.notes:
+            st.caption(n)
+
+if kind == "sft" and pairs and lm is not None:
+    with ui.friendly_errors():
+        st.subheader("Which tokens count in the loss")
+        table = training.label_table(lm.tokenizer, *pairs[0])
+        targets = table["SFT label"] != -100
+        fig = charts.label_strip(table["token"], [i > 0 for i in range(len(table))], list(targets), large=large)
+        st.plotly_chart(fig, width="stretch")
+        st.caption(f"Self-supervised next-token training grades the model on every token of the text "
+                   f"({len(table) - 1} targets here). SFT labels the prompt tokens -100, so only the "
+                   f"{int(targets.sum())} response tokens count: the model learns how to answer, not how to write "
+                   "prompts (or the system message).")
+        with st.expander("Token by token"):
+            st.dataframe(table, hide_index=True, width="stretch")
+
+if run is not None and st.session_state[RUNNING]:
+    run.status = "running"
+    view = LiveView(run)
+    try:
+        with training.training_slot(wait=training.SLOT_WAIT_SECONDS, on_wait=lambda m: status_box.warning(m)):
+            status_box.caption(f"Training {run.description}…")
+            t0, c0, s0 = time.perf_counter(), time.process_time(), run.step
+            try:
+                outcome = training.train(run.trainer, run.target, on_step=view.on_step, interrupt=_yield_point)
+            finally:
+                run.loop_seconds += time.perf_counter() - t0
+                run.loop_cpu_seconds += time.process_time() - c0
+                run.loop_steps += run.step - s0
+        run.status = outcome
+    except training.ServerBusy as exc:
+        run.status = "stopped"
+        st.session_state[NOTICE] = ("warning", f"{exc.message} {exc.hint}")
+    except Exception as exc:  # noqa: BLE001 - a failing run ends with a message, not a traceback
+        run.status = "stopped"
+        st.session_state[NOTICE] = ("error", f"Training stopped: {type(exc).__name__}: {str(exc)[:300]}")
+    st.session_state[RUNNING] = False
+    st.rerun()  # redraw the buttons and the results for the finished run

@@ -1,0 +1,106 @@
+"""Real browser: start a training, watch the loss chart grow, change a setting while it trains,
+Stop it, Resume it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app import ROOT
+from tests.browser import RequestLog, app_server, browser, wait_idle
+
+pytestmark = pytest.mark.browser
+
+POINTS = """() => {
+    const el = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+    return el && el.data ? el.data[0].x.length : 0;
+}"""
+
+
+@pytest.fixture(scope="module")
+def server():
+    with app_server() as url:
+        yield url
+
+
+def _points(page) -> int:
+    return page.evaluate(POINTS)
+
+
+def _wait_points_above(page, n: int, timeout_ms: int = 120_000) -> int:
+    page.wait_for_function(f"() => ({POINTS})() > {n}", timeout=timeout_ms)
+    return _points(page)
+
+
+def _resume_step(page) -> int:
+    label = page.get_by_role("button", name=re.compile(r"^Resume \(step")).inner_text(timeout=30_000)
+    return int(re.search(r"step (\d+) of", label).group(1))
+
+
+def _screenshot(page, name: str) -> None:
+    """Scroll the loss chart into view (it is redrawn all the time, so by script) and take a screenshot."""
+    page.evaluate("document.querySelector('[data-testid=\"stPlotlyChart\"]').scrollIntoView()")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ROOT / ".pytest_cache" / name))
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick an option of a selectbox inside the (collapsed) settings expander."""
+    page.get_by_text("Training settings").click()
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
+    box.wait_for(state="visible")
+    opt = page.get_by_role("option", name=option, exact=True)
+    for _ in range(3):  # the list sometimes does not open while the expander is still animating
+        box.click()
+        try:
+            opt.wait_for(state="visible", timeout=5_000)
+            break
+        except Exception:  # noqa: BLE001 - try again
+            page.keyboard.press("Escape")
+    opt.click()
+    wait_idle(page)
+
+
+def test_training_chart_grows_stop_keeps_progress_and_resume_continues(server):
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1280, "height": 1100})
+        log = RequestLog(page)
+        page.goto(server + "/training")
+        wait_idle(page)
+        assert page.get_by_text("Live training").first.is_visible()
+        # 2000 steps, so that the run cannot end by itself during the test
+        _choose(page, "Steps", "2000")
+
+        page.get_by_role("button", name="Start training").click()
+        first = _wait_points_above(page, 0)
+        grown = _wait_points_above(page, first)
+        assert grown > first
+        assert page.get_by_text(re.compile(r"Step \d+ of 2000")).count() >= 1
+        _screenshot(page, "training-running.png")
+
+        # the rest of the page stays usable: moving the smoothing slider redraws the chart without
+        # smoothing, and training carries on from where it was
+        page.get_by_role("slider").focus()
+        page.keyboard.press("Home")
+        page.wait_for_function(f"() => {{ const el = document.querySelector('[data-testid=\"stPlotlyChart\"] "
+                               f".js-plotly-plot'); return el && el.data && el.data[0].name === 'train loss'; }}")
+        before = _points(page)
+        _wait_points_above(page, before)
+
+        page.get_by_role("button", name="Stop").click()
+        stopped_at = _resume_step(page)
+        wait_idle(page)
+        assert grown <= stopped_at < 2000
+        page.wait_for_timeout(2000)
+        assert _resume_step(page) == stopped_at  # training stays stopped
+        assert _points(page) == stopped_at  # and the chart keeps every step learned so far
+        _screenshot(page, "training-stopped.png")
+
+        page.get_by_role("button", name=re.compile(r"^Resume")).click()
+        _wait_points_above(page, stopped_at)
+        page.get_by_role("button", name="Stop").click()
+        assert _resume_step(page) > stopped_at
+        wait_idle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert log.external == [], log.external
