@@ -720,10 +720,12 @@ def teacher_forcing(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor, 
     def compute() -> TeacherForcing:
         with torch.inference_mode():
             logits = model(input_ids=torch.tensor([ids]), use_cache=False).logits[0, :-1].float()
-        logp = torch.log_softmax(logits.double(), -1)
+        # float32 over the vocabulary (float64 there made the call ~15% slower than the forward pass alone)
+        logp = torch.log_softmax(logits, -1)
         targets = torch.tensor(ids[1:])
         lp = logp.gather(1, targets[:, None])[:, 0]
         ranks = (logp > lp[:, None]).sum(-1) + 1
+        lp = lp.double()
         best = logp.max(-1)
         p = logp.exp()
         ent = -(p * torch.where(p > 0, logp, torch.zeros_like(logp))).sum(-1) / math.log(2)

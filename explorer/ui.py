@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from typing import Any, Iterator
 
 import streamlit as st
@@ -15,6 +16,7 @@ from explorer import models
 from explorer.errors import ExplorerError
 
 OTHER = "Other model id…"
+_CONVERTING = threading.Lock()  # one GGUF conversion at a time, however many sessions ask
 
 
 def _threads() -> None:
@@ -44,8 +46,11 @@ def get_model(role: str, model_id: str | None = None, *, quiet: bool = False) ->
             if bar is not None:
                 bar.progress(min(max(frac, 0.0), 1.0), text=msg)
 
+        if bar is not None:  # convert outside the cached loader: a cached call must not draw (its replay fails)
+            with _CONVERTING:
+                models.convert_smollm2(progress)
         with st.spinner(f"Loading {label}…"):
-            lm = _cached_load(role, model_id, _progress=progress)
+            lm = _cached_load(role, model_id)
         if bar is not None:
             bar.empty()
         return lm

@@ -40,6 +40,17 @@ def _preset() -> None:
         st.session_state["cmp_word"] = 1 if "___" in choice else 2
 
 
+# The same for every click on a sentence (and every participant typing it): computed once per sentence.
+@st.cache_data(max_entries=32, show_spinner=False)
+def word_scores(_comp, _mlm_lm, _clm_lm, model_ids: tuple, text: str):
+    return compare.score_words(_comp, _mlm_lm, _clm_lm)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def attention_pattern(_lm, model_id: str, ids: tuple):
+    return compare.attention_pattern(_lm, list(ids))
+
+
 st.pills("Examples", PRESETS, key="cmp_preset", on_change=_preset, selection_mode="single")
 st.text_input("Sentence (type ___ for a blank with no answer)", key="cmp_text", max_chars=600)
 
@@ -94,7 +105,7 @@ st.header("Every word, both ways")
 st.markdown("Each word's probability when the masked LM hides it (both sides visible) and when the causal LM "
             "reaches it (left side only). Green bars below: words where the right-hand context helps.")
 with ui.friendly_errors():
-    scores = compare.score_words(comp, mlm_lm, clm_lm)
+    scores = word_scores(comp, mlm_lm, clm_lm, (mlm_lm.info.model_id, clm_lm.info.model_id), comp.text)
     st.plotly_chart(word_strip(scores, large=large), width="stretch", key="cmp_strip")
     st.plotly_chart(gain_bars(scores, large=large), width="stretch", key="cmp_gain")
     with st.expander("Table"):
@@ -112,11 +123,11 @@ with ui.friendly_errors():
     m_ids = comp.mlm_enc.ids[:MAX_MASK_TOKENS]
     c_ids = comp.clm_ids[:MAX_MASK_TOKENS]
     with cols[0]:
-        pattern = compare.attention_pattern(mlm_lm, m_ids)
+        pattern = attention_pattern(mlm_lm, mlm_lm.info.model_id, tuple(m_ids))
         st.plotly_chart(mask_matrix(pattern, comp.mlm_enc.pieces[:len(m_ids)], title="Masked LM: full", large=large),
                         width="stretch", key="cmp_mask_mlm")
     with cols[1]:
-        pattern = compare.attention_pattern(clm_lm, c_ids)
+        pattern = attention_pattern(clm_lm, clm_lm.info.model_id, tuple(c_ids))
         st.plotly_chart(mask_matrix(pattern, display_pieces(clm_lm.tokenizer, c_ids), title="Causal LM: lower-triangular",
                                     large=large), width="stretch", key="cmp_mask_clm")
     if len(comp.mlm_enc.ids) > MAX_MASK_TOKENS or len(comp.clm_ids) > MAX_MASK_TOKENS:
