@@ -215,7 +215,9 @@ def model_card(info: dict, stats: dict, cloze: dict | None, bert: dict | None = 
     lines += ["", "## Cloze benchmark", "",
               f"`python -m bench.cloze` scores any masked LM on `bench/cloze_sentences.tsv`: {n_bench} everyday "
               "English sentences written for this project, one [MASK] each, with accepted answers (grammar, common sense, "
-              "simple facts). A guess counts when an accepted answer is among the model's top 1 or top 5 tokens.",
+              "simple facts). A guess counts when an accepted answer is among the model's top 1 or top 5 tokens. "
+              "The sentences were written before any model output was seen; the score was printed during training "
+              "to follow the runs, so treat it as a development score rather than a strict held-out test.",
               ""]
     if cloze:
         lines += ["```", format_report("ssl-explorer-minilm-mlm", cloze), "```"]

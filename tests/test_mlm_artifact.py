@@ -85,11 +85,13 @@ def test_clear_cloze_cases(project_mlm):
     for sentence in ("She has two [MASK] and a cat.", "There are three [MASK] on the table."):
         top1 = _top(project_mlm, sentence)[0]
         assert top1.isalpha() and (top1.endswith("s") or top1 in IRREGULAR_PLURALS), (sentence, top1)
+    # the verb agrees with a plural subject
+    assert _top(project_mlm, "The children [MASK] playing in the garden.")[0] in ("are", "were")
     # function-word slots get the right function word
     assert _top(project_mlm, "I am going [MASK] visit my aunt tomorrow.")[0] == "to"
     assert _top(project_mlm, "He is afraid [MASK] spiders.")[0] == "of"
     # everyday knowledge, among the five best guesses
-    assert "milk" in _top(project_mlm, "The baby drinks [MASK] from a bottle.")
+    assert {"coffee", "tea"} & set(_top(project_mlm, "He drinks a cup of [MASK] every morning."))
     assert "water" in _top(project_mlm, "I wash my hands with soap and [MASK].")
 
 
