@@ -44,6 +44,16 @@ SEQ_CHOICES = [training.AUTO, 32, 64, 128]
 REDRAW_SECONDS = 0.1  # the chart is redrawn at most 10 times a second
 PROGRESS_SECONDS = 0.05  # the progress bar at most 20 times a second
 
+# Every input lives in session state under train_<name>; a link carries the ones with a fixed type.
+SHARED = {f"train_{k}": v for k, v in DEFAULTS.items() if k not in ("steps", "lr", "batch", "seq_len", "layers")}
+LIMITS = {"train_mode": list(MODES), "train_arch": list(training.ARCHS), "train_size": list(training.SIZES),
+          "train_corpus": [c for c in CORPUS_CHOICES if c != "upload"], "train_objective": list(OBJECTIVES),
+          "train_task": list(TASKS), "train_data": ["bundled", "upload"], "train_seed": (0, 10_000),
+          "train_smoothing": (0.0, 0.95)}
+ui.page_state("training", SHARED, LIMITS)
+for _k, _v in DEFAULTS.items():
+    st.session_state.setdefault(f"train_{_k}", _v)
+
 RUN, RUNNING, START, NOTICE = "training_run", "training_running", "training_start", "training_notice"
 for k, v in {RUN: None, RUNNING: False}.items():
     st.session_state.setdefault(k, v)
@@ -82,8 +92,7 @@ st.markdown("Watch a model learn while it trains, on this server's CPU. **Self-s
             "labels from raw text (the next token, or a hidden word); **supervised** fine-tuning learns from labels "
             "a person wrote.")
 
-mode = st.radio("What to train", list(MODES), format_func=MODES.get, key="train_mode", horizontal=True,
-                index=list(MODES).index(DEFAULTS["mode"]))
+mode = st.radio("What to train", list(MODES), format_func=MODES.get, key="train_mode", horizontal=True)
 
 lm = None
 source_text, source_name, examples, pairs, data_notes = None, "", None, None, []
@@ -91,30 +100,27 @@ probes_text = ""
 left, right = st.columns(2)
 with left:
     if mode == "scratch":
-        arch = st.radio("Architecture", list(training.ARCHS), format_func=training.ARCHS.get, key="train_arch",
-                        index=list(training.ARCHS).index(DEFAULTS["arch"]))
+        arch = st.radio("Architecture", list(training.ARCHS), format_func=training.ARCHS.get, key="train_arch")
         size = st.selectbox("Model size", list(training.SIZES), format_func=lambda k: training.SIZES[k].label,
-                            key="train_size", index=list(training.SIZES).index(DEFAULTS["size"]))
+                            key="train_size")
         kind, objective = "scratch", "clm" if arch == "gpt" else "mlm"
     elif mode == "continue":
-        objective = st.radio("Objective", list(OBJECTIVES), format_func=OBJECTIVES.get, key="train_objective",
-                             index=list(OBJECTIVES).index(DEFAULTS["objective"]))
+        objective = st.radio("Objective", list(OBJECTIVES), format_func=OBJECTIVES.get, key="train_objective")
         ui.model_picker(objective)
         lm = ui.get_model(objective)
         kind = "continue"
     else:
-        kind = st.radio("Task", list(TASKS), format_func=TASKS.get, key="train_task",
-                        index=list(TASKS).index(DEFAULTS["task"]))
+        kind = st.radio("Task", list(TASKS), format_func=TASKS.get, key="train_task")
         objective = "clm" if kind == "sft" else ""
         ui.model_picker("clm" if kind == "sft" else "encoder")
         lm = ui.get_model("clm" if kind == "sft" else "encoder")
 with right:
     if kind in ("scratch", "continue"):
         corpus = st.selectbox("Training text", list(CORPUS_CHOICES), format_func=CORPUS_CHOICES.get,
-                              key="train_corpus", index=list(CORPUS_CHOICES).index(DEFAULTS["corpus"]))
+                              key="train_corpus")
         with ui.friendly_errors():
             if corpus == "paste":
-                source_text = st.text_area("Your text", key="train_text", value=DEFAULTS["text"], height=150,
+                source_text = st.text_area("Your text", key="train_text", height=150,
                                            placeholder=f"Paste at least {training.MIN_TEXT_CHARS} characters…")
                 source_name = "pasted text"
                 if source_text.strip():
@@ -131,11 +137,10 @@ with right:
             st.caption(f"{len(source_text):,} characters of text.")
         probe_key = "probes_mlm" if objective == "mlm" else "probes_clm"
         probes_text = st.text_area("Probes (one per line" + (", with [MASK])" if objective == "mlm" else ")"),
-                                   key=f"train_{probe_key}", value=DEFAULTS[probe_key], height=100,
+                                   key=f"train_{probe_key}", height=100,
                                    help="Shown before and after training (and at checkpoints when pretraining).")
     else:
         data = st.radio("Examples", ["bundled", "upload"], key="train_data", horizontal=True,
-                        index=["bundled", "upload"].index(DEFAULTS["data"]),
                         format_func=lambda d: "Bundled examples" if d == "bundled" else "Upload a CSV")
         with ui.friendly_errors():
             if data == "upload":
@@ -157,28 +162,25 @@ with right:
             st.caption(f"{len(pairs)} prompt-response pairs, e.g. \u201c{pairs[0][0]}\u201d \u2192 \u201c{pairs[0][1]}\u201d")
         probe_key = "probes_cls" if kind == "classify" else "probes_sft"
         probes_text = st.text_area("Your sentences to classify" if kind == "classify" else "Test prompts (one per line)",
-                                   key=f"train_{probe_key}", value=DEFAULTS[probe_key], height=90)
+                                   key=f"train_{probe_key}", height=90)
     ui.notes(data_notes)
 
 n_params = lm.info.params if lm is not None else 0
 with st.expander("Training settings", expanded=False):
     c1, c2, c3 = st.columns(3)
-    steps = c1.selectbox("Steps", STEP_CHOICES, key="train_steps", index=STEP_CHOICES.index(DEFAULTS["steps"]))
-    lr = c2.selectbox("Learning rate", LR_CHOICES, key="train_lr", index=LR_CHOICES.index(DEFAULTS["lr"]))
-    seed = c3.number_input("Seed", min_value=0, max_value=10_000, step=1, key="train_seed", value=DEFAULTS["seed"])
-    batch = c1.selectbox("Batch size", BATCH_CHOICES, key="train_batch", index=BATCH_CHOICES.index(DEFAULTS["batch"]))
-    seq_len = c2.selectbox("Tokens per sequence", SEQ_CHOICES, key="train_seq_len",
-                           index=SEQ_CHOICES.index(DEFAULTS["seq_len"]))
-    layers = c3.selectbox("Layers that learn", training.LAYER_CHOICES, key="train_layers",
-                          index=training.LAYER_CHOICES.index(DEFAULTS["layers"]), disabled=kind == "scratch",
+    steps = c1.selectbox("Steps", STEP_CHOICES, key="train_steps")
+    lr = c2.selectbox("Learning rate", LR_CHOICES, key="train_lr")
+    seed = c3.number_input("Seed", min_value=0, max_value=10_000, step=1, key="train_seed")
+    batch = c1.selectbox("Batch size", BATCH_CHOICES, key="train_batch")
+    seq_len = c2.selectbox("Tokens per sequence", SEQ_CHOICES, key="train_seq_len")
+    layers = c3.selectbox("Layers that learn", training.LAYER_CHOICES, key="train_layers", disabled=kind == "scratch",
                           help="Training only the top layers of a large model is much faster.")
     plan = training.plan(kind, steps=steps, lr=lr, batch=batch, seq_len=seq_len, layers=layers, n_params=n_params)
     st.caption(f"This run: {plan.steps} steps, learning rate {_auto(lr, plan.lr)}, batches of {plan.batch} x "
                f"{plan.seq_len} tokens" + ("" if kind == "scratch" else ", layers: " + (
                    "all" if plan.layers is None else "head only" if plan.layers == 0 else f"top {plan.layers}")) + ".")
     st.caption(training.limits_text())
-smoothing = st.slider("Smoothing of the loss curve", 0.0, 0.95, step=0.05, key="train_smoothing",
-                      value=DEFAULTS["smoothing"])
+smoothing = st.slider("Smoothing of the loss curve", 0.0, 0.95, step=0.05, key="train_smoothing")
 
 text_id = hashlib.sha1(source_text.encode()).hexdigest()[:12] if source_text else ""
 data_id = hashlib.sha1(repr(examples.values.tolist() if examples is not None else pairs).encode()).hexdigest()[:12]
@@ -374,3 +376,5 @@ if run is not None and st.session_state[RUNNING]:
         st.session_state[NOTICE] = ("error", f"Training stopped: {type(exc).__name__}: {str(exc)[:300]}")
     st.session_state[RUNNING] = False
     st.rerun()  # redraw the buttons and the results for the finished run
+
+ui.share_link(ui.publish_state("training", SHARED))
