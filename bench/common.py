@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
 import time
+from pathlib import Path
 from typing import Callable
 
 
@@ -30,6 +32,13 @@ def machine() -> str:
         pass
     return (f"{cpu}, {os.cpu_count()} cores{mem}; Python {platform.python_version()}, torch {torch.__version__}, "
             f"torch threads {torch.get_num_threads()}")
+
+
+def app_threads() -> None:
+    """Use as many torch threads as the app does (SSL_EXPLORER_THREADS, default 1), so machine() says so."""
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("SSL_EXPLORER_THREADS", "1") or 1))
 
 
 def timeit(fn: Callable[[], object], *, repeat: int = 20, warmup: int = 2) -> list[float]:
@@ -68,3 +77,10 @@ def p(values: list[float], q: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def save_json(path: Path | None, data: dict) -> None:
+    """Write a benchmark's figures for `bench.run_all` (nothing when `path` is None)."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=1, default=str))

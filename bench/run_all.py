@@ -1,0 +1,280 @@
+"""Run every benchmark and write bench/REPORT.md (`make bench`).
+
+    python -m bench.run_all [--quick] [--only core,latency,cold,training,load] [--out bench/REPORT.md]
+
+Each benchmark runs in its own process (so that one's models and threads never slow another)
+and hands its figures back as JSON, kept in bench/out/results.json: a run of some benchmarks
+(`--only`) updates theirs and the report keeps the others, dated. `--quick` gives each a tiny
+budget (a smoke run, figures not meaningful). The live-training figure comes from
+bench/training_speed.py, the training page's own benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import app_threads, machine  # noqa: E402
+
+REPORT = ROOT / "bench" / "REPORT.md"
+RESULTS = ROOT / "bench" / "out" / "results.json"  # the last figures of each benchmark (not in git)
+TRAINING_SPEED = ROOT / "bench" / "training_speed.py"
+BUDGETS = {  # name -> (full arguments, quick arguments)
+    "core": (["--repeat", "15"], ["--repeat", "2"]),
+    "latency": (["--n", "24", "--n-other", "8"], ["--n", "2", "--n-other", "1"]),
+    "cold": ([], ["--no-cold", "--no-convert"]),
+    "training": (["--steps", "100", "--repeat", "2"], ["--steps", "10", "--repeat", "1"]),
+    "load": (["--levels", "5,10,20", "--duration", "30"], ["--levels", "2", "--duration", "8", "--trainers", "1"]),
+}
+MODULES = {"core": "bench.core_calls", "latency": "bench.browser_latency", "cold": "bench.cold_start",
+           "load": "bench.load"}
+
+
+def run(cmd: list[str], timeout: float) -> tuple[int, str]:
+    """Run a benchmark, echoing its output as it comes; returns (exit code, output)."""
+    print("$ " + " ".join(cmd[1:] if cmd[0] == sys.executable else cmd), flush=True)
+    lines: list[str] = []
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    watchdog = threading.Timer(timeout, proc.kill)  # every benchmark stops by itself; this is a backstop
+    watchdog.start()
+    try:
+        for line in proc.stdout:
+            if "Loading weights" not in line and "Writing model shards" not in line:
+                lines.append(line)
+                print(line, end="", flush=True)
+    finally:
+        watchdog.cancel()
+    code = proc.wait()
+    if code < 0:
+        lines.append(f"stopped after {timeout:.0f} s\n")
+    return code, "".join(lines)
+
+
+def run_module(name: str, args: list[str], timeout: float) -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "result.json"
+        code, text = run([sys.executable, "-m", MODULES[name], *args, "--json", str(out)], timeout)
+        result = json.loads(out.read_text()) if out.exists() else {}
+    result.update({"exit_code": code, "command": f"python -m {MODULES[name]} {' '.join(args)}".strip()})
+    if code and not result.get("error"):
+        result["error"] = text.strip().splitlines()[-1] if text.strip() else f"exit code {code}"
+    return result
+
+
+def training_speed(args: list[str], timeout: float) -> dict:
+    """The live-training page's loop vs the same loop without UI (bench/training_speed.py)."""
+    if not TRAINING_SPEED.exists():
+        return {"error": "bench/training_speed.py is not there yet: no live-training figure"}
+    code, text = run([sys.executable, str(TRAINING_SPEED), *args], timeout)
+    figures: dict = {}
+    for key, pattern in {"ratio": r"ratio page[^:\n]*/ plain[^:\n]*:\s*([\d.]+)", "cpu_ratio": r"([\d.]+) by CPU time",
+                         "two_threads_steps_per_s": r"plain loop with 2 torch threads:\s+([\d.]+)"}.items():
+        m = re.search(pattern, text)
+        if m:
+            figures[key] = float(m.group(1))
+    for key, pattern in {"plain_steps_per_s": r"plain(?: loop \(no UI\):)?\s+([\d.]+) steps/s",
+                         "page_steps_per_s": r"page(?: loop \(UI callbacks\):)?\s+([\d.]+) steps/s"}.items():
+        values = [float(v) for v in re.findall(pattern, text)]
+        if values:
+            figures[key] = statistics.median(values)
+    setup = text.strip().splitlines()[0] if text.strip() else ""
+    result = {"exit_code": code, "command": f"python bench/training_speed.py {' '.join(args)}".strip(), "setup": setup,
+              **figures}
+    if code or "ratio" not in figures:
+        result["error"] = text.strip().splitlines()[-1] if text.strip() else f"exit code {code}"
+    return result
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _f(x, spec: str = ".2f", unit: str = "") -> str:
+    return "—" if x is None or x != x else f"{x:{spec}}{unit}"
+
+
+def _head(title: str, r: dict) -> list[str]:
+    """A section's heading, and the reason when its benchmark did not complete."""
+    return [f"## {title}", "", *([f"*Did not complete: {r['error']}*", ""] if r.get("error") else [])]
+
+
+def core_section(r: dict) -> list[str]:
+    out = _head("1. Core calls against plain transformers (goal <= 1.05x)", r)
+    if r.get("rows"):
+        out += [f"Masked LM: {r['mlm_name']} ({r['mlm']}); causal LM: {r['clm']}; encoder: {r['encoder']}. "
+                f"Input: the benchmark sentence ({r['mlm_tokens']} masked-LM tokens, {r['clm_tokens']} causal-LM "
+                f"tokens). Each call alternates with its plain equivalent ({r['rows'][0]['repeat']} times each); "
+                "ratio of the medians, and of the best times. Cached calls are timed with the cache cleared "
+                "unless the row says otherwise.", "",
+                "| page call | explorer (ms) | plain transformers (ms) | ratio | ratio of best | goal |",
+                "|---|---:|---:|---:|---:|---|"]
+        for row in r["rows"]:
+            ok = "ok" if row["ratio"] <= row["goal"] else "**over**"
+            out.append(f"| {row['name']} | {row['explorer_ms']:.1f} | {row['plain_ms']:.1f} | {row['ratio']:.2f} | "
+                       f"{row['ratio_best']:.2f} | {ok} |")
+    return out + [""]
+
+
+def latency_section(r: dict) -> list[str]:
+    from bench.browser_latency import CHART_KINDS
+    from bench.scripted import MENU
+
+    out = _head("2. Browser latency: Enter or click -> chart drawn (goal p50 <= 0.3 s on the masked-LM page)", r)
+    summary = r.get("summary")
+    if summary:
+        out += [f"Headless Chromium, one participant, timed in the page from the input event to the last change "
+                f"of a chart once the app is idle. Masked LM: {r['mlm_name']} ({r['mlm']}); sentence of 20 tokens.",
+                "", "| page | interaction | n | p50 (s) | p95 (s) | errors |", "|---|---|---:|---:|---:|---:|"]
+        for page in r["pages"]:
+            for kind in [page, *CHART_KINDS[page]]:
+                s = summary[kind]
+                label = "all chart interactions" if kind == page else kind
+                out.append(f"| {MENU[page]} | {label} | {s['n']} | {_f(s['p50'], '.3f')} | {_f(s['p95'], '.3f')} | "
+                           f"{s['errors']} |")
+        if r.get("ratios"):
+            out += ["", f"Same run, in alternation, against a second server with {r['versus']}: p50 ratio "
+                    + ", ".join(f"{MENU[k]} {v:.2f}x" for k, v in r["ratios"].items()) + "."]
+    return out + [""]
+
+
+def cold_section(r: dict) -> list[str]:
+    out = _head("3. Cold start: server start -> first prediction on screen", r)
+    if r.get("runs"):
+        out += ["A fresh server each time; Chromium opens the home page (which loads the three default models) "
+                "and then the causal-LM page from the menu; the clock stops when its next-token chart is drawn.", "",
+                "| start | first prediction (s) | server healthy (s) | home page ready (s) | server RSS (MB) |",
+                "|---|---:|---:|---:|---:|"]
+        for kind, k in r["runs"].items():
+            first = k["runs"][0]
+            out.append(f"| {kind} (median of {len(k['runs'])}) | {_f(k['median_s'], '.1f')} | "
+                       f"{first['health_s']:.1f} | {first['home_s']:.1f} | {first['rss_mb']:.0f} |")
+        if r.get("conversion"):
+            out += ["", f"GGUF -> safetensors conversion alone (fresh process, empty cache): "
+                    f"{r['conversion']['convert_s']:.1f} s."]
+    return out + [""]
+
+
+def training_section(r: dict) -> list[str]:
+    out = _head("4. Live training: the page's loop against the same loop without UI (goal >= 0.9x)", r)
+    if "ratio" in r:
+        out += [f"{r['setup']}.", "", "| loop | steps/s |", "|---|---:|",
+                f"| plain loop, no UI | {_f(r.get('plain_steps_per_s'), '.1f')} |",
+                f"| the page's loop (progress, chart, samples) | {_f(r.get('page_steps_per_s'), '.1f')} |",
+                f"| plain loop, 2 torch threads | {_f(r.get('two_threads_steps_per_s'), '.1f')} |", "",
+                f"Ratio page / plain: **{r['ratio']:.2f}** by wall clock"
+                + (f", {r['cpu_ratio']:.2f} by CPU time" if "cpu_ratio" in r else "")
+                + f" ({'ok' if r['ratio'] >= 0.9 else 'under the goal'})."]
+    return out + [""]
+
+
+def load_section(r: dict) -> list[str]:
+    out = _head("5. Load: N participants at once (goal <= 50 MB of server memory per extra session)", r)
+    if r.get("levels"):
+        out += [f"Each level: a fresh server, N headless Chromium contexts for {r['duration_s']:.0f} s; "
+                f"{r['trainers']} of them train a tiny GPT on the live-training page, the others repeat a mix "
+                f"(masked-LM text and clicks, causal-LM greedy steps, masked-vs-causal words, attention views) with "
+                f"pauses of ~{r['think_s']:g} s. The browsers run on the same machine as the server.", "",
+                "| N | actions/s | p50 (s) | p95 (s) | errors | RSS, 1 session (MB) | RSS at the end (MB) | peak (MB) "
+                "| per extra session (MB): end / peak | training steps/s per session | CPU cores: server / browsers |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for lv in r["levels"]:
+            lat = lv["latency"]
+            by_peak = (lv["rss_peak_mb"] - lv["rss_one_session_mb"]) / max(1, lv["sessions"] - 1)
+            out.append(f"| {lv['sessions']} | {lv['throughput_per_s']:.2f} | {_f(lat['p50'])} | {_f(lat['p95'])} | "
+                       f"{lv['errors']} | {lv['rss_one_session_mb']:.0f} | {lv['rss_end_mb']:.0f} | "
+                       f"{lv['rss_peak_mb']:.0f} | {lv['rss_per_extra_session_mb']:.1f} / {by_peak:.1f} | "
+                       f"{lv['training']['steps_per_s']:.1f} | {lv.get('server_cpu_cores', float('nan')):.2f} / "
+                       f"{lv.get('browser_cpu_cores', float('nan')):.2f} |")
+        examples = sorted({e for lv in r["levels"] for e in lv["latency"]["error_examples"] + lv["training"]["errors"]})
+        if examples:
+            out += ["", "Errors seen: " + "; ".join(examples[:5]) + "."]
+    return out + [""]
+
+
+def write_report(results: dict, path: Path, *, quick: bool, started: str, load_before: tuple,
+                 load_after: tuple) -> str:
+    lines = ["# Performance", "",
+             f"Generated by `make bench` (`python -m bench.run_all{' --quick' if quick else ''}`) on {started}.", "",
+             f"**Machine:** {machine()}. Load average (1/5/15 min) {', '.join(f'{x:.1f}' for x in load_before)} "
+             f"before the run and {', '.join(f'{x:.1f}' for x in load_after)} after it"
+             + (": the machine was busy with other work, so absolute times are pessimistic; ratios are measured "
+                "in the same run, interleaved." if load_before[0] > (os.cpu_count() or 1) * 0.5 else "."), ""]
+    if quick:
+        lines += ["*Quick run: tiny budgets to check that every benchmark works; the figures mean little.*", ""]
+    sections = {"core": core_section, "latency": latency_section, "cold": cold_section,
+                "training": training_section, "load": load_section}
+    for name, section in sections.items():
+        if name in results:
+            part = section(results[name])
+            r = results[name]
+            if r.get("measured") and r["measured"] != started:
+                part.insert(2, f"*Measured {r['measured']} (load average {r.get('load_average', 0):.1f}), "
+                               "in an earlier run.*\n")
+            lines += part
+    lines += ["## Commands", ""]
+    lines += [f"- `{r['command']}`" for r in results.values() if r.get("command")]
+    lines += ["", "Details of each benchmark: the docstring at the top of its script in `bench/`.", ""]
+    text = "\n".join(lines)
+    path.write_text(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny budgets: check that everything runs")
+    ap.add_argument("--only", default=",".join(BUDGETS), help="comma-separated: " + ", ".join(BUDGETS))
+    ap.add_argument("--mlm", default="default", help="masked LM: default, standin, tiny, or an id/folder")
+    ap.add_argument("--versus-rev", help="browser latency also against these files at this git revision "
+                    "(see bench.browser_latency)")
+    ap.add_argument("--versus-paths", default="")
+    ap.add_argument("--timeout", type=float, default=1500, help="seconds allowed for each benchmark")
+    ap.add_argument("--out", type=Path, default=REPORT)
+    ap.add_argument("--results", type=Path, default=RESULTS, help="figures kept between runs: a run of some "
+                    "benchmarks (--only) updates theirs and the report keeps the others, with their dates")
+    args = ap.parse_args(argv)
+    app_threads()
+    chosen = [x.strip() for x in args.only.split(",") if x.strip()]
+    unknown = set(chosen) - set(BUDGETS)
+    if unknown:
+        ap.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    load_before = os.getloadavg()
+    kept = json.loads(args.results.read_text()) if args.results.exists() else {}
+    results: dict = {k: v for k, v in kept.items() if k in BUDGETS and bool(v.get("quick")) == args.quick}
+    for name in chosen:
+        budget = list(BUDGETS[name][1 if args.quick else 0])
+        if name in ("core", "latency", "load"):
+            budget += ["--mlm", args.mlm]
+        if name == "latency" and args.versus_rev:
+            budget += ["--versus-rev", args.versus_rev, "--versus-paths", args.versus_paths]
+        t0 = time.perf_counter()
+        results[name] = (training_speed(budget, args.timeout) if name == "training"
+                         else run_module(name, budget, args.timeout))
+        results[name].update(seconds=time.perf_counter() - t0, quick=args.quick, measured=started,
+                             load_average=os.getloadavg()[0])
+        print(f"({name}: {results[name]['seconds']:.0f} s)\n", flush=True)
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(results, indent=1, default=str))
+    results = {name: results[name] for name in BUDGETS if name in results}
+    write_report(results, args.out, quick=args.quick, started=started, load_before=load_before,
+                 load_after=os.getloadavg())
+    print(f"Wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
