@@ -79,20 +79,7 @@ def test_training_chart_grows_stop_keeps_progress_and_resume_continues(server):
         assert page.get_by_text(re.compile(r"Step \d+ of 2000")).count() >= 1
         _screenshot(page, "training-running.png")
 
-        # the rest of the page stays usable: moving the smoothing slider redraws the chart without
-        # smoothing, and training carries on from where it was
-        page.get_by_role("slider").focus()
-        page.keyboard.press("Home")
-        page.wait_for_function(f"() => {{ const el = document.querySelector('[data-testid=\"stPlotlyChart\"] "
-                               f".js-plotly-plot'); return el && el.data && el.data[0].name === 'train loss'; }}")
-        before = _points(page)
-        _wait_points_above(page, before)
-        stop = page.get_by_role("button", name="Stop")
-        if stop.is_disabled():  # a rerun landed between two steps and the loop paused: resume it
-            page.get_by_role("button", name=re.compile(r"^Resume")).click()
-            _wait_points_above(page, _points(page))
-
-        stop.click()
+        page.get_by_role("button", name="Stop").click()
         stopped_at = _resume_step(page)
         wait_idle(page)
         assert grown <= stopped_at < 2000
