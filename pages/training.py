@@ -4,7 +4,6 @@ fine-tune with labels, and watch the loss fall."""
 from __future__ import annotations
 
 import hashlib
-import time
 
 import streamlit as st
 
@@ -41,8 +40,6 @@ STEP_CHOICES = [training.AUTO, 10, 20, 50, 100, 200, 300, 500, 1000, 2000]
 LR_CHOICES = [training.AUTO, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 BATCH_CHOICES = [training.AUTO, 1, 2, 4, 8, 16, 32]
 SEQ_CHOICES = [training.AUTO, 32, 64, 128]
-REDRAW_SECONDS = 0.1  # the chart is redrawn at most 10 times a second
-PROGRESS_SECONDS = 0.05  # the progress bar at most 20 times a second
 
 # Every input lives in session state under train_<name>; a link carries the ones with a fixed type.
 SHARED = {f"train_{k}": v for k, v in DEFAULTS.items() if k not in ("steps", "lr", "batch", "seq_len", "layers")}
@@ -54,9 +51,8 @@ ui.page_state("training", SHARED, LIMITS)
 for _k, _v in DEFAULTS.items():
     st.session_state.setdefault(f"train_{_k}", _v)
 
-RUN, RUNNING, START, NOTICE = "training_run", "training_running", "training_start", "training_notice"
-for k, v in {RUN: None, RUNNING: False}.items():
-    st.session_state.setdefault(k, v)
+RUN, START, NOTICE, FIGURE = "training_run", "training_start", "training_notice", "training_figure"
+st.session_state.setdefault(RUN, None)
 
 
 def _start() -> None:
@@ -64,22 +60,14 @@ def _start() -> None:
 
 
 def _stop() -> None:
-    st.session_state[RUNNING] = False
-    run = st.session_state[RUN]
-    if run is not None and run.status == "running":
-        run.status = "stopped"
+    training.stop(st.session_state[RUN])
 
 
 def _reset() -> None:
-    st.session_state[RUNNING] = False
+    training.stop(st.session_state[RUN])
     st.session_state[RUN] = None
     st.session_state[NOTICE] = ("info", "Reset: the trained copy is gone; the next run starts from the original "
                                         "weights.")
-
-
-def _yield_point() -> None:
-    """A Streamlit interruption point inside a training step: a click on Stop ends the step here."""
-    st.session_state.get(RUNNING)
 
 
 def _auto(value, resolved) -> str:
@@ -190,10 +178,8 @@ signature = (kind, st.session_state.get("train_arch"), st.session_state.get("tra
 
 run: training.Run | None = st.session_state[RUN]
 same = run is not None and run.extra.get("signature") == signature
-if run is not None and not same and st.session_state[RUNNING]:
-    _stop()
 
-if st.session_state.pop(START, False):
+if st.session_state.pop(START, False) and not (run is not None and run.active):
     with ui.friendly_errors():
         if same and run.step >= run.target:
             run.extend(plan.steps)
@@ -207,9 +193,9 @@ if st.session_state.pop(START, False):
             run.extra["signature"] = signature
             st.session_state[RUN] = run
             same = True
-        st.session_state[RUNNING] = True
+        training.start(run)
 
-running = st.session_state[RUNNING]
+running = run is not None and run.active
 if running:
     label = "Training…"
 elif run is None:
@@ -228,10 +214,6 @@ b3.button("Reset", key="train_reset", on_click=_reset, disabled=run is None,
 notice = st.session_state.pop(NOTICE, None)
 if notice:
     getattr(st, notice[0])(notice[1])
-
-run = st.session_state[RUN]
-status_box, bar_box, chart_box, samples_box = st.empty(), st.empty(), st.empty(), st.empty()
-results = st.container()
 large = ui.presenter()
 
 
@@ -241,75 +223,75 @@ def _eta(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def _draw_progress(r: training.Run) -> None:
+def _progress_text(r: training.Run) -> str:
     t = r.trainer
     loss = t.last("loss")
-    text = (f"Step {r.step} of {r.target}" + (f" · train loss {loss:.3f}" if loss is not None else "")
-            + f" · {t.tokens_per_second():,.0f} tokens/s · ETA {_eta(t.eta_seconds(r.target))}")
-    bar_box.progress(min(1.0, r.step / max(1, r.target)), text=text)
+    text = f"Step {r.step} of {r.target}" + (f" · train loss {loss:.3f}" if loss is not None else "")
+    if r.active:
+        text += f" · {t.tokens_per_second():,.0f} tokens/s · ETA {_eta(t.eta_seconds(r.target))}"
+    return text
 
 
-_drawn = {"chart": None, "samples": None}  # what each placeholder shows (an identical redraw is skipped)
-_figure = {}  # run id -> the loss figure of this script run, refreshed in place while training
-
-
-def _draw_chart(r: training.Run) -> None:
-    if _drawn["chart"] == (id(r), r.step):
-        return
-    _drawn["chart"] = (id(r), r.step)
-    fig = _figure.get(id(r))
-    if fig is None:
-        fig = _figure[id(r)] = charts.loss_curves(r.trainer.history, smoothing=smoothing, reference=r.reference_loss,
-                                                  target=r.target, large=large)
-    else:
-        charts.update_loss_curves(fig, r.trainer.history, smoothing=smoothing, target=r.target)
-    chart_box.plotly_chart(fig, width="stretch")
+def _speed_text(r: training.Run) -> str:
+    if not (r.loop_steps and r.loop_seconds):
+        return ""
+    return (f" Speed: {r.loop_steps / r.loop_seconds:.1f} steps/s over {r.loop_steps} steps "
+            f"({r.loop_steps / max(r.loop_cpu_seconds, 1e-9):.1f} per CPU second of the server).")
 
 
 def _draw_samples(r: training.Run) -> None:
-    if not r.trainer.samples or _drawn["samples"] == (id(r), len(r.trainer.samples)):
+    if not r.trainer.samples:
         return
-    _drawn["samples"] = (id(r), len(r.trainer.samples))
-    rows = [{"step": step, **row} for step, outs in r.trainer.samples for row in outs]
-    with samples_box.container():
-        st.markdown("**What the model says at checkpoints**" + (" (sampled continuations)" if r.objective == "clm"
-                                                                 else " (top fill-ins)"))
-        st.dataframe(rows[::-1], hide_index=True, width="stretch")
+    rows = [{"step": step, **row} for step, outs in list(r.trainer.samples) for row in outs]
+    st.markdown("**What the model says at checkpoints**" + (" (sampled continuations)" if r.objective == "clm"
+                                                             else " (top fill-ins)"))
+    st.dataframe(rows[::-1], hide_index=True, width="stretch")
 
 
-class LiveView:
-    """Callbacks of the training loop: the progress bar after every step (at most 20 times a second),
-    the chart and samples at most 10 times a second, and less often when drawing is slow, so that
-    drawing takes at most ~1/40 of the time."""
-
-    def __init__(self, r: training.Run):
-        self.run, self.next_draw, self.next_progress = r, 0.0, 0.0
-
-    def on_step(self, trainer: training.Trainer, record: dict) -> None:
-        now = time.perf_counter()
-        last = trainer.step_count >= self.run.target
-        if now >= self.next_progress or last:
-            _draw_progress(self.run)
-            self.next_progress = now + PROGRESS_SECONDS
-        if now >= self.next_draw or last:
-            _draw_chart(self.run)
-            _draw_samples(self.run)
-            done = time.perf_counter()
-            self.next_draw = done + max(REDRAW_SECONDS, 40 * (done - now))
+def _loss_figure(r: training.Run):
+    """The loss chart of `r`: built once per run and look, then refreshed with the new steps (cheaper
+    than a new figure twice a second)."""
+    history = list(r.trainer.history)
+    look = (id(r), smoothing, large, r.reference_loss)
+    cached = st.session_state.get(FIGURE)
+    if cached is not None and cached[0] == look:
+        try:
+            return charts.update_loss_curves(cached[1], history, smoothing=smoothing, target=r.target)
+        except ValueError:  # accuracy appeared: a figure with another set of traces
+            pass
+    fig = charts.loss_curves(history, smoothing=smoothing, reference=r.reference_loss, target=r.target, large=large)
+    st.session_state[FIGURE] = (look, fig)
+    return fig
 
 
-if run is not None:
-    speed = (f" Speed on this page: {run.loop_steps / run.loop_seconds:.1f} steps/s over {run.loop_steps} steps "
-             f"({run.loop_steps / max(run.loop_cpu_seconds, 1e-9):.1f} per CPU second of the server)."
-             if run.loop_steps and run.loop_seconds else "")
-    status_box.caption(f"Run: {run.description}." + speed + ("" if same else " (Settings have changed since: press "
-                                                                              "Start to train with the new ones.)"))
-    _draw_progress(run)
-    _draw_chart(run)
-    _draw_samples(run)
+@st.fragment(run_every=training.live.REDRAW_SECONDS if running else None)
+def live_view() -> None:
+    """Status, progress, loss chart and checkpoint samples of the run; redrawn on its own every
+    REDRAW_SECONDS while the run trains in its own thread (the rest of the page is not rerun)."""
+    r = st.session_state[RUN]
+    if r is None:
+        return
+    training.seen(r)
+    if running and not r.active:  # the run has just ended: redraw the buttons and the results
+        st.rerun()
+    if r.status == "waiting" and r.message:
+        st.info(r.message[1])
+    else:
+        st.caption(f"Run: {r.description}." + ("" if r.active else _speed_text(r))
+                   + ("" if same else " (Settings have changed since: press Stop, then Start to train with the "
+                                      "new ones.)" if r.active else
+                      " (Settings have changed since: press Start to train with the new ones.)"))
+    st.progress(min(1.0, r.step / max(1, r.target)), text=_progress_text(r))
+    st.plotly_chart(_loss_figure(r), width="stretch", key="train_loss_chart")
+    _draw_samples(r)
 
-with results:
-    if st.session_state[RUNNING]:
+
+live_view()
+if run is not None and not running and run.message:
+    getattr(st, run.message[0])(run.message[1])
+
+with st.container():
+    if running:
         st.caption("Comparisons with the original model appear when training stops.")
     elif run is None:
         st.caption("Press **Start training** to begin. The chart grows while the model learns; **Stop** keeps what "
@@ -353,28 +335,5 @@ if kind == "sft" and pairs and lm is not None:
                    "prompts (or the system message).")
         with st.expander("Token by token"):
             st.dataframe(table, hide_index=True, width="stretch")
-
-if run is not None and st.session_state[RUNNING]:
-    run.status = "running"
-    view = LiveView(run)
-    try:
-        with training.training_slot(wait=training.SLOT_WAIT_SECONDS, on_wait=lambda m: status_box.warning(m)):
-            status_box.caption(f"Training {run.description}…")
-            t0, c0, s0 = time.perf_counter(), time.process_time(), run.step
-            try:
-                outcome = training.train(run.trainer, run.target, on_step=view.on_step, interrupt=_yield_point)
-            finally:
-                run.loop_seconds += time.perf_counter() - t0
-                run.loop_cpu_seconds += time.process_time() - c0
-                run.loop_steps += run.step - s0
-        run.status = outcome
-    except training.ServerBusy as exc:
-        run.status = "stopped"
-        st.session_state[NOTICE] = ("warning", f"{exc.message} {exc.hint}")
-    except Exception as exc:  # noqa: BLE001 - a failing run ends with a message, not a traceback
-        run.status = "stopped"
-        st.session_state[NOTICE] = ("error", f"Training stopped: {type(exc).__name__}: {str(exc)[:300]}")
-    st.session_state[RUNNING] = False
-    st.rerun()  # redraw the buttons and the results for the finished run
 
 ui.share_link(ui.publish_state("training", SHARED))

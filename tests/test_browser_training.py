@@ -1,5 +1,5 @@
-"""Real browser: start a training, watch the loss chart grow, change a setting while it trains,
-Stop it, Resume it."""
+"""Real browser: start a training, watch the loss chart grow, use the page while it trains (the chart
+keeps growing), Stop it, Resume it."""
 
 from __future__ import annotations
 
@@ -29,7 +29,12 @@ def _points(page) -> int:
 
 
 def _wait_points_above(page, n: int, timeout_ms: int = 120_000) -> int:
-    page.wait_for_function(f"() => ({POINTS})() > {n}", timeout=timeout_ms)
+    try:
+        page.wait_for_function(f"() => ({POINTS})() > {n}", timeout=timeout_ms)
+    except Exception as exc:  # noqa: BLE001 - say what the page showed
+        text = page.evaluate("document.body.innerText")
+        raise AssertionError(f"the chart did not grow past {n} points (it has {_points(page)}); "
+                             f"the page says: {text[-1500:]}") from exc
     return _points(page)
 
 
@@ -78,6 +83,21 @@ def test_training_chart_grows_stop_keeps_progress_and_resume_continues(server):
         assert grown > first
         assert page.get_by_text(re.compile(r"Step \d+ of 2000")).count() >= 1
         _screenshot(page, "training-running.png")
+
+        # the rest of the page stays usable: move the smoothing slider and switch the architecture
+        slider = page.get_by_role("slider")
+        before = slider.input_value()
+        slider.focus()
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_function("(v) => { const s = document.querySelector('input[type=range]'); "
+                               "return s && s.value != v; }", arg=before)
+        assert float(slider.input_value()) == pytest.approx(float(before) - 0.05)
+        page.get_by_text("BERT (masked LM", exact=False).click()
+        page.get_by_text("press Stop, then Start").wait_for(timeout=30_000)
+        moved = _points(page)
+        assert _wait_points_above(page, moved + 5, timeout_ms=60_000) > moved  # training goes on
+        assert page.get_by_role("button", name="Stop").is_enabled()
+        page.get_by_text("GPT (causal LM", exact=False).click()
 
         page.get_by_role("button", name="Stop").click()
         stopped_at = _resume_step(page)

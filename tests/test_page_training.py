@@ -1,10 +1,11 @@
 """The live-training page through AppTest: each mode trains from the page, Train more, Reset,
-resume after an interrupted run, the shared model stays untouched, busy server and bad uploads."""
+training goes on while the page is used, Stop and Resume, a run nobody watches pauses,, the shared model stays untouched, busy server and bad uploads."""
 
 from __future__ import annotations
 
 import ast
 import json
+import time
 
 import pytest
 import torch
@@ -13,14 +14,14 @@ from streamlit.testing.v1 import AppTest
 from app import ROOT
 from explorer import training
 
-RUN, RUNNING = "training_run", "training_running"
+RUN = "training_run"
 PAGE = ROOT / "pages" / "training.py"
 
 
 @pytest.fixture(autouse=True)
 def _own_slots(monkeypatch):
     """Each test gets its own training slots (the default limit of 2)."""
-    monkeypatch.setattr(training, "SLOTS", training.TrainingSlots(2))
+    monkeypatch.setattr(training.limits, "SLOTS", training.TrainingSlots(2))
 
 
 def open_page(**state) -> AppTest:
@@ -34,11 +35,28 @@ def open_page(**state) -> AppTest:
     return at
 
 
-def start(at: AppTest, steps: int) -> training.Run:
+def start(at: AppTest, steps: int, *, finish: bool = True) -> training.Run:
+    """Press Start for `steps` steps; with `finish`, wait for the run's thread to end and redraw."""
     at.selectbox(key="train_steps").set_value(steps).run()
     at.button(key="train_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    return at.session_state[RUN]
+    run = at.session_state[RUN]
+    if finish:
+        finish_run(at, run)
+    return run
+
+
+def finish_run(at: AppTest, run: training.Run) -> None:
+    assert training.wait(run, timeout=300), "the run did not end"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def wait_for_step(run: training.Run, step: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while run.step < step:
+        assert run.active and time.monotonic() < deadline, (run.status, run.step)
+        time.sleep(0.05)
 
 
 def loss_chart(at: AppTest) -> dict:
@@ -91,7 +109,7 @@ def test_every_default_is_a_widget_with_a_train_key():
 def test_scratch_run_draws_loss_curves_progress_and_samples():
     at = open_page()
     run = start(at, 20)
-    assert run.step == 20 and run.status == "done" and not at.session_state[RUNNING]
+    assert run.step == 20 and run.status == "done" and not run.active
     spec = loss_chart(at)
     raw = trace(spec, "train loss (raw)")
     assert raw["x"] == list(range(1, 21)) and len(raw["y"]) == 20
@@ -119,6 +137,7 @@ def test_train_more_then_reset_to_the_original_weights():
     first = {k: v.clone() for k, v in run.model.state_dict().items()}
     assert at.button(key="train_start").label == "Train 10 more steps"
     at.button(key="train_start").click().run()
+    finish_run(at, run)
     assert at.session_state[RUN] is run and run.step == 20
     assert len(trace(loss_chart(at), "train loss (raw)")["x"]) == 20
     at.button(key="train_reset").click().run()
@@ -128,34 +147,86 @@ def test_train_more_then_reset_to_the_original_weights():
     assert all(torch.equal(again.model.state_dict()[k], first[k]) for k in first)
 
 
-def test_an_interrupted_run_resumes_where_it_stopped():
-    """When a click interrupts the loop, the next script run resumes the same trainer (the page's
-    auto-resume), keeping every finished step."""
+def test_training_runs_on_while_the_page_is_used_then_stop_keeps_it_and_resume_continues():
     at = open_page()
-    run = start(at, 10)
-    run.target = 15
-    at.session_state[RUNNING] = True
+    run = start(at, 2000, finish=False)
+    wait_for_step(run, 3)
+    assert run.active and run.status == "running"
+    at.slider(key="train_smoothing").set_value(0.0).run()  # any widget: the script reruns, training goes on
+    at.radio(key="train_arch").set_value("bert").run()  # even another setup: this run trains on
+    assert at.session_state[RUN] is run and run.active
+    seen = run.step
+    wait_for_step(run, seen + 3)
+    assert at.button(key="train_start").disabled and not at.button(key="train_stop").disabled
+    assert "press Stop, then Start" in page_text(at)
+    at.radio(key="train_arch").set_value("gpt").run()
+
+    at.button(key="train_stop").click().run()
+    assert not run.active and run.status == "stopped" and 3 < run.step < 2000
+    stopped_at = run.step
+    weights = {k: v.clone() for k, v in run.model.state_dict().items()}
+    time.sleep(0.5)
     at.run()
-    assert at.session_state[RUN] is run and run.step == 15 and run.status == "done"
-    assert trace(loss_chart(at), "train loss (raw)")["x"] == list(range(1, 16))
+    assert run.step == stopped_at and all(torch.equal(run.model.state_dict()[k], weights[k]) for k in weights)
+    assert at.button(key="train_start").label == f"Resume (step {stopped_at} of 2000)"
+    assert len(trace(loss_chart(at), "train loss")["x"]) == stopped_at  # smoothing is off now
+
+    at.button(key="train_start").click().run()
+    wait_for_step(run, stopped_at + 2)
+    at.button(key="train_stop").click().run()
+    assert not run.active and run.step > stopped_at
+
+
+def test_a_run_nobody_watches_pauses_itself(monkeypatch):
+    monkeypatch.setattr(training.live, "ABANDONED_SECONDS", 0.5)
+    at = open_page()
+    run = start(at, 2000, finish=False)
+    assert training.wait(run, timeout=60)  # the page is not redrawn: after 0.5 s the run stops by itself
+    assert run.status == "stopped" and run.step < 2000
+    at.run()
+    assert "the page was not open" in page_text(at)
+    assert at.button(key="train_start").label == f"Resume (step {run.step} of 2000)"
 
 
 def test_busy_server_says_please_wait(monkeypatch):
-    monkeypatch.setattr(training, "SLOT_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(training.limits, "SLOT_WAIT_SECONDS", 0.0)
     at = open_page()
-    training.SLOTS.acquire()
-    training.SLOTS.acquire()
+    slots = training.limits.SLOTS
+    slots.acquire()
+    slots.acquire()
     try:
         run = start(at, 10)
     finally:
-        training.SLOTS.release()
-        training.SLOTS.release()
+        slots.release()
+        slots.release()
     text = page_text(at)
     assert "The server is busy: 2 trainings are already running" in text and "Please wait" in text
-    assert run.step == 0 and not at.session_state[RUNNING]
+    assert run.step == 0 and not run.active
     assert at.button(key="train_start").label == "Resume (step 0 of 10)"
     at.button(key="train_start").click().run()  # a slot is free now
+    finish_run(at, run)
     assert at.session_state[RUN].step == 10
+
+
+def test_a_waiting_run_shows_why_and_starts_when_a_slot_frees(monkeypatch):
+    monkeypatch.setattr(training.limits, "SLOT_WAIT_SECONDS", 60.0)
+    at = open_page()
+    slots = training.limits.SLOTS
+    slots.acquire()
+    slots.acquire()
+    try:
+        run = start(at, 10, finish=False)
+        assert run.status == "waiting" and run.active
+        deadline = time.monotonic() + 10
+        while run.message is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        at.run()
+        assert "Please wait: 2 of 2 training slots on this server are in use" in " ".join(i.value for i in at.info)
+    finally:
+        slots.release()
+    finish_run(at, run)
+    slots.release()
+    assert run.status == "done" and run.step == 10
 
 
 def test_continue_mlm_from_the_page_leaves_the_cached_model_bit_identical(tiny_mlm_dir):

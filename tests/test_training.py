@@ -194,7 +194,7 @@ def test_exception_from_the_page_callback_keeps_finished_steps():
 
 @pytest.mark.parametrize("when", [1, 2, 3, 4])  # forward of block 1 and 2, backward of block 2 and 1
 def test_interrupt_inside_a_step_leaves_weights_as_after_the_last_step(when, monkeypatch):
-    monkeypatch.setattr(training, "INTERRUPT_ABOVE_SECONDS", 0.0)
+    monkeypatch.setattr(training.loop, "INTERRUPT_ABOVE_SECONDS", 0.0)
     run = _tiny_gpt_run()
     training.train(run.trainer, 3)
     snap = _snapshot(run.model)
@@ -216,10 +216,10 @@ def test_interrupt_inside_a_step_leaves_weights_as_after_the_last_step(when, mon
 def test_interrupt_is_called_in_forward_and_backward_of_every_block_of_slow_steps(monkeypatch):
     run = _tiny_gpt_run()
     calls = []
-    monkeypatch.setattr(training, "INTERRUPT_ABOVE_SECONDS", 0.0)
+    monkeypatch.setattr(training.loop, "INTERRUPT_ABOVE_SECONDS", 0.0)
     run.trainer.step(lambda: calls.append(1))
     assert len(calls) == 2 * 2  # 2 blocks: before each forward, after each backward
-    monkeypatch.setattr(training, "INTERRUPT_ABOVE_SECONDS", 1e9)  # every step is "fast": no hooks
+    monkeypatch.setattr(training.loop, "INTERRUPT_ABOVE_SECONDS", 1e9)  # every step is "fast": no hooks
     run.trainer.step(lambda: calls.append(1))
     assert len(calls) == 4 and run.trainer.step_count == 2
 

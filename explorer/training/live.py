@@ -1,0 +1,102 @@
+"""Training in the background: each run trains in its own thread, so the page that shows it stays
+responsive (any widget can move, the chart keeps growing) and Stop ends the run within a second.
+
+The page polls the run (`Run.step`, `Run.trainer.history`, `Run.status`) and calls `seen()` each
+time it draws it; a run that no page has shown for `ABANDONED_SECONDS` (its browser tab was closed)
+stops by itself and frees its training slot. Resume continues from the last finished step.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from explorer.training import limits
+from explorer.training.limits import ServerBusy, TrainingSlots, training_slot
+from explorer.training.loop import train
+from explorer.training.runs import Run
+
+ABANDONED_SECONDS = 180.0  # browsers slow a hidden tab's timers to about once a minute
+STOP_WAIT_SECONDS = 1.0
+REDRAW_SECONDS = 0.5  # how often a page redraws a run while it trains
+
+
+class Stopped(Exception):
+    """Raised inside a training step when the run is asked to stop."""
+
+
+def seen(run: Run) -> None:
+    """A page has just shown this run (keeps it from being stopped as abandoned)."""
+    run.last_seen = time.monotonic()
+
+
+def start(run: Run, *, slots: TrainingSlots | None = None, wait: float | None = None) -> None:
+    """Train `run` up to `run.target` steps in a new thread (nothing happens if it is already training).
+
+    The thread first waits up to `wait` seconds (default `limits.SLOT_WAIT_SECONDS`) for a training
+    slot; meanwhile `run.status` is "waiting" and `run.message` says why.
+    """
+    if run.active:
+        return
+    run.stop_event = threading.Event()
+    run.status, run.message = "waiting", None
+    seen(run)
+    wait = limits.SLOT_WAIT_SECONDS if wait is None else wait
+    run.thread = threading.Thread(target=_work, args=(run, slots or limits.SLOTS, wait), daemon=True,
+                                  name=f"training-{run.mode}")
+    run.thread.start()
+
+
+def stop(run: Run | None, timeout: float = STOP_WAIT_SECONDS) -> None:
+    """Ask `run` to stop and wait up to `timeout` seconds for its thread to end; what it learned stays."""
+    if run is None:
+        return
+    run.stop_event.set()
+    if run.thread is not None:
+        run.thread.join(timeout)
+
+
+def wait(run: Run, timeout: float | None = None) -> bool:
+    """Wait for the run's thread to end; True if it has."""
+    if run.thread is not None:
+        run.thread.join(timeout)
+    return not run.active
+
+
+def _abandoned(run: Run) -> bool:
+    return time.monotonic() - run.last_seen > ABANDONED_SECONDS
+
+
+def _work(run: Run, slots: TrainingSlots, wait_seconds: float) -> None:
+    def should_stop() -> bool:
+        return run.stop_event.is_set() or _abandoned(run)
+
+    def interrupt() -> None:
+        if run.stop_event.is_set():
+            raise Stopped
+
+    def waiting(message: str) -> None:
+        run.message = ("info", message)
+        interrupt()
+
+    try:
+        with training_slot(slots, wait=wait_seconds, on_wait=waiting):
+            run.status, run.message = "running", None
+            t0, c0, s0 = time.perf_counter(), time.process_time(), run.step
+            try:
+                run.status = train(run.trainer, run.target, should_stop=should_stop, interrupt=interrupt)
+            except Stopped:
+                run.status = "stopped"
+            finally:
+                run.loop_seconds += time.perf_counter() - t0
+                run.loop_cpu_seconds += time.process_time() - c0
+                run.loop_steps += run.step - s0
+        if run.status == "stopped" and _abandoned(run) and not run.stop_event.is_set():
+            run.message = ("info", f"Training paused at step {run.step}: the page was not open for "
+                                   f"{ABANDONED_SECONDS / 60:.0f} minutes. Resume continues from there.")
+    except Stopped:
+        run.status = "stopped"
+    except ServerBusy as exc:
+        run.status, run.message = "stopped", ("warning", f"{exc.message} {exc.hint}")
+    except Exception as exc:  # noqa: BLE001 - a failing run ends with a message, not a traceback
+        run.status, run.message = "failed", ("error", f"Training stopped: {type(exc).__name__}: {str(exc)[:300]}")

@@ -1,0 +1,323 @@
+"""What a model trains on: language-model windows (masked or causal), labelled sentences, SFT pairs."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import torch
+
+from explorer.errors import ExplorerError
+from explorer.tokens import clean_text, display_piece
+from explorer.training.limits import MAX_FIELD_CHARS, MAX_SEQ_LEN
+from explorer.training.loop import _eval_mode, interrupt_points
+from explorer.training.modelling import seeded
+
+
+def token_ids(tokenizer: Any, text: str) -> list[int]:
+    """All token ids of a long text, without special tokens (no length warnings)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return list(backend.encode(text, add_special_tokens=False).ids)
+    return list(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+
+class TokenStream:
+    """A text as one long run of token ids, split into a training part and a held-out tail."""
+
+    def __init__(self, ids: Sequence[int], window: int, held_out: float = 0.1):
+        n = len(ids)
+        if n < 48:
+            raise ExplorerError(f"The text is only {n} tokens long; at least 48 are needed to train and hold some out.",
+                                "Use a longer text.")
+        self.window = max(8, min(window, n // 4))
+        n_val = max(int(n * held_out), self.window + 1)
+        self.train = torch.tensor(ids[: n - n_val], dtype=torch.long)
+        self.val = torch.tensor(ids[n - n_val:], dtype=torch.long)
+
+    def sample(self, gen: torch.Generator, batch: int) -> torch.Tensor:
+        starts = torch.randint(0, len(self.train) - self.window + 1, (batch,), generator=gen)
+        return torch.stack([self.train[s: s + self.window] for s in starts.tolist()])
+
+    def held_out(self, n: int) -> torch.Tensor:
+        last = len(self.val) - self.window
+        starts = sorted({round(i * last / max(1, n - 1)) for i in range(n)})
+        return torch.stack([self.val[s: s + self.window] for s in starts])
+
+
+def mask_tokens(ids: torch.Tensor, tokenizer: Any, gen: torch.Generator, prob: float = 0.15):
+    """BERT masking: pick ~15% of non-special tokens as targets; 80% become [MASK], 10% a random token,
+    10% stay. Returns (input_ids, labels) with labels -100 everywhere else."""
+    special = torch.zeros_like(ids, dtype=torch.bool)
+    for sid in set(tokenizer.all_special_ids or []):
+        special |= ids == sid
+    chosen = (torch.rand(ids.shape, generator=gen) < prob) & ~special
+    for row in range(ids.shape[0]):  # at least one target per row
+        if not chosen[row].any():
+            candidates = (~special[row]).nonzero().flatten()
+            if len(candidates):
+                chosen[row, candidates[torch.randint(len(candidates), (1,), generator=gen)]] = True
+    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
+    roll = torch.rand(ids.shape, generator=gen)
+    inputs = ids.clone()
+    inputs[chosen & (roll < 0.8)] = tokenizer.mask_token_id
+    swap = chosen & (roll >= 0.8) & (roll < 0.9)
+    inputs[swap] = torch.randint(len(tokenizer), ids.shape, generator=gen)[swap]
+    return inputs, labels
+
+
+def _with_specials(windows: torch.Tensor, tokenizer: Any) -> torch.Tensor:
+    first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    last = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    parts = []
+    if first is not None:
+        parts.append(torch.full((windows.shape[0], 1), first, dtype=torch.long))
+    parts.append(windows)
+    if last is not None:
+        parts.append(torch.full((windows.shape[0], 1), last, dtype=torch.long))
+    return torch.cat(parts, dim=1)
+
+
+class LanguageModelTask:
+    """Self-supervised batches from a text: next-token (``clm``) or masked-token (``mlm``) labels."""
+
+    def __init__(self, objective: str, tokenizer: Any, text: str, *, batch: int, seq_len: int, eval_windows: int = 8):
+        if objective not in ("clm", "mlm"):
+            raise ExplorerError(f"Unknown objective '{objective}'.")
+        if objective == "mlm" and tokenizer.mask_token_id is None:
+            raise ExplorerError("This tokenizer has no mask token, so it cannot be trained as a masked LM.")
+        self.objective, self.tokenizer, self.batch_size = objective, tokenizer, batch
+        inner = seq_len - 2 if objective == "mlm" else seq_len
+        self.stream = TokenStream(token_ids(tokenizer, text), inner)
+        gen = torch.Generator().manual_seed(1234)  # the same held-out masks at every evaluation
+        windows = self.stream.held_out(eval_windows)
+        self.eval_set = [self._make(windows[i: i + batch], gen) for i in range(0, len(windows), max(1, batch))]
+
+    def _make(self, windows: torch.Tensor, gen: torch.Generator) -> dict:
+        if self.objective == "clm":
+            return {"input_ids": windows, "labels": windows}
+        inputs, labels = mask_tokens(_with_specials(windows, self.tokenizer), self.tokenizer, gen)
+        return {"input_ids": inputs, "labels": labels}
+
+    def batch(self, gen: torch.Generator) -> dict:
+        return self._make(self.stream.sample(gen, self.batch_size), gen)
+
+    @staticmethod
+    def tokens(batch: dict) -> int:
+        return int(batch["input_ids"].numel())
+
+    def loss(self, model: Any, batch: dict) -> torch.Tensor:
+        return masked_lm_loss(model, batch) if self.objective == "mlm" else model(**batch).loss
+
+    def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
+        return {"eval_loss": _mean_loss(model, self.eval_set, interrupt, self.loss)}
+
+
+def masked_lm_loss(model: Any, batch: dict) -> torch.Tensor:
+    """Masked-LM loss computing vocabulary logits only at the masked positions (BERT-style models
+    with ``bert`` + ``cls`` parts), which is several times cheaper than logits everywhere; the
+    same value as ``model(**batch).loss``. Other models take the plain path."""
+    base, head = getattr(model, "bert", None), getattr(model, "cls", None)
+    if base is None or head is None:
+        return model(**batch).loss
+    labels = batch["labels"]
+    hidden = base(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask")).last_hidden_state
+    targets = labels != -100
+    return torch.nn.functional.cross_entropy(head(hidden[targets]).float(), labels[targets])
+
+
+def _mean_loss(model: Any, batches: list[dict], interrupt, loss_fn=None) -> float:
+    total, weight = 0.0, 0
+    with torch.no_grad(), interrupt_points(model, interrupt):
+        for b in batches:
+            n = int((b["labels"] != -100).sum()) or 1
+            total += float(loss_fn(model, b) if loss_fn else model(**b).loss) * n
+            weight += n
+    return total / max(1, weight)
+
+
+def _pad(rows: list[list[int]], pad_id: int, label_rows: list[list[int]] | None = None) -> dict:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+        if label_rows is not None:
+            labels[i, : len(r)] = torch.tensor(label_rows[i])
+    out = {"input_ids": ids, "attention_mask": mask}
+    if label_rows is not None:
+        out["labels"] = labels
+    return out
+
+
+def split_indices(labels: Sequence[Any], held_out: float, seed: int) -> tuple[list[int], list[int]]:
+    """Held-out split, stratified by label when labels repeat; at least one example on each side per label."""
+    gen = torch.Generator().manual_seed(seed)
+    by_label: dict[Any, list[int]] = {}
+    for i, lab in enumerate(labels):
+        by_label.setdefault(lab, []).append(i)
+    train, test = [], []
+    for idx in by_label.values():
+        order = [idx[j] for j in torch.randperm(len(idx), generator=gen).tolist()]
+        k = min(len(order) - 1, max(1, round(len(order) * held_out))) if len(order) > 1 else 0
+        test += order[:k]
+        train += order[k:]
+    return sorted(train), sorted(test)
+
+
+class EncoderClassifier(torch.nn.Module):
+    """A sentence encoder with a linear classification head on its mean-pooled output."""
+
+    def __init__(self, encoder: Any, n_labels: int, seed: int = 0):
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = torch.nn.Dropout(0.1)
+        with seeded(seed):
+            self.head = torch.nn.Linear(encoder.config.hidden_size, n_labels)
+
+    def forward(self, input_ids, attention_mask, labels=None):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+        logits = self.head(self.dropout(pooled))
+        loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+class ExampleTask:
+    """A task made of separate examples (sentences, prompt-response pairs): training batches are
+    random examples of the training split, padded; subclasses say how to `_make` a batch."""
+
+    train_idx: list[int]
+    batch_size: int
+
+    def _make(self, idx: Sequence[int]) -> dict:
+        raise NotImplementedError
+
+    def batch(self, gen: torch.Generator) -> dict:
+        pick = torch.randint(len(self.train_idx), (self.batch_size,), generator=gen).tolist()
+        return self._make([self.train_idx[i] for i in pick])
+
+    @staticmethod
+    def tokens(batch: dict) -> int:
+        return int(batch["attention_mask"].sum())
+
+
+class ClassificationTask(ExampleTask):
+    """Labelled sentences, a stratified held-out split, batches of padded token ids."""
+
+    def __init__(self, tokenizer: Any, texts: Sequence[str], labels: Sequence[str], *, batch: int, seq_len: int,
+                 seed: int = 0, held_out: float = 0.2):
+        self.tokenizer, self.batch_size = tokenizer, batch
+        self.classes = sorted(set(labels))
+        self.texts = list(texts)
+        self.label_ids = [self.classes.index(lab) for lab in labels]
+        self.ids = [tokenizer(t, truncation=True, max_length=seq_len)["input_ids"] for t in self.texts]
+        self.train_idx, self.test_idx = split_indices(self.label_ids, held_out, seed)
+        self.eval_set = [self._make(self.test_idx[i: i + 32]) for i in range(0, len(self.test_idx), 32)]
+
+    def _make(self, idx: Sequence[int]) -> dict:
+        out = _pad([self.ids[i] for i in idx], self.tokenizer.pad_token_id or 0)
+        out["labels"] = torch.tensor([self.label_ids[i] for i in idx], dtype=torch.long)
+        return out
+
+    def predict(self, model: Any, texts: Sequence[str], interrupt=None) -> torch.Tensor:
+        """Class probabilities for `texts` (rows) with the model in eval mode."""
+        rows = [self.tokenizer(t, truncation=True, max_length=MAX_SEQ_LEN)["input_ids"] for t in texts]
+        with _eval_mode(model), torch.no_grad(), interrupt_points(model, interrupt):
+            b = _pad(rows, self.tokenizer.pad_token_id or 0)
+            return torch.softmax(model(**b).logits, dim=-1)
+
+    def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
+        total, correct, n = 0.0, 0, 0
+        with torch.no_grad(), interrupt_points(model, interrupt):
+            for b in self.eval_set:
+                out = model(**b)
+                total += float(out.loss) * len(b["labels"])
+                correct += int((out.logits.argmax(-1) == b["labels"]).sum())
+                n += len(b["labels"])
+        return {"eval_loss": total / max(1, n), "accuracy": correct / max(1, n)}
+
+    def held_out_table(self, model: Any):
+        import pandas as pd
+
+        texts = [self.texts[i] for i in self.test_idx]
+        probs = self.predict(model, texts)
+        pred = probs.argmax(-1).tolist()
+        return pd.DataFrame({
+            "text": texts,
+            "label": [self.classes[self.label_ids[i]] for i in self.test_idx],
+            "predicted": [self.classes[p] for p in pred],
+            "confidence": [round(float(probs[r, p]), 3) for r, p in enumerate(pred)],
+            "correct": [self.label_ids[i] == p for i, p in zip(self.test_idx, pred)],
+        })
+
+
+# ----------------------------------------------------------------------------- SFT
+
+
+def chat_prompt_ids(tokenizer: Any, prompt: str) -> list[int]:
+    """Token ids of a user turn followed by the start of the assistant's turn."""
+    if getattr(tokenizer, "chat_template", None):
+        out = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                            tokenize=True)
+        return list(out["input_ids"] if hasattr(out, "keys") else out)
+    return token_ids(tokenizer, f"User: {prompt}\nAssistant:")
+
+
+def sft_example(tokenizer: Any, prompt: str, response: str, max_len: int = MAX_SEQ_LEN) -> tuple[list[int], list[int]]:
+    """(input_ids, labels) for one pair: the prompt tokens carry label -100, the response tokens
+    (and the end-of-turn token) are labelled with themselves."""
+    prompt = clean_text(prompt, max_chars=MAX_FIELD_CHARS, what="prompt")
+    response = clean_text(response, max_chars=MAX_FIELD_CHARS, what="response")
+    p = chat_prompt_ids(tokenizer, prompt)
+    if getattr(tokenizer, "chat_template", None):
+        end = "<|im_end|>" if "<|im_end|>" in tokenizer.get_vocab() else (tokenizer.eos_token or "")
+        r = token_ids(tokenizer, response + end)
+    else:
+        r = token_ids(tokenizer, " " + response) + ([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])
+    if len(p) >= max_len - 1:
+        raise ExplorerError(f"The prompt '{prompt[:40]}...' is {len(p)} tokens long with the chat template; the "
+                            f"limit here is {max_len} tokens for prompt and response together.", "Shorten the prompt.")
+    ids = (p + r)[:max_len]
+    labels = ([-100] * len(p) + r)[:max_len]
+    return ids, labels
+
+
+class SFTTask(ExampleTask):
+    """Prompt-response pairs as causal-LM batches where only response tokens count in the loss."""
+
+    def __init__(self, tokenizer: Any, pairs: Sequence[tuple[str, str]], *, batch: int, seq_len: int, seed: int = 0,
+                 held_out: float = 0.2):
+        if len(pairs) < 2:
+            raise ExplorerError("Supervised fine-tuning needs at least two prompt-response pairs.")
+        self.tokenizer, self.batch_size = tokenizer, batch
+        self.pairs = list(pairs)
+        self.examples = [sft_example(tokenizer, p, r, seq_len) for p, r in self.pairs]
+        order = torch.randperm(len(self.pairs), generator=torch.Generator().manual_seed(seed)).tolist()
+        k = max(1, round(len(order) * held_out))
+        self.test_idx, self.train_idx = sorted(order[:k]), sorted(order[k:])
+        self.eval_set = [self._make(self.test_idx[i: i + 8]) for i in range(0, len(self.test_idx), 8)]
+
+    def _make(self, idx: Sequence[int]) -> dict:
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        return _pad([self.examples[i][0] for i in idx], pad, [self.examples[i][1] for i in idx])
+
+    def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
+        return {"eval_loss": _mean_loss(model, self.eval_set, interrupt)}
+
+
+def label_table(tokenizer: Any, prompt: str, response: str):
+    """Token by token: the label each token gets under self-supervised CLM and under SFT."""
+    import pandas as pd
+
+    ids, labels = sft_example(tokenizer, prompt, response)
+    return pd.DataFrame({
+        "token": [display_piece(tokenizer, i) for i in ids],
+        "part": ["prompt" if lab == -100 else "response" for lab in labels],
+        "self-supervised label": ids,
+        "SFT label": labels,
+    })
