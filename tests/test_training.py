@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import pytest
 import torch
@@ -222,6 +223,34 @@ def test_interrupt_is_called_in_forward_and_backward_of_every_block_of_slow_step
     monkeypatch.setattr(training.loop, "INTERRUPT_ABOVE_SECONDS", 1e9)  # every step is "fast": no hooks
     run.trainer.step(lambda: calls.append(1))
     assert len(calls) == 4 and run.trainer.step_count == 2
+
+
+def test_background_run_trains_to_its_target_and_frees_its_slot():
+    run = _tiny_gpt_run()
+    slots = training.TrainingSlots(1)
+    training.start(run, slots=slots)
+    assert training.wait(run, timeout=120)
+    assert run.status == "done" and run.step == 30 and slots.active == 0
+    assert run.loop_steps == 30 and run.loop_seconds > 0
+
+
+def test_stop_ends_a_slow_step_within_a_second_and_keeps_the_finished_steps(monkeypatch):
+    """Steps of over 1.5 s (each block's forward sleeps 0.75 s): Stop abandons the step in flight
+    (the interruption points between blocks) instead of waiting for it to finish."""
+    monkeypatch.setattr(training.loop, "INTERRUPT_ABOVE_SECONDS", 0.0)
+    run = _tiny_gpt_run(steps=1000)
+    slow = [b.register_forward_hook(lambda *_: time.sleep(0.75)) for b in training.transformer_blocks(run.model)]
+    training.start(run, slots=training.TrainingSlots(1))
+    deadline = time.monotonic() + 60
+    while run.step < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # in the middle of the next step
+    snap, done = _snapshot(run.model), run.step
+    training.stop(run, timeout=10)
+    for h in slow:
+        h.remove()
+    assert not run.active and run.status == "stopped"
+    assert run.step == done and _same(run.model, snap)  # the step in flight was abandoned, not finished
 
 
 # ----------------------------------------------------------------------------- server limits
