@@ -36,36 +36,52 @@ def _go(step: int) -> None:
 # --------------------------------------------------------------------------- live widgets
 
 
+def _models(*roles: str) -> list | None:
+    """The shared models for `roles`; None (after the sidebar's message) when one is not available."""
+    found = [ui.get_model(role) for role in roles]
+    return None if any(m is None for m in found) else found
+
+
+def _fill_mask_charts(lm, text: str, k: int, charts: int = 1):
+    """Top-k guesses of the masked LM for the blanks of `text`, as bar charts (the first `charts`)."""
+    fill = mlm.fill_mask(lm, mlm.encode_text(lm, text), k=k)
+    for pred in fill.predictions[:charts]:
+        st.plotly_chart(prediction_chart(pred, large=large), width="stretch")
+    return fill.predictions
+
+
+def _next_token_chart(lm, text: str, top_n: int, title: str | None = None):
+    """The causal LM's next-token distribution after `text`, as a bar chart."""
+    prompt = causal.build_prompt(lm.tokenizer, text)
+    dist = causal.next_token_distribution(lm, prompt.encoded, top_n=top_n)
+    st.plotly_chart(probability_bars([c.piece for c in dist.top], [c.prob for c in dist.top], large=large,
+                                     title=title.format(prompt=prompt.text[-40:]) if title else None),
+                    width="stretch")
+    return dist
+
+
 def widget_fill_mask(example: str) -> None:
-    lm = ui.get_model("mlm")
-    if lm is None:
+    if (found := _models("mlm")) is None:
         return
     text = st.text_input("Sentence with a [MASK]", example, key=f"lw_{lesson.slug}")
     with ui.friendly_errors():
-        enc = mlm.encode_text(lm, text)
-        fill = mlm.fill_mask(lm, enc, k=8)
-        for pred in fill.predictions[:2]:
-            st.plotly_chart(prediction_chart(pred, large=large), width="stretch")
+        _fill_mask_charts(found[0], text, k=8, charts=2)
 
 
 def widget_next_token(example: str) -> None:
-    lm = ui.get_model("clm")
-    if lm is None:
+    if (found := _models("clm")) is None:
         return
     text = st.text_input("Prompt", example, key=f"lw_{lesson.slug}")
     with ui.friendly_errors():
-        prompt = causal.build_prompt(lm.tokenizer, text)
-        dist = causal.next_token_distribution(lm, prompt.encoded, top_n=10)
-        st.plotly_chart(probability_bars([c.piece for c in dist.top], [c.prob for c in dist.top], large=large,
-                                         title=f"Next token after “{prompt.text[-40:]}”"), width="stretch")
+        dist = _next_token_chart(found[0], text, top_n=10, title="Next token after “{prompt}”")
         st.caption(f"Entropy {dist.entropy:.2f} bits: as unsure as a fair choice between "
                    f"{dist.effective_choices:.1f} tokens.")
 
 
 def widget_compare(example: str) -> None:
-    mlm_lm, clm_lm = ui.get_model("mlm"), ui.get_model("clm")
-    if mlm_lm is None or clm_lm is None:
+    if (found := _models("mlm", "clm")) is None:
         return
+    mlm_lm, clm_lm = found
     text = st.text_input("Sentence", example, key=f"lw_{lesson.slug}")
     with ui.friendly_errors():
         comp = compare.prepare(mlm_lm, clm_lm, text)
@@ -83,9 +99,9 @@ def widget_compare(example: str) -> None:
 
 
 def widget_span(example: str) -> None:
-    lm = ui.get_model("encoder")
-    if lm is None:
+    if (found := _models("encoder")) is None:
         return
+    lm = found[0]
     text = st.text_input("Sentence", example, key=f"lw_{lesson.slug}")
     cols = st.columns(2)
     density = cols[0].slider("Noise density", 0.05, 0.5, 0.15, 0.05, key=f"lw_{lesson.slug}_d")
@@ -96,9 +112,9 @@ def widget_span(example: str) -> None:
 
 
 def widget_contrastive(example: str) -> None:
-    lm = ui.get_model("encoder")
-    if lm is None:
+    if (found := _models("encoder")) is None:
         return
+    lm = found[0]
     default = "\n".join([example, "Someone is strumming a guitar.", "A chef is cooking pasta in a kitchen."])
     text = st.text_area("One sentence per line", default, key=f"lw_{lesson.slug}", height=110)
     with ui.friendly_errors():
@@ -143,18 +159,11 @@ nav[1].button("Next →", on_click=_go, args=(1,), disabled=st.session_state["le
 
 def _reveal(q: lessons.Question) -> list[str] | None:
     """The model's top-5 answers for a 'predict' question."""
-    lm = ui.get_model(q.role)
-    if lm is None:
+    if (found := _models(q.role)) is None:
         return None
     if q.role == "mlm":
-        enc = mlm.encode_text(lm, q.text)
-        pred = mlm.fill_mask(lm, enc, k=5).predictions[0]
-        st.plotly_chart(prediction_chart(pred, large=large), width="stretch")
-        return pred.top_pieces
-    dist = causal.next_token_distribution(lm, causal.build_prompt(lm.tokenizer, q.text).encoded, top_n=5)
-    st.plotly_chart(probability_bars([c.piece for c in dist.top], [c.prob for c in dist.top], large=large),
-                    width="stretch")
-    return [c.piece for c in dist.top]
+        return _fill_mask_charts(found[0], q.text, k=5)[0].top_pieces
+    return [c.piece for c in _next_token_chart(found[0], q.text, top_n=5).top]
 
 
 if lesson.questions:

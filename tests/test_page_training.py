@@ -4,6 +4,7 @@ training goes on while the page is used, Stop and Resume, a run nobody watches p
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import time
 
@@ -188,17 +189,24 @@ def test_a_run_nobody_watches_pauses_itself(monkeypatch):
     assert at.button(key="train_start").label == f"Resume (step {run.step} of 2000)"
 
 
+@contextlib.contextmanager
+def every_slot_taken():
+    """Both training slots of the server are in use for the block."""
+    slots = training.limits.SLOTS
+    for _ in range(slots.limit):
+        assert slots.acquire()
+    try:
+        yield slots
+    finally:
+        for _ in range(slots.limit):
+            slots.release()
+
+
 def test_busy_server_says_please_wait(monkeypatch):
     monkeypatch.setattr(training.limits, "SLOT_WAIT_SECONDS", 0.0)
     at = open_page()
-    slots = training.limits.SLOTS
-    slots.acquire()
-    slots.acquire()
-    try:
+    with every_slot_taken():
         run = start(at, 10)
-    finally:
-        slots.release()
-        slots.release()
     text = page_text(at)
     assert "The server is busy: 2 trainings are already running" in text and "Please wait" in text
     assert run.step == 0 and not run.active
@@ -211,10 +219,7 @@ def test_busy_server_says_please_wait(monkeypatch):
 def test_a_waiting_run_shows_why_and_starts_when_a_slot_frees(monkeypatch):
     monkeypatch.setattr(training.limits, "SLOT_WAIT_SECONDS", 60.0)
     at = open_page()
-    slots = training.limits.SLOTS
-    slots.acquire()
-    slots.acquire()
-    try:
+    with every_slot_taken():
         run = start(at, 10, finish=False)
         assert run.status == "waiting" and run.active
         deadline = time.monotonic() + 10
@@ -222,10 +227,8 @@ def test_a_waiting_run_shows_why_and_starts_when_a_slot_frees(monkeypatch):
             time.sleep(0.05)
         at.run()
         assert "Please wait: 2 of 2 training slots on this server are in use" in " ".join(i.value for i in at.info)
-    finally:
-        slots.release()
-    finish_run(at, run)
-    slots.release()
+        assert run.step == 0
+    finish_run(at, run)  # the slots are free now
     assert run.status == "done" and run.step == 10
 
 
