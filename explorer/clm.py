@@ -18,7 +18,9 @@ take either a `LoadedModel` (from `explorer.load("clm")`) or a bare model plus a
   token at once: probability, surprisal, loss and perplexity, and the (context → target) pairs.
 
 Forward passes are cached per model and token sequence (a small LRU), so reshaping a
-distribution or undoing a step never recomputes the model.
+distribution or undoing a step never recomputes the model. A teacher-forcing pass over a text
+also fills the cache with the next-token logits of each of its prefixes: under the causal mask,
+position i of the whole text sees exactly what a pass over the first i+1 tokens sees.
 """
 
 from __future__ import annotations
@@ -114,6 +116,15 @@ class _ForwardCache:
                 entries.popitem(last=False)
         return value
 
+    def put(self, model: Any, key: tuple, value: Any) -> None:
+        """Store a value computed elsewhere, unless the key is already there (what was shown stays shown)."""
+        with self._lock:
+            entries = self._models.setdefault(model, OrderedDict())
+            if key not in entries:
+                entries[key] = value
+                while len(entries) > self.size:
+                    entries.popitem(last=False)
+
     def clear(self) -> None:
         with self._lock:
             self._models.clear()
@@ -189,14 +200,24 @@ def start_token_id(tokenizer: Any) -> int | None:
     the model expects a role name), so the pretraining document separator ``<|endoftext|>`` is
     preferred when the vocabulary has it; else BOS, else EOS.
     """
-    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
-    if DOCUMENT_START in vocab and getattr(tokenizer, "bos_token", None) not in (None, DOCUMENT_START, "<s>"):
-        return int(vocab[DOCUMENT_START])
+    if getattr(tokenizer, "bos_token", None) not in (None, DOCUMENT_START, "<s>"):
+        doc = _vocab_id(tokenizer, DOCUMENT_START)
+        if doc is not None:
+            return doc
     for name in ("bos_token_id", "eos_token_id"):
         v = getattr(tokenizer, name, None)
         if isinstance(v, int):
             return v
     return None
+
+
+def _vocab_id(tokenizer: Any, token: str) -> int | None:
+    """The id of `token` when the vocabulary has it (a lookup, not a copy of the whole vocabulary)."""
+    try:
+        i = tokenizer.convert_tokens_to_ids(token)
+        return int(i) if i is not None and tokenizer.convert_ids_to_tokens(int(i)) == token else None
+    except (AttributeError, TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def _exact_encoded(tokenizer: Any, text: str, notes: list[str]) -> Encoded:
@@ -337,9 +358,20 @@ class NextToken:
         return pd.DataFrame(rows)
 
 
+def top_order(probs: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the `n` largest values, largest first, ties in index order: a stable
+    ``argsort(-probs)[:n]`` without sorting the whole vocabulary."""
+    probs = np.asarray(probs)
+    if not 0 < n < len(probs):
+        return np.argsort(-probs, kind="stable")[:n]
+    nth = np.partition(probs, len(probs) - n)[len(probs) - n]  # the n-th largest value
+    near = np.flatnonzero(probs >= nth)  # the n largest and any ties with the last of them
+    return near[np.argsort(-probs[near], kind="stable")][:n]
+
+
 def top_candidates(probs: np.ndarray, logits: np.ndarray, tokenizer: Any, n: int) -> list[Candidate]:
     n = max(1, min(int(n), len(probs)))
-    order = np.argsort(-probs, kind="stable")[:n]
+    order = top_order(probs, n)
     return [Candidate(int(i), _piece(tokenizer, int(i)), float(probs[i]), float(logits[i]), r + 1)
             for r, i in enumerate(order)]
 
@@ -428,12 +460,12 @@ class Sampled:
 
     def cut(self, n: int = TOP_N) -> list[int]:
         """Ids of the model's `n` most likely tokens that the settings removed."""
-        order = np.argsort(-self.before, kind="stable")[:n]
+        order = top_order(self.before, n)
         return [int(i) for i in order if not self.kept[i]]
 
     def frame(self, tokenizer: Any = None, n: int = TOP_N) -> pd.DataFrame:
         """The model's `n` most likely tokens, before and after the settings."""
-        order = np.argsort(-self.before, kind="stable")[:n]
+        order = top_order(self.before, n)
         rows = [{"rank": r + 1, "token": _piece(tokenizer, int(i)), "id": int(i), "model": float(self.before[i]),
                  "after temperature": float(self.scaled[i]), "kept": bool(self.kept[i]),
                  "renormalised": float(self.after[i])} for r, i in enumerate(order)]
@@ -719,19 +751,27 @@ def teacher_forcing(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor, 
 
     def compute() -> TeacherForcing:
         with torch.inference_mode():
-            logits = model(input_ids=torch.tensor([ids]), use_cache=False).logits[0, :-1].float()
-        # float32 over the vocabulary (float64 there made the call ~15% slower than the forward pass alone)
-        logp = torch.log_softmax(logits, -1)
-        targets = torch.tensor(ids[1:])
-        lp = logp.gather(1, targets[:, None])[:, 0]
-        ranks = (logp > lp[:, None]).sum(-1) + 1
-        lp = lp.double()
-        best = logp.max(-1)
-        p = logp.exp()
-        ent = -(p * torch.where(p > 0, logp, torch.zeros_like(logp))).sum(-1) / math.log(2)
+            logits = model(input_ids=torch.tensor([ids]), use_cache=False).logits[0].float()
+            _keep_prefix_logits(model, ids, logits)
+            # float32 over the vocabulary (float64 there made the call ~15% slower than the forward pass alone)
+            logp = torch.log_softmax(logits[:-1], -1)
+            targets = torch.tensor(ids[1:])
+            lp = logp.gather(1, targets[:, None])[:, 0]
+            ranks = (logp > lp[:, None]).sum(-1) + 1
+            lp = lp.double()
+            best = logp.max(-1)
+            # p * ln p in place; 0 * -inf (a token the model rules out) is nan there and counts 0
+            ent = -logp.exp().mul_(logp).nan_to_num_(0.0).sum(-1) / math.log(2)
         pieces = display_pieces(tokenizer, ids) if tokenizer is not None else [f"<{i}>" for i in ids]
         return TeacherForcing(ids, pieces, lp.exp().numpy(), (-lp).numpy(), ranks.numpy(), best.indices.numpy(),
                               best.values.exp().numpy(), ent.numpy())
 
     key = (tuple(ids), tokenizer is not None)
     return _FORCED.get(model, key, compute)
+
+
+def _keep_prefix_logits(model: Any, ids: list[int], logits: torch.Tensor) -> None:
+    """Put row i of a whole-text pass (the logits after ids[:i+1]) in the next-token cache, for the
+    prefixes it can hold (the longest ones)."""
+    for end in range(max(1, len(ids) + 1 - _LAST.size), len(ids) + 1):
+        _LAST.put(model, tuple(ids[:end]), logits[end - 1].clone())

@@ -116,29 +116,29 @@ class Comparison:
 
 
 def prepare(mlm_lm: Any, clm_lm: Any, text: str | None, *, max_tokens: int = MAX_TOKENS) -> Comparison:
-    """Clean the text, tokenize it for both models and align both tokenizations to words."""
+    """Clean the text, tokenize it for both models and align both tokenizations to words.
+
+    Each model reads the same words, blanks written its own way. When the masked LM's limit cuts
+    the text, the text is cut after the last word it kept whole, for both models."""
     text = clean_text(text, what="sentence")
-    mtok = mlm_lm.tokenizer
-    mask_tok, _ = masked.mask_token(mtok)
-    notes: list[str] = []
-    mlm_text = BLANK_RE.sub(mask_tok, text)
-    enc = encode(mtok, mlm_text, max_tokens=max_tokens, what="sentence")
-    if enc.truncated:
-        notes += enc.notes
-        # re-derive the neutral text from what the MLM kept, so both models see the same words
-        kept = enc.text
-        n_blanks = len(re.findall(re.escape(mask_tok), kept))
-        text = _restore_blanks(text, n_blanks, len(kept), mask_tok)
-        enc = encode(mtok, BLANK_RE.sub(mask_tok, text), max_tokens=max_tokens, what="sentence")
     words = split_words(text)
     if not words:
         raise ExplorerError("The sentence has no words.", "Type a sentence such as 'The dog barked at the mailman.'")
-    mlm_words = split_words(enc.text)
+    mtok = mlm_lm.tokenizer
+    mask_tok, _ = masked.mask_token(mtok)
+    mlm_text, mlm_words = _with_blanks(text, words, mask_tok)
+    enc = encode(mtok, mlm_text, max_tokens=max_tokens, what="sentence")
+    notes = list(enc.notes)
+    kept = [w for w in words if mlm_words[w.index].end <= len(enc.text)]
+    if enc.truncated and kept:  # cut after the last word the masked LM read whole
+        words, text = kept, text[:kept[-1].end]
+        mlm_text, mlm_words = _with_blanks(text, words, mask_tok)
+        enc = encode(mtok, mlm_text, max_tokens=max_tokens, what="sentence")
     mlm_map = token_words(enc, mlm_words)
     ctok = clm_lm.tokenizer
-    clm_text = BLANK_RE.sub(BLANK, text)
+    clm_text, clm_words = _with_blanks(text, words, BLANK)
     cenc = encode(ctok, clm_text, max_tokens=4 * max_tokens, add_special_tokens=False, what="sentence")
-    clm_map = token_words(cenc, split_words(clm_text))
+    clm_map = token_words(cenc, clm_words)
     ids = list(cenc.ids)
     start = causal.start_token_id(ctok)
     if start is not None:  # so that the first word is predicted too (from the start token alone)
@@ -150,17 +150,16 @@ def prepare(mlm_lm: Any, clm_lm: Any, text: str | None, *, max_tokens: int = MAX
     return Comparison(text, words, enc, ids, mlm_map, clm_map, notes)
 
 
-def _restore_blanks(text: str, n_blanks: int, kept_chars: int, mask_tok: str) -> str:
-    """Cut the original text at roughly the same point as the masked-LM tokenization was cut."""
-    words = split_words(text)
-    out_end = 0
-    budget = kept_chars
+def _with_blanks(text: str, words: list[Word], blank: str) -> tuple[str, list[Word]]:
+    """`text` with every blank written as `blank`, and its words with their places in that text."""
+    parts, out, last, shift = [], [], 0, 0
     for w in words:
-        length = len(mask_tok) if w.blank else len(w.text)
-        if w.start + (length - len(w.text)) > budget:
-            break
-        out_end = w.end
-    return text[:out_end] if out_end else text
+        shown = blank if w.blank else w.text
+        parts += [text[last:w.start], shown]
+        out.append(Word(w.index, shown, w.start + shift, w.start + shift + len(shown), w.blank))
+        shift += len(shown) - len(w.text)
+        last = w.end
+    return "".join(parts) + text[last:], out
 
 
 def blank_index(comp: Comparison) -> int | None:
@@ -191,17 +190,19 @@ def predict_word(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *, k: i
     shown = [w.text if w.index != index else BLANK for w in comp.words]
     mlm_side = Side("mlm", mlm_lm.info.name, _join(comp.text, comp.words, shown), first.top_pieces, first.top_probs,
                     first.original_piece, first.original_rank, first.original_prob, mlm_word_prob, len(mpos))
-    # causal LM: the next-token distribution after the left context (the causal-LM page's own function)
+    # causal LM: the next-token distribution after the left context (the causal-LM page's own function),
+    # read from one pass over the whole text (cached, shared with score_words; the causal mask makes
+    # its logits after the left context those of a pass over the left context alone)
     prefix = comp.clm_ids[:cpos[0]]
     if not prefix:
         raise ExplorerError("The causal LM has no start token to predict the first word from.")
+    tf = causal.teacher_forcing(clm_lm, comp.clm_ids)
     dist = causal.next_token_distribution(clm_lm, prefix, top_n=k)
     answer = None if word.blank else comp.clm_ids[cpos[0]]
     rank = prob = wprob = None
     if answer is not None:
         prob = float(dist.probs[answer])
         rank = causal.rank_of(dist.probs, answer)
-        tf = causal.teacher_forcing(clm_lm, comp.clm_ids)  # the whole text: cached, shared with score_words
         wprob = float(np.exp(np.sum(np.log(tf.target_probs[cpos[0] - 1:cpos[-1]]))))
     left = _join(comp.text, comp.words[:index], [w.text for w in comp.words[:index]]) + " " + BLANK
     clm_side = Side("clm", clm_lm.info.name, left.strip(), [c.piece for c in dist.top], [c.prob for c in dist.top],

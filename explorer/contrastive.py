@@ -153,12 +153,17 @@ def _batch(tok: Any, ids_list: list[list[int]]):
 
 
 def _encode_all(tok: Any, model: Any, sentences: list[str]) -> tuple[list[list[int]], list[str]]:
+    """Token ids of the (cleaned) sentences, in one tokenizer call; a sentence over the length limit, or
+    with nothing the model can read, goes through `encode` (cut with a note, or refused)."""
     limit = model_max_tokens(tok, model, cap=MAX_TOKENS)
-    ids, notes = [], []
-    for s in sentences:
-        enc = encode(tok, s, max_tokens=limit, what="sentence")
-        ids.append(enc.ids)
-        notes += enc.notes
+    ids = tok(sentences)["input_ids"]
+    added = tok.num_special_tokens_to_add()  # [CLS], [SEP]...: a row no longer than this has no text
+    notes: list[str] = []
+    for i, row in enumerate(ids):
+        if len(row) > limit or len(row) <= added:
+            enc = encode(tok, sentences[i], max_tokens=limit, what="sentence")
+            ids[i] = enc.ids
+            notes += enc.notes
     return ids, notes
 
 
@@ -184,7 +189,7 @@ def embed(lm: Any, sentences: Sequence[str] | str, *, pooling: Pooling | str | N
     sentences = clean_sentences(sentences, limit=limit)
     pooling = resolve_pooling(lm, pooling)
     ids_list, notes = _encode_all(lm.tokenizer, lm.model, sentences)
-    with torch.no_grad():
+    with torch.inference_mode():
         vec = _forward(lm.model, lm.tokenizer, ids_list, pooling)
     return Embeddings(sentences, vec.float().numpy(), pooling, notes)
 

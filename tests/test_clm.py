@@ -52,6 +52,13 @@ def test_real_model_predicts_paris(smollm2):
     assert 0.5 < d.top[0].prob < 0.95
 
 
+def test_top_order_equals_a_stable_full_sort():
+    rng = np.random.default_rng(0)
+    for values in (rng.random(500), rng.integers(0, 4, 500) / 3.0, np.zeros(7)):  # ties keep index order
+        for n in (1, 2, 10, 499, 500, 600):
+            np.testing.assert_array_equal(clm.top_order(values, n), np.argsort(-values, kind="stable")[:n])
+
+
 def test_bare_model_and_tokenizer_work_like_loaded_model(tiny):
     ids = [504, 3575, 282]
     a = clm.next_token_distribution(tiny, ids)
@@ -291,6 +298,40 @@ def test_training_pairs_table(tiny):
     assert list(frame["target id"]) == enc.ids[1:] and len(frame) == len(enc.ids) - 1
 
 
+def test_teacher_forcing_fills_the_prefix_cache_with_the_uncached_distributions(tiny):
+    ids = clm.build_prompt(tiny.tokenizer, "Every prefix of this text is read once.").ids
+    clm.clear_cache()
+    uncached = [clm.next_token_distribution(tiny, ids[:n]) for n in range(1, len(ids) + 1)]
+    clm.clear_cache()
+    kept = clm.next_token_distribution(tiny, ids[:3])  # already cached: stays as it is
+    clm.teacher_forcing(tiny, ids)
+    passes = clm.forward_count()
+    cached = [clm.next_token_distribution(tiny, ids[:n]) for n in range(1, len(ids) + 1)]
+    assert clm.forward_count() == passes  # no pass over any prefix
+    np.testing.assert_array_equal(cached[2].logits, kept.logits)
+    for a, b in zip(cached, uncached):
+        np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)
+        assert [c.token_id for c in a.top] == [c.token_id for c in b.top]
+
+
+def test_teacher_forcing_entropy_with_ruled_out_tokens(tiny):
+    ids = clm.build_prompt(tiny.tokenizer, "Some tokens are impossible here.").ids
+    ruled_out = torch.zeros(clm.vocab_size(tiny.model), dtype=torch.bool)
+    ruled_out[::3] = True
+    hook = tiny.model.lm_head.register_forward_hook(lambda m, i, out: out.masked_fill(ruled_out, -math.inf))
+    try:
+        clm.clear_cache()
+        tf = clm.teacher_forcing(tiny, ids)
+        with torch.no_grad():
+            logits = tiny.model(input_ids=torch.tensor([ids])).logits[0, :-1].double()
+    finally:
+        hook.remove()
+        clm.clear_cache()
+    ref = torch.distributions.Categorical(logits=logits).entropy().numpy() / math.log(2)
+    assert np.isfinite(tf.entropy).all()
+    np.testing.assert_allclose(tf.entropy, ref, rtol=1e-5)
+
+
 def test_teacher_forcing_needs_two_tokens(tiny):
     with pytest.raises(ExplorerError, match="at least two tokens"):
         clm.teacher_forcing(tiny, [504])
@@ -305,6 +346,14 @@ def test_empty_prompt_starts_from_the_start_token(smollm2_tokenizer):
         # SmolLM2-Instruct's BOS is the chat marker <|im_start|>: raw text starts from <|endoftext|>
         assert p.ids == [smollm2_tokenizer.convert_tokens_to_ids("<|endoftext|>")] and p.start_token_added
         assert "start-of-text token" in p.notes[0] and "<|endoftext|>" in p.notes[0]
+
+
+def test_start_token_is_the_document_separator_only_when_the_vocabulary_has_it(smollm2_tokenizer, minilm_tokenizer):
+    vocab = smollm2_tokenizer.get_vocab()
+    assert clm.start_token_id(smollm2_tokenizer) == vocab["<|endoftext|>"] != smollm2_tokenizer.bos_token_id
+    tok = copy.deepcopy(minilm_tokenizer)  # no <|endoftext|>: its unknown-token id is not taken for it
+    tok.bos_token = "[CLS]"
+    assert "<|endoftext|>" not in tok.get_vocab() and clm.start_token_id(tok) == tok.cls_token_id
 
 
 def test_empty_prompt_without_start_token_is_refused(smollm2_tokenizer):

@@ -46,6 +46,35 @@ def test_side_by_side_equals_single_model_functions(pair):
     assert right.answer_prob == pytest.approx(float(logits.softmax(-1)[comp.clm_ids[cpos[0]]]), rel=1e-4)
 
 
+def test_hidden_word_from_the_whole_text_pass_equals_a_pass_over_the_left_context(pair):
+    mlm_lm, clm_lm = pair
+    comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the unbelievably grumpy mailman.")
+    for index in (0, 2, 5):
+        causal.clear_cache()
+        cpos = [p for p, w in enumerate(comp.clm_map) if w == index]
+        alone = causal.next_token_distribution(clm_lm, comp.clm_ids[:cpos[0]], top_n=5)  # its own pass
+        causal.clear_cache()
+        _, right = compare.predict_word(comp, mlm_lm, clm_lm, index, k=5)
+        assert causal.forward_count() == 1  # the whole text only
+        assert right.top_pieces == [c.piece for c in alone.top]
+        assert right.top_probs == pytest.approx([c.prob for c in alone.top], abs=1e-6)
+        assert right.answer_prob == pytest.approx(float(alone.probs[comp.clm_ids[cpos[0]]]), abs=1e-6)
+        assert right.answer_rank == causal.rank_of(alone.probs, comp.clm_ids[cpos[0]])
+
+
+def test_long_text_is_cut_after_a_whole_word_for_both_models(pair):
+    mlm_lm, clm_lm = pair
+    text = " ".join(f"___ the unbelievably grumpy cat {i} sat." for i in range(40))
+    comp = compare.prepare(mlm_lm, clm_lm, text, max_tokens=40)
+    assert len(comp.mlm_enc.ids) <= 40 and any("limit" in n for n in comp.notes)
+    assert text.startswith(comp.text) and comp.text == text[:comp.words[-1].end]
+    assert [w.text for w in comp.words] == [w.text for w in compare.split_words(comp.text)]
+    for mapping in (comp.mlm_map, comp.clm_map):  # every word kept is read whole by both models
+        assert sorted({w for w in mapping if w is not None}) == list(range(len(comp.words)))
+    last = [w for w in comp.words if not w.blank][-1]
+    assert comp.mlm_map.count(last.index) == len(mlm_lm.tokenizer.tokenize(last.text))
+
+
 def test_word_scores_equal_pll_and_teacher_forcing(pair):
     mlm_lm, clm_lm = pair
     comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the mailman.")
