@@ -150,13 +150,13 @@ async def train_until(page, deadline_at: float, loop_time) -> dict:
             break
         t0, s0 = loop_time(), await training_steps(page)
         runs += 1
+        await wait_idle(page, 60)  # the run trains in its own thread; Stop is enabled while it does
+        stop = page.get_by_role("button", name="Stop", exact=True)
         while loop_time() < deadline_at:
             await page.wait_for_timeout(500)
-            state = await page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
-            if state == "notRunning":
+            if not await stop.is_enabled():
                 break
         else:
-            stop = page.get_by_role("button", name="Stop", exact=True)
             if await stop.is_enabled():
                 await stop.click(timeout=10_000)
             await wait_idle(page, 60)

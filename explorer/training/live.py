@@ -8,6 +8,7 @@ stops by itself and frees its training slot. Resume continues from the last fini
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -16,6 +17,7 @@ from explorer.training.limits import ServerBusy, TrainingSlots, training_slot
 from explorer.training.loop import train
 from explorer.training.runs import Run
 
+NICENESS = 10  # training threads yield the CPU to the page sessions' own work (Linux)
 ABANDONED_SECONDS = 180.0  # browsers slow a hidden tab's timers to about once a minute
 STOP_WAIT_SECONDS = 1.0
 REDRAW_SECONDS = 0.5  # how often a page redraws a run while it trains
@@ -67,7 +69,17 @@ def _abandoned(run: Run) -> bool:
     return time.monotonic() - run.last_seen > ABANDONED_SECONDS
 
 
+def _lower_priority() -> None:
+    """Give this thread (only) a lower CPU priority, so that clicks on every page of the server stay
+    quick while trainings run; a training then uses the CPU time nobody else needs."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed
+        pass
+
+
 def _work(run: Run, slots: TrainingSlots, wait_seconds: float) -> None:
+    _lower_priority()
     def should_stop() -> bool:
         return run.stop_event.is_set() or _abandoned(run)
 
