@@ -156,11 +156,14 @@ def model_defaults(*roles: str) -> dict[str, str]:
     return {f"model_id_{r}": models.DEFAULTS.get(r) or "" for r in roles}
 
 
-def page_state(page: str, defaults: dict[str, Any], limits: dict[str, Any] | None = None) -> None:
+def page_state(page: str, defaults: dict[str, Any], limits: dict[str, Any] | None = None, *,
+               local: dict[str, Any] | None = None) -> None:
     """Call at the top of a page, before its widgets: fill the widgets' session state from the link.
 
     Widgets then take their value from session state (create them without `value=`/`index=`).
     A link is applied once; invalid or tampered values fall back to defaults with a notice.
+    `local` holds the defaults of the page's other widgets (those a link does not carry); a None
+    default leaves the widget to choose its own value.
     """
     from explorer.state import parse_query
 
@@ -174,7 +177,8 @@ def page_state(page: str, defaults: dict[str, Any], limits: dict[str, Any] | Non
         for p in problems:
             st.warning(p, icon="🔗")
         st.session_state[marker] = signature
-    for key, default in defaults.items():
+    local = {k: v for k, v in (local or {}).items() if v is not None and k not in defaults}
+    for key, default in {**local, **defaults}.items():
         if key not in st.session_state:
             st.session_state[key] = list(default) if isinstance(default, (list, tuple)) else default
 

@@ -43,10 +43,7 @@ LIMITS = {
     "attn_layer": (0, 200),
     "attn_lens_k": (1, 10),
 }
-ui.page_state("attention", SHARED, LIMITS)
-for _key, _value in DEFAULTS.items():
-    if _value is not None:
-        st.session_state.setdefault(_key, _value)
+ui.page_state("attention", SHARED, LIMITS, local=DEFAULTS)
 large = ui.presenter()
 
 

@@ -53,9 +53,7 @@ LIMITS = {
     "con_word_drop": (0.0, 0.6),
     "con_seed": (0, 1_000_000),
 }
-ui.page_state("contrastive", SHARED, LIMITS)
-for _key, _value in DEFAULTS.items():
-    st.session_state.setdefault(_key, _value)
+ui.page_state("contrastive", SHARED, LIMITS, local=DEFAULTS)
 state = st.session_state
 
 

@@ -35,9 +35,7 @@ DEFAULTS = {
 }
 SHARED = {**{k: v for k, v in DEFAULTS.items() if k != "mlm_preset"}, **ui.model_defaults("mlm")}  # what a link carries
 LIMITS = {"mlm_masked": (0, 511), "mlm_k": (1, 25), "mlm_view": VIEWS, "mlm_rate": (5, 50), "mlm_seed": (0, 9_999)}
-ui.page_state("masked_lm", SHARED, LIMITS)
-for _key, _value in DEFAULTS.items():
-    st.session_state.setdefault(_key, _value)
+ui.page_state("masked_lm", SHARED, LIMITS, local=DEFAULTS)
 large = ui.presenter()
 
 

@@ -30,9 +30,7 @@ LIMITS = {
     "span_seed": (0, 1_000_000),
     "span_fill_tokens": FILL_CHOICES,
 }
-ui.page_state("span", SHARED, LIMITS)
-for _key, _value in DEFAULTS.items():
-    st.session_state.setdefault(_key, _value)
+ui.page_state("span", SHARED, LIMITS, local=DEFAULTS)
 
 st.title("Span corruption (T5)")
 st.markdown(

@@ -47,9 +47,7 @@ LIMITS = {"train_mode": list(MODES), "train_arch": list(training.ARCHS), "train_
           "train_corpus": [c for c in CORPUS_CHOICES if c != "upload"], "train_objective": list(OBJECTIVES),
           "train_task": list(TASKS), "train_data": ["bundled", "upload"], "train_seed": (0, 10_000),
           "train_smoothing": (0.0, 0.95)}
-ui.page_state("training", SHARED, LIMITS)
-for _k, _v in DEFAULTS.items():
-    st.session_state.setdefault(f"train_{_k}", _v)
+ui.page_state("training", SHARED, LIMITS, local={f"train_{k}": v for k, v in DEFAULTS.items()})
 
 RUN, START, NOTICE, FIGURE = "training_run", "training_start", "training_notice", "training_figure"
 st.session_state.setdefault(RUN, None)
