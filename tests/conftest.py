@@ -82,16 +82,19 @@ def minilm():
 
 @pytest.fixture
 def app_page():
-    """Open a page through the real navigation (AppTest) with session state set first; fails on an exception.
+    """Open a page through the real navigation (AppTest) with session state set first (and, with
+    `query`, a link's parameters); fails on an exception.
 
-    Usage: ``at = app_page("pages/x.py", x_text="…")``.
+    Usage: ``at = app_page("pages/x.py", x_text="…")`` or ``app_page("pages/x.py", query={"x_k": "3"})``.
     """
     from streamlit.testing.v1 import AppTest
 
-    def _open(page: str, *, timeout: float = 180, **state) -> AppTest:
+    def _open(page: str, *, timeout: float = 180, query: dict[str, str] | None = None, **state) -> AppTest:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
         for key, value in state.items():
             at.session_state[key] = value
+        for key, value in (query or {}).items():
+            at.query_params[key] = value
         at.run()
         if page != "pages/home.py":
             at.switch_page(page)

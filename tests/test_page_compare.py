@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
-from app import ROOT
 
 
 @pytest.fixture()
@@ -38,14 +35,8 @@ def test_empty_and_odd_text_never_crash(at):
     assert not at.exception
 
 
-def test_link_state_is_applied_and_tampering_handled(tiny_mlm_dir):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    at.session_state["model_id_mlm"] = str(tiny_mlm_dir)
-    at.query_params["cmp_text"] = "She poured a glass of cold milk."
-    at.query_params["cmp_word"] = "999999"
-    at.run()
-    at.switch_page("pages/compare.py")
-    at.run()
-    assert not at.exception
+def test_link_state_is_applied_and_tampering_handled(tiny_mlm_dir, app_page):
+    at = app_page("pages/compare.py", model_id_mlm=str(tiny_mlm_dir),
+                  query={"cmp_text": "She poured a glass of cold milk.", "cmp_word": "999999"})
     assert at.text_input(key="cmp_text").value == "She poured a glass of cold milk."
     assert any("cmp_word" in w.value for w in at.warning)

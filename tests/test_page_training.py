@@ -321,20 +321,9 @@ def test_uploaded_text_trains_from_scratch():
     assert run.step == 10 and "stories.txt" in run.description
 
 
-def test_a_link_opens_the_same_training_setup():
-    from streamlit.testing.v1 import AppTest
-
-    from app import ROOT
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    at.query_params["train_mode"] = "supervised"
-    at.query_params["train_task"] = "sft"
-    at.query_params["train_seed"] = "7"
-    at.query_params["train_arch"] = "not-an-architecture"
-    at.run()
-    at.switch_page("pages/training.py")
-    at.run()
-    assert not at.exception
+def test_a_link_opens_the_same_training_setup(app_page):
+    at = app_page("pages/training.py", query={"train_mode": "supervised", "train_task": "sft", "train_seed": "7",
+                                              "train_arch": "not-an-architecture"})
     assert at.radio(key="train_mode").value == "supervised"
     assert at.radio(key="train_task").value == "sft"
     assert at.number_input(key="train_seed").value == 7
