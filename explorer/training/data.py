@@ -9,7 +9,8 @@ from pathlib import Path
 
 from explorer.errors import ExplorerError
 from explorer.tokens import clean_text
-from explorer.training.limits import MAX_CLASSES, MAX_FIELD_CHARS, MAX_PROBES, MAX_ROWS, MAX_TEXT_CHARS, MAX_UPLOAD_BYTES, MIN_ROWS, MIN_TEXT_CHARS
+from explorer.training.limits import (MAX_CLASSES, MAX_FIELD_CHARS, MAX_PROBES, MAX_ROWS, MAX_TEXT_CHARS,
+                                      MAX_UPLOAD_BYTES, MIN_ROWS, MIN_TEXT_CHARS)
 
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent.parent / "assets" / "corpora"

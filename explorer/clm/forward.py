@@ -1,0 +1,130 @@
+"""Token ids in, logits out: input checks and the small per-model cache of forward passes."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any, Callable, Sequence
+
+import torch
+
+from explorer.errors import ExplorerError
+from explorer.tokens import Encoded, display_piece, model_max_tokens
+
+
+def _parts(model: Any, tokenizer: Any = None) -> tuple[Any, Any]:
+    """(model, tokenizer) from a `LoadedModel` or a bare model (+ optional tokenizer)."""
+    if hasattr(model, "model") and hasattr(model, "tokenizer") and hasattr(model, "info"):
+        return model.model, tokenizer if tokenizer is not None else model.tokenizer
+    return model, tokenizer
+
+
+def as_ids(tokens: Encoded | Sequence[int] | torch.Tensor) -> list[int]:
+    """Token ids from an `Encoded`, a list of ints or a 1-d tensor."""
+    if isinstance(tokens, Encoded):
+        return list(tokens.ids)
+    if isinstance(tokens, torch.Tensor):
+        return [int(t) for t in tokens.reshape(-1).tolist()]
+    return [int(t) for t in tokens]
+
+
+def _piece(tokenizer: Any, token_id: int) -> str:
+    return display_piece(tokenizer, token_id) if tokenizer is not None else f"<{token_id}>"
+
+
+def vocab_size(model: Any) -> int:
+    return int(model.get_output_embeddings().weight.shape[0])
+
+
+def max_positions(model: Any, tokenizer: Any = None) -> int:
+    """How many tokens the model can read at once (its position limit)."""
+    return model_max_tokens(tokenizer, model, cap=1_000_000) if tokenizer is not None else \
+        int(getattr(model.config, "max_position_embeddings", 0) or getattr(model.config, "n_positions", 0) or 1_000_000)
+
+
+def _check_ids(model: Any, ids: list[int]) -> None:
+    if not ids:
+        raise ExplorerError("There are no tokens to predict from.", "Type a prompt.")
+    limit = max_positions(model)
+    if len(ids) > limit:
+        raise ExplorerError(f"The text is {len(ids)} tokens long; this model reads at most {limit}.",
+                            "Shorten the text or undo some steps.")
+    size = vocab_size(model)
+    bad = [i for i in ids if not 0 <= i < size]
+    if bad:
+        raise ExplorerError(f"Token id {bad[0]} is outside this model's vocabulary (0–{size - 1}).")
+
+
+# --------------------------------------------------------------------------- forward cache
+
+
+class _ForwardCache:
+    """A small LRU of forward results per model (weakly keyed, so unloaded models free their entries)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._lock = threading.Lock()
+        self._models: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.misses = 0
+
+    def get(self, model: Any, key: tuple, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            entries = self._models.setdefault(model, OrderedDict())
+            if key in entries:
+                entries.move_to_end(key)
+                return entries[key]
+        value = compute()
+        with self._lock:
+            self.misses += 1
+            entries = self._models.setdefault(model, OrderedDict())
+            entries[key] = value
+            while len(entries) > self.size:
+                entries.popitem(last=False)
+        return value
+
+    def put(self, model: Any, key: tuple, value: Any) -> None:
+        """Store a value computed elsewhere, unless the key is already there (what was shown stays shown)."""
+        with self._lock:
+            entries = self._models.setdefault(model, OrderedDict())
+            if key not in entries:
+                entries[key] = value
+                while len(entries) > self.size:
+                    entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+            self.misses = 0
+
+
+_LAST = _ForwardCache(128)  # last-position logits: one vocabulary row each
+_FORCED = _ForwardCache(8)  # teacher-forcing summaries
+
+
+def clear_cache() -> None:
+    _LAST.clear()
+    _FORCED.clear()
+
+
+def forward_count() -> int:
+    """How many forward passes the cache has not been able to spare (for tests and benchmarks)."""
+    return _LAST.misses + _FORCED.misses
+
+
+def next_token_logits(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """The model's logits for the token after `tokens` (1-d float32 tensor over the vocabulary); cached."""
+    model, _ = _parts(model)
+    ids = as_ids(tokens)
+    _check_ids(model, ids)
+
+    def compute() -> torch.Tensor:
+        with torch.inference_mode():
+            x = torch.tensor([ids])
+            try:
+                out = model(input_ids=x, use_cache=False, logits_to_keep=1)
+            except TypeError:  # models without logits_to_keep
+                out = model(input_ids=x, use_cache=False)
+            return out.logits[0, -1].float().clone()
+
+    return _LAST.get(model, tuple(ids), compute).clone()

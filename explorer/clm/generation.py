@@ -1,0 +1,163 @@
+"""Step-by-step generation: append a chosen token, undo, greedy, seeded sampling, N more."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+import torch
+
+from explorer.clm.distribution import TOP_N, NextToken, next_token_distribution, rank_of
+from explorer.clm.forward import _parts, _piece, as_ids, max_positions, next_token_logits
+from explorer.clm.prompt import Prompt
+from explorer.clm.sampling import GREEDY, Settings, apply_sampling, draw
+from explorer.errors import ExplorerError
+from explorer.tokens import Encoded
+
+MAX_NEW_TOKENS = 128  # tokens a step-by-step continuation may add
+
+
+@dataclass
+class Step:
+    token_id: int
+    piece: str
+    model_prob: float  # the model's own probability for the token (temperature 1, nothing cut)
+    prob: float  # its probability under the decoding settings in force when it was chosen
+    rank: int  # its rank in the model's distribution (1 = most likely)
+    how: str  # "picked", "greedy" or "sampled"
+
+
+ProgressFn = Callable[[int, int, "Step"], None]
+
+
+@dataclass
+class Generation:
+    """A continuation built one token at a time; holds ids only (pass the model to each call)."""
+
+    prompt_ids: list[int]
+    stop_ids: tuple[int, ...] = ()
+    max_new_tokens: int = MAX_NEW_TOKENS
+    steps: list[Step] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, model: Any, prompt: Prompt | Encoded | Sequence[int], *, tokenizer: Any = None,
+              max_new_tokens: int = MAX_NEW_TOKENS) -> "Generation":
+        """A new continuation of `prompt`; stops at the model's end-of-text token(s)."""
+        model, tokenizer = _parts(model, tokenizer)
+        ids = prompt.ids if isinstance(prompt, Prompt) else as_ids(prompt)
+        room = max(0, max_positions(model, tokenizer) - len(ids))
+        return cls(ids, stop_token_ids(model, tokenizer), min(max_new_tokens, room))
+
+    @property
+    def ids(self) -> list[int]:
+        return self.prompt_ids + [s.token_id for s in self.steps]
+
+    @property
+    def new_ids(self) -> list[int]:
+        return [s.token_id for s in self.steps]
+
+    @property
+    def finished(self) -> bool:
+        """True once the model produced an end-of-text token."""
+        return bool(self.steps) and self.steps[-1].token_id in self.stop_ids
+
+    @property
+    def full(self) -> bool:
+        return len(self.steps) >= self.max_new_tokens
+
+    def check_room(self) -> None:
+        if self.finished:
+            raise ExplorerError("The model ended the text (it chose its end-of-text token).",
+                                "Undo the last step to continue.")
+        if self.full:
+            raise ExplorerError(f"The continuation has reached its limit of {self.max_new_tokens} new tokens.",
+                                "Undo some steps or reset.")
+
+    def distribution(self, model: Any, *, tokenizer: Any = None, top_n: int = TOP_N) -> NextToken:
+        return next_token_distribution(model, self.ids, tokenizer=tokenizer, top_n=top_n)
+
+    def append(self, model: Any, token_id: int, *, settings: Settings | None = None, how: str = "picked",
+               tokenizer: Any = None) -> Step:
+        """Append a chosen token, recording its probability (under `settings`, default temperature 1)."""
+        self.check_room()
+        model, tokenizer = _parts(model, tokenizer)
+        token_id = int(token_id)
+        logits = next_token_logits(model, self.ids)
+        if not 0 <= token_id < logits.numel():
+            raise ExplorerError(f"Token id {token_id} is outside this model's vocabulary.")
+        s = settings or Settings()
+        shaped = apply_sampling(logits, s.temperature, s.top_k, s.top_p)
+        step = Step(token_id, _piece(tokenizer, token_id), float(shaped.before[token_id]),
+                    float(shaped.after[token_id]), rank_of(shaped.before, token_id), how)
+        self.steps.append(step)
+        return step
+
+    def undo(self) -> Step | None:
+        return self.steps.pop() if self.steps else None
+
+    def reset(self) -> None:
+        self.steps.clear()
+
+    def greedy(self, model: Any, *, tokenizer: Any = None) -> Step:
+        """Append the most likely token."""
+        self.check_room()
+        best = int(torch.argmax(next_token_logits(model, self.ids)))
+        return self.append(model, best, settings=GREEDY, how="greedy", tokenizer=tokenizer)
+
+    def sample(self, model: Any, settings: Settings, seed: int, *, tokenizer: Any = None) -> Step:
+        """Append a token drawn with `settings`, seeded by `seed` and the position (reproducible)."""
+        self.check_room()
+        if settings.greedy:
+            return self.greedy(model, tokenizer=tokenizer)
+        shaped = apply_sampling(next_token_logits(model, self.ids), settings.temperature, settings.top_k,
+                                settings.top_p)
+        token = draw(shaped.after, seed, len(self.ids))
+        return self.append(model, token, settings=settings, how="sampled", tokenizer=tokenizer)
+
+    def generate(self, model: Any, n: int, *, settings: Settings | None = None, seed: int = 0,
+                 tokenizer: Any = None, progress: ProgressFn | None = None) -> list[Step]:
+        """Append up to `n` tokens (greedy when `settings` is None or has temperature 0).
+
+        Stops early at an end-of-text token or the length limit; `progress(done, n, step)` is called
+        after each token.
+        """
+        self.check_room()
+        n = max(0, min(int(n), self.max_new_tokens - len(self.steps)))
+        out: list[Step] = []
+        for i in range(n):
+            if settings is None or settings.greedy:
+                step = self.greedy(model, tokenizer=tokenizer)
+            else:
+                step = self.sample(model, settings, seed, tokenizer=tokenizer)
+            out.append(step)
+            if progress:
+                progress(i + 1, n, step)
+            if self.finished:
+                break
+        return out
+
+    def text(self, tokenizer: Any, *, new_only: bool = False) -> str:
+        return tokenizer.decode(self.new_ids if new_only else self.ids, skip_special_tokens=False,
+                                clean_up_tokenization_spaces=False)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"step": i + 1, "token": s.piece, "id": s.token_id, "how": s.how,
+                              "model probability": s.model_prob, "probability as chosen": s.prob, "rank": s.rank}
+                             for i, s in enumerate(self.steps)],
+                            columns=["step", "token", "id", "how", "model probability", "probability as chosen",
+                                     "rank"])
+
+
+def stop_token_ids(model: Any, tokenizer: Any = None) -> tuple[int, ...]:
+    """End-of-text ids, as ``model.generate`` uses them (generation config, else the tokenizer's EOS)."""
+    model, tokenizer = _parts(model, tokenizer)
+    cfg = getattr(model, "generation_config", None)
+    eos = getattr(cfg, "eos_token_id", None) if cfg is not None else None
+    if eos is None:
+        eos = getattr(model.config, "eos_token_id", None)
+    if eos is None and tokenizer is not None:
+        eos = getattr(tokenizer, "eos_token_id", None)
+    if eos is None:
+        return ()
+    return tuple(int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos]))

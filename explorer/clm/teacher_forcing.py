@@ -1,0 +1,111 @@
+"""Teacher forcing: one pass scores every position's prediction of the actual next token."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from explorer.clm.forward import _FORCED, _LAST, _check_ids, _parts, _piece, as_ids
+from explorer.errors import ExplorerError
+from explorer.tokens import Encoded, display_pieces
+
+
+@dataclass
+class TeacherForcing:
+    """Every position's prediction of the actual next token, from one forward pass.
+
+    Position i reads tokens 0..i and is scored on token i+1, so a text of T tokens gives T-1
+    training pairs; the loss is their mean surprisal (cross-entropy) and perplexity is exp(loss).
+    """
+
+    ids: list[int]
+    pieces: list[str]
+    target_probs: np.ndarray  # p(actual next token), one per pair
+    surprisal: np.ndarray  # -ln p, nats
+    ranks: np.ndarray  # rank of the actual next token (1 = the model's top guess)
+    guess_ids: np.ndarray  # the model's most likely next token at each position
+    guess_probs: np.ndarray
+    entropy: np.ndarray  # bits, the model's uncertainty at each position
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.target_probs)
+
+    @property
+    def surprisal_bits(self) -> np.ndarray:
+        return self.surprisal / math.log(2)
+
+    @property
+    def loss(self) -> float:
+        """Mean cross-entropy in nats per token: what training minimises."""
+        return float(self.surprisal.mean())
+
+    @property
+    def perplexity(self) -> float:
+        return float(math.exp(self.loss))
+
+    @property
+    def accuracy(self) -> float:
+        """Share of positions where the model's top guess is the actual next token."""
+        return float((self.ranks == 1).mean())
+
+    def pairs(self, context_tokens: int = 8) -> list[tuple[str, str]]:
+        """(context → target) pairs as display text; long contexts show their last tokens after '…'."""
+        out = []
+        for i in range(self.n_pairs):
+            lo = max(0, i + 1 - context_tokens)
+            ctx = ("…" if lo > 0 else "") + "".join(self.pieces[lo:i + 1])
+            out.append((ctx, self.pieces[i + 1]))
+        return out
+
+    def frame(self, tokenizer: Any = None, context_tokens: int = 8) -> pd.DataFrame:
+        rows = []
+        for i, (ctx, target) in enumerate(self.pairs(context_tokens)):
+            rows.append({"position": i + 1, "context": ctx, "target": target, "target id": self.ids[i + 1],
+                         "p(target)": float(self.target_probs[i]), "surprisal (bits)": float(self.surprisal_bits[i]),
+                         "rank": int(self.ranks[i]), "model's guess": _piece(tokenizer, int(self.guess_ids[i])),
+                         "p(guess)": float(self.guess_probs[i])})
+        return pd.DataFrame(rows)
+
+
+def teacher_forcing(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor, *,
+                    tokenizer: Any = None) -> TeacherForcing:
+    """Score a text the way next-token training does: all positions in parallel, one forward pass."""
+    model, tokenizer = _parts(model, tokenizer)
+    ids = as_ids(tokens)
+    if len(ids) < 2:
+        raise ExplorerError("Teacher forcing needs a text of at least two tokens: each token is predicted from "
+                            "the ones before it.", "Type a longer text.")
+    _check_ids(model, ids)
+
+    def compute() -> TeacherForcing:
+        with torch.inference_mode():
+            logits = model(input_ids=torch.tensor([ids]), use_cache=False).logits[0].float()
+            _keep_prefix_logits(model, ids, logits)
+            # float32 over the vocabulary (float64 there made the call ~15% slower than the forward pass alone)
+            logp = torch.log_softmax(logits[:-1], -1)
+            targets = torch.tensor(ids[1:])
+            lp = logp.gather(1, targets[:, None])[:, 0]
+            ranks = (logp > lp[:, None]).sum(-1) + 1
+            lp = lp.double()
+            best = logp.max(-1)
+            # p * ln p in place; 0 * -inf (a token the model rules out) is nan there and counts 0
+            ent = -logp.exp().mul_(logp).nan_to_num_(0.0).sum(-1) / math.log(2)
+        pieces = display_pieces(tokenizer, ids) if tokenizer is not None else [f"<{i}>" for i in ids]
+        return TeacherForcing(ids, pieces, lp.exp().numpy(), (-lp).numpy(), ranks.numpy(), best.indices.numpy(),
+                              best.values.exp().numpy(), ent.numpy())
+
+    key = (tuple(ids), tokenizer is not None)
+    return _FORCED.get(model, key, compute)
+
+
+def _keep_prefix_logits(model: Any, ids: list[int], logits: torch.Tensor) -> None:
+    """Put row i of a whole-text pass (the logits after ids[:i+1]) in the next-token cache, for the
+    prefixes it can hold (the longest ones)."""
+    for end in range(max(1, len(ids) + 1 - _LAST.size), len(ids) + 1):
+        _LAST.put(model, tuple(ids[:end]), logits[end - 1].clone())
