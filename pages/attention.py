@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explorer import attention, lens, ui
+from explorer import attention, bertviz, lens, ui
 from explorer.charts import attention as charts
 from explorer.models import ROLE_NAMES
 
@@ -227,15 +227,15 @@ with ui.friendly_errors():
                            on_change=_reset_bertviz_layers)
         first = att.parts[names[0]]
         layer_opts = list(range(first.layers))
-        _keep_valid("attn_bv_layers", layer_opts, attention.default_bertviz_layers(att, bv_view))
+        _keep_valid("attn_bv_layers", layer_opts, bertviz.default_bertviz_layers(att, bv_view))
         bv_layers = b2.multiselect("Layers", layer_opts, key="attn_bv_layers",
                                    help="Fewer layers draw faster. Long texts need fewer layers.")
         _keep_valid("attn_bv_heads", list(range(first.heads)), [], allow_empty=True)
         bv_heads = b3.multiselect("Heads (empty: all)", list(range(first.heads)), key="attn_bv_heads",
                                   help="Model view: the heads drawn. Head view: the heads selected at first.")
-        attention.check_bertviz(att, sorted(bv_layers), sorted(bv_heads) or None, bv_view)
-        page = attention.bertviz_html(att, view=bv_view, layers=bv_layers, heads=bv_heads or None)
-        st.iframe(page, height=attention.bertviz_height(att, bv_view, bv_layers, bv_heads or None))
+        bertviz.check_bertviz(att, sorted(bv_layers), sorted(bv_heads) or None, bv_view)
+        page = bertviz.bertviz_html(att, view=bv_view, layers=bv_layers, heads=bv_heads or None)
+        st.iframe(page, height=bertviz.bertviz_height(att, bv_view, bv_layers, bv_heads or None))
         st.download_button("Download this view (HTML, works offline)", page.encode("utf-8"),
                            file_name=f"attention-{bv_view}-view.html", mime="text/html", key="attn_download",
                            on_click="ignore")

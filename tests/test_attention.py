@@ -10,6 +10,7 @@ import torch
 
 from explorer import ExplorerError, load
 from explorer import attention as A
+from explorer import bertviz as B
 from explorer.charts import attention as charts
 from tests.conftest import _save as save_model
 
@@ -198,9 +199,9 @@ def test_grid_and_bertviz_defaults_fit_their_budgets(smollm2):
     A.check_grid(part, layers)
     with pytest.raises(ExplorerError, match="cells"):
         A.check_grid(part, list(range(30)), budget=10_000)
-    model_layers = A.default_bertviz_layers(att, "model")
+    model_layers = B.default_bertviz_layers(att, "model")
     assert model_layers == [0, 10, 19, 29]
-    A.check_bertviz(att, A.default_bertviz_layers(att, "head"), None, "head")
+    B.check_bertviz(att, B.default_bertviz_layers(att, "head"), None, "head")
 
 
 # --------------------------------------------------------------------------- bertviz, offline
@@ -208,28 +209,28 @@ def test_grid_and_bertviz_defaults_fit_their_budgets(smollm2):
 
 def test_bertviz_head_view_is_offline_and_shows_the_models_weights(smollm2):
     att = A.get_attentions(smollm2, TEXT)
-    doc = A.bertviz_html(att, view="head", layers=[0, 5, 29], heads=[1, 2])
+    doc = B.bertviz_html(att, view="head", layers=[0, 5, 29], heads=[1, 2])
     # nothing for the browser to fetch: no script/link tags with src/href, no CDN, no web address at all
-    assert A.external_urls(doc) == []
+    assert B.external_urls(doc) == []
     assert not re.search(r"<(script|link|img|iframe)[^>]*\s(src|href)=", doc)
     assert "cdnjs" not in doc and "require.min.js" not in doc
-    assert set(re.findall(r"https?://[^\s\"'<>)]+", doc)) <= set(A.XML_NAMESPACES)
+    assert set(re.findall(r"https?://[^\s\"'<>)]+", doc)) <= set(B.XML_NAMESPACES)
     # the libraries are inlined
     assert "d3 v5.7.0" in doc and "jQuery v3.7.1" in doc and "w.requirejs = requirejs" in doc
-    params = A.parse_bertviz_params(doc)
+    params = B.parse_bertviz_params(doc)
     assert params["include_layers"] == [0, 5, 29] and params["heads"] == [1, 2]
     data = params["attention"][0]
     assert data["left_text"] == att.parts["self"].rows.pieces
     shown = np.array(data["attn"])
     assert shown.shape == (3, 9, len(att.parts["self"].rows), len(att.parts["self"].rows))
-    np.testing.assert_allclose(shown, att.parts["self"].weights[[0, 5, 29]], atol=0.5 * 10 ** -A.DECIMALS + 1e-9)
+    np.testing.assert_allclose(shown, att.parts["self"].weights[[0, 5, 29]], atol=0.5 * 10 ** -B.DECIMALS + 1e-9)
 
 
 def test_bertviz_model_view_for_an_encoder_decoder(tiny_t5):
     att = A.get_attentions(tiny_t5, "the cat sat on the mat", target="a cat sat")
-    doc = A.bertviz_html(att, view="model", layers=[1], heads=[0])
-    assert A.external_urls(doc) == []
-    params = A.parse_bertviz_params(doc)
+    doc = B.bertviz_html(att, view="model", layers=[1], heads=[0])
+    assert B.external_urls(doc) == []
+    params = B.parse_bertviz_params(doc)
     assert [d["name"] for d in params["attention"]] == ["Encoder", "Decoder", "Cross"]
     assert params["include_heads"] == [0] and params["include_layers"] == [1]
     cross = np.array(params["attention"][2]["attn"])
@@ -239,33 +240,33 @@ def test_bertviz_model_view_for_an_encoder_decoder(tiny_t5):
 def test_user_text_cannot_break_out_of_the_page(minilm):
     evil = 'Hi </script><img src=x onerror="alert(1)"> <!-- there'
     att = A.get_attentions(minilm, evil)
-    doc = A.bertviz_html(att, view="head", layers=[0])
+    doc = B.bertviz_html(att, view="head", layers=[0])
     assert "<img src=x" not in doc and "</script><img" not in doc and "<!-- there" not in doc
     assert "&lt;img src=x" in doc  # the caption shows the text, escaped
-    assert A.parse_bertviz_params(doc)["attention"][0]["left_text"] == att.parts["self"].rows.pieces
+    assert B.parse_bertviz_params(doc)["attention"][0]["left_text"] == att.parts["self"].rows.pieces
 
 
 def test_bertviz_refuses_long_texts_and_heavy_choices_with_a_message(minilm):
     long_text = " ".join(["word"] * 150)
     att = A.get_attentions(minilm, long_text, max_tokens=200)
-    assert att.tokens() > A.BERTVIZ_MAX_TOKENS
+    assert att.tokens() > B.BERTVIZ_MAX_TOKENS
     with pytest.raises(ExplorerError, match="limited to 100 tokens"):
-        A.bertviz_html(att, view="head")
+        B.bertviz_html(att, view="head")
     att = A.get_attentions(minilm, " ".join(["word"] * 90), max_tokens=200)
     with pytest.raises(ExplorerError, match="fewer layers"):
-        A.bertviz_html(att, view="model", layers=list(range(6)))
+        B.bertviz_html(att, view="model", layers=list(range(6)))
     with pytest.raises(ExplorerError, match="No layers"):
-        A.check_bertviz(att, [], None, "head")
+        B.check_bertviz(att, [], None, "head")
 
 
 def test_vendored_libraries_have_licences_and_provenance():
-    readme = (A.VENDOR / "README.md").read_text()
+    readme = (B.VENDOR / "README.md").read_text()
     for folder, version in (("d3", "5.7.0"), ("jquery", "3.7.1"), ("require-shim", None)):
-        assert (A.VENDOR / folder / "LICENSE").stat().st_size > 500
+        assert (B.VENDOR / folder / "LICENSE").stat().st_size > 500
         assert f"`{folder}/`" in readme
         if version:
             assert version in readme
-    assert "d3 v5.7.0" in A.vendor_js() and "Mike Bostock" in (A.VENDOR / "d3" / "LICENSE").read_text()
+    assert "d3 v5.7.0" in B.vendor_js() and "Mike Bostock" in (B.VENDOR / "d3" / "LICENSE").read_text()
 
 
 # --------------------------------------------------------------------------- charts

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import ROOT
 from explorer import attention as A
+from explorer import bertviz as B
 from explorer import load
 from explorer.tokens import display_piece
 from tests.test_attention import attn_t5_dir  # noqa: F401 - fixture
@@ -102,15 +103,15 @@ def test_all_heads_grid_and_head_patterns(smollm2):
 def test_bertviz_view_is_offline_with_the_models_weights_and_a_download(smollm2):
     at = open_page(attn_view="bertviz (interactive)")
     doc = at.get("iframe")[0].proto.srcdoc
-    assert A.external_urls(doc) == [] and "cdnjs" not in doc
-    params = A.parse_bertviz_params(doc)
+    assert B.external_urls(doc) == [] and "cdnjs" not in doc
+    params = B.parse_bertviz_params(doc)
     assert params["include_layers"] == list(range(30))  # short text: every layer fits
     own = own_attentions(smollm2, default_text())
     np.testing.assert_allclose(np.array(params["attention"][0]["attn"]), own, atol=1e-4)
     assert at.get("download_button")
     at.radio(key="attn_bv_view").set_value("model")
     at.run()
-    params = A.parse_bertviz_params(at.get("iframe")[0].proto.srcdoc)
+    params = B.parse_bertviz_params(at.get("iframe")[0].proto.srcdoc)
     assert params["include_layers"] == [0, 10, 19, 29]  # the model view starts with a few layers
 
 
@@ -175,7 +176,7 @@ def test_seq2seq_page_shows_encoder_decoder_and_cross_attention(attn_t5_dir):
     np.testing.assert_allclose(values(figure(at).data[0].z), out.cross_attentions[1][0].mean(0).numpy(), atol=1e-6)
     at.radio(key="attn_view").set_value("bertviz (interactive)")
     at.run()
-    params = A.parse_bertviz_params(at.get("iframe")[0].proto.srcdoc)
+    params = B.parse_bertviz_params(at.get("iframe")[0].proto.srcdoc)
     assert [d["name"] for d in params["attention"]] == ["Encoder", "Decoder", "Cross"]
     at.radio(key="attn_view").set_value("Layer by layer")
     at.run()
