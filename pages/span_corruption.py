@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import span, ui
+from explorer import span, span_fill, ui
 from explorer.charts import span as span_charts
 from explorer.errors import ExplorerError
 
@@ -104,7 +104,7 @@ if corruption is not None:
         if s2s is not None:
             st.success(f"{s2s.info.name} (a seq2seq model) writes the target; its spans go back into the input.")
             with st.spinner("Generating the target…"):
-                fill = span.fill_with_seq2seq(s2s, corruption)
+                fill = span_fill.fill_with_seq2seq(s2s, corruption)
         else:
             st.info(f"No seq2seq model is loaded (the picker's choice, {ui.selected_model_id('seq2seq') or 'none'}, "
                     f"needs a connection or a local cache). Below, the masked LM stands in: an **approximation**. "
@@ -121,7 +121,7 @@ if corruption is not None:
                       help="Fill the most confident [MASK] first, then predict again; off: all in one pass.")
             k = int(state["span_fill_tokens"])
             with st.spinner("Filling the gaps…"):
-                fill = span.fill_with_mlm(mlm_lm, corruption, tokens_per_span=k or None,
+                fill = span_fill.fill_with_mlm(mlm_lm, corruption, tokens_per_span=k or None,
                                           iterative=state["span_fill_iterative"])
     if fill is not None:
         label = "Approximation (masked LM)" if fill.approximate else f"Filled by {fill.model_name}"

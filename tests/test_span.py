@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import load, span
+from explorer import load, span, span_fill
 from explorer.errors import ExplorerError
 from explorer.tokens import display_pieces
 
@@ -202,9 +202,9 @@ def test_bad_text_gives_messages(minilm_tokenizer):
 
 def test_parse_generated_splits_on_sentinels():
     sentinels = {900: 0, 901: 1, 902: 2}
-    assert span.parse_generated([900, 5, 6, 901, 7, 902, 3, 900, 8], sentinels, stop_ids=[3]) == {
+    assert span_fill.parse_generated([900, 5, 6, 901, 7, 902, 3, 900, 8], sentinels, stop_ids=[3]) == {
         0: [5, 6], 1: [7], 2: []}
-    assert span.parse_generated([5, 900, 9], sentinels) == {0: [9]}
+    assert span_fill.parse_generated([5, 900, 9], sentinels) == {0: [9]}
 
 
 # --------------------------------------------------------------------------- filling the spans
@@ -214,7 +214,7 @@ def test_mlm_fill_one_pass_equals_direct_argmax(tiny_mlm_dir):
     lm = load("mlm", str(tiny_mlm_dir))
     tok = lm.tokenizer
     c = span.corrupt_spans(tok, SENTENCES[0], seed=3)
-    fill = span.fill_with_mlm(lm, c, tokens_per_span=2, iterative=False)
+    fill = span_fill.fill_with_mlm(lm, c, tokens_per_span=2, iterative=False)
     assert fill.approximate and "Approximation" in fill.note and "t5-small" in fill.note
     # reference: the masked text by hand, one forward pass, argmax at each [MASK] without special tokens
     text = c.input_text
@@ -236,7 +236,7 @@ def test_mlm_fill_one_pass_equals_direct_argmax(tiny_mlm_dir):
 def test_mlm_fill_true_length_and_iterative(tiny_mlm_dir):
     lm = load("mlm", str(tiny_mlm_dir))
     c = span.corrupt_spans(lm.tokenizer, SENTENCES[0], seed=1)
-    fill = span.fill_with_mlm(lm, c, tokens_per_span=None, iterative=True)
+    fill = span_fill.fill_with_mlm(lm, c, tokens_per_span=None, iterative=True)
     assert [len(f.probs) for f in fill.spans] == [len(sp) for sp in c.spans]
     assert [f.original for f in fill.spans] == [sp.text for sp in c.spans]
     assert span.reconstruct_text(c.input_text, fill.target_text) == fill.filled_text
@@ -245,7 +245,7 @@ def test_mlm_fill_true_length_and_iterative(tiny_mlm_dir):
 def test_seq2seq_fill_restores_the_sentence(tiny_t5_dir):
     lm = load("seq2seq", str(tiny_t5_dir))
     c = span.corrupt_spans(lm.tokenizer, DEFAULT_TEXT, seed=0)
-    fill = span.fill_with_seq2seq(lm, c)
+    fill = span_fill.fill_with_seq2seq(lm, c)
     assert not fill.approximate and fill.method == "seq2seq"
     assert all(f.exact for f in fill.spans), [(f.original, f.predicted) for f in fill.spans]
     assert fill.filled_text.lower() == DEFAULT_TEXT.lower()
@@ -256,7 +256,7 @@ def test_seq2seq_fill_refuses_a_model_without_sentinels(tiny_mlm_dir, minilm_tok
     lm = load("mlm", str(tiny_mlm_dir))
     c = span.corrupt_spans(minilm_tokenizer, DEFAULT_TEXT, seed=0)
     with pytest.raises(ExplorerError, match="sentinel"):
-        span.fill_with_seq2seq(lm, c)
+        span_fill.fill_with_seq2seq(lm, c)
 
 
 # --------------------------------------------------------------------------- the three objectives
