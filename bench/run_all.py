@@ -169,11 +169,12 @@ def cold_section(r: dict) -> list[str]:
 
 
 def training_section(r: dict) -> list[str]:
-    out = _head("4. Live training: the page's loop against the same loop without UI (goal >= 0.9x)", r)
+    out = _head("4. Live training: a run started from the page against the same loop without UI (goal >= 0.9x)", r)
     if "ratio" in r:
         out += [f"{r['setup']}.", "", "| loop | steps/s |", "|---|---:|",
                 f"| plain loop, no UI | {_f(r.get('plain_steps_per_s'), '.1f')} |",
-                f"| the page's loop (progress, chart, samples) | {_f(r.get('page_steps_per_s'), '.1f')} |",
+                f"| started from the page (its own thread; the page redrawn every 0.5 s meanwhile) | "
+                f"{_f(r.get('page_steps_per_s'), '.1f')} |",
                 f"| plain loop, 2 torch threads | {_f(r.get('two_threads_steps_per_s'), '.1f')} |", "",
                 f"Ratio page / plain: **{r['ratio']:.2f}** by wall clock"
                 + (f", {r['cpu_ratio']:.2f} by CPU time" if "cpu_ratio" in r else "")
