@@ -204,7 +204,7 @@ elif run.step >= run.target:
     label = f"Train {plan.steps} more steps"
 else:
     label = f"Resume (step {run.step} of {run.target})"
-b1, b2, b3, _ = st.columns([1.4, 1, 1, 3])
+b1, b2, b3, _ = st.columns([2.2, 1, 1, 2.2])
 b1.button(label, key="train_start", type="primary", on_click=_start, disabled=running)
 b2.button("Stop", key="train_stop", on_click=_stop, disabled=not running)
 b3.button("Reset", key="train_reset", on_click=_reset, disabled=run is None,

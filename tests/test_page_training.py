@@ -171,6 +171,7 @@ def test_training_runs_on_while_the_page_is_used_then_stop_keeps_it_and_resume_c
     assert run.step == stopped_at and all(torch.equal(run.model.state_dict()[k], weights[k]) for k in weights)
     assert at.button(key="train_start").label == f"Resume (step {stopped_at} of 2000)"
     assert len(trace(loss_chart(at), "train loss")["x"]) == stopped_at  # smoothing is off now
+    assert run.trainer.samples[-1][0] == stopped_at  # what the model says where it stopped
 
     at.button(key="train_start").click().run()
     wait_for_step(run, stopped_at + 2)

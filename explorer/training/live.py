@@ -78,6 +78,17 @@ def _lower_priority() -> None:
         pass
 
 
+def _final_sample(run: Run) -> None:
+    """Checkpoint samples of the step a run ends at, so what it has learned shows (tiny models only)."""
+    t = run.trainer
+    if t.sampler is None or (t.samples and t.samples[-1][0] == t.step_count):
+        return
+    try:
+        t.samples.append((t.step_count, t.sampler(t.model)))
+    except Exception:  # noqa: BLE001 - a sample is a nicety; the run's outcome stands
+        pass
+
+
 def _work(run: Run, slots: TrainingSlots, wait_seconds: float) -> None:
     _lower_priority()
     def should_stop() -> bool:
@@ -100,6 +111,7 @@ def _work(run: Run, slots: TrainingSlots, wait_seconds: float) -> None:
             except Stopped:
                 run.status = "stopped"
             finally:
+                _final_sample(run)
                 run.loop_seconds += time.perf_counter() - t0
                 run.loop_cpu_seconds += time.process_time() - c0
                 run.loop_steps += run.step - s0
