@@ -351,11 +351,12 @@ def _check_vocab(model: Any, ids: Sequence[int]) -> None:
 
 
 def _log_probs(model: Any, batch: Any, rows: Any, cols: Any) -> Any:
-    """Log-probabilities over the vocabulary at (row, column) pairs of a batch of id sequences."""
+    """Log-probabilities over the vocabulary at (row, column) pairs of a batch of id sequences
+    (all of one length, no padding: no attention mask is needed, and none is built)."""
     import torch
 
     with torch.inference_mode():
-        out = model(input_ids=batch, attention_mask=torch.ones_like(batch))
+        out = model(input_ids=batch)
         return torch.log_softmax(out.logits[rows, cols].float(), dim=-1)
 
 
