@@ -182,23 +182,39 @@ async def level(n: int, duration: float, trainers: int, think: float, folder: st
                     browsers = [p for p in web.descendants(os.getpid()) if p != server.proc.pid]
                     browser_cores = sum(c - cpu0.get(p, 0.0) for p, c in web.cpu_of(browsers).items()) / duration
                     load_average = os.getloadavg()[0]
-                    await asyncio.wait(running, timeout=grace)  # actions in flight end (or fail)
-                    done = [t.result() if t.done() and not t.exception() else
-                            (t.exception() if t.done() else RuntimeError("did not stop in time")) for t in running]
-                    for t in running:
-                        t.cancel()
+                    done = await finish(running, grace)
                 finally:
                     await browser.close()
         finally:
             sampler.stop()
+    r, _ = summarise_level(n, trainers, duration, think, done, deadline, warm, rss_one, rss_end, sampler.peak)
+    return {**r, "server_cpu_cores": server_cores, "browser_cpu_cores": browser_cores, "load_average": load_average}
+
+
+async def finish(running: list, grace: float) -> list:
+    """Give the sessions' actions in flight `grace` seconds to end; then each session's result, or
+    its exception (or a "did not stop in time" error), and cancel whatever still runs."""
+    await asyncio.wait(running, timeout=grace)
+    done = [t.result() if t.done() and not t.exception() else
+            (t.exception() if t.done() else RuntimeError("did not stop in time")) for t in running]
+    for t in running:
+        t.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
+    return done
+
+
+def summarise_level(n: int, trainers: int, duration: float, think: float, done: list, deadline: float, warm: list,
+                    rss_one: float, rss_end: float, rss_peak: float) -> tuple[dict, list[dict]]:
+    """The figures of one level from what its sessions returned (`done`: the trainers' dicts first,
+    then each participant's interactions; an exception where a session failed), and the trainers'
+    own dicts."""
     training = [d if isinstance(d, dict) else {"steps": 0, "seconds": 0.0, "runs": 0, "errors": [repr(d)[:160]]}
                 for d in done[:trainers]]
     sessions = [d if isinstance(d, list) else [web.Interaction("session", None, error=repr(d)[:160])]
                 for d in done[trainers:]]
     actions = [i for s in sessions for i in s]
-    timed_actions = [i for i in actions if i.kind not in ("open app",)]
+    timed_actions = [i for i in actions if i.kind != "open app"]
     summary = web.summarise(timed_actions)
-    extra = (rss_end - rss_one) / (n - 1) if n > 1 else float("nan")
     in_time = [i for i in timed_actions if not i.error and i.at <= deadline]
     return {
         "sessions": n, "trainers": trainers, "duration_s": duration, "think_s": think,
@@ -211,15 +227,20 @@ async def level(n: int, duration: float, trainers: int, think: float, folder: st
                      "steps_per_s": sum(t["steps"] for t in training) / max(1e-9, sum(t["seconds"] for t in training)),
                      "runs": sum(t["runs"] for t in training),
                      "errors": [e for t in training for e in t["errors"]]},
-        "rss_one_session_mb": rss_one, "rss_end_mb": rss_end, "rss_peak_mb": sampler.peak,
-        "rss_per_extra_session_mb": extra, "goal_rss_per_session_mb": GOAL_RSS_PER_SESSION_MB,
+        "rss_one_session_mb": rss_one, "rss_end_mb": rss_end, "rss_peak_mb": rss_peak,
+        "rss_per_extra_session_mb": (rss_end - rss_one) / (n - 1) if n > 1 else float("nan"),
+        "goal_rss_per_session_mb": GOAL_RSS_PER_SESSION_MB,
         "warm_up_errors": [i.error for i in warm if i.error],
-        "server_cpu_cores": server_cores, "browser_cpu_cores": browser_cores, "load_average": load_average,
-    }
+    }, training
 
 
 def fmt_level(r: dict) -> str:
-    lat = r["latency"]
+    """One level's figures as printed lines (browser or websocket clients)."""
+    lat, tr = r["latency"], r["training"]
+    polls = (f", {tr['polls']['n']} live-view reruns (p50 {tr['polls']['p50']:.2f} s)"
+             if tr.get("polls", {}).get("n") else "")
+    clients = (f"browsers {r['browser_cpu_cores']:.2f} cores" if "browser_cpu_cores" in r
+               else f"this client {r['client_cpu_cores']:.2f} cores")
     lines = [
         f"  N = {r['sessions']:>2} ({r['trainers']} training): {r['throughput_per_s']:.2f} actions/s "
         f"({r['actions']} in {r['duration_s']:.0f} s); latency p50 {lat['p50']:.2f} s, p95 {lat['p95']:.2f} s; "
@@ -228,20 +249,24 @@ def fmt_level(r: dict) -> str:
         f"(peak {r['rss_peak_mb']:.0f} MB): {r['rss_per_extra_session_mb']:.1f} MB per extra session "
         f"(goal <= {GOAL_RSS_PER_SESSION_MB} MB: "
         f"{'ok' if r['rss_per_extra_session_mb'] <= GOAL_RSS_PER_SESSION_MB else 'over'})",
-        f"           training: {r['training']['steps']} steps at {r['training']['steps_per_s']:.1f} steps/s "
-        f"per training session, {r['training']['runs']} runs; app opened in p50 {r['open_app']['p50']:.1f} s",
-        f"           CPU: server {r['server_cpu_cores']:.2f} cores, browsers {r['browser_cpu_cores']:.2f} cores; "
+        f"           training: {tr['steps']} steps at {tr['steps_per_s']:.1f} steps/s per training session, "
+        f"{tr['runs']} runs{polls}; app opened in p50 {r['open_app']['p50']:.1f} s",
+        f"           CPU: server {r['server_cpu_cores']:.2f} cores, {clients}; "
         f"load average {r['load_average']:.1f} on {os.cpu_count()} cores",
     ]
-    if lat["error_examples"] or r["training"]["errors"]:
-        lines.append("           e.g. " + "; ".join((lat["error_examples"] + r["training"]["errors"])[:3]))
+    examples = lat["error_examples"] + tr["errors"] + r.get("warm_up_errors", [])
+    if examples:
+        lines.append("           e.g. " + "; ".join(examples[:3]))
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--levels", default="5,10,20", help="numbers of simultaneous sessions")
-    ap.add_argument("--duration", type=float, default=40, help="seconds of activity per level")
+def run_levels(argv: list[str] | None, *, doc: str, level_fn, fmt_fn, levels: str, duration: float, clients: str,
+               set_verbose, extra: dict | None = None) -> dict:
+    """The command line shared by the load tests: parse `argv`, run `level_fn` for each level, print
+    each with `fmt_fn`, save the results (`--json`). `clients` says who plays the participants."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--levels", default=levels, help="numbers of simultaneous sessions")
+    ap.add_argument("--duration", type=float, default=duration, help="seconds of activity per level")
     ap.add_argument("--trainers", type=int, default=2, help="sessions training at the same time")
     ap.add_argument("--think", type=float, default=1.0, help="mean pause between one participant's actions (s)")
     ap.add_argument("--grace", type=float, default=120, help="seconds allowed after the end for actions in flight")
@@ -253,23 +278,31 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--verbose", action="store_true", help="print every action as it ends")
     args = ap.parse_args(argv)
     app_threads()
-    global VERBOSE
-    VERBOSE = args.verbose
-    levels = [int(x) for x in args.levels.split(",") if x.strip()]
+    set_verbose(args.verbose)
     m = masked_lm(args.mlm)
     print(f"Machine: {machine()}")
     print(f"Masked LM: {m.lm.info.name} [{m.label}]; {args.duration:.0f} s per level, {args.trainers} sessions "
-          f"training, pauses of ~{args.think:g} s; browsers and server on this machine", flush=True)
+          f"training, pauses of ~{args.think:g} s; {clients} and server on this machine", flush=True)
     results = []
-    for n in levels:
-        r = asyncio.run(level(n, args.duration, args.trainers, args.think, m.folder, args.grace,
-                              dict(e.split("=", 1) for e in args.env) or None, args.server_log))
+    for n in [int(x) for x in args.levels.split(",") if x.strip()]:
+        r = asyncio.run(level_fn(n, args.duration, args.trainers, args.think, m.folder, args.grace,
+                                 dict(e.split("=", 1) for e in args.env) or None, args.server_log))
         results.append(r)
-        print(fmt_level(r), flush=True)
+        print(fmt_fn(r), flush=True)
     out = {"machine": machine(), "mlm": m.label, "levels": results, "duration_s": args.duration,
-           "trainers": args.trainers, "think_s": args.think}
+           "trainers": args.trainers, "think_s": args.think, **(extra or {})}
     save_json(args.json, out)
     return out
+
+
+def _set_verbose(on: bool) -> None:
+    global VERBOSE
+    VERBOSE = on
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return run_levels(argv, doc=__doc__, level_fn=level, fmt_fn=fmt_level, levels="5,10,20", duration=40,
+                      clients="browsers", set_verbose=_set_verbose)
 
 
 if __name__ == "__main__":

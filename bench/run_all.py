@@ -1,6 +1,6 @@
 """Run every benchmark and write bench/REPORT.md (`make bench`).
 
-    python -m bench.run_all [--quick] [--only core,latency,cold,training,load] [--out bench/REPORT.md]
+    python -m bench.run_all [--quick] [--only core,latency,cold,training,load,wsload] [--out bench/REPORT.md]
 
 Each benchmark runs in its own process (so that one's models and threads never slow another)
 and hands its figures back as JSON, kept in bench/out/results.json: a run of some benchmarks
@@ -39,9 +39,10 @@ BUDGETS = {  # name -> (full arguments, quick arguments)
     "cold": ([], ["--no-cold", "--no-convert"]),
     "training": (["--steps", "100", "--repeat", "2"], ["--steps", "10", "--repeat", "1"]),
     "load": (["--levels", "5,10,20", "--duration", "30"], ["--levels", "2", "--duration", "8", "--trainers", "1"]),
+    "wsload": (["--levels", "10,20,40", "--duration", "30"], ["--levels", "2", "--duration", "6", "--trainers", "1"]),
 }
 MODULES = {"core": "bench.core_calls", "latency": "bench.browser_latency", "cold": "bench.cold_start",
-           "load": "bench.load"}
+           "load": "bench.load", "wsload": "bench.ws_load"}
 
 
 def run(cmd: list[str], timeout: float) -> tuple[int, str]:
@@ -182,28 +183,37 @@ def training_section(r: dict) -> list[str]:
     return out + [""]
 
 
-def load_section(r: dict) -> list[str]:
-    out = _head("5. Load: N participants at once (goal <= 50 MB of server memory per extra session)", r)
+def load_section(r: dict, *, websocket: bool = False) -> list[str]:
+    title = ("6. Load without browsers: N sessions over Streamlit's websocket protocol" if websocket
+             else "5. Load: N participants in browsers at once") + " (goal <= 50 MB of server memory per extra session)"
+    out = _head(title, r)
+    who = "websocket clients" if websocket else "browsers"
     if r.get("levels"):
-        out += [f"Each level: a fresh server, N headless Chromium contexts for {r['duration_s']:.0f} s; "
-                f"{r['trainers']} of them train a tiny GPT on the live-training page, the others repeat a mix "
+        out += [(f"Each level: a fresh server, N sessions for {r['duration_s']:.0f} s, each a client that sends the "
+                 "server what a browser tab sends (page openings, widget changes, the live view's reruns every "
+                 "0.5 s) and draws nothing, so the server gets the machine: " if websocket else
+                 f"Each level: a fresh server, N headless Chromium contexts for {r['duration_s']:.0f} s; ")
+                + f"{r['trainers']} of them train a tiny GPT on the live-training page, the others repeat a mix "
                 f"(masked-LM text and clicks, causal-LM greedy steps, masked-vs-causal words, attention views) with "
-                f"pauses of ~{r['think_s']:g} s. The browsers run on the same machine as the server.", "",
+                f"pauses of ~{r['think_s']:g} s. The {who} run on the same machine as the server."
+                + (" Latency: request sent -> script run finished (the browser's drawing is not included)."
+                   if websocket else ""), "",
                 "| N | actions/s | p50 (s) | p95 (s) | errors | RSS, 1 session (MB) | RSS at the end (MB) | peak (MB) "
-                "| per extra session (MB): end / peak | training steps/s per session | CPU cores: server / browsers |",
+                f"| per extra session (MB): end / peak | training steps/s per session | CPU cores: server / {who} |",
                 "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for lv in r["levels"]:
             lat = lv["latency"]
             by_peak = (lv["rss_peak_mb"] - lv["rss_one_session_mb"]) / max(1, lv["sessions"] - 1)
+            clients = lv.get("client_cpu_cores" if websocket else "browser_cpu_cores", float("nan"))
             out.append(f"| {lv['sessions']} | {lv['throughput_per_s']:.2f} | {_f(lat['p50'])} | {_f(lat['p95'])} | "
                        f"{lv['errors']} | {lv['rss_one_session_mb']:.0f} | {lv['rss_end_mb']:.0f} | "
                        f"{lv['rss_peak_mb']:.0f} | {lv['rss_per_extra_session_mb']:.1f} / {by_peak:.1f} | "
                        f"{lv['training']['steps_per_s']:.1f} | {lv.get('server_cpu_cores', float('nan')):.2f} / "
-                       f"{lv.get('browser_cpu_cores', float('nan')):.2f} |")
+                       f"{clients:.2f} |")
         for lv in r["levels"]:
             if not lv["actions"]:
                 out += ["", f"N = {lv['sessions']}: no action ended within the {r['duration_s']:.0f} s: opening the app "
-                        f"took {_f(lv['open_app']['p50'], '.0f')} s (p50) with every browser starting at once."]
+                        f"took {_f(lv['open_app']['p50'], '.0f')} s (p50) with every {who[:-1]} starting at once."]
         examples = sorted({e for lv in r["levels"] for e in lv["latency"]["error_examples"] + lv["training"]["errors"]})
         if examples:
             out += ["", "Errors seen: " + "; ".join(examples[:5]) + "."]
@@ -223,7 +233,8 @@ def write_report(results: dict, path: Path, *, quick: bool, started: str, load_b
     if quick:
         lines += ["*Quick run: tiny budgets to check that every benchmark works; the figures mean little.*", ""]
     sections = {"core": core_section, "latency": latency_section, "cold": cold_section,
-                "training": training_section, "load": load_section}
+                "training": training_section, "load": load_section,
+                "wsload": lambda r: load_section(r, websocket=True)}
     for name, section in sections.items():
         if name in results:
             part = section(results[name])
@@ -264,7 +275,7 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict = {k: v for k, v in kept.items() if k in BUDGETS and bool(v.get("quick")) == args.quick}
     for name in chosen:
         budget = list(BUDGETS[name][1 if args.quick else 0])
-        if name in ("core", "latency", "load"):
+        if name in ("core", "latency", "load", "wsload"):
             budget += ["--mlm", args.mlm]
         if name == "latency" and args.versus_rev:
             budget += ["--versus-rev", args.versus_rev, "--versus-paths", args.versus_paths]

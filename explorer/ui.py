@@ -156,14 +156,18 @@ def model_defaults(*roles: str) -> dict[str, str]:
     return {f"model_id_{r}": models.DEFAULTS.get(r) or "" for r in roles}
 
 
+_MISSING = object()
+
+
 def page_state(page: str, defaults: dict[str, Any], limits: dict[str, Any] | None = None, *,
                local: dict[str, Any] | None = None) -> None:
     """Call at the top of a page, before its widgets: fill the widgets' session state from the link.
 
     Widgets then take their value from session state (create them without `value=`/`index=`).
     A link is applied once; invalid or tampered values fall back to defaults with a notice.
-    `local` holds the defaults of the page's other widgets (those a link does not carry); a None
-    default leaves the widget to choose its own value.
+    Coming back from another page restores the inputs as they were. `local` holds the defaults
+    of the page's other widgets (those a link does not carry); a None default leaves the widget
+    to choose its own value.
     """
     from explorer.state import parse_query
 
@@ -177,10 +181,24 @@ def page_state(page: str, defaults: dict[str, Any], limits: dict[str, Any] | Non
         for p in problems:
             st.warning(p, icon="🔗")
         st.session_state[marker] = signature
-    local = {k: v for k, v in (local or {}).items() if v is not None and k not in defaults}
+    local = {k: v for k, v in (local or {}).items() if k not in defaults}
+    kept = st.session_state.get(f"_kept_{page}", {})
     for key, default in {**local, **defaults}.items():
-        if key not in st.session_state:
-            st.session_state[key] = list(default) if isinstance(default, (list, tuple)) else default
+        if key not in st.session_state:  # first visit, or back from another page: Streamlit forgot it
+            value = kept.get(key, default)
+            if value is None and key in local:
+                continue
+            st.session_state[key] = list(value) if isinstance(value, (list, tuple)) else value
+    st.session_state[f"_keys_{page}"] = [*local, *defaults]
+    _keep(page)
+
+
+def _keep(page: str) -> None:
+    """Remember the page's inputs outside the widgets. Streamlit drops a widget's value when a run
+    does not show the widget (the participant went to another page); `page_state` restores them."""
+    keys = st.session_state.get(f"_keys_{page}", ())
+    st.session_state[f"_kept_{page}"] = {k: (list(v) if isinstance(v, (list, tuple)) else v)
+                                         for k in keys if (v := st.session_state.get(k, _MISSING)) is not _MISSING}
 
 
 def publish_state(page: str, defaults: dict[str, Any]) -> dict[str, str]:
@@ -193,6 +211,7 @@ def publish_state(page: str, defaults: dict[str, Any]) -> dict[str, str]:
     if current != params:
         st.query_params.from_dict(params)
     st.session_state[f"_link_{page}"] = tuple(sorted(params.items()))
+    _keep(page)
     return params
 
 

@@ -49,7 +49,7 @@ large = ui.presenter()
 
 def _text_changed() -> None:
     """A new text starts the layer-by-layer table at its default position again."""
-    st.session_state.pop("attn_lens_pos", None)
+    st.session_state["attn_lens_pos"] = None  # None: the default position (see _keep_valid)
 
 
 def _use_preset() -> None:
@@ -59,7 +59,7 @@ def _use_preset() -> None:
 
 def _reset_bertviz_layers() -> None:
     """Each bertviz view has its own default layers (the model view draws every layer at once)."""
-    st.session_state.pop("attn_bv_layers", None)
+    st.session_state["attn_bv_layers"] = None  # None: the view's default layers (see _keep_valid)
 
 
 def _keep_valid(key: str, options: list, default, *, allow_empty: bool = False) -> None:

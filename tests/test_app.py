@@ -44,3 +44,20 @@ def test_presenter_toggle_enlarges_fonts():
     from explorer import ui
 
     assert "1.35rem" in ui.css(True) and "1.35rem" not in ui.css(False)
+
+
+def test_inputs_survive_a_visit_to_another_page(app_page):
+    """Streamlit forgets the values of widgets a run does not show; coming back to a page must
+    show the participant's own text and choices again, not the page's defaults."""
+    at = app_page("pages/masked_lm.py")
+    text = "The old fisherman mended his nets on the beach."
+    at.text_area(key="mlm_text").set_value(text).run()
+    at.pills(key="mlm_masked").set_value([2, 4]).run()
+    at.slider(key="mlm_k").set_value(5).run()
+    at.switch_page("pages/causal_lm.py").run()
+    assert "mlm_text" not in at.session_state  # what Streamlit does: the widget's value is gone
+    at.switch_page("pages/masked_lm.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.text_area(key="mlm_text").value == text
+    assert at.pills(key="mlm_masked").value == [2, 4]
+    assert at.slider(key="mlm_k").value == 5
