@@ -196,14 +196,14 @@ def predict_word(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *, k: i
     prefix = comp.clm_ids[:cpos[0]]
     if not prefix:
         raise ExplorerError("The causal LM has no start token to predict the first word from.")
-    tf = causal.teacher_forcing(clm_lm, comp.clm_ids)
+    target_lp = causal.target_log_probs(clm_lm, comp.clm_ids)
     dist = causal.next_token_distribution(clm_lm, prefix, top_n=k)
     answer = None if word.blank else comp.clm_ids[cpos[0]]
     rank = prob = wprob = None
     if answer is not None:
         prob = float(dist.probs[answer])
         rank = causal.rank_of(dist.probs, answer)
-        wprob = float(np.exp(np.sum(np.log(tf.target_probs[cpos[0] - 1:cpos[-1]]))))
+        wprob = float(np.exp(np.sum(target_lp[cpos[0] - 1:cpos[-1]])))
     left = _join(comp.text, comp.words[:index], [w.text for w in comp.words[:index]]) + " " + BLANK
     clm_side = Side("clm", clm_lm.info.name, left.strip(), [c.piece for c in dist.top], [c.prob for c in dist.top],
                     display_piece(clm_lm.tokenizer, answer) if answer is not None else None,
@@ -237,8 +237,7 @@ def score_words(comp: Comparison, mlm_lm: Any, clm_lm: Any) -> pd.DataFrame:
         batch[row, _word_positions(comp.mlm_map, w.index)] = mask_id
     with torch.inference_mode():
         logits = mlm_model(input_ids=batch).logits
-    tf = causal.teacher_forcing(clm_lm, comp.clm_ids)
-    clm_logp = np.log(tf.target_probs)  # position i predicts token i+1
+    clm_logp = causal.target_log_probs(clm_lm, comp.clm_ids)  # position i predicts token i+1
     rows = []
     for row, w in enumerate(targets):
         mpos = _word_positions(comp.mlm_map, w.index)

@@ -314,6 +314,24 @@ def test_teacher_forcing_fills_the_prefix_cache_with_the_uncached_distributions(
         assert [c.token_id for c in a.top] == [c.token_id for c in b.top]
 
 
+def test_target_log_probs_are_teacher_forcings_and_fill_the_prefix_cache(tiny):
+    ids = clm.build_prompt(tiny.tokenizer, "Scoring words needs only the actual tokens.").ids
+    clm.clear_cache()
+    lp = clm.target_log_probs(tiny, ids)
+    passes = clm.forward_count()
+    assert passes == 1 and lp.shape == (len(ids) - 1,) and lp.dtype == np.float64
+    dist = clm.next_token_distribution(tiny, ids[:4])  # from the prefix cache
+    assert clm.forward_count() == passes
+    assert math.isclose(math.log(dist.probs[ids[4]]), lp[3], abs_tol=1e-5)
+    clm.clear_cache()
+    tf = clm.teacher_forcing(tiny, ids)
+    np.testing.assert_allclose(lp, np.log(tf.target_probs), atol=1e-9)
+    with torch.no_grad():
+        logits = tiny.model(input_ids=torch.tensor([ids])).logits[0, :-1].double()
+    ref = torch.log_softmax(logits, -1).gather(1, torch.tensor(ids[1:])[:, None])[:, 0].numpy()
+    np.testing.assert_allclose(lp, ref, atol=1e-5)
+
+
 def test_teacher_forcing_entropy_with_ruled_out_tokens(tiny):
     ids = clm.build_prompt(tiny.tokenizer, "Some tokens are impossible here.").ids
     ruled_out = torch.zeros(clm.vocab_size(tiny.model), dtype=torch.bool)

@@ -73,24 +73,47 @@ class TeacherForcing:
         return pd.DataFrame(rows)
 
 
-def teacher_forcing(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor, *,
-                    tokenizer: Any = None) -> TeacherForcing:
-    """Score a text the way next-token training does: all positions in parallel, one forward pass."""
-    model, tokenizer = _parts(model, tokenizer)
+def _checked_ids(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> list[int]:
     ids = as_ids(tokens)
     if len(ids) < 2:
         raise ExplorerError("Teacher forcing needs a text of at least two tokens: each token is predicted from "
                             "the ones before it.", "Type a longer text.")
     _check_ids(model, ids)
+    return ids
+
+
+def _forward_log_probs(model: Any, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over the whole text (its rows also fill the next-token cache): the log-probabilities
+    at every position but the last, and those of the actual next tokens."""
+    logits = model(input_ids=torch.tensor([ids]), use_cache=False).logits[0].float()
+    _keep_prefix_logits(model, ids, logits)
+    # float32 over the vocabulary (float64 there made the call ~15% slower than the forward pass alone)
+    logp = torch.log_softmax(logits[:-1], -1)
+    return logp, logp.gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
+
+
+def target_log_probs(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> np.ndarray:
+    """ln p(actual next token) at every position (float64), from one cached pass: the part of
+    `teacher_forcing` that scoring words needs (no ranks, guesses or entropy)."""
+    model, _ = _parts(model)
+    ids = _checked_ids(model, tokens)
+
+    def compute() -> np.ndarray:
+        with torch.inference_mode():
+            return _forward_log_probs(model, ids)[1].double().numpy()
+
+    return _FORCED.get(model, ("targets", tuple(ids)), compute)
+
+
+def teacher_forcing(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor, *,
+                    tokenizer: Any = None) -> TeacherForcing:
+    """Score a text the way next-token training does: all positions in parallel, one forward pass."""
+    model, tokenizer = _parts(model, tokenizer)
+    ids = _checked_ids(model, tokens)
 
     def compute() -> TeacherForcing:
         with torch.inference_mode():
-            logits = model(input_ids=torch.tensor([ids]), use_cache=False).logits[0].float()
-            _keep_prefix_logits(model, ids, logits)
-            # float32 over the vocabulary (float64 there made the call ~15% slower than the forward pass alone)
-            logp = torch.log_softmax(logits[:-1], -1)
-            targets = torch.tensor(ids[1:])
-            lp = logp.gather(1, targets[:, None])[:, 0]
+            logp, lp = _forward_log_probs(model, ids)
             ranks = (logp > lp[:, None]).sum(-1) + 1
             lp = lp.double()
             best = logp.max(-1)
