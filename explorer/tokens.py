@@ -7,6 +7,7 @@ and odd input and raises `ExplorerError` with a message fit for the page.
 from __future__ import annotations
 
 import unicodedata
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,8 +56,24 @@ def clean_text(text: str | None, *, max_chars: int = MAX_CHARS, what: str = "tex
     return text
 
 
+_LABELS: "weakref.WeakKeyDictionary[Any, dict[int, str]]" = weakref.WeakKeyDictionary()
+
+
 def display_piece(tokenizer: Any, token_id: int) -> str:
-    """A readable label for one token: sub-word markers kept, spaces shown as ␣."""
+    """A readable label for one token: sub-word markers kept, spaces shown as ␣ (remembered per
+    tokenizer: a label never changes, and working it out asks the tokenizer several things)."""
+    token_id = int(token_id)
+    try:
+        labels = _LABELS.setdefault(tokenizer, {})
+    except TypeError:  # a tokenizer that cannot be weakly referenced
+        return _label(tokenizer, token_id)
+    label = labels.get(token_id)
+    if label is None:
+        label = labels[token_id] = _label(tokenizer, token_id)
+    return label
+
+
+def _label(tokenizer: Any, token_id: int) -> str:
     tok = tokenizer.convert_ids_to_tokens(int(token_id))
     if tok is None:
         return f"<{token_id}>"
