@@ -323,6 +323,27 @@ def test_private_copy_trains_only_the_top_blocks_and_head(tiny_mlm):
     assert not any(p.requires_grad for p in tiny_mlm.model.parameters())
 
 
+def test_private_copy_shares_what_does_not_learn_and_training_leaves_it_untouched(tiny_mlm):
+    shared = tiny_mlm.model
+    before = {k: v.clone() for k, v in shared.state_dict().items()}
+    m = training.private_copy(shared, layers=1)
+    mine = dict(m.named_parameters())
+    for name, p in shared.named_parameters():
+        same = mine[name] is p
+        assert same == (not mine[name].requires_grad), name  # frozen: the shared tensor; learning: a copy
+    assert mine["bert.encoder.layer.0.attention.self.query.weight"] is \
+        dict(shared.named_parameters())["bert.encoder.layer.0.attention.self.query.weight"]
+    run_copy = training.private_copy(shared, layers=None)
+    assert not any(p is q for p in run_copy.parameters() for q in shared.parameters())
+    task = training.LanguageModelTask("mlm", tiny_mlm.tokenizer, training.corpus_text("simple")[:20_000], batch=4,
+                                      seq_len=32)
+    trainer = training.Trainer(m, task, lr=1e-2, eval_every=100)
+    training.train(trainer, 5)
+    assert all(torch.equal(shared.state_dict()[k], before[k]) for k in before)
+    assert not torch.equal(mine["bert.encoder.layer.1.output.dense.weight"],
+                           before["bert.encoder.layer.1.output.dense.weight"])
+
+
 # ----------------------------------------------------------------------------- uploads and inputs
 
 

@@ -124,10 +124,32 @@ def transformer_blocks(model: Any) -> torch.nn.ModuleList:
     return best
 
 
+def _frozen_parameters(model: Any, layers: int) -> dict[int, Any]:
+    """The parameters that stay as they are when only the top `layers` blocks (and what follows
+    them) learn: the input embeddings (and anything named embed... outside the blocks) and the
+    lower blocks; by id."""
+    blocks = list(transformer_blocks(model))
+    frozen = {id(p): p for b in blocks[:len(blocks) - layers] for p in b.parameters()}
+    in_blocks = {id(p) for b in blocks for p in b.parameters()}
+    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    frozen.update({id(p): p for p in emb.parameters()} if emb is not None else {})
+    frozen.update({id(p): p for n, p in model.named_parameters() if "embed" in n and id(p) not in in_blocks})
+    return frozen
+
+
 def private_copy(model: Any, layers: int | None = None):
-    """A deep copy of a shared model that can be trained; only the top `layers` blocks (and what
-    follows them, e.g. the final norm and prediction head) learn, or all of it with `layers=None`."""
-    m = copy.deepcopy(model)
+    """A copy of a shared model that can be trained; only the top `layers` blocks (and what
+    follows them, e.g. the final norm and prediction head) learn, or all of it with `layers=None`.
+
+    What does not learn is not copied: the copy uses the shared model's own frozen tensors (they
+    never change), so a session training the top 4 of SmolLM2's 30 blocks holds about 15 M
+    parameters of its own instead of 135 M.
+    """
+    try:
+        shared = {} if layers is None else _frozen_parameters(model, layers)
+    except ExplorerError:  # no recognisable blocks: copy everything
+        shared = {}
+    m = copy.deepcopy(model, memo=dict(shared))
     _fast_attention(m)
     if layers is None:
         m.requires_grad_(True)
