@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import streamlit as st
 
@@ -226,3 +226,16 @@ def share_link(params: dict[str, str], *, container: Any = None) -> str:
         st.caption("Send this link: it opens this page with the same inputs.")
         st.code(link or "(the link appears in the browser)", language=None, wrap_lines=True)
     return link
+
+
+def session_alive() -> Callable[[], bool] | None:
+    """A check, callable from any thread, that this browser session is still connected (a closed
+    tab ends it); None where the app runs without a server (tests)."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not Runtime.exists():
+        return None
+    runtime, session_id = Runtime.instance(), ctx.session_id
+    return lambda: runtime.is_active_session(session_id)

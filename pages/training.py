@@ -191,7 +191,7 @@ if st.session_state.pop(START, False) and not (run is not None and run.active):
             run.extra["signature"] = signature
             st.session_state[RUN] = run
             same = True
-        training.start(run)
+        training.start(run, alive=ui.session_alive())
 
 running = run is not None and run.active
 if running:

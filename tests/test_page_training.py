@@ -179,14 +179,22 @@ def test_training_runs_on_while_the_page_is_used_then_stop_keeps_it_and_resume_c
     assert not run.active and run.step > stopped_at
 
 
-def test_a_run_nobody_watches_pauses_itself(monkeypatch):
+def test_a_run_whose_browser_session_has_gone_pauses_itself(monkeypatch):
+    from explorer import ui
+
     monkeypatch.setattr(training.live, "ABANDONED_SECONDS", 0.5)
+    session = {"there": True}
+    monkeypatch.setattr(ui, "session_alive", lambda: (lambda: session["there"]))
     at = open_page()
     run = start(at, 2000, finish=False)
-    assert training.wait(run, timeout=60)  # the page is not redrawn: after 0.5 s the run stops by itself
+    wait_for_step(run, 3)
+    time.sleep(1.0)  # no page redraws it, but the session is there: it trains on
+    assert run.active
+    session["there"] = False  # the tab is closed
+    assert training.wait(run, timeout=60)
     assert run.status == "stopped" and run.step < 2000
     at.run()
-    assert "the page was not open" in page_text(at)
+    assert "the page was closed" in page_text(at)
     assert at.button(key="train_start").label == f"Resume (step {run.step} of 2000)"
 
 

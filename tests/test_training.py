@@ -234,6 +234,18 @@ def test_background_run_trains_to_its_target_and_frees_its_slot():
     assert run.loop_steps == 30 and run.loop_seconds > 0
 
 
+def test_a_run_goes_on_while_its_session_is_there_and_pauses_when_it_has_gone(monkeypatch):
+    monkeypatch.setattr(training.live, "ABANDONED_SECONDS", 0.3)
+    kept = _tiny_gpt_run(steps=60)
+    training.start(kept, slots=training.TrainingSlots(1), alive=lambda: True)  # no page redraws it meanwhile
+    assert training.wait(kept, timeout=120)
+    assert kept.status == "done" and kept.step == 60
+    gone = _tiny_gpt_run(steps=1000)
+    training.start(gone, slots=training.TrainingSlots(1), alive=lambda: False)
+    assert training.wait(gone, timeout=60)
+    assert gone.status == "stopped" and gone.step < 1000 and "closed" in gone.message[1]
+
+
 def test_stop_ends_a_slow_step_within_a_second_and_keeps_the_finished_steps(monkeypatch):
     """Steps of over 1.5 s (each block's forward sleeps 0.75 s): Stop abandons the step in flight
     (the interruption points between blocks) instead of waiting for it to finish."""

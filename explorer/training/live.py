@@ -2,8 +2,9 @@
 responsive (any widget can move, the chart keeps growing) and Stop ends the run within a second.
 
 The page polls the run (`Run.step`, `Run.trainer.history`, `Run.status`) and calls `seen()` each
-time it draws it; a run that no page has shown for `ABANDONED_SECONDS` (its browser tab was closed)
-stops by itself and frees its training slot. Resume continues from the last finished step.
+time it draws it. A run whose browser session has gone for `ABANDONED_SECONDS` (the tab was closed:
+`start(alive=...)` tells), or, without such a check, that no page has shown for that long, stops by
+itself and frees its training slot. Resume continues from the last finished step.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import Callable
 
 from explorer.training import limits
 from explorer.training.limits import ServerBusy, TrainingSlots, training_slot
@@ -18,7 +20,7 @@ from explorer.training.loop import train
 from explorer.training.runs import Run
 
 NICENESS = 10  # training threads yield the CPU to the page sessions' own work (Linux)
-ABANDONED_SECONDS = 180.0  # browsers slow a hidden tab's timers to about once a minute
+ABANDONED_SECONDS = 120.0  # (a reload or a network blip reconnects well within this)
 STOP_WAIT_SECONDS = 1.0
 REDRAW_SECONDS = 0.5  # how often a page redraws a run while it trains
 
@@ -32,16 +34,19 @@ def seen(run: Run) -> None:
     run.last_seen = time.monotonic()
 
 
-def start(run: Run, *, slots: TrainingSlots | None = None, wait: float | None = None) -> None:
+def start(run: Run, *, slots: TrainingSlots | None = None, wait: float | None = None,
+          alive: Callable[[], bool] | None = None) -> None:
     """Train `run` up to `run.target` steps in a new thread (nothing happens if it is already training).
 
     The thread first waits up to `wait` seconds (default `limits.SLOT_WAIT_SECONDS`) for a training
-    slot; meanwhile `run.status` is "waiting" and `run.message` says why.
+    slot; meanwhile `run.status` is "waiting" and `run.message` says why. `alive()`, callable from
+    any thread, says whether the browser session that started the run is still there.
     """
     if run.active:
         return
     run.stop_event = threading.Event()
     run.status, run.message = "waiting", None
+    run.alive = alive
     seen(run)
     wait = limits.SLOT_WAIT_SECONDS if wait is None else wait
     run.thread = threading.Thread(target=_work, args=(run, slots or limits.SLOTS, wait), daemon=True,
@@ -66,6 +71,8 @@ def wait(run: Run, timeout: float | None = None) -> bool:
 
 
 def _abandoned(run: Run) -> bool:
+    if run.alive is not None and run.alive():
+        seen(run)
     return time.monotonic() - run.last_seen > ABANDONED_SECONDS
 
 
@@ -116,7 +123,7 @@ def _work(run: Run, slots: TrainingSlots, wait_seconds: float) -> None:
                 run.loop_cpu_seconds += time.process_time() - c0
                 run.loop_steps += run.step - s0
         if run.status == "stopped" and _abandoned(run) and not run.stop_event.is_set():
-            run.message = ("info", f"Training paused at step {run.step}: the page was not open for "
+            run.message = ("info", f"Training paused at step {run.step}: the page was closed for "
                                    f"{ABANDONED_SECONDS / 60:.0f} minutes. Resume continues from there.")
     except Stopped:
         run.status = "stopped"

@@ -6,7 +6,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from explorer.errors import ExplorerError
 from explorer.training.data import check_labels, probe_lines, training_text
@@ -39,7 +39,8 @@ class Run:
     max_steps: int = MAX_STEPS
     thread: threading.Thread | None = field(default=None, repr=False)
     stop_event: threading.Event = field(default_factory=threading.Event, repr=False)
-    last_seen: float = field(default_factory=time.monotonic)  # when a page last showed this run
+    last_seen: float = field(default_factory=time.monotonic)  # when the run's session was last seen
+    alive: Callable[[], bool] | None = field(default=None, repr=False)  # is the browser session there?
 
     @property
     def active(self) -> bool:
