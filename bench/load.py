@@ -68,28 +68,23 @@ class RSSSampler(threading.Thread):
         return max((r for _, r in self.samples), default=float("nan"))
 
 
-def mix(index: int) -> list:
-    """One round of a participant's actions (each a function of the page)."""
+def mix_plan(index: int) -> list[tuple[str, tuple]]:
+    """One round of a participant's actions as (action, arguments), the same for every kind of
+    client: the action names are those of `bench.scripted` (browsers) and `bench.ws_load`."""
     w1, w2 = WORDS[index % len(WORDS)], WORDS[(index + 3) % len(WORDS)]
     blanked = scripted.BLANKED[index % len(scripted.BLANKED)]
     return [
-        lambda page: scripted.go(page, "mlm"),
-        lambda page: scripted.mlm_text(page, blanked),
-        lambda page: scripted.mlm_click(page, w1, masking=True),
-        lambda page: scripted.mlm_click(page, w1, masking=False),
-        lambda page: scripted.go(page, "clm"),
-        lambda page: scripted.clm_button(page, "Greedy"),
-        lambda page: scripted.clm_button(page, "Greedy"),
-        lambda page: scripted.clm_button(page, "Reset"),
-        lambda page: scripted.go(page, "compare"),
-        lambda page: scripted.compare_word(page, "dog"),
-        lambda page: scripted.compare_word(page, "mailman"),
-        lambda page: scripted.go(page, "attention"),
-        lambda page: scripted.attention_view(page, "All heads"),
-        lambda page: scripted.attention_view(page, "Heatmap"),
-        lambda page: scripted.go(page, "mlm"),
-        lambda page: scripted.mlm_click(page, w2, masking=True),
+        ("go", ("mlm",)), ("mlm_text", (blanked,)), ("mlm_click", (w1, True)), ("mlm_click", (w1, False)),
+        ("go", ("clm",)), ("clm_button", ("Greedy",)), ("clm_button", ("Greedy",)), ("clm_button", ("Reset",)),
+        ("go", ("compare",)), ("compare_word", ("dog",)), ("compare_word", ("mailman",)),
+        ("go", ("attention",)), ("attention_view", ("All heads",)), ("attention_view", ("Heatmap",)),
+        ("go", ("mlm",)), ("mlm_click", (w2, True)),
     ]
+
+
+def mix(index: int) -> list:
+    """One round of a participant's actions in a browser (each a function of the page)."""
+    return [lambda page, name=name, args=args: getattr(scripted, name)(page, *args) for name, args in mix_plan(index)]
 
 
 async def participant(browser, url: str, index: int, folder: str | None, deadline: float, think: float,

@@ -43,7 +43,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import load, scripted, web  # noqa: E402
-from bench.fixtures import WORDS  # noqa: E402
 
 ACTION_TIMEOUT_S = load.ACTION_TIMEOUT_S
 MAX_ACTIONS = load.MAX_ACTIONS
@@ -281,27 +280,12 @@ async def attention_view(session: Session, view: str) -> web.Interaction:
 
 
 def mix(index: int, folder: str | None) -> list:
-    """One round of a participant's actions (as in `bench.load.mix`)."""
-    w1, w2 = WORDS[index % len(WORDS)], WORDS[(index + 3) % len(WORDS)]
-    blanked = scripted.BLANKED[index % len(scripted.BLANKED)]
-    return [
-        lambda s: go(s, "mlm", folder),
-        lambda s: mlm_text(s, blanked),
-        lambda s: mlm_click(s, w1, masking=True),
-        lambda s: mlm_click(s, w1, masking=False),
-        lambda s: go(s, "clm"),
-        lambda s: clm_button(s, "Greedy"),
-        lambda s: clm_button(s, "Greedy"),
-        lambda s: clm_button(s, "Reset"),
-        lambda s: go(s, "compare"),
-        lambda s: compare_word(s, "dog"),
-        lambda s: compare_word(s, "mailman"),
-        lambda s: go(s, "attention"),
-        lambda s: attention_view(s, "All heads"),
-        lambda s: attention_view(s, "Heatmap"),
-        lambda s: go(s, "mlm", folder),
-        lambda s: mlm_click(s, w2, masking=True),
-    ]
+    """One round of a participant's actions (`bench.load.mix_plan`); the masked-LM page opens with
+    `folder` as its model."""
+    actions = {**{name: globals()[name] for name in ("mlm_text", "mlm_click", "clm_button", "compare_word",
+                                                     "attention_view")},
+               "go": lambda s, key: go(s, key, folder if key == "mlm" else None)}
+    return [lambda s, name=name, args=args: actions[name](s, *args) for name, args in load.mix_plan(index)]
 
 
 async def open_app(url: str, timeout: float) -> tuple[Session, web.Interaction]:

@@ -156,7 +156,8 @@ def model_defaults(*roles: str) -> dict[str, str]:
     return {f"model_id_{r}": models.DEFAULTS.get(r) or "" for r in roles}
 
 
-_MISSING = object()
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def page_state(page: str, defaults: dict[str, Any], limits: dict[str, Any] | None = None, *,
@@ -188,7 +189,7 @@ def page_state(page: str, defaults: dict[str, Any], limits: dict[str, Any] | Non
             value = kept.get(key, default)
             if value is None and key in local:
                 continue
-            st.session_state[key] = list(value) if isinstance(value, (list, tuple)) else value
+            st.session_state[key] = _copy(value)
     st.session_state[f"_keys_{page}"] = [*local, *defaults]
     _keep(page)
 
@@ -197,8 +198,7 @@ def _keep(page: str) -> None:
     """Remember the page's inputs outside the widgets. Streamlit drops a widget's value when a run
     does not show the widget (the participant went to another page); `page_state` restores them."""
     keys = st.session_state.get(f"_keys_{page}", ())
-    st.session_state[f"_kept_{page}"] = {k: (list(v) if isinstance(v, (list, tuple)) else v)
-                                         for k in keys if (v := st.session_state.get(k, _MISSING)) is not _MISSING}
+    st.session_state[f"_kept_{page}"] = {k: _copy(st.session_state[k]) for k in keys if k in st.session_state}
 
 
 def publish_state(page: str, defaults: dict[str, Any]) -> dict[str, str]:
@@ -230,7 +230,7 @@ def share_link(params: dict[str, str], *, container: Any = None) -> str:
 
 def session_alive() -> Callable[[], bool] | None:
     """A check, callable from any thread, that this browser session is still connected (a closed
-    tab ends it); None where the app runs without a server (tests)."""
+    tab ends it); None outside a script run."""
     from streamlit.runtime import Runtime
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 

@@ -288,37 +288,36 @@ live_view()
 if run is not None and not running and run.message:
     getattr(st, run.message[0])(run.message[1])
 
-with st.container():
-    if running:
-        st.caption("Comparisons with the original model appear when training stops.")
-    elif run is None:
-        st.caption("Press **Start training** to begin. The chart grows while the model learns; **Stop** keeps what "
-                   "it has learned so far, **Reset** goes back to the original weights.")
-    else:
-        t = run.trainer
-        with ui.friendly_errors():
-            if run.mode in ("continue", "sft") and run.extra.get("probes"):
-                st.subheader("Before and after")
-                key = ("after", run.step)
-                if key not in run.extra:
-                    with st.spinner("Asking the trained copy…"):
-                        run.extra[key] = training.after_probes(run)
-                st.table(training.before_after(run.extra["before"], run.extra[key]).set_index("probe"))
-                st.caption(f"Before: the original model (unchanged). After: the private copy after {run.step} steps.")
-            if run.mode == "classify":
-                acc0, acc = t.history[0].get("accuracy"), t.last("accuracy")
-                st.subheader("Held-out accuracy")
-                st.markdown(f"**{acc0:.0%}** before training (a random head) → **{acc:.0%}** after {run.step} steps, on "
-                            f"{len(t.task.test_idx)} examples the model never trained on.")
-                probes = run.extra.get("probes") or []
-                if probes:
-                    probs = t.task.predict(t.model, probes)
-                    st.dataframe([{"sentence": s, **{c: round(float(probs[i, j]), 3) for j, c in enumerate(t.task.classes)}}
-                                  for i, s in enumerate(probes)], hide_index=True, width="stretch")
-                with st.expander("Held-out predictions"):
-                    st.dataframe(t.task.held_out_table(t.model), hide_index=True, width="stretch")
-        for n in run.notes:
-            st.caption(n)
+if running:
+    st.caption("Comparisons with the original model appear when training stops.")
+elif run is None:
+    st.caption("Press **Start training** to begin. The chart grows while the model learns; **Stop** keeps what "
+               "it has learned so far, **Reset** goes back to the original weights.")
+else:
+    t = run.trainer
+    with ui.friendly_errors():
+        if run.mode in ("continue", "sft") and run.extra.get("probes"):
+            st.subheader("Before and after")
+            key = ("after", run.step)
+            if key not in run.extra:
+                with st.spinner("Asking the trained copy…"):
+                    run.extra[key] = training.after_probes(run)
+            st.table(training.before_after(run.extra["before"], run.extra[key]).set_index("probe"))
+            st.caption(f"Before: the original model (unchanged). After: the private copy after {run.step} steps.")
+        if run.mode == "classify":
+            acc0, acc = t.history[0].get("accuracy"), t.last("accuracy")
+            st.subheader("Held-out accuracy")
+            st.markdown(f"**{acc0:.0%}** before training (a random head) → **{acc:.0%}** after {run.step} steps, on "
+                        f"{len(t.task.test_idx)} examples the model never trained on.")
+            probes = run.extra.get("probes") or []
+            if probes:
+                probs = t.task.predict(t.model, probes)
+                st.dataframe([{"sentence": s, **{c: round(float(probs[i, j]), 3) for j, c in enumerate(t.task.classes)}}
+                              for i, s in enumerate(probes)], hide_index=True, width="stretch")
+            with st.expander("Held-out predictions"):
+                st.dataframe(t.task.held_out_table(t.model), hide_index=True, width="stretch")
+    for n in run.notes:
+        st.caption(n)
 
 if kind == "sft" and pairs and lm is not None:
     with ui.friendly_errors():

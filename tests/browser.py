@@ -70,6 +70,16 @@ def open_from_sidebar(page, url: str, title: str) -> None:
 
 
 @contextlib.contextmanager
+def opened_page(title: str, *, width: int = 1400, height: int = 1000) -> Iterator[tuple[object, "RequestLog"]]:
+    """A fresh server and Chromium with one page of the app opened from the menu: (page, request log)."""
+    with app_server() as url, browser() as b:
+        page = b.new_page(viewport={"width": width, "height": height})
+        log = RequestLog(page)
+        open_from_sidebar(page, url, title)
+        yield page, log
+
+
+@contextlib.contextmanager
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 

@@ -8,7 +8,7 @@ import pytest
 
 from app import ROOT
 from explorer import clm
-from tests.browser import RequestLog, app_server, browser, open_from_sidebar, wait_idle
+from tests.browser import opened_page, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -18,10 +18,7 @@ def test_click_a_candidate_to_append_it(smollm2):
     dist = clm.next_token_distribution(smollm2, prompt.ids)
     second = dist.top[1]  # "␣the": not the greedy choice, so only a click can put it there
     after = clm.next_token_distribution(smollm2, prompt.ids + [second.token_id])
-    with app_server() as url, browser() as b:
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        log = RequestLog(page)
-        open_from_sidebar(page, url, "Causal LM (next token)")
+    with opened_page("Causal LM (next token)") as (page, log):
         page.get_by_text("Nothing generated yet").wait_for()
         chart = page.locator('[data-testid="stPlotlyChart"]').first
         chart.locator(".main-svg").first.wait_for()

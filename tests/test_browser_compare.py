@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import RequestLog, app_server, browser, open_from_sidebar, wait_idle
+from tests.browser import opened_page, wait_idle
 
 pytestmark = pytest.mark.browser
 
 
 def test_preset_demo_shows_both_sides():
-    with app_server() as url, browser() as b:
-        page = b.new_page(viewport={"width": 1280, "height": 900})
-        log = RequestLog(page)
-        open_from_sidebar(page, url, "Masked vs causal")
+    with opened_page("Masked vs causal", width=1280, height=900) as (page, log):
         page.get_by_text("The ___ barked at the mailman.", exact=True).first.click()
         page.wait_for_function("() => document.body.innerText.includes('The ___ barked at the mailman.')"
                                " && document.body.innerText.includes('The model sees')")

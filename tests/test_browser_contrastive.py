@@ -5,16 +5,13 @@ from __future__ import annotations
 import pytest
 
 from app import ROOT
-from tests.browser import RequestLog, app_server, browser, open_from_sidebar
+from tests.browser import opened_page
 
 pytestmark = pytest.mark.browser
 
 
 def test_contrastive_heatmap_is_drawn():
-    with app_server() as url, browser() as b:
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        log = RequestLog(page)
-        open_from_sidebar(page, url, "Contrastive embeddings")
+    with opened_page("Contrastive embeddings") as (page, log):
         assert page.locator('[data-testid="stException"]').count() == 0
         charts = page.locator(".js-plotly-plot")
         charts.first.wait_for(timeout=60_000)

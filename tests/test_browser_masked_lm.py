@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from app import ROOT
 from explorer import ModelUnavailable, load
-from tests.browser import RequestLog, app_server, browser, open_from_sidebar, wait_idle
+from tests.browser import opened_page, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -21,10 +21,7 @@ def _default_available() -> bool:
 
 
 def test_click_a_token_to_mask_it_and_see_the_prediction_chart(tiny_mlm_dir):
-    with app_server() as url, browser() as b:
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        log = RequestLog(page)
-        open_from_sidebar(page, url, "Masked LM (cloze)")
+    with opened_page("Masked LM (cloze)") as (page, log):
         if not _default_available():  # until the project's masked LM is built: a tiny one, picked like a user would
             page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
             page.get_by_role("option", name="Other model id…").click()
