@@ -70,10 +70,28 @@ def predict_topk(model, tokenizer, sentences: list[str], k: int = 5, batch_size:
     return out
 
 
-def evaluate(model, tokenizer, items: list[ClozeItem] | None = None, k: int = 5) -> dict:
-    """Accuracy overall and per category, plus the per-item guesses."""
+def predict_topk_left(model, tokenizer, sentences: list[str], k: int = 5) -> list[list[str]]:
+    """A causal LM's k most likely next tokens after the text left of the mask: the left context only."""
+    import torch
+
+    special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+    out: list[list[str]] = []
+    for s in sentences:
+        left = s.split(MASK)[0].rstrip()
+        ids = tokenizer(left, return_tensors="pt").input_ids if left else torch.tensor([[tokenizer.bos_token_id]])
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[0, -1].clone()
+        logits[special] = float("-inf")
+        out.append([tokenizer.decode([i]).strip().lower() for i in logits.topk(k).indices.tolist()])
+    return out
+
+
+def evaluate(model, tokenizer, items: list[ClozeItem] | None = None, k: int = 5, left_only: bool = False) -> dict:
+    """Accuracy overall and per category, plus the per-item guesses. With `left_only`, `model` is a
+    causal LM read at the blank from the words before it (what a causal LM can do)."""
     items = load_items() if items is None else items
-    guesses = predict_topk(model, tokenizer, [it.sentence for it in items], k=k)
+    predict = predict_topk_left if left_only else predict_topk
+    guesses = predict(model, tokenizer, [it.sentence for it in items], k=k)
     rows = []
     for it, g in zip(items, guesses):
         rows.append({"category": it.category, "sentence": it.sentence, "answers": list(it.answers), "guesses": g,

@@ -12,6 +12,7 @@ offsets. A word made of several pieces is scored as a whole:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ class Comparison:
     mlm_map: list[int | None]
     clm_map: list[int | None]
     notes: list[str]
+    same_tokens: bool = False  # both tokenizers have one vocabulary (e.g. a masked LM made from the causal LM)
 
 
 def prepare(mlm_lm: Any, clm_lm: Any, text: str | None, *, max_tokens: int = MAX_TOKENS) -> Comparison:
@@ -144,10 +146,23 @@ def prepare(mlm_lm: Any, clm_lm: Any, text: str | None, *, max_tokens: int = MAX
     if start is not None:  # so that the first word is predicted too (from the start token alone)
         ids = [start] + ids
         clm_map = [None] + clm_map
-    if type(mtok).__name__ != type(ctok).__name__ or mtok.vocab_size != ctok.vocab_size:
+    shared = same_vocabulary(mtok, ctok)
+    if not shared:
         notes.append("The two models split text differently, so they are compared word by word: "
                      "a word's probability is the product of its pieces' probabilities.")
-    return Comparison(text, words, enc, ids, mlm_map, clm_map, notes)
+    return Comparison(text, words, enc, ids, mlm_map, clm_map, notes, shared)
+
+
+@functools.lru_cache(maxsize=16)
+def _vocabulary(tokenizer: Any) -> frozenset:
+    special = set(tokenizer.all_special_tokens) | {str(t) for t in getattr(tokenizer, "added_tokens_decoder", {}).values()}
+    return frozenset((t, i) for t, i in tokenizer.get_vocab().items() if t not in special)
+
+
+def same_vocabulary(a: Any, b: Any) -> bool:
+    """Whether two tokenizers split text into the same pieces with the same ids (special tokens aside):
+    then the two models read exactly the same tokens and no alignment across tokenizers is needed."""
+    return a is b or (len(a) == len(b) and _vocabulary(a) == _vocabulary(b))
 
 
 def _with_blanks(text: str, words: list[Word], blank: str) -> tuple[str, list[Word]]:
@@ -233,17 +248,22 @@ def score_words(comp: Comparison, mlm_lm: Any, clm_lm: Any) -> pd.DataFrame:
         raise ExplorerError("There is no word to score.", "Type a sentence without blanks.")
     base = torch.tensor(comp.mlm_enc.ids)
     batch = base.repeat(len(targets), 1)
+    rows_at, cols_at = [], []
     for row, w in enumerate(targets):
-        batch[row, _word_positions(comp.mlm_map, w.index)] = mask_id
-    with torch.inference_mode():
-        logits = mlm_model(input_ids=batch).logits
+        mpos = _word_positions(comp.mlm_map, w.index)
+        batch[row, mpos] = mask_id
+        rows_at += [row] * len(mpos)
+        cols_at += mpos
+    # log-probabilities only where a word is hidden (the vocabulary head nowhere else, when the model can)
+    logp = masked.log_probs_at(mlm_model, batch, torch.tensor(rows_at), torch.tensor(cols_at))
+    answers = torch.tensor([comp.mlm_enc.ids[c] for c in cols_at])
+    picked = logp[torch.arange(len(cols_at)), answers].double()
     clm_logp = causal.target_log_probs(clm_lm, comp.clm_ids)  # position i predicts token i+1
     rows = []
     for row, w in enumerate(targets):
         mpos = _word_positions(comp.mlm_map, w.index)
         cpos = _word_positions(comp.clm_map, w.index)
-        # softmax only where a word is hidden (the whole batch in float64 added ~40% to the model's time)
-        m_lp = float(sum(torch.log_softmax(logits[row, p].double(), -1)[comp.mlm_enc.ids[p]] for p in mpos))
+        m_lp = float(sum(picked[j] for j, r in enumerate(rows_at) if r == row))
         c_lp = float(sum(clm_logp[p - 1] for p in cpos))
         rows.append({"word": w.text, "index": w.index, "masked LM p(word)": math.exp(m_lp),
                      "causal LM p(word)": math.exp(c_lp), "masked LM pieces": len(mpos),
@@ -252,12 +272,21 @@ def score_words(comp: Comparison, mlm_lm: Any, clm_lm: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def attention_pattern(lm: Any, ids: list[int]) -> np.ndarray:
-    """Which positions each position may attend to, read from the model's own first-layer attention
-    weights: 1 where the weight is non-zero in any head, 0 where the model's mask hides it."""
+def attention_patterns(lm: Any, ids: list[int]) -> np.ndarray:
+    """Which positions each position may attend to in every layer, read from the model's own attention
+    weights: (layers, T, T), 1 where the weight is non-zero in any head, 0 where the model's mask hides it."""
     with torch.inference_mode():
         out = lm.model(input_ids=torch.tensor([ids]), output_attentions=True)
-    att = out.attentions[0] if out.attentions else None
-    if att is None:
+    if not out.attentions or out.attentions[0] is None:
         raise ExplorerError("This model does not return attention weights.")
-    return (att[0].amax(0) > 0).to(torch.int8).numpy()
+    return torch.stack([(a[0].amax(0) > 0) for a in out.attentions]).to(torch.int8).numpy()
+
+
+def attention_pattern(lm: Any, ids: list[int], layer: int = 0) -> np.ndarray:
+    """One layer of `attention_patterns` (the first by default)."""
+    return attention_patterns(lm, ids)[layer]
+
+
+def sees_right_context(patterns: np.ndarray) -> list[bool]:
+    """For each layer of `attention_patterns`: whether any position attends to a later one."""
+    return [bool(np.triu(p, k=1).any()) for p in patterns]

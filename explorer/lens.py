@@ -120,6 +120,8 @@ def readouts(lm: Any) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
     Masked LMs: every state goes through the whole MLM head (BERT-style models have no final norm).
     """
     model, role = lm.model, lm.info.role
+    if callable(getattr(model, "lens_readouts", None)):  # a model that says how its states are read
+        return model.lens_readouts()
     if role == "clm":
         head, norm = model.get_output_embeddings(), _final_norm(model)
         if head is None or norm is None:

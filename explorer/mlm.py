@@ -350,12 +350,14 @@ def _check_vocab(model: Any, ids: Sequence[int]) -> None:
                             "The model and its tokenizer do not match; pick another model.")
 
 
-def _log_probs(model: Any, batch: Any, rows: Any, cols: Any) -> Any:
+def log_probs_at(model: Any, batch: Any, rows: Any, cols: Any) -> Any:
     """Log-probabilities over the vocabulary at (row, column) pairs of a batch of id sequences
     (all of one length, no padding: no attention mask is needed, and none is built)."""
     import torch
 
     with torch.inference_mode():
+        if hasattr(model, "logits_at"):  # the vocabulary head only where it is read
+            return torch.log_softmax(model.logits_at(batch, rows, cols).float(), dim=-1)
         out = model(input_ids=batch)
         return torch.log_softmax(out.logits[rows, cols].float(), dim=-1)
 
@@ -379,7 +381,7 @@ def predict_at(lm: Any, input_ids: Sequence[int], positions: Sequence[int], *,
     if not positions:
         return []
     _check_vocab(model, ids)
-    logp = _log_probs(model, torch.tensor([ids]), torch.zeros(len(positions), dtype=torch.long),
+    logp = log_probs_at(model, torch.tensor([ids]), torch.zeros(len(positions), dtype=torch.long),
                       torch.tensor(positions))
     k = max(1, min(int(k), logp.shape[-1]))
     top = torch.topk(logp, k, dim=-1)
@@ -520,7 +522,7 @@ def pseudo_log_likelihood(lm: Any, enc: Encoded, *, batch_size: int = 32, progre
         cols = torch.tensor(chunk)
         batch = base.repeat(len(chunk), 1)
         batch[rows, cols] = mask_id
-        logp = _log_probs(model, batch, rows, cols)
+        logp = log_probs_at(model, batch, rows, cols)
         actual = logp[rows, base[cols]]
         log_probs += [float(v) for v in actual]
         ranks += [int(v) + 1 for v in (logp > actual[:, None]).sum(-1)]

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +33,14 @@ ROLE_NAMES = {
 
 SMOLLM2 = "SmolLM2-135M-Instruct"
 MINILM = "all-MiniLM-L6-v2"
-PROJECT_MLM = "ssl-explorer-minilm-mlm"
+PROJECT_MLM = "ssl-explorer-minilm-mlm"  # BERT-style WordPiece, [MASK]: MiniLM with a trained MLM head
+SMOLLM2_MLM = "ssl-explorer-smollm2-mlm"  # SmolLM2 read with bidirectional attention in its top blocks
 
 # Offline defaults per role (None: no offline model exists for the role).
-DEFAULTS: dict[str, str | None] = {"mlm": PROJECT_MLM, "clm": SMOLLM2, "seq2seq": None, "encoder": MINILM}
+DEFAULTS: dict[str, str | None] = {"mlm": SMOLLM2_MLM, "clm": SMOLLM2, "seq2seq": None, "encoder": MINILM}
+# Other models that ship offline, offered next to the default in the picker.
+OFFLINE_ALTERNATIVES: dict[str, list[str]] = {"mlm": [PROJECT_MLM]}
+OFFLINE_LABELS = {SMOLLM2_MLM: "offline, SmolLM2 with both sides", PROJECT_MLM: "offline, BERT-style WordPiece, [MASK]"}
 
 # Hub ids offered in the picker (they load only online or from the local cache).
 SUGGESTED: dict[str, list[str]] = {
@@ -332,7 +337,19 @@ def convert_smollm2(progress: ProgressFn | None = None) -> Path:
     return target
 
 
+_SHARED: dict[str, LoadedModel] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 def _load_smollm2(progress: ProgressFn | None) -> LoadedModel:
+    """SmolLM2, loaded once per process: the causal LM and the masked LM made from it share its tensors."""
+    with _SHARED_LOCK:
+        if SMOLLM2 not in _SHARED or not _cache_ok(smollm2_cache_path()):
+            _SHARED[SMOLLM2] = _read_smollm2(progress)
+        return _SHARED[SMOLLM2]
+
+
+def _read_smollm2(progress: ProgressFn | None) -> LoadedModel:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -384,6 +401,47 @@ def _load_project_mlm() -> LoadedModel:
     info = describe(model, tok, model_id=PROJECT_MLM, role="mlm", name="SSL-Explorer MiniLM-MLM", source="project",
                     licence="Apache-2.0", note="all-MiniLM-L6-v2 + a masked-LM head trained by scripts/build_mlm.py.")
     return LoadedModel(model, tok, info, extra={"card": card})
+
+
+def _load_bidirectional(path: Path | None, model_id: str, progress: ProgressFn | None) -> LoadedModel:
+    """A masked LM made from a causal LM (`explorer.bidirectional`): the causal LM named in the artefact,
+    loaded as usual (and shared), plus the artefact's updates."""
+    from explorer import bidirectional_artifact
+
+    try:
+        meta = bidirectional_artifact.read_meta(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelUnavailable(f"'{model_id}' is not a usable masked-LM artefact ({str(exc)[:120]}).") from exc
+    base = meta.get("base_model") or SMOLLM2
+    causal = load("clm", base, progress)
+    try:
+        model, tok, card, meta = bidirectional_artifact.load(causal.model, causal.tokenizer, path)
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign artefact is a message, whatever broke
+        raise ModelUnavailable(f"'{model_id}' does not fit its causal LM {base} ({str(exc)[:160]}).") from exc
+    _prepare(model)
+    r = meta["recipe"]
+    n = r["bidirectional_layers"]
+    how = "full fine-tuning of those blocks" if r["full_blocks"] else f"LoRA rank {r['lora_rank']}"
+    own = path is None
+    info = describe(model, tok, model_id=model_id, role="mlm",
+                    name="SSL-Explorer SmolLM2-MLM (bidirectional)" if own else model_id,
+                    source="project" if own else "local folder", licence="Apache-2.0" if own else "",
+                    note=f"{causal.info.name}'s own weights with its top {n} of {model.config.num_hidden_layers} "
+                         f"blocks given full (bidirectional) attention, trained by masked next-token prediction "
+                         f"({how}); shares every weight of the causal LM.")
+    return LoadedModel(model, tok, info, extra={"card": card, "bidirectional_blocks": model.bidirectional_blocks,
+                                                "shares_weights_with": causal.info.model_id})
+
+
+def _load_smollm2_mlm(progress: ProgressFn | None) -> LoadedModel:
+    from explorer import bidirectional_artifact
+
+    if not bidirectional_artifact.available():
+        raise ModelUnavailable(
+            "The offline masked LM made from SmolLM2 has not been built.",
+            f"Pick {PROJECT_MLM} in the sidebar, or build it with `make build-mlm`.",
+        )
+    return _load_bidirectional(None, SMOLLM2_MLM, progress)
 
 
 # --------------------------------------------------------------------------- hub / local folder
@@ -463,6 +521,8 @@ def _load_hub(role: str, model_id: str, progress: ProgressFn | None) -> LoadedMo
     if not model_id or len(model_id) > 200 or any(c.isspace() for c in model_id):
         raise ModelUnavailable(f"'{model_id[:80]}' is not a valid model id.", "Use a hub id such as 'gpt2' or a local folder.")
     local = Path(model_id).expanduser()
+    if role == "mlm" and (local / "artifact.json").is_file() and (local / "delta.safetensors").is_file():
+        return _load_bidirectional(local, model_id, progress)
     kw: dict[str, Any] = {"trust_remote_code": False}
     if progress:
         progress(0.1, f"Reading the configuration of {model_id}…")
@@ -518,6 +578,10 @@ def load(role: str, model_id: str | None = None, progress: ProgressFn | None = N
                 f"Use the project's masked LM ({PROJECT_MLM}) for fill-in-the-blank.",
             )
         return _load_minilm()
+    if model_id == SMOLLM2_MLM:
+        if role != "mlm":
+            raise ModelUnavailable(f"{SMOLLM2_MLM} is a masked LM; it cannot be used as a {ROLE_NAMES[role]}.")
+        return _load_smollm2_mlm(progress)
     if model_id == PROJECT_MLM:
         if role not in ("mlm", "encoder"):
             raise ModelUnavailable(f"{PROJECT_MLM} is a masked LM; it cannot be used as a {ROLE_NAMES[role]}.")

@@ -90,21 +90,22 @@ def model_picker(role: str, *, container: Any = None, label: str | None = None) 
     # collapsed in presenter mode: the projector shows the content, not the controls
     box = container or st.sidebar.expander(f"Model: {label or models.ROLE_NAMES[role]}", expanded=not presenter())
     default = models.DEFAULTS.get(role)
-    options = ([f"{default} (offline)"] if default else []) + models.SUGGESTED.get(role, []) + [OTHER]
+    offline = ([default] if default else []) + models.OFFLINE_ALTERNATIVES.get(role, [])
+    labels = {m: f"{m} ({models.OFFLINE_LABELS.get(m, 'offline')})" for m in offline}
+    options = list(labels.values()) + models.SUGGESTED.get(role, []) + [OTHER]
     current = st.session_state.get(f"model_id_{role}")
     index = 0
     if current and current != default:
-        index = options.index(current) if current in options else len(options) - 1
+        shown = labels.get(current, current)
+        index = options.index(shown) if shown in options else len(options) - 1
     choice = box.selectbox(label or models.ROLE_NAMES[role], options, index=index, key=f"pick_{role}",
                            help="Offline models ship with the app. Hub models need a connection or a local cache.")
     if choice == OTHER:
         typed = box.text_input(f"{models.ROLE_NAMES[role]} id", value=current if current not in options else "",
                                key=f"pick_other_{role}", placeholder="e.g. bert-base-uncased or /path/to/folder")
         model_id = typed.strip() or default
-    elif default and choice.startswith(default):
-        model_id = default
     else:
-        model_id = choice
+        model_id = next((m for m, shown in labels.items() if shown == choice), choice)
     st.session_state[f"model_id_{role}"] = model_id
     return model_id
 

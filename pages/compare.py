@@ -47,8 +47,20 @@ def word_scores(_comp, _mlm_lm, _clm_lm, model_ids: tuple, text: str):
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def attention_pattern(_lm, model_id: str, ids: tuple):
-    return compare.attention_pattern(_lm, list(ids))
+def attention_patterns(_lm, model_id: str, ids: tuple):
+    return compare.attention_patterns(_lm, list(ids))
+
+
+def block_ranges(flags: list[bool], value: bool) -> str:
+    """'1–22' style ranges of the (1-based) blocks whose flag is `value`."""
+    runs, start = [], None
+    for i, f in enumerate(flags + [not value]):
+        if f == value and start is None:
+            start = i
+        elif f != value and start is not None:
+            runs.append(f"{start + 1}–{i}" if i - start > 1 else f"{start + 1}")
+            start = None
+    return ", ".join(runs)
 
 
 st.pills("Examples", PRESETS, key="cmp_preset", on_change=_preset, selection_mode="single")
@@ -65,6 +77,11 @@ with ui.friendly_errors():
 if comp is None:
     st.stop()
 ui.notes(comp.notes)
+if comp.same_tokens and mlm_lm.extra.get("shares_weights_with") == clm_lm.info.model_id:
+    st.info(f"**One model, two attention masks.** Both sides are the same pretrained {clm_lm.info.name} weights "
+            f"and the same tokenizer, so both read exactly the same tokens. On the right it reads with its causal "
+            f"mask; on the left its top {len(mlm_lm.extra['bidirectional_blocks'])} blocks attend in both "
+            f"directions (a short masked-token training taught them to use the words after the blank).")
 
 n_words = len(comp.words)
 if not 0 <= st.session_state.get("cmp_word", 0) < n_words:
@@ -116,18 +133,26 @@ with ui.friendly_errors():
         st.download_button("Download CSV", scores.to_csv(index=False).encode(), "masked_vs_causal.csv", "text/csv")
 
 st.header("What each model may look at")
-st.markdown("The attention masks, read from the models' own attention weights (layer 1): a cell is blue when "
+st.markdown("The attention masks, read from the models' own attention weights: a cell is blue when "
             "the row's token can attend to the column's token.")
 with ui.friendly_errors():
     cols = st.columns(2)
     m_ids = comp.mlm_enc.ids[:MAX_MASK_TOKENS]
     c_ids = comp.clm_ids[:MAX_MASK_TOKENS]
     with cols[0]:
-        pattern = attention_pattern(mlm_lm, mlm_lm.info.model_id, tuple(m_ids))
-        st.plotly_chart(mask_matrix(pattern, comp.mlm_enc.pieces[:len(m_ids)], title="Masked LM: full", large=large),
+        patterns = attention_patterns(mlm_lm, mlm_lm.info.model_id, tuple(m_ids))
+        right = compare.sees_right_context(patterns)
+        last = len(patterns)
+        title = f"Masked LM, block {last}: full" if right[-1] else f"Masked LM, block {last}"
+        st.plotly_chart(mask_matrix(patterns[-1], comp.mlm_enc.pieces[:len(m_ids)], title=title, large=large),
                         width="stretch", key="cmp_mask_mlm")
+        if any(right) and not all(right):
+            st.caption(f"Blocks {block_ranges(right, False)} keep the causal mask (lower-triangular); blocks "
+                       f"{block_ranges(right, True)} see the whole sentence, the right-hand context included.")
+        elif all(right):
+            st.caption(f"All {last} blocks see the whole sentence.")
     with cols[1]:
-        pattern = attention_pattern(clm_lm, clm_lm.info.model_id, tuple(c_ids))
+        pattern = attention_patterns(clm_lm, clm_lm.info.model_id, tuple(c_ids))[-1]
         st.plotly_chart(mask_matrix(pattern, display_pieces(clm_lm.tokenizer, c_ids), title="Causal LM: lower-triangular",
                                     large=large), width="stretch", key="cmp_mask_clm")
     if len(comp.mlm_enc.ids) > MAX_MASK_TOKENS or len(comp.clm_ids) > MAX_MASK_TOKENS:

@@ -1,0 +1,255 @@
+"""Make the offline masked LM from the packaged causal LM: SmolLM2 read with bidirectional attention.
+
+    python scripts/build_corpus.py wordnet && python scripts/build_corpus.py assemble   # corpus first
+    python scripts/build_bidir_mlm.py --out build/bidir/main --steps 600               # trains, checkpoints
+    python scripts/build_bidir_mlm.py --out build/bidir/main --steps 600 --resume      # goes on after a stop
+    python scripts/build_bidir_mlm.py --out build/bidir/main --export                  # writes the artefact
+
+Recipe (LLM2Vec's masked next-token prediction): the top `--layers` blocks of SmolLM2-135M-Instruct get
+a full attention mask; `--mask-prob` of the tokens (never the start token) are chosen, 80% of them become
+``<mask>``, 10% a random token, 10% stay; with ``--readout next`` the hidden state at i-1 predicts token
+i (with ``same``, the state at i). The bidirectional blocks learn through LoRA updates of rank
+`--lora-rank` (``--full`` trains the blocks' weights instead); everything else stays frozen, so the
+artefact holds only the updates. Sentences from the corpus are packed into sequences of `--seq-len`
+tokens. AdamW, linear warm-up then cosine decay. Seeded: the same corpus, flags and threads give the
+same model. A checkpoint (trained tensors, optimiser, data position) is written every `--save-every`
+steps; a JSON line per step goes to ``log.jsonl`` in `--out`. On a machine with CUDA the same script
+runs there (``--device cuda``); the model card says where it was built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_CORPUS = ROOT / "build" / "corpus" / "corpus.tsv"
+DEFAULT_WEIGHTS = "wordnet_examples=0.5,simple_english=0.2,wordnet_glosses=0.3,synthetic=0.3"
+FIRST_RANDOM_ID = 17  # SmolLM2: ids below are special tokens
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    return {k.strip(): float(v) for k, v in (p.split("=") for p in text.split(",") if p.strip())}
+
+
+def read_corpus(path: Path) -> dict[str, list[str]]:
+    sources: dict[str, list[str]] = {}
+    for line in Path(path).read_text().splitlines():
+        source, _, text = line.partition("\t")
+        if text:
+            sources.setdefault(source, []).append(text)
+    return sources
+
+
+class Packer:
+    """Endless packed sequences ``<|endoftext|> s1 s2 ...`` from weighted sources (each shuffled per epoch)."""
+
+    def __init__(self, tokenizer, sources: dict[str, list[str]], weights: dict[str, float], seq_len: int, seed: int):
+        self.sources = {k: v for k, v in sources.items() if v and weights.get(k, 0) > 0}
+        if not self.sources:
+            raise SystemExit("No corpus source with a positive weight has any sentence.")
+        self.names = sorted(self.sources)
+        self.weights = [weights[n] for n in self.names]
+        self.tok, self.seq_len = tokenizer, seq_len
+        self.rng = random.Random(seed)
+        self.order: dict[str, list[int]] = {n: [] for n in self.names}
+        self.start = tokenizer.bos_token_id
+
+    def _sentence(self, first: bool) -> list[int]:
+        name = self.rng.choices(self.names, self.weights)[0]
+        if not self.order[name]:
+            self.order[name] = list(range(len(self.sources[name])))
+            self.rng.shuffle(self.order[name])
+        text = self.sources[name][self.order[name].pop()]
+        return self.tok(text if first else " " + text, add_special_tokens=False).input_ids
+
+    def sequence(self) -> list[int]:
+        ids = [self.start]
+        while len(ids) < self.seq_len:
+            ids += self._sentence(first=len(ids) == 1)
+        return ids[: self.seq_len]
+
+    def batch(self, size: int):
+        import torch
+
+        return torch.tensor([self.sequence() for _ in range(size)])
+
+    def state(self) -> dict:
+        return {"rng": self.rng.getstate(), "order": self.order}
+
+    def restore(self, state: dict) -> None:
+        rng = state["rng"]
+        self.rng.setstate((rng[0], tuple(rng[1]), rng[2]))
+        self.order = state["order"]
+
+
+def mask_batch(ids, mask_id: int, vocab: int, gen, prob: float):
+    """(inputs, labels): `prob` of the positions after the start token chosen; 80/10/10."""
+    import torch
+
+    chosen = torch.rand(ids.shape, generator=gen) < prob
+    chosen[:, 0] = False
+    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
+    roll = torch.rand(ids.shape, generator=gen)
+    inputs = ids.clone()
+    inputs[chosen & (roll < 0.8)] = mask_id
+    rand = chosen & (roll >= 0.8) & (roll < 0.9)
+    inputs[rand] = torch.randint(FIRST_RANDOM_ID, vocab, ids.shape, generator=gen)[rand]
+    return inputs, labels
+
+
+def lr_at(step: int, total: int, warmup: int, peak: float, floor: float = 0.1) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    frac = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def build_model(args, causal, tokenizer):
+    from explorer.bidirectional import BidirectionalLlamaForMaskedLM, make_trainable_blocks
+
+    model = BidirectionalLlamaForMaskedLM.from_causal(
+        causal, bidirectional_layers=args.layers, mask_token_id=tokenizer.mask_token_id, readout=args.readout,
+        lora_rank=0 if args.full else args.lora_rank, lora_alpha=args.lora_alpha, seed=args.seed)
+    if args.full:
+        make_trainable_blocks(model)
+    return model
+
+
+def dev_score(model, tokenizer, path: Path) -> dict:
+    from bench.cloze import evaluate, load_items
+
+    model.eval()
+    res = evaluate(model, tokenizer, load_items(path))
+    return {k: round(v, 4) for k, v in res["overall"].items() if k != "n"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--weights", default=DEFAULT_WEIGHTS)
+    ap.add_argument("--layers", type=int, default=8, help="top blocks given bidirectional attention")
+    ap.add_argument("--readout", choices=["next", "same"], default="next")
+    ap.add_argument("--lora-rank", type=int, default=16)
+    ap.add_argument("--lora-alpha", type=float, default=32.0)
+    ap.add_argument("--full", action="store_true", help="train the blocks' own weights instead of LoRA")
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seq-len", type=int, default=64)
+    ap.add_argument("--mask-prob", type=float, default=0.2)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--save-every", type=int, default=25)
+    ap.add_argument("--eval-every", type=int, default=0, help="score the dev cloze set every N steps (0: at the end)")
+    ap.add_argument("--dev", type=Path, default=ROOT / "bench" / "cloze_dev.tsv")
+    ap.add_argument("--minutes", type=float, default=0, help="stop after this much training time (0: no limit)")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--export", action="store_true", help="write the artefact from the last checkpoint and exit")
+    ap.add_argument("--artifact", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from explorer import bidirectional_artifact as artifact
+    from explorer.bidirectional import masked_tokenizer
+    from explorer.models import load
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    ckpt_file = args.out / "checkpoint.pt"
+    causal = load("clm")
+    tokenizer = masked_tokenizer(causal.tokenizer)
+    model = build_model(args, causal.model, tokenizer)
+    trained = artifact.trained_tensors(model)
+    for p in trained.values():
+        p.requires_grad_(True)
+    n_trained = sum(p.numel() for p in trained.values())
+    print(f"{len(trained)} tensors, {n_trained / 1e6:.2f} M parameters learn; "
+          f"blocks {model.bidirectional_blocks[0]}..{model.bidirectional_blocks[-1]} bidirectional", flush=True)
+    opt = torch.optim.AdamW(list(trained.values()), lr=args.lr, weight_decay=0.0 if not args.full else 0.01,
+                            betas=(0.9, 0.98))
+    packer = Packer(tokenizer, read_corpus(args.corpus), parse_weights(args.weights), args.seq_len, args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    step, elapsed, history = 0, 0.0, []
+    if (args.resume or args.export) and ckpt_file.exists():
+        ck = torch.load(ckpt_file, weights_only=False)
+        with torch.no_grad():
+            for n, t in ck["tensors"].items():
+                trained[n].copy_(t)
+        opt.load_state_dict(ck["optimizer"])
+        packer.restore(ck["packer"])
+        gen.set_state(ck["gen"])
+        step, elapsed, history = ck["step"], ck["elapsed"], ck["history"]
+        print(f"resumed at step {step} ({elapsed / 60:.1f} min trained)", flush=True)
+
+    def save() -> None:
+        tmp = ckpt_file.with_suffix(".tmp")
+        torch.save({"tensors": {n: p.detach().clone() for n, p in trained.items()}, "optimizer": opt.state_dict(),
+                    "packer": packer.state(), "gen": gen.get_state(), "step": step, "elapsed": elapsed,
+                    "history": history, "args": {k: str(v) for k, v in vars(args).items()}}, tmp)
+        tmp.replace(ckpt_file)
+
+    log = (args.out / "log.jsonl").open("a")
+    model.train()
+    while not args.export and step < args.steps and not (args.minutes and elapsed > args.minutes * 60):
+        t0 = time.time()
+        ids = packer.batch(args.batch)
+        inputs, labels = mask_batch(ids, tokenizer.mask_token_id, len(tokenizer), gen, args.mask_prob)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args.steps, args.warmup, args.lr)
+        loss = model(input_ids=inputs, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(trained.values()), 1.0)
+        opt.step()
+        step += 1
+        elapsed += time.time() - t0
+        row = {"step": step, "loss": round(loss.item(), 4), "lr": opt.param_groups[0]["lr"],
+               "seconds": round(time.time() - t0, 2)}
+        if args.eval_every and step % args.eval_every == 0 and args.dev.exists():
+            with torch.no_grad():
+                row["dev"] = dev_score(model, tokenizer, args.dev)
+            model.train()
+        history.append(row)
+        log.write(json.dumps(row) + "\n")
+        log.flush()
+        print(json.dumps(row), flush=True)
+        if step % args.save_every == 0:
+            save()
+    if not args.export:
+        save()
+    model.eval()
+    result = {"step": step, "minutes": round(elapsed / 60, 1), "trained_parameters": n_trained}
+    if args.dev.exists():
+        with torch.no_grad():
+            result["dev"] = dev_score(model, tokenizer, args.dev)
+    print(json.dumps(result), flush=True)
+    (args.out / "result.json").write_text(json.dumps(result, indent=1))
+    if args.export:
+        losses = [h["loss"] for h in history[-50:]]
+        info = {"steps": step, "minutes": round(elapsed / 60, 1), "batch_size": args.batch, "seq_len": args.seq_len,
+                "mask_prob": args.mask_prob, "lr": args.lr, "warmup": args.warmup, "seed": args.seed,
+                "weights": args.weights, "threads": args.threads, "device": args.device,
+                "hardware": f"{platform.machine()} CPU, {args.threads} threads" if args.device == "cpu" else args.device,
+                "final_loss": sum(losses) / max(1, len(losses)), "trained_parameters": n_trained,
+                "corpus": str(args.corpus.relative_to(ROOT)) if args.corpus.is_relative_to(ROOT) else str(args.corpus)}
+        target = artifact.save(model, args.artifact or artifact.default_dir(), info=info)
+        print(f"artefact written to {target}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
