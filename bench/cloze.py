@@ -1,11 +1,14 @@
 """Cloze benchmark: top-1 / top-5 accuracy of a masked LM on everyday English sentences.
 
-    python -m bench.cloze                          # the project's masked LM (offline default)
+    python -m bench.cloze                          # the offline masked LMs, SmolLM2 left-only, BERT if cached
     python -m bench.cloze bert-base-uncased        # any masked LM id or folder (needs it cached or online)
-    python -m bench.cloze --show                   # also print each sentence with the top-5 guesses
+    python -m bench.cloze --show --sets heldout    # also print each sentence with the top-5 guesses
 
-`bench/cloze_sentences.tsv` holds the sentences (written for this project; each has one [MASK]
-and a list of accepted answers) in three categories: grammar, common sense and simple facts.
+Three sets of everyday sentences written for this project (each has one [MASK] and a list of accepted
+answers; categories grammar, common sense and simple facts): `bench/cloze_sentences.tsv`, the
+benchmark; `bench/cloze_heldout.tsv`, held out from every choice; `bench/cloze_dev.tsv`, the
+development set on which the masked LM's settings were chosen. "Left context only" reads the causal
+LM's next-token distribution at the blank from the words before it: what a causal LM can do.
 A guess counts when one of the k best tokens, lower-cased and stripped, is an accepted answer.
 """
 
@@ -116,37 +119,66 @@ def format_report(name: str, result: dict) -> str:
     return "\n".join(lines)
 
 
+SETS = {  # name -> (file, what it is for)
+    "main": (SENTENCES, "the benchmark (202 sentences); no setting of the default masked LM was chosen on it"),
+    "heldout": (SENTENCES.parent / "cloze_heldout.tsv", "held out: never used to train, tune or choose anything"),
+    "dev": (SENTENCES.parent / "cloze_dev.tsv", "development set: the masked LM's settings were chosen on it"),
+}
+LEFT_ONLY = "SmolLM2-135M-Instruct, left context only"
+BASELINE = "bert-base-uncased"  # scored where it is in the local cache (never downloaded here)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import os
+
     from explorer import ModelUnavailable, load
+    from explorer.models import DEFAULTS, PROJECT_MLM
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("models", nargs="*", help="masked-LM ids or folders (default: the project's own)")
+    ap.add_argument("models", nargs="*", help="masked-LM ids or folders (default: the offline ones, and "
+                    f"{BASELINE} where cached)")
+    ap.add_argument("--sets", default=",".join(SETS), help="comma-separated: " + ", ".join(SETS))
+    ap.add_argument("--no-left-only", action="store_true", help="skip the causal LM's left-context reading")
+    ap.add_argument("--limit", type=int, default=0, help="first N sentences of each set only (a smoke run)")
     ap.add_argument("--show", action="store_true", help="print each sentence with its guesses")
     ap.add_argument("--json", type=Path, help="write the results to this file")
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
-    items = load_items()
-    results = {}
-    for model_id in args.models or [None]:
-        name = model_id or "ssl-explorer-minilm-mlm"
+    sets = {n: load_items(SETS[n][0])[: args.limit or None] for n in args.sets.split(",") if n}
+    ids = args.models or [DEFAULTS["mlm"], PROJECT_MLM, BASELINE]
+    results: dict = {"sets": {n: {"file": str(SETS[n][0].relative_to(ROOT)), "n": len(items), "role": SETS[n][1]}
+                              for n, items in sets.items()}, "models": {}, "unavailable": {}}
+    runs = [(m, "mlm") for m in ids] + ([] if args.no_left_only else [(LEFT_ONLY, "clm")])
+    for model_id, role in runs:
+        offline_only = model_id == BASELINE and not args.models
+        saved = os.environ.get("HF_HUB_OFFLINE")
+        if offline_only:
+            os.environ["HF_HUB_OFFLINE"] = "1"  # the baseline only where it is already cached
         try:
-            lm = load("mlm", model_id)
+            lm = load(role, None if role == "clm" else model_id)
         except ModelUnavailable as exc:
-            print(f"{name}: not available ({exc})")
+            print(f"{model_id}: not available ({exc})")
+            results["unavailable"][model_id] = str(exc)
             continue
-        res = evaluate(lm.model, lm.tokenizer, items)
-        results[name] = res
-        print(format_report(name, res))
-        if args.show:
-            for r in res["items"]:
-                mark = "+" if r["top1"] else ("~" if r["topk"] else "-")
-                print(f"   {mark} {r['sentence']}  ->  {', '.join(r['guesses'])}")
+        finally:
+            if offline_only:
+                os.environ.pop("HF_HUB_OFFLINE", None) if saved is None else os.environ.update(HF_HUB_OFFLINE=saved)
+        name = model_id or lm.info.model_id
+        results["models"][name] = {}
+        for set_name, items in sets.items():
+            res = evaluate(lm.model, lm.tokenizer, items, left_only=role == "clm")
+            results["models"][name][set_name] = {"overall": res["overall"], "by_category": res["by_category"]}
+            print(format_report(f"{name} [{set_name}]", res), flush=True)
+            if args.show:
+                for r in res["items"]:
+                    mark = "+" if r["top1"] else ("~" if r["topk"] else "-")
+                    print(f"   {mark} {r['sentence']}  ->  {', '.join(r['guesses'])}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))
-    return 0 if results else 1
+    return 0 if results["models"] else 1
 
 
 if __name__ == "__main__":

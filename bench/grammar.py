@@ -83,12 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mlm", nargs="*", default=None, help="masked-LM ids (default: the offline ones)")
     ap.add_argument("--clm", nargs="*", default=None, help="causal-LM ids (default: the offline one)")
+    ap.add_argument("--limit", type=int, default=0, help="the first N pairs only (a smoke run)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
-    pairs = load_pairs()
+    pairs = load_pairs()[: args.limit or None]
     results: dict[str, dict] = {}
     for role, ids, score in (("mlm", args.mlm or [DEFAULTS["mlm"], PROJECT_MLM], mlm_score),
                              ("clm", args.clm or [DEFAULTS["clm"]], clm_score)):
@@ -101,11 +102,11 @@ def main(argv: list[str] | None = None) -> int:
             res = evaluate(lambda s, lm=lm: score(lm, s), pairs)
             results[f"{model_id} ({'PLL' if role == 'mlm' else 'log-likelihood'})"] = res
             print(f"{model_id}: {res['accuracy']:.3f} ({res['n']} pairs)", flush=True)
-    if results:
-        print(format_table(results))
+    table = format_table(results) if results else ""
+    print(table)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+        args.json.write_text(json.dumps({"models": results, "table": table, "n": len(pairs)}, indent=1))
     return 0 if results else 1
 
 

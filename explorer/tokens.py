@@ -173,8 +173,8 @@ def word_groups(enc: Encoded) -> dict[int, list[int]]:
 
 
 def word_text(enc: Encoded, positions: list[int]) -> str:
-    """The original text covered by token positions."""
+    """The original text covered by token positions (without the space a byte-level token carries)."""
     spans = [enc.offsets[p] for p in positions if enc.offsets[p][1] > enc.offsets[p][0]]
     if not spans:
         return ""
-    return enc.text[min(s for s, _ in spans):max(e for _, e in spans)]
+    return enc.text[min(s for s, _ in spans):max(e for _, e in spans)].strip()

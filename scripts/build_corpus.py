@@ -265,14 +265,14 @@ def simple_english_lines(path: Path = SIMPLE_ENGLISH) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
 
 
-def assemble(out: Path, bench_file: Path | list[Path] = BENCH_FILES) -> dict:
+def assemble(out: Path, bench_file: Path | list[Path] = BENCH_FILES, simple_english: Path = SIMPLE_ENGLISH) -> dict:
     """Clean, deduplicate and drop bench overlaps; write corpus.tsv (source<TAB>sentence) and corpus_stats.json."""
     grams, whole = bench_ngrams(bench_file)
     seen: set = set()
     stats: dict = {}
     rows: list[str] = []
     files = {"wordnet_glosses": out / "wordnet_glosses.txt", "wordnet_examples": out / "wordnet_examples.txt",
-             "synthetic": out / "synthetic_raw.txt", "simple_english": SIMPLE_ENGLISH}
+             "synthetic": out / "synthetic_raw.txt", "simple_english": simple_english}
     for source, f in files.items():
         st = {"read": 0, "kept": 0, "duplicates": 0, "rejected": 0, "bench_overlap": 0, "words": 0,
               "licence": SOURCES[source]}

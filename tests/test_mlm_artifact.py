@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from explorer import load, mlm_artifact
-from explorer.models import minilm_dir, project_mlm_dir
+from explorer.models import PROJECT_MLM, minilm_dir, project_mlm_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 IRREGULAR_PLURALS = {"people", "children", "men", "women", "feet", "teeth", "mice", "geese", "sheep", "fish"}
@@ -25,7 +25,7 @@ def _script(name: str):
 
 @pytest.fixture(scope="module")
 def project_mlm():
-    return load("mlm")
+    return load("mlm", PROJECT_MLM)
 
 
 def _top(lm, sentence: str, k: int = 5) -> list[str]:
@@ -71,7 +71,7 @@ def test_project_mlm_loads_as_standard_masked_lm(project_mlm):
 
 
 def test_project_mlm_is_deterministic(project_mlm):
-    again = load("mlm")
+    again = load("mlm", PROJECT_MLM)
     assert again.model is not project_mlm.model
     enc = project_mlm.tokenizer(["I drink a cup of [MASK] every morning."], return_tensors="pt")
     with torch.no_grad():
@@ -197,10 +197,14 @@ def test_assemble_dedupes_and_holds_out_bench_sentences(tmp_path):
     (tmp_path / "synthetic_raw.txt").write_text("I wash my hands with soap and water.\n"
                                                 "The bus was late again this morning.\n"
                                                 "Sure, here are some sentences about buses.\n")
-    stats = bc.assemble(tmp_path, bench)
+    stories = tmp_path / "stories.txt"
+    stories.write_text("The sky is blue. Mia has a cow.\n\nThe sky is blue. I wash my hands with soap and water daily.\n")
+    stats = bc.assemble(tmp_path, bench, simple_english=stories)
     rows = (tmp_path / "corpus.tsv").read_text().splitlines()
     assert rows == ["wordnet_glosses\tA domestic animal.", "wordnet_examples\tHe washed the car.",
-                    "synthetic\tThe bus was late again this morning."]
+                    "synthetic\tThe bus was late again this morning.", "simple_english\tThe sky is blue.",
+                    "simple_english\tMia has a cow."]
+    assert stats["simple_english"]["duplicates"] == 1 and stats["simple_english"]["bench_overlap"] == 1
     assert stats["wordnet_glosses"]["duplicates"] == 1
     assert stats["wordnet_examples"]["bench_overlap"] == 1
     assert stats["synthetic"]["bench_overlap"] == 1 and stats["synthetic"]["rejected"] == 1

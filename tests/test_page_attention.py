@@ -12,6 +12,7 @@ from app import ROOT
 from explorer import attention as A
 from explorer import bertviz as B
 from explorer import load
+from explorer.lens import prepare_text
 from explorer.tokens import display_piece
 from tests.test_attention import attn_t5_dir  # noqa: F401 - fixture
 
@@ -150,7 +151,7 @@ def test_masked_lm_role_shows_its_prediction_or_says_why_not():
         assert "masked LM" in at.error[0].value
         return
     lm = load("mlm")
-    ids = lm.tokenizer(text, return_tensors="pt")
+    ids = lm.tokenizer(prepare_text(lm.tokenizer, text), return_tensors="pt")
     pos = ids["input_ids"][0].tolist().index(lm.tokenizer.mask_token_id)
     with torch.no_grad():
         top = int(lm.model(**ids).logits[0, pos].argmax())
