@@ -41,7 +41,8 @@ def fill_mask_case(m) -> tuple[Callable, Callable]:
     from explorer import mlm
 
     model, tok = m.model, m.tokenizer
-    pos = mlm.encode_text(m, SENTENCE).pieces.index(MASK_WORD)
+    pos = next(i for i, p in enumerate(mlm.encode_text(m, SENTENCE).pieces)
+               if p.lstrip("␣").removeprefix("##") == MASK_WORD)
 
     def explorer():
         enc = mlm.encode_text(m, SENTENCE)
@@ -160,12 +161,17 @@ def compare_cases(m, c) -> dict[str, tuple[Callable, Callable]]:
         return _topk_pieces(ctok, logp[first]), {w: float(lp[[p - 1 for p in cpos[w]]].sum()) for w in words}
 
     def pl_mlm_every(m_ids):
-        batch = m_ids.repeat(len(words), 1)
-        for row, w in enumerate(words):
-            batch[row, mpos[w]] = mask_id
+        # each word's pieces hidden and read left to right (one row per piece, later pieces still hidden)
+        rows = [(w, j) for w in words for j in range(len(mpos[w]))]
+        batch = m_ids.repeat(len(rows), 1)
+        for row, (w, j) in enumerate(rows):
+            batch[row, mpos[w][j:]] = mask_id
         logits = m.model(input_ids=batch).logits
-        return {w: float(logits[row, mpos[w]].log_softmax(-1).gather(1, m_ids[0, mpos[w], None]).sum())
-                for row, w in enumerate(words)}
+        out = dict.fromkeys(words, 0.0)
+        for row, (w, j) in enumerate(rows):
+            p = mpos[w][j]
+            out[w] += float(logits[row, p].log_softmax(-1)[m_ids[0, p]])
+        return out
 
     def pl_masks(m_ids, c_ids):
         a = m.model(input_ids=m_ids[:, :n_mask], output_attentions=True).attentions[0]

@@ -42,9 +42,11 @@ BUDGETS = {  # name -> (full arguments, quick arguments)
     "wsload": (["--levels", "10,20,40", "--duration", "30"], ["--levels", "2", "--duration", "6", "--trainers", "1"]),
     "cloze": ([], ["--limit", "10"]),
     "grammar": ([], ["--limit", "16"]),
+    "memory": ([], []),
 }
 MODULES = {"core": "bench.core_calls", "latency": "bench.browser_latency", "cold": "bench.cold_start",
-           "load": "bench.load", "wsload": "bench.ws_load", "cloze": "bench.cloze", "grammar": "bench.grammar"}
+           "load": "bench.load", "wsload": "bench.ws_load", "cloze": "bench.cloze", "grammar": "bench.grammar",
+           "memory": "bench.memory"}
 
 
 def run(cmd: list[str], timeout: float) -> tuple[int, str]:
@@ -251,6 +253,17 @@ def grammar_section(r: dict) -> list[str]:
     return out + [""]
 
 
+def memory_section(r: dict) -> list[str]:
+    out = _head("9. Server memory with the offline models (goal: SmolLM2-MLM <= +150 MB over the earlier default)", r)
+    if r.get("rows"):
+        out += ["Each row: a fresh process loads the models and predicts once with each.", "",
+                "| models loaded | RSS (MB) | PSS (MB) |", "|---|---:|---:|"]
+        out += [f"| {name} | {v['rss_mb']:.0f} | {v['pss_mb']:.0f} |" for name, v in r["rows"].items()]
+        out += ["", f"SmolLM2-MLM as the default instead of the MiniLM-MLM: {r['delta_vs_old_default_mb']:+.0f} MB "
+                "of RSS (it shares every tensor of the causal LM)."]
+    return out + [""]
+
+
 def write_report(results: dict, path: Path, *, quick: bool, started: str, load_before: tuple,
                  load_after: tuple) -> str:
     # the 1-minute load average at the end of each benchmark (else before and after this run)
@@ -268,7 +281,7 @@ def write_report(results: dict, path: Path, *, quick: bool, started: str, load_b
     sections = {"core": core_section, "latency": latency_section, "cold": cold_section,
                 "training": training_section, "load": load_section,
                 "wsload": lambda r: load_section(r, websocket=True), "cloze": cloze_section,
-                "grammar": grammar_section}
+                "grammar": grammar_section, "memory": memory_section}
     for name, section in sections.items():
         if name in results:
             part = section(results[name])

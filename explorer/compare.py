@@ -4,8 +4,10 @@ Words are the common ground between two tokenizers: the text is split into words
 neutral rule (`split_words`), and each model's tokens are mapped to words by character
 offsets. A word made of several pieces is scored as a whole:
 
-- masked LM: all its pieces are masked at once and the word's log-probability is the sum of
-  the pieces' log-probabilities (each piece predicted from both sides, the other pieces hidden);
+- masked LM: all its pieces are hidden, and they are scored from left to right: each piece is
+  predicted from both sides with the pieces after it still hidden and the ones before it shown
+  (PLL-word-l2r, Kauf & Ivanova 2023), so the word's log-probability is the sum of the pieces';
+  a word of one piece is simply masked;
 - causal LM: the chain rule, the sum of each piece's log-probability given everything before it
   (the exact probability of the word after its left context).
 """
@@ -199,9 +201,7 @@ def predict_word(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *, k: i
     first = next(p for p in fill.predictions if p.position == mpos[0])
     mlm_word_prob = None
     if not word.blank:
-        lps = [math.log(p.original_prob) if p.original_prob else -math.inf
-               for p in fill.predictions if p.position in mpos]
-        mlm_word_prob = math.exp(sum(lps))
+        mlm_word_prob = math.exp(masked_word_log_probs(mlm_lm, comp.mlm_enc.ids, [mpos])[0])
     shown = [w.text if w.index != index else BLANK for w in comp.words]
     mlm_side = Side("mlm", mlm_lm.info.name, _join(comp.text, comp.words, shown), first.top_pieces, first.top_probs,
                     first.original_piece, first.original_rank, first.original_prob, mlm_word_prob, len(mpos))
@@ -226,6 +226,35 @@ def predict_word(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *, k: i
     return mlm_side, clm_side
 
 
+def masked_word_log_probs(mlm_lm: Any, ids: list[int], words: list[list[int]]) -> list[float]:
+    """ln p(word | the rest of the text) under a masked LM, for each word given by its token positions.
+
+    The word's pieces are hidden and scored left to right: row j of a word hides its pieces j, j+1, …
+    and reads piece j (the pieces before it are shown), so a word of n pieces costs n rows of one
+    batched pass, and a word of one piece is the plain masked prediction.
+    """
+    _, mask_id = masked.mask_token(mlm_lm.tokenizer)
+    base = torch.tensor(ids)
+    rows, cols, owner = [], [], []
+    for w, positions in enumerate(words):
+        for j, p in enumerate(positions):
+            row = base.clone()
+            row[positions[j:]] = mask_id
+            rows.append(row)
+            cols.append(p)
+            owner.append(w)
+    if not rows:
+        return []
+    batch = torch.stack(rows)
+    # log-probabilities only where a piece is read (the vocabulary head nowhere else, when the model can)
+    logp = masked.log_probs_at(mlm_lm.model, batch, torch.arange(len(rows)), torch.tensor(cols))
+    picked = logp[torch.arange(len(rows)), base[torch.tensor(cols)]].double()
+    out = [0.0] * len(words)
+    for value, w in zip(picked.tolist(), owner):
+        out[w] += value
+    return out
+
+
 def _join(text: str, words: list[Word], shown: list[str]) -> str:
     """Rebuild text from words keeping the original spacing, with some words replaced."""
     out, last = [], None
@@ -240,30 +269,17 @@ def _join(text: str, words: list[Word], shown: list[str]) -> str:
 def score_words(comp: Comparison, mlm_lm: Any, clm_lm: Any) -> pd.DataFrame:
     """Every word's probability under both models: masked LM with the word hidden (both sides
     visible), causal LM from its prefix. Typed blanks are skipped."""
-    mlm_model, mtok = mlm_lm.model, mlm_lm.tokenizer
-    _, mask_id = masked.mask_token(mtok)
     targets = [w for w in comp.words if not w.blank and _word_positions(comp.mlm_map, w.index)
                and _word_positions(comp.clm_map, w.index)]
     if not targets:
         raise ExplorerError("There is no word to score.", "Type a sentence without blanks.")
-    base = torch.tensor(comp.mlm_enc.ids)
-    batch = base.repeat(len(targets), 1)
-    rows_at, cols_at = [], []
-    for row, w in enumerate(targets):
-        mpos = _word_positions(comp.mlm_map, w.index)
-        batch[row, mpos] = mask_id
-        rows_at += [row] * len(mpos)
-        cols_at += mpos
-    # log-probabilities only where a word is hidden (the vocabulary head nowhere else, when the model can)
-    logp = masked.log_probs_at(mlm_model, batch, torch.tensor(rows_at), torch.tensor(cols_at))
-    answers = torch.tensor([comp.mlm_enc.ids[c] for c in cols_at])
-    picked = logp[torch.arange(len(cols_at)), answers].double()
+    m_lps = masked_word_log_probs(mlm_lm, comp.mlm_enc.ids, [_word_positions(comp.mlm_map, w.index)
+                                                             for w in targets])
     clm_logp = causal.target_log_probs(clm_lm, comp.clm_ids)  # position i predicts token i+1
     rows = []
-    for row, w in enumerate(targets):
+    for w, m_lp in zip(targets, m_lps):
         mpos = _word_positions(comp.mlm_map, w.index)
         cpos = _word_positions(comp.clm_map, w.index)
-        m_lp = float(sum(picked[j] for j, r in enumerate(rows_at) if r == row))
         c_lp = float(sum(clm_logp[p - 1] for p in cpos))
         rows.append({"word": w.text, "index": w.index, "masked LM p(word)": math.exp(m_lp),
                      "causal LM p(word)": math.exp(c_lp), "masked LM pieces": len(mpos),

@@ -7,15 +7,16 @@ from explorer.charts import probability_bars
 from explorer.charts.compare import gain_bars, mask_matrix, word_strip
 from explorer.tokens import display_pieces
 
-PRESETS = [
-    "The dog barked at the mailman.",
-    "The ___ barked at the mailman.",
-    "I went to the bank to deposit my paycheck.",
-    "She poured a glass of cold milk and drank it.",
-    "The capital of France is Paris.",
-    "He played the guitar at the concert last night.",
-]
-DEFAULTS = {"cmp_text": PRESETS[0], "cmp_word": 2, "cmp_k": 8}
+# Workshop examples and the word each one hides first: a word the right-hand context decides.
+PRESETS = {
+    "The dog barked at the mailman.": 2,
+    "The ___ barked at the mailman.": 1,
+    "I went to the bank to deposit my paycheck.": 4,
+    "She poured a glass of cold milk and drank it.": 6,
+    "The capital of France is Paris.": 1,
+    "He played the guitar at the concert last night.": 1,
+}
+DEFAULTS = {"cmp_text": next(iter(PRESETS)), "cmp_word": 2, "cmp_k": 8}
 SHARED = {**DEFAULTS, **ui.model_defaults("mlm", "clm")}  # what a link carries
 LIMITS = {"cmp_word": (0, 200), "cmp_k": (3, 20)}
 MAX_MASK_TOKENS = 24  # attention-mask matrices stay readable up to this many tokens
@@ -37,7 +38,7 @@ def _preset() -> None:
     choice = st.session_state.get("cmp_preset")
     if choice:
         st.session_state["cmp_text"] = choice
-        st.session_state["cmp_word"] = 1 if "___" in choice else 2
+        st.session_state["cmp_word"] = PRESETS[choice]
 
 
 # The same for every click on a sentence (and every participant typing it): computed once per sentence.
@@ -63,7 +64,7 @@ def block_ranges(flags: list[bool], value: bool) -> str:
     return ", ".join(runs)
 
 
-st.pills("Examples", PRESETS, key="cmp_preset", on_change=_preset, selection_mode="single")
+st.pills("Examples", list(PRESETS), key="cmp_preset", on_change=_preset, selection_mode="single")
 st.text_input("Sentence (type ___ for a blank with no answer)", key="cmp_text", max_chars=600)
 
 mlm_lm = ui.get_model("mlm", mlm_id)
@@ -78,10 +79,12 @@ if comp is None:
     st.stop()
 ui.notes(comp.notes)
 if comp.same_tokens and mlm_lm.extra.get("shares_weights_with") == clm_lm.info.model_id:
-    st.info(f"**One model, two attention masks.** Both sides are the same pretrained {clm_lm.info.name} weights "
-            f"and the same tokenizer, so both read exactly the same tokens. On the right it reads with its causal "
-            f"mask; on the left its top {len(mlm_lm.extra['bidirectional_blocks'])} blocks attend in both "
-            f"directions (a short masked-token training taught them to use the words after the blank).")
+    n_bi, n_all = len(mlm_lm.extra["bidirectional_blocks"]), mlm_lm.model.config.num_hidden_layers
+    which = f"all {n_all} of its blocks" if n_bi == n_all else f"its top {n_bi} of {n_all} blocks"
+    st.info(f"**One model, two attention masks.** Both sides are {clm_lm.info.name}'s pretrained weights and "
+            f"tokenizer, so both read exactly the same tokens. On the right it reads with its causal mask; on the "
+            f"left {which} attend in both directions, with small low-rank updates that a short masked-token "
+            f"training added so that it uses the words after the blank.")
 
 n_words = len(comp.words)
 if not 0 <= st.session_state.get("cmp_word", 0) < n_words:
@@ -113,8 +116,8 @@ with ui.friendly_errors():
                 st.warning(f"Did not recover **{side.answer_piece}**: it ranks #{side.answer_rank} "
                            f"({side.answer_prob:.2%}).")
             if side.n_pieces > 1 and side.word_prob is not None:
-                how = ("all its pieces masked at once, probabilities multiplied" if side.kind == "mlm"
-                       else "chain rule: each piece given the ones before it")
+                how = ("all its pieces hidden, then read left to right, each piece with the later ones still "
+                       "hidden" if side.kind == "mlm" else "chain rule: each piece given the ones before it")
                 st.caption(f"'{comp.words[index].text}' is {side.n_pieces} pieces for this model; the bars show the "
                            f"first piece. Whole word: p = {side.word_prob:.2e} ({how}).")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -78,3 +79,23 @@ def test_report_has_the_machine_and_every_section(tmp_path):
     assert "| fill-mask | 10.0 | 9.5 | 1.05 |" in text
     assert "Did not complete: bench/training_speed.py is not there yet" in text
     assert "`python -m bench.core_calls`" in text
+
+
+def test_cloze_grammar_and_memory_sections(tmp_path):
+    from bench import cloze, grammar
+
+    out = tmp_path / "cloze.json"
+    assert cloze.main(["--sets", "heldout", "--limit", "12", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["models"]) >= {"ssl-explorer-smollm2-mlm", "ssl-explorer-minilm-mlm", cloze.LEFT_ONLY}
+    assert res["sets"]["heldout"]["n"] == 12 and "held out" in res["sets"]["heldout"]["role"]
+    out2 = tmp_path / "grammar.json"
+    assert grammar.main(["--limit", "16", "--json", str(out2)]) == 0
+    g = json.loads(out2.read_text())
+    assert g["n"] == 16 and all(0 <= m["accuracy"] <= 1 for m in g["models"].values())
+    text = run_all.write_report({"cloze": res, "grammar": g, "memory": {"rows": {"a": {"rss_mb": 1.0, "pss_mb": 1.0}},
+                                                                       "delta_vs_old_default_mb": -5.0}},
+                                tmp_path / "R.md", quick=True, started="2026-01-01 00:00", load_before=(1, 1, 1),
+                                load_after=(1, 1, 1))
+    assert "the old default, baseline" in text and "held out" in text and "| **all** |" in text
+    assert "-5 MB" in text

@@ -188,3 +188,57 @@ def test_bad_input_is_handled_like_any_masked_lm(tiny_masked):
     enc = mlm.encode_text(tiny_masked, "The cat sat on the mat.")
     pll = mlm.pseudo_log_likelihood(tiny_masked, enc)
     assert len(pll.positions) == len(enc.content_positions) and pll.pseudo_perplexity > 1
+
+
+# --------------------------------------------------------------------------- the packaged artefact
+
+
+@pytest.fixture(scope="module")
+def real():
+    return load("mlm"), load("clm")
+
+
+def test_default_masked_lm_is_smollm2_read_both_ways_and_shares_its_weights(real):
+    masked, causal = real
+    assert masked.info.model_id == "ssl-explorer-smollm2-mlm" and masked.info.source == "project"
+    assert masked.extra["shares_weights_with"] == causal.info.model_id
+    shared = dict(causal.model.named_parameters())
+    own = dict(masked.model.named_parameters())
+    assert all(own[n] is p for n, p in shared.items())  # every causal-LM tensor is the same object
+    extra = sum(p.numel() for n, p in own.items() if n not in shared)
+    assert 0 < extra < 10_000_000  # only the LoRA updates are its own
+    path = bidirectional_artifact.default_dir()
+    assert sum(f.stat().st_size for f in path.iterdir()) < 25 * 1024 * 1024
+    card = masked.extra["card"]
+    for needed in ("SmolLM2-135M-Instruct", "WordNet", "licence", "top-5", "held out", "development set", "LoRA"):
+        assert needed in card, needed
+
+
+def test_both_sides_beat_the_left_only_reading_on_held_out_sentences(real):
+    from bench.cloze import SETS, evaluate, load_items
+
+    masked, causal = real
+    items = load_items(SETS["heldout"][0])
+    both = evaluate(masked.model, masked.tokenizer, items)["overall"]
+    left = evaluate(causal.model, causal.tokenizer, items, left_only=True)["overall"]
+    assert both["top5"] > left["top5"] + 0.15 and both["top1"] > left["top1"] + 0.1
+
+
+def test_everyday_blanks_are_filled(real):
+    masked, _ = real
+    cases = {"The cow gives us [MASK].": "milk", "Bees make [MASK].": "honey",
+             "She cut the bread with a [MASK].": "knife", "Paris is the [MASK] of France.": "capital"}
+    for text, answer in cases.items():
+        fill = mlm.fill_mask(masked, mlm.encode_text(masked, text), [], k=5)
+        guesses = [p.strip("␣ ").lower() for p in fill.predictions[0].top_pieces]
+        assert answer in guesses, (text, guesses)
+
+
+def test_loading_the_masked_lm_leaves_the_causal_lm_bit_identical(smollm2):
+    from explorer.models import SMOLLM2_MLM, _load_bidirectional
+
+    before = _state(smollm2.model)
+    again = _load_bidirectional(None, SMOLLM2_MLM, None)
+    with torch.no_grad():
+        again.model(input_ids=torch.tensor([mlm.encode_text(again, "A [MASK] day.").ids]))
+    assert _same(before, _state(smollm2.model))

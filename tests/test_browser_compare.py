@@ -21,3 +21,18 @@ def test_preset_demo_shows_both_sides():
         assert page.locator(".js-plotly-plot").count() >= 4
         assert page.locator('[data-testid="stException"]').count() == 0
         assert log.external == []
+
+
+def test_default_models_are_one_model_under_two_masks():
+    """The real artefact: the default sentence's hidden word, both sides, and the per-block masks."""
+    with opened_page("Masked vs causal", width=1280, height=900) as (page, log):
+        page.wait_for_function("() => document.body.innerText.includes('One model, two attention masks')")
+        page.wait_for_function("() => document.body.innerText.includes('What each model may look at')"
+                               " && document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=120_000)
+        wait_idle(page)
+        text = page.inner_text("body")
+        assert "same tokenizer" in text and "split text differently" not in text
+        assert "All 30 blocks see the whole sentence" in text or "see the whole sentence" in text
+        assert "The dog ___ at the mailman." in text  # the masked side's view of the default word
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert log.external == []

@@ -77,8 +77,9 @@ def test_long_text_is_cut_after_a_whole_word_for_both_models(pair):
 
 def test_word_scores_equal_pll_and_teacher_forcing(pair):
     mlm_lm, clm_lm = pair
-    comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the mailman.")
+    comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the unbelievably grumpy mailman.")
     scores = compare.score_words(comp, mlm_lm, clm_lm)
+    assert (scores["masked LM pieces"] > 1).any()  # a word of several pieces is scored too
     pll = masked.pseudo_log_likelihood(mlm_lm, comp.mlm_enc)
     by_pos = dict(zip(pll.positions, pll.log_probs))
     tf = causal.teacher_forcing(clm_lm, comp.clm_ids)
@@ -86,6 +87,15 @@ def test_word_scores_equal_pll_and_teacher_forcing(pair):
         mpos = [p for p, w in enumerate(comp.mlm_map) if w == row["index"]]
         if len(mpos) == 1:  # one piece: whole-word masking is the PLL's own masking
             assert math.log(row["masked LM p(word)"]) == pytest.approx(by_pos[mpos[0]], abs=1e-4)
+        # every word: its pieces read left to right, each with the later pieces hidden (plain passes)
+        expected_m = 0.0
+        for j, p in enumerate(mpos):
+            ids = torch.tensor([comp.mlm_enc.ids])
+            ids[0, mpos[j:]] = mlm_lm.tokenizer.mask_token_id
+            with torch.no_grad():
+                logp = torch.log_softmax(mlm_lm.model(input_ids=ids).logits[0, p], -1)
+            expected_m += float(logp[comp.mlm_enc.ids[p]])
+        assert math.log(row["masked LM p(word)"]) == pytest.approx(expected_m, abs=1e-4)
         cpos = [p for p, w in enumerate(comp.clm_map) if w == row["index"]]
         expected = float(np.sum(np.log(tf.target_probs[[p - 1 for p in cpos]])))
         assert math.log(row["causal LM p(word)"]) == pytest.approx(expected, abs=1e-6)
