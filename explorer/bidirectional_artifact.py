@@ -16,10 +16,10 @@ written) and puts the stored tensors in place; nothing is left at a random initi
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from explorer.mlm_artifact import write_atomic
 
 FORMAT = 1
 DELTA = "delta.safetensors"
@@ -59,18 +59,6 @@ def recipe(model: Any) -> dict:
             "full_blocks": not any(".lora_" in n for n, _ in model.named_parameters())}
 
 
-def _write(path: Path, name: str, writer) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=path)
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path / name)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save(model: Any, path: Path, info: dict | None = None, card_markdown: str | None = None,
          base_model: str = "SmolLM2-135M-Instruct") -> Path:
     """Write the artefact (each file replaced atomically); the model's trained tensors are rounded to
@@ -87,10 +75,10 @@ def save(model: Any, path: Path, info: dict | None = None, card_markdown: str | 
     stored = {n: p.detach().to(getattr(torch, STORE_DTYPE)).contiguous().clone() for n, p in tensors.items()}
     meta = {"format": FORMAT, "base_model": base_model,
             "stored_dtype": STORE_DTYPE, "recipe": recipe(model), "tensors": sorted(stored), "info": info or {}}
-    _write(path, DELTA, lambda f: save_file(stored, f, metadata={"format": str(FORMAT)}))
-    _write(path, META, lambda f: Path(f).write_text(json.dumps(meta, indent=1)))
+    write_atomic(path, DELTA, lambda f: save_file(stored, f, metadata={"format": str(FORMAT)}))
+    write_atomic(path, META, lambda f: Path(f).write_text(json.dumps(meta, indent=1)))
     if card_markdown is not None:
-        _write(path, CARD, lambda f: Path(f).write_text(card_markdown))
+        write_atomic(path, CARD, lambda f: Path(f).write_text(card_markdown))
     return path
 
 

@@ -77,6 +77,20 @@ def _file_size(path: Path) -> int:
     return Path(path).stat().st_size if Path(path).exists() else 0
 
 
+def write_atomic(folder: Path, name: str, writer) -> None:
+    """Write ``folder / name`` through `writer(temporary_path)` and rename it into place: a reader never
+    sees a half-written file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+    os.close(fd)
+    try:
+        writer(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, Path(folder) / name)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def save(model: Any, path: Path, base_dir: Path, card_markdown: str | None = None, info: dict | None = None) -> Path:
     """Write the artefact into `path` (each file replaced atomically); returns `path`.
 
@@ -102,15 +116,7 @@ def save(model: Any, path: Path, base_dir: Path, card_markdown: str | None = Non
     }
 
     def write(name: str, writer) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=path)
-        os.close(fd)
-        try:
-            writer(tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path / name)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_atomic(path, name, writer)
 
     write(DELTA, lambda f: save_file(tensors, f, metadata={"format": str(FORMAT)}))
     write(CONFIG, lambda f: Path(f).write_text(model.config.to_json_string()))

@@ -327,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     causal = load("clm")
     tokenizer = masked_tokenizer(causal.tokenizer)
     model = build_model(args, causal.model, tokenizer)
+    model.to(args.device)  # the shared causal LM moves with it (this process only)
     trained = artifact.trained_tensors(model)
     for p in trained.values():
         p.requires_grad_(True)
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     step, elapsed, history = 0, 0.0, []
     if (args.resume or args.export) and ckpt_file.exists():
-        ck = torch.load(ckpt_file, weights_only=False)
+        ck = torch.load(ckpt_file, weights_only=False, map_location="cpu")
         with torch.no_grad():
             for n, t in ck["tensors"].items():
                 trained[n].copy_(t)
@@ -364,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         inputs, labels = mask_batch(ids, tokenizer.mask_token_id, len(tokenizer), gen, args.mask_prob)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.warmup, args.lr)
-        loss = model(input_ids=inputs, labels=labels).loss
+        loss = model(input_ids=inputs.to(args.device), labels=labels.to(args.device)).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(trained.values()), 1.0)
@@ -375,8 +376,8 @@ def main(argv: list[str] | None = None) -> int:
                "seconds": round(time.time() - t0, 2)}
         if args.eval_every and step % args.eval_every == 0 and args.dev.exists():
             with torch.no_grad():
-                row["dev"] = dev_score(model, tokenizer, args.dev)
-            model.train()
+                row["dev"] = dev_score(model.to("cpu"), tokenizer, args.dev)
+            model.to(args.device).train()
         history.append(row)
         log.write(json.dumps(row) + "\n")
         log.flush()
@@ -385,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             save()
     if not args.export:
         save()
-    model.eval()
+    model.to("cpu").eval()  # scores and the artefact: on the CPU, where the app runs
     result = {"step": step, "minutes": round(elapsed / 60, 1), "trained_parameters": n_trained}
     if args.dev.exists():
         with torch.no_grad():

@@ -141,3 +141,16 @@ def test_continue_self_supervised_training_on_it(monkeypatch, tiny_bidir_dir, pa
     assert all(torch.equal(shared.model.state_dict()[k], before[k]) for k in before)
     table = next(t.value for t in at.table if "before" in t.value.columns)
     assert list(table.columns) == ["before", "after"] and len(table) == 3
+
+
+def test_picker_offers_both_offline_masked_lms(app_page):
+    from explorer import models
+
+    at = app_page(MASKED)
+    pick = at.selectbox(key="pick_mlm")
+    assert pick.options[:2] == [f"{models.SMOLLM2_MLM} (offline)",
+                                f"{models.PROJECT_MLM} (offline, BERT-style WordPiece, [MASK])"]
+    assert at.session_state["model_id_mlm"] == models.SMOLLM2_MLM
+    pick.set_value(pick.options[1]).run()
+    assert not at.exception and at.session_state["model_id_mlm"] == models.PROJECT_MLM
+    assert at.dataframe[0].value["answer"].tolist() == ["capital"]  # WordPiece: no byte-level space
