@@ -87,7 +87,8 @@ if comp.same_tokens and mlm_lm.extra.get("shares_weights_with") == clm_lm.info.m
             f"training added so that it uses the words after the blank.")
 
 n_words = len(comp.words)
-if not 0 <= st.session_state.get("cmp_word", 0) < n_words:
+chosen = st.session_state.get("cmp_word")  # None when the participant clicked the chosen word off
+if chosen is not None and not 0 <= chosen < n_words:
     st.session_state["cmp_word"] = compare.blank_index(comp) or min(2, n_words - 1)
 st.pills("Word to hide (click one)", list(range(n_words)), key="cmp_word", selection_mode="single",
          format_func=lambda i: comp.words[i].text)

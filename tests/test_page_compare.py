@@ -40,3 +40,13 @@ def test_link_state_is_applied_and_tampering_handled(tiny_mlm_dir, app_page):
                   query={"cmp_text": "She poured a glass of cold milk.", "cmp_word": "999999"})
     assert at.text_input(key="cmp_text").value == "She poured a glass of cold milk."
     assert any("cmp_word" in w.value for w in at.warning)
+
+
+def test_clicking_the_chosen_word_off_then_typing_keeps_the_page_working(at):
+    at.pills(key="cmp_word").set_value(None).run()  # the selected pill clicked again
+    assert not at.exception and any("Click a word above" in i.value for i in at.info)
+    for text in ("A new sentence here.", "   ", "Another one, longer than the first."):
+        at.text_input(key="cmp_text").set_value(text).run()
+        assert not at.exception, text
+    at.pills(key="cmp_word").set_value(1).run()
+    assert not at.exception and len(at.get("plotly_chart")) >= 2
