@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import random
 import sys
@@ -228,6 +229,8 @@ def model_card(info: dict, figures: dict) -> str:
         f"{info['lr']:g}, {info['warmup']} warm-up steps, cosine decay to 10%), gradient clipping 1.0, seed "
         f"{info['seed']}; {info['minutes']:.0f} min on {info['hardware']}. Final training loss (mean of the last "
         f"50 steps): {info['final_loss']:.2f} nats.",
+        "- Development-set score during the run (top-1 / top-5): "
+        + ", ".join(f"step {st} {d['top1']:.2f} / {d['top5']:.2f}" for st, d in info.get("dev_curve", [])) + ".",
         "",
         "## How the settings were chosen",
         "",
@@ -339,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     packer = Packer(tokenizer, read_corpus(args.corpus), parse_weights(args.weights), args.seq_len, args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     step, elapsed, history = 0, 0.0, []
+    trained_with = {k: str(v) for k, v in vars(args).items()}  # the flags of the training run itself
     if (args.resume or args.export) and ckpt_file.exists():
         ck = torch.load(ckpt_file, weights_only=False, map_location="cpu")
         with torch.no_grad():
@@ -348,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         packer.restore(ck["packer"])
         gen.set_state(ck["gen"])
         step, elapsed, history = ck["step"], ck["elapsed"], ck["history"]
+        trained_with = ck.get("args", trained_with)
         print(f"resumed at step {step} ({elapsed / 60:.1f} min trained)", flush=True)
 
     def save() -> None:
@@ -397,8 +402,11 @@ def main(argv: list[str] | None = None) -> int:
         losses = [h["loss"] for h in history[-50:]]
         info = {"steps": step, "minutes": round(elapsed / 60, 1), "batch_size": args.batch, "seq_len": args.seq_len,
                 "mask_prob": args.mask_prob, "lr": args.lr, "warmup": args.warmup, "seed": args.seed,
-                "weights": args.weights, "threads": args.threads, "device": args.device,
-                "hardware": f"{platform.machine()} CPU, {args.threads} threads" if args.device == "cpu" else args.device,
+                "weights": args.weights, "threads": int(trained_with["threads"]), "device": trained_with["device"],
+                "hardware": (f"{platform.machine()} CPU, {trained_with['threads']} thread(s) of a "
+                             f"{os.cpu_count()}-core machine" if trained_with["device"] == "cpu"
+                             else trained_with["device"]),
+                "dev_curve": [(h["step"], h["dev"]) for h in history if "dev" in h],
                 "final_loss": sum(losses) / max(1, len(losses)), "trained_parameters": n_trained,
                 "corpus": str(args.corpus.relative_to(ROOT)) if args.corpus.is_relative_to(ROOT) else str(args.corpus)}
         target = artifact.save(model, args.artifact or artifact.default_dir(), info=info)
