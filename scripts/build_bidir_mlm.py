@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_CORPUS = ROOT / "build" / "corpus" / "corpus.tsv"
-DEFAULT_WEIGHTS = "wordnet_examples=0.5,simple_english=0.2,wordnet_glosses=0.3,synthetic=0.3"
+DEFAULT_WEIGHTS = "wordnet_examples=0.5,simple_english=0.2,wordnet_glosses=0.3"
 FIRST_RANDOM_ID = 17  # SmolLM2: ids below are special tokens
 
 
@@ -114,6 +114,13 @@ def lr_at(step: int, total: int, warmup: int, peak: float, floor: float = 0.1) -
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
+def _phase(flags: dict, start: int, end: int, seconds: float) -> dict:
+    """One training run of the build (a resumed run with other flags is a new phase)."""
+    return {"from_step": start, "to_step": end, "minutes": seconds / 60, "weights": flags["weights"],
+            "lr": float(flags["lr"]), "schedule_steps": int(flags["steps"]), "threads": int(flags["threads"]),
+            "device": flags["device"]}
+
+
 def build_model(args, causal, tokenizer):
     from explorer.bidirectional import BidirectionalLlamaForMaskedLM, make_trainable_blocks
 
@@ -160,7 +167,7 @@ def _corpus_rows(corpus: Path, weights: dict[str, float]) -> list[str]:
     rows = []
     for name, st in stats.items():
         if st.get("kept"):
-            rows.append(f"| {name} | {st['kept']:,} | {st['words']:,} | {weights.get(name, 0):g} | {st['licence']} |")
+            rows.append(f"| {name} | {st['kept']:,} | {st['words']:,} | {st['licence']} |")
     return rows
 
 
@@ -185,6 +192,16 @@ def misses(model, tokenizer, n: int = 6) -> list[str]:
     step = max(1, len(wrong) // n)
     return [f"- *{r['sentence']}* (accepted: {', '.join(r['answers'][:3])}) → {', '.join(r['guesses'])}"
             for r in wrong[::step][:n]]
+
+
+def _mix(weights: str, info: dict) -> str:
+    """The sampling weights of the sources that had sentences (a source with none is never drawn)."""
+    stats_file = ROOT / info["corpus"]
+    stats_file = stats_file.parent / "corpus_stats.json"
+    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    used = {k: v for k, v in parse_weights(weights).items() if v > 0 and stats.get(k, {}).get("kept", 1)}
+    total = sum(used.values()) or 1
+    return ", ".join(f"{k} {v / total:.0%}" for k, v in used.items())
 
 
 def model_card(info: dict, figures: dict) -> str:
@@ -226,9 +243,13 @@ def model_card(info: dict, figures: dict) -> str:
           "with the causal LM in memory (the artefact stores only the updates, float16).",
         f"- {info['steps']} steps of {info['batch_size']} packed sequences x {info['seq_len']} tokens "
         f"({info['steps'] * info['batch_size'] * info['seq_len']:,} tokens), AdamW (peak learning rate "
-        f"{info['lr']:g}, {info['warmup']} warm-up steps, cosine decay to 10%), gradient clipping 1.0, seed "
-        f"{info['seed']}; {info['minutes']:.0f} min on {info['hardware']}. Final training loss (mean of the last "
-        f"50 steps): {info['final_loss']:.2f} nats.",
+        f"{info['lr']:g}, {info['warmup']} warm-up steps, cosine decay to 10% by the last step), "
+        f"gradient clipping 1.0, seed {info['seed']}; {info['minutes']:.0f} min of training on a "
+        f"{os.cpu_count()}-core {platform.machine()} CPU. Final training loss (mean of the last 50 steps): "
+        f"{info['final_loss']:.2f} nats.",
+        *[f"  - Phase {i}: steps {ph['from_step'] + 1}–{ph['to_step']}, corpus mix {_mix(ph['weights'], info)}, "
+          f"{ph['minutes']:.0f} min on " + (f"{ph['threads']} CPU thread(s)" if ph["device"] == "cpu" else ph["device"])
+          + "." for i, ph in enumerate(info.get("phases", []), 1)],
         "- Development-set score during the run (top-1 / top-5): "
         + ", ".join(f"step {st} {d['top1']:.2f} / {d['top5']:.2f}" for st, d in info.get("dev_curve", [])) + ".",
         "",
@@ -250,10 +271,11 @@ def model_card(info: dict, figures: dict) -> str:
         "## Corpus",
         "",
         "Built by `scripts/build_corpus.py` from packages only; duplicates removed, and any sentence sharing a "
-        "six-word run with a sentence of any benchmark (cloze sets, minimal pairs) dropped.",
+        "six-word run with a sentence of any benchmark (cloze sets, minimal pairs) dropped. How much of each "
+        "source a phase drew is in the list above.",
         "",
-        "| source | sentences | words | sampling weight | licence |",
-        "| --- | ---: | ---: | ---: | --- |",
+        "| source | sentences | words | licence |",
+        "| --- | ---: | ---: | --- |",
         *_corpus_rows(ROOT / info["corpus"], parse_weights(info["weights"])),
         "",
         "## Scores",
@@ -279,6 +301,11 @@ def model_card(info: dict, figures: dict) -> str:
         "- It was trained briefly: where the left context points strongly one way, the words after the blank do "
         "not always overturn it. Held-out sentences it misses (its five guesses after the arrow):",
         *info.get("misses", []),
+        "- A blank at the very start of a sentence is its weakest place: the first position is read from the "
+        "start token's state, and it still guesses what a document usually starts with (*a*, *the*, *he*).",
+        "- The template stories of the first phase (the same few sentences, many times) taught it *The dog / The "
+        "cat lives ...*: for *The cat [MASK] on the warm windowsill.* it still says *lives* first; the second "
+        "phase, without them, lowered but did not remove this.",
         "- Pseudo-log-likelihood favours frequent words and short pieces; on grammar the causal LM's own "
         "likelihood stays the better judge (see the table above).",
         "- SmolLM2's byte-level pieces: a word of several pieces needs several blanks; the first piece of a rare "
@@ -341,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                             betas=(0.9, 0.98))
     packer = Packer(tokenizer, read_corpus(args.corpus), parse_weights(args.weights), args.seq_len, args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    step, elapsed, history = 0, 0.0, []
+    step, elapsed, history, phases = 0, 0.0, [], []
     trained_with = {k: str(v) for k, v in vars(args).items()}  # the flags of the training run itself
     if (args.resume or args.export) and ckpt_file.exists():
         ck = torch.load(ckpt_file, weights_only=False, map_location="cpu")
@@ -353,13 +380,16 @@ def main(argv: list[str] | None = None) -> int:
         gen.set_state(ck["gen"])
         step, elapsed, history = ck["step"], ck["elapsed"], ck["history"]
         trained_with = ck.get("args", trained_with)
+        phases = ck.get("phases") or [_phase(trained_with, 0, step, elapsed)]
         print(f"resumed at step {step} ({elapsed / 60:.1f} min trained)", flush=True)
+    if not args.export and step < args.steps:  # this run is a phase of its own (other flags may apply)
+        phases.append(_phase({k: str(v) for k, v in vars(args).items()}, step, step, 0.0))
 
     def save() -> None:
         tmp = ckpt_file.with_suffix(".tmp")
         torch.save({"tensors": {n: p.detach().clone() for n, p in trained.items()}, "optimizer": opt.state_dict(),
                     "packer": packer.state(), "gen": gen.get_state(), "step": step, "elapsed": elapsed,
-                    "history": history, "args": {k: str(v) for k, v in vars(args).items()}}, tmp)
+                    "history": history, "args": {k: str(v) for k, v in vars(args).items()}, "phases": phases}, tmp)
         tmp.replace(ckpt_file)
 
     log = (args.out / "log.jsonl").open("a")
@@ -377,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         opt.step()
         step += 1
         elapsed += time.time() - t0
+        phases[-1].update(to_step=step, minutes=phases[-1]["minutes"] + (time.time() - t0) / 60)
         row = {"step": step, "loss": round(loss.item(), 4), "lr": opt.param_groups[0]["lr"],
                "seconds": round(time.time() - t0, 2)}
         if args.eval_every and step % args.eval_every == 0 and args.dev.exists():
@@ -406,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
                 "hardware": (f"{platform.machine()} CPU, {trained_with['threads']} thread(s) of a "
                              f"{os.cpu_count()}-core machine" if trained_with["device"] == "cpu"
                              else trained_with["device"]),
-                "dev_curve": [(h["step"], h["dev"]) for h in history if "dev" in h],
+                "dev_curve": [(h["step"], h["dev"]) for h in history if "dev" in h], "phases": phases,
                 "final_loss": sum(losses) / max(1, len(losses)), "trained_parameters": n_trained,
                 "corpus": str(args.corpus.relative_to(ROOT)) if args.corpus.is_relative_to(ROOT) else str(args.corpus)}
         target = artifact.save(model, args.artifact or artifact.default_dir(), info=info)
