@@ -200,8 +200,10 @@ def predict_word(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *, k: i
     fill = masked.fill_mask(mlm_lm, comp.mlm_enc, [] if word.blank else mpos, k=k)
     first = next(p for p in fill.predictions if p.position == mpos[0])
     mlm_word_prob = None
-    if not word.blank:
-        mlm_word_prob = math.exp(masked_word_log_probs(mlm_lm, comp.mlm_enc.ids, [mpos])[0])
+    if not word.blank:  # the first piece is read with the whole word hidden: that pass was just made
+        first_lp = math.log(first.original_prob) if first.original_prob else -math.inf
+        rest = masked_word_log_probs(mlm_lm, comp.mlm_enc.ids, [mpos], skip_first=True)[0]
+        mlm_word_prob = math.exp(first_lp + rest)
     shown = [w.text if w.index != index else BLANK for w in comp.words]
     mlm_side = Side("mlm", mlm_lm.info.name, _join(comp.text, comp.words, shown), first.top_pieces, first.top_probs,
                     first.original_piece, first.original_rank, first.original_prob, mlm_word_prob, len(mpos))
@@ -226,25 +228,29 @@ def predict_word(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *, k: i
     return mlm_side, clm_side
 
 
-def masked_word_log_probs(mlm_lm: Any, ids: list[int], words: list[list[int]]) -> list[float]:
+def masked_word_log_probs(mlm_lm: Any, ids: list[int], words: list[list[int]], *,
+                          skip_first: bool = False) -> list[float]:
     """ln p(word | the rest of the text) under a masked LM, for each word given by its token positions.
 
     The word's pieces are hidden and scored left to right: row j of a word hides its pieces j, j+1, …
     and reads piece j (the pieces before it are shown), so a word of n pieces costs n rows of one
-    batched pass, and a word of one piece is the plain masked prediction.
+    batched pass, and a word of one piece is the plain masked prediction. With `skip_first`, the first
+    piece of each word (read with the whole word hidden, as whole-word fill-mask reads it) is left out.
     """
     _, mask_id = masked.mask_token(mlm_lm.tokenizer)
     base = torch.tensor(ids)
     rows, cols, owner = [], [], []
     for w, positions in enumerate(words):
         for j, p in enumerate(positions):
+            if skip_first and j == 0:
+                continue
             row = base.clone()
             row[positions[j:]] = mask_id
             rows.append(row)
             cols.append(p)
             owner.append(w)
     if not rows:
-        return []
+        return [0.0] * len(words)
     batch = torch.stack(rows)
     # log-probabilities only where a piece is read (the vocabulary head nowhere else, when the model can)
     logp = masked.log_probs_at(mlm_lm.model, batch, torch.arange(len(rows)), torch.tensor(cols))

@@ -31,7 +31,7 @@ def test_default_models_are_one_model_under_two_masks():
                                " && document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=120_000)
         wait_idle(page)
         text = page.inner_text("body")
-        assert "same tokenizer" in text and "split text differently" not in text
+        assert "weights and tokenizer" in text and "split text differently" not in text
         assert "All 30 blocks see the whole sentence" in text or "see the whole sentence" in text
         assert "The dog ___ at the mailman." in text  # the masked side's view of the default word
         assert page.locator('[data-testid="stException"]').count() == 0

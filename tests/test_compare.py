@@ -80,6 +80,9 @@ def test_word_scores_equal_pll_and_teacher_forcing(pair):
     comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the unbelievably grumpy mailman.")
     scores = compare.score_words(comp, mlm_lm, clm_lm)
     assert (scores["masked LM pieces"] > 1).any()  # a word of several pieces is scored too
+    for _, row in scores.iterrows():  # the hidden-word panel gives each word the same probability
+        left, _ = compare.predict_word(comp, mlm_lm, clm_lm, int(row["index"]), k=3)
+        assert left.word_prob == pytest.approx(row["masked LM p(word)"], rel=1e-4)
     pll = masked.pseudo_log_likelihood(mlm_lm, comp.mlm_enc)
     by_pos = dict(zip(pll.positions, pll.log_probs))
     tf = causal.teacher_forcing(clm_lm, comp.clm_ids)
