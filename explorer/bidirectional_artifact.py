@@ -40,16 +40,13 @@ def available(path: Path | None = None) -> bool:
 
 def trained_tensors(model: Any) -> dict[str, Any]:
     """The tensors a build trains and the artefact stores: LoRA updates, or the bidirectional blocks' weights."""
-    names = [n for n, _ in model.named_parameters(remove_duplicate=False) if ".lora_" in n]
-    if names:
-        params = dict(model.named_parameters())
-        return {n: params[n] for n in names}
+    from explorer.bidirectional import lora_parameters
+
+    lora = lora_parameters(model)
+    if lora:
+        return lora
     prefixes = tuple(f"model.layers.{i}." for i in model.bidirectional_blocks)
     return {n: p for n, p in model.named_parameters() if n.startswith(prefixes)}
-
-
-def lora_tensors(model: Any) -> dict[str, Any]:
-    return {n: p for n, p in model.named_parameters() if ".lora_" in n}
 
 
 def recipe(model: Any) -> dict:

@@ -71,7 +71,7 @@ def tiny_bidir_dir(tmp_path_factory, tiny_clm_dir) -> Path:
     """A masked-LM artefact made from the tiny Llama: its top block bidirectional, LoRA rank 4 with
     non-zero (random) updates, saved as the project saves its own (`explorer.bidirectional_artifact`)."""
     from explorer import bidirectional_artifact, load
-    from explorer.bidirectional import BidirectionalLlamaForMaskedLM, masked_tokenizer
+    from explorer.bidirectional import BidirectionalLlamaForMaskedLM, lora_parameters, masked_tokenizer
 
     causal = load("clm", str(tiny_clm_dir))
     tok = masked_tokenizer(causal.tokenizer)
@@ -79,7 +79,7 @@ def tiny_bidir_dir(tmp_path_factory, tiny_clm_dir) -> Path:
                                                       mask_token_id=tok.mask_token_id, lora_rank=4, seed=1)
     torch.manual_seed(1)
     with torch.no_grad():
-        for p in bidirectional_artifact.lora_tensors(model).values():
+        for p in lora_parameters(model).values():
             p.normal_(0, 0.05)
     path = tmp_path_factory.mktemp("tiny-bidir")
     return bidirectional_artifact.save(model, path, info={"steps": 0}, base_model=str(tiny_clm_dir))

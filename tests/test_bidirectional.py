@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from explorer import bidirectional_artifact, load, mlm
-from explorer.bidirectional import (BidirectionalLlamaForMaskedLM, full_attention_mask, make_trainable_blocks,
-                                    masked_tokenizer)
+from explorer.bidirectional import (BidirectionalLlamaForMaskedLM, full_attention_mask, lora_parameters,
+                                    make_trainable_blocks, masked_tokenizer)
 from explorer.errors import ExplorerError
 
 
@@ -59,7 +59,7 @@ def test_masked_positions_equal_a_hand_computed_pass(tiny_causal, tiny_masked):
     model = tiny_masked.model
     enc = mlm.encode_text(tiny_masked, "The dog [MASK] at the postman every single morning.")
     ids = torch.tensor([enc.ids])
-    lora = {n.rsplit(".lora_", 1)[0]: None for n in bidirectional_artifact.lora_tensors(model)}
+    lora = {n.rsplit(".lora_", 1)[0]: None for n in lora_parameters(model)}
     params = dict(model.named_parameters())
     lora = {n: (params[n + ".lora_A"], params[n + ".lora_B"], model.get_submodule(n).lora_scale) for n in lora}
     assert lora and all(float(b.abs().sum()) > 0 for _, b, _ in lora.values())  # the updates matter
