@@ -39,8 +39,8 @@ for role in models.ROLES:
 
 st.header("The offline masked LMs")
 st.markdown(
-    f"- **{models.SMOLLM2_MLM}** (the default): the causal LM SmolLM2 itself, with its top blocks reading both "
-    "sides of a blank. Same weights and tokenizer as the causal LM, so the masked-vs-causal page compares one "
+    f"- **{models.SMOLLM2_MLM}** (the default): the causal LM SmolLM2 itself, its blocks given full attention "
+    "so that they read both sides of a blank (small low-rank updates taught them to). Same weights and tokenizer as the causal LM, so the masked-vs-causal page compares one "
     "model under two attention masks.\n"
     f"- **{models.PROJECT_MLM}**: a BERT-style masked LM (uncased WordPiece vocabulary, `[MASK]`), the "
     "all-MiniLM-L6-v2 encoder with a masked-LM head trained for the project. Pick it in the sidebar."
