@@ -31,5 +31,6 @@ st.sidebar.toggle("Presenter mode", key="presenter",
                   help="Large fonts, high-contrast charts and fewer controls, for a projector.")
 from explorer import ui  # noqa: E402 - after set_page_config
 
-ui.apply_css()
-nav.run()
+with ui.friendly_errors():  # an unexpected error: a message for the participant, the traceback in the log
+    ui.apply_css()
+    nav.run()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from explorer import model_policy
 from explorer.errors import ModelUnavailable
 
 ROLES = ("mlm", "clm", "seq2seq", "encoder")
@@ -55,6 +57,7 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE_FORMAT = 1
 
 ProgressFn = Callable[[float, str], None]
+_LOG = logging.getLogger("ssl_explorer.models")
 
 
 @dataclass(frozen=True)
@@ -238,8 +241,13 @@ def roles_for_config(config: Any) -> list[str]:
     return out
 
 
-def check_role(config: Any, role: str, model_id: str) -> None:
+def check_role(config: Any, role: str, model_id: str, *, folder: bool = False) -> None:
+    """Refuse a model of the wrong kind; for a server folder, without telling what it holds."""
     mt = getattr(config, "model_type", "?")
+    if folder and (mt not in _mapping(role) or (role == "clm" and any(
+            "MaskedLM" in a for a in getattr(config, "architectures", None) or []))):
+        raise ModelUnavailable(f"{model_id[:1].upper() + model_id[1:]} does not hold a {ROLE_NAMES[role]} this app can load.",
+                               "Pick a model of the right kind in the sidebar.")
     if mt not in _mapping(role):
         fits = [ROLE_NAMES[r] for r in roles_for_config(config) if r != "encoder"]
         where = f" It fits: {', '.join(fits)}." if fits else ""
@@ -253,6 +261,30 @@ def check_role(config: Any, role: str, model_id: str) -> None:
             f"'{model_id}' was trained as a masked LM ({archs[0]}), not to predict the next token.",
             "Use it on the masked-LM pages, or pick a causal LM such as gpt2.",
         )
+
+
+OFFLINE_BYTES = {PROJECT_MLM: 100 << 20}  # what an offline non-default model adds (the MiniLM-MLM, float32)
+
+
+def estimate_bytes(role: str, model_id: str | None) -> int:
+    """Memory a model would add once loaded, from its configuration alone (float32 weights);
+    0 for the offline defaults (always loaded) and when the configuration cannot be read (the
+    load then says why)."""
+    model_id = model_policy.canonical_id(model_id or "")
+    if not model_id or model_id in DEFAULTS.values() or model_id in (SMOLLM2, MINILM):
+        return 0
+    if model_id in OFFLINE_BYTES:
+        return OFFLINE_BYTES[model_id]
+    local = Path(model_id).expanduser()
+    if (local / "artifact.json").is_file():  # a masked LM made from a causal LM: updates only
+        return sum(f.stat().st_size for f in local.iterdir() if f.suffix == ".safetensors") * 2
+    try:
+        from transformers import AutoConfig
+
+        config, _ = _from_pretrained(AutoConfig, str(local) if local.is_dir() else model_id, trust_remote_code=False)
+        return 4 * estimate_params(config, role)
+    except Exception:  # noqa: BLE001 - unreadable: the load itself gives the message
+        return 0
 
 
 def estimate_params(config: Any, role: str) -> int:
@@ -411,13 +443,15 @@ def _load_bidirectional(path: Path | None, model_id: str, progress: ProgressFn |
     try:
         meta = bidirectional_artifact.read_meta(path)
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelUnavailable(f"'{model_id}' is not a usable masked-LM artefact ({str(exc)[:120]}).") from exc
+        _LOG.warning("masked-LM artefact %r unreadable: %s", model_id, str(exc)[:300])
+        raise ModelUnavailable(f"{model_policy.shown(model_id, capital=True)} is not a usable masked-LM artefact.") from exc
     base = meta.get("base_model") or SMOLLM2
     causal = load("clm", base, progress)
     try:
         model, tok, card, meta = bidirectional_artifact.load(causal.model, causal.tokenizer, path)
     except Exception as exc:  # noqa: BLE001 - a damaged or foreign artefact is a message, whatever broke
-        raise ModelUnavailable(f"'{model_id}' does not fit its causal LM {base} ({str(exc)[:160]}).") from exc
+        _LOG.warning("masked-LM artefact %r does not fit %r: %s", model_id, base, str(exc)[:300])
+        raise ModelUnavailable(f"{model_policy.shown(model_id, capital=True)} does not fit its causal LM.") from exc
     _prepare(model)
     r = meta["recipe"]
     n = r["bidirectional_layers"]
@@ -489,8 +523,9 @@ def _from_pretrained(cls, model_id: str, **kw):
             f"'{model_id}' is not in the local model cache and downloads are switched off (HF_HUB_OFFLINE).",
             "Use one of the offline defaults, or connect and unset HF_HUB_OFFLINE.",
         ) from first
-    if Path(model_id).expanduser().is_dir():
-        raise ModelUnavailable(f"The folder '{model_id}' does not hold a usable model: {str(first)[:200]}") from first
+    if Path(model_id).expanduser().is_dir():  # what a server folder holds is not told
+        raise ModelUnavailable(f"{model_policy.shown(model_id, capital=True)} does not hold a model this app can load.",
+                               "Check the folder, or pick one of the models in the sidebar.") from first
     if not hub_reachable():
         raise ModelUnavailable(
             f"The Hugging Face hub cannot be reached from this machine, and '{model_id}' is not in the local cache.",
@@ -510,7 +545,9 @@ def _from_pretrained(cls, model_id: str, **kw):
                 f"There is no model called '{model_id}' on the Hugging Face hub.",
                 "Check the spelling (e.g. 'bert-base-uncased', 'gpt2', 't5-small').",
             ) from exc
-        raise ModelUnavailable(f"'{model_id}' could not be loaded: {msg.splitlines()[0][:300]}") from exc
+        _LOG.warning("loading %r failed: %s", model_id, msg.splitlines()[0][:300] if msg else type(exc).__name__)
+        raise ModelUnavailable(f"'{model_id[:80]}' could not be loaded ({type(exc).__name__}).",
+                               "Pick another model; the server's log has the details.") from exc
 
 
 def _load_hub(role: str, model_id: str, progress: ProgressFn | None) -> LoadedModel:
@@ -531,12 +568,14 @@ def _load_hub(role: str, model_id: str, progress: ProgressFn | None) -> LoadedMo
     except ModelUnavailable:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise ModelUnavailable(f"'{model_id}' has no usable configuration: {str(exc)[:200]}") from exc
+        _LOG.warning("no configuration for %r: %s", model_id, str(exc)[:300])
+        raise ModelUnavailable(f"{model_policy.shown(model_id, capital=True)} has no configuration this app can read.",
+                               "Pick another model in the sidebar.") from exc
     if local.is_dir():
         source = "local folder"
     if getattr(config, "auto_map", None) and getattr(config, "model_type", "") not in _mapping(role):
         raise ModelUnavailable(f"'{model_id}' needs custom code from its repository, which this app never runs.")
-    check_role(config, role, model_id)
+    check_role(config, role, model_id if not local.is_dir() else model_policy.shown(model_id), folder=local.is_dir())
     check_size(estimate_params(config, role), model_id)
     if progress:
         progress(0.3, f"Loading the weights of {model_id}…")
@@ -546,7 +585,8 @@ def _load_hub(role: str, model_id: str, progress: ProgressFn | None) -> LoadedMo
     _prepare(model)
     if progress:
         progress(1.0, "Loaded.")
-    info = describe(model, tok, model_id=model_id, role=role, name=model_id, source=source)
+    name = f"{local.name} (local folder)" if local.is_dir() else model_id  # no server path on the page
+    info = describe(model, tok, model_id=model_id, role=role, name=name, source=source)
     return LoadedModel(model, tok, info)
 
 
@@ -561,12 +601,13 @@ def load(role: str, model_id: str | None = None, progress: ProgressFn | None = N
     if role not in ROLES:
         raise ModelUnavailable(f"Unknown role '{role}'. Roles: {', '.join(ROLES)}.")
     _quiet_transformers()
-    model_id = (model_id or "").strip() or DEFAULTS[role]
+    model_id = model_policy.canonical_id(model_id or "") or DEFAULTS[role]
     if model_id is None:
         raise ModelUnavailable(
             f"No offline {ROLE_NAMES[role]} ships with this app (no T5 weights are packaged).",
             "Enter a hub id such as 't5-small' in the sidebar (needs a connection or a local cache).",
         )
+    model_policy.check(role, model_id)  # a locked server: before anything is read
     if model_id == SMOLLM2:
         if role != "clm":
             raise ModelUnavailable(f"{SMOLLM2} is a causal LM; it cannot be used as a {ROLE_NAMES[role]}.")

@@ -6,17 +6,19 @@ Pages import from here; nothing else in `explorer/` imports streamlit.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from typing import Any, Callable, Iterator
 
 import streamlit as st
 
-from explorer import models
+from explorer import model_cache, model_policy, models
 from explorer.errors import ExplorerError
 
 OTHER = "Other model id…"
 _CONVERTING = threading.Lock()  # one GGUF conversion at a time, however many sessions ask
+_LOG = logging.getLogger("ssl_explorer.pages")
 
 
 def _threads() -> None:
@@ -25,11 +27,6 @@ def _threads() -> None:
     n = int(os.environ.get("SSL_EXPLORER_THREADS", "1") or 1)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _cached_load(role: str, model_id: str | None, _progress=None) -> models.LoadedModel:
-    return models.load(role, model_id, progress=_progress)
 
 
 def get_model(role: str, model_id: str | None = None, *, quiet: bool = False) -> models.LoadedModel | None:
@@ -50,7 +47,7 @@ def get_model(role: str, model_id: str | None = None, *, quiet: bool = False) ->
             with _CONVERTING:
                 models.convert_smollm2(progress)
         with st.spinner(f"Loading {label}…"):
-            lm = _cached_load(role, model_id)
+            lm = model_cache.SHARED.get(role, model_id)
         if bar is not None:
             bar.empty()
         return lm
@@ -61,23 +58,30 @@ def get_model(role: str, model_id: str | None = None, *, quiet: bool = False) ->
 
 
 def show_error(exc: BaseException) -> None:
-    """Show a user-facing error (never a traceback)."""
+    """Show a user-facing error: the project's message, or for anything else a plain sentence
+    (never a traceback, a server path or the error's text; the server's log has those)."""
     if isinstance(exc, ExplorerError):
         st.error(exc.message, icon="⚠️")
         if exc.hint:
             st.caption(exc.hint)
     else:
-        st.error(f"Something went wrong: {type(exc).__name__}: {str(exc)[:300]}", icon="⚠️")
+        st.error(f"Something went wrong here ({type(exc).__name__}). The rest of the app still works: change the "
+                 "input, pick an example, or reload the page.", icon="⚠️")
 
 
 @contextlib.contextmanager
 def friendly_errors() -> Iterator[None]:
-    """Run a block; an `ExplorerError` (or any other error) becomes a message, not a traceback."""
+    """Run a block; an `ExplorerError` (or any other error) becomes a message, not a traceback.
+
+    Anything but the project's own error is logged with its traceback on the server. Streamlit's
+    own control flow (st.stop, st.rerun, page switches) passes through: it is not an Exception.
+    """
     try:
         yield
     except ExplorerError as exc:
         show_error(exc)
     except Exception as exc:  # noqa: BLE001 - the page keeps working whatever happens
+        _LOG.exception("error on a page")
         show_error(exc)
 
 
@@ -90,14 +94,25 @@ def model_picker(role: str, *, container: Any = None, label: str | None = None) 
     # collapsed in presenter mode: the projector shows the content, not the controls
     box = container or st.sidebar.expander(f"Model: {label or models.ROLE_NAMES[role]}", expanded=not presenter())
     default = models.DEFAULTS.get(role)
-    offline = ([default] if default else []) + models.OFFLINE_ALTERNATIVES.get(role, [])
+    offline = [m for m in ([default] if default else []) + models.OFFLINE_ALTERNATIVES.get(role, [])
+               if model_policy.is_allowed(m)]
     labels = {m: f"{m} ({models.OFFLINE_LABELS.get(m, 'offline')})" for m in offline}
-    options = list(labels.values()) + models.SUGGESTED.get(role, []) + [OTHER]
+    locked = model_policy.locked()  # a shared server: only its own list, no box for any id
+    suggested = [m for m in models.SUGGESTED.get(role, []) if model_policy.is_allowed(m)]
+    if locked:
+        others = {m for r, ms in models.SUGGESTED.items() if r != role for m in ms}  # ids for other roles
+        suggested += sorted(m for m in model_policy.allowed_ids() or () if m not in suggested and m not in others
+                            and m not in model_policy.offline_ids() and not model_policy.looks_like_path(m))
+    options = list(labels.values()) + suggested + ([] if locked else [OTHER])
     current = st.session_state.get(f"model_id_{role}")
+    if current and not model_policy.is_allowed(current):  # e.g. from a link
+        box.warning(f"This server does not offer {model_policy.shown(current)}; using {default or 'none'}.",
+                    icon="🔒")
+        current = st.session_state[f"model_id_{role}"] = default
     index = 0
     if current and current != default:
         shown = labels.get(current, current)
-        index = options.index(shown) if shown in options else len(options) - 1
+        index = options.index(shown) if shown in options else (0 if locked else len(options) - 1)
     choice = box.selectbox(label or models.ROLE_NAMES[role], options, index=index, key=f"pick_{role}",
                            help="Offline models ship with the app. Hub models need a connection or a local cache.")
     if choice == OTHER:
@@ -240,3 +255,18 @@ def session_alive() -> Callable[[], bool] | None:
         return None
     runtime, session_id = Runtime.instance(), ctx.session_id
     return lambda: runtime.is_active_session(session_id)
+
+
+def server_limits_markdown() -> str:
+    """The Models page's account of this server's model policy and memory (no server paths)."""
+    policy = model_policy.mode()
+    choice = {"any": "any offline model, hub id or local folder (`SSL_EXPLORER_MODELS=any`)",
+              "offline": "only the models that ship with the app (`SSL_EXPLORER_MODELS=offline`)",
+              "list": "only the models in the organiser's list (`SSL_EXPLORER_MODELS`)"}[policy]
+    used = model_cache.SHARED.used()
+    return (f"- Models participants may load: {choice}\n"
+            f"- Memory for loaded models: {model_cache.mb(used)} in use of {model_cache.mb(model_cache.SHARED.limit)} "
+            f"(`{model_cache.ENV}`); the least recently used model that is not a default makes room for a new one\n"
+            f"- Largest model a participant may load: {models.max_params() / 1e6:,.0f} M parameters "
+            "(`SSL_EXPLORER_MAX_PARAMS`)\n"
+            "- The converted SmolLM2 is kept in the server's cache folder (`SSL_EXPLORER_CACHE`)")

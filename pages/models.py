@@ -53,8 +53,5 @@ for model_id, expanded in ((models.SMOLLM2_MLM, True), (models.PROJECT_MLM, Fals
         else:
             st.info(f"{model_id} has not been built on this machine: build it with `make build-mlm`.")
 
-st.header("Caches and limits")
-st.markdown(
-    f"- Converted SmolLM2 cache: `{models.smollm2_cache_path()}` (set `SSL_EXPLORER_CACHE` to move it)\n"
-    f"- Largest model a user may load: {models.max_params() / 1e6:,.0f} M parameters (`SSL_EXPLORER_MAX_PARAMS`)"
-)
+st.header("What this server allows")
+st.markdown(ui.server_limits_markdown())

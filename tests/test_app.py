@@ -61,3 +61,22 @@ def test_inputs_survive_a_visit_to_another_page(app_page):
     assert at.text_area(key="mlm_text").value == text
     assert at.pills(key="mlm_masked").value == [2, 4]
     assert at.slider(key="mlm_k").value == 5
+
+
+def test_an_error_becomes_a_message_and_its_traceback_goes_to_the_log(monkeypatch, caplog):
+    """The error boundary (app.py runs every page inside it; the browser test checks it there): an
+    unexpected error shows a plain message (no error text, no path); the log gets the traceback."""
+    from explorer import ExplorerError, ui
+
+    shown: list[str] = []
+    monkeypatch.setattr(ui.st, "error", lambda text, **k: shown.append(text))
+    monkeypatch.setattr(ui.st, "caption", lambda text, **k: shown.append(text))
+    with caplog.at_level("ERROR", logger="ssl_explorer.pages"):
+        with ui.friendly_errors():
+            raise RuntimeError("injected failure reading /srv/secret/config.json")
+        with ui.friendly_errors():
+            raise ExplorerError("A message for the page.", "A hint.")
+    assert shown[0].startswith("Something went wrong here (RuntimeError)") and "/srv/secret" not in " ".join(shown)
+    assert shown[1:] == ["A message for the page.", "A hint."]
+    logged = [r for r in caplog.records if r.name == "ssl_explorer.pages"]
+    assert len(logged) == 1 and "/srv/secret" in str(logged[0].exc_info[1])  # the project's own error is not logged

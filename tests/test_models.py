@@ -52,10 +52,18 @@ def test_local_folder_models_load_for_their_role(tiny_mlm_dir, tiny_clm_dir):
 
 
 def test_wrong_kind_for_role_is_explained(tiny_mlm_dir, tiny_clm_dir):
-    with pytest.raises(ModelUnavailable, match="masked LM"):
-        load("clm", str(tiny_mlm_dir))
-    with pytest.raises(ModelUnavailable, match="cannot be used as a Masked LM"):
-        load("mlm", str(tiny_clm_dir))
+    # a server folder of the wrong kind: refused without telling what it holds or where it is
+    for role, folder in (("clm", tiny_mlm_dir), ("mlm", tiny_clm_dir)):
+        with pytest.raises(ModelUnavailable) as err:
+            load(role, str(folder))
+        text = f"{err.value.message} {err.value.hint}"
+        assert f"folder '{folder.name}' does not hold a {models.ROLE_NAMES[role]}" in text
+        assert str(folder.parent) not in text and not any(k in text.lower() for k in ("bert", "llama", "masked lm"
+                                                                                          if role == "clm" else "causal"))
+    from transformers import LlamaConfig
+
+    with pytest.raises(ModelUnavailable, match="'gpt2' is a llama model and cannot be used as a Masked LM"):
+        models.check_role(LlamaConfig(), "mlm", "gpt2")  # a hub model of the wrong kind: told what it is
     with pytest.raises(ModelUnavailable, match="sentence encoder without a masked-LM head"):
         load("mlm", models.MINILM)
     with pytest.raises(ModelUnavailable, match="causal LM"):
@@ -74,7 +82,7 @@ def test_unknown_and_unreachable_ids_fail_fast(monkeypatch):
         load("mlm", "bert-base-uncased")
     with pytest.raises(ModelUnavailable, match="not a valid model id"):
         load("clm", "two words")
-    with pytest.raises(ModelUnavailable, match="does not hold a usable model"):
+    with pytest.raises(ModelUnavailable, match="folder 'tmp' does not hold a model this app can load"):
         load("encoder", "/tmp")
     with pytest.raises(ModelUnavailable, match="Unknown role"):
         load("vision")

@@ -118,10 +118,10 @@ def test_continue_self_supervised_training_on_it(monkeypatch, tiny_bidir_dir, pa
     from streamlit.testing.v1 import AppTest
 
     from app import ROOT
-    from explorer import ui
+    from explorer import model_cache
 
     monkeypatch.setattr(training.limits, "SLOTS", training.TrainingSlots(2))
-    shared = ui._cached_load("mlm", str(tiny_bidir_dir))
+    shared = model_cache.SHARED.get("mlm", str(tiny_bidir_dir))
     before = {k: v.clone() for k, v in shared.model.state_dict().items()}
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.session_state["model_id_mlm"] = str(tiny_bidir_dir)

@@ -207,17 +207,17 @@ def test_every_shareable_input_is_a_keyed_widget_with_its_default(app_page, smol
 def test_first_start_converts_the_causal_lm_on_the_page_and_reruns_use_it(app_page, monkeypatch, tmp_path):
     """With no converted cache, the page converts the GGUF file (with a progress bar) outside the
     cached loader; the next script run gets the same model object from the cache, no error."""
-    from explorer import models, ui
+    from explorer import model_cache, models
 
     monkeypatch.setenv("SSL_EXPLORER_CACHE", str(tmp_path))
-    ui._cached_load.clear()
+    model_cache.SHARED.clear()
     try:
         at = app_page(PAGE, timeout=600)
         assert models._cache_ok(models.smollm2_cache_path()) and tmp_path in models.smollm2_cache_path().parents
-        first = ui._cached_load("clm", None)
+        first = model_cache.SHARED.get("clm", None)
         at.run()
         assert not at.exception, [e.value for e in at.exception]
-        assert ui._cached_load("clm", None) is first
+        assert model_cache.SHARED.get("clm", None) is first
         assert bars(at)["labels"]  # the next-token chart is drawn
     finally:
-        ui._cached_load.clear()  # later tests load from the usual cache again
+        model_cache.SHARED.clear()  # later tests load from the usual cache again

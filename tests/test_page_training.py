@@ -242,9 +242,9 @@ def test_a_waiting_run_shows_why_and_starts_when_a_slot_frees(monkeypatch):
 
 
 def test_continue_mlm_from_the_page_leaves_the_cached_model_bit_identical(tiny_mlm_dir):
-    from explorer import ui
+    from explorer import model_cache
 
-    shared = ui._cached_load("mlm", str(tiny_mlm_dir))
+    shared = model_cache.SHARED.get("mlm", str(tiny_mlm_dir))
     before = {k: v.clone() for k, v in shared.model.state_dict().items()}
     at = open_page(model_id_mlm=str(tiny_mlm_dir))
     at.radio(key="train_mode").set_value("continue").run()
@@ -252,7 +252,7 @@ def test_continue_mlm_from_the_page_leaves_the_cached_model_bit_identical(tiny_m
     at.selectbox(key="train_lr").set_value(1e-3).run()
     run = start(at, 10)
     assert run.mode == "continue" and run.step == 10
-    assert ui._cached_load("mlm", str(tiny_mlm_dir)) is shared
+    assert model_cache.SHARED.get("mlm", str(tiny_mlm_dir)) is shared
     assert all(torch.equal(shared.model.state_dict()[k], before[k]) for k in before)
     assert not all(torch.equal(run.model.state_dict()[k], before[k]) for k in before)
     table = next(t.value for t in at.table if "before" in t.value.columns)
