@@ -62,6 +62,7 @@ class Session:
         self.pages: dict[str, str] = {}  # url path and title -> page_script_hash
         self.page = ""  # page_script_hash of the current page
         self.query = ""  # the page's query string, as the browser's address bar holds it
+        self.session_id = ""  # the server's id for this session (an upload names it)
         self.widgets: dict[str, object] = {}  # widget id -> its element proto (last run of the page)
         self.auto: dict[str, float] = {}  # fragment id -> auto-rerun interval (s)
         self.run = self._new_run()
@@ -96,6 +97,7 @@ class Session:
                 self.widgets.clear()
                 self.auto.clear()
             self.page = msg.new_session.page_script_hash or self.page
+            self.session_id = msg.new_session.initialize.session_id or self.session_id
         elif kind == "navigation":
             for p in msg.navigation.app_pages:
                 self.pages[p.url_pathname or p.page_name] = self.pages[p.page_name] = p.page_script_hash
@@ -240,7 +242,10 @@ async def mlm_click(session: Session, word: str, masking: bool) -> web.Interacti
     """Click a token pill to mask it (its chart is drawn) or to unmask it."""
     kind = "mlm click" if masking else "mlm unmask"
     pills = session.find("ButtonGroup", key="mlm_masked")
-    if pills is None or word not in [o.content for o in pills.options]:
+    shown = [o.content for o in pills.options] if pills is not None else []
+    # a byte-level token carries its space, shown as ␣ (SmolLM2); a WordPiece token does not
+    word = next((c for c in (word, "␣" + word) if c in shown), None) or word
+    if pills is None or word not in shown:
         return missing(kind, f"token pill '{word}'")
     chosen = [v for v in pills.raw_values if v != word] + ([word] if masking else [])
     result = await change(session, kind, pills, chosen, chart=masking)
