@@ -118,8 +118,14 @@ async def trainer(url: str, http_url: str, deadline: float, token: str) -> dict:
                     out["errors"].append(up.error)
                     break
             start = session.find("Button", key="train_start")
+            for _ in range(30):  # a stopped run ends at its next step: Start comes back a moment later
+                if start is not None and not start.disabled:
+                    break
+                await asyncio.sleep(1)
+                await ws_load.timed(session, "training wait")
+                start = session.find("Button", key="train_start")
             if start is None or start.disabled:
-                out["errors"].append("no enabled Start button")
+                out["errors"].append("no enabled Start button 30 s after Stop")
                 break
             pressed = await ws_load.change(session, "train start", start, True)
             out["runs"] += 1
