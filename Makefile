@@ -10,7 +10,7 @@ QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || 
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test setup setup-dev bench build-mlm build-minilm-mlm corpus clean-cache
+.PHONY: run test fuzz setup setup-dev bench build-mlm build-minilm-mlm corpus clean-cache
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,16 @@ run: setup
 test: setup-dev
 	$(PY) -m explorer.models --prepare
 	$(PY) -m pytest -q --durations=15 tests
+
+# Interaction fuzzing, long run: the same tests as in `make test` (tests/test_fuzz.py), 140 sequences of
+# 15 random actions per page (2,100 actions per page). `make fuzz FUZZ_SEED=7` draws other sequences.
+FUZZ_EXAMPLES ?= 140
+FUZZ_STEPS ?= 15
+FUZZ_SEED ?= 0
+fuzz: setup-dev
+	$(PY) -m explorer.models --prepare
+	SSL_EXPLORER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SSL_EXPLORER_FUZZ_STEPS=$(FUZZ_STEPS) SSL_EXPLORER_FUZZ_SEED=$(FUZZ_SEED) \
+		$(PY) -m pytest -q -p no:cacheprovider -p no:logging --durations=0 tests/test_fuzz.py
 
 bench: setup-dev
 	$(PY) -m bench.run_all

@@ -27,7 +27,7 @@ import torch
 from explorer import clm as causal
 from explorer import mlm as masked
 from explorer.errors import ExplorerError
-from explorer.tokens import Encoded, clean_text, display_piece, encode
+from explorer.tokens import Encoded, clean_text, display_piece, encode, model_max_tokens
 
 WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 BLANK_RE = re.compile(r"_{2,}|\[mask\]|<mask>", re.IGNORECASE)
@@ -129,6 +129,10 @@ def prepare(mlm_lm: Any, clm_lm: Any, text: str | None, *, max_tokens: int = MAX
     if not words:
         raise ExplorerError("The sentence has no words.", "Type a sentence such as 'The dog barked at the mailman.'")
     mtok = mlm_lm.tokenizer
+    ctok = clm_lm.tokenizer
+    # no more tokens than each model has positions (a small model may have fewer than MAX_TOKENS)
+    max_tokens = min(max_tokens, model_max_tokens(mtok, mlm_lm.model))
+    clm_max = min(4 * max_tokens, model_max_tokens(ctok, clm_lm.model, cap=1_000_000) - 1)  # and the start token
     mask_tok, _ = masked.mask_token(mtok)
     mlm_text, mlm_words = _with_blanks(text, words, mask_tok)
     enc = encode(mtok, mlm_text, max_tokens=max_tokens, what="sentence")
@@ -139,9 +143,8 @@ def prepare(mlm_lm: Any, clm_lm: Any, text: str | None, *, max_tokens: int = MAX
         mlm_text, mlm_words = _with_blanks(text, words, mask_tok)
         enc = encode(mtok, mlm_text, max_tokens=max_tokens, what="sentence")
     mlm_map = token_words(enc, mlm_words)
-    ctok = clm_lm.tokenizer
     clm_text, clm_words = _with_blanks(text, words, BLANK)
-    cenc = encode(ctok, clm_text, max_tokens=4 * max_tokens, add_special_tokens=False, what="sentence")
+    cenc = encode(ctok, clm_text, max_tokens=clm_max, add_special_tokens=False, what="sentence")
     clm_map = token_words(cenc, clm_words)
     ids = list(cenc.ids)
     start = causal.start_token_id(ctok)

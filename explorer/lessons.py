@@ -138,12 +138,22 @@ def load_lessons(folder: Path | None = None, quiz_dir: Path | None = None) -> tu
 
 @dataclass
 class Score:
-    """Quiz score kept in the session: question id → right or wrong (first answer counts)."""
+    """Quiz score kept in the session: question id → right or wrong (first answer counts), and the
+    option each question was answered with (an answer is final: the page shows it locked)."""
 
     answers: dict[str, bool] = field(default_factory=dict)
+    choices: dict[str, int] = field(default_factory=dict)
 
     def record(self, qid: str, right: bool) -> None:
         self.answers.setdefault(qid, right)
+
+    def answer(self, qid: str, choice: int) -> None:
+        """Lock the answer to a question (the first one stays)."""
+        self.choices.setdefault(qid, int(choice))
+
+    def chosen(self, qid: str) -> int | None:
+        """The locked answer to a question, None while it is open."""
+        return self.choices.get(qid)
 
     @property
     def right(self) -> int:

@@ -56,6 +56,15 @@ def clean_text(text: str | None, *, max_chars: int = MAX_CHARS, what: str = "tex
     return text
 
 
+def cut_to_limit(text: str, max_chars: int, what: str = "text") -> tuple[str, str | None]:
+    """A text box's input cut to its limit: (the first `max_chars` characters, a message saying so),
+    or (the text, None) when it fits. Typed, pasted and linked text go through the same cut."""
+    if len(text) <= max_chars:
+        return text, None
+    return text[:max_chars], (f"The {what} had {len(text):,} characters; this box takes up to {max_chars:,}, so "
+                              f"only the first {max_chars:,} are used.")
+
+
 _LABELS: "weakref.WeakKeyDictionary[Any, dict[int, str]]" = weakref.WeakKeyDictionary()
 
 

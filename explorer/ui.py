@@ -201,13 +201,34 @@ def page_state(page: str, defaults: dict[str, Any], limits: dict[str, Any] | Non
     local = {k: v for k, v in (local or {}).items() if k not in defaults}
     kept = st.session_state.get(f"_kept_{page}", {})
     for key, default in {**local, **defaults}.items():
-        if key not in st.session_state:  # first visit, or back from another page: Streamlit forgot it
+        if key in st.session_state:
+            value = st.session_state[key]
+            if not _fits(value, default):  # e.g. a choice's label where the page keeps an index
+                value = kept[key] if key in kept and _fits(kept[key], default) else default
+        else:  # first visit, or back from another page: Streamlit forgot it
             value = kept.get(key, default)
             if value is None and key in local:
                 continue
-            st.session_state[key] = _copy(value)
+        # Set every run, before the widgets: a widget the previous run did not draw (the page stopped
+        # early, another view or mode was shown) is then sent with the page's value. Otherwise the
+        # browser mounts it at its own default while the page computes with this value, and its next
+        # change sends the shown one back (the Streamlit docs' `st.session_state.k = st.session_state.k`).
+        st.session_state[key] = _copy(value)
     st.session_state[f"_keys_{page}"] = [*local, *defaults]
     _keep(page)
+
+
+def _fits(value: Any, default: Any) -> bool:
+    """Whether a widget value has its default's type (None, a widget's 'nothing chosen', always fits)."""
+    if value is None or default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return True
 
 
 def _keep(page: str) -> None:
@@ -270,3 +291,38 @@ def server_limits_markdown() -> str:
             f"- Largest model a participant may load: {models.max_params() / 1e6:,.0f} M parameters "
             "(`SSL_EXPLORER_MAX_PARAMS`)\n"
             "- The converted SmolLM2 is kept in the server's cache folder (`SSL_EXPLORER_CACHE`)")
+
+
+# --------------------------------------------------------------------------- text boxes with a limit
+
+
+def limited_text(label: str, *, key: str, max_chars: int, area: bool = True, what: str = "text",
+                 container: Any = None, value: str | None = None, help: str | None = None, **kwargs: Any) -> str:
+    """A text box (st.text_area, or st.text_input with `area=False`) whose limit every input meets the
+    same way: typed, pasted, from a link or set by the page, text over `max_chars` is cut to the limit
+    and a message under the box says so, while the text stays as cut. The limit is in the box's help.
+
+    Streamlit's own `max_chars` is not used: the browser would silently drop the end of a paste, and
+    the server silently cuts a longer value before the page sees it. `value` is the first value of a
+    box whose key no page state fills."""
+    from explorer.tokens import cut_to_limit
+
+    box = container if container is not None else st
+    if value is not None and key not in st.session_state:
+        st.session_state[key] = value
+    notice = f"_cut_{key}"
+    text = st.session_state.get(key)
+    if isinstance(text, str) and len(text) > max_chars:
+        text, message = cut_to_limit(text, max_chars, what)
+        st.session_state[key] = text
+        st.session_state[notice] = (text, message)
+    limit = f"Up to {max_chars:,} characters; longer text is cut to the first {max_chars:,}."
+    widget = box.text_area if area else box.text_input
+    out = widget(label, key=key, help=f"{help} {limit}" if help else limit, **kwargs)
+    cut = st.session_state.get(notice)
+    if cut is not None:
+        if cut[0] == out:
+            box.warning(cut[1], icon="✂️")
+        else:  # edited since: the message is about an earlier text
+            del st.session_state[notice]
+    return out

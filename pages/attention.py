@@ -103,12 +103,12 @@ model_key = (role, info.model_id)
 
 left, right = st.columns([1, 3])
 left.selectbox("Example", list(PRESETS), key="attn_preset", on_change=_use_preset)
-right.text_area("Text", key="attn_text", height=80, max_chars=5000, on_change=_text_changed,
+ui.limited_text("Text", key="attn_text", max_chars=5000, container=right, height=80, on_change=_text_changed,
                 help="Any text. For a masked LM, type [MASK] where the model should guess a word.")
 target = ""
 if role == "seq2seq":
-    target = st.text_input("Decoder text", key="attn_target",
-                           help="What the decoder reads. Leave blank to use the model's own output.")
+    target = ui.limited_text("Decoder text", key="attn_target", max_chars=2000, area=False, what="decoder text",
+                             help="What the decoder reads. Leave blank to use the model's own output.")
 c1, c2 = st.columns([1, 3])
 max_tokens = c1.slider("Max tokens", 8, 256, key="attn_max_tokens",
                        help="Longer text is cut. The bertviz views stop at 100 tokens.")

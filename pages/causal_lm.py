@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer import clm, ui
 from explorer.charts import clm as charts
-from explorer.tokens import display_piece, encode
+from explorer.tokens import MAX_CHARS, display_piece, encode
 
 DEFAULTS = {
     "clm_prompt": "The capital of France is",
@@ -104,8 +104,8 @@ limit = min(clm.PROMPT_LIMIT, clm.max_positions(lm.model, tok))
 can_chat = clm.has_chat_template(tok)
 
 left, right = st.columns([3, 1])
-text = left.text_area("Prompt", key="clm_prompt", height=90,
-                      help=f"Up to {limit} tokens. Leave it empty to see how a text starts.")
+text = ui.limited_text("Prompt", key="clm_prompt", max_chars=MAX_CHARS, what="prompt", container=left, height=90,
+                       help=f"Up to {limit} tokens. Leave it empty to see how a text starts.")
 chat = right.toggle("Chat template", key="clm_chat", disabled=not can_chat,
                     help="Instruct models were trained on conversations: wrap the prompt as a user message and let "
                          "the model answer as the assistant." if can_chat else
@@ -230,7 +230,7 @@ st.markdown(
     "of T tokens gives T−1 training pairs at once. The loss is the mean surprisal −ln p(actual next token); "
     "perplexity is e^loss, the number of equally likely choices the model is as unsure as.")
 tf_left, tf_right = st.columns([4, 1], vertical_alignment="bottom")
-tf_text = tf_left.text_area("Text to score", key="clm_tf_text", height=80)
+tf_text = ui.limited_text("Text to score", key="clm_tf_text", max_chars=MAX_CHARS, container=tf_left, height=80)
 tf_right.button("Use the text so far", key="clm_tf_use", on_click=score_text_so_far, args=(gen.text(tok),),
                 help="Score the prompt plus the generated tokens (as the model saw them).", width="stretch")
 with ui.friendly_errors():

@@ -65,7 +65,8 @@ def block_ranges(flags: list[bool], value: bool) -> str:
 
 
 st.pills("Examples", list(PRESETS), key="cmp_preset", on_change=_preset, selection_mode="single")
-st.text_input("Sentence (type ___ for a blank with no answer)", key="cmp_text", max_chars=600)
+ui.limited_text("Sentence (type ___ for a blank with no answer)", key="cmp_text", max_chars=600, area=False,
+                what="sentence")
 
 mlm_lm = ui.get_model("mlm", mlm_id)
 clm_lm = ui.get_model("clm", clm_id)

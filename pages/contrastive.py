@@ -88,7 +88,7 @@ st.caption(f"Encoder: {lm.info.name}. Sentence vector: {pooling.describe()} ({po
 
 # --------------------------------------------------------------------------- 1. similarity and map
 st.header("1. Similar meaning, nearby vectors")
-st.text_area("Your sentences (one per line)", key="con_sentences", height=170, max_chars=5000)
+ui.limited_text("Your sentences (one per line)", key="con_sentences", max_chars=5000, height=170)
 emb = None
 with ui.friendly_errors():
     emb = contrastive.embed(lm, state["con_sentences"], pooling=pooling)
@@ -140,8 +140,8 @@ st.segmented_control("Positives", list(POSITIVE_CHOICES), key="con_positives",
                      help="Your pairs: the text after '|' on each line. Dropout (SimCSE): the same sentence "
                           "encoded twice with dropout on. Word dropout: the sentence with some words removed.")
 mode = state["con_positives"] or "pairs"
-st.text_area("Pairs: anchor | positive (one per line)" if mode == "pairs"
-             else "Anchors (one per line; text after '|' is ignored)", key="con_pairs", height=160, max_chars=5000)
+ui.limited_text("Pairs: anchor | positive (one per line)" if mode == "pairs"
+                else "Anchors (one per line; text after '|' is ignored)", key="con_pairs", max_chars=5000, height=160)
 p1, p2, p3 = st.columns(3)
 p1.slider("Temperature τ", 0.01, 1.0, step=0.01, key="con_temperature",
           help="Low τ sharpens the softmax: small gaps in similarity become large gaps in probability. "

@@ -10,6 +10,7 @@ from explorer.charts.mlm import prediction_chart
 from explorer.charts.span import corruption_strips
 
 DEFAULTS = {"lesson": 0}
+LINE = {"max_chars": 600, "area": False}  # a lesson's one-line box
 LIMITS = {"lesson": (0, 99)}
 
 ui.page_state("lessons", DEFAULTS, LIMITS)
@@ -63,7 +64,7 @@ def _next_token_chart(lm, text: str, top_n: int, title: str | None = None):
 def widget_fill_mask(example: str) -> None:
     if (found := _models("mlm")) is None:
         return
-    text = st.text_input("Sentence with a [MASK]", example, key=f"lw_{lesson.slug}")
+    text = ui.limited_text("Sentence with a [MASK]", key=f"lw_{lesson.slug}", value=example, **LINE)
     with ui.friendly_errors():
         _fill_mask_charts(found[0], text, k=8, charts=2)
 
@@ -71,7 +72,7 @@ def widget_fill_mask(example: str) -> None:
 def widget_next_token(example: str) -> None:
     if (found := _models("clm")) is None:
         return
-    text = st.text_input("Prompt", example, key=f"lw_{lesson.slug}")
+    text = ui.limited_text("Prompt", key=f"lw_{lesson.slug}", value=example, **LINE)
     with ui.friendly_errors():
         dist = _next_token_chart(found[0], text, top_n=10, title="Next token after “{prompt}”")
         st.caption(f"Entropy {dist.entropy:.2f} bits: as unsure as a fair choice between "
@@ -82,7 +83,7 @@ def widget_compare(example: str) -> None:
     if (found := _models("mlm", "clm")) is None:
         return
     mlm_lm, clm_lm = found
-    text = st.text_input("Sentence", example, key=f"lw_{lesson.slug}")
+    text = ui.limited_text("Sentence", key=f"lw_{lesson.slug}", value=example, **LINE)
     with ui.friendly_errors():
         comp = compare.prepare(mlm_lm, clm_lm, text)
         default = compare.blank_index(comp)
@@ -102,7 +103,7 @@ def widget_span(example: str) -> None:
     if (found := _models("encoder")) is None:
         return
     lm = found[0]
-    text = st.text_input("Sentence", example, key=f"lw_{lesson.slug}")
+    text = ui.limited_text("Sentence", key=f"lw_{lesson.slug}", value=example, **LINE)
     cols = st.columns(2)
     density = cols[0].slider("Noise density", 0.05, 0.5, 0.15, 0.05, key=f"lw_{lesson.slug}_d")
     length = cols[1].slider("Mean span length", 1.0, 5.0, 3.0, 0.5, key=f"lw_{lesson.slug}_l")
@@ -116,7 +117,8 @@ def widget_contrastive(example: str) -> None:
         return
     lm = found[0]
     default = "\n".join([example, "Someone is strumming a guitar.", "A chef is cooking pasta in a kitchen."])
-    text = st.text_area("One sentence per line", default, key=f"lw_{lesson.slug}", height=110)
+    text = ui.limited_text("One sentence per line", key=f"lw_{lesson.slug}", value=default, max_chars=2000,
+                           height=110)
     with ui.friendly_errors():
         emb = contrastive.embed(lm, text)
         labels = [contrastive.short_label(s) for s in emb.sentences]
@@ -166,18 +168,30 @@ def _reveal(q: lessons.Question) -> list[str] | None:
     return [c.piece for c in _next_token_chart(found[0], q.text, top_n=5).top]
 
 
+def _answer(qid: str) -> None:
+    """The Check button: the answer chosen is final (before the run, so the run draws it locked)."""
+    choice = st.session_state.get(f"quiz_{qid}")
+    if isinstance(choice, int):
+        score.answer(qid, choice)
+
+
 if lesson.questions:
     st.header("Quiz")
 for i, q in enumerate(lesson.questions):
     qid = f"{lesson.slug}-{i}"
+    locked = score.chosen(qid)
     with st.container(border=True):
         st.markdown(f"**{i + 1}. {q.prompt}**" + (f"\n\n`{q.text}`" if q.text else ""))
+        if locked is not None:  # answered: the answer given, locked, with its feedback (also after coming back)
+            st.session_state[f"quiz_{qid}"] = locked
         choice = st.radio("Your answer", list(range(len(q.options))), format_func=lambda j, q=q: q.options[j],
-                          index=None, key=f"quiz_{qid}", label_visibility="collapsed")
-        label = "Check" if q.kind == "choice" else "Reveal the model's answer"
-        if st.button(label, key=f"quiz_btn_{qid}", disabled=choice is None):
-            st.session_state[f"quiz_done_{qid}"] = True
-        if choice is not None and st.session_state.get(f"quiz_done_{qid}"):
+                          index=None, key=f"quiz_{qid}", label_visibility="collapsed", disabled=locked is not None)
+        if locked is None:
+            label = "Check" if q.kind == "choice" else "Reveal the model's answer"
+            st.button(label, key=f"quiz_btn_{qid}", disabled=choice is None, on_click=_answer, args=(qid,))
+        else:
+            choice = locked
+            st.caption("Answered: the first answer counts.")
             if q.kind == "choice":
                 right = q.check(choice)
                 score.record(qid, right)

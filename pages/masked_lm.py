@@ -78,7 +78,7 @@ st.sidebar.caption(f"{lm.info.name}: {lm.info.params_millions:.0f} M parameters,
 left, right = st.columns([1, 3])
 left.selectbox("Example", list(PRESETS), key="mlm_preset", on_change=_use_preset,
                help="Workshop examples; picking one masks its key word.")
-right.text_area("Text", key="mlm_text", height=80, max_chars=5000,
+ui.limited_text("Text", key="mlm_text", max_chars=5000, container=right, height=80,
                 help="Type or paste any text. Type [MASK] or <mask> to leave a blank with no answer.")
 
 enc = None

@@ -43,7 +43,7 @@ st.markdown(
 ui.model_picker("seq2seq", label="Seq2seq model (fills the spans)")
 ui.model_picker("mlm", label="Masked LM (offline stand-in)")
 
-st.text_area("Sentence", key="span_text", height=90, max_chars=2000)
+ui.limited_text("Sentence", key="span_text", max_chars=2000, what="sentence", height=90)
 cols = st.columns(4)
 cols[0].slider("Noise density", 0.05, 0.5, step=0.05, key="span_density",
                help="Share of the tokens that are dropped (T5 uses 0.15).")

@@ -40,6 +40,7 @@ STEP_CHOICES = [training.AUTO, 10, 20, 50, 100, 200, 300, 500, 1000, 2000]
 LR_CHOICES = [training.AUTO, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 BATCH_CHOICES = [training.AUTO, 1, 2, 4, 8, 16, 32]
 SEQ_CHOICES = [training.AUTO, 32, 64, 128]
+PROBE_CHARS = training.MAX_PROBES * (training.MAX_FIELD_CHARS + 1)  # the probes' own limits, one per line
 
 # Every input lives in session state under train_<name>; a link carries the ones with a fixed type.
 SHARED = {f"train_{k}": v for k, v in DEFAULTS.items() if k not in ("steps", "lr", "batch", "seq_len", "layers")}
@@ -106,13 +107,18 @@ with right:
                               key="train_corpus")
         with ui.friendly_errors():
             if corpus == "paste":
-                source_text = st.text_area("Your text", key="train_text", height=150,
-                                           placeholder=f"Paste at least {training.MIN_TEXT_CHARS} characters…")
+                source_text = ui.limited_text("Your text", key="train_text", max_chars=training.MAX_TEXT_CHARS,
+                                              height=150, placeholder=f"Paste at least {training.MIN_TEXT_CHARS} "
+                                                                      "characters…")
                 source_name = "pasted text"
                 if source_text.strip():
                     source_text, data_notes = training.training_text(source_text)
             elif corpus == "upload":
-                up = st.file_uploader("A plain-text file (.txt, UTF-8)", type=["txt"], key="train_upload")
+                # Any file is accepted here and checked below: a file the browser refused would show its
+                # reason only in a tooltip; the checks' messages appear under the uploader.
+                up = st.file_uploader("A plain-text file (UTF-8)", type=None, key="train_upload",
+                                      help=training.upload_limits("text"))
+                st.caption(training.upload_limits("text"))
                 source_name = up.name if up is not None else ""
                 if up is not None:
                     source_text, data_notes = training.training_text(training.decode_upload(up.getvalue(), "uploaded file"))
@@ -122,16 +128,18 @@ with right:
         if source_text:
             st.caption(f"{len(source_text):,} characters of text.")
         probe_key = "probes_mlm" if objective == "mlm" else "probes_clm"
-        probes_text = st.text_area("Probes (one per line" + (", with [MASK])" if objective == "mlm" else ")"),
-                                   key=f"train_{probe_key}", height=100,
-                                   help="Shown before and after training (and at checkpoints when pretraining).")
+        probes_text = ui.limited_text("Probes (one per line" + (", with [MASK])" if objective == "mlm" else ")"),
+                                      key=f"train_{probe_key}", max_chars=PROBE_CHARS, what="probes", height=100,
+                                      help="Shown before and after training (and at checkpoints when pretraining).")
     else:
         data = st.radio("Examples", ["bundled", "upload"], key="train_data", horizontal=True,
                         format_func=lambda d: "Bundled examples" if d == "bundled" else "Upload a CSV")
         with ui.friendly_errors():
             if data == "upload":
                 cols = "text,label" if kind == "classify" else "prompt,response"
-                up = st.file_uploader(f"CSV with the columns {cols}", type=["csv", "txt"], key=f"train_upload_{kind}")
+                up = st.file_uploader(f"CSV with the columns {cols}", type=None, key=f"train_upload_{kind}",
+                                      help=training.upload_limits(kind))  # any file: checked below (see above)
+                st.caption(training.upload_limits(kind))
                 source_name = up.name if up is not None else ""
                 if up is not None and kind == "classify":
                     examples, data_notes = training.labelled_examples(up.getvalue(), "uploaded CSV")
@@ -147,8 +155,8 @@ with right:
         if pairs is not None:
             st.caption(f"{len(pairs)} prompt-response pairs, e.g. \u201c{pairs[0][0]}\u201d \u2192 \u201c{pairs[0][1]}\u201d")
         probe_key = "probes_cls" if kind == "classify" else "probes_sft"
-        probes_text = st.text_area("Your sentences to classify" if kind == "classify" else "Test prompts (one per line)",
-                                   key=f"train_{probe_key}", height=90)
+        probes_text = ui.limited_text("Your sentences to classify" if kind == "classify" else "Test prompts (one per line)",
+                                      key=f"train_{probe_key}", max_chars=PROBE_CHARS, what="probes", height=90)
     ui.notes(data_notes)
 
 n_params = lm.info.params if lm is not None else 0

@@ -135,3 +135,18 @@ def test_bad_input(pair):
         compare.predict_word(comp, mlm_lm, clm_lm, 99)
     with pytest.raises(ExplorerError, match="mask token"):
         compare.prepare(clm_lm, clm_lm, "The dog barked.")
+
+
+def test_a_long_sentence_fits_models_with_few_positions(pair):
+    """Fuzzing regression: 600 characters gave the tiny masked LM (64 positions) 96 tokens, and a
+    RuntimeError from its position embeddings."""
+    mlm_lm, clm_lm = pair
+    text = "word " * 120
+    comp = compare.prepare(mlm_lm, clm_lm, text)
+    assert len(comp.mlm_enc.ids) == mlm_lm.model.config.max_position_embeddings == 64
+    assert len(comp.clm_ids) <= clm_lm.model.config.max_position_embeddings
+    assert any("limit" in n for n in comp.notes)
+    scores = compare.score_words(comp, mlm_lm, clm_lm)
+    assert len(scores) == len(comp.words) and np.isfinite(scores["right context gain (bits)"]).all()
+    left, right = compare.predict_word(comp, mlm_lm, clm_lm, len(comp.words) - 1, k=3)
+    assert len(left.top_pieces) == len(right.top_pieces) == 3

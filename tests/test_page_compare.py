@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 
@@ -50,3 +52,18 @@ def test_clicking_the_chosen_word_off_then_typing_keeps_the_page_working(at):
         assert not at.exception, text
     at.pills(key="cmp_word").set_value(1).run()
     assert not at.exception and len(at.get("plotly_chart")) >= 2
+
+
+def test_candidates_shown_keeps_its_value_after_an_empty_sentence(tiny_mlm_dir, tiny_clm_dir):
+    """Fuzzing regression: the slider remounted at its minimum (3) while the page kept 8."""
+    from tests.fuzz_support import FuzzSession
+
+    s = FuzzSession("pages/compare.py", {"model_id_mlm": str(tiny_mlm_dir), "model_id_clm": str(tiny_clm_dir)})
+    s.set("cmp_text", "")
+    assert "empty" in s.at.error[0].value and not s.at.get("slider")
+    s.set("cmp_text", "The dog barked at the mailman.")
+    assert s.value_shown("cmp_k") == [8.0]
+    s.set("cmp_word", "barked")
+    assert s.at.session_state["cmp_k"] == 8 and "cmp_k" not in s.at.query_params
+    bars = [json.loads(c.proto.spec) for c in s.at.get("plotly_chart")][:2]  # masked LM, causal LM
+    assert [len(b["data"][0]["y"]) for b in bars] == [8, 8]

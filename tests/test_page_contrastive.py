@@ -117,3 +117,22 @@ def test_augmented_positives(app_page, mode):
 def test_bad_input_shows_a_message(app_page, state, expected):
     at = app_page(PAGE, timeout=240, **state)
     assert any(expected in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_one_sentence_then_two_others_keeps_the_query_an_index(tiny_mlm_dir):
+    """Regression: the browser kept the label of the query sentence ('A man is playing the guitar on
+    stage.') when the options changed, sent it back, and the page read it as the query index."""
+    from tests.fuzz_support import FuzzSession
+
+    s = FuzzSession(PAGE, {"model_id_encoder": str(tiny_mlm_dir)})
+    s.set("con_sentences", "A kitten naps on the couch.")
+    assert s.value_shown("con_query") == "A kitten naps on the couch."
+    s.set("con_sentences", "The sky is blue today.\nGrass is green in spring.")
+    assert s.at.session_state["con_query"] == 0 and s.value_shown("con_query") == "The sky is blue today."
+    s.set("con_query", "Grass is green in spring.")
+    assert s.at.session_state["con_query"] == 1 and s.at.query_params.get("con_query") == "1"
+    table = next(d.value for d in s.at.dataframe if "rank" in d.value.columns)
+    assert len(table) == s.at.session_state["con_k"]
+    # a browser that still sends an old label (a run cut short by the next change) is not read as an index
+    s.set("con_query", "A man is playing the guitar on stage.")
+    assert s.at.session_state["con_query"] == 1 and s.value_shown("con_query") == "Grass is green in spring."

@@ -48,3 +48,29 @@ def test_predict_quiz_reveals_the_model_answer(at):
     at.button(key="quiz_btn_03-next-token-2").click().run()
     assert not at.exception
     assert any("top answer is “␣Paris”" in s.value for s in at.success)
+
+
+def test_an_answer_is_locked_with_its_feedback_even_after_coming_back(tiny_mlm_dir):
+    """Regression: after a wrong answer the radio could be changed to the right one and showed 'Right.'
+    (the score kept the first answer); the feedback was gone after visiting another lesson."""
+    from tests.fuzz_support import FuzzSession
+
+    s = FuzzSession("pages/lessons.py", {"model_id_mlm": str(tiny_mlm_dir)})
+    s.set("lesson", LESSONS[1].title)  # the cloze lesson
+    q = LESSONS[1].questions[0]
+    wrong = next(j for j in range(len(q.options)) if j != q.answer)
+    s.set("quiz_02-cloze-0", q.options[wrong])
+    s.click("quiz_btn_02-cloze-0")
+    radio = s.widget("quiz_02-cloze-0")
+    assert radio.proto.disabled and radio.value == wrong
+    assert [e.value for e in s.at.error] == [f"Not quite. {q.why}"]
+    s.set(radio, q.options[q.answer])  # a forged change of the locked radio is ignored
+    assert s.widget("quiz_02-cloze-0").value == wrong and not s.at.success
+    assert "Not quite" in s.at.error[0].value and s.at.sidebar.get("metric")[0].proto.body == "0 / 1"
+    s.set("lesson", LESSONS[2].title)
+    s.set("lesson", LESSONS[1].title)  # back: the answer and its feedback are still there
+    radio = s.widget("quiz_02-cloze-0")
+    assert radio.proto.disabled and s.value_shown("quiz_02-cloze-0") == q.options[wrong]
+    assert [e.value for e in s.at.error] == [f"Not quite. {q.why}"]
+    assert not any(b.key == "quiz_btn_02-cloze-0" for b in s.at.button)
+    assert s.at.sidebar.get("metric")[0].proto.body == "0 / 1"

@@ -181,3 +181,37 @@ def test_every_example_masks_its_words(open_page, tiny_mlm_dir, tiny):
         blanks = mlm.typed_masks(enc, tiny.tokenizer)
         assert masked or blanks, name
         assert at.dataframe[0].value["position"].tolist() == sorted(masked + blanks), name
+
+
+# --------------------------------------------------------------------------- regressions found by fuzzing
+# FuzzSession sends what the browser holds (the value shown), so a widget that remounts at its own
+# default while the page computes with another value shows up here as it does in the browser.
+
+
+def test_top_k_slider_keeps_its_value_after_an_empty_text(tiny_mlm_dir):
+    from tests.fuzz_support import FuzzSession
+
+    s = FuzzSession(PAGE, {"model_id_mlm": str(tiny_mlm_dir)})
+    s.set("mlm_text", "")  # the page stops before the slider: the browser removes it
+    assert "empty" in texts(s.at)
+    s.set("mlm_text", "Paris is the capital of France.")
+    assert s.value_shown("mlm_k") == [10.0] and s.at.session_state["mlm_k"] == 10
+    (spec,) = [c for c in charts(s.at) if c["data"][0]["type"] == "bar"]
+    assert len(spec["data"][0]["y"]) in (10, 11)  # the top 10, and the answer when it is not among them
+    s.set("mlm_masked", ["capital", "france"])  # the next click sends the slider's shown value back
+    assert s.at.session_state["mlm_k"] == 10 and "mlm_k" not in s.at.query_params
+    assert all(len(c["data"][0]["y"]) in (10, 11) for c in charts(s.at) if c["data"][0]["type"] == "bar")
+
+
+def test_a_moved_slider_and_the_text_survive_a_model_that_fails_to_load(tiny_mlm_dir, monkeypatch):
+    from tests.fuzz_support import FuzzSession
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    s = FuzzSession(PAGE, {"model_id_mlm": str(tiny_mlm_dir)})
+    s.set("mlm_k", 4)
+    s.set("pick_mlm", "distilroberta-base")  # not available offline: the page stops after the picker
+    assert not s.at.get("slider")
+    offline = next(o for o in s.widget("pick_mlm").options if o.startswith(explorer.models.PROJECT_MLM))
+    s.set("pick_mlm", offline)  # an offline model again: the widgets remount
+    assert s.value_shown("mlm_text") == "Paris is the capital of France."
+    assert s.value_shown("mlm_k") == [4.0] and s.at.query_params.get("mlm_k") == "4"
