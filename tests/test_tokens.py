@@ -35,3 +35,11 @@ def test_word_groups_align_subwords(minilm_tokenizer):
     assert pieces[0] == "un" and all(p.startswith("##") for p in pieces[1:])
     assert word_text(enc, groups[1]) == "unbelievably"
     assert enc.special[0] and enc.special[-1]
+
+
+def test_a_text_over_a_box_limit_is_cut_with_the_limit_said():
+    from explorer.tokens import cut_to_limit
+
+    assert cut_to_limit("short", 10) == ("short", None)
+    cut, message = cut_to_limit("é" * 12, 10, "sentence")
+    assert cut == "é" * 10 and message.startswith("The sentence had 12 characters; this box takes up to 10")
