@@ -275,10 +275,10 @@ def estimate_bytes(role: str, model_id: str | None) -> int:
         return 0
     if model_id in OFFLINE_BYTES:
         return OFFLINE_BYTES[model_id]
-    local = Path(model_id).expanduser()
-    if (local / "artifact.json").is_file():  # a masked LM made from a causal LM: updates only
-        return sum(f.stat().st_size for f in local.iterdir() if f.suffix == ".safetensors") * 2
     try:
+        local = Path(model_id).expanduser()
+        if (local / "artifact.json").is_file():  # a masked LM made from a causal LM: updates only
+            return sum(f.stat().st_size for f in local.iterdir() if f.suffix == ".safetensors") * 2
         from transformers import AutoConfig
 
         config, _ = _from_pretrained(AutoConfig, str(local) if local.is_dir() else model_id, trust_remote_code=False)

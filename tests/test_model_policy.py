@@ -113,3 +113,9 @@ def test_the_models_page_shows_the_policy_not_server_paths(monkeypatch, app_page
     text = " ".join(m.value for m in at.markdown)
     assert "only the models that ship with the app" in text and model_cache.ENV in text
     assert str(models.cache_dir()) not in text and str(models.smollm2_cache_path()) not in text
+
+
+def test_an_over_long_id_is_refused_with_a_message_not_an_os_error():
+    cache = model_cache.ModelCache(limit=1 << 40)
+    with pytest.raises(ModelUnavailable, match="not a valid model id"):
+        cache.get("mlm", "x" * 700)
