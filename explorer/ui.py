@@ -115,12 +115,19 @@ def model_picker(role: str, *, container: Any = None, label: str | None = None) 
         index = options.index(shown) if shown in options else (0 if locked else len(options) - 1)
     choice = box.selectbox(label or models.ROLE_NAMES[role], options, index=index, key=f"pick_{role}",
                            help="Offline models ship with the app. Hub models need a connection or a local cache.")
+    box_key, drawn = f"pick_other_{role}", f"_pick_other_drawn_{role}"
     if choice == OTHER:
-        typed = box.text_input(f"{models.ROLE_NAMES[role]} id", value=current if current not in options else "",
-                               key=f"pick_other_{role}", placeholder="e.g. bert-base-uncased or /path/to/folder")
+        # Seeded every run, no `value=`: the box shows what the page uses. Its own value counts only when
+        # the previous run drew it (the participant typed there); otherwise it starts from the model in use.
+        if not st.session_state.get(drawn) or box_key not in st.session_state:
+            st.session_state[box_key] = current if current and current not in labels and current not in options else ""
+        st.session_state[box_key] = st.session_state[box_key]
+        typed = box.text_input(f"{models.ROLE_NAMES[role]} id", key=box_key,
+                               placeholder="e.g. bert-base-uncased or /path/to/folder")
         model_id = typed.strip() or default
     else:
         model_id = next((m for m, shown in labels.items() if shown == choice), choice)
+    st.session_state[drawn] = choice == OTHER
     st.session_state[f"model_id_{role}"] = model_id
     return model_id
 

@@ -96,16 +96,8 @@ BAD_FILES = [
     ("notes.pdf", b"%PDF-1.4 " + bytes(100), "application/pdf"),
     ("story.txt", ("Once upon a time there was a small dog. " * 60).encode(), "text/plain"),
 ]
-# Defects found by this fuzzer in code another engineer owns (explorer/models.py, explorer/ui.model_picker),
-# reported to them and left out here until they are fixed; SSL_EXPLORER_FUZZ_STRICT=1 puts them back:
-# - a model id longer than a file name may be (255 bytes) raises OSError in models.estimate_bytes;
-# - the model picker's id box (`pick_other_<role>`) remounts at its `value=` default while the server
-#   keeps the id typed before ("Other model id…" chosen again after another model).
+# The model picker's id box: it also gets model ids and folders to type.
 PICKER_BOX = "pick_other_"
-
-
-def strict() -> bool:
-    return bool(os.environ.get("SSL_EXPLORER_FUZZ_STRICT"))
 
 
 # Buttons the fuzzer leaves alone: they start or stop background training threads.
@@ -378,7 +370,7 @@ class FuzzSession:
                 held[w.id] = self.held[w.id]  # the browser keeps what it shows
                 continue
             held[w.id] = ws
-            if w.id not in self.held and w.key and (strict() or not w.key.startswith(PICKER_BOX)):
+            if w.id not in self.held and w.key:
                 on_screen, used = shown(ws, w), used_value(w)
                 if not _same(on_screen, used):
                     self.held = held
@@ -494,7 +486,7 @@ def use_widget(s: FuzzSession, target: int, rng: random.Random, model_paths: lis
     if kind == "text":
         texts = BAD_TEXTS
         if (w.key or "").startswith(PICKER_BOX):
-            texts = [t for t in BAD_TEXTS if strict() or len(t.encode()) <= 255] + model_paths
+            texts = BAD_TEXTS + model_paths
         text = rng.choice(texts)
         s.set(w, text, f"type {_short(text)} into {_name(w)}")
     elif kind == "slider":

@@ -12,8 +12,7 @@ seed SSL_EXPLORER_FUZZ_SEED (default 0; the same seed draws the same sequences).
 sequences of 15 actions per page (150 actions; the span-corruption page, ~0.4 s a run, 5 sequences):
 the whole module took 3 min on this machine's two shared cores (set SSL_EXPLORER_FUZZ_VERBOSE=1 to see
 every run and its time). A budget set in the environment applies to every page as it is: `make fuzz`
-runs these tests with 140 x 15 = 2,100 actions per page. SSL_EXPLORER_FUZZ_STRICT=1 also checks what
-tests/fuzz_support.py leaves out for defects in code it does not own (see PICKER_BOX there).
+runs these tests with 140 x 15 = 2,100 actions per page.
 """
 
 from __future__ import annotations

@@ -119,3 +119,23 @@ def test_an_over_long_id_is_refused_with_a_message_not_an_os_error():
     cache = model_cache.ModelCache(limit=1 << 40)
     with pytest.raises(ModelUnavailable, match="not a valid model id"):
         cache.get("mlm", "x" * 700)
+
+
+def test_the_id_box_shows_the_model_in_use_when_chosen_again(monkeypatch, tiny_mlm_dir):
+    """"Other model id…", an id typed, another model, then "Other model id…" again: the box the browser
+    mounts must show the id the page uses (it kept the earlier id on the server while showing another)."""
+    from tests.fuzz_support import FuzzSession
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    s = FuzzSession("pages/contrastive.py", {"model_id_encoder": str(tiny_mlm_dir)})
+    try:
+        assert s.value_shown("pick_other_encoder") == str(tiny_mlm_dir)  # a folder: "Other model id…"
+        s.set("pick_other_encoder", "no-such-org/no-such-model")
+        assert s.at.session_state["model_id_encoder"] == "no-such-org/no-such-model"
+        s.set("pick_encoder", s.widget("pick_encoder").options[0])  # the offline default
+        assert s.at.session_state["model_id_encoder"] == models.MINILM
+        s.set("pick_encoder", "Other model id…")  # each run checks that the screen shows what is used
+        assert s.value_shown("pick_other_encoder") == ""
+        assert s.at.session_state["model_id_encoder"] == models.MINILM
+    finally:
+        s.close()
