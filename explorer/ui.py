@@ -148,6 +148,17 @@ PRESENTER_CSS = """
 """
 
 
+# A file the browser refuses (over the uploader's size limit) shows its reason only to screen readers and
+# in a tooltip; shown under the file's name instead, in the error colour, without hovering.
+UPLOAD_ERROR_CSS = """
+        [data-testid="stFileChip"][aria-invalid="true"] { flex-wrap: wrap; height: auto; }
+        [data-testid="stFileChip"][aria-invalid="true"] span[role="alert"] { position: static !important;
+            width: 100% !important; height: auto !important; clip: auto !important; clip-path: none !important;
+            overflow: visible !important; white-space: normal !important; margin: 2px 0 0 0 !important;
+            color: #b00020; font-size: 0.9rem; font-weight: 600; }
+"""
+
+
 def css(big: bool) -> str:
     """The app's style sheet; `big` is presenter mode (large fonts, high contrast)."""
     base = "1.35rem" if big else "1rem"
@@ -158,6 +169,7 @@ def css(big: bool) -> str:
         .tok.special {{ color:#666; background:#eee; }}
         .tok.masked {{ background:#ffd34d; border-color:#b38600; font-weight:700; }}
         .strip span {{ display:inline-block; padding:3px 5px; margin:1px; border-radius:4px; color:#000; }}
+        {UPLOAD_ERROR_CSS}
         {PRESENTER_CSS if big else ''}
         </style>"""
 

@@ -114,10 +114,10 @@ with right:
                 if source_text.strip():
                     source_text, data_notes = training.training_text(source_text)
             elif corpus == "upload":
-                # Any file is accepted here and checked below: a file the browser refused would show its
-                # reason only in a tooltip; the checks' messages appear under the uploader.
+                # Any type is accepted here and checked below, where the checks' messages appear under the
+                # uploader; a file over the size limit is refused by the browser with its reason shown.
                 up = st.file_uploader("A plain-text file (UTF-8)", type=None, key="train_upload",
-                                      help=training.upload_limits("text"))
+                                      max_upload_size=training.UPLOAD_WIDGET_MB, help=training.upload_limits("text"))
                 st.caption(training.upload_limits("text"))
                 source_name = up.name if up is not None else ""
                 if up is not None:
@@ -138,7 +138,8 @@ with right:
             if data == "upload":
                 cols = "text,label" if kind == "classify" else "prompt,response"
                 up = st.file_uploader(f"CSV with the columns {cols}", type=None, key=f"train_upload_{kind}",
-                                      help=training.upload_limits(kind))  # any file: checked below (see above)
+                                      max_upload_size=training.UPLOAD_WIDGET_MB,
+                                      help=training.upload_limits(kind))  # any type: checked below (see above)
                 st.caption(training.upload_limits(kind))
                 source_name = up.name if up is not None else ""
                 if up is not None and kind == "classify":

@@ -38,7 +38,9 @@ def corpus_text(key: str) -> str:
 
 
 def _size_text(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n / 1000:.0f} KB" if n >= 1000 else f"{n} bytes"
+    if n >= 100_000:  # 1 MB, 1.02 MB: a size just over the limit does not read as the limit itself
+        return f"{n / 1_000_000:.2f}".rstrip("0").rstrip(".") + " MB"
+    return f"{n / 1000:.0f} KB" if n >= 1000 else f"{n} bytes"
 
 
 def decode_upload(data: bytes | None, what: str = "file") -> str:

@@ -17,6 +17,9 @@ MAX_STEPS_LARGE = 300  # for models over LARGE_MODEL_PARAMS parameters
 MAX_SEQ_LEN = 128
 MAX_BATCH = 32
 MAX_UPLOAD_BYTES = 1_000_000
+# The same limit for the uploader itself (Streamlit's MB are 1,000,000 bytes): a larger file never reaches
+# the server, and the browser says why under the file's name (ui.UPLOAD_ERROR_CSS).
+UPLOAD_WIDGET_MB = MAX_UPLOAD_BYTES // 1_000_000
 MAX_TEXT_CHARS = 1_000_000
 MIN_TEXT_CHARS = 200
 MAX_ROWS = 2000
