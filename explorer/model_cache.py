@@ -102,6 +102,11 @@ class ModelCache:
         with self._lock:
             return list(self._entries)
 
+    def peek(self, role: str, model_id: str | None = None) -> models.LoadedModel | None:
+        """The model if it is loaded already; never loads (for pages that only describe models)."""
+        with self._lock:
+            return self._entries.get(self.key(role, model_id))
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
@@ -151,3 +156,19 @@ class ModelCache:
 
 
 SHARED = ModelCache()
+
+
+def table_row(role: str, model_id: str | None, lm: models.LoadedModel | None, *, reason: str = "") -> dict[str, str]:
+    """One row of a page's table of models, as text (a missing number would read "None").
+    `lm` None: not loaded (yet), or not available for `reason`."""
+    shown = model_policy.shown(model_id).strip("'") if model_id else "none offline"
+    if lm is None:
+        if not model_id:
+            status = f"no offline {models.ROLE_NAMES[role].lower()} ships with the app: pick a hub id in the sidebar"
+        else:
+            status = reason or "loads when a page first uses it"
+        return {"role": models.ROLE_NAMES[role], "model": shown, "size": "", "source": status}
+    i = lm.info
+    size = f"{i.params_millions:.1f} M parameters, {i.layers} layers, {i.heads} heads, up to {i.max_length:,} tokens"
+    return {"role": models.ROLE_NAMES[role], "model": i.name, "size": size, "source": i.source}
+

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explorer import models, ui
+from explorer import model_cache, models, ui
 
 st.title("Models")
 st.markdown(
@@ -15,15 +15,10 @@ rows = []
 for role in models.ROLES:
     model_id = ui.model_picker(role)
     lm = ui.get_model(role, model_id, quiet=True) if model_id else None
-    if lm is None:
-        rows.append({"role": models.ROLE_NAMES[role], "model": model_id or "none offline", "architecture": "",
-                     "parameters (M)": None, "layers": None, "heads": None, "max tokens": None, "vocabulary": None,
-                     "source": "not available", "licence": ""})
-        continue
-    i = lm.info
-    rows.append({"role": models.ROLE_NAMES[role], "model": i.name, "architecture": i.architecture,
-                 "parameters (M)": round(i.params_millions, 1), "layers": i.layers, "heads": i.heads,
-                 "max tokens": i.max_length, "vocabulary": i.vocab_size, "source": i.source, "licence": i.licence})
+    row = model_cache.table_row(role, model_id, lm, reason="not available (see below)")
+    if lm is not None:
+        row.update(architecture=lm.info.architecture, vocabulary=f"{lm.info.vocab_size:,}", licence=lm.info.licence)
+    rows.append(row)
 st.dataframe(rows, hide_index=True, width="stretch")
 
 for role in models.ROLES:
