@@ -8,6 +8,7 @@ the default and is reported, never raised.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 MAX_TEXT = 2_000
@@ -23,25 +24,35 @@ def _parse(raw: str, default: Any) -> Any:
             return False
         raise ValueError("not a yes/no value")
     if isinstance(default, int):
-        return int(raw)
+        return _number(raw, int)
     if isinstance(default, float):
-        v = float(raw)
-        if v != v or v in (float("inf"), float("-inf")):
-            raise ValueError("not a finite number")
-        return v
+        return _number(raw, float)
     if isinstance(default, (list, tuple)):
         if not raw.strip():
             return []
         items = raw.split(",")
         if len(items) > MAX_LIST:
-            raise ValueError("too many items")
+            raise ValueError(f"more than {MAX_LIST} items")
         elem = default[0] if default else 0
-        return [type(elem)(x) if not isinstance(elem, str) else x for x in items]
+        return [x if isinstance(elem, str) else _number(x, type(elem)) for x in items]
     if raw is None:
         raise ValueError("missing")
     if len(raw) > MAX_TEXT:
         raise ValueError(f"longer than {MAX_TEXT} characters")
     return raw
+
+
+def _number(raw: str, kind: type) -> Any:
+    """A whole number or a finite number from a link, with a message a reader understands (not Python's)."""
+    what = "a whole number" if kind is int else "a number"
+    shown = re.sub(r"[^0-9A-Za-z.+\- ]", "?", raw[:20]) + ("…" if len(raw) > 20 else "")  # no markup echoed
+    try:
+        v = kind(raw.strip())
+    except (ValueError, OverflowError):
+        raise ValueError(f"'{shown}' is not {what}") from None
+    if v != v or v in (float("inf"), float("-inf")):
+        raise ValueError(f"'{shown}' is not a finite number")
+    return v
 
 
 def _check(key: str, value: Any, limits: Mapping[str, Any]) -> None:
@@ -53,7 +64,7 @@ def _check(key: str, value: Any, limits: Mapping[str, Any]) -> None:
         vals = value if isinstance(value, list) else [value]
         for v in vals:
             if (lo is not None and v < lo) or (hi is not None and v > hi):
-                raise ValueError(f"outside {lo}–{hi}")
+                raise ValueError(f"{v} is outside {lo}–{hi}")
     elif isinstance(lim, (list, set, frozenset)):
         vals = value if isinstance(value, list) else [value]
         if any(v not in lim for v in vals):

@@ -11,11 +11,11 @@ from explorer.charts.span import corruption_strips
 
 DEFAULTS = {"lesson": 0}
 LINE = {"max_chars": 600, "area": False}  # a lesson's one-line box
-LIMITS = {"lesson": (0, 99)}
 
-ui.page_state("lessons", DEFAULTS, LIMITS)
-large = ui.presenter()
 all_lessons, problems = lessons.load_lessons()
+# the link's lesson number is checked against the lessons there are (lesson=99 warns, as lesson=-3 does)
+ui.page_state("lessons", DEFAULTS, {"lesson": (0, max(len(all_lessons) - 1, 0))})
+large = ui.presenter()
 for p in problems:
     st.error(f"A lesson file could not be loaded: {p}", icon="📄")
 if not all_lessons:
@@ -51,14 +51,15 @@ def _fill_mask_charts(lm, text: str, k: int, charts: int = 1):
     return fill.predictions
 
 
-def _next_token_chart(lm, text: str, top_n: int, title: str | None = None):
-    """The causal LM's next-token distribution after `text`, as a bar chart."""
+def _next_token_chart(lm, text: str, top_n: int, title: str | None = None, temperature: float = 1.0):
+    """The causal LM's next-token distribution after `text` (divided by `temperature`), as a bar chart."""
     prompt = causal.build_prompt(lm.tokenizer, text)
     dist = causal.next_token_distribution(lm, prompt.encoded, top_n=top_n)
-    st.plotly_chart(probability_bars([c.piece for c in dist.top], [c.prob for c in dist.top], large=large,
+    probs = causal.apply_sampling(dist.logits, temperature=temperature).scaled if temperature != 1 else dist.probs
+    st.plotly_chart(probability_bars([c.piece for c in dist.top], [probs[c.token_id] for c in dist.top], large=large,
                                      title=title.format(prompt=prompt.text[-40:]) if title else None),
                     width="stretch")
-    return dist
+    return dist, probs
 
 
 def widget_fill_mask(example: str) -> None:
@@ -73,10 +74,16 @@ def widget_next_token(example: str) -> None:
     if (found := _models("clm")) is None:
         return
     text = ui.limited_text("Prompt", key=f"lw_{lesson.slug}", value=example, **LINE)
+    temperature = st.slider("Temperature", 0.1, 2.0, 1.0, 0.1, key=f"lw_{lesson.slug}_temperature",
+                            help="The logits are divided by the temperature before the softmax: below 1 sharpens "
+                                 "the distribution, above 1 flattens it and gives unlikely tokens a chance.")
     with ui.friendly_errors():
-        dist = _next_token_chart(found[0], text, top_n=10, title="Next token after “{prompt}”")
-        st.caption(f"Entropy {dist.entropy:.2f} bits: as unsure as a fair choice between "
-                   f"{dist.effective_choices:.1f} tokens.")
+        dist, probs = _next_token_chart(found[0], text, top_n=10, title="Next token after “{prompt}”",
+                                        temperature=temperature)
+        entropy = causal.entropy_bits(probs)
+        st.caption(f"At temperature {temperature:g} the top 10 hold {sum(probs[c.token_id] for c in dist.top):.0%} "
+                   f"of the probability. Entropy {entropy:.2f} bits: as unsure as a fair choice between "
+                   f"{2 ** entropy:.1f} tokens.")
 
 
 def widget_compare(example: str) -> None:
@@ -165,7 +172,7 @@ def _reveal(q: lessons.Question) -> list[str] | None:
         return None
     if q.role == "mlm":
         return _fill_mask_charts(found[0], q.text, k=5)[0].top_pieces
-    return [c.piece for c in _next_token_chart(found[0], q.text, top_n=5).top]
+    return [c.piece for c in _next_token_chart(found[0], q.text, top_n=5)[0].top]
 
 
 def _answer(qid: str) -> None:

@@ -74,3 +74,32 @@ def test_an_answer_is_locked_with_its_feedback_even_after_coming_back(tiny_mlm_d
     assert [e.value for e in s.at.error] == [f"Not quite. {q.why}"]
     assert not any(b.key == "quiz_btn_02-cloze-0" for b in s.at.button)
     assert s.at.sidebar.get("metric")[0].proto.body == "0 / 1"
+
+
+@pytest.mark.parametrize("value", ["99", "-3", str(len(LESSONS))])
+def test_a_lesson_number_past_the_lessons_warns_like_a_negative_one(app_page, tiny_mlm_dir, value):
+    at = app_page("pages/lessons.py", model_id_mlm=str(tiny_mlm_dir), query={"lesson": value})
+    assert at.title[0].value == LESSONS[0].title
+    warning = " ".join(w.value for w in at.warning)
+    assert f"{value} is outside 0–{len(LESSONS) - 1}" in warning and "the default was used" in warning
+
+
+def test_the_next_token_lesson_has_the_temperature_it_asks_for(app_page, tiny_clm_dir):
+    at = app_page("pages/lessons.py", model_id_clm=str(tiny_clm_dir), query={"lesson": "2"})
+    lesson = LESSONS[2]
+    assert lesson.widget == "next_token" and any("temperature" in t.lower() for t in lesson.tries)
+    slider = at.slider(key=f"lw_{lesson.slug}_temperature")
+
+    def top_share() -> float:
+        bars = at.get("plotly_chart")[0].proto.spec
+        import json
+        return max(json.loads(bars)["data"][0]["x"])
+
+    at1 = top_share()
+    slider.set_value(2.0).run()
+    hot = top_share()
+    at.slider(key=f"lw_{lesson.slug}_temperature").set_value(0.3).run()
+    cold = top_share()
+    assert cold > at1 > hot  # lower sharpens, higher flattens: the most likely token's share
+    assert "At temperature 0.3 the top 10 hold" in " ".join(c.value for c in at.caption)
+    assert not at.exception

@@ -25,3 +25,14 @@ def test_tampered_values_fall_back_with_a_message():
     assert values == {}
     assert len(problems) == 6
     assert all("default was used" in p for p in problems)
+
+
+def test_messages_speak_to_a_reader_not_in_python_errors():
+    values, problems = parse_query({"k": "abc", "t": "nan", "ids": "1,two", "n": "-3", "x": "<b>9</b>" * 5},
+                                   {"k": 1, "t": 1.0, "ids": [0], "n": 2, "x": 3}, {"n": (0, 5)})
+    assert values == {}
+    text = " ".join(problems)
+    assert "'abc' is not a whole number" in text and "'nan' is not a finite number" in text
+    assert "'two' is not a whole number" in text and "-3 is outside 0–5" in text
+    assert "invalid literal" not in text and "could not convert" not in text
+    assert "<b>" not in text  # what the link held is not echoed as markup
