@@ -18,11 +18,6 @@ PRESETS = {
     "Your own blank": ("The best thing about a rainy Sunday is [MASK].", []),
 }
 VIEWS = ["Fill in the blanks", "Mask like BERT", "Surprise per token"]
-PREDICTION_COLUMNS = {
-    "top probability": st.column_config.NumberColumn(format="percent"),
-    "probability of answer": st.column_config.NumberColumn(format="percent"),
-    "loss (nats)": st.column_config.NumberColumn(format="%.2f"),
-}
 DEFAULTS = {
     "mlm_preset": "Capital city",
     "mlm_text": PRESETS["Capital city"][0],
@@ -137,8 +132,7 @@ with tabs[0]:
                 loss = result.mean_loss
                 c2.metric("Mean loss at the blanks", f"{loss:.2f} nats" if loss is not None else "—",
                           help="Cross-entropy -ln p(answer), averaged over the blanks: what training minimises.")
-                st.dataframe(result.summary_frame(), hide_index=True, width="stretch",
-                             column_config=PREDICTION_COLUMNS)
+                st.dataframe(mlm_charts.prediction_table(result.summary_frame()), hide_index=True, width="stretch")
                 cols = st.columns(2)
                 for i, pred in enumerate(result.predictions):
                     cols[i % 2].plotly_chart(mlm_charts.prediction_chart(pred, large=large), width="stretch",
@@ -176,8 +170,7 @@ with tabs[1]:
             trained = mlm.predict_training_pair(lm, draw, k=k)
             st.metric("Masked-LM loss on this example", f"{trained.mean_loss:.2f} nats",
                       help="The mean of -ln p(label) over the chosen positions: the number training pushes down.")
-            st.dataframe(trained.summary_frame(), hide_index=True, width="stretch",
-                         column_config=PREDICTION_COLUMNS)
+            st.dataframe(mlm_charts.prediction_table(trained.summary_frame()), hide_index=True, width="stretch")
             with st.expander("Prediction charts for each chosen position"):
                 cols = st.columns(2)
                 for i, pred in enumerate(trained.predictions):

@@ -98,12 +98,23 @@ def test_picking_an_example_replaces_text_and_masks(open_page, tiny_mlm_dir):
     assert at.dataframe[0].value["answer"].tolist() == ["mat", "rug"]
 
 
+def displayed(frame) -> "pd.DataFrame":
+    """A dataframe element's cells as the browser shows them (a styled frame's display values)."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(frame.proto.arrow_data.styler.display_values).read_all().to_pandas()
+
+
 def test_typed_blank_is_predicted(open_page, tiny_mlm_dir):
     at = open_page(tiny_mlm_dir)
     at.text_area(key="mlm_text").set_value("The best part of the day is <mask>.").run()
     assert not at.exception and at.pills(key="mlm_masked").value == []
     table = at.dataframe[0].value
     assert table["answer"].tolist() == ["(blank)"] and table["model sees"].tolist() == ["[MASK]"]
+    shown = displayed(at.dataframe[0])  # what the browser draws: no answer to score, so "—", not "None"
+    row = shown.iloc[0]
+    assert [row["rank of answer"], row["probability of answer"], row["loss (nats)"]] == ["—", "—", "—"]
+    assert row["top probability"].endswith("%")
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -173,6 +173,14 @@ def surprisal_strip(pieces: Sequence[str], surprisals: Sequence[float], *, hover
 
 
 
+def prediction_table(frame: pd.DataFrame):
+    """A predictions summary (`FillResult.summary_frame`) for the page: percentages, losses to two places,
+    and "—" where a blank has no answer to score (a typed mask) instead of "None"."""
+    formats = {"top probability": percent, "probability of answer": percent, "loss (nats)": "{:.2f}",
+               "rank of answer": "{:.0f}"}
+    return frame.style.format({k: v for k, v in formats.items() if k in frame.columns}, na_rep="—")
+
+
 def style_training_pair(frame: pd.DataFrame):
     """The training-pair table with chosen rows tinted by what they became (a pandas Styler)."""
     tint = {MASKED: "#fff3c4", RANDOM: "#fde0de", KEPT: "#e3f4e7"}
