@@ -43,6 +43,22 @@ def _fill_input(input_text: str, predictions: dict[int, str]) -> str:
     return SENTINEL_RE.sub(lambda m: predictions.get(int(m.group(1)), m.group(0)), input_text)
 
 
+def _with_masks(text: str, counts: dict[int, int], mask: str) -> tuple[str, list[tuple[int, int]]]:
+    """`text` with each sentinel replaced by its count of `mask` tokens, and where those masks lie."""
+    parts, ours, end = [], [], 0
+    for m in SENTINEL_RE.finditer(text):
+        parts.append(text[end:m.start()] + " ")
+        start = sum(map(len, parts))
+        blank = " ".join([mask] * counts[int(m.group(1))])
+        parts.append(blank + " ")
+        ours.append((start, start + len(blank)))
+        end = m.end()
+    parts.append(text[end:])
+    full = "".join(parts)
+    lead = len(full) - len(full.lstrip())  # the text is stripped before it is tokenized
+    return full.strip(), [(a - lead, b - lead) for a, b in ours]
+
+
 def fill_with_mlm(lm: Any, corruption: Corruption, *, tokens_per_span: int | None = None,
                   iterative: bool = True) -> Fill:
     """Approximate T5's span filling with a masked LM: each sentinel becomes k [MASK] tokens.
@@ -63,15 +79,18 @@ def fill_with_mlm(lm: Any, corruption: Corruption, *, tokens_per_span: int | Non
             counts[sp.number] = max(1, len(own))
         else:
             counts[sp.number] = max(1, int(tokens_per_span))
-    masked_text = SENTINEL_RE.sub(lambda m: " " + " ".join([tok.mask_token] * counts[int(m.group(1))]) + " ",
-                                  corruption.input_text)
-    enc = encode(tok, masked_text, max_tokens=model_max_tokens(tok, model), what="sentence")
+    masked_text, ours = _with_masks(corruption.input_text, counts, tok.mask_token)
+    limit = model_max_tokens(tok, model)
+    enc = encode(tok, masked_text, max_tokens=limit, what="sentence")
     ids = torch.tensor([enc.ids])
-    mask_positions = [i for i, t in enumerate(enc.ids) if t == tok.mask_token_id]
+    # only the masks put in for the gaps: a [MASK] the text itself holds is left as it is
+    mask_positions = [i for i, (t, (a, _)) in enumerate(zip(enc.ids, enc.offsets))
+                      if t == tok.mask_token_id and any(lo <= a < hi for lo, hi in ours)]
     expected = sum(counts.values())
     if len(mask_positions) != expected:
-        raise ExplorerError("The gaps did not survive tokenization (the text may be too long).",
-                            "Use a shorter sentence.")
+        raise ExplorerError(f"With {expected} [MASK] tokens for its gaps the text is longer than the "
+                            f"{limit} tokens {lm.info.name} reads, so the last gaps were cut off.",
+                            "Use a shorter text, or fewer or shorter spans.")
     owner: list[int] = []
     for sp in corruption.spans:
         owner += [sp.number] * counts[sp.number]

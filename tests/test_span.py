@@ -242,6 +242,25 @@ def test_mlm_fill_true_length_and_iterative(tiny_mlm_dir):
     assert span.reconstruct_text(c.input_text, fill.target_text) == fill.filled_text
 
 
+def test_mlm_fill_leaves_the_texts_own_masks_alone(tiny_mlm_dir):
+    """A text with 20 typed [MASK]s and a few words: the gaps are filled (the typed masks are text, not
+    gaps); it said "The gaps did not survive tokenization" before."""
+    lm = load("mlm", str(tiny_mlm_dir))
+    text = "the cat sat on the mat " + "[MASK] " * 20 + "and the dog slept on the rug"  # (tiny: 64 tokens)
+    c = span.corrupt_spans(lm.tokenizer, text, seed=2)
+    assert c.spans
+    fill = span_fill.fill_with_mlm(lm, c, tokens_per_span=1, iterative=False)
+    assert len(fill.spans) == len(c.spans) and all(len(f.tokens) == 1 for f in fill.spans)
+    assert "<extra_id" not in fill.filled_text
+
+
+def test_mlm_fill_too_long_for_the_model_says_its_limit(tiny_mlm_dir):
+    lm = load("mlm", str(tiny_mlm_dir))
+    c = span.corrupt_spans(lm.tokenizer, "the cat sat on the mat " * 4, seed=0)
+    with pytest.raises(ExplorerError, match=r"longer than the \d+ tokens"):
+        span_fill.fill_with_mlm(lm, c, tokens_per_span=60)
+
+
 def test_seq2seq_fill_restores_the_sentence(tiny_t5_dir):
     lm = load("seq2seq", str(tiny_t5_dir))
     c = span.corrupt_spans(lm.tokenizer, DEFAULT_TEXT, seed=0)
