@@ -440,8 +440,16 @@ def test_decoding_bars_show_cut_tokens_and_other():
     frame = s.frame(n=3)
     fig = charts.decoding_bars(list(frame["token"]), list(frame["model"]), list(frame["renormalised"]),
                                list(frame["kept"]), token_ids=list(frame["id"]))
-    model, after = fig.data
+    model, after, *legend = fig.data
     assert list(after.text[::-1]) == [f"{s.after[0]:.1%}", f"{s.after[1]:.1%}", "cut", "cut"]
     assert list(model.x[::-1]) == pytest.approx(list(frame["model"]))
     assert after.marker.color[0] == charts.OTHER_COLOURS[1] and model.customdata[0][0] == "all remaining tokens"
+    # the legend's swatches are the bars' colours (a bar trace's swatch took its first bar's: the "(other)" row)
+    assert not model.showlegend and not after.showlegend
+    swatches = {t.name: t.marker.color for t in legend}
+    assert swatches["model (temperature 1)"] == model.marker.color[-1]  # the most likely token's bar
+    assert swatches["after the decoding settings"] == after.marker.color[-1]
+    assert swatches["cut by top-k / top-p"] == after.marker.color[1] != after.marker.color[-1]  # a cut token
+    assert swatches["all other tokens: after"] == after.marker.color[0]
+    assert set(swatches.values()) == set(model.marker.color) | set(after.marker.color)
     assert fig.layout.font.size == 13 and charts.decoding_bars(["a"], [1.0], [1.0], [True], large=True).layout.font.size == 20

@@ -44,6 +44,13 @@ def decoding_bars(labels: Sequence[str], before: Sequence[float], after: Sequenc
         text=[f"{p:.1%}" if k else "cut" for p, k in zip(list(after)[::-1], list(kept)[::-1])],
         textposition="outside", customdata=list(zip(hover, status))[::-1],
         hovertemplate="%{y}<br>after settings: %{x:.4f} (%{customdata[1]})<br>%{customdata[0]}<extra></extra>"))
+    # Bars of one trace have several colours (cut tokens, the "(other)" row), and a legend swatch takes the
+    # colour of a trace's first bar: the legend is drawn from swatches of its own, one per colour meaning.
+    for trace in fig.data:
+        trace.showlegend = False
+    for name, colour in legend_entries(any(i is None for i in ids), not all(kept)):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, hoverinfo="skip",
+                                 marker=dict(symbol="square", size=14, color=colour)))
     top = max(list(before) + list(after) + [0.01])
     fig.update_layout(barmode="group", bargap=0.25, legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
     fig.update_xaxes(title="probability", range=[0, min(1.0, top) * 1.22], tickformat=".0%")
@@ -51,6 +58,16 @@ def decoding_bars(labels: Sequence[str], before: Sequence[float], after: Sequenc
     fig = style(fig, large=large, title=title, height=90 + 40 * max(len(labels), 3))
     fig.update_layout(margin=dict(t=60 if title else 40))
     return fig
+
+
+def legend_entries(other: bool, cut: bool) -> list[tuple[str, str]]:
+    """(name, colour) of the decoding chart's legend: the colours its bars use."""
+    entries = [("model (temperature 1)", PALETTE["muted"]), ("after the decoding settings", PALETTE["primary"])]
+    if cut:
+        entries.append(("cut by top-k / top-p", PALETTE["bad"]))
+    if other:
+        entries += [("all other tokens: model", OTHER_COLOURS[0]), ("all other tokens: after", OTHER_COLOURS[1])]
+    return entries
 
 
 def _as_id(value) -> int | None:
