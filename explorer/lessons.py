@@ -11,6 +11,8 @@ A teacher edits or adds lessons without touching Python:
 
 from __future__ import annotations
 
+import re
+
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,20 @@ def read_markdown(name: str, folder: str = "lessons") -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ExplorerError(f"The lesson file {folder}/{name} could not be read ({type(exc).__name__}).") from exc
+
+
+def nested_markdown(text: str, top: int = 3) -> str:
+    """Markdown to show under a page's own headings: its headings moved down so the first level is `top`
+    (a model card's title must not be larger than the section it sits in). Code blocks are left alone."""
+    lines, fenced = [], False
+    levels = [len(m.group(1)) for m in re.finditer(r"^(#{1,6})\s", text, flags=re.M)]
+    shift = max(0, top - min(levels)) if levels else 0
+    for line in text.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        m = None if fenced else re.match(r"(#{1,6})(\s.*)", line)
+        lines.append("#" * min(6, len(m.group(1)) + shift) + m.group(2) if m else line)
+    return "\n".join(lines)
 
 
 @dataclass

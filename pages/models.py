@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explorer import model_cache, models, ui
+from explorer import lessons, model_cache, models, ui
 
 st.title("Models")
 st.markdown(
@@ -44,7 +44,7 @@ for model_id, expanded in ((models.SMOLLM2_MLM, True), (models.PROJECT_MLM, Fals
     with st.expander(f"Model card: {model_id}", expanded=expanded):
         card_lm = ui.get_model("mlm", model_id, quiet=True)
         if card_lm is not None and card_lm.extra.get("card"):
-            st.markdown(card_lm.extra["card"])
+            st.markdown(lessons.nested_markdown(card_lm.extra["card"], top=3))
         else:
             st.info(f"{model_id} has not been built on this machine: build it with `make build-mlm`.")
 

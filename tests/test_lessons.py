@@ -52,3 +52,21 @@ def test_predict_verdict():
     assert predict_verdict("Paris", ["␣Paris", "␣the"]) == (True, 1)
     assert predict_verdict("water", ["milk", "water"]) == (True, 2)
     assert predict_verdict("car", ["milk", "water"]) == (False, None)
+
+
+def test_nested_markdown_puts_a_card_under_the_page_headings():
+    from explorer.lessons import nested_markdown
+
+    card = "# Card\nintro\n## Part\n```\n# a comment in code\n```\n###### deep"
+    out = nested_markdown(card, top=3).splitlines()
+    assert out[0] == "### Card" and out[2] == "#### Part" and out[4] == "# a comment in code"
+    assert out[-1] == "###### deep"  # never past level 6
+    assert nested_markdown("no headings") == "no headings"
+
+
+def test_the_models_page_card_title_is_smaller_than_its_section(app_page):
+    at = app_page("pages/models.py")
+    card = next(m.value for m in at.markdown if "SSL-Explorer SmolLM2-MLM" in m.value)
+    assert card.startswith("### SSL-Explorer SmolLM2-MLM")
+    assert not any(line.startswith(("# ", "## ")) for line in card.splitlines())
+    assert any(h.value == "The offline masked LMs" for h in at.header)  # the section: an h2
