@@ -217,6 +217,7 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
 class Projection:
     coords: np.ndarray  # [n, 2]
     explained: tuple[float, float]  # share of the variance along each axis
+    dims: int = 2  # directions with any variance (two sentences differ along one line only: 1)
 
 
 def pca_2d(vectors: np.ndarray) -> Projection:
@@ -237,7 +238,14 @@ def pca_2d(vectors: np.ndarray) -> Projection:
     var = s ** 2
     total = var.sum()
     ratios = [float(v / total) if total > 0 else 0.0 for v in var[:2]] + [0.0, 0.0]
-    return Projection(coords[:, :2], (ratios[0], ratios[1]))
+    # a direction with only rounding error in it (e.g. the second of two sentences) is no direction
+    real = [r > 1e-9 for r in ratios[:2]]
+    coords = coords[:, :2].copy()
+    for axis, ok in enumerate(real):
+        if not ok:
+            coords[:, axis] = 0.0
+            ratios[axis] = 0.0
+    return Projection(coords, (ratios[0], ratios[1]), dims=sum(real))
 
 
 # --------------------------------------------------------------------------- nearest neighbours

@@ -93,6 +93,19 @@ def test_pca_matches_scikit_learn_up_to_sign():
         C.pca_2d(x[:1])
 
 
+def test_two_sentences_give_one_direction_not_rounding_noise():
+    from explorer.charts.contrastive import pca_scatter
+
+    rng = np.random.default_rng(3)
+    two = rng.normal(size=(2, 384)).astype(np.float32)
+    proj = C.pca_2d(two)
+    assert proj.dims == 1 and proj.explained == (1.0, 0.0) and np.all(proj.coords[:, 1] == 0.0)
+    assert np.isclose(abs(proj.coords[0, 0] - proj.coords[1, 0]), np.linalg.norm(two[0] - two[1]), rtol=1e-5)
+    fig = pca_scatter(proj.coords, ["1", "2"], ["a", "b"], proj.explained)
+    assert "0% of the variance" not in fig.layout.yaxis.title.text and fig.layout.yaxis.showticklabels is False
+    assert C.pca_2d(rng.normal(size=(3, 20))).dims == 2
+
+
 def test_bundled_sentences_and_nearest_neighbours(minilm):
     corpus = C.neighbour_sentences()
     assert 100 <= len(corpus) <= 200 and len(set(corpus)) == len(corpus)

@@ -59,7 +59,11 @@ def pca_scatter(coords: np.ndarray, labels: Sequence[str], sentences: Sequence[s
             hovertemplate="%{customdata}<br>PC1 %{x:.3f}, PC2 %{y:.3f}<extra></extra>",
         ))
     fig.update_xaxes(title=f"PC1 ({explained[0]:.0%} of the variance)", zeroline=False)
-    fig.update_yaxes(title=f"PC2 ({explained[1]:.0%} of the variance)", zeroline=False)
+    if explained[1] > 0:
+        fig.update_yaxes(title=f"PC2 ({explained[1]:.0%} of the variance)", zeroline=False)
+    else:  # two sentences (or copies) differ along one line only: no second axis to read
+        fig.update_yaxes(title="no second direction (the points differ along one line)", range=[-1, 1],
+                         showticklabels=False, zeroline=True)
     fig.update_layout(legend=dict(orientation="h", y=-0.15))
     return style(fig, large=large, title=title, height=460)
 
