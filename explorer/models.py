@@ -42,7 +42,8 @@ SMOLLM2_MLM = "ssl-explorer-smollm2-mlm"  # SmolLM2 read with bidirectional atte
 DEFAULTS: dict[str, str | None] = {"mlm": SMOLLM2_MLM, "clm": SMOLLM2, "seq2seq": None, "encoder": MINILM}
 # Other models that ship offline, offered next to the default in the picker.
 OFFLINE_ALTERNATIVES: dict[str, list[str]] = {"mlm": [PROJECT_MLM]}
-OFFLINE_LABELS = {PROJECT_MLM: "offline, BERT-style WordPiece, [MASK]"}
+OFFLINE_LABELS = {PROJECT_MLM: "BERT-style WordPiece, [MASK]",  # what a picker says under an offline model
+                  SMOLLM2_MLM: "SmolLM2 with bidirectional attention, <mask>"}
 
 # Hub ids offered in the picker (they load only online or from the local cache).
 SUGGESTED: dict[str, list[str]] = {

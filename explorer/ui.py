@@ -96,7 +96,8 @@ def model_picker(role: str, *, container: Any = None, label: str | None = None) 
     default = models.DEFAULTS.get(role)
     offline = [m for m in ([default] if default else []) + models.OFFLINE_ALTERNATIVES.get(role, [])
                if model_policy.is_allowed(m)]
-    labels = {m: f"{m} ({models.OFFLINE_LABELS.get(m, 'offline')})" for m in offline}
+    # options are the ids alone (a long label was cut in the sidebar); what a choice is, in a caption under it
+    labels = {m: m for m in offline}
     locked = model_policy.locked()  # a shared server: only its own list, no box for any id
     suggested = [m for m in models.SUGGESTED.get(role, []) if model_policy.is_allowed(m)]
     if locked:
@@ -127,6 +128,9 @@ def model_picker(role: str, *, container: Any = None, label: str | None = None) 
         model_id = typed.strip() or default
     else:
         model_id = next((m for m, shown in labels.items() if shown == choice), choice)
+        note = models.OFFLINE_LABELS.get(model_id)
+        box.caption(f"Ships with the app{': ' + note if note else ''}." if model_id in labels
+                    else "A hub model: needs a connection or this machine's local cache.")
     st.session_state[drawn] = choice == OTHER
     st.session_state[f"model_id_{role}"] = model_id
     return model_id

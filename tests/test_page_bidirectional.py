@@ -148,9 +148,10 @@ def test_picker_offers_both_offline_masked_lms(app_page):
 
     at = app_page(MASKED)
     pick = at.selectbox(key="pick_mlm")
-    assert pick.options[:2] == [f"{models.SMOLLM2_MLM} (offline)",
-                                f"{models.PROJECT_MLM} (offline, BERT-style WordPiece, [MASK])"]
+    assert pick.options[:2] == [models.SMOLLM2_MLM, models.PROJECT_MLM]  # ids: a long label was cut in the sidebar
+    assert "Ships with the app: SmolLM2 with bidirectional attention" in at.sidebar.caption[0].value
     assert at.session_state["model_id_mlm"] == models.SMOLLM2_MLM
     pick.set_value(pick.options[1]).run()
     assert not at.exception and at.session_state["model_id_mlm"] == models.PROJECT_MLM
+    assert any("Ships with the app: BERT-style WordPiece, [MASK]" in c.value for c in at.sidebar.caption)
     assert at.dataframe[0].value["answer"].tolist() == ["capital"]  # WordPiece: no byte-level space
