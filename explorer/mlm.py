@@ -358,8 +358,25 @@ def log_probs_at(model: Any, batch: Any, rows: Any, cols: Any) -> Any:
     with torch.inference_mode():
         if hasattr(model, "logits_at"):  # the vocabulary head only where it is read
             return torch.log_softmax(model.logits_at(batch, rows, cols).float(), dim=-1)
+        parts = _encoder_and_head(model)
+        if parts is not None:  # BERT-, RoBERTa-style: the encoder everywhere, the head at the read positions
+            encoder, head = parts
+            return torch.log_softmax(head(encoder(input_ids=batch).last_hidden_state[rows, cols]).float(), dim=-1)
         out = model(input_ids=batch)
         return torch.log_softmax(out.logits[rows, cols].float(), dim=-1)
+
+
+_HEADS = {"BertForMaskedLM": "cls", "RobertaForMaskedLM": "lm_head", "XLMRobertaForMaskedLM": "lm_head",
+          "CamembertForMaskedLM": "lm_head"}  # masked LMs whose forward is encoder(ids) → head(states)
+
+
+def _encoder_and_head(model: Any) -> tuple[Any, Any] | None:
+    """(encoder, vocabulary head) of a masked LM whose logits are head(encoder(ids)), to apply the head
+    only where it is read (it is a third of MiniLM's work at every position); None for other models."""
+    name = _HEADS.get(type(model).__name__)
+    encoder = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    head = getattr(model, name, None) if name else None
+    return (encoder, head) if encoder is not None and head is not None else None
 
 
 def predict_at(lm: Any, input_ids: Sequence[int], positions: Sequence[int], *,
