@@ -49,6 +49,18 @@ def _new_draw() -> None:
     st.session_state["mlm_seed"] = (int(st.session_state.get("mlm_seed") or 0) + 1) % 10_000
 
 
+def _prediction_charts(predictions: list, key: str) -> None:
+    """A bar chart per blank, two a row, for the first few blanks; the table above lists them all."""
+    shown = predictions[:mlm_charts.MAX_BLANK_CHARTS]
+    cols = st.columns(2)
+    for i, pred in enumerate(shown):
+        cols[i % 2].plotly_chart(mlm_charts.prediction_chart(pred, large=large), width="stretch",
+                                 key=f"{key}_{pred.position}")
+    if len(predictions) > len(shown):
+        st.caption(f"Charts for the first {len(shown)} of the {len(predictions)} blanks; the table above has "
+                   "every blank, and the CSV download every candidate.")
+
+
 def _csv_download(frame, label: str, file_name: str, key: str) -> None:
     st.download_button(label, frame.to_csv(index=False).encode("utf-8"), file_name=file_name, mime="text/csv",
                        key=key, on_click="ignore")
@@ -133,10 +145,7 @@ with tabs[0]:
                 c2.metric("Mean loss at the blanks", f"{loss:.2f} nats" if loss is not None else "—",
                           help="Cross-entropy -ln p(answer), averaged over the blanks: what training minimises.")
                 st.dataframe(mlm_charts.prediction_table(result.summary_frame()), hide_index=True, width="stretch")
-                cols = st.columns(2)
-                for i, pred in enumerate(result.predictions):
-                    cols[i % 2].plotly_chart(mlm_charts.prediction_chart(pred, large=large), width="stretch",
-                                             key=f"mlm_chart_{pred.position}")
+                _prediction_charts(result.predictions, "mlm_chart")
                 st.caption("All blanks are predicted in one pass, each without seeing the others' answers: the "
                            "model guesses every blank independently.")
                 _csv_download(result.predictions_frame(), "Download predictions (CSV)", "masked-lm-predictions.csv",
@@ -172,10 +181,7 @@ with tabs[1]:
                       help="The mean of -ln p(label) over the chosen positions: the number training pushes down.")
             st.dataframe(mlm_charts.prediction_table(trained.summary_frame()), hide_index=True, width="stretch")
             with st.expander("Prediction charts for each chosen position"):
-                cols = st.columns(2)
-                for i, pred in enumerate(trained.predictions):
-                    cols[i % 2].plotly_chart(mlm_charts.prediction_chart(pred, large=large), width="stretch",
-                                             key=f"mlm_recipe_chart_{pred.position}")
+                _prediction_charts(trained.predictions, "mlm_recipe_chart")
 
 with tabs[2]:
     if tabs[2].open:

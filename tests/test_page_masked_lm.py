@@ -226,3 +226,14 @@ def test_a_moved_slider_and_the_text_survive_a_model_that_fails_to_load(tiny_mlm
     s.set("pick_mlm", offline)  # an offline model again: the widgets remount
     assert s.value_shown("mlm_text") == "Paris is the capital of France."
     assert s.value_shown("mlm_k") == [4.0] and s.at.query_params.get("mlm_k") == "4"
+
+
+def test_many_blanks_get_a_bounded_number_of_charts_and_a_full_table(open_page, tiny_mlm_dir):
+    from explorer.charts.mlm import MAX_BLANK_CHARTS
+
+    at = open_page(tiny_mlm_dir)
+    at.text_area(key="mlm_text").set_value("a [MASK] " * 30).run()
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 30  # every blank in the table
+    assert len(at.get("plotly_chart")) == MAX_BLANK_CHARTS
+    assert any(f"Charts for the first {MAX_BLANK_CHARTS} of the 30 blanks" in c.value for c in at.caption)

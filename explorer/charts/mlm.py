@@ -88,6 +88,9 @@ def recipe_strip_html(pieces: Sequence[str], input_pieces: Sequence[str], action
     return token_strip_html(labels, kinds, titles, large=large)
 
 
+MAX_BLANK_CHARTS = 8  # a page charts this many blanks (a link with 250 masks built 128 charts in 37 s)
+
+
 def percent(p: float) -> str:
     """A probability as a percentage that stays readable when small: 45%, 3.2%, 0.031%."""
     p = float(p)
