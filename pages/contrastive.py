@@ -94,9 +94,9 @@ with ui.friendly_errors():
     emb = contrastive.embed(lm, state["con_sentences"], pooling=pooling)
 if emb is not None:
     ui.notes(emb.notes)
-    labels = [f"{i + 1}. {contrastive.short_label(s, 24)}" for i, s in enumerate(emb.sentences)]
+    labels = [f"{i + 1}. {contrastive.short_label(s, 16)}" for i, s in enumerate(emb.sentences)]
     sim = contrastive.cosine_matrix(emb.vectors)
-    left, right = st.columns([1.1, 1])
+    left, right = ui.columns([1.4, 1])
     left.plotly_chart(con_charts.similarity_heatmap(sim, labels, emb.sentences, large=ui.presenter(),
                                                     x_labels=[str(i + 1) for i in range(len(labels))]),
                       width="stretch", key="con_heatmap")
@@ -175,18 +175,18 @@ with ui.friendly_errors():
                                   symmetric=state["con_symmetric"])
     n = len(anchors)
     a_labels = [f"a{i + 1}. {contrastive.short_label(s, 20)}" for i, s in enumerate(anchors)]
-    p_labels = [f"p{i + 1}. {contrastive.short_label(s, 20)}" for i, s in enumerate(positives)]
     m = st.columns(4)
     m[0].metric("InfoNCE loss", f"{result.loss:.4g}")
     m[1].metric("Chance level (log n)", f"{math.log(n):.3f}")
     m[2].metric("Anchors whose positive is closest", f"{result.accuracy:.0%}")
     m[3].metric("Batch", f"{n} pairs", help=f"{n * (n - 1)} in-batch negatives: every anchor against the "
                                             f"{n - 1} positives of the other pairs.")
-    h1, h2 = st.columns(2)
-    h1.plotly_chart(con_charts.batch_heatmap(result.similarity, a_labels, p_labels, anchors, positives,
+    h1, h2 = ui.columns(2)
+    a_ids, p_ids = [f"a{i + 1}" for i in range(n)], [f"p{i + 1}" for i in range(n)]  # the table below has the texts
+    h1.plotly_chart(con_charts.batch_heatmap(result.similarity, a_ids, p_ids, anchors, positives,
                                              title="Cosine similarity (diagonal = positives)",
                                              large=ui.presenter()), width="stretch", key="con_batch_sim")
-    h2.plotly_chart(con_charts.batch_heatmap(result.probs, a_labels, p_labels, anchors, positives, kind="probability",
+    h2.plotly_chart(con_charts.batch_heatmap(result.probs, a_ids, p_ids, anchors, positives, kind="probability",
                                              similarity=result.similarity, title=f"Softmax of each row at τ = "
                                              f"{result.temperature:g}", large=ui.presenter()),
                     width="stretch", key="con_batch_prob")

@@ -53,7 +53,8 @@ def test_presenter_toggle_enlarges_fonts():
     assert at.toggle(key="presenter").value is True
     from explorer import ui
 
-    assert "1.35rem" in ui.css(True) and "1.35rem" not in ui.css(False)
+    assert ui.PRESENTER_CSS in ui.css(True) and ui.PRESENTER_CSS not in ui.css(False)
+    assert ui.NO_ELLIPSIS_CSS in ui.css(False)  # whole labels in both modes (measured: test_browser_layout)
 
 
 def test_inputs_survive_a_visit_to_another_page(app_page):

@@ -29,6 +29,11 @@ def style(fig: go.Figure, *, large: bool = False, title: str | None = None, heig
     )
     if height:
         fig.update_layout(height=int(height * (1.3 if large else 1.0)))
+    fig.update_xaxes(tickfont_size=size - 1)
+    fig.update_yaxes(tickfont_size=size - 1)
+    for trace in fig.data:  # a heatmap's numbers: the chart's own size, never shrunk to fit (plotly's "auto")
+        if trace.type == "heatmap" and trace.texttemplate and not (trace.textfont and trace.textfont.size):
+            trace.textfont.size = size
     return fig
 
 

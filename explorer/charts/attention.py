@@ -118,7 +118,8 @@ def lens_heatmap(top_pieces: Sequence[Sequence[str]], color: np.ndarray, positio
     text = [[_short(p, 10) for p in row] for row in top_pieces]
     fig = go.Figure(go.Heatmap(
         z=color, x=unique_labels(list(positions)), y=list(layers), colorscale=LENS_SCALE, zmin=0, zmax=1,
-        text=text, texttemplate="%{text}" if n_pos <= 24 else None, textfont=dict(size=16 if large else 11, color="#111"),
+        text=text, texttemplate="%{text}" if n_pos <= (12 if large else 24) else None,
+        textfont=dict(size=20 if large else 11, color="#111"),
         hovertext=[list(r) for r in hover_lists], hovertemplate="%{hovertext}<extra></extra>",
         colorbar=dict(title=color_title),
     ))

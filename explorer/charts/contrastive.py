@@ -23,10 +23,10 @@ def _matrix(z: np.ndarray, x: Sequence[str], y: Sequence[str], full_x: Sequence[
         text=[[format(v, fmt) for v in row] for row in z], texttemplate="%{text}", customdata=custom,
         hovertemplate="%{customdata[0]}<br>↔ %{customdata[1]}<br>" + value_name + ": %{z:.3f}%{customdata[2]}"
                       "<extra></extra>",
-        colorbar=dict(title=value_name),
+        colorbar=dict(title=value_name, thickness=14),
     ))
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(type="category", tickangle=-35)
+    fig.update_xaxes(type="category", tickangle=-35 if max(map(len, x), default=0) > 4 else 0)
     return style(fig, large=large, title=title, height=max(320, 120 + 34 * len(y)))
 
 

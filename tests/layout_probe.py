@@ -1,0 +1,90 @@
+"""What a person sees on a projector, measured in Chromium: cut labels, chart and heatmap fonts, and
+where a page's main result starts. Used by tests/test_browser_layout.py (and by hand:
+`python -m tests.layout_probe [page ...]` prints the findings for every page in both modes)."""
+
+from __future__ import annotations
+
+import sys
+
+# Elements whose text must be shown whole: a scrollWidth wider than the box means an ellipsis or a cut.
+CUT_JS = """() => {
+  const sel = {
+    'button': '[data-testid="stMain"] button, [data-testid="stSidebar"] button',
+    'metric': '[data-testid="stMetric"]',
+    'tab': '[role="tab"]',
+    'menu': '[data-testid="stSidebarNav"] a',
+    'label': '[data-testid="stWidgetLabel"], [data-testid="stCheckbox"] label, [data-testid="stRadio"] label',
+    'select': '[data-testid="stSelectbox"] [data-baseweb="select"]',
+    'slider': '[data-testid="stSlider"]',
+  };
+  const out = [];
+  for (const [kind, q] of Object.entries(sel)) {
+    for (const box of document.querySelectorAll(q)) {
+      if (!box.offsetParent || !box.getBoundingClientRect().width) continue;  // hidden: a closed expander, a tab
+      for (const e of [box, ...box.querySelectorAll('*')]) {
+        const st = getComputedStyle(e);
+        const clips = st.overflowX !== 'visible' || st.textOverflow === 'ellipsis';
+        const text = (e.innerText || e.value || '').trim();
+        if (clips && text && e.clientWidth && e.scrollWidth > e.clientWidth + 1) {
+          out.push(kind + ': ' + text.replace(/\s+/g, ' ').slice(0, 50)); break;
+        }
+      }
+    }
+  }
+  return [...new Set(out)];
+}"""
+
+# Every plotly chart: its base font, the smallest text it draws (tick labels, heatmap cells), its top.
+CHART_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot')).map(p => {
+  const L = p._fullLayout || {}; const base = (L.font || {}).size || 0;
+  const cells = (p._fullData || []).filter(d => d.type === 'heatmap' && d.texttemplate)
+                 .map(d => (d.textfont || {}).size || base);
+  const ticks = ['xaxis', 'yaxis'].map(a => ((L[a] || {}).tickfont || {}).size || base);
+  // heatmap numbers that do not fit their cells (about 0.55 em a character) overlap into a smear
+  const cramped = (p._fullData || []).filter(d => d.type === 'heatmap' && d.texttemplate && d.text).filter(d => {
+    const xa = L[(d.xaxis || 'x').replace('x', 'xaxis')] || L.xaxis, ya = L[(d.yaxis || 'y').replace('y', 'yaxis')] || L.yaxis;
+    const rows = d.text.length, cols = Math.max(...d.text.map(r => r.length));
+    const size = (d.textfont || {}).size || base;
+    const longest = Math.max(...d.text.flat().map(t => String(t).length));
+    return xa._length / cols < 0.55 * size * longest + 4 || ya._length / rows < 1.1 * size;
+  }).length;
+  return {base, cells, ticks, cramped, top: p.getBoundingClientRect().top + document.querySelector('[data-testid="stMain"]').scrollTop,
+          shown: !!p.offsetParent};
+})"""
+
+
+def findings(page) -> dict:
+    """Cut texts, charts, and the page's horizontal overflow, for the page as it is now."""
+    return {"cut": page.evaluate(CUT_JS), "charts": page.evaluate(CHART_JS),
+            "overflow": page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")}
+
+
+def main(only: list[str]) -> None:  # pragma: no cover - a measuring tool
+    from app import PAGES
+    from tests.browser import app_server, browser, wait_idle
+
+    with app_server() as url, browser() as b:
+        for presenter in (False, True):
+            page = b.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(url)
+            wait_idle(page)
+            if presenter:
+                page.get_by_text("Presenter mode").click()
+                wait_idle(page)
+            for f, title, _ in PAGES:
+                slug = f.split("/")[1][:-3]
+                if only and slug not in only:
+                    continue
+                page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+                wait_idle(page, 180_000)
+                page.wait_for_timeout(1000)
+                got = findings(page)
+                charts = [c for c in got["charts"] if c["shown"]]
+                first = min((c["top"] for c in charts), default=None)
+                print(f"{'P' if presenter else 'N'} {slug:16s} first chart at {first}  cut={got['cut']}  "
+                      f"cramped={[c['cramped'] for c in charts]}", flush=True)
+            page.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,78 @@
+"""Real browser at a projector's 1280x720, in both modes, on every page: no label, button, metric, tab,
+menu entry or choice cut short (an ellipsis: text wider than its box), chart text at least the chart's
+base font (heatmap numbers are not shrunk to fit, and fit their cells), presenter mode's charts larger than the normal
+ones, and no sideways scrolling. Screenshots of every page in both modes are kept in
+.pytest_cache/screens/ (the first screen and the whole page)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import PAGES, ROOT
+from tests.browser import app_server, browser, wait_idle
+from tests.layout_probe import findings
+
+pytestmark = pytest.mark.browser
+SCREENS = ROOT / ".pytest_cache" / "screens"
+EXISTING = [(f, t) for f, t, _ in PAGES if (ROOT / f).exists()]
+
+
+def visit_all(presenter: bool) -> dict[str, dict]:
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    out = {}
+    with app_server() as url, browser() as b:
+        page = b.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(url)
+        wait_idle(page)
+        if presenter:
+            page.get_by_text("Presenter mode").click()
+            wait_idle(page)
+        for f, title in EXISTING:
+            slug = f.split("/")[1][:-3] + ("-presenter" if presenter else "")
+            page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+            wait_idle(page, 180_000)
+            page.wait_for_timeout(800)
+            out[f] = findings(page)
+            page.screenshot(path=str(SCREENS / f"{slug}.png"))
+            height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+            page.set_viewport_size({"width": 1280, "height": min(int(height) + 40, 8000)})
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(SCREENS / f"{slug}-full.png"))
+            page.set_viewport_size({"width": 1280, "height": 720})
+    return out
+
+
+@pytest.fixture(scope="module")
+def normal():
+    return visit_all(False)
+
+
+@pytest.fixture(scope="module")
+def presenter():
+    return visit_all(True)
+
+
+@pytest.mark.parametrize("mode", ["normal", "presenter"])
+def test_nothing_is_cut_and_charts_are_readable(mode, request):
+    seen = request.getfixturevalue(mode)
+    problems = []
+    for f, got in seen.items():
+        problems += [f"{f}: cut {c}" for c in got["cut"]]
+        if got["overflow"]:
+            problems.append(f"{f}: the page scrolls sideways")
+        for i, chart in enumerate(c for c in got["charts"] if c["shown"]):
+            small = [s for s in chart["cells"] + chart["ticks"] if s < chart["base"] - 1]
+            if small:
+                problems.append(f"{f}: chart {i + 1} draws text at {small} under its base font {chart['base']}")
+            if chart["cramped"]:
+                problems.append(f"{f}: chart {i + 1} has heatmap numbers wider or taller than their cells")
+    assert not problems, "\n".join(problems)
+    assert (SCREENS / ("compare-presenter.png" if mode == "presenter" else "compare.png")).exists()
+
+
+def test_presenter_charts_are_larger(normal, presenter):
+    for f in normal:
+        small = [c["base"] for c in normal[f]["charts"] if c["shown"]]
+        big = [c["base"] for c in presenter[f]["charts"] if c["shown"]]
+        if small and big:
+            assert min(big) >= 1.4 * max(small), f
