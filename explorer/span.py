@@ -16,7 +16,8 @@ as in the T5 paper and the Hugging Face T5 documentation::
     input : The <extra_id_0> walks in <extra_id_1> park
     target: <extra_id_0> cute dog <extra_id_1> the <extra_id_2>
 
-Filling the spans back in (T5, or a masked LM offline): `explorer.span_fill`.
+The noise mask itself: `explorer.span_noise`. Filling the spans back in (T5, or a masked LM offline):
+`explorer.span_fill`. The three objectives compared on one sentence: `explorer.objectives`.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, TypeVar
 
-import numpy as np
-import pandas as pd
-
 from explorer.errors import ExplorerError
+from explorer.objectives import ObjectiveView, compare_objectives, objectives_frame  # noqa: F401 - re-exported
+from explorer.span_noise import random_spans_noise_mask, span_bounds, span_statistics  # noqa: F401 - re-exported
 from explorer.tokens import DEFAULT_MAX_TOKENS, clean_text, encode
 
 T = TypeVar("T")
@@ -49,85 +49,6 @@ def sentinel_number(item: Any) -> int | None:
         return None
     m = SENTINEL_RE.fullmatch(item.strip())
     return int(m.group(1)) if m else None
-
-
-# --------------------------------------------------------------------------- the noise mask (T5)
-
-
-def _random_segmentation(num_items: int, num_segments: int, rng: np.random.Generator) -> np.ndarray:
-    """Split `num_items` items into `num_segments` non-empty segments, all splits equally likely."""
-    first_in_segment = np.arange(num_items - 1) < (num_segments - 1)
-    rng.shuffle(first_in_segment)
-    first_in_segment = np.pad(first_in_segment, [[1, 0]])
-    segment_id = np.cumsum(first_in_segment)
-    return np.bincount(segment_id, minlength=num_segments)
-
-
-def random_spans_noise_mask(length: int, noise_density: float = 0.15, mean_noise_span_length: float = 3.0,
-                            seed: int | np.random.Generator = 0, *, anywhere: bool = False) -> np.ndarray:
-    """T5's noise mask: a boolean array of `length`, True where a token is dropped.
-
-    The counts are deterministic (see the module docstring); only the span boundaries are random.
-    One guard is added to T5's code: never more noise spans than non-noise tokens (it only
-    matters at densities far above T5's 0.15).
-
-    ``anywhere=True`` is not T5: the same counts, but the text may start with a dropped span and
-    end with kept tokens (the kept tokens are split into one more segment, whose first and last
-    may be empty), so every mask with these counts is equally likely.
-    """
-    if not 0.0 < noise_density < 1.0:
-        raise ExplorerError("The noise density must be between 0 and 1.")
-    if mean_noise_span_length < 1.0:
-        raise ExplorerError("The mean span length must be at least 1 token.")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(int(seed))
-    orig_length = int(length)
-    length = max(orig_length, 2)  # avoid degeneracy, as T5 does
-    num_noise_tokens = int(np.round(length * noise_density))
-    num_noise_tokens = min(max(num_noise_tokens, 1), length - 1)
-    num_noise_spans = int(np.round(num_noise_tokens / mean_noise_span_length))
-    num_noise_spans = max(num_noise_spans, 1)
-    num_nonnoise_tokens = length - num_noise_tokens
-    num_noise_spans = min(num_noise_spans, num_nonnoise_tokens)
-    noise_span_lengths = _random_segmentation(num_noise_tokens, num_noise_spans, rng)
-    if anywhere:
-        nonnoise_span_lengths = _random_segmentation(num_nonnoise_tokens + 2, num_noise_spans + 1, rng)
-        nonnoise_span_lengths[[0, -1]] -= 1
-        interleaved = np.append(np.stack([nonnoise_span_lengths[:-1], noise_span_lengths], axis=1).reshape(-1),
-                                nonnoise_span_lengths[-1])
-        return np.repeat(np.arange(len(interleaved)) % 2 == 1, interleaved)[:orig_length]
-    nonnoise_span_lengths = _random_segmentation(num_nonnoise_tokens, num_noise_spans, rng)
-    interleaved = np.stack([nonnoise_span_lengths, noise_span_lengths], axis=1).reshape(-1)
-    span_starts = np.cumsum(interleaved)[:-1]
-    span_start_indicator = np.zeros(length, dtype=np.int64)
-    span_start_indicator[span_starts] = 1
-    span_num = np.cumsum(span_start_indicator)
-    is_noise = span_num % 2 == 1
-    return is_noise[:orig_length]
-
-
-def span_bounds(mask: Sequence[bool]) -> list[tuple[int, int]]:
-    """[start, end) of every run of True in `mask`, in order."""
-    out: list[tuple[int, int]] = []
-    start = None
-    for i, m in enumerate(list(mask) + [False]):
-        if m and start is None:
-            start = i
-        elif not m and start is not None:
-            out.append((start, i))
-            start = None
-    return out
-
-
-def span_statistics(length: int, noise_density: float = 0.15, mean_noise_span_length: float = 3.0,
-                    seeds: int = 500, *, anywhere: bool = False) -> tuple[list[int], list[float]]:
-    """Span lengths (all spans) and noise densities (one per seed) of masks for seeds 0 … seeds−1."""
-    lengths: list[int] = []
-    densities: list[float] = []
-    for seed in range(int(seeds)):
-        mask = random_spans_noise_mask(length, noise_density, mean_noise_span_length, seed, anywhere=anywhere)
-        lengths += [e - s for s, e in span_bounds(mask)]
-        densities.append(float(np.mean(mask)))
-    return lengths, densities
 
 
 # --------------------------------------------------------------------------- sequences with sentinels
@@ -358,86 +279,3 @@ def corruption_summary(c: Corruption) -> dict[str, float]:
         "noise density": c.n_noise / len(c.pieces),
         "mean span length": c.n_noise / max(len(c.spans), 1),
     }
-
-
-# --------------------------------------------------------------------------- three objectives compared
-
-
-@dataclass
-class ObjectiveView:
-    """One objective on the tokens of a sentence: what the model's input shows at each token,
-    which tokens are hidden from it and which are predicted (the loss positions)."""
-
-    name: str
-    shown: list[str]
-    hidden: list[bool]
-    predicted: list[bool]
-    model_sees: str
-    model_predicts: str
-    loss_positions: int
-    example_models: str
-
-
-def compare_objectives(corruption: Corruption, tokenizer: Any, *, mlm_rate: float = 0.15,
-                       seed: int = 0) -> list[ObjectiveView]:
-    """Masked LM (BERT's recipe, `explorer.mlm.mask_tokens`), next-token prediction and span
-    corruption on the same tokens. `tokenizer` must be the one `corruption` was made with and
-    have a mask token (BERT's WordPiece tokenizer does)."""
-    from explorer import mlm
-
-    pieces = corruption.pieces
-    n = len(pieces)
-    enc = mlm.encode_text(None, corruption.text, tokenizer=tokenizer, max_tokens=n + 8)
-    content = enc.content_positions
-    if [enc.ids[p] for p in content] != corruption.ids:
-        raise ExplorerError("The masked-LM tokens do not line up with the span-corruption tokens.",
-                            "Compare with the masked LM's own tokenizer.")
-    masking = mlm.mask_tokens(enc, tokenizer, mlm_rate, seed)
-    actions = [masking.actions[p] for p in content]
-    mlm_view = ObjectiveView(
-        name="Masked LM (BERT)",
-        shown=[masking.input_pieces[p] for p in content],
-        hidden=[a in (mlm.MASKED, mlm.RANDOM) for a in actions],
-        predicted=[bool(a) for a in actions],
-        model_sees="the whole sentence, both sides, with about 15% of the tokens picked: 80% of those become "
-                   "[MASK], 10% a random token, 10% stay unchanged",
-        model_predicts="the original token at each picked position",
-        loss_positions=sum(bool(a) for a in actions),
-        example_models="BERT, RoBERTa, MiniLM-MLM",
-    )
-    clm_view = ObjectiveView(
-        name="Next token (GPT)",
-        shown=list(pieces),
-        hidden=[False] * n,
-        predicted=[i > 0 for i in range(n)],
-        model_sees="at each position, only the tokens to its left (a causal mask hides the future)",
-        model_predicts="every next token, from the second one on",
-        loss_positions=n - 1,
-        example_models="GPT-2, SmolLM2",
-    )
-    starts = {sp.start: sp.sentinel for sp in corruption.spans}
-    span_view = ObjectiveView(
-        name="Span corruption (T5)",
-        shown=[starts.get(i, "") if m else p for i, (p, m) in enumerate(zip(pieces, corruption.mask))],
-        hidden=list(corruption.mask),
-        predicted=list(corruption.mask),
-        model_sees=f"the encoder reads the shortened input ({len(corruption.input_pieces)} tokens: "
-                   f"one sentinel per dropped span)",
-        model_predicts=f"the decoder writes the target ({len(corruption.target_pieces)} tokens: each sentinel "
-                       f"followed by its span, then a closing sentinel)",
-        loss_positions=len(corruption.target_pieces),
-        example_models="T5, Flan-T5, mT5",
-    )
-    return [mlm_view, clm_view, span_view]
-
-
-def objectives_frame(views: Sequence[ObjectiveView], n_tokens: int) -> pd.DataFrame:
-    """The comparison as a table: what each objective hides, predicts and where its loss is."""
-    return pd.DataFrame([{
-        "objective": v.name,
-        "what is hidden": f"{sum(v.hidden)} of {n_tokens} tokens" if any(v.hidden) else "nothing (only the future)",
-        "the model sees": v.model_sees,
-        "the model predicts": v.model_predicts,
-        "loss positions": v.loss_positions,
-        "models trained this way": v.example_models,
-    } for v in views])

@@ -242,3 +242,10 @@ def test_loading_the_masked_lm_leaves_the_causal_lm_bit_identical(smollm2):
     with torch.no_grad():
         again.model(input_ids=torch.tensor([mlm.encode_text(again, "A [MASK] day.").ids]))
     assert _same(before, _state(smollm2.model))
+
+
+def test_a_folder_of_a_made_masked_lm_is_named_without_its_server_path(tiny_bidir_dir):
+    import explorer
+
+    lm = explorer.load("mlm", str(tiny_bidir_dir))
+    assert lm.info.name == f"{tiny_bidir_dir.name} (local folder)" and str(tiny_bidir_dir.parent) not in lm.info.name

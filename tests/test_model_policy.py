@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from explorer import ModelUnavailable, load, model_cache, model_policy, models
+from explorer import ModelUnavailable, hub, load, model_cache, model_policy, models
 
 
 @pytest.fixture
@@ -13,8 +13,8 @@ def no_network(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("the hub was contacted")
 
-    monkeypatch.setattr(models, "hub_reachable", boom)
-    monkeypatch.setattr(models, "_from_pretrained", boom)
+    monkeypatch.setattr(hub, "hub_reachable", boom)
+    monkeypatch.setattr(hub, "_from_pretrained", boom)
 
 
 def test_offline_lock_refuses_folders_and_hub_ids_before_reading_them(monkeypatch, no_network, tiny_clm_dir):

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from explorer import ExplorerError, ModelUnavailable, load, models
+from explorer import ExplorerError, ModelUnavailable, hub, load, models
 
 
 def test_smollm2_ranks_paris_first(smollm2):
@@ -77,7 +77,7 @@ def test_too_large_model_is_refused(tiny_mlm_dir, monkeypatch):
 
 
 def test_unknown_and_unreachable_ids_fail_fast(monkeypatch):
-    monkeypatch.setattr(models, "hub_reachable", lambda timeout=2.0: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=2.0: False)
     with pytest.raises(ModelUnavailable, match="cannot be reached"):
         load("mlm", "bert-base-uncased")
     with pytest.raises(ModelUnavailable, match="not a valid model id"):

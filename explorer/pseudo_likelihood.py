@@ -1,0 +1,98 @@
+"""Pseudo-log-likelihood (Salazar et al., 2020): each token of a text scored by a masked LM with
+itself masked and every other token visible; pseudo-perplexity is exp(-PLL / n)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pandas as pd
+
+from explorer.errors import ExplorerError
+from explorer.mlm_input import _check_vocab, mask_token, model_and_tokenizer, typed_masks
+from explorer.mlm_predictions import log_probs_at
+from explorer.tokens import Encoded, display_piece
+
+_LOGIT_BUDGET = 32_000_000  # floats of logits per forward pass (batch x length x vocabulary)
+
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclass
+class PseudoLikelihood:
+    """Each token scored with itself masked and every other token visible (Salazar et al., 2020)."""
+
+    positions: list[int]
+    pieces: list[str]
+    log_probs: list[float]
+    ranks: list[int]
+    top_pieces: list[str]
+    top_probs: list[float]
+    skipped: list[int] = field(default_factory=list)
+
+    @property
+    def surprisals(self) -> list[float]:
+        """-ln p(actual token | rest), in nats: 0 = no surprise."""
+        return [-lp for lp in self.log_probs]
+
+    @property
+    def total(self) -> float:
+        """The pseudo-log-likelihood: the sum of the log-probabilities."""
+        return float(sum(self.log_probs))
+
+    @property
+    def pseudo_perplexity(self) -> float:
+        """exp(mean surprisal): as if the model hesitated between this many tokens at each place."""
+        return math.exp(-self.total / len(self.log_probs))
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"position": self.positions, "token": self.pieces,
+                             "probability": [math.exp(v) for v in self.log_probs],
+                             "surprisal (nats)": self.surprisals, "rank": self.ranks,
+                             "model's guess": self.top_pieces, "guess probability": self.top_probs})
+
+
+def pseudo_log_likelihood(lm: Any, enc: Encoded, *, batch_size: int = 32, progress: ProgressFn | None = None,
+                          tokenizer: Any = None) -> PseudoLikelihood:
+    """Mask each token of the text in turn and score the actual token (batched forward passes).
+
+    Typed masks have no actual token and are skipped (listed in `skipped`). The
+    pseudo-perplexity is exp(-PLL / n). `progress(fraction, message)` is called after each batch.
+    """
+    import torch
+
+    model, tok = model_and_tokenizer(lm, tokenizer)
+    _, mask_id = mask_token(tok)
+    positions = [p for p in enc.content_positions if enc.ids[p] != mask_id]
+    skipped = typed_masks(enc, tok)
+    if not positions:
+        raise ExplorerError("There is nothing to score: every token of the text is a blank.",
+                            "Type a sentence without masks.")
+    _check_vocab(model, enc.ids)
+    vocab = int(model.config.vocab_size or len(tok))
+    per_batch = max(1, min(batch_size, _LOGIT_BUDGET // max(1, len(enc.ids) * vocab)))
+    base = torch.tensor(enc.ids)
+    log_probs: list[float] = []
+    ranks: list[int] = []
+    top_ids: list[int] = []
+    top_probs: list[float] = []
+    for start in range(0, len(positions), per_batch):
+        chunk = positions[start:start + per_batch]
+        rows = torch.arange(len(chunk))
+        cols = torch.tensor(chunk)
+        batch = base.repeat(len(chunk), 1)
+        batch[rows, cols] = mask_id
+        logp = log_probs_at(model, batch, rows, cols)
+        actual = logp[rows, base[cols]]
+        log_probs += [float(v) for v in actual]
+        ranks += [int(v) + 1 for v in (logp > actual[:, None]).sum(-1)]
+        best = logp.max(-1)
+        top_ids += [int(i) for i in best.indices]
+        top_probs += [float(v) for v in best.values.exp()]
+        if progress:
+            done = start + len(chunk)
+            progress(done / len(positions), f"Masked {done} of {len(positions)} tokens in turn…")
+    return PseudoLikelihood(positions=positions, pieces=[enc.pieces[p] for p in positions], log_probs=log_probs,
+                            ranks=ranks, top_pieces=[display_piece(tok, i) for i in top_ids], top_probs=top_probs,
+                            skipped=skipped)
