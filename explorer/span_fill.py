@@ -84,12 +84,12 @@ def fill_with_mlm(lm: Any, corruption: Corruption, *, tokens_per_span: int | Non
     enc = encode(tok, masked_text, max_tokens=limit, what="sentence")
     ids = torch.tensor([enc.ids])
     # only the masks put in for the gaps: a [MASK] the text itself holds is left as it is
-    mask_positions = [i for i, (t, (a, _)) in enumerate(zip(enc.ids, enc.offsets))
-                      if t == tok.mask_token_id and any(lo <= a < hi for lo, hi in ours)]
+    mask_positions = [i for i, (t, (a, b)) in enumerate(zip(enc.ids, enc.offsets))  # (a mask may take the
+                      if t == tok.mask_token_id and any(a < hi and b > lo for lo, hi in ours)]  # space before it)
     expected = sum(counts.values())
     if len(mask_positions) != expected:
         raise ExplorerError(f"With {expected} [MASK] tokens for its gaps the text is longer than the "
-                            f"{limit} tokens {lm.info.name} reads, so the last gaps were cut off.",
+                            f"{limit} tokens this masked LM reads, so the last gaps were cut off.",
                             "Use a shorter text, or fewer or shorter spans.")
     owner: list[int] = []
     for sp in corruption.spans:

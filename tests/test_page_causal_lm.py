@@ -21,7 +21,7 @@ def metric(at: AppTest, label: str) -> str:
 
 def bars(at: AppTest) -> dict:
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    model, after = spec["data"]
+    model, after = spec["data"][:2]  # then the legend's own swatches
     return {"labels": [y.strip() for y in model["y"][::-1]], "model": model["x"][::-1], "after": after["x"][::-1]}
 
 
