@@ -136,6 +136,16 @@ def model_picker(role: str, *, container: Any = None, label: str | None = None) 
     return model_id
 
 
+def intro(text: str) -> None:
+    """A page's opening paragraph; on a projector (presenter mode) folded away under "About this page" so
+    the first screen shows the page's result (the teacher says it instead)."""
+    if presenter():
+        with st.expander("About this page"):
+            st.markdown(text)
+    else:
+        st.markdown(text)
+
+
 def columns(spec: Any, **kwargs: Any) -> list:
     """`st.columns`, except in presenter mode, where they are stacked full width: for pairs of charts
     (heatmaps above all) that a projector's large text would leave too cramped to read side by side."""
@@ -174,6 +184,8 @@ PRESENTER_CSS = """
         /* a column narrower than about 16 characters of this text goes onto a row of its own */
         [data-testid="stMain"] [data-testid="stHorizontalBlock"] { flex-wrap: wrap; row-gap: 0.6rem; }
         [data-testid="stMain"] [data-testid="stColumn"] { min-width: min(17rem, 100%); }
+        [data-testid="stMain"] [data-testid="stColumn"]:has(> div > div > [data-testid="stButton"]),
+        [data-testid="stMain"] [data-testid="stColumn"]:has([data-testid="stNumberInput"]) { min-width: min(8.5rem, 100%); }
         [data-testid="stMain"] [data-testid="stSliderThumbValue"] { font-size: 1.1rem; top: -1.9rem; }
         [data-testid="stMain"] [data-testid="stSliderTickBarMin"], [data-testid="stMain"] [data-testid="stSliderTickBarMax"] {
             font-size: 1rem; }

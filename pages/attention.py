@@ -84,7 +84,7 @@ def _lens(_lm, model_key: tuple, text: str, k: int, max_tokens: int) -> lens.Len
 
 
 st.title("Inside the model")
-st.markdown(
+ui.intro(
     "Self-supervised training leaves its traces inside the network. **Attention** shows which earlier (or, for "
     "masked LMs and encoders, any) tokens each token reads from, in every layer and head. **Layer by layer** "
     "shows what the model would predict if it stopped after each layer: the answer forms gradually."

@@ -89,7 +89,7 @@ def trail_html(tok, prompt, gen: clm.Generation) -> str:
 
 large = ui.presenter()
 st.title("Causal LM: predict the next token")
-st.markdown(
+ui.intro(
     "A causal language model learns from raw text with one self-supervised task: **read the tokens so far and "
     "predict the next one**. The label is simply the next token of the text, so any text is training data. "
     "Type a prompt, see the model's probabilities for what comes next, reshape them with the decoding "
@@ -128,22 +128,13 @@ with st.expander(f"The exact text the model sees: {len(prompt.ids)} tokens "
                + ("The chat template adds the system and role markers; the model continues after "
                   "'assistant'." if prompt.chat else "Raw text: the model simply continues it."))
 
-st.subheader("Decoding settings")
-c1, c2, c3, c4 = st.columns(4)
-temperature = c1.slider("Temperature", 0.0, 2.0, step=0.05, key="clm_temperature",
-                        help="Divides the logits before the softmax: below 1 sharpens, above 1 flattens. "
-                             "0 is greedy: always the most likely token.")
-top_k = int(c2.number_input("Top-k (0 = off)", 0, 1000, step=1, key="clm_top_k",
-                            help="Keep only the k most likely tokens."))
-top_p = c3.slider("Top-p (1 = off)", 0.0, 1.0, step=0.01, key="clm_top_p",
-                  help="Keep the smallest set of most likely tokens whose probability adds up to p. "
-                       "0 keeps only the most likely token.")
-seed = int(c4.number_input("Seed", 0, 2**31 - 1, step=1, key="clm_seed",
-                           help="Sampling is seeded by this number and the position: the same seed gives the "
-                                "same draw. Change it to draw again."))
+# The settings' values come from the session (seeded by ui.page_state); their controls sit under the chart
+# they reshape, so the first screen shows the distribution itself.
+temperature = float(st.session_state["clm_temperature"])
+top_k = int(st.session_state["clm_top_k"])
+top_p = float(st.session_state["clm_top_p"])
+seed = int(st.session_state["clm_seed"])
 settings = clm.Settings(temperature, top_k, top_p)
-st.caption(f"In force: {settings.describe()}. Order as in model.generate: temperature, then top-k, then top-p, "
-           "then the kept tokens are renormalised to sum to 1.")
 
 gen = generation_for(lm, prompt)
 st.subheader("Text so far")
@@ -187,6 +178,10 @@ with ui.friendly_errors():
     show = int(st.session_state.get("clm_show", DEFAULTS["clm_show"]))
     dist = gen.distribution(lm, top_n=show)
     shaped = clm.apply_sampling(dist.logits, settings.temperature, settings.top_k, settings.top_p)
+    frame = shaped.frame(tok, show)
+    st.plotly_chart(charts.decoding_bars(list(frame["token"]), list(frame["model"]), list(frame["renormalised"]),
+                                         list(frame["kept"]), token_ids=list(frame["id"]), large=large),
+                    width="stretch", key="clm_bars")
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Most likely", dist.top[0].piece, f"{dist.top[0].prob:.1%}", delta_color="off",
               delta_arrow="off")
@@ -197,10 +192,6 @@ with ui.friendly_errors():
     m4.metric("Tokens kept", f"{shaped.n_kept:,}", f"{shaped.kept_mass:.1%} of the mass", delta_color="off", delta_arrow="off",
               help="How many tokens survive the decoding settings, and how much of the (temperature-scaled) "
                    "probability they held before renormalising.")
-    frame = shaped.frame(tok, show)
-    st.plotly_chart(charts.decoding_bars(list(frame["token"]), list(frame["model"]), list(frame["renormalised"]),
-                                         list(frame["kept"]), token_ids=list(frame["id"]), large=large),
-                    width="stretch", key="clm_bars")
     for note in shaped.notes:
         st.caption(note)
     cut = shaped.cut(show)
@@ -213,6 +204,7 @@ with ui.friendly_errors():
     st.pills("Click a candidate to append it", options, format_func=lambda i: labels.get(i, str(i)),
              key="clm_pick", on_change=pick_candidate, disabled=gen.finished or gen.full)
     st.slider("Candidates shown", 3, 30, key="clm_show")
+
     if not large:
         with st.expander("Table: the distribution before and after the decoding settings"):
             st.dataframe(frame, hide_index=True, width="stretch", column_config={
@@ -221,6 +213,21 @@ with ui.friendly_errors():
         if gen.steps:
             with st.expander("Table: the chosen tokens"):
                 st.dataframe(gen.frame(), hide_index=True, width="stretch")
+
+st.subheader("Decoding settings")
+c1, c2, c3, c4 = st.columns(4)
+c1.slider("Temperature", 0.0, 2.0, step=0.05, key="clm_temperature",
+          help="Divides the logits before the softmax: below 1 sharpens, above 1 flattens. "
+               "0 is greedy: always the most likely token.")
+c2.number_input("Top-k (0 = off)", 0, 1000, step=1, key="clm_top_k", help="Keep only the k most likely tokens.")
+c3.slider("Top-p (1 = off)", 0.0, 1.0, step=0.01, key="clm_top_p",
+          help="Keep the smallest set of most likely tokens whose probability adds up to p. "
+               "0 keeps only the most likely token.")
+c4.number_input("Seed", 0, 2**31 - 1, step=1, key="clm_seed",
+                help="Sampling is seeded by this number and the position: the same seed gives the "
+                     "same draw. Change it to draw again.")
+st.caption(f"In force: {settings.describe()}. Order as in model.generate: temperature, then top-k, then top-p, "
+           "then the kept tokens are renormalised to sum to 1. The chart above shows the distribution after them.")
 
 st.divider()
 st.subheader("Teacher forcing: how the model is trained")

@@ -25,7 +25,7 @@ ui.page_state("compare", SHARED, LIMITS)
 large = ui.presenter()
 
 st.title("Masked vs causal, side by side")
-st.markdown(
+ui.intro(
     "Hide one word. The **masked LM** predicts it from **both sides**; the **causal LM** only from the "
     "words **to its left**. Same sentence, same blank, two objectives."
 )

@@ -64,7 +64,7 @@ def corpus_vectors(model_id: str, pooling: contrastive.Pooling, _lm) -> contrast
 
 
 st.title("Contrastive embeddings")
-st.markdown(
+ui.intro(
     "A sentence encoder turns each sentence into one vector. It is trained **contrastively**: the vectors of "
     "two texts that belong together (a question and its answer, a sentence and its paraphrase) are pulled "
     "together, and those of the other texts in the batch are pushed apart. No labels are needed beyond the "

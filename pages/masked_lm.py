@@ -50,14 +50,14 @@ def _new_draw() -> None:
 
 
 def _prediction_charts(predictions: list, key: str) -> None:
-    """A bar chart per blank, two a row, for the first few blanks; the table above lists them all."""
+    """A bar chart per blank, two a row, for the first few blanks; the table lists them all."""
     shown = predictions[:mlm_charts.MAX_BLANK_CHARTS]
     cols = st.columns(2)
     for i, pred in enumerate(shown):
         cols[i % 2].plotly_chart(mlm_charts.prediction_chart(pred, large=large), width="stretch",
                                  key=f"{key}_{pred.position}")
     if len(predictions) > len(shown):
-        st.caption(f"Charts for the first {len(shown)} of the {len(predictions)} blanks; the table above has "
+        st.caption(f"Charts for the first {len(shown)} of the {len(predictions)} blanks; the table has "
                    "every blank, and the CSV download every candidate.")
 
 
@@ -67,7 +67,7 @@ def _csv_download(frame, label: str, file_name: str, key: str) -> None:
 
 
 st.title("Masked LM: the cloze game")
-st.markdown(
+ui.intro(
     "A masked language model learns from raw text alone: hide some tokens, ask the model to guess them, "
     "and score the guess against **the text itself**, which is why no one has to label anything. "
     "Below, your text appears as the model's own tokens: click some to hide them and see the guesses."
@@ -139,13 +139,13 @@ with tabs[0]:
         else:
             with ui.friendly_errors():
                 result = mlm.fill_mask(lm, enc, masked, k=k)
+                _prediction_charts(result.predictions, "mlm_chart")  # the result first: on the first screen
                 c1, c2 = st.columns(2)
                 c1.metric("Blanks", len(result.predictions))
                 loss = result.mean_loss
                 c2.metric("Mean loss at the blanks", f"{loss:.2f} nats" if loss is not None else "—",
                           help="Cross-entropy -ln p(answer), averaged over the blanks: what training minimises.")
                 st.dataframe(mlm_charts.prediction_table(result.summary_frame()), hide_index=True, width="stretch")
-                _prediction_charts(result.predictions, "mlm_chart")
                 st.caption("All blanks are predicted in one pass, each without seeing the others' answers: the "
                            "model guesses every blank independently.")
                 _csv_download(result.predictions_frame(), "Download predictions (CSV)", "masked-lm-predictions.csv",

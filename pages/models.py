@@ -5,7 +5,7 @@ import streamlit as st
 from explorer import lessons, model_cache, models, ui
 
 st.title("Models")
-st.markdown(
+ui.intro(
     "Each page uses one model per role. The offline defaults ship with the app; any Hugging Face hub id "
     "(or a local folder) loads when this machine is online or has the model in its local cache. "
     "Models are loaded once per server and shared read-only; training works on a private copy."

@@ -33,7 +33,7 @@ LIMITS = {
 ui.page_state("span", SHARED, LIMITS, local=DEFAULTS)
 
 st.title("Span corruption (T5)")
-st.markdown(
+ui.intro(
     "T5 learns from raw text by **dropping random spans** of tokens. Each dropped span becomes one "
     "*sentinel* token (`<extra_id_0>`, `<extra_id_1>`, …) in the input, and the model learns to write the "
     "missing spans, each after its sentinel. The input gets a little shorter; the target is short, so "

@@ -75,7 +75,7 @@ def _auto(value, resolved) -> str:
 
 ui._threads()
 st.title("Live training")
-st.markdown("Watch a model learn while it trains, on this server's CPU. **Self-supervised** modes make their own "
+ui.intro("Watch a model learn while it trains, on this server's CPU. **Self-supervised** modes make their own "
             "labels from raw text (the next token, or a hidden word); **supervised** fine-tuning learns from labels "
             "a person wrote.")
 
