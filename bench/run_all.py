@@ -1,6 +1,6 @@
 """Run every benchmark and write bench/REPORT.md (`make bench`).
 
-    python -m bench.run_all [--quick] [--only core,latency,cold,training,load,wsload] [--out bench/REPORT.md]
+    python -m bench.run_all [--quick] [--only core,latency,cold,training,load,wsload,soak] [--out bench/REPORT.md]
 
 Each benchmark runs in its own process (so that one's models and threads never slow another)
 and hands its figures back as JSON, kept in bench/out/results.json: a run of some benchmarks
@@ -43,10 +43,11 @@ BUDGETS = {  # name -> (full arguments, quick arguments)
     "cloze": ([], ["--limit", "10"]),
     "grammar": ([], ["--limit", "16"]),
     "memory": ([], []),
+    "soak": (["--minutes", "20", "--n", "20"], ["--minutes", "1", "--n", "3", "--trainers", "1", "--warmup", "0.3"]),
 }
 MODULES = {"core": "bench.core_calls", "latency": "bench.browser_latency", "cold": "bench.cold_start",
            "load": "bench.load", "wsload": "bench.ws_load", "cloze": "bench.cloze", "grammar": "bench.grammar",
-           "memory": "bench.memory"}
+           "memory": "bench.memory", "soak": "bench.soak"}
 
 
 def run(cmd: list[str], timeout: float) -> tuple[int, str]:
@@ -264,6 +265,21 @@ def memory_section(r: dict) -> list[str]:
     return out + [""]
 
 
+def soak_section(r: dict) -> list[str]:
+    out = _head("10. Soak: a shared server for 20 minutes (goal: memory growth <= 10 % after warm-up, 0 errors)", r)
+    if r.get("actions"):
+        lat = r.get("latency", {})
+        out += [f"{r['n']} participants over Streamlit's websocket protocol for {r['minutes']:g} minutes: "
+                f"{r['actions']:,} actions (p50 {lat.get('p50', float('nan')):.2f} s), {r['tabs_opened']} tabs "
+                f"closed and reopened, {r['training_runs']} training runs started and stopped, {r['uploads']} "
+                f"corpus uploads; {r['errors']} errors.", "",
+                f"Server memory {r['rss_base_mb']:,.0f} MB after the {r['warmup_min']:g}-minute warm-up, "
+                f"{r['rss_end_mb']:,.0f} MB at the end ({r['growth']:+.1%}), peak {r['rss_peak_mb']:,.0f} MB; "
+                f"sessions held {r['sessions_at_end']} with every tab open, {r['sessions_after_close']} after "
+                "they closed."]
+    return out + [""]
+
+
 def write_report(results: dict, path: Path, *, quick: bool, started: str, load_before: tuple,
                  load_after: tuple) -> str:
     # the 1-minute load average at the end of each benchmark (else before and after this run)
@@ -281,7 +297,7 @@ def write_report(results: dict, path: Path, *, quick: bool, started: str, load_b
     sections = {"core": core_section, "latency": latency_section, "cold": cold_section,
                 "training": training_section, "load": load_section,
                 "wsload": lambda r: load_section(r, websocket=True), "cloze": cloze_section,
-                "grammar": grammar_section, "memory": memory_section}
+                "grammar": grammar_section, "memory": memory_section, "soak": soak_section}
     for name, section in sections.items():
         if name in results:
             part = section(results[name])

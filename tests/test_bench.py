@@ -99,3 +99,15 @@ def test_cloze_grammar_and_memory_sections(tmp_path):
                                 load_after=(1, 1, 1))
     assert "the old default, baseline" in text and "held out" in text and "| **all** |" in text
     assert "-5 MB" in text
+
+
+def test_the_report_has_the_soak_section(tmp_path):
+    soak = {"n": 20, "minutes": 20, "actions": 5152, "latency": {"p50": 3.4}, "tabs_opened": 108,
+            "training_runs": 145, "uploads": 72, "errors": 0, "rss_base_mb": 1325.0, "rss_end_mb": 1361.0,
+            "growth": 0.027, "rss_peak_mb": 1447.0, "sessions_at_end": 20, "sessions_after_close": 0, "warmup_min": 3,
+            "command": "python -m bench.soak --minutes 20 --n 20"}
+    text = run_all.write_report({"soak": soak}, tmp_path / "R.md", quick=False, started="2026-01-01 00:00",
+                                load_before=(1, 1, 1), load_after=(1, 1, 1))
+    assert "## 10. Soak" in text and "5,152 actions" in text and "(+2.7%)" in text and "0 after they closed" in text
+    assert "`python -m bench.soak --minutes 20 --n 20`" in text
+    assert run_all.MODULES["soak"] == "bench.soak" and "soak" in run_all.BUDGETS
