@@ -24,9 +24,9 @@ PRESENTER_CSS = """
         [data-testid="stMain"] .tok { border: 2px solid #000 !important; font-size: 1.3rem; }
         [data-testid="stAppViewContainer"] { background: #fff; }
         [data-testid="stMain"] .block-container { padding: 1rem 1.5rem 2rem 1.5rem; max-width: 100%; }
-        /* a column narrower than about 16 characters of this text goes onto a row of its own */
+        /* a column narrower than about 12 characters of this text goes onto a row of its own */
         [data-testid="stMain"] [data-testid="stHorizontalBlock"] { flex-wrap: wrap; row-gap: 0.6rem; }
-        [data-testid="stMain"] [data-testid="stColumn"] { min-width: min(17rem, 100%); }
+        [data-testid="stMain"] [data-testid="stColumn"] { min-width: min(13rem, 100%); }
         [data-testid="stMain"] [data-testid="stColumn"]:has(> div > div > [data-testid="stButton"]),
         [data-testid="stMain"] [data-testid="stColumn"]:has([data-testid="stNumberInput"]) { min-width: min(8.5rem, 100%); }
         [data-testid="stMain"] [data-testid="stSliderThumbValue"] { font-size: 1.1rem; top: -1.9rem; }

@@ -138,10 +138,10 @@ def model_picker(role: str, *, container: Any = None, label: str | None = None) 
 
 
 def intro(text: str) -> None:
-    """A page's opening paragraph; on a projector (presenter mode) folded away under "About this page" so
-    the first screen shows the page's result (the teacher says it instead)."""
+    """A page's opening paragraph; on a projector (presenter mode) moved to the sidebar under "About this
+    page" so the first screen shows the page's result (the teacher says it instead)."""
     if presenter():
-        with st.expander("About this page"):
+        with st.sidebar.expander("About this page"):
             st.markdown(text)
     else:
         st.markdown(text)

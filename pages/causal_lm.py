@@ -139,25 +139,9 @@ settings = clm.Settings(temperature, top_k, top_p)
 gen = generation_for(lm, prompt)
 st.subheader("Text so far")
 trail_box = st.container()
-controls = st.container()
 progress_slot = st.empty()
 with ui.friendly_errors():
     run_action(lm, gen, settings, seed, progress_slot)
-
-with controls:
-    b1, b2, b3, b4, b5, b6, b7 = st.columns([1, 1, 1, 1, 1.2, 1.6, 1.6], vertical_alignment="bottom")
-    b1.button("Greedy", key="clm_greedy", on_click=queue, args=("greedy",), width="stretch",
-              help="Append the most likely token.", disabled=gen.finished or gen.full)
-    b2.button("Sample", key="clm_sample", on_click=queue, args=("sample",), width="stretch",
-              help="Append a token drawn from the distribution after the decoding settings (seeded).",
-              disabled=gen.finished or gen.full)
-    b3.button("Undo", key="clm_undo", on_click=queue, args=("undo",), width="stretch", disabled=not gen.steps)
-    b4.button("Reset", key="clm_reset", on_click=queue, args=("reset",), width="stretch", disabled=not gen.steps)
-    n_more = int(b5.number_input("N", 1, clm.MAX_NEW_TOKENS, step=1, key="clm_n"))
-    b6.segmented_control("Generate by", ["greedy", "sample"], key="clm_strategy", required=True,
-                         help="Greedy: always the most likely token. Sample: seeded draws with the settings above.")
-    b7.button(f"Generate {n_more} more", key="clm_generate", on_click=queue, args=("generate",), type="primary",
-              width="stretch", disabled=gen.finished or gen.full)
 
 with trail_box:
     st.markdown(trail_html(tok, prompt, gen), unsafe_allow_html=True)
@@ -167,7 +151,8 @@ with trail_box:
                    "(hover for details). Continuation: ")
         st.code(gen.text(tok, new_only=True), language=None, wrap_lines=True)
     else:
-        st.caption("Nothing generated yet: click a candidate below, or use Greedy, Sample or Generate.")
+        st.caption("Nothing generated yet: click a candidate under the chart below, or use Greedy, Sample or "
+                   "Generate under it.")
     if gen.finished:
         st.info("The model chose its end-of-text token: the text is finished. Undo to continue.")
     elif gen.full:
@@ -213,6 +198,21 @@ with ui.friendly_errors():
         if gen.steps:
             with st.expander("Table: the chosen tokens"):
                 st.dataframe(gen.frame(), hide_index=True, width="stretch")
+
+# the generation controls under the distribution they act on
+b1, b2, b3, b4, b5, b6, b7 = st.columns([1, 1, 1, 1, 1.2, 1.6, 1.6], vertical_alignment="bottom")
+b1.button("Greedy", key="clm_greedy", on_click=queue, args=("greedy",), width="stretch",
+          help="Append the most likely token.", disabled=gen.finished or gen.full)
+b2.button("Sample", key="clm_sample", on_click=queue, args=("sample",), width="stretch",
+          help="Append a token drawn from the distribution after the decoding settings (seeded).",
+          disabled=gen.finished or gen.full)
+b3.button("Undo", key="clm_undo", on_click=queue, args=("undo",), width="stretch", disabled=not gen.steps)
+b4.button("Reset", key="clm_reset", on_click=queue, args=("reset",), width="stretch", disabled=not gen.steps)
+n_more = int(b5.number_input("N", 1, clm.MAX_NEW_TOKENS, step=1, key="clm_n"))
+b6.segmented_control("Generate by", ["greedy", "sample"], key="clm_strategy", required=True,
+                     help="Greedy: always the most likely token. Sample: seeded draws with the settings above.")
+b7.button(f"Generate {n_more} more", key="clm_generate", on_click=queue, args=("generate",), type="primary",
+          width="stretch", disabled=gen.finished or gen.full)
 
 st.subheader("Decoding settings")
 c1, c2, c3, c4 = st.columns(4)

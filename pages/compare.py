@@ -79,21 +79,12 @@ with ui.friendly_errors():
 if comp is None:
     st.stop()
 ui.notes(comp.notes)
-if comp.same_tokens and mlm_lm.extra.get("shares_weights_with") == clm_lm.info.model_id:
-    n_bi, n_all = len(mlm_lm.extra["bidirectional_blocks"]), mlm_lm.model.config.num_hidden_layers
-    which = f"all {n_all} of its blocks" if n_bi == n_all else f"its top {n_bi} of {n_all} blocks"
-    st.info(f"**One model, two attention masks.** Both sides are {clm_lm.info.name}'s pretrained weights and "
-            f"tokenizer, so both read exactly the same tokens. On the right it reads with its causal mask; on the "
-            f"left {which} attend in both directions, with small low-rank updates that a short masked-token "
-            f"training added so that it uses the words after the blank.")
-
 n_words = len(comp.words)
 chosen = st.session_state.get("cmp_word")  # None when the participant clicked the chosen word off
 if chosen is not None and not 0 <= chosen < n_words:
     st.session_state["cmp_word"] = compare.blank_index(comp) or min(2, n_words - 1)
 st.pills("Word to hide (click one)", list(range(n_words)), key="cmp_word", selection_mode="single",
          format_func=lambda i: comp.words[i].text)
-st.slider("Candidates shown", 3, 20, key="cmp_k")
 index = st.session_state.get("cmp_word")
 if index is None:
     st.info("Click a word above to hide it from both models.")
@@ -104,8 +95,7 @@ with ui.friendly_errors():
     cols = st.columns(2)
     for col, side, label in ((cols[0], left, "Masked LM — sees both sides"), (cols[1], right, "Causal LM — sees the left only")):
         with col:
-            st.subheader(label)
-            st.caption(side.model_name)
+            st.subheader(label, help=f"Model: {side.model_name}")
             st.markdown(f"**The model sees:** `{side.sees}`")
             highlight = [p == side.answer_piece for p in side.top_pieces]
             st.plotly_chart(probability_bars(side.top_pieces, side.top_probs, highlight=highlight, large=large),
@@ -122,6 +112,15 @@ with ui.friendly_errors():
                        "hidden" if side.kind == "mlm" else "chain rule: each piece given the ones before it")
                 st.caption(f"'{comp.words[index].text}' is {side.n_pieces} pieces for this model; the bars show the "
                            f"first piece. Whole word: p = {side.word_prob:.2e} ({how}).")
+
+st.slider("Candidates shown", 3, 20, key="cmp_k")  # under the charts it sets: they come first on the screen
+if comp.same_tokens and mlm_lm.extra.get("shares_weights_with") == clm_lm.info.model_id:
+    n_bi, n_all = len(mlm_lm.extra["bidirectional_blocks"]), mlm_lm.model.config.num_hidden_layers
+    which = f"all {n_all} of its blocks" if n_bi == n_all else f"its top {n_bi} of {n_all} blocks"
+    st.info(f"**One model, two attention masks.** Both sides are {clm_lm.info.name}'s pretrained weights and "
+            f"tokenizer, so both read exactly the same tokens. On the right it reads with its causal mask; on the "
+            f"left {which} attend in both directions, with small low-rank updates that a short masked-token "
+            f"training added so that it uses the words after the blank.")
 
 st.header("Every word, both ways")
 st.markdown("Each word's probability when the masked LM hides it (both sides visible) and when the causal LM "

@@ -130,16 +130,21 @@ tabs = st.tabs(VIEWS, key="mlm_view", on_change="rerun")
 with tabs[0]:
     if tabs[0].open is not False:
         masked = st.session_state["mlm_masked"]
-        st.caption("What the model sees (hover a token for its position):")
-        st.html(mlm_charts.fill_strip_html(enc.pieces, enc.special, masked, blanks, mask_label, large=large)
-                + mlm_charts.legend_html(["masked", "blank"] if blanks else ["masked"]))
+
+        def model_input() -> None:
+            st.caption("What the model sees (hover a token for its position):")
+            st.html(mlm_charts.fill_strip_html(enc.pieces, enc.special, masked, blanks, mask_label, large=large)
+                    + mlm_charts.legend_html(["masked", "blank"] if blanks else ["masked"]))
+
         if not masked and not blanks:
+            model_input()
             st.info(f"Nothing is masked yet. Click one or more tokens above to hide them, or type {mask_label} "
                     "in the text to leave a blank.")
         else:
             with ui.friendly_errors():
                 result = mlm.fill_mask(lm, enc, masked, k=k)
                 _prediction_charts(result.predictions, "mlm_chart")  # the result first: on the first screen
+                model_input()
                 c1, c2 = st.columns(2)
                 c1.metric("Blanks", len(result.predictions))
                 loss = result.mean_loss

@@ -75,19 +75,19 @@ if corruption is not None:
     ui.notes(corruption.notes)
     st.header("1. Corrupt")
     summary = span.corruption_summary(corruption)
-    m = st.columns(5)
-    m[0].metric("Original tokens", summary["original tokens"])
-    m[1].metric("Input tokens", summary["input tokens"], delta=summary["input tokens"] - summary["original tokens"],
-                delta_color="off")
-    m[2].metric("Target tokens", summary["target tokens"])
-    m[3].metric("Dropped spans", summary["spans"])
-    m[4].metric("Dropped tokens", f"{summary['dropped tokens']} ({summary['noise density']:.0%})")
     st.markdown(span_charts.corruption_strips(corruption.pieces, corruption.mask, corruption.input_pieces,
                                               corruption.target_pieces, span.sentinel_number),
                 unsafe_allow_html=True)
     st.caption("Each dropped span and its sentinel share a colour; the last sentinel of the target closes it. "
                f"Tokens from {'the seq2seq model' if s2s else 'the masked LM'}'s tokenizer. "
                "T5 also ends input and target with </s> (not shown).")
+    m = st.columns(5)  # the counts under the strips they count: the strips come first on the screen
+    m[0].metric("Original tokens", summary["original tokens"])
+    m[1].metric("Input tokens", summary["input tokens"], delta=summary["input tokens"] - summary["original tokens"],
+                delta_color="off")
+    m[2].metric("Target tokens", summary["target tokens"])
+    m[3].metric("Dropped spans", summary["spans"])
+    m[4].metric("Dropped tokens", f"{summary['dropped tokens']} ({summary['noise density']:.0%})")
     c1, c2 = st.columns(2)
     c1.markdown("**Input text**")
     c1.code(corruption.input_text, language=None, wrap_lines=True)

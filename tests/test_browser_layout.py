@@ -1,7 +1,8 @@
 """Real browser at a projector's 1280x720, in both modes, on every page: no label, button, metric, tab,
 menu entry or choice cut short (an ellipsis: text wider than its box), chart text at least the chart's
 base font (heatmap numbers are not shrunk to fit, and fit their cells), presenter mode's charts larger than the normal
-ones, and no sideways scrolling. Screenshots of every page in both modes are kept in
+ones, no sideways scrolling, and each page's main result (tests/layout_probe.MAIN_RESULT) starting on
+the first screen. Screenshots of every page in both modes are kept in
 .pytest_cache/screens/ (the first screen and the whole page)."""
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ def visit_all(presenter: bool) -> dict[str, dict]:
             page.get_by_text("Presenter mode").click()
             wait_idle(page)
         for f, title in EXISTING:
-            slug = f.split("/")[1][:-3] + ("-presenter" if presenter else "")
+            name = f.split("/")[1][:-3]
+            slug = name + ("-presenter" if presenter else "")
             page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
             wait_idle(page, 180_000)
             page.wait_for_timeout(800)
-            out[f] = findings(page)
+            out[f] = findings(page, name)
             page.screenshot(path=str(SCREENS / f"{slug}.png"))
             height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
             page.set_viewport_size({"width": 1280, "height": min(int(height) + 40, 8000)})
@@ -68,6 +70,17 @@ def test_nothing_is_cut_and_charts_are_readable(mode, request):
                 problems.append(f"{f}: chart {i + 1} has heatmap numbers wider or taller than their cells")
     assert not problems, "\n".join(problems)
     assert (SCREENS / ("compare-presenter.png" if mode == "presenter" else "compare.png")).exists()
+
+
+FIRST_SCREEN = 640  # px from the top of a 720-px screen: the result's start and a part of it are in view
+
+
+@pytest.mark.parametrize("mode", ["normal", "presenter"])
+def test_the_first_screen_shows_each_pages_main_result(mode, request):
+    seen = request.getfixturevalue(mode)
+    late = {f: got["result_top"] for f, got in seen.items()
+            if got["result_top"] is None or got["result_top"] > FIRST_SCREEN}
+    assert not late, f"main result not on the first screen at 1280x720 ({mode}): {late}"
 
 
 def test_presenter_charts_are_larger(normal, presenter):
