@@ -1,8 +1,7 @@
 """Masked language modelling, the cloze task: BERT's masking recipe, fill-in-the-blank
 predictions and pseudo-log-likelihood.
 
-Every function takes the model either as a `LoadedModel` (anything with `.model` and
-`.tokenizer`), as a ``(model, tokenizer)`` pair, or as a model with ``tokenizer=`` given;
+Every function takes the model as a `LoadedModel` (`explorer.load`; tests build tiny ones);
 text comes in as an `Encoded` (see `encode_text`, which wraps `explorer.tokens.encode` and
 also turns a typed ``[MASK]`` / ``<mask>`` into the model's own mask token).
 
@@ -15,7 +14,7 @@ The parts live in `explorer.mlm_input` (mask token, text, positions), `explorer.
 names are re-exported here.
 """
 
-from explorer.mlm_input import (MASK_MARKERS, MAX_TOKENS, SUGGESTED_MLMS, encode_text,  # noqa: F401 - re-exported
+from explorer.mlm_input import (MASK_MARKERS, MAX_TOKENS, SUGGESTED_MLMS, encode_for_masking, encode_text,  # noqa: F401 - re-exported
                                 expand_to_words, mask_token, maskable_positions, model_and_tokenizer,
                                 positions_of_words, replace_mask_markers, typed_masks, update_word_selection)
 from explorer.mlm_masking import (KEPT, MASKED, NO_LOSS, RANDOM, MaskingResult, mask_tokens,  # noqa: F401

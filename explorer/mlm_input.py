@@ -14,15 +14,11 @@ SUGGESTED_MLMS = ("bert-base-uncased", "distilroberta-base")
 MASK_MARKERS = re.compile(r"\[mask\]|<mask>", re.IGNORECASE)
 
 
-def model_and_tokenizer(lm: Any, tokenizer: Any = None) -> tuple[Any, Any]:
-    """Split what callers pass as a model: a `LoadedModel`, a (model, tokenizer) pair, or a model."""
-    if tokenizer is not None:
-        return getattr(lm, "model", lm), tokenizer
+def model_and_tokenizer(lm: Any) -> tuple[Any, Any]:
+    """(model, tokenizer) of a `LoadedModel`, the one way a model is passed to the core."""
     if hasattr(lm, "model") and hasattr(lm, "tokenizer"):
         return lm.model, lm.tokenizer
-    if isinstance(lm, (tuple, list)) and len(lm) == 2:
-        return lm[0], lm[1]
-    raise TypeError("pass a LoadedModel, a (model, tokenizer) pair, or tokenizer=")
+    raise TypeError("pass a LoadedModel (explorer.load, or LoadedModel(model, tokenizer, info) in a test)")
 
 
 def mask_token(tokenizer: Any) -> tuple[str, int]:
@@ -48,18 +44,23 @@ def replace_mask_markers(text: str, tokenizer: Any) -> str:
     return MASK_MARKERS.sub(lambda _m: token, text)
 
 
-def encode_text(lm: Any, text: str | None, *, max_tokens: int = MAX_TOKENS, tokenizer: Any = None) -> Encoded:
+def encode_text(lm: Any, text: str | None, *, max_tokens: int = MAX_TOKENS) -> Encoded:
     """Clean and tokenize user text for a masked LM.
 
     Checks the model has a mask token, lets the user type ``[MASK]`` or ``<mask>`` whatever
     the model's own spelling, keeps at most `max_tokens` (or the model's limit if lower; a note
     says what was cut), and adds a note when characters fell out of the vocabulary (``[UNK]``).
     """
-    model, tok = model_and_tokenizer(lm, tokenizer)
+    model, tok = model_and_tokenizer(lm)
+    return encode_for_masking(tok, text, max_tokens=model_max_tokens(tok, model, cap=max_tokens))
+
+
+def encode_for_masking(tok: Any, text: str | None, *, max_tokens: int = MAX_TOKENS) -> Encoded:
+    """`encode_text` with a tokenizer alone (no model: e.g. to mask the tokens of a span-corruption example)."""
     mask_token(tok)
     if isinstance(text, str):
         text = replace_mask_markers(text, tok)
-    enc = encode(tok, text, max_tokens=model_max_tokens(tok, model, cap=max_tokens))
+    enc = encode(tok, text, max_tokens=max_tokens)
     unk = getattr(tok, "unk_token_id", None)
     unknown = [p for p in enc.content_positions if unk is not None and enc.ids[p] == unk]
     if unknown:

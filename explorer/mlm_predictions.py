@@ -105,7 +105,7 @@ def _encoder_and_head(model: Any) -> tuple[Any, Any] | None:
 
 
 def predict_at(lm: Any, input_ids: Sequence[int], positions: Sequence[int], *,
-               answers: Sequence[int | None] | None = None, k: int = 10, tokenizer: Any = None) -> list[Prediction]:
+               answers: Sequence[int | None] | None = None, k: int = 10) -> list[Prediction]:
     """Top-k predictions at `positions` of `input_ids` in one forward pass.
 
     `answers` (aligned with `positions`) are the true tokens there; None where there is no answer.
@@ -114,7 +114,7 @@ def predict_at(lm: Any, input_ids: Sequence[int], positions: Sequence[int], *,
     """
     import torch
 
-    model, tok = model_and_tokenizer(lm, tokenizer)
+    model, tok = model_and_tokenizer(lm)
     ids = [int(i) for i in input_ids]
     positions = [int(p) for p in positions]
     answers = list(answers) if answers is not None else [None] * len(positions)
@@ -175,15 +175,15 @@ def _check_positions(enc: Encoded, positions: Sequence[int]) -> list[int]:
     return out
 
 
-def fill_mask(lm: Any, enc: Encoded, positions: Sequence[int] = (), *, k: int = 10, whole_word: bool = False,
-              tokenizer: Any = None) -> FillResult:
+def fill_mask(lm: Any, enc: Encoded, positions: Sequence[int] = (), *, k: int = 10,
+              whole_word: bool = False) -> FillResult:
     """Mask `positions` of the text (plus any typed ``[MASK]``) and predict every blank at once.
 
     The answer at each position is the text's own token (none for a typed mask), so each
     prediction carries the answer's rank, probability and the loss there. With `whole_word`,
     all pieces of a touched word are masked. Raises `ExplorerError` when nothing is masked.
     """
-    model, tok = model_and_tokenizer(lm, tokenizer)
+    model, tok = model_and_tokenizer(lm)
     token, mask_id = mask_token(tok)
     chosen = _check_positions(enc, positions)
     if whole_word:
@@ -194,15 +194,15 @@ def fill_mask(lm: Any, enc: Encoded, positions: Sequence[int] = (), *, k: int = 
                             f"Click one or more tokens to mask them, or type {token} in the text.")
     ids = masked_input(enc, chosen, tok)
     answers = [enc.ids[p] if enc.ids[p] != mask_id else None for p in chosen]
-    return FillResult(ids, chosen, predict_at((model, tok), ids, chosen, answers=answers, k=k))
+    return FillResult(ids, chosen, predict_at(lm, ids, chosen, answers=answers, k=k))
 
 
-def predict_training_pair(lm: Any, result: MaskingResult, *, k: int = 5, tokenizer: Any = None) -> FillResult:
+def predict_training_pair(lm: Any, result: MaskingResult, *, k: int = 5) -> FillResult:
     """Predictions on a `mask_tokens` example, at every chosen position (as in training).
 
     The mean loss is the masked-LM loss the model would get on this example.
     """
-    model, tok = model_and_tokenizer(lm, tokenizer)
+    model, tok = model_and_tokenizer(lm)
     chosen = result.chosen
-    preds = predict_at((model, tok), result.input_ids, chosen, answers=[result.labels[p] for p in chosen], k=k)
+    preds = predict_at(lm, result.input_ids, chosen, answers=[result.labels[p] for p in chosen], k=k)
     return FillResult(list(result.input_ids), chosen, preds)

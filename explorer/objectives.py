@@ -38,7 +38,7 @@ def compare_objectives(corruption: Corruption, tokenizer: Any, *, mlm_rate: floa
 
     pieces = corruption.pieces
     n = len(pieces)
-    enc = mlm.encode_text(None, corruption.text, tokenizer=tokenizer, max_tokens=n + 8)
+    enc = mlm.encode_for_masking(tokenizer, corruption.text, max_tokens=n + 8)
     content = enc.content_positions
     if [enc.ids[p] for p in content] != corruption.ids:
         raise ExplorerError("The masked-LM tokens do not line up with the span-corruption tokens.",

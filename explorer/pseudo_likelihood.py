@@ -53,8 +53,8 @@ class PseudoLikelihood:
                              "model's guess": self.top_pieces, "guess probability": self.top_probs})
 
 
-def pseudo_log_likelihood(lm: Any, enc: Encoded, *, batch_size: int = 32, progress: ProgressFn | None = None,
-                          tokenizer: Any = None) -> PseudoLikelihood:
+def pseudo_log_likelihood(lm: Any, enc: Encoded, *, batch_size: int = 32,
+                          progress: ProgressFn | None = None) -> PseudoLikelihood:
     """Mask each token of the text in turn and score the actual token (batched forward passes).
 
     Typed masks have no actual token and are skipped (listed in `skipped`). The
@@ -62,7 +62,7 @@ def pseudo_log_likelihood(lm: Any, enc: Encoded, *, batch_size: int = 32, progre
     """
     import torch
 
-    model, tok = model_and_tokenizer(lm, tokenizer)
+    model, tok = model_and_tokenizer(lm)
     _, mask_id = mask_token(tok)
     positions = [p for p in enc.content_positions if enc.ids[p] != mask_id]
     skipped = typed_masks(enc, tok)

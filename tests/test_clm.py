@@ -59,13 +59,15 @@ def test_top_order_equals_a_stable_full_sort():
             np.testing.assert_array_equal(clm.top_order(values, n), np.argsort(-values, kind="stable")[:n])
 
 
-def test_bare_model_and_tokenizer_work_like_loaded_model(tiny):
+def test_a_model_is_passed_one_way_a_loaded_model(tiny):
     ids = [504, 3575, 282]
     a = clm.next_token_distribution(tiny, ids)
-    b = clm.next_token_distribution(tiny.model, torch.tensor(ids), tokenizer=tiny.tokenizer)
+    b = clm.next_token_distribution(tiny, torch.tensor(ids))  # ids as a tensor: the same
     np.testing.assert_array_equal(a.probs, b.probs)
-    assert [c.piece for c in a.top] == [c.piece for c in b.top]
-    assert clm.next_token_distribution(tiny.model, ids).top[0].piece.startswith("<")
+    with pytest.raises(TypeError, match="LoadedModel"):
+        clm.next_token_distribution(tiny.model, ids)  # a bare model: not a second way in
+    with pytest.raises(TypeError):
+        clm.next_token_distribution(tiny, ids, tokenizer=tiny.tokenizer)
 
 
 def test_forward_is_cached_per_input(tiny):

@@ -357,3 +357,11 @@ def test_small_probabilities_keep_their_digits():
     fig = mlm_charts.prediction_bars(["a", "b"], [0.004, 0.001], answer="b", answer_id=2, top_ids=[1, 2],
                                      answer_prob=0.001, answer_rank=2)
     assert list(fig.data[0].text) == ["0.1%", "0.4%"] and fig.layout.xaxis.tickformat == ".2%"
+
+
+def test_a_masked_lm_is_passed_one_way_a_loaded_model(bert):
+    enc = mlm.encode_text(bert, "Paris is the [MASK] of France.")
+    with pytest.raises(TypeError, match="LoadedModel"):
+        mlm.fill_mask((bert.model, bert.tokenizer), enc)  # the (model, tokenizer) pair is gone
+    with pytest.raises(TypeError):
+        mlm.pseudo_log_likelihood(bert, enc, tokenizer=bert.tokenizer)

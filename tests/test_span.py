@@ -288,7 +288,7 @@ def test_three_objectives_on_one_sentence(minilm_tokenizer):
     views = span.compare_objectives(c, minilm_tokenizer, seed=4)
     masked, causal, t5 = views
     n = len(c.pieces)
-    enc = mlm.encode_text(None, DEFAULT_TEXT, tokenizer=minilm_tokenizer)
+    enc = mlm.encode_for_masking(minilm_tokenizer, DEFAULT_TEXT)
     ref = mlm.mask_tokens(enc, minilm_tokenizer, 0.15, 4)
     assert [p - 1 for p in ref.chosen] == [i for i, x in enumerate(masked.predicted) if x]
     assert masked.loss_positions == round(0.15 * n)

@@ -1,8 +1,8 @@
 """Causal language modelling: predict the next token from the tokens before it.
 
 Everything here works on any causal LM (``AutoModelForCausalLM``) and its tokenizer. Functions
-take either a `LoadedModel` (from `explorer.load("clm")`) or a bare model plus an optional
-``tokenizer=`` (only needed for readable token labels), and token ids either as an `Encoded`
+take the model as a `LoadedModel` (from `explorer.load("clm")`; tests build tiny ones), and token
+ids either as an `Encoded`
 (from `explorer.tokens.encode` or `build_prompt`) or as a plain list of ints.
 
 - `build_prompt`: user text → the exact text and tokens the model sees (raw text or the

@@ -90,14 +90,11 @@ def top_candidates(probs: np.ndarray, logits: np.ndarray, tokenizer: Any, n: int
             for r, i in enumerate(order)]
 
 
-def next_token_distribution(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor, *, tokenizer: Any = None,
+def next_token_distribution(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor, *,
                             top_n: int = TOP_N) -> NextToken:
-    """Softmax of the model's last-position logits: what it predicts after `tokens`.
-
-    `model` is a `LoadedModel` or a causal LM (pass ``tokenizer=`` for readable labels).
-    """
-    model, tokenizer = _parts(model, tokenizer)
+    """Softmax of the model's last-position logits: what it predicts after `tokens` (`lm`: a `LoadedModel`)."""
+    _, tokenizer = _parts(lm)
     ids = as_ids(tokens)
-    logits = next_token_logits(model, ids).numpy()
+    logits = next_token_logits(lm, ids).numpy()
     probs = softmax(logits)
     return NextToken(ids, logits, probs, top_candidates(probs, logits, tokenizer, top_n))

@@ -13,11 +13,11 @@ from explorer.errors import ExplorerError
 from explorer.tokens import Encoded, display_piece, model_max_tokens
 
 
-def _parts(model: Any, tokenizer: Any = None) -> tuple[Any, Any]:
-    """(model, tokenizer) from a `LoadedModel` or a bare model (+ optional tokenizer)."""
-    if hasattr(model, "model") and hasattr(model, "tokenizer") and hasattr(model, "info"):
-        return model.model, tokenizer if tokenizer is not None else model.tokenizer
-    return model, tokenizer
+def _parts(lm: Any) -> tuple[Any, Any]:
+    """(model, tokenizer) of a `LoadedModel`, the one way a model is passed to the core."""
+    if hasattr(lm, "model") and hasattr(lm, "tokenizer"):
+        return lm.model, lm.tokenizer
+    raise TypeError("pass a LoadedModel (explorer.load, or LoadedModel(model, tokenizer, info) in a test)")
 
 
 def as_ids(tokens: Encoded | Sequence[int] | torch.Tensor) -> list[int]:
@@ -112,9 +112,9 @@ def forward_count() -> int:
     return _LAST.misses + _FORCED.misses
 
 
-def next_token_logits(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> torch.Tensor:
+def next_token_logits(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> torch.Tensor:
     """The model's logits for the token after `tokens` (1-d float32 tensor over the vocabulary); cached."""
-    model, _ = _parts(model)
+    model, _ = _parts(lm)
     ids = as_ids(tokens)
     _check_ids(model, ids)
 

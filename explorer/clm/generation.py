@@ -41,13 +41,13 @@ class Generation:
     steps: list[Step] = field(default_factory=list)
 
     @classmethod
-    def start(cls, model: Any, prompt: Prompt | Encoded | Sequence[int], *, tokenizer: Any = None,
+    def start(cls, lm: Any, prompt: Prompt | Encoded | Sequence[int], *,
               max_new_tokens: int = MAX_NEW_TOKENS) -> "Generation":
         """A new continuation of `prompt`; stops at the model's end-of-text token(s)."""
-        model, tokenizer = _parts(model, tokenizer)
+        model, tokenizer = _parts(lm)
         ids = prompt.ids if isinstance(prompt, Prompt) else as_ids(prompt)
         room = max(0, max_positions(model, tokenizer) - len(ids))
-        return cls(ids, stop_token_ids(model, tokenizer), min(max_new_tokens, room))
+        return cls(ids, stop_token_ids(lm), min(max_new_tokens, room))
 
     @property
     def ids(self) -> list[int]:
@@ -74,16 +74,15 @@ class Generation:
             raise ExplorerError(f"The continuation has reached its limit of {self.max_new_tokens} new tokens.",
                                 "Undo some steps or reset.")
 
-    def distribution(self, model: Any, *, tokenizer: Any = None, top_n: int = TOP_N) -> NextToken:
-        return next_token_distribution(model, self.ids, tokenizer=tokenizer, top_n=top_n)
+    def distribution(self, lm: Any, *, top_n: int = TOP_N) -> NextToken:
+        return next_token_distribution(lm, self.ids, top_n=top_n)
 
-    def append(self, model: Any, token_id: int, *, settings: Settings | None = None, how: str = "picked",
-               tokenizer: Any = None) -> Step:
+    def append(self, lm: Any, token_id: int, *, settings: Settings | None = None, how: str = "picked") -> Step:
         """Append a chosen token, recording its probability (under `settings`, default temperature 1)."""
         self.check_room()
-        model, tokenizer = _parts(model, tokenizer)
+        _, tokenizer = _parts(lm)
         token_id = int(token_id)
-        logits = next_token_logits(model, self.ids)
+        logits = next_token_logits(lm, self.ids)
         if not 0 <= token_id < logits.numel():
             raise ExplorerError(f"Token id {token_id} is outside this model's vocabulary.")
         s = settings or Settings()
@@ -99,24 +98,24 @@ class Generation:
     def reset(self) -> None:
         self.steps.clear()
 
-    def greedy(self, model: Any, *, tokenizer: Any = None) -> Step:
+    def greedy(self, lm: Any) -> Step:
         """Append the most likely token."""
         self.check_room()
-        best = int(torch.argmax(next_token_logits(model, self.ids)))
-        return self.append(model, best, settings=GREEDY, how="greedy", tokenizer=tokenizer)
+        best = int(torch.argmax(next_token_logits(lm, self.ids)))
+        return self.append(lm, best, settings=GREEDY, how="greedy")
 
-    def sample(self, model: Any, settings: Settings, seed: int, *, tokenizer: Any = None) -> Step:
+    def sample(self, lm: Any, settings: Settings, seed: int) -> Step:
         """Append a token drawn with `settings`, seeded by `seed` and the position (reproducible)."""
         self.check_room()
         if settings.greedy:
-            return self.greedy(model, tokenizer=tokenizer)
-        shaped = apply_sampling(next_token_logits(model, self.ids), settings.temperature, settings.top_k,
+            return self.greedy(lm)
+        shaped = apply_sampling(next_token_logits(lm, self.ids), settings.temperature, settings.top_k,
                                 settings.top_p)
         token = draw(shaped.after, seed, len(self.ids))
-        return self.append(model, token, settings=settings, how="sampled", tokenizer=tokenizer)
+        return self.append(lm, token, settings=settings, how="sampled")
 
-    def generate(self, model: Any, n: int, *, settings: Settings | None = None, seed: int = 0,
-                 tokenizer: Any = None, progress: ProgressFn | None = None) -> list[Step]:
+    def generate(self, lm: Any, n: int, *, settings: Settings | None = None, seed: int = 0,
+                 progress: ProgressFn | None = None) -> list[Step]:
         """Append up to `n` tokens (greedy when `settings` is None or has temperature 0).
 
         Stops early at an end-of-text token or the length limit; `progress(done, n, step)` is called
@@ -127,9 +126,9 @@ class Generation:
         out: list[Step] = []
         for i in range(n):
             if settings is None or settings.greedy:
-                step = self.greedy(model, tokenizer=tokenizer)
+                step = self.greedy(lm)
             else:
-                step = self.sample(model, settings, seed, tokenizer=tokenizer)
+                step = self.sample(lm, settings, seed)
             out.append(step)
             if progress:
                 progress(i + 1, n, step)
@@ -149,9 +148,9 @@ class Generation:
                                      "rank"])
 
 
-def stop_token_ids(model: Any, tokenizer: Any = None) -> tuple[int, ...]:
+def stop_token_ids(lm: Any) -> tuple[int, ...]:
     """End-of-text ids, as ``model.generate`` uses them (generation config, else the tokenizer's EOS)."""
-    model, tokenizer = _parts(model, tokenizer)
+    model, tokenizer = _parts(lm)
     cfg = getattr(model, "generation_config", None)
     eos = getattr(cfg, "eos_token_id", None) if cfg is not None else None
     if eos is None:

@@ -92,10 +92,10 @@ def _forward_log_probs(model: Any, ids: list[int]) -> tuple[torch.Tensor, torch.
     return logp, logp.gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
 
 
-def target_log_probs(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> np.ndarray:
+def target_log_probs(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> np.ndarray:
     """ln p(actual next token) at every position (float64), from one cached pass: the part of
     `teacher_forcing` that scoring words needs (no ranks, guesses or entropy)."""
-    model, _ = _parts(model)
+    model, _ = _parts(lm)
     ids = _checked_ids(model, tokens)
 
     def compute() -> np.ndarray:
@@ -105,10 +105,9 @@ def target_log_probs(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor)
     return _FORCED.get(model, ("targets", tuple(ids)), compute)
 
 
-def teacher_forcing(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor, *,
-                    tokenizer: Any = None) -> TeacherForcing:
+def teacher_forcing(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> TeacherForcing:
     """Score a text the way next-token training does: all positions in parallel, one forward pass."""
-    model, tokenizer = _parts(model, tokenizer)
+    model, tokenizer = _parts(lm)
     ids = _checked_ids(model, tokens)
 
     def compute() -> TeacherForcing:
