@@ -160,10 +160,12 @@ def _encode_all(tok: Any, model: Any, sentences: list[str]) -> tuple[list[list[i
 def _forward(model: Any, tok: Any, ids_list: list[list[int]], pooling: Pooling, batch_size: int = 32):
     import torch
 
+    # an encoder-decoder (T5) embeds with its encoder, as sentence-T5 does: its decoder has nothing to read
+    encoder = model.get_encoder() if getattr(model.config, "is_encoder_decoder", False) else model
     out = []
     for start in range(0, len(ids_list), batch_size):
         ids, att = _batch(tok, ids_list[start:start + batch_size])
-        hidden = model(input_ids=ids, attention_mask=att).last_hidden_state
+        hidden = encoder(input_ids=ids, attention_mask=att).last_hidden_state
         vec = pool(hidden, att, pooling.mode)
         if pooling.normalize:
             vec = torch.nn.functional.normalize(vec, p=2, dim=1)

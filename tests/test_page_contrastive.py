@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import contrastive as C
+from tests.test_span import tiny_t5_dir  # noqa: F401 - fixture
 
 PAGE = "pages/contrastive.py"
 
@@ -136,3 +137,23 @@ def test_one_sentence_then_two_others_keeps_the_query_an_index(tiny_mlm_dir):
     # a browser that still sends an old label (a run cut short by the next change) is not read as an index
     s.set("con_query", "A man is playing the guitar on stage.")
     assert s.at.session_state["con_query"] == 1 and s.value_shown("con_query") == "Grass is green in spring."
+
+
+def test_a_t5_folder_as_the_encoder_embeds_with_its_encoder(tiny_t5_dir, monkeypatch):
+    """Found by `make fuzz`: typing a seq2seq (T5) folder into the encoder's id box ran the whole
+    encoder-decoder, which asks for decoder inputs ("You must specify exactly one of input_ids or
+    inputs_embeds"). The encoder part embeds, as sentence-T5 does."""
+    from explorer import contrastive, load
+    from tests.fuzz_support import FuzzSession
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    s = FuzzSession(PAGE)
+    try:
+        s.set("pick_encoder", "Other model id…")
+        s.set("pick_other_encoder", str(tiny_t5_dir))  # each run fails on an exception or a caught error
+        assert s.at.session_state["model_id_encoder"] == str(tiny_t5_dir)
+        assert s.at.get("plotly_chart")  # the similarity map is drawn
+    finally:
+        s.close()
+    emb = contrastive.embed(load("encoder", str(tiny_t5_dir)), ["a cat sat", "a dog ran"])
+    assert emb.vectors.shape == (2, load("encoder", str(tiny_t5_dir)).model.config.d_model)
