@@ -44,6 +44,7 @@ NO_ELLIPSIS_CSS = """
             white-space: normal !important; text-overflow: clip !important; overflow: visible !important;
             overflow-wrap: normal !important; word-break: normal !important; }
         [data-testid="stMain"] button { height: auto; min-height: 2.5rem; }
+        [data-testid="stMarkdownContainer"] table { display: block; max-width: 100%; overflow-x: auto; }
         [data-testid="stMain"] .block-container { padding-top: 2.2rem; }  /* the first screen is for the result */
         [data-testid="stMetricValue"] { line-height: 1.15; }
 """

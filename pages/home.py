@@ -1,5 +1,6 @@
 """Home: what self-supervised learning is, the map of the pages, the models in use."""
 
+import pandas as pd
 import streamlit as st
 
 from explorer import lessons, model_cache, ui
@@ -11,8 +12,8 @@ st.markdown(lessons.read_markdown("page_map.md"))
 
 st.header("Models in use")
 # Described, not loaded: the first page a participant opens appears at once on a fresh server.
-st.dataframe([model_cache.table_row(role, ui.selected_model_id(role), model_cache.SHARED.peek(
-    role, ui.selected_model_id(role))) for role in ("mlm", "clm", "encoder", "seq2seq")],
-    hide_index=True, width="stretch")
+# a plain table: its text wraps (a grid's columns cut it) and grows in presenter mode
+st.table(pd.DataFrame([model_cache.table_row(role, ui.selected_model_id(role), model_cache.SHARED.peek(
+    role, ui.selected_model_id(role))) for role in ("mlm", "clm", "encoder", "seq2seq")]).set_index("role"))
 st.caption("Pick other models in each page's sidebar; the Models page shows them in full. Hub models "
            "(bert-base-uncased, gpt2, t5-small, …) load when this machine is online or has them in its local cache.")

@@ -1,5 +1,6 @@
 """Models: what is loaded for each role, how big it is, and the offline masked LM's model card."""
 
+import pandas as pd
 import streamlit as st
 
 from explorer import lessons, model_cache, models, ui
@@ -19,7 +20,7 @@ for role in models.ROLES:
     if lm is not None:
         row.update(architecture=lm.info.architecture, vocabulary=f"{lm.info.vocab_size:,}", licence=lm.info.licence)
     rows.append(row)
-st.dataframe(rows, hide_index=True, width="stretch")
+st.table(pd.DataFrame(rows).set_index("role"))  # plain: its text wraps where a grid's columns cut it ("Apache-")
 
 for role in models.ROLES:
     model_id = ui.selected_model_id(role)

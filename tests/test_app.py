@@ -34,14 +34,14 @@ def test_home_lists_models_and_pages_without_loading_them():
     text = " ".join(m.value for m in at.markdown)
     assert "Self-supervised" in text and "Masked LM" in text
     assert model_cache.SHARED.loaded() == []
-    df = at.dataframe[0].value
+    df = at.table[0].value.reset_index()  # a plain table: text wraps, never cut
     clm = df[df["role"] == "Causal LM"].iloc[0]
     assert clm["model"] == models.SMOLLM2 and clm["source"] == "loads when a page first uses it"
     seq2seq = df[df["role"] == models.ROLE_NAMES["seq2seq"]].iloc[0]
     assert seq2seq["model"] == "none offline" and "pick a hub id" in seq2seq["source"]
     assert "None" not in df.to_string() and df.notna().all().all()  # the "None None None" row
     model_cache.SHARED.get("clm")  # loaded by another page: now described in full
-    clm = run_page("pages/home.py").dataframe[0].value.set_index("role").loc["Causal LM"]
+    clm = run_page("pages/home.py").table[0].value.loc["Causal LM"]
     assert "134.5 M parameters, 30 layers" in clm["size"] and clm["source"] == "packaged"
 
 
