@@ -24,6 +24,12 @@ def _bar_labels(page) -> list[str]:
     return [t.strip() for t in texts if t]
 
 
+def _wait_for_bar(page, label: str, timeout_ms: int = 60_000) -> None:
+    """Wait until a chart's bars include `label` (the page draws several charts, in no fixed order)."""
+    page.wait_for_function("label => Array.from(document.querySelectorAll('.js-plotly-plot .ytick text'))"
+                           ".some(e => e.textContent.trim() === label)", arg=label, timeout=timeout_ms)
+
+
 def test_shared_link_opens_the_same_example(server, smollm2):
     prompt = "The capital of Germany is"
     expected = clm.next_token_distribution(smollm2, clm.build_prompt(smollm2.tokenizer, prompt).encoded).top[0].piece
@@ -34,7 +40,7 @@ def test_shared_link_opens_the_same_example(server, smollm2):
         page.wait_for_function("() => { const t = document.querySelector('textarea'); return t && t.value; }")
         wait_idle(page)
         assert page.locator("textarea").first.input_value() == prompt
-        page.wait_for_selector(".js-plotly-plot .ytick text")
+        _wait_for_bar(page, expected)
         assert expected in _bar_labels(page)
         # the page's own share link carries the same state: open it in a fresh tab
         page.get_by_text("Share this example").click()
@@ -45,7 +51,7 @@ def test_shared_link_opens_the_same_example(server, smollm2):
         other.wait_for_function("() => { const t = document.querySelector('textarea'); return t && t.value; }")
         wait_idle(other)
         assert other.locator("textarea").first.input_value() == prompt
-        other.wait_for_selector(".js-plotly-plot .ytick text")
+        _wait_for_bar(other, expected)
         assert expected in _bar_labels(other)
         assert log.external == []
 
@@ -67,10 +73,11 @@ def test_presenter_mode_fits_a_projector(server):
         page = b.new_page(viewport={"width": 1280, "height": 720})
         page.goto(f"{server}/compare")
         wait_idle(page)
-        size_before = page.evaluate("parseFloat(getComputedStyle(document.querySelector('[data-testid=stMarkdownContainer] p')).fontSize)")
+        main_text = "[data-testid=stMain] [data-testid=stMarkdownContainer] p"  # the sidebar keeps its size
+        size_before = page.evaluate(f"parseFloat(getComputedStyle(document.querySelector('{main_text}')).fontSize)")
         page.get_by_text("Presenter mode").click()
         wait_idle(page)
-        size_after = page.evaluate("parseFloat(getComputedStyle(document.querySelector('[data-testid=stMarkdownContainer] p')).fontSize)")
+        size_after = page.evaluate(f"parseFloat(getComputedStyle(document.querySelector('{main_text}')).fontSize)")
         assert size_after >= 1.3 * size_before
         assert page.evaluate("document.documentElement.scrollWidth") <= 1280
         assert page.locator('[data-testid="stException"]').count() == 0
