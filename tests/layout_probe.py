@@ -81,31 +81,38 @@ def findings(page, slug: str | None = None) -> dict:
             "overflow": page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")}
 
 
+def visit_pages(url: str, b, presenter: bool, only: list[str] = ()):
+    """Open every page (or those in `only`) from the menu at 1280x720 in one mode: yields (file, slug, page)."""
+    from app import PAGES, ROOT
+    from tests.browser import wait_idle
+
+    page = b.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(url)
+    wait_idle(page)
+    if presenter:
+        page.get_by_text("Presenter mode").click()
+        wait_idle(page)
+    for f, title, _ in PAGES:
+        slug = f.split("/")[1][:-3]
+        if not (ROOT / f).exists() or (only and slug not in only):
+            continue
+        page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+        wait_idle(page, 180_000)
+        page.wait_for_timeout(800)
+        yield f, slug, page
+    page.close()
+
+
 def main(only: list[str]) -> None:  # pragma: no cover - a measuring tool
-    from app import PAGES
-    from tests.browser import app_server, browser, wait_idle
+    from tests.browser import app_server, browser
 
     with app_server() as url, browser() as b:
         for presenter in (False, True):
-            page = b.new_page(viewport={"width": 1280, "height": 720})
-            page.goto(url)
-            wait_idle(page)
-            if presenter:
-                page.get_by_text("Presenter mode").click()
-                wait_idle(page)
-            for f, title, _ in PAGES:
-                slug = f.split("/")[1][:-3]
-                if only and slug not in only:
-                    continue
-                page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
-                wait_idle(page, 180_000)
-                page.wait_for_timeout(1000)
+            for _, slug, page in visit_pages(url, b, presenter, only):
                 got = findings(page, slug)
                 charts = [c for c in got["charts"] if c["shown"]]
-                first = min((c["top"] for c in charts), default=None)
                 print(f"{'P' if presenter else 'N'} {slug:16s} result at {got['result_top']}  cut={got['cut']}  "
                       f"cramped={[c['cramped'] for c in charts]}", flush=True)
-            page.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

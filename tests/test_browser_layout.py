@@ -9,31 +9,20 @@ from __future__ import annotations
 
 import pytest
 
-from app import PAGES, ROOT
-from tests.browser import app_server, browser, wait_idle
-from tests.layout_probe import findings
+from app import ROOT
+from tests.browser import app_server, browser
+from tests.layout_probe import findings, visit_pages
 
 pytestmark = pytest.mark.browser
 SCREENS = ROOT / ".pytest_cache" / "screens"
-EXISTING = [(f, t) for f, t, _ in PAGES if (ROOT / f).exists()]
 
 
 def visit_all(presenter: bool) -> dict[str, dict]:
     SCREENS.mkdir(parents=True, exist_ok=True)
     out = {}
     with app_server() as url, browser() as b:
-        page = b.new_page(viewport={"width": 1280, "height": 720})
-        page.goto(url)
-        wait_idle(page)
-        if presenter:
-            page.get_by_text("Presenter mode").click()
-            wait_idle(page)
-        for f, title in EXISTING:
-            name = f.split("/")[1][:-3]
+        for f, name, page in visit_pages(url, b, presenter):
             slug = name + ("-presenter" if presenter else "")
-            page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
-            wait_idle(page, 180_000)
-            page.wait_for_timeout(800)
             out[f] = findings(page, name)
             page.screenshot(path=str(SCREENS / f"{slug}.png"))
             height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
