@@ -421,7 +421,7 @@ def test_mask_tokens_targets_about_15_percent_and_never_special_tokens(tiny_mlm)
 
 def test_probes_need_a_mask_and_are_limited(tiny_mlm):
     with pytest.raises(ExplorerError, match=r"has no \[MASK\]"):
-        training.fill_mask(tiny_mlm.model, tiny_mlm.tokenizer, "No blank here.")
+        training.fill_mask(tiny_mlm, "No blank here.")
     assert len(training.probe_lines("\n".join(f"p{i}" for i in range(9)))) == training.MAX_PROBES
     with pytest.raises(ExplorerError):
         training.probe_lines(" \n ")
@@ -434,3 +434,12 @@ def test_masked_lm_loss_matches_the_full_model_loss(tiny_mlm):
         fast = training.masked_lm_loss(tiny_mlm.model, batch)
         full = tiny_mlm.model(**batch).loss
     assert float(fast) == pytest.approx(float(full), rel=1e-5)
+
+
+def test_the_probe_helpers_take_a_loaded_model_only(tiny_mlm):
+    with pytest.raises(TypeError, match="LoadedModel"):
+        training.fill_mask(tiny_mlm.model, "Paris is the [MASK] of France.")
+    top = training.fill_mask(tiny_mlm, "Paris is the [MASK] of France.", k=3)
+    lm = training.trained(tiny_mlm.model, tiny_mlm.tokenizer)
+    assert lm.model is tiny_mlm.model and lm.info.params == tiny_mlm.info.params
+    assert training.fill_mask(lm, "Paris is the [MASK] of France.", k=3) == top

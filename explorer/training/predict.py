@@ -7,6 +7,8 @@ from typing import Any, Sequence
 import torch
 
 from explorer.errors import ExplorerError
+from explorer.mlm_input import model_and_tokenizer
+from explorer.model_info import LoadedModel, describe
 from explorer.tokens import clean_text, display_piece, encode
 from explorer.training.limits import MASK, MAX_FIELD_CHARS, MAX_SEQ_LEN
 from explorer.training.loop import _eval_mode
@@ -24,8 +26,16 @@ def _top(tokenizer: Any, logits: torch.Tensor, k: int) -> list[tuple[str, float]
     return [(display_piece(tokenizer, int(t)), float(v)) for t, v in zip(i, p)]
 
 
-def fill_mask(model: Any, tokenizer: Any, sentence: str, k: int = 5) -> list[tuple[str, float]]:
+def trained(model: Any, tokenizer: Any, name: str = "the model in training") -> LoadedModel:
+    """A `LoadedModel` for a model a run trains (its private copy, or a new one), so that the helpers
+    below take a model the one way the core takes one."""
+    return LoadedModel(model, tokenizer, describe(model, tokenizer, model_id=name, role="training", name=name,
+                                                   source="training run"))
+
+
+def fill_mask(lm: LoadedModel, sentence: str, k: int = 5) -> list[tuple[str, float]]:
     """Top-k fillers for the first [MASK] of a probe sentence."""
+    model, tokenizer = model_and_tokenizer(lm)
     if MASK not in sentence:
         raise ExplorerError(f"The probe '{sentence[:60]}' has no {MASK}.", f"Write {MASK} where a word should be filled in.")
     text = sentence.replace(MASK, tokenizer.mask_token)
@@ -36,14 +46,16 @@ def fill_mask(model: Any, tokenizer: Any, sentence: str, k: int = 5) -> list[tup
     return _top(tokenizer, _logits(model, enc.ids)[where[0]], k)
 
 
-def next_tokens(model: Any, tokenizer: Any, prompt: str, k: int = 5) -> list[tuple[str, float]]:
+def next_tokens(lm: LoadedModel, prompt: str, k: int = 5) -> list[tuple[str, float]]:
+    model, tokenizer = model_and_tokenizer(lm)
     enc = encode(tokenizer, prompt, max_tokens=MAX_SEQ_LEN, what="prompt")
     return _top(tokenizer, _logits(model, enc.ids)[-1], k)
 
 
-def generate(model: Any, tokenizer: Any, ids: list[int], *, max_new_tokens: int = 30, temperature: float = 0.0,
+def generate(lm: LoadedModel, ids: list[int], *, max_new_tokens: int = 30, temperature: float = 0.0,
              seed: int = 0, stop_ids: Sequence[int] = ()) -> str:
     """Continue `ids` (greedy at temperature 0, else sampled from a seeded generator); returns the new text."""
+    model, tokenizer = model_and_tokenizer(lm)
     gen = torch.Generator().manual_seed(seed)
     limit = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", MAX_SEQ_LEN)
     out: list[int] = []
@@ -71,31 +83,33 @@ def _fmt_top(top: list[tuple[str, float]], k: int = 3) -> str:
     return " | ".join(f"{t} {p:.0%}" if p >= 0.1 else f"{t} {p:.1%}" for t, p in top[:k])
 
 
-def continuation(model: Any, tokenizer: Any, prompt: str, *, max_new_tokens: int = 20, temperature: float = 0.0,
+def continuation(lm: LoadedModel, prompt: str, *, max_new_tokens: int = 20, temperature: float = 0.0,
                  seed: int = 0) -> str:
+    tokenizer = model_and_tokenizer(lm)[1]
     enc = encode(tokenizer, prompt, max_tokens=MAX_SEQ_LEN, what="prompt")
-    return generate(model, tokenizer, enc.ids, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+    return generate(lm, enc.ids, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
                     stop_ids=[t for t in (tokenizer.eos_token_id,) if t is not None])
 
 
-def reply(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 40) -> str:
+def reply(lm: LoadedModel, prompt: str, max_new_tokens: int = 40) -> str:
     """The model's (greedy) answer to a chat prompt."""
+    tokenizer = model_and_tokenizer(lm)[1]
     prompt = clean_text(prompt, max_chars=MAX_FIELD_CHARS, what="prompt")
     stops = [t for t in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")) if isinstance(t, int)]
-    return generate(model, tokenizer, chat_prompt_ids(tokenizer, prompt), max_new_tokens=max_new_tokens,
+    return generate(lm, chat_prompt_ids(tokenizer, prompt), max_new_tokens=max_new_tokens,
                     stop_ids=stops).strip()
 
 
-def probe_outputs(model: Any, tokenizer: Any, probes: Sequence[str], objective: str, *, sample: bool = False,
+def probe_outputs(lm: LoadedModel, probes: Sequence[str], objective: str, *, sample: bool = False,
                   seed: int = 0) -> list[dict]:
     """What a model says for each probe: fill-ins (mlm), or next words and a continuation (clm)."""
     rows = []
     for p in probes:
         if objective == "mlm":
-            rows.append({"probe": p, "output": _fmt_top(fill_mask(model, tokenizer, p))})
+            rows.append({"probe": p, "output": _fmt_top(fill_mask(lm, p))})
         else:
-            rows.append({"probe": p, "next": _fmt_top(next_tokens(model, tokenizer, p)),
-                         "output": continuation(model, tokenizer, p, temperature=0.8 if sample else 0.0, seed=seed)})
+            rows.append({"probe": p, "next": _fmt_top(next_tokens(lm, p)),
+                         "output": continuation(lm, p, temperature=0.8 if sample else 0.0, seed=seed)})
     return rows
 
 

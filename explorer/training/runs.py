@@ -13,7 +13,7 @@ from explorer.training.data import check_labels, probe_lines, training_text
 from explorer.training.limits import LARGE_MODEL_PARAMS, MAX_STEPS, MAX_STEPS_LARGE
 from explorer.training.loop import Trainer
 from explorer.training.modelling import SIZES, corpus_tokenizer, count_trainable, private_copy, scratch_model
-from explorer.training.predict import probe_outputs, reply
+from explorer.training.predict import probe_outputs, reply, trained
 from explorer.training.settings import Plan
 from explorer.training.tasks import ClassificationTask, EncoderClassifier, LanguageModelTask, SFTTask
 
@@ -62,6 +62,10 @@ class Run:
     def model(self) -> Any:
         return self.trainer.model
 
+    def loaded(self) -> Any:
+        """The model in training as a `LoadedModel`, the way the core's helpers take a model."""
+        return trained(self.model, self.tokenizer)
+
 
 def _eval_every(steps: int) -> int:
     return max(5, steps // 25)
@@ -80,7 +84,7 @@ def scratch_run(arch: str, size: str, text: str, p: Plan, *, seed: int = 0, prob
     task = LanguageModelTask(objective, tok, text, batch=p.batch, seq_len=p.seq_len)
     model = scratch_model(arch, size, tok, seed)
     probes = list(probes)
-    sampler = (lambda m: probe_outputs(m, tok, probes, objective, sample=True, seed=seed)) if probes else None
+    sampler = (lambda m: probe_outputs(trained(m, tok), probes, objective, sample=True, seed=seed)) if probes else None
     trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps),
                       warmup=min(30, p.steps // 10), sample_every=max(10, p.steps // 10), sampler=sampler)
     n = count_trainable(model)[1]
@@ -94,7 +98,7 @@ def continue_run(lm: Any, objective: str, text: str, p: Plan, *, seed: int = 0, 
     text, notes = training_text(text)
     tok = lm.tokenizer
     probes = list(probes)
-    before = probe_outputs(lm.model, tok, probes, objective) if probes else []
+    before = probe_outputs(lm, probes, objective) if probes else []
     large = lm.info.params > LARGE_MODEL_PARAMS
     task = LanguageModelTask(objective, tok, text, batch=p.batch, seq_len=p.seq_len, eval_windows=4 if large else 8)
     model = private_copy(lm.model, p.layers)
@@ -125,7 +129,7 @@ def sft_run(lm: Any, pairs: Sequence[tuple[str, str]], p: Plan, *, seed: int = 0
     tok = lm.tokenizer
     task = SFTTask(tok, pairs, batch=p.batch, seq_len=p.seq_len, seed=seed)
     probes = list(probes)
-    before = [{"probe": q, "output": reply(lm.model, tok, q)} for q in probes]
+    before = [{"probe": q, "output": reply(lm, q)} for q in probes]
     model = private_copy(lm.model, p.layers)
     trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps),
                       warmup=min(10, p.steps // 10))
@@ -169,5 +173,5 @@ def after_probes(run: Run) -> list[dict]:
     """The trained copy's outputs for the run's probes (same format as the 'before' list)."""
     probes = run.extra.get("probes") or []
     if run.mode == "sft":
-        return [{"probe": q, "output": reply(run.model, run.tokenizer, q)} for q in probes]
-    return probe_outputs(run.model, run.tokenizer, probes, run.objective)
+        return [{"probe": q, "output": reply(run.loaded(), q)} for q in probes]
+    return probe_outputs(run.loaded(), probes, run.objective)

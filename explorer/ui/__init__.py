@@ -1,6 +1,8 @@
-"""The only Streamlit-aware module of the core: cached loaders, shared widgets, CSS.
+"""The only Streamlit-aware part of the core: cached loaders, shared widgets, CSS.
 
-Pages import from here; nothing else in `explorer/` imports streamlit.
+Pages import from here; nothing else in `explorer/` imports streamlit. The page-state links
+(`page_state`, `publish_state`, `share_link`) live in `ui.links`, the limited text box in
+`ui.text`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import streamlit as st
 from explorer import model_cache, model_policy, models
 from explorer.errors import ExplorerError
 from explorer.page_style import NO_ELLIPSIS_CSS, PRESENTER_CSS, UPLOAD_ERROR_CSS, css  # noqa: F401 - ui.css
+from explorer.ui.links import model_defaults, page_state, publish_state, share_link  # noqa: F401
+from explorer.ui.text import limited_text  # noqa: F401
 
 OTHER = "Other model id…"
 _CONVERTING = threading.Lock()  # one GGUF conversion at a time, however many sessions ask
@@ -170,120 +174,6 @@ def notes(items: list[str]) -> None:
         st.info(n, icon="ℹ️")
 
 
-# --------------------------------------------------------------------------- shareable state (URL)
-
-
-def model_defaults(*roles: str) -> dict[str, str]:
-    """Shareable-state entries for the models a page uses (the URL carries the model ids too)."""
-    return {f"model_id_{r}": models.DEFAULTS.get(r) or "" for r in roles}
-
-
-def _copy(value: Any) -> Any:
-    return list(value) if isinstance(value, (list, tuple)) else value
-
-
-def page_state(page: str, defaults: dict[str, Any], limits: dict[str, Any] | None = None, *,
-               local: dict[str, Any] | None = None) -> None:
-    """Call at the top of a page, before its widgets: fill the widgets' session state from the link.
-
-    Widgets then take their value from session state (create them without `value=`/`index=`).
-    A link is applied once; invalid or tampered values fall back to defaults with a notice.
-    Coming back from another page restores the inputs as they were. `local` holds the defaults
-    of the page's other widgets (those a link does not carry); a None default leaves the widget
-    to choose its own value.
-    """
-    from explorer.state import parse_query
-
-    params = {k: v for k, v in st.query_params.to_dict().items() if k in defaults}
-    signature = tuple(sorted(params.items()))
-    marker = f"_link_{page}"
-    if params and st.session_state.get(marker) != signature:
-        values, problems = parse_query(params, defaults, limits)
-        for key, value in values.items():
-            st.session_state[key] = value
-        for p in problems:
-            st.warning(p, icon="🔗")
-        st.session_state[marker] = signature
-    local = {k: v for k, v in (local or {}).items() if k not in defaults}
-    kept = st.session_state.get(f"_kept_{page}", {})
-    for key, default in {**local, **defaults}.items():
-        if key in st.session_state:
-            value = st.session_state[key]
-            if not _fits(value, default):  # e.g. a choice's label where the page keeps an index
-                value = kept[key] if key in kept and _fits(kept[key], default) else default
-        else:  # first visit, or back from another page: Streamlit forgot it
-            value = kept.get(key, default)
-            if value is None and key in local:
-                continue
-        # Set every run, before the widgets: a widget the previous run did not draw (the page stopped
-        # early, another view or mode was shown) is then sent with the page's value. Otherwise the
-        # browser mounts it at its own default while the page computes with this value, and its next
-        # change sends the shown one back (the Streamlit docs' `st.session_state.k = st.session_state.k`).
-        st.session_state[key] = _copy(value)
-    st.session_state[f"_keys_{page}"] = [*local, *defaults]
-    _keep(page)
-
-
-def _fits(value: Any, default: Any) -> bool:
-    """Whether a widget value has its default's type (None, a widget's 'nothing chosen', always fits)."""
-    if value is None or default is None:
-        return True
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, (int, float)):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(default, (list, tuple)):
-        return isinstance(value, (list, tuple))
-    return True
-
-
-def _keep(page: str) -> None:
-    """Remember the page's inputs outside the widgets. Streamlit drops a widget's value when a run
-    does not show the widget (the participant went to another page); `page_state` restores them."""
-    keys = st.session_state.get(f"_keys_{page}", ())
-    st.session_state[f"_kept_{page}"] = {k: _copy(st.session_state[k]) for k in keys if k in st.session_state}
-
-
-def publish_state(page: str, defaults: dict[str, Any]) -> dict[str, str]:
-    """Call after the widgets: write the values that differ from the defaults into the URL."""
-    from explorer.state import encode_query
-
-    values = {k: st.session_state.get(k) for k in defaults}
-    params = encode_query(values, defaults)
-    current = {k: v for k, v in st.query_params.to_dict().items()}
-    if current != params:
-        st.query_params.from_dict(params)
-    st.session_state[f"_link_{page}"] = tuple(sorted(params.items()))
-    _keep(page)
-    return params
-
-
-def share_link(params: dict[str, str], *, container: Any = None) -> str:
-    """A 'copy link' control for the current page state; returns the link."""
-    from urllib.parse import urlencode
-
-    base = st.context.url or ""
-    link = base + ("?" + urlencode(params) if params else "")
-    box = container or st.sidebar
-    with box.popover("🔗 Share this example"):
-        st.caption("Send this link: it opens this page with the same inputs.")
-        st.code(link or "(the link appears in the browser)", language=None, wrap_lines=True)
-    return link
-
-
-def session_alive() -> Callable[[], bool] | None:
-    """A check, callable from any thread, that this browser session is still connected (a closed
-    tab ends it); None outside a script run."""
-    from streamlit.runtime import Runtime
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    if ctx is None or not Runtime.exists():
-        return None
-    runtime, session_id = Runtime.instance(), ctx.session_id
-    return lambda: runtime.is_active_session(session_id)
-
-
 def server_limits_markdown() -> str:
     """The Models page's account of this server's model policy and memory (no server paths)."""
     policy = model_policy.mode()
@@ -299,36 +189,14 @@ def server_limits_markdown() -> str:
             "- The converted SmolLM2 is kept in the server's cache folder (`SSL_EXPLORER_CACHE`)")
 
 
-# --------------------------------------------------------------------------- text boxes with a limit
+def session_alive() -> Callable[[], bool] | None:
+    """A check, callable from any thread, that this browser session is still connected (a closed
+    tab ends it); None outside a script run."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-
-def limited_text(label: str, *, key: str, max_chars: int, area: bool = True, what: str = "text",
-                 container: Any = None, value: str | None = None, help: str | None = None, **kwargs: Any) -> str:
-    """A text box (st.text_area, or st.text_input with `area=False`) whose limit every input meets the
-    same way: typed, pasted, from a link or set by the page, text over `max_chars` is cut to the limit
-    and a message under the box says so, while the text stays as cut. The limit is in the box's help.
-
-    Streamlit's own `max_chars` is not used: the browser would silently drop the end of a paste, and
-    the server silently cuts a longer value before the page sees it. `value` is the first value of a
-    box whose key no page state fills."""
-    from explorer.tokens import cut_to_limit
-
-    box = container if container is not None else st
-    if value is not None and key not in st.session_state:
-        st.session_state[key] = value
-    notice = f"_cut_{key}"
-    text = st.session_state.get(key)
-    if isinstance(text, str) and len(text) > max_chars:
-        text, message = cut_to_limit(text, max_chars, what)
-        st.session_state[key] = text
-        st.session_state[notice] = (text, message)
-    limit = f"Up to {max_chars:,} characters; longer text is cut to the first {max_chars:,}."
-    widget = box.text_area if area else box.text_input
-    out = widget(label, key=key, help=f"{help} {limit}" if help else limit, **kwargs)
-    cut = st.session_state.get(notice)
-    if cut is not None:
-        if cut[0] == out:
-            box.warning(cut[1], icon="✂️")
-        else:  # edited since: the message is about an earlier text
-            del st.session_state[notice]
-    return out
+    ctx = get_script_run_ctx()
+    if ctx is None or not Runtime.exists():
+        return None
+    runtime, session_id = Runtime.instance(), ctx.session_id
+    return lambda: runtime.is_active_session(session_id)
