@@ -45,7 +45,11 @@ NO_ELLIPSIS_CSS = """
             overflow-wrap: normal !important; word-break: normal !important; }
         [data-testid="stMain"] button { height: auto; min-height: 2.5rem; }
         [data-testid="stMarkdownContainer"] table { display: block; max-width: 100%; overflow-x: auto; }
-        [data-testid="stMain"] .block-container { padding-top: 2.2rem; }  /* the first screen is for the result */
+        /* the first screen is for the result: less space above the title, titles and headings a size smaller */
+        [data-testid="stMain"] .block-container { padding-top: 2.2rem; }
+        [data-testid="stMain"] h1 { font-size: 2.15rem; padding: 0.5rem 0 0.6rem 0; }
+        [data-testid="stMain"] h2 { font-size: 1.6rem; padding: 0.6rem 0 0.4rem 0; }
+        [data-testid="stMain"] h3 { font-size: 1.3rem; padding: 0.4rem 0 0.3rem 0; }
         [data-testid="stMetricValue"] { line-height: 1.15; }
 """
 

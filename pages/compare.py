@@ -39,6 +39,7 @@ def _preset() -> None:
     if choice:
         st.session_state["cmp_text"] = choice
         st.session_state["cmp_word"] = PRESETS[choice]
+    st.session_state["cmp_preset"] = None  # a menu of examples: the same one can be picked again after an edit
 
 
 # The same for every click on a sentence (and every participant typing it): computed once per sentence.
@@ -64,9 +65,11 @@ def block_ranges(flags: list[bool], value: bool) -> str:
     return ", ".join(runs)
 
 
-st.pills("Examples", list(PRESETS), key="cmp_preset", on_change=_preset, selection_mode="single")
+pick, box = st.columns([1, 2])
+pick.selectbox("Example", list(PRESETS), index=None, key="cmp_preset", on_change=_preset,
+               placeholder="Pick an example…", help="Workshop sentences; each one hides a word its right side decides.")
 ui.limited_text("Sentence (type ___ for a blank with no answer)", key="cmp_text", max_chars=600, area=False,
-                what="sentence")
+                what="sentence", container=box)
 
 mlm_lm = ui.get_model("mlm", mlm_id)
 clm_lm = ui.get_model("clm", clm_id)

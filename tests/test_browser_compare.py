@@ -11,7 +11,8 @@ pytestmark = pytest.mark.browser
 
 def test_preset_demo_shows_both_sides():
     with opened_page("Masked vs causal", width=1280, height=900) as (page, log):
-        page.get_by_text("The ___ barked at the mailman.", exact=True).first.click()
+        page.locator('[data-testid="stMain"]').get_by_role("combobox", name="Example").click()
+        page.get_by_role("option", name="The ___ barked at the mailman.", exact=True).click()
         page.wait_for_function("() => document.body.innerText.includes('The ___ barked at the mailman.')"
                                " && document.body.innerText.includes('The model sees')")
         wait_idle(page)

@@ -22,12 +22,22 @@ def test_default_sentence_side_by_side(at):
 
 
 def test_preset_with_blank_and_word_choice(at):
-    at.pills(key="cmp_preset").set_value("The ___ barked at the mailman.").run()
+    at.selectbox(key="cmp_preset").set_value("The ___ barked at the mailman.").run()
     assert not at.exception
     assert at.pills(key="cmp_word").value == 1
     assert any("no answer" in i.value for i in at.info)
     at.pills(key="cmp_word").set_value(2).run()
     assert not at.exception and (at.success or at.warning)
+
+
+def test_an_example_can_be_picked_again_after_an_edit(at):
+    example = "I went to the bank to deposit my paycheck."
+    at.selectbox(key="cmp_preset").set_value(example).run()
+    assert at.text_input(key="cmp_text").value == example and at.selectbox(key="cmp_preset").value is None
+    at.text_input(key="cmp_text").set_value("I went to the shop.").run()
+    at.selectbox(key="cmp_preset").set_value(example).run()
+    assert not at.exception
+    assert at.text_input(key="cmp_text").value == example and at.pills(key="cmp_word").value == 4
 
 
 def test_empty_and_odd_text_never_crash(at):
