@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# `make run WORKERS=4`: four app processes behind nginx (sticky sessions, health checks, restarts)
+WORKERS ?= 1
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 # pip's notes about absent local mirrors are noise
@@ -10,7 +12,7 @@ QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || 
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test fuzz setup setup-dev bench build-mlm build-minilm-mlm corpus clean-cache
+.PHONY: run test fuzz setup setup-dev nginx bench build-mlm build-minilm-mlm corpus clean-cache
 
 setup: $(VENV)/.installed
 
@@ -28,11 +30,18 @@ setup-dev: $(VENV)/.installed-dev
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt $(QUIET)
 	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	$(MAKE) -s nginx
 	touch $@
 
+# the proxy in front of several workers (Debian's nginx; only its binary is used, never its service)
+nginx:
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null)
+
 run: setup
+	if [ "$(WORKERS)" != 1 ]; then $(MAKE) -s nginx; fi
 	$(PY) -m explorer.models --prepare
-	$(PY) serve.py --server.address 127.0.0.1 --server.port $(PORT)
+	$(PY) serve.py --workers $(WORKERS) --server.address 127.0.0.1 --server.port $(PORT)
 
 test: setup-dev
 	$(PY) -m explorer.models --prepare

@@ -33,4 +33,5 @@ from explorer import ui  # noqa: E402 - after set_page_config
 
 with ui.friendly_errors():  # an unexpected error: a message for the participant, the traceback in the log
     ui.apply_css()
+    ui.rerun_after_reconnect()
     nav.run()

@@ -153,6 +153,18 @@ def rss_mb(pid: int, field_name: str = "VmRSS") -> float:
     return float("nan")
 
 
+def smaps_mb(pid: int) -> dict[str, float]:
+    """A process's memory from /proc/<pid>/smaps_rollup in MB: Rss, Pss (its private pages plus its
+    share of every page it shares: the figure that adds up across processes), Private_Dirty, Anonymous."""
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            name, _, rest = line.partition(":")
+            if name in ("Rss", "Pss", "Private_Dirty", "Private_Clean", "Shared_Clean", "Shared_Dirty", "Anonymous"):
+                out[name] = int(rest.split()[0]) / 1024
+    return out
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads), from /proc/<pid>/stat."""
     with open(f"/proc/{pid}/stat") as f:

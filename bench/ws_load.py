@@ -164,6 +164,11 @@ class Session:
                 return proto
         return None
 
+    @property
+    def live(self) -> dict[str, float]:
+        """The auto-rerun timers of live views (the app's hourly reconnect timer left out)."""
+        return {f: i for f, i in self.auto.items() if i < 60}
+
     async def close(self) -> None:
         try:
             await asyncio.wait_for(self.ws.close(), 5)
@@ -172,10 +177,12 @@ class Session:
         self.reader.cancel()
 
 
-async def connect(url: str) -> Session:
+async def connect(url: str, cookie: str = "") -> Session:
+    """A websocket to the app; `cookie` is sent as a browser's would be (behind nginx it picks the worker)."""
     from websockets.asyncio.client import connect as ws_connect
 
-    ws = await ws_connect(url, subprotocols=["streamlit"], max_size=None, open_timeout=ACTION_TIMEOUT_S)
+    ws = await ws_connect(url, subprotocols=["streamlit"], max_size=None, open_timeout=ACTION_TIMEOUT_S,
+                          additional_headers={"Cookie": cookie} if cookie else None)
     return Session(ws)
 
 
@@ -293,10 +300,10 @@ def mix(index: int, folder: str | None) -> list:
     return [lambda s, name=name, args=args: actions[name](s, *args) for name, args in load.mix_plan(index)]
 
 
-async def open_app(url: str, timeout: float) -> tuple[Session, web.Interaction]:
+async def open_app(url: str, timeout: float, cookie: str = "") -> tuple[Session, web.Interaction]:
     """Connect and run the app's first page, as a new browser tab does."""
     t0 = time.perf_counter()
-    session = await asyncio.wait_for(connect(url), timeout)
+    session = await asyncio.wait_for(connect(url, cookie), timeout)
     await session.request(page="", timeout=timeout)
     return session, web.Interaction("open app", time.perf_counter() - t0)
 
@@ -339,8 +346,8 @@ async def poll(session: Session, deadline: float, polls: list[web.Interaction]) 
     """Rerun the page's auto-rerun fragment every interval, as the frontend's timer does, until the run
     ends (the timer is cancelled) or `deadline`; returns the last step count seen."""
     last = None
-    while session.auto and time.perf_counter() < deadline:
-        fragment, interval = next(iter(session.auto.items()))
+    while session.live and time.perf_counter() < deadline:
+        fragment, interval = next(iter(session.live.items()))
         t0 = time.perf_counter()
         result = await timed(session, "training poll", fragment=fragment)
         polls.append(result)
@@ -351,7 +358,7 @@ async def poll(session: Session, deadline: float, polls: list[web.Interaction]) 
     return last
 
 
-async def trainer(url: str, deadline: float) -> dict:
+async def trainer(url: str, deadline: float, cookie: str = "") -> dict:
     """Open the live-training page and press Start (then "Train N more steps") for the default tiny GPT
     until `deadline`, polling its live view; Stop at the end."""
     steps = runs = 0
@@ -359,7 +366,7 @@ async def trainer(url: str, deadline: float) -> dict:
     errors: list[str] = []
     polls: list[web.Interaction] = []
     try:
-        session, _ = await open_app(url, ACTION_TIMEOUT_S * 2)
+        session, _ = await open_app(url, ACTION_TIMEOUT_S * 2, cookie)
     except Exception as exc:  # noqa: BLE001
         return {"steps": 0, "seconds": 0.0, "runs": 0, "errors": [web.describe(exc)], "polls": []}
     try:
@@ -378,11 +385,11 @@ async def trainer(url: str, deadline: float) -> dict:
                 errors.append(pressed.error)
                 break
             first = steps_shown(session) or 0
-            if not session.auto:
+            if not session.live:
                 errors.append("the live view did not start polling")
                 break
             last = await poll(session, deadline, polls)
-            if session.auto:  # time is up while it trains
+            if session.live:  # time is up while it trains
                 stop = session.find("Button", key="train_stop")
                 if stop is not None and not stop.disabled:
                     stopped = await change(session, "train stop", stop, True)

@@ -9,12 +9,13 @@ from typing import Any, Sequence
 import pandas as pd
 
 from explorer.errors import ExplorerError
+from explorer.forward_cache import ForwardCache, is_frozen
 from explorer.mlm_input import _check_vocab, expand_to_words, mask_token, model_and_tokenizer, typed_masks
 from explorer.mlm_masking import NO_LOSS, MaskingResult
 from explorer.tokens import Encoded, display_piece
 
 
-@dataclass
+@dataclass(frozen=True)
 class Prediction:
     """What the model predicts at one masked position.
 
@@ -104,25 +105,42 @@ def _encoder_and_head(model: Any) -> tuple[Any, Any] | None:
     return (encoder, head) if encoder is not None and head is not None else None
 
 
+_PREDICTIONS = ForwardCache(256)  # per model: (ids, positions, answers, k) -> predictions
+
+
+def prediction_passes() -> int:
+    """How many forward passes the predictions' cache could not spare (for tests and benchmarks)."""
+    return _PREDICTIONS.misses
+
+
 def predict_at(lm: Any, input_ids: Sequence[int], positions: Sequence[int], *,
                answers: Sequence[int | None] | None = None, k: int = 10) -> list[Prediction]:
-    """Top-k predictions at `positions` of `input_ids` in one forward pass.
+    """Top-k predictions at `positions` of `input_ids` in one forward pass (cached for every session
+    of the process: `explorer.forward_cache`).
 
     `answers` (aligned with `positions`) are the true tokens there; None where there is no answer.
     The input is used as given: mask the positions first (see `fill_mask`), or pass a training
     pair's input ids and labels (see `predict_training_pair`).
     """
-    import torch
-
     model, tok = model_and_tokenizer(lm)
     ids = [int(i) for i in input_ids]
     positions = [int(p) for p in positions]
-    answers = list(answers) if answers is not None else [None] * len(positions)
+    answers = [None if a is None else int(a) for a in answers] if answers is not None else [None] * len(positions)
     if len(answers) != len(positions):
         raise ValueError("answers must be aligned with positions")
     if not positions:
         return []
     _check_vocab(model, ids)
+    if not is_frozen(model):  # a model in training changes: never cached
+        return list(_predict(model, tok, ids, positions, answers, k))
+    key = (tuple(ids), tuple(positions), tuple(answers), int(k))
+    return list(_PREDICTIONS.get(model, key, lambda: _predict(model, tok, ids, positions, answers, k)))
+
+
+def _predict(model: Any, tok: Any, ids: list[int], positions: list[int], answers: list[int | None],
+             k: int) -> tuple[Prediction, ...]:
+    import torch
+
     logp = log_probs_at(model, torch.tensor([ids]), torch.zeros(len(positions), dtype=torch.long),
                       torch.tensor(positions))
     k = max(1, min(int(k), logp.shape[-1]))
@@ -152,7 +170,7 @@ def predict_at(lm: Any, input_ids: Sequence[int], positions: Sequence[int], *,
             loss=loss,
             entropy=float(entropy[j]),
         ))
-    return out
+    return tuple(out)
 
 
 def masked_input(enc: Encoded, positions: Sequence[int], tokenizer: Any) -> list[int]:

@@ -21,16 +21,17 @@ PALETTE = {"primary": "#1f5fbf", "accent": "#e07b00", "good": "#1a9850", "bad": 
 def style(fig: go.Figure, *, large: bool = False, title: str | None = None, height: int | None = None) -> go.Figure:
     """House style: readable fonts (larger in presenter mode), white background, tight margins."""
     size = 20 if large else 13
-    fig.update_layout(
-        font=dict(size=size, color="#111"),
-        title=dict(text=title, font=dict(size=size + 4)) if title else None,
-        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
-        hoverlabel=dict(font_size=size),
-    )
+    # one update with plain nested dicts: plotly's per-call validation and its "a_b" path parsing
+    # made this function most of a chart's cost (every axis of the figure, subplots included)
+    axes = {name: {"tickfont": {"size": size - 1}} for name in ("xaxis", "yaxis", *fig.layout._props)
+            if name.startswith(("xaxis", "yaxis"))}
+    layout = dict(font=dict(size=size, color="#111"), margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+                  hoverlabel=dict(font=dict(size=size)), **axes)
+    if title:
+        layout["title"] = dict(text=title, font=dict(size=size + 4))
     if height:
-        fig.update_layout(height=int(height * (1.3 if large else 1.0)))
-    fig.update_xaxes(tickfont_size=size - 1)
-    fig.update_yaxes(tickfont_size=size - 1)
+        layout["height"] = int(height * (1.3 if large else 1.0))
+    fig.update_layout(layout)
     for trace in fig.data:  # a heatmap's numbers: the chart's own size, never shrunk to fit (plotly's "auto")
         if trace.type == "heatmap" and trace.texttemplate and not (trace.textfont and trace.textfont.size):
             trace.textfont.size = size

@@ -1,15 +1,13 @@
-"""Token ids in, logits out: input checks and the small per-model cache of forward passes."""
+"""Token ids in, logits out: input checks and the per-model caches of forward passes (`explorer.forward_cache`)."""
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 
 from explorer.errors import ExplorerError
+from explorer.forward_cache import ForwardCache
 from explorer.tokens import Encoded, display_piece, model_max_tokens
 
 
@@ -59,47 +57,8 @@ def _check_ids(model: Any, ids: list[int]) -> None:
 # --------------------------------------------------------------------------- forward cache
 
 
-class _ForwardCache:
-    """A small LRU of forward results per model (weakly keyed, so unloaded models free their entries)."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self._lock = threading.Lock()
-        self._models: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self.misses = 0
-
-    def get(self, model: Any, key: tuple, compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            entries = self._models.setdefault(model, OrderedDict())
-            if key in entries:
-                entries.move_to_end(key)
-                return entries[key]
-        value = compute()
-        with self._lock:
-            self.misses += 1
-            entries = self._models.setdefault(model, OrderedDict())
-            entries[key] = value
-            while len(entries) > self.size:
-                entries.popitem(last=False)
-        return value
-
-    def put(self, model: Any, key: tuple, value: Any) -> None:
-        """Store a value computed elsewhere, unless the key is already there (what was shown stays shown)."""
-        with self._lock:
-            entries = self._models.setdefault(model, OrderedDict())
-            if key not in entries:
-                entries[key] = value
-                while len(entries) > self.size:
-                    entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._models.clear()
-            self.misses = 0
-
-
-_LAST = _ForwardCache(128)  # last-position logits: one vocabulary row each
-_FORCED = _ForwardCache(8)  # teacher-forcing summaries
+_LAST = ForwardCache(128)  # last-position logits: one vocabulary row each
+_FORCED = ForwardCache(8)  # teacher-forcing summaries
 
 
 def clear_cache() -> None:

@@ -165,6 +165,22 @@ def presenter() -> bool:
     return bool(st.session_state.get("presenter", False))
 
 
+def rerun_after_reconnect() -> None:
+    """Call once per run (app.py). When a participant's worker dies, the browser reconnects through
+    the proxy to another worker and gets a new, empty session there. Streamlit's frontend asks for a
+    rerun on reconnect only when its last run was interrupted or held a fragment with a timer; without
+    one, the page would stay as drawn with no session behind it, and the participant's next click
+    would be lost to rebuilding it from the link. One empty fragment with an hourly timer on every
+    page makes the frontend rerun at once: the page is rebuilt from its link (every page keeps its
+    inputs in the URL) and the next click counts."""
+    _reconnect_timer()
+
+
+@st.fragment(run_every=3600)
+def _reconnect_timer() -> None:
+    """Draws nothing; its timer is what the frontend looks at on reconnect (and fires once an hour)."""
+
+
 def apply_css() -> None:
     st.markdown(css(presenter()), unsafe_allow_html=True)
 
