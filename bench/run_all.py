@@ -1,6 +1,7 @@
 """Run every benchmark and write bench/REPORT.md (`make bench`).
 
-    python -m bench.run_all [--quick] [--only core,latency,cold,training,load,wsload,soak] [--out bench/REPORT.md]
+    python -m bench.run_all [--quick] [--only core,latency,cold,training,load,wsload,soak,workshop,workshop_soak]
+                            [--out bench/REPORT.md]
 
 Each benchmark runs in its own process (so that one's models and threads never slow another)
 and hands its figures back as JSON, kept in bench/out/results.json: a run of some benchmarks
@@ -44,10 +45,15 @@ BUDGETS = {  # name -> (full arguments, quick arguments)
     "grammar": ([], ["--limit", "16"]),
     "memory": ([], []),
     "soak": (["--minutes", "20", "--n", "20"], ["--minutes", "1", "--n", "3", "--trainers", "1", "--warmup", "0.3"]),
+    "workshop": (["--workers", "1,2", "--levels", "30,60", "--duration", "30", "--kill", "30"],
+                 ["--workers", "1,2", "--levels", "4", "--duration", "6", "--trainers", "1", "--kill", "4"]),
+    "workshop_soak": (["--workers", "2", "--levels", "20", "--duration", "1200"],
+                      ["--workers", "2", "--levels", "3", "--duration", "20", "--trainers", "1"]),
 }
 MODULES = {"core": "bench.core_calls", "latency": "bench.browser_latency", "cold": "bench.cold_start",
            "load": "bench.load", "wsload": "bench.ws_load", "cloze": "bench.cloze", "grammar": "bench.grammar",
-           "memory": "bench.memory", "soak": "bench.soak"}
+           "memory": "bench.memory", "soak": "bench.soak", "workshop": "bench.workshop",
+           "workshop_soak": "bench.workshop"}
 
 
 def run(cmd: list[str], timeout: float) -> tuple[int, str]:
@@ -280,11 +286,59 @@ def soak_section(r: dict) -> list[str]:
     return out + [""]
 
 
+WORKSHOP_TITLE = ("11. Workshop scale: several workers behind nginx (goals: N = 30 p95 <= 1.0 s with 2 workers and "
+                  ">= 1.5x the actions/s of 1; N = 60 no errors, p95 <= 3 s; <= 300 MB PSS per extra worker; a killed "
+                  "worker's sessions back within 10 s, the others without errors)")
+SOAK_TITLE = "12. Soak through nginx: 2 workers for 20 minutes at N = 20 (goal: memory growth <= 10 % after warm-up, 0 errors)"
+
+
+def workshop_section(r: dict, title: str = WORKSHOP_TITLE) -> list[str]:
+    from bench.workshop import soak_growth
+
+    out = _head(title, r)
+    runs = r.get("runs") or []
+    if runs:
+        out += ["The websocket mix of section 6 through nginx (`serve.py --workers W --proxy`), 2 participants "
+                "training; server CPU counts the supervisor, the workers and nginx; PSS (proportional set size) "
+                "adds up across processes that share pages, so 'all' is what the machine really holds.", "",
+                "| workers | N | actions/s | p50 (s) | p95 (s) | errors | sessions per worker | server CPU (cores) | "
+                "CPU ms per action | PSS after warm-up, all (MB) | PSS at the end (MB) |",
+                "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+        for x in runs:
+            tag = " (a worker killed)" if "kill" in x else ""
+            out.append(f"| {x['workers']}{tag} | {x['sessions']} | {x['throughput_per_s']:.1f} | {x['latency']['p50']:.2f} | "
+                       f"{x['latency']['p95']:.2f} | {x['errors']} | {'/'.join(map(str, x['sessions_per_worker'].values()))} | "
+                       f"{x['server_cpu_cores']:.2f} | {x['cpu_ms_per_action']:.0f} | "
+                       f"{x['memory_warm']['total_pss_mb']:.0f} | {x['memory_end']['total_pss_mb']:.0f} |")
+        by = {(x["workers"], x["sessions"]): x for x in runs if "kill" not in x}
+        for n in sorted({x["sessions"] for x in runs}):
+            if (1, n) in by and (2, n) in by:
+                one, two = by[(1, n)], by[(2, n)]
+                out.append(f"\nN = {n}: 2 workers give {two['throughput_per_s'] / one['throughput_per_s']:.2f}x the "
+                           f"actions/s of 1; PSS per extra worker "
+                           f"{two['memory_warm']['total_pss_mb'] - one['memory_warm']['total_pss_mb']:.0f} MB.")
+        for x in runs:
+            if "kill" in x:
+                k = x["kill"]
+                out.append(f"\nA worker killed (SIGKILL) {k['at_s']:.0f} s into the N = {x['sessions']} run with "
+                           f"{k['sessions_on_killed']} sessions: errors of the other worker's sessions {k['errors_elsewhere']}; "
+                           f"{k['reconnects']} reconnections ({k['failed_reconnects']} failed), back in p50 "
+                           f"{k['reconnect_s']['p50'] or 0:.1f} s, at most {k['reconnect_s']['max'] or 0:.1f} s (goal <= 10 s).")
+            growth = soak_growth(x.get("pss_samples", []))
+            if growth is not None:
+                base = next(mb for t, mb in x["pss_samples"] if t >= 180)
+                out.append(f"\nSoak, {x['duration_s'] / 60:.0f} minutes at N = {x['sessions']} with {x['workers']} workers: "
+                           f"{x['actions']:,} actions, {x['errors']} errors; PSS in all {base:,.0f} MB after 3 minutes, "
+                           f"{x['pss_samples'][-1][1]:,.0f} MB at the end ({growth:+.1%}; goal <= +10 %), peak "
+                           f"{max(mb for _, mb in x['pss_samples']):,.0f} MB.")
+    return out + [""]
+
+
 def write_report(results: dict, path: Path, *, quick: bool, started: str, load_before: tuple,
                  load_after: tuple) -> str:
     # the 1-minute load average at the end of each benchmark (else before and after this run)
     # (not counting the load tests, which load the machine themselves)
-    loads = [r["load_average"] for name, r in results.items() if "load_average" in r and name not in ("load", "wsload")] \
+    loads = [r["load_average"] for name, r in results.items() if "load_average" in r and name not in ("load", "wsload", "workshop", "workshop_soak")] \
         or [load_before[0], load_after[0]]
     lines = ["# Performance", "",
              f"Generated by `make bench` (`python -m bench.run_all{' --quick' if quick else ''}`) on {started}.", "",
@@ -297,7 +351,8 @@ def write_report(results: dict, path: Path, *, quick: bool, started: str, load_b
     sections = {"core": core_section, "latency": latency_section, "cold": cold_section,
                 "training": training_section, "load": load_section,
                 "wsload": lambda r: load_section(r, websocket=True), "cloze": cloze_section,
-                "grammar": grammar_section, "memory": memory_section, "soak": soak_section}
+                "grammar": grammar_section, "memory": memory_section, "soak": soak_section,
+                "workshop": workshop_section, "workshop_soak": lambda r: workshop_section(r, SOAK_TITLE)}
     for name, section in sections.items():
         if name in results:
             part = section(results[name])

@@ -27,7 +27,7 @@ import torch
 from explorer import clm as causal
 from explorer import mlm as masked
 from explorer.errors import ExplorerError
-from explorer.forward_cache import ForwardCache, is_frozen
+from explorer.pseudo_likelihood import masked_word_log_probs  # noqa: F401 - re-exported
 from explorer.tokens import Encoded, clean_text, display_piece, encode, model_max_tokens
 
 WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
@@ -230,49 +230,6 @@ def predict_word(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *, k: i
                     display_piece(clm_lm.tokenizer, answer) if answer is not None else None,
                     rank, prob, wprob, len(cpos))
     return mlm_side, clm_side
-
-
-def masked_word_log_probs(mlm_lm: Any, ids: list[int], words: list[list[int]], *,
-                          skip_first: bool = False) -> list[float]:
-    """ln p(word | the rest of the text) under a masked LM, for each word given by its token positions.
-
-    The word's pieces are hidden and scored left to right: row j of a word hides its pieces j, j+1, …
-    and reads piece j (the pieces before it are shown), so a word of n pieces costs n rows of one
-    batched pass, and a word of one piece is the plain masked prediction. With `skip_first`, the first
-    piece of each word (read with the whole word hidden, as whole-word fill-mask reads it) is left out.
-    """
-    key = (tuple(int(i) for i in ids), tuple(tuple(int(p) for p in w) for w in words), bool(skip_first))
-    compute = lambda: _masked_word_log_probs(mlm_lm, ids, words, skip_first)  # noqa: E731
-    model = mlm_lm.model
-    return list(_WORD_LOG_PROBS.get(model, key, compute) if is_frozen(model) else compute())
-
-
-_WORD_LOG_PROBS = ForwardCache(128)  # per model: (ids, words, skip_first) -> one value per word
-
-
-def _masked_word_log_probs(mlm_lm: Any, ids: list[int], words: list[list[int]], skip_first: bool) -> tuple:
-    _, mask_id = masked.mask_token(mlm_lm.tokenizer)
-    base = torch.tensor(ids)
-    rows, cols, owner = [], [], []
-    for w, positions in enumerate(words):
-        for j, p in enumerate(positions):
-            if skip_first and j == 0:
-                continue
-            row = base.clone()
-            row[positions[j:]] = mask_id
-            rows.append(row)
-            cols.append(p)
-            owner.append(w)
-    if not rows:
-        return (0.0,) * len(words)
-    batch = torch.stack(rows)
-    # log-probabilities only where a piece is read (the vocabulary head nowhere else, when the model can)
-    logp = masked.log_probs_at(mlm_lm.model, batch, torch.arange(len(rows)), torch.tensor(cols))
-    picked = logp[torch.arange(len(rows)), base[torch.tensor(cols)]].double()
-    out = [0.0] * len(words)
-    for value, w in zip(picked.tolist(), owner):
-        out[w] += value
-    return tuple(out)
 
 
 def _join(text: str, words: list[Word], shown: list[str]) -> str:

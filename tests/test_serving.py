@@ -317,3 +317,38 @@ def test_the_packaged_models_weights_are_mapped_from_their_files_not_copied(smol
     assert file_backed_share(minilm.model) == 1.0
     mlm = explorer.load("mlm")  # the causal LM's own tensors, plus its LoRA updates
     assert file_backed_share(mlm.model) > 0.95
+
+
+@needs_nginx
+def test_the_proxy_alone_fronts_workers_elsewhere_as_the_compose_file_runs_it(tmp_path):
+    """`python -m explorer.serving.proxy --upstream HOST:PORT` (the compose file's proxy service) in front
+    of a plain HTTP server standing in for a replica: requests pass, the cookie names the replica."""
+    import sys
+    import urllib.request
+
+    from tests.browser import free_port
+
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "hello.txt").write_text("from the replica")
+    up, front = free_port(), free_port()
+    replica = subprocess.Popen([sys.executable, "-m", "http.server", str(up), "--bind", "127.0.0.1"],
+                               cwd=tmp_path / "www", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nginx = subprocess.Popen([sys.executable, "-m", "explorer.serving.proxy", "--upstream", f"127.0.0.1:{up}",
+                              "--address", "127.0.0.1", "--port", str(front), "--prefix", str(tmp_path / "px")],
+                             cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{front}/hello.txt", timeout=2) as r:
+                    body, cookies = r.read(), r.headers.get_all("Set-Cookie")
+                break
+            except OSError:
+                assert time.time() < deadline and nginx.poll() is None, nginx.stdout.read().decode()
+                time.sleep(0.2)
+        assert body == b"from the replica"
+        assert cookies == ["sslx_worker=w0; Path=/; HttpOnly; SameSite=Lax"]
+    finally:
+        for p in (nginx, replica):
+            p.terminate()
+            p.wait(10)
