@@ -80,7 +80,10 @@ async def measure(plans: dict[str, list[Step]], folder: str | None, versus: tupl
     alternation on a second server started that way)."""
     from playwright.async_api import async_playwright
 
-    variants = {"app": (None, web.ROOT), **({"versus": versus} if versus else {})}
+    # every click times the model path: the process-wide forward caches (explorer/forward_cache.py) would
+    # answer this benchmark's repeated clicks from memory
+    uncached = {"SSL_EXPLORER_FORWARD_CACHE": "0"}
+    variants = {"app": (uncached, web.ROOT), **({"versus": ({**uncached, **(versus[0] or {})}, versus[1])} if versus else {})}
     out: dict[str, list] = {v: [] for v in variants}
     with contextlib.ExitStack() as stack:
         servers = {v: stack.enter_context(web.app_server(env, root=root)) for v, (env, root) in variants.items()}

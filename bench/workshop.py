@@ -139,7 +139,8 @@ async def reconnect(url: str, cookie: str, page: str, query: str) -> tuple[ws_lo
     return None, time.perf_counter() - t0
 
 
-async def participant(url: str, index: int, cookie: str, deadline: float, think: float) -> dict:
+async def participant(url: str, index: int, cookie: str, deadline: float, think: float,
+                      max_actions: int = ws_load.MAX_ACTIONS) -> dict:
     """`ws_load.participant` that reconnects when its connection drops; returns its interactions and
     its reconnections (seconds each, None for one that failed)."""
     rng = random.Random(index)
@@ -152,7 +153,7 @@ async def participant(url: str, index: int, cookie: str, deadline: float, think:
     out.append(opened)
     round_no = 0
     try:
-        while time.perf_counter() < deadline and len(out) < ws_load.MAX_ACTIONS:
+        while time.perf_counter() < deadline and len(out) < max_actions:
             for action in ws_load.mix(index + round_no, None):
                 if time.perf_counter() >= deadline:
                     break
@@ -198,7 +199,8 @@ async def run(workers: int, n: int, duration: float, trainers: int, think: float
         start = time.perf_counter()
         deadline = start + duration
         tasks = [ws_load.trainer(server.ws_url, deadline, cookies[i]) for i in trainer_ix]
-        tasks += [participant(server.ws_url, i, cookies[i], deadline, think) for i in people_ix]
+        most = max(ws_load.MAX_ACTIONS, int(duration * 2))  # a soak's participants keep going to the end
+        tasks += [participant(server.ws_url, i, cookies[i], deadline, think, most) for i in people_ix]
         running = [asyncio.ensure_future(t) for t in tasks]
         sampler = asyncio.ensure_future(sample_memory(server, start, every=10.0))
         killed_at = None

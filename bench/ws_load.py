@@ -360,7 +360,8 @@ async def poll(session: Session, deadline: float, polls: list[web.Interaction]) 
 
 async def trainer(url: str, deadline: float, cookie: str = "") -> dict:
     """Open the live-training page and press Start (then "Train N more steps") for the default tiny GPT
-    until `deadline`, polling its live view; Stop at the end."""
+    until `deadline`, polling its live view (Reset and a new run when a run reaches its step limit);
+    Stop at the end."""
     steps = runs = 0
     seconds = 0.0
     errors: list[str] = []
@@ -381,6 +382,13 @@ async def trainer(url: str, deadline: float, cookie: str = "") -> dict:
             t0 = time.perf_counter()
             pressed = await change(session, "train start", start, True)
             runs += 1
+            if "reached the limit" in pressed.error:  # a run is bounded: start a new one, as a person would
+                reset = session.find("Button", key="train_reset")
+                done = await change(session, "train reset", reset, True) if reset is not None else None
+                if done is None or done.error:
+                    errors.append(pressed.error)
+                    break
+                continue
             if pressed.error:
                 errors.append(pressed.error)
                 break

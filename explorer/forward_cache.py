@@ -10,16 +10,27 @@ for that result instead of starting the same pass ("single flight").
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections import OrderedDict
 from typing import Any, Callable
 
 
+_ALL: "weakref.WeakSet[ForwardCache]" = weakref.WeakSet()
+
+
+def clear_all() -> None:
+    """Empty every forward cache of the process (benchmarks time the model, not the cache)."""
+    for cache in list(_ALL):
+        cache.clear()
+
+
 class ForwardCache:
     """A least-recently-used map of results per model, at most `size` entries per model."""
 
     def __init__(self, size: int):
+        _ALL.add(self)
         self.size = size
         self._lock = threading.Lock()
         self._models: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -28,7 +39,12 @@ class ForwardCache:
         self.hits = 0
 
     def get(self, model: Any, key: tuple, compute: Callable[[], Any]) -> Any:
-        """The cached result for `key`, or `compute()`'s (stored); concurrent callers share one compute."""
+        """The cached result for `key`, or `compute()`'s (stored); concurrent callers share one compute.
+        With SSL_EXPLORER_FORWARD_CACHE=0 every call computes (benchmarks that time the model path)."""
+        if os.environ.get("SSL_EXPLORER_FORWARD_CACHE") == "0":
+            with self._lock:
+                self.misses += 1
+            return compute()
         flight_key = (id(model), key)
         while True:
             with self._lock:

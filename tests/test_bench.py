@@ -111,3 +111,31 @@ def test_the_report_has_the_soak_section(tmp_path):
     assert "## 10. Soak" in text and "5,152 actions" in text and "(+2.7%)" in text and "0 after they closed" in text
     assert "`python -m bench.soak --minutes 20 --n 20`" in text
     assert run_all.MODULES["soak"] == "bench.soak" and "soak" in run_all.BUDGETS
+
+
+def test_the_report_has_the_workshop_sections(tmp_path):
+    from bench.workshop import soak_growth
+
+    def run(workers, n, tps, kill=None, samples=()):
+        mem = {"total_pss_mb": 1180.0 + 190 * (workers - 1)}
+        r = {"workers": workers, "sessions": n, "throughput_per_s": tps, "latency": {"p50": 0.2, "p95": 0.9},
+             "errors": 0, "sessions_per_worker": {9001: n // workers} if workers == 1 else {9001: n // 2, 9002: n // 2},
+             "server_cpu_cores": 1.8, "cpu_ms_per_action": 85.0, "memory_warm": mem,
+             "memory_end": {"total_pss_mb": 1600.0}, "duration_s": 1200.0, "actions": 9000,
+             "pss_samples": list(samples)}
+        if kill:
+            r["kill"] = kill
+        return r
+
+    kill = {"at_s": 15.0, "sessions_on_killed": 15, "errors_elsewhere": 0, "reconnects": 15, "failed_reconnects": 0,
+            "reconnect_s": {"p50": 1.5, "max": 2.0}}
+    results = {"workshop": {"runs": [run(1, 30, 11.0), run(2, 30, 22.0), run(2, 30, 16.0, kill)],
+                            "command": "python -m bench.workshop"},
+               "workshop_soak": {"runs": [run(2, 20, 12.0, samples=[(0, 1300.0), (180, 1500.0), (1200, 1530.0)])]}}
+    text = run_all.write_report(results, tmp_path / "R.md", quick=False, started="2026-01-01 00:00",
+                                load_before=(1, 1, 1), load_after=(1, 1, 1))
+    assert "## 11. Workshop scale" in text and "## 12. Soak through nginx" in text
+    assert "| 2 (a worker killed) | 30 |" in text and "2 workers give 2.00x the actions/s of 1" in text
+    assert "PSS per extra worker 190 MB" in text and "at most 2.0 s (goal <= 10 s)" in text
+    assert "(+2.0%; goal <= +10 %)" in text
+    assert soak_growth([(0, 1.0), (100, 2.0)]) is None  # too short for a warm-up and a soak

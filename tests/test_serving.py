@@ -266,6 +266,18 @@ def test_a_failed_pass_is_not_remembered_and_the_oldest_entry_goes_first():
     assert is_frozen(Model()) and not is_frozen(Model(trains=True))
 
 
+def test_benchmarks_can_turn_the_cache_off_and_clear_every_cache(monkeypatch):
+    from explorer import clm
+    from explorer.forward_cache import ForwardCache
+
+    cache, model = ForwardCache(4), Model()
+    cache.get(model, ("a",), lambda: 1)
+    clm.clear_cache()  # every forward cache of the process, this one included
+    assert cache.get(model, ("a",), lambda: 2) == 2
+    monkeypatch.setenv("SSL_EXPLORER_FORWARD_CACHE", "0")
+    assert cache.get(model, ("a",), lambda: 3) == 3 and cache.misses == 2  # computed, not looked up
+
+
 def test_fill_mask_computes_a_repeated_blank_once_and_a_model_in_training_every_time(tiny_mlm_dir):
     import explorer
     from explorer import mlm

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import torch
 
 from explorer.errors import ExplorerError
-from explorer.forward_cache import ForwardCache
+from explorer.forward_cache import ForwardCache, clear_all
 from explorer.tokens import Encoded, display_piece, model_max_tokens
 
 
@@ -62,8 +62,8 @@ _FORCED = ForwardCache(8)  # teacher-forcing summaries
 
 
 def clear_cache() -> None:
-    _LAST.clear()
-    _FORCED.clear()
+    """Empty the forward caches: these, and the masked-LM and compare ones (`forward_cache.clear_all`)."""
+    clear_all()
 
 
 def forward_count() -> int:
