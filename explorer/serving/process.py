@@ -68,12 +68,15 @@ def fork(target: Callable[[], None], env: dict, log: Path, cwd: Path) -> Forked:
     and exits with its status; it dies with this process (`die_with_parent`)."""
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid:
         return Forked(pid)
     code = 1
     try:  # the child: never returns into the supervisor's code
         die_with_parent()
+        if os.getppid() != parent:  # the supervisor died before the death signal was set
+            os._exit(1)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
