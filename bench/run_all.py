@@ -293,7 +293,7 @@ SOAK_TITLE = "12. Soak through nginx: 2 workers for 20 minutes at N = 20 (goal: 
 
 
 def workshop_section(r: dict, title: str = WORKSHOP_TITLE) -> list[str]:
-    from bench.workshop import soak_growth
+    from bench.workshop import soak_summary
 
     out = _head(title, r)
     runs = r.get("runs") or []
@@ -324,13 +324,12 @@ def workshop_section(r: dict, title: str = WORKSHOP_TITLE) -> list[str]:
                            f"{k['sessions_on_killed']} sessions: errors of the other worker's sessions {k['errors_elsewhere']}; "
                            f"{k['reconnects']} reconnections ({k['failed_reconnects']} failed), back in p50 "
                            f"{k['reconnect_s']['p50'] or 0:.1f} s, at most {k['reconnect_s']['max'] or 0:.1f} s (goal <= 10 s).")
-            growth = soak_growth(x.get("pss_samples", []))
-            if growth is not None:
-                base = next(mb for t, mb in x["pss_samples"] if t >= 180)
+            soak = soak_summary(x.get("pss_samples", []))
+            if soak is not None:
                 out.append(f"\nSoak, {x['duration_s'] / 60:.0f} minutes at N = {x['sessions']} with {x['workers']} workers: "
-                           f"{x['actions']:,} actions, {x['errors']} errors; PSS in all {base:,.0f} MB after 3 minutes, "
-                           f"{x['pss_samples'][-1][1]:,.0f} MB at the end ({growth:+.1%}; goal <= +10 %), peak "
-                           f"{max(mb for _, mb in x['pss_samples']):,.0f} MB.")
+                           f"{x['actions']:,} actions, {x['errors']} errors; PSS in all {soak['base']:,.0f} MB after 3 minutes, "
+                           f"{soak['end']:,.0f} MB at the end ({soak['growth']:+.1%}; goal <= +10 %), peak "
+                           f"{soak['peak']:,.0f} MB.")
     return out + [""]
 
 

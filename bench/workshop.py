@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:
 
 from bench import load, web, ws_load  # noqa: E402
 from bench.common import app_threads, machine, save_json  # noqa: E402
+from explorer.serving import process  # noqa: E402
 
 RECONNECT_EVERY_S = 0.5
 RECONNECT_LIMIT_S = 30.0
@@ -83,12 +84,7 @@ class Workshop:
         raise RuntimeError("the workshop server did not start")
 
     def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        process.stop(self.proc, timeout=30)  # SIGTERM: the supervisor stops nginx and its workers
 
     def state(self) -> dict:
         return json.loads((Path(self.dir) / str(self.port) / "workers.json").read_text())
@@ -253,13 +249,19 @@ async def sample_memory(server: Workshop, start: float, every: float) -> None:
         await asyncio.sleep(every)
 
 
-def soak_growth(samples: list, warm_up_s: float = 180.0) -> float | None:
-    """Memory growth from the end of the warm-up to the end of the run (a fraction), for runs of at
-    least twice the warm-up."""
+def soak_summary(samples: list, warm_up_s: float = 180.0) -> dict | None:
+    """Total PSS at the start, after the warm-up, at the end and at its peak, and the growth from the
+    end of the warm-up to the end (a fraction), for runs of at least twice the warm-up."""
     if not samples or samples[-1][0] < 2 * warm_up_s:
         return None
     base = next(mb for t, mb in samples if t >= warm_up_s)
-    return samples[-1][1] / base - 1
+    return {"start": samples[0][1], "base": base, "end": samples[-1][1], "peak": max(mb for _, mb in samples),
+            "growth": samples[-1][1] / base - 1}
+
+
+def soak_growth(samples: list, warm_up_s: float = 180.0) -> float | None:
+    summary = soak_summary(samples, warm_up_s)
+    return None if summary is None else summary["growth"]
 
 
 def fmt(r: dict) -> str:
@@ -273,12 +275,10 @@ def fmt(r: dict) -> str:
              f"      PSS after warm-up {mem['total_pss_mb']:.0f} MB in all (supervisor "
              f"{mem.get('supervisor', {}).get('Pss', 0):.0f}, {per}, nginx {mem['nginx']:.0f}); at the end "
              f"{r['memory_end']['total_pss_mb']:.0f} MB"]
-    growth = soak_growth(r.get("pss_samples", []))
-    if growth is not None:
-        peak = max(mb for _, mb in r["pss_samples"])
-        lines.append(f"      soak: PSS {r['pss_samples'][0][1]:.0f} MB at the start, after 3 min "
-                     f"{next(mb for t, mb in r['pss_samples'] if t >= 180):.0f} MB, at the end "
-                     f"{r['pss_samples'][-1][1]:.0f} MB ({growth:+.1%} after warm-up; goal <= +10%), peak {peak:.0f} MB")
+    soak = soak_summary(r.get("pss_samples", []))
+    if soak is not None:
+        lines.append(f"      soak: PSS {soak['start']:.0f} MB at the start, after 3 min {soak['base']:.0f} MB, at the end "
+                     f"{soak['end']:.0f} MB ({soak['growth']:+.1%} after warm-up; goal <= +10%), peak {soak['peak']:.0f} MB")
     if "kill" in r:
         k = r["kill"]
         lines.append(f"      worker killed at {k['at_s']:.0f} s with {k['sessions_on_killed']} sessions: errors on "

@@ -76,15 +76,16 @@ def worker_id(index: int) -> str:
 
 
 def _groups(upstreams: list[Upstream]) -> str:
-    """The `fresh` group and one group per worker (itself first, the others as backups)."""
-    fresh = "\n".join(u.line() for u in upstreams)
-    out = [f"    upstream sslx_fresh {{\n        least_conn;\n{fresh}\n        keepalive 16;\n    }}"]
+    """The `fresh` group and one group per worker: itself first, the live others as backups (`config`
+    has already brought every worker up when all were down, so a group always has a live server)."""
+    def group(name: str, lines: list[str], balance: str = "") -> str:
+        return "\n".join([f"    upstream {name} {{", *([f"        {balance};"] if balance else []), *lines,
+                          "        keepalive 16;", "    }"])
+
+    out = [group("sslx_fresh", [u.line() for u in upstreams], "least_conn")]
     for i, u in enumerate(upstreams):
-        backups = "\n".join(f"        server {o.address} backup;" for j, o in enumerate(upstreams)
-                            if j != i and not o.down)
-        own = u.line() if backups or not u.down else Upstream(u.port, u.host).line()
-        out.append(f"    upstream sslx_{worker_id(i)} {{\n{own}\n{backups}\n        keepalive 16;\n    }}"
-                   .replace("\n\n", "\n"))
+        backups = [f"        server {o.address} backup;" for j, o in enumerate(upstreams) if j != i and not o.down]
+        out.append(group(f"sslx_{worker_id(i)}", [u.line(), *backups]))
     return "\n".join(out)
 
 

@@ -93,7 +93,7 @@ class Worker:
     """One app process on a private port."""
     index: int
     port: int
-    command: list[str]
+    args: list[str]  # its Streamlit options
     env: dict
     log: Path
     proc: process.Forked | None = None
@@ -105,7 +105,7 @@ class Worker:
     backoff: float = 1.0
 
     def start(self) -> None:
-        self.proc = process.fork(lambda: run_streamlit(self.command), self.env, self.log, ROOT)
+        self.proc = process.fork(lambda: run_streamlit(self.args), self.env, self.log, ROOT)
         self.state = "starting"
         self.started_at = self.last_ok = time.monotonic()
 
@@ -121,7 +121,7 @@ class Worker:
         return None if self.proc is None else self.proc.pid
 
 
-def worker_command(port: int, streamlit_args: list[str]) -> list[str]:
+def worker_args(port: int, streamlit_args: list[str]) -> list[str]:
     """The Streamlit options of one worker: the app's own, on a private port of 127.0.0.1."""
     return [*streamlit_args, "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true"]
 
@@ -133,9 +133,9 @@ class Workshop:
     address: str = "127.0.0.1"
     port: int = 8501
     streamlit_args: list[str] = field(default_factory=list)
-    run_dir: Path = Path(os.environ.get("SSL_EXPLORER_SERVE_DIR", "") or
-                         Path(os.environ.get("SSL_EXPLORER_CACHE", "") or Path.home() / ".cache" / "ssl-explorer")
-                         / "serve")
+    run_dir: Path = field(default_factory=lambda: Path(
+        os.environ.get("SSL_EXPLORER_SERVE_DIR", "")
+        or Path(os.environ.get("SSL_EXPLORER_CACHE", "") or Path.home() / ".cache" / "ssl-explorer") / "serve"))
     interval_s: float = 1.0
     hang_after_s: float = 60.0
     startup_timeout_s: float = 300.0
@@ -154,7 +154,7 @@ class Workshop:
                "TOKENIZERS_PARALLELISM": "false"}
         for i in range(self.n):
             port = free_port()
-            self.workers.append(Worker(i, port, worker_command(port, self.streamlit_args), env,
+            self.workers.append(Worker(i, port, worker_args(port, self.streamlit_args), env,
                                        self.run_dir / f"worker-{i}.log"))
 
     # ------------------------------------------------------------------ nginx
