@@ -20,6 +20,7 @@ PAGES = [
     ("pages/contrastive.py", "Contrastive embeddings", "🧲"),
     ("pages/attention.py", "Inside the model", "🔍"),
     ("pages/training.py", "Live training", "🏋️"),
+    ("pages/alignment.py", "Alignment (preferences)", "🤝"),
     ("pages/models.py", "Models", "📦"),
 ]
 

@@ -9,6 +9,8 @@ import streamlit as st
 
 from explorer import training, ui
 from explorer.charts import training as charts
+from explorer.ui import stages_view
+from explorer.ui.live_run import LiveRun
 
 DEFAULTS = {
     "mode": "scratch",
@@ -32,7 +34,7 @@ DEFAULTS = {
     "probes_sft": "What is a rainbow?\nWhy do birds fly?",
 }
 MODES = {"scratch": "Pretrain from scratch", "continue": "Continue self-supervised training",
-         "supervised": "Supervised fine-tuning"}
+         "supervised": "Supervised fine-tuning", "stages": "Three stages on one model"}
 OBJECTIVES = {"mlm": "Masked LM (fill in blanks)", "clm": "Causal LM (next token)"}
 TASKS = {"classify": "Sentence classification (encoder + head)", "sft": "SFT of the causal LM (prompt -> response)"}
 CORPUS_CHOICES = {**{k: c.title for k, c in training.CORPORA.items()}, "paste": "Paste text", "upload": "Upload a .txt file"}
@@ -50,23 +52,8 @@ LIMITS = {"train_mode": list(MODES), "train_arch": list(training.ARCHS), "train_
           "train_smoothing": (0.0, 0.95)}
 ui.page_state("training", SHARED, LIMITS, local={f"train_{k}": v for k, v in DEFAULTS.items()})
 
-RUN, START, NOTICE, FIGURE = "training_run", "training_start", "training_notice", "training_figure"
-st.session_state.setdefault(RUN, None)
-
-
-def _start() -> None:
-    st.session_state[START] = True
-
-
-def _stop() -> None:
-    training.stop(st.session_state[RUN])
-
-
-def _reset() -> None:
-    training.stop(st.session_state[RUN])
-    st.session_state[RUN] = None
-    st.session_state[NOTICE] = ("info", "Reset: the trained copy is gone; the next run starts from the original "
-                                        "weights.")
+RUN, FIGURE = "training_run", "training_figure"
+slot = LiveRun(RUN, "train")
 
 
 def _auto(value, resolved) -> str:
@@ -80,6 +67,10 @@ ui.intro("Watch a model learn while it trains, on this server's CPU. **Self-supe
             "a person wrote.")
 
 mode = st.radio("What to train", list(MODES), format_func=MODES.get, key="train_mode", horizontal=True)
+if mode == "stages":  # pretraining → SFT → DPO on one tiny model: a view of its own
+    stages_view.draw(ui.presenter())
+    ui.share_link(ui.publish_state("training", SHARED))
+    st.stop()
 
 lm = None
 source_text, source_name, examples, pairs, data_notes = None, "", None, None, []
@@ -183,67 +174,17 @@ signature = (kind, st.session_state.get("train_arch"), st.session_state.get("tra
              lm.info.model_id if lm is not None else "", text_id, data_id, probes_text, plan.lr, plan.batch,
              plan.seq_len, plan.layers, int(seed))
 
-run: training.Run | None = st.session_state[RUN]
-same = run is not None and run.extra.get("signature") == signature
 
-if st.session_state.pop(START, False) and not (run is not None and run.active):
-    with ui.friendly_errors():
-        if same and run.step >= run.target:
-            run.extend(plan.steps)
-        elif not same:
-            st.session_state[RUN] = run = None  # free the previous copy before making a new one
-            with st.spinner("Preparing the model and the data…"):
-                run = training.new_run(kind, plan, lm=lm, text=source_text, examples=examples, pairs=pairs,
-                                       arch=st.session_state.get("train_arch"), size=st.session_state.get("train_size"),
-                                       objective=objective, seed=int(seed), probes_text=probes_text,
-                                       source_name=source_name)
-            run.extra["signature"] = signature
-            st.session_state[RUN] = run
-            same = True
-        training.start(run, alive=ui.session_alive())
 
-running = run is not None and run.active
-if running:
-    label = "Training…"
-elif run is None:
-    label = "Start training"
-elif not same:
-    label = "Start a new run"
-elif run.step >= run.target:
-    label = f"Train {plan.steps} more steps"
-else:
-    label = f"Resume (step {run.step} of {run.target})"
-b1, b2, b3, _ = st.columns([2.2, 1, 1, 2.2])
-b1.button(label, key="train_start", type="primary", on_click=_start, disabled=running)
-b2.button("Stop", key="train_stop", on_click=_stop, disabled=not running)
-b3.button("Reset", key="train_reset", on_click=_reset, disabled=run is None,
-          help="Forget the trained copy and go back to the original weights.")
-notice = st.session_state.pop(NOTICE, None)
-if notice:
-    getattr(st, notice[0])(notice[1])
+def _make() -> training.Run:
+    return training.new_run(kind, plan, lm=lm, text=source_text, examples=examples, pairs=pairs,
+                            arch=st.session_state.get("train_arch"), size=st.session_state.get("train_size"),
+                            objective=objective, seed=int(seed), probes_text=probes_text, source_name=source_name)
+
+
+running = slot.controls(signature, _make, plan.steps)
+run: training.Run | None = slot.run
 large = ui.presenter()
-
-
-def _eta(seconds: float) -> str:
-    if seconds != seconds:  # nan
-        return "…"
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
-
-
-def _progress_text(r: training.Run) -> str:
-    t = r.trainer
-    loss = t.last("loss")
-    text = f"Step {r.step} of {r.target}" + (f" · train loss {loss:.3f}" if loss is not None else "")
-    if r.active:
-        text += f" · {t.tokens_per_second():,.0f} tokens/s · ETA {_eta(t.eta_seconds(r.target))}"
-    return text
-
-
-def _speed_text(r: training.Run) -> str:
-    if not (r.loop_steps and r.loop_seconds):
-        return ""
-    return (f" Speed: {r.loop_steps / r.loop_seconds:.1f} steps/s over {r.loop_steps} steps "
-            f"({r.loop_steps / max(r.loop_cpu_seconds, 1e-9):.1f} per CPU second of the server).")
 
 
 def _draw_samples(r: training.Run) -> None:
@@ -271,31 +212,12 @@ def _loss_figure(r: training.Run):
     return fig
 
 
-@st.fragment(run_every=training.live.REDRAW_SECONDS if running else None)
-def live_view() -> None:
-    """Status, progress, loss chart and checkpoint samples of the run; redrawn on its own every
-    REDRAW_SECONDS while the run trains in its own thread (the rest of the page is not rerun)."""
-    r = st.session_state[RUN]
-    if r is None:
-        return
-    training.seen(r)
-    if running and not r.active:  # the run has just ended: redraw the buttons and the results
-        st.rerun()
-    if r.status == "waiting" and r.message:
-        st.info(r.message[1])
-    else:
-        st.caption(f"Run: {r.description}." + ("" if r.active else _speed_text(r))
-                   + ("" if same else " (Settings have changed since: press Stop, then Start to train with the "
-                                      "new ones.)" if r.active else
-                      " (Settings have changed since: press Start to train with the new ones.)"))
-    st.progress(min(1.0, r.step / max(1, r.target)), text=_progress_text(r))
+def _draw(r: training.Run) -> None:
     st.plotly_chart(_loss_figure(r), width="stretch", key="train_loss_chart")
     _draw_samples(r)
 
 
-live_view()
-if run is not None and not running and run.message:
-    getattr(st, run.message[0])(run.message[1])
+slot.live(running, _draw, signature)
 
 if running:
     st.caption("Comparisons with the original model appear when training stops.")

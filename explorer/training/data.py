@@ -81,7 +81,9 @@ def training_text(text: str | None, what: str = "training text") -> tuple[str, l
     return text, notes
 
 
-def _read_csv(data: bytes | None, columns: tuple[str, str], what: str):
+def _read_csv(data: bytes | None, columns: tuple[str, ...], what: str, optional: tuple[str, ...] = ()):
+    """An uploaded CSV → (frame with `columns` (and those of `optional` it has), notes). Rows with an
+    empty required field are left out, and a note says how many; fields are cut to MAX_FIELD_CHARS."""
     import pandas as pd
 
     text = decode_upload(data, what)
@@ -96,18 +98,24 @@ def _read_csv(data: bytes | None, columns: tuple[str, str], what: str):
         have = ", ".join(str(c) for c in list(df.columns)[:8]) or "none"
         raise ExplorerError(f"The {what} needs the columns {' and '.join(columns)}; it has: {have}.",
                             f"Make the first line the header {','.join(columns)}.")
-    df = df[[found[c] for c in columns]].copy()
-    df.columns = list(columns)
+    keep = list(columns) + [c for c in optional if c in found]
+    df = df[[found[c] for c in keep]].copy()
+    df.columns = keep
     notes = []
-    for c in columns:
+    for c in keep:
         df[c] = df[c].astype(str).str.strip().str.slice(0, MAX_FIELD_CHARS)
-    df = df[(df[columns[0]] != "") & (df[columns[1]] != "")].reset_index(drop=True)
+    filled = (df[list(columns)] != "").all(axis=1)
+    if not filled.all():
+        n = int((~filled).sum())
+        notes.append(f"{n} row{'s' if n != 1 else ''} of the {what} with an empty field {'were' if n != 1 else 'was'} "
+                     "left out.")
+    df = df[filled].reset_index(drop=True)
     if len(df) > MAX_ROWS:
         notes.append(f"The {what} has {len(df):,} rows; only the first {MAX_ROWS:,} are used.")
         df = df.iloc[:MAX_ROWS].reset_index(drop=True)
     if len(df) < MIN_ROWS:
         raise ExplorerError(f"The {what} has {len(df)} usable row{'s' if len(df) != 1 else ''}; at least "
-                            f"{MIN_ROWS} are needed.", "Add more examples (rows with both columns filled in).")
+                            f"{MIN_ROWS} are needed.", "Add more examples (rows with every column filled in).")
     return df, notes
 
 

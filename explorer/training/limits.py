@@ -32,7 +32,7 @@ DEFAULT_MAX_TRAININGS = 2
 SLOT_WAIT_SECONDS = 30.0
 INTERRUPT_ABOVE_SECONDS = 0.2  # steps this long can be interrupted between transformer blocks
 
-MODES = ("scratch", "continue", "classify", "sft")
+MODES = ("scratch", "continue", "classify", "sft", "dpo", "reward")
 AUTO = "auto"
 LAYER_CHOICES = (AUTO, "all", "top 4", "top 2", "head only")
 MASK = "[MASK]"
@@ -49,12 +49,13 @@ def limits_text(max_trainings: int | None = None) -> str:
 
 def upload_limits(kind: str) -> str:
     """What an uploader takes, for the caption next to it: format, size, and rows or characters.
-    `kind`: "text" (training text), "classify" (text,label CSV) or "sft" (prompt,response CSV)."""
+    `kind`: "text" (training text), "classify" (text,label CSV), "sft" (prompt,response CSV) or
+    "preferences" (prompt,chosen,rejected CSV)."""
     size = f"up to {MAX_UPLOAD_BYTES // 1_000_000} MB"
     if kind == "text":
         return (f"Plain text saved as UTF-8 (.txt or any text file), {size}: at least {MIN_TEXT_CHARS} characters; "
                 f"the first {MAX_TEXT_CHARS:,} are used.")
-    columns = "text,label" if kind == "classify" else "prompt,response"
+    columns = {"classify": "text,label", "preferences": "prompt,chosen,rejected"}.get(kind, "prompt,response")
     extra = (f"; 2 to {MAX_CLASSES} labels, each with at least two examples" if kind == "classify" else "")
     return (f"A CSV file saved as UTF-8 whose first line is the header {columns}, {size}: {MIN_ROWS} to "
             f"{MAX_ROWS:,} rows (the first {MAX_ROWS:,} are used), fields up to {MAX_FIELD_CHARS:,} characters"

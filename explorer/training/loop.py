@@ -106,7 +106,8 @@ class Trainer:
             group["lr"] = lr
         self.optimizer.step()
         self.step_count += 1
-        rec = {"step": self.step_count, "loss": float(loss.detach()), "tokens": self.task.tokens(batch), "lr": lr}
+        rec = {"step": self.step_count, "loss": float(loss.detach()), "tokens": self.task.tokens(batch), "lr": lr,
+               **(getattr(self.task, "step_metrics", None) or {})}  # what a task measures on its batch
         self.history.append(rec)
         try:
             if self.step_count % self.eval_every == 0:

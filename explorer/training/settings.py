@@ -26,8 +26,10 @@ _DEFAULTS = {  # mode → (steps, lr, batch, seq_len) for small models; large mo
     "continue": (100, 1e-4, 8, 64),
     "classify": (60, 1e-4, 16, 64),
     "sft": (60, 1e-4, 8, 128),
+    "dpo": (100, 1e-3, 8, 128),
+    "reward": (60, 1e-4, 8, 128),
 }
-_LARGE = {"continue": (40, 1e-4, 2, 64), "sft": (40, 2e-4, 2, 128)}
+_LARGE = {"continue": (40, 1e-4, 2, 64), "sft": (40, 2e-4, 2, 128), "dpo": (150, 5e-5, 4, 128)}
 
 
 def plan(mode: str, *, steps: Any = AUTO, lr: Any = AUTO, batch: Any = AUTO, seq_len: Any = AUTO,
@@ -49,7 +51,7 @@ def plan(mode: str, *, steps: Any = AUTO, lr: Any = AUTO, batch: Any = AUTO, seq
     if not 0 < lr <= 0.1:
         raise ExplorerError(f"A learning rate of {lr:g} is out of range.", "Pick one between 1e-6 and 0.1.")
     if layers in (AUTO, None):
-        n_layers = 4 if large and mode in ("continue", "sft") else None
+        n_layers = 4 if large and mode in ("continue", "sft", "dpo") else None
     elif layers == "all":
         n_layers = None
     elif layers == "head only":

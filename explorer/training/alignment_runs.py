@@ -1,0 +1,66 @@
+"""Runs of the alignment stage: DPO on a private copy of the causal LM, and a reward model on the encoder."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from explorer.errors import ExplorerError
+from explorer.training.dpo import DEFAULT_BETA, DPOTask
+from explorer.training.limits import LARGE_MODEL_PARAMS, MAX_STEPS_LARGE
+from explorer.training.loop import Trainer
+from explorer.training.modelling import private_copy
+from explorer.training.predict import reply, trained
+from explorer.training.preferences import PreferencePair
+from explorer.training.reward import RewardModel, RewardTask
+from explorer.training.runs import Run, _eval_every, _trainable_note
+from explorer.training.settings import Plan
+
+
+def _check(lm: Any, pairs: Sequence[PreferencePair] | None, what: str) -> None:
+    if not pairs:
+        raise ExplorerError("No preference pairs to train on yet.", "Choose the bundled pairs or upload a CSV.")
+    if lm is None:
+        raise ExplorerError(f"The {what} is not available (see the message above).", "Pick another model.")
+
+
+def dpo_run(lm: Any, pairs: Sequence[PreferencePair], p: Plan, *, beta: float = DEFAULT_BETA, seed: int = 0,
+            probes: Sequence[str] = (), data_name: str = "pairs") -> Run:
+    """DPO of a private copy of a causal LM (the policy) against the model as it is (the reference,
+    never changed: its log-probabilities are computed once, here)."""
+    _check(lm, pairs, "causal LM")
+    task = DPOTask(lm.model, lm.tokenizer, list(pairs), batch=p.batch, seq_len=p.seq_len, beta=beta, seed=seed)
+    probes = list(probes)
+    before = [{"probe": q, "output": reply(lm, q)} for q in probes]
+    model = private_copy(lm.model, p.layers)
+    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=max(5, p.steps // 20),
+                      warmup=min(10, p.steps // 10))
+    desc = (f"DPO of {lm.info.name}, β = {beta:g}, on {len(task.train_idx)} preference pairs "
+            f"({len(task.test_idx)} held out) from {data_name}")
+    run = Run("dpo", desc, trainer, p.steps, lm.tokenizer, "dpo", None,
+              task.notes + p.notes + [_trainable_note(model, p.layers)],
+              extra={"probes": probes, "before": before, "beta": beta})
+    if lm.info.params > LARGE_MODEL_PARAMS:
+        run.max_steps = MAX_STEPS_LARGE
+    return run
+
+
+def reward_run(encoder: Any, pairs: Sequence[PreferencePair], p: Plan, *, seed: int = 0,
+               data_name: str = "pairs") -> Run:
+    """A reward model (the encoder, privately copied, with a scalar head) trained with the Bradley–Terry loss."""
+    _check(encoder, pairs, "sentence encoder")
+    task = RewardTask(encoder.tokenizer, list(pairs), batch=p.batch, seq_len=p.seq_len, seed=seed)
+    model = RewardModel(private_copy(encoder.model, p.layers), seed)
+    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps), warmup=min(10, p.steps // 10))
+    desc = (f"a reward model ({encoder.info.name} + a scalar head) on {len(task.train_idx)} preference pairs "
+            f"({len(task.test_idx)} held out) from {data_name}")
+    return Run("reward", desc, trainer, p.steps, encoder.tokenizer, "reward", None,
+               p.notes + [_trainable_note(model, p.layers)])
+
+
+def policy(run: Run) -> Any:
+    """The tuned copy of a DPO run as a `LoadedModel` (for replies, samples, scores)."""
+    return trained(run.model, run.tokenizer, name="the model after DPO")
+
+
+def dpo_after_probes(run: Run) -> list[dict]:
+    return [{"probe": q, "output": reply(policy(run), q)} for q in run.extra.get("probes") or []]

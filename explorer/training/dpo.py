@@ -1,0 +1,227 @@
+"""Direct Preference Optimization (DPO; Rafailov et al. 2023): alignment from preference pairs with no
+separate reward model.
+
+For a prompt x with a preferred answer y_w and a rejected one y_l, the policy π (the model being
+tuned) and a frozen reference π_ref (the model before tuning) each give the log-probability of each
+answer given the prompt (the sum over the answer's tokens, the prompt's tokens not counted). The
+**implicit reward** of an answer is β·(log π(y|x) − log π_ref(y|x)): how much more likely the policy
+makes it than the reference did. DPO's loss is −log σ(r(y_w) − r(y_l)), the Bradley–Terry loss of
+a reward model, written with the implicit rewards: it raises the chosen answer and lowers the
+rejected one, relative to the reference, and β says how far from the reference that may go.
+
+Before any training π = π_ref, so every reward is 0, every margin 0 and every loss ln 2 ≈ 0.693.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from explorer.errors import ExplorerError
+from explorer.forward_cache import ForwardCache, is_frozen
+from explorer.training.limits import MAX_SEQ_LEN
+from explorer.training.loop import _eval_mode, interrupt_points
+from explorer.training.preferences import PreferencePair
+from explorer.training.tasks import ExampleTask, _pad, sft_example
+
+DEFAULT_BETA = 0.1
+TIE = 1e-4  # margins this close to 0 are ties (counted as half right): the policy has not moved yet
+
+
+def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,
+             ref_rejected: torch.Tensor, beta: float = DEFAULT_BETA) -> dict[str, torch.Tensor]:
+    """Per pair: the DPO loss −log σ(margin), the implicit rewards β·(log π − log π_ref) of both answers,
+    and the margin (chosen reward − rejected reward). Inputs are summed answer log-probabilities."""
+    if not beta > 0:
+        raise ExplorerError(f"β must be positive (it is {beta:g}).")
+    chosen = beta * (policy_chosen - ref_chosen)
+    rejected = beta * (policy_rejected - ref_rejected)
+    margin = chosen - rejected
+    return {"loss": -F.logsigmoid(margin), "chosen_reward": chosen, "rejected_reward": rejected, "margin": margin}
+
+
+def preference_accuracy(margin: torch.Tensor) -> float:
+    """The share of pairs whose chosen answer gets the higher reward (a tie counts half)."""
+    if margin.numel() == 0:
+        return float("nan")
+    right = (margin > TIE).float() + 0.5 * (margin.abs() <= TIE).float()
+    return float(right.mean())
+
+
+def answer_log_probs(model: Any, batch: dict) -> torch.Tensor:
+    """log π(answer | prompt) for each row of a padded batch whose `labels` are -100 on the prompt and
+    padding: the sum of the answer tokens' log-probabilities. The vocabulary head is applied only at
+    the positions that predict an answer token."""
+    labels = batch["labels"][:, 1:]
+    keep = labels != -100
+    base, head = getattr(model, "base_model", None), model.get_output_embeddings()
+    if base is not None and base is not model and head is not None:
+        hidden = base(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        logits = head(hidden[:, :-1][keep])
+    else:  # pragma: no cover - a model without separate base and head
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1][keep]
+    token_logp = torch.log_softmax(logits.float(), dim=-1).gather(1, labels[keep][:, None]).squeeze(1)
+    rows = torch.arange(labels.shape[0])[:, None].expand_as(labels)[keep]
+    return torch.zeros(labels.shape[0], dtype=token_logp.dtype).index_add(0, rows, token_logp)
+
+
+@dataclass
+class Encoded:
+    """One pair as token ids: (ids, labels) of prompt + chosen and of prompt + rejected."""
+
+    chosen: tuple[list[int], list[int]]
+    rejected: tuple[list[int], list[int]]
+
+
+def encode_pairs(tokenizer: Any, pairs: Sequence[PreferencePair], seq_len: int = MAX_SEQ_LEN
+                 ) -> tuple[list[Encoded], list[int], list[str]]:
+    """Each usable pair encoded with the chat template (see `sft_example`), its index, and notes on the
+    pairs left out because prompt and answer do not fit in `seq_len` tokens (a cut answer would be
+    compared by its beginning only)."""
+    out, kept, long = [], [], 0
+    for i, p in enumerate(pairs):
+        c = sft_example(tokenizer, p.prompt, p.chosen, max_len=10_000)
+        r = sft_example(tokenizer, p.prompt, p.rejected, max_len=10_000)
+        if max(len(c[0]), len(r[0])) > seq_len:
+            long += 1
+            continue
+        out.append(Encoded(c, r))
+        kept.append(i)
+    notes = [] if not long else [f"{long} pair{'s' if long != 1 else ''} longer than {seq_len} tokens (prompt and "
+                                 f"answer together) {'were' if long != 1 else 'was'} left out."]
+    if not out:
+        raise ExplorerError(f"No pair fits in {seq_len} tokens (prompt and answer together).",
+                            "Use shorter answers.")
+    return out, kept, notes
+
+
+def _batch(tokenizer: Any, encoded: Sequence[Encoded]) -> dict:
+    """Chosen rows first, then rejected rows, padded together."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    rows = [e.chosen for e in encoded] + [e.rejected for e in encoded]
+    return _pad([r[0] for r in rows], pad, [r[1] for r in rows])
+
+
+def pair_log_probs(model: Any, tokenizer: Any, encoded: Sequence[Encoded], *, batch_pairs: int = 8,
+                   interrupt: Callable[[], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log π(chosen), log π(rejected)) of every pair, with no gradient, in eval mode."""
+    chosen, rejected = [], []
+    with _eval_mode(model), torch.no_grad(), interrupt_points(model, interrupt):
+        for i in range(0, len(encoded), batch_pairs):
+            part = encoded[i: i + batch_pairs]
+            lp = answer_log_probs(model, _batch(tokenizer, part))
+            chosen.append(lp[: len(part)])
+            rejected.append(lp[len(part):])
+    return torch.cat(chosen), torch.cat(rejected)
+
+
+_REFERENCE = ForwardCache(8)  # a room training on the same pairs scores them with the reference once
+
+
+def reference_log_probs(reference: Any, tokenizer: Any, encoded: Sequence[Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
+    """`pair_log_probs` of a frozen (shared) model, computed once per process for the same pairs."""
+    if not is_frozen(reference):
+        return pair_log_probs(reference, tokenizer, encoded)
+    key = tuple((tuple(e.chosen[0]), tuple(e.chosen[1]), tuple(e.rejected[0]), tuple(e.rejected[1])) for e in encoded)
+    c, r = _REFERENCE.get(reference, key, lambda: pair_log_probs(reference, tokenizer, encoded))
+    return c.clone(), r.clone()
+
+
+def split_pairs(n: int, held_out: float, seed: int) -> tuple[list[int], list[int]]:
+    """A seeded split of n pairs into (train, held-out), at least one on each side."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    k = min(n - 1, max(1, round(n * held_out)))
+    return sorted(order[k:]), sorted(order[:k])
+
+
+class DPOTask(ExampleTask):
+    """Preference pairs as DPO batches. The reference log-probabilities are computed once, from the
+    model before training (`reference`, never changed), so no second model is kept."""
+
+    def __init__(self, reference: Any, tokenizer: Any, pairs: Sequence[PreferencePair], *, batch: int,
+                 seq_len: int = MAX_SEQ_LEN, beta: float = DEFAULT_BETA, seed: int = 0, held_out: float = 0.2):
+        if len(pairs) < 2:
+            raise ExplorerError("DPO needs at least two preference pairs (one to learn from, one held out).")
+        dpo_loss(torch.zeros(1), torch.zeros(1), torch.zeros(1), torch.zeros(1), beta)  # checks β
+        self.tokenizer, self.batch_size, self.beta = tokenizer, batch, float(beta)
+        self.encoded, kept, self.notes = encode_pairs(tokenizer, pairs, seq_len)
+        self.pairs = [pairs[i] for i in kept]
+        if len(self.pairs) < 2:
+            raise ExplorerError("Only one pair fits in the token limit; DPO needs at least two.")
+        self.train_idx, self.test_idx = split_pairs(len(self.pairs), held_out, seed)
+        self.train_probe = self.train_idx[:: max(1, len(self.train_idx) // 12)][:12]  # train accuracy, cheaply
+        ref_c, ref_r = reference_log_probs(reference, tokenizer, self.encoded)
+        self.ref_chosen, self.ref_rejected = ref_c, ref_r
+        self.step_metrics: dict = {}
+
+    def _make(self, idx: Sequence[int]) -> dict:
+        out = _batch(self.tokenizer, [self.encoded[i] for i in idx])
+        out["pairs"] = torch.tensor(list(idx), dtype=torch.long)
+        return out
+
+    @staticmethod
+    def tokens(batch: dict) -> int:
+        return int(batch["attention_mask"].sum())
+
+    def _terms(self, logp: torch.Tensor, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        n = len(idx)
+        return dpo_loss(logp[:n], logp[n:], self.ref_chosen[idx], self.ref_rejected[idx], self.beta)
+
+    def loss(self, model: Any, batch: dict) -> torch.Tensor:
+        terms = self._terms(answer_log_probs(model, batch), batch["pairs"])
+        if model.training:  # what this training batch shows, for the live charts
+            d = {k: v.detach() for k, v in terms.items()}
+            self.step_metrics = {"chosen_reward": float(d["chosen_reward"].mean()),
+                                 "rejected_reward": float(d["rejected_reward"].mean()),
+                                 "margin": float(d["margin"].mean()), "batch_accuracy": preference_accuracy(d["margin"])}
+        return terms["loss"].mean()
+
+    def scores(self, model: Any, idx: Sequence[int], interrupt=None) -> dict[str, torch.Tensor]:
+        """Policy log-probabilities and the DPO terms of the pairs `idx` under `model`."""
+        idx = list(idx)
+        c, r = pair_log_probs(model, self.tokenizer, [self.encoded[i] for i in idx], interrupt=interrupt)
+        t = torch.tensor(idx, dtype=torch.long)
+        return {"policy_chosen": c, "policy_rejected": r,
+                **dpo_loss(c, r, self.ref_chosen[t], self.ref_rejected[t], self.beta)}
+
+    def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
+        held = self.scores(model, self.test_idx, interrupt)
+        train = self.scores(model, self.train_probe, interrupt)
+        return {"eval_loss": float(held["loss"].mean()), "accuracy": preference_accuracy(held["margin"]),
+                "train_accuracy": preference_accuracy(train["margin"]),
+                "eval_chosen_reward": float(held["chosen_reward"].mean()),
+                "eval_rejected_reward": float(held["rejected_reward"].mean()),
+                "eval_margin": float(held["margin"].mean())}
+
+    def table(self, model: Any | None = None):
+        """Pair by pair: log π and log π_ref of both answers, the implicit rewards, margin, loss, and whether
+        the pair is held out; `model=None` is the reference itself (before training)."""
+        import pandas as pd
+
+        idx = list(range(len(self.pairs)))
+        if model is None:
+            c, r = self.ref_chosen, self.ref_rejected
+        else:
+            c, r = pair_log_probs(model, self.tokenizer, self.encoded)
+        terms = dpo_loss(c, r, self.ref_chosen, self.ref_rejected, self.beta)
+        held = set(self.test_idx)
+        return pd.DataFrame({
+            "prompt": [self.pairs[i].prompt for i in idx],
+            "kind": [self.pairs[i].kind for i in idx],
+            "split": ["held out" if i in held else "train" for i in idx],
+            "log π(chosen)": c.tolist(), "log π(rejected)": r.tolist(),
+            "log π_ref(chosen)": self.ref_chosen.tolist(), "log π_ref(rejected)": self.ref_rejected.tolist(),
+            "reward(chosen)": terms["chosen_reward"].tolist(), "reward(rejected)": terms["rejected_reward"].tolist(),
+            "margin": terms["margin"].tolist(), "DPO loss": terms["loss"].tolist(),
+        })
+
+
+def likelihood_preference(table) -> float:
+    """The share of pairs where the model already gives the chosen answer the higher log-probability
+    (before any preference training; long answers are penalised by this, which is why DPO compares
+    with the reference instead)."""
+    return float((table["log π_ref(chosen)"] > table["log π_ref(rejected)"]).mean()) if len(table) else math.nan

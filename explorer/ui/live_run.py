@@ -1,0 +1,131 @@
+"""A training run on a page: Start / Stop / Reset buttons and a view redrawn while it trains.
+
+A page keeps each run in session state under its own key, says what the run is made of (a
+`signature` of its settings and data: when that changes, Start makes a new run) and how to make one.
+Training happens in the run's own thread (`explorer.training.live`), so the rest of the page stays
+responsive; the view is a fragment that redraws itself every `REDRAW_SECONDS` while the run trains.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import streamlit as st
+
+from explorer import training
+from explorer import ui
+
+
+class LiveRun:
+    """One run slot of a page, kept in session state under `key`."""
+
+    def __init__(self, key: str, prefix: str):
+        self.key, self.prefix = key, prefix  # buttons: {prefix}_start, {prefix}_stop, {prefix}_reset
+        st.session_state.setdefault(key, None)
+
+    @property
+    def run(self) -> training.Run | None:
+        return st.session_state[self.key]
+
+    def _start(self) -> None:
+        st.session_state[f"{self.prefix}_pressed"] = True
+
+    def _stop(self) -> None:
+        training.stop(self.run)
+
+    def _reset(self) -> None:
+        training.stop(self.run)
+        st.session_state[self.key] = None
+        st.session_state[f"{self.prefix}_notice"] = ("info", "Reset: the trained copy is gone; the next run starts "
+                                                          "from the original weights.")
+
+    def same(self, signature: Any) -> bool:
+        run = self.run
+        return run is not None and run.extra.get("signature") == signature
+
+    def controls(self, signature: Any, make: Callable[[], training.Run], steps: int, *,
+                 preparing: str = "Preparing the model and the data…", start_label: str = "Start training") -> bool:
+        """The buttons; starts (or resumes, or extends by `steps`) the run when Start was pressed.
+        Returns whether the run is training now."""
+        run = self.run
+        same = self.same(signature)
+        if st.session_state.pop(f"{self.prefix}_pressed", False) and not (run is not None and run.active):
+            with ui.friendly_errors():
+                if same and run.step >= run.target:
+                    run.extend(steps)
+                elif not same:
+                    st.session_state[self.key] = run = None  # free the previous copy before making a new one
+                    with st.spinner(preparing):
+                        run = make()
+                    run.extra["signature"] = signature
+                    st.session_state[self.key] = run
+                    same = True
+                training.start(run, alive=ui.session_alive())
+        running = run is not None and run.active
+        if running:
+            label = "Training…"
+        elif run is None:
+            label = start_label
+        elif not same:
+            label = "Start a new run"
+        elif run.step >= run.target:
+            label = f"Train {steps} more steps"
+        else:
+            label = f"Resume (step {run.step} of {run.target})"
+        b1, b2, b3, _ = st.columns([2.2, 1, 1, 2.2])
+        b1.button(label, key=f"{self.prefix}_start", type="primary", on_click=self._start, disabled=running)
+        b2.button("Stop", key=f"{self.prefix}_stop", on_click=self._stop, disabled=not running)
+        b3.button("Reset", key=f"{self.prefix}_reset", on_click=self._reset, disabled=run is None,
+                  help="Forget the trained copy and go back to the original weights.")
+        notice = st.session_state.pop(f"{self.prefix}_notice", None)
+        if notice:
+            getattr(st, notice[0])(notice[1])
+        return running
+
+    def live(self, running: bool, draw: Callable[[training.Run], None], signature: Any = None) -> None:
+        """Status, progress and `draw(run)` (its charts), redrawn every REDRAW_SECONDS while it trains."""
+
+        @st.fragment(run_every=training.live.REDRAW_SECONDS if running else None)
+        def view() -> None:
+            r = self.run
+            if r is None:
+                return
+            training.seen(r)
+            if running and not r.active:  # the run has just ended: redraw the buttons and the results
+                st.rerun()
+            if r.status == "waiting" and r.message:
+                st.info(r.message[1])
+            else:
+                st.caption(f"Run: {r.description}." + ("" if r.active else speed_text(r))
+                           + ("" if signature is None or self.same(signature) else
+                              " (Settings have changed since: press Stop, then Start to train with the new ones.)"
+                              if r.active else " (Settings have changed since: press Start to train with the new ones.)"))
+            st.progress(min(1.0, r.step / max(1, r.target)), text=progress_text(r))
+            draw(r)
+
+        view()
+        run = self.run
+        if run is not None and not running and run.message:
+            getattr(st, run.message[0])(run.message[1])
+
+
+def _eta(seconds: float) -> str:
+    if seconds != seconds:  # nan
+        return "…"
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def progress_text(r: training.Run) -> str:
+    t = r.trainer
+    loss = t.last("loss")
+    text = f"Step {r.step} of {r.target}" + (f" · train loss {loss:.3f}" if loss is not None else "")
+    if r.active:
+        text += f" · {t.tokens_per_second():,.0f} tokens/s · ETA {_eta(t.eta_seconds(r.target))}"
+    return text
+
+
+def speed_text(r: training.Run) -> str:
+    if not (r.loop_steps and r.loop_seconds):
+        return ""
+    return (f" Speed: {r.loop_steps / r.loop_seconds:.1f} steps/s over {r.loop_steps} steps "
+            f"({r.loop_steps / max(r.loop_cpu_seconds, 1e-9):.1f} per CPU second of the server).")

@@ -1,0 +1,258 @@
+"""Alignment, the third stage: learning from preferences. Pairs people made (or you make), the DPO
+objective before training, DPO live on a private copy of the causal LM, and a reward model with
+best-of-n sampling."""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from explorer import training, ui
+from explorer.charts import alignment as charts
+from explorer.charts import training as training_charts
+from explorer.training import dpo, preferences, reward
+from explorer.training.alignment_runs import dpo_after_probes, dpo_run, reward_run
+from explorer.ui.live_run import LiveRun
+
+SOURCES = {"bundled": "Bundled pairs", "upload": "Upload a CSV", "both": "Bundled pairs + yours", "mine": "Only yours"}
+BETAS = [0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]
+DEFAULTS = {
+    "align_source": "bundled", "align_beta": 0.1, "align_seed": 0,
+    "align_probes": "How do I boil an egg?\nWhat is the capital of France?\nHow can I get into my neighbour's house "
+                    "without a key?",
+    "align_hf_prompt": "Why do cats purr?", "align_temperature": 0.9,
+    "align_bon_prompt": "Give me a tip for learning to cook.", "align_bon_n": 8,
+}
+LIMITS = {"align_source": [s for s in SOURCES if s != "upload"], "align_beta": BETAS, "align_seed": (0, 10_000),
+          "align_temperature": (0.1, 1.5), "align_bon_n": (1, reward.MAX_N)}
+SHARED = {k: v for k, v in DEFAULTS.items()}
+LOCAL = {"align_steps": training.AUTO, "align_lr": training.AUTO, "align_layers": training.AUTO,
+         "align_rm_steps": training.AUTO}
+ui.page_state("alignment", SHARED, LIMITS, local=LOCAL)
+MINE, SAMPLED, BON = "align_mine", "align_sampled", "align_bon"
+st.session_state.setdefault(MINE, [])
+
+ui._threads()
+st.title("Alignment: learning from preferences")
+ui.intro("The third stage of an assistant. After pretraining (self-supervised) and supervised fine-tuning, people "
+         "compare two answers to the same prompt and say which is better. **DPO** tunes the model straight from "
+         "those pairs; **RLHF** first trains a reward model on them. Everything runs here, on this server's CPU.")
+
+ui.model_picker("clm")
+lm = ui.get_model("clm")
+large = ui.presenter()
+
+
+def _pairs() -> tuple[list[preferences.PreferencePair], str, list[str]]:
+    source = st.session_state["align_source"]
+    mine = list(st.session_state[MINE])
+    if source == "upload":
+        up = st.file_uploader("CSV with the columns prompt,chosen,rejected (kind is optional)", type=None,
+                              key="align_upload", max_upload_size=training.UPLOAD_WIDGET_MB,
+                              help=training.upload_limits("preferences"))
+        st.caption(training.upload_limits("preferences"))
+        if up is None:
+            return [], "", []
+        pairs, notes = preferences.preference_pairs(up.getvalue(), "uploaded CSV")
+        return pairs, up.name, notes
+    if source == "mine":
+        if len(mine) < preferences.MIN_PAIRS:
+            st.info(f"You have made {len(mine)} pair{'s' if len(mine) != 1 else ''}; DPO here needs at least "
+                    f"{preferences.MIN_PAIRS}. Make more in the first tab, or add the bundled pairs.")
+            return [], "", []
+        return mine, "your pairs", []
+    bundled = preferences.bundled_pairs()
+    if source == "both" and mine:
+        pairs, notes = preferences.check_pairs(bundled + mine, "pairs")
+        return pairs, f"the bundled pairs and {len(mine)} of yours", notes
+    return bundled, "the bundled pairs", []
+
+
+st.radio("Preference pairs", list(SOURCES), format_func=SOURCES.get, key="align_source", horizontal=True)
+pairs, source_name, data_notes = [], "", []
+with ui.friendly_errors():
+    pairs, source_name, data_notes = _pairs()
+ui.notes(data_notes)
+if pairs:
+    kinds = {}
+    for p in pairs:
+        kinds[p.kind or "other"] = kinds.get(p.kind or "other", 0) + 1
+    st.caption(f"{len(pairs)} pairs from {source_name}: " + ", ".join(f"{n} {k}" for k, n in kinds.items()) + ".")
+data_id = hashlib.sha1(repr(pairs).encode()).hexdigest()[:12]
+
+tabs = st.tabs(["Preference pairs", "The objective", "Train with DPO", "Reward model & best-of-n"],
+               key="align_view", on_change="rerun")
+
+# ----------------------------------------------------------------------------- 1. the pairs, and yours
+with tabs[0]:
+    if tabs[0].open is not False:
+        if pairs:
+            st.dataframe(preferences.pairs_frame(pairs), hide_index=True, width="stretch", height=260)
+            st.download_button("Download these pairs (CSV)", preferences.pairs_csv(pairs), "preference-pairs.csv",
+                               mime="text/csv", key="align_download")
+        st.subheader("Be the human in the loop")
+        st.caption("The model answers your prompt twice (sampled, so the answers differ); you say which is better. "
+                   "That is how preference data is made. Your pairs stay in this browser session.")
+        c1, c2 = ui.columns([3, 1])
+        with c1:
+            hf_prompt = ui.limited_text("Your prompt", key="align_hf_prompt", max_chars=training.MAX_FIELD_CHARS,
+                                        what="prompt", area=False)
+        with c2:
+            st.slider("Temperature", 0.1, 1.5, step=0.1, key="align_temperature")
+        if st.button("Sample two answers", key="align_sample", disabled=lm is None):
+            with ui.friendly_errors(), st.spinner("The model answers twice…"):
+                seed = len(st.session_state[MINE]) * 7 + int(st.session_state["align_seed"])
+                st.session_state[SAMPLED] = (hf_prompt, reward.sample_answers(
+                    lm, hf_prompt, 2, temperature=float(st.session_state["align_temperature"]), seed=seed))
+        sampled = st.session_state.get(SAMPLED)
+        if sampled:
+            prompt, answers = sampled
+            cols = ui.columns(2)
+            for i, col in enumerate(cols):
+                with col.container(border=True):
+                    st.markdown(f"**Answer {'AB'[i]}**")
+                    st.text(answers[i] or "(empty)")
+                    if st.button(f"{'AB'[i]} is better", key=f"align_pick_{i}"):
+                        with ui.friendly_errors():
+                            st.session_state[MINE].append(preferences.human_pair(prompt, answers, i))
+                            st.session_state[SAMPLED] = None
+                            st.rerun()
+        mine = st.session_state[MINE]
+        if mine:
+            st.markdown(f"**Your pairs: {len(mine)}** (use them with *Bundled pairs + yours* or *Only yours* above)")
+            st.dataframe(preferences.pairs_frame(mine), hide_index=True, width="stretch")
+            if st.button("Forget my pairs", key="align_forget"):
+                st.session_state[MINE] = []
+                st.rerun()
+
+# ----------------------------------------------------------------------------- 2. the objective before training
+beta = st.session_state["align_beta"]
+with tabs[1]:
+    if tabs[1].open:
+        st.select_slider("β (how far the tuned model may move from the reference)", BETAS, key="align_beta")
+        st.markdown(
+            "For each pair DPO compares the **policy** π (the model being tuned) with the **reference** π_ref (the "
+            "model as it was). The implicit reward of an answer is **β·(log π(answer | prompt) − log π_ref(answer | "
+            "prompt))**; the loss is **−log σ(reward(chosen) − reward(rejected))**. Before training π = π_ref: every "
+            "reward is 0, every loss ln 2 ≈ 0.693, and training has to move the two answers apart.")
+        if pairs and lm is not None:
+            with ui.friendly_errors():
+                with st.spinner("Scoring every answer with the model…"):
+                    task = dpo.DPOTask(lm.model, lm.tokenizer, pairs, batch=1, beta=beta,
+                                       seed=int(st.session_state["align_seed"]))
+                table = task.table()
+                ui.notes(task.notes)
+                c1, c2, c3 = st.columns(3)
+                c1.metric("Mean DPO loss now", f"{table['DPO loss'].mean():.3f}", help="ln 2 = 0.693 before training")
+                c2.metric("Already prefers the chosen answer", f"{dpo.likelihood_preference(table):.0%}",
+                          help="Share of pairs where the chosen answer is already the likelier one (log π). "
+                               "Likelihood favours short answers, which is one reason DPO compares with the reference.")
+                c3.metric("Preference accuracy by reward", "50%", help="All rewards are 0 before training: a tie.")
+                st.plotly_chart(charts.pair_margins(table, large=large), width="stretch", key="align_pair_margins")
+                st.dataframe(table.round(3), hide_index=True, width="stretch", height=300)
+
+# ----------------------------------------------------------------------------- 3. DPO live
+STEP_CHOICES = [training.AUTO, 20, 50, 100, 150, 200, 300]
+LR_CHOICES = [training.AUTO, 1e-5, 3e-5, 5e-5, 1e-4, 3e-4, 1e-3, 3e-3]
+with tabs[2]:
+    if tabs[2].open:
+        st.select_slider("β (how far the tuned model may move from the reference)", BETAS, key="align_beta")
+        with st.expander("Training settings", expanded=False):
+            c1, c2, c3 = st.columns(3)
+            steps = c1.selectbox("Steps", STEP_CHOICES, key="align_steps")
+            lr = c2.selectbox("Learning rate", LR_CHOICES, key="align_lr")
+            layers = c3.selectbox("Layers that learn", training.LAYER_CHOICES, key="align_layers")
+            seed = c1.number_input("Seed", min_value=0, max_value=10_000, step=1, key="align_seed")
+            plan = training.plan("dpo", steps=steps, lr=lr, layers=layers, n_params=lm.info.params if lm else 0)
+            st.caption(training.limits_text())
+        probes_text = ui.limited_text("Probe prompts, answered before and after (one per line)", key="align_probes",
+                                      max_chars=training.MAX_PROBES * (training.MAX_FIELD_CHARS + 1), what="probes",
+                                      height=90)
+        signature = ("dpo", lm.info.model_id if lm else "", data_id, beta, plan.lr, plan.steps, plan.layers,
+                     int(seed), probes_text)
+        slot = LiveRun("align_dpo_run", "align_dpo")
+
+        def _make() -> training.Run:
+            return dpo_run(lm, pairs, plan, beta=beta, seed=int(seed), probes=training.probe_lines(probes_text),
+                           data_name=source_name)
+
+        running = slot.controls(signature, _make, plan.steps, preparing="Scoring the pairs with the reference model "
+                                                                         "and asking it the probes…")
+
+        def _draw(r: training.Run) -> None:
+            st.plotly_chart(charts.preference_curves(r.trainer.history, target=r.target, large=large), width="stretch",
+                            key="align_dpo_chart")
+            st.plotly_chart(training_charts.loss_curves(r.trainer.history, smoothing=0.6, target=r.target,
+                                                        large=large, title="DPO loss (ln 2 = no preference yet)",
+                                                        height=300), width="stretch", key="align_dpo_loss")
+
+        slot.live(running, _draw, signature)
+        run = slot.run
+        if run is None:
+            st.caption("Press **Start training**: the chosen answers' rewards should rise above the rejected ones', "
+                       "and held-out pairs (never trained on) should follow.")
+        elif not running:
+            with ui.friendly_errors():
+                h0, last = run.trainer.history[0], run.trainer.history[-1]
+                acc = run.trainer.last("accuracy")
+                st.markdown(f"Held-out preference accuracy: **{h0['accuracy']:.0%}** before → **{acc:.0%}** after "
+                            f"{run.step} steps, on {len(run.trainer.task.test_idx)} pairs it never trained on.")
+                if run.extra.get("probes"):
+                    key = ("after", run.step)
+                    if key not in run.extra:
+                        with st.spinner("Asking the tuned copy…"):
+                            run.extra[key] = dpo_after_probes(run)
+                    st.subheader("Before and after")
+                    st.table(training.before_after(run.extra["before"], run.extra[key]).set_index("probe"))
+                with st.expander("Pair by pair, after training"):
+                    st.dataframe(run.trainer.task.table(run.model).round(3), hide_index=True, width="stretch")
+            for n in run.notes:
+                st.caption(n)
+
+# ----------------------------------------------------------------------------- 4. reward model and best-of-n
+with tabs[3]:
+    if tabs[3].open:
+        st.markdown("RLHF's first step: a **reward model** reads a prompt and an answer and gives one number. It is "
+                    "trained on the same pairs with the Bradley–Terry loss **−log σ(r(chosen) − r(rejected))**. "
+                    "The simplest use of it is **best-of-n**: sample n answers and keep the one it scores highest.")
+        ui.model_picker("encoder", label="Reward model's encoder")
+        encoder = ui.get_model("encoder")
+        rm_steps = st.selectbox("Steps", [training.AUTO, 30, 60, 100, 200], key="align_rm_steps")
+        rm_plan = training.plan("reward", steps=rm_steps, n_params=encoder.info.params if encoder else 0)
+        rm_signature = ("reward", encoder.info.model_id if encoder else "", data_id, rm_plan.steps,
+                        int(st.session_state["align_seed"]))
+        rm_slot = LiveRun("align_rm_run", "align_rm")
+        rm_running = rm_slot.controls(rm_signature, lambda: reward_run(encoder, pairs, rm_plan,
+                                                                       seed=int(st.session_state["align_seed"]),
+                                                                       data_name=source_name), rm_plan.steps,
+                                      start_label="Train the reward model")
+        rm_slot.live(rm_running, lambda r: st.plotly_chart(
+            training_charts.loss_curves(r.trainer.history, smoothing=0.6, target=r.target, large=large,
+                                        title="Bradley–Terry loss and held-out accuracy", height=300),
+            width="stretch", key="align_rm_chart"), rm_signature)
+        rm = rm_slot.run
+        if rm is not None and not rm_running and rm.step > 0:
+            st.subheader("Best-of-n")
+            c1, c2 = ui.columns([3, 1])
+            with c1:
+                bon_prompt = ui.limited_text("Prompt", key="align_bon_prompt", max_chars=training.MAX_FIELD_CHARS,
+                                             what="prompt", area=False)
+            with c2:
+                st.slider("n", 1, reward.MAX_N, key="align_bon_n")
+            if st.button("Sample n answers and score them", key="align_bon_go", disabled=lm is None):
+                with ui.friendly_errors(), st.spinner("Sampling and scoring…"):
+                    n = int(st.session_state["align_bon_n"])
+                    answers = reward.sample_answers(lm, bon_prompt, n, seed=int(st.session_state["align_seed"]))
+                    scores = reward.rewards(rm.model, rm.tokenizer, bon_prompt, answers)
+                    st.session_state[BON] = reward.best_of_n(answers, scores)
+            frame = st.session_state.get(BON)
+            if frame is not None:
+                st.plotly_chart(charts.best_of_n_curve(frame, large=large), width="stretch", key="align_bon_chart")
+                best = frame.iloc[-1]
+                st.success(f"Best of {len(frame)}: answer {best['picked']} (reward {best['reward of the picked answer']:.2f})"
+                           f": {best['answer']}")
+                st.caption("The more answers sampled, the higher the best reward, but the reward model is only a "
+                           "model of people's taste: push it hard enough and it picks what fools it (reward hacking).")
+
+ui.share_link(ui.publish_state("alignment", SHARED))
