@@ -58,6 +58,7 @@ TITLES = {
     "pages/contrastive.py": "Contrastive embeddings",
     "pages/attention.py": "Inside the model",
     "pages/training.py": "Live training",
+    "pages/alignment.py": "Alignment: learning from preferences",
     "pages/models.py": "Models",
 }
 
@@ -93,6 +94,8 @@ BAD_FILES = [
      "text/csv"),
     ("pairs.csv", b"prompt,response\n" + b"\n".join(f"Question {i}?,Answer {i}.".encode() for i in range(12)),
      "text/csv"),
+    ("prefs.csv", b"prompt,chosen,rejected\n" + b"\n".join(f"Q{i}?,Good {i}.,Bad {i}.".encode() for i in range(10)),
+     "text/csv"),
     ("notes.pdf", b"%PDF-1.4 " + bytes(100), "application/pdf"),
     ("story.txt", ("Once upon a time there was a small dog. " * 60).encode(), "text/plain"),
 ]
@@ -101,7 +104,7 @@ PICKER_BOX = "pick_other_"
 
 
 # Buttons the fuzzer leaves alone: they start or stop background training threads.
-SKIP_BUTTONS = {"train_start", "train_stop", "train_reset"}
+SKIP_BUTTONS = {f"{run}_{b}" for run in ("train", "stages", "align_dpo", "align_rm") for b in ("start", "stop", "reset")}
 NOT_USED = (et.DownloadButton,)
 LOGGERS = ("ssl_explorer.pages",)  # where the error boundary logs an unexpected exception
 

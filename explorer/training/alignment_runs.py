@@ -9,7 +9,7 @@ from explorer.training.dpo import DEFAULT_BETA, DPOTask
 from explorer.training.limits import LARGE_MODEL_PARAMS, MAX_STEPS_LARGE
 from explorer.training.loop import Trainer
 from explorer.training.modelling import private_copy
-from explorer.training.predict import reply, trained
+from explorer.training.predict import max_positions, reply, trained
 from explorer.training.preferences import PreferencePair
 from explorer.training.reward import RewardModel, RewardTask
 from explorer.training.runs import Run, _eval_every, _trainable_note
@@ -48,7 +48,8 @@ def reward_run(encoder: Any, pairs: Sequence[PreferencePair], p: Plan, *, seed: 
                data_name: str = "pairs") -> Run:
     """A reward model (the encoder, privately copied, with a scalar head) trained with the Bradley–Terry loss."""
     _check(encoder, pairs, "sentence encoder")
-    task = RewardTask(encoder.tokenizer, list(pairs), batch=p.batch, seq_len=p.seq_len, seed=seed)
+    task = RewardTask(encoder.tokenizer, list(pairs), batch=p.batch, seq_len=min(p.seq_len, max_positions(encoder.model)),
+                      seed=seed)
     model = RewardModel(private_copy(encoder.model, p.layers), seed)
     trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps), warmup=min(10, p.steps // 10))
     desc = (f"a reward model ({encoder.info.name} + a scalar head) on {len(task.train_idx)} preference pairs "

@@ -52,12 +52,18 @@ def next_tokens(lm: LoadedModel, prompt: str, k: int = 5) -> list[tuple[str, flo
     return _top(tokenizer, _logits(model, enc.ids)[-1], k)
 
 
+def max_positions(model: Any, default: int = MAX_SEQ_LEN) -> int:
+    """The longest input the model's position embeddings allow (`default` where its config does not say)."""
+    config = getattr(model, "config", None) or getattr(getattr(model, "encoder", None), "config", None)
+    return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None) or default
+
+
 def generate(lm: LoadedModel, ids: list[int], *, max_new_tokens: int = 30, temperature: float = 0.0,
              seed: int = 0, stop_ids: Sequence[int] = ()) -> str:
     """Continue `ids` (greedy at temperature 0, else sampled from a seeded generator); returns the new text."""
     model, tokenizer = model_and_tokenizer(lm)
     gen = torch.Generator().manual_seed(seed)
-    limit = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", MAX_SEQ_LEN)
+    limit = max_positions(model)
     out: list[int] = []
     past = None
     step_ids = torch.tensor([ids[-limit:]])

@@ -21,6 +21,7 @@ from explorer.tokens import clean_text
 from explorer.training.dpo import preference_accuracy, split_pairs
 from explorer.training.limits import MAX_FIELD_CHARS, MAX_SEQ_LEN
 from explorer.training.loop import _eval_mode, interrupt_points
+from explorer.training.predict import max_positions
 from explorer.training.preferences import PreferencePair
 from explorer.training.tasks import ExampleTask, EncoderClassifier, _pad, chat_prompt_ids
 
@@ -94,6 +95,7 @@ def rewards(model: Any, tokenizer: Any, prompt: str, answers: Sequence[str], seq
     """r(prompt, answer) for each answer."""
     if not answers:
         return []
+    seq_len = min(seq_len, max_positions(model))
     batch = _pad([_encode(tokenizer, prompt, a, seq_len) for a in answers], tokenizer.pad_token_id or 0)
     with _eval_mode(model), torch.no_grad():
         return [float(x) for x in model(**batch)]

@@ -20,7 +20,7 @@ STAGE_NAMES = {"pretrain": "1. Pretraining (self-supervised)", "sft": "2. Superv
                "dpo": "3. Alignment (DPO)"}
 _MODES = {"pretrain": "scratch", "sft": "sft", "dpo": "dpo"}
 DEFAULT_STEPS = {"pretrain": 400, "sft": 150, "dpo": 100}
-_LR = {"pretrain": 2e-3, "sft": 1e-3, "dpo": 1e-3}
+_LR = {"pretrain": 2e-3, "sft": 1e-3, "dpo": 1e-4}  # DPO higher than 1e-4 unlearns the tiny model's language
 
 
 @dataclass

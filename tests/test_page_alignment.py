@@ -1,0 +1,161 @@
+"""The Alignment page through AppTest: the bundled pairs, making pairs by picking the better of two
+sampled answers, the objective before training (every loss ln 2), DPO live from the page (held-out
+accuracy rises, the shared model stays untouched), the reward model with best-of-n,
+and the three stages on one model on the Live training page."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from app import ROOT
+from explorer import training
+from explorer.training import preferences
+
+
+@pytest.fixture(autouse=True)
+def _own_slots(monkeypatch):
+    monkeypatch.setattr(training.limits, "SLOTS", training.TrainingSlots(2))
+
+
+def open_page(view: str | None = None, **state) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    for k, v in state.items():
+        at.session_state[k] = v
+    if view:
+        at.session_state["align_view"] = view
+    at.run()
+    at.switch_page("pages/alignment.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def text(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    parts += [w.value for w in at.warning] + [e.value for e in at.error] + [s.value for s in at.success]
+    return " ".join(parts)
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def finish(at: AppTest, key: str) -> training.Run:
+    run = at.session_state[key]
+    assert training.wait(run, timeout=300), "the run did not end"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return run
+
+
+def test_bundled_pairs_are_listed_with_their_kinds(tiny_clm_dir):
+    at = open_page(model_id_clm=str(tiny_clm_dir))
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["prompt", "chosen", "rejected", "kind"]
+    assert len(table) == len(preferences.bundled_pairs()) == 60
+    assert "60 pairs from the bundled pairs: 15 helpful, 15 concise, 15 polite, 15 safe." in text(at)
+
+
+def test_picking_the_better_of_two_answers_makes_a_pair(tiny_clm_dir):
+    at = open_page(model_id_clm=str(tiny_clm_dir))
+    at.text_input(key="align_hf_prompt").set_value("Why do cats purr?").run()
+    at.button(key="align_sample").click().run()
+    assert not at.exception
+    prompt, answers = at.session_state["align_sampled"]
+    assert prompt == "Why do cats purr?" and len(answers) == 2 and answers[0] != answers[1]
+    at.button(key="align_pick_1").click().run()
+    mine = at.session_state["align_mine"]
+    assert len(mine) == 1 and mine[0].chosen == answers[1].strip() and mine[0].rejected == answers[0].strip()
+    assert mine[0].kind == "yours" and "Your pairs: 1" in text(at)
+    # "Only yours" with one pair says how many are needed and trains nothing
+    at.radio(key="align_source").set_value("mine").run()
+    assert f"DPO here needs at least {preferences.MIN_PAIRS}" in text(at)
+    at.radio(key="align_source").set_value("both").run()
+    assert "61 pairs from the bundled pairs and 1 of yours" in text(at)
+    at.button(key="align_forget").click().run()
+    assert at.session_state["align_mine"] == []
+
+
+def test_the_objective_before_training_is_ln2_for_every_pair(tiny_clm_dir):
+    at = open_page("The objective", model_id_clm=str(tiny_clm_dir))
+    metric = next(m for m in at.metric if m.label == "Mean DPO loss now")
+    assert metric.value == f"{math.log(2):.3f}"
+    table = next(d.value for d in at.dataframe if "DPO loss" in d.value.columns)
+    assert len(table) == 60 and (table["DPO loss"] - math.log(2)).abs().max() < 1e-3
+
+
+def test_dpo_from_the_page_raises_held_out_accuracy_and_leaves_the_shared_model_alone(tiny_clm_dir):
+    from explorer import load
+
+    shared = load("clm", str(tiny_clm_dir)).model
+    before = {k: v.clone() for k, v in shared.state_dict().items()}
+    at = open_page("Train with DPO", model_id_clm=str(tiny_clm_dir))
+    at.selectbox(key="align_steps").set_value(50).run()
+    at.selectbox(key="align_lr").set_value(1e-3).run()
+    at.button(key="align_dpo_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    run = finish(at, "align_dpo_run")
+    assert run.step == 50 and run.status == "done"
+    hist = run.trainer.history
+    assert hist[0]["accuracy"] == pytest.approx(0.5, abs=0.01)  # all rewards 0 before training: ties
+    assert run.trainer.last("accuracy") >= 0.8
+    curves = next(c for c in charts(at) if any(t.get("name") == "accuracy, held-out pairs" for t in c["data"]))
+    acc = next(t for t in curves["data"] if t["name"] == "accuracy, held-out pairs")
+    assert acc["y"][-1] >= 0.8
+    assert "Held-out preference accuracy: **50%** before" in text(at)
+    assert "Before and after" in [s.value for s in at.subheader]
+    for k, v in shared.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    # the button now offers more steps; Reset forgets the copy
+    assert at.button(key="align_dpo_start").label == "Train 50 more steps"
+    at.button(key="align_dpo_reset").click().run()
+    assert at.session_state["align_dpo_run"] is None
+
+
+def test_reward_model_then_best_of_n(tiny_clm_dir, tiny_mlm_dir):
+    at = open_page("Reward model & best-of-n", model_id_clm=str(tiny_clm_dir), model_id_encoder=str(tiny_mlm_dir))
+    at.selectbox(key="align_rm_steps").set_value(30).run()
+    at.button(key="align_rm_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    run = finish(at, "align_rm_run")
+    assert run.step == 30
+    at.slider(key="align_bon_n").set_value(4).run()
+    at.button(key="align_bon_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    frame = at.session_state["align_bon"]
+    assert len(frame) == 4
+    best = frame["reward of the picked answer"].tolist()
+    assert best == sorted(best)  # the best of n can only rise with n
+    assert f"Best of 4: answer" in text(at)
+
+
+def test_three_stages_on_one_model_on_the_training_page():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("pages/training.py")
+    at.run()
+    at.radio(key="train_mode").set_value("stages").run()
+    assert not at.exception, [e.value for e in at.exception]
+    for stage in ("pretrain", "sft", "dpo"):
+        at.button(key="stages_start").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        run = at.session_state["stages_run"]
+        assert run is not None, stage
+        assert training.wait(run, timeout=300)
+        at.run()
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+    stages = at.session_state["stages_pipeline"]
+    table = stages.table()
+    assert list(table.columns) == ["probe", "1. Pretraining (self-supervised)", "2. Supervised fine-tuning",
+                                   "3. Alignment (DPO)"]
+    assert all(a.startswith("Beep boop!") for a in table["2. Supervised fine-tuning"])  # SFT taught the persona
+    assert not any(a.startswith("Beep boop!") for a in table["1. Pretraining (self-supervised)"])
+    dpo_run = stages.runs["dpo"].trainer
+    assert dpo_run.last("train_accuracy") >= 0.9  # it learnt the preferences it was shown
+    assert "What the model answers after each stage" in [s.value for s in at.subheader]
