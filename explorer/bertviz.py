@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from explorer.attention import Attentions, evenly_spaced
+from explorer.attention import Attentions
+from explorer.attention_summaries import evenly_spaced
 from explorer.errors import ExplorerError
 
 VENDOR = Path(__file__).resolve().parent.parent / "assets" / "vendor"

@@ -21,4 +21,5 @@ from explorer.mlm_masking import (KEPT, MASKED, NO_LOSS, RANDOM, MaskingResult, 
                                   training_pair_frame)
 from explorer.mlm_predictions import (FillResult, Prediction, _encoder_and_head, fill_mask,  # noqa: F401
                                       log_probs_at, masked_input, predict_at, predict_training_pair)
-from explorer.pseudo_likelihood import ProgressFn, PseudoLikelihood, pseudo_log_likelihood  # noqa: F401
+from explorer.pseudo_likelihood import (ProgressFn, PseudoLikelihood, pseudo_log_likelihood,  # noqa: F401
+                                        pseudo_log_likelihood_batches)

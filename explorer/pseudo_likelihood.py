@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 import torch
@@ -62,8 +62,18 @@ def pseudo_log_likelihood(lm: Any, enc: Encoded, *, batch_size: int = 32,
     Typed masks have no actual token and are skipped (listed in `skipped`). The
     pseudo-perplexity is exp(-PLL / n). `progress(fraction, message)` is called after each batch.
     """
-    import torch
+    result = None
+    for result, done, total in pseudo_log_likelihood_batches(lm, enc, batch_size=batch_size):
+        if progress:
+            progress(done / total, f"Masked {done} of {total} tokens in turn…")
+    return result
 
+
+def pseudo_log_likelihood_batches(lm: Any, enc: Encoded, *, batch_size: int = 32
+                                  ) -> Iterator[tuple[PseudoLikelihood, int, int]]:
+    """The same scores one batch at a time: after each forward pass, (the tokens scored so far, how many,
+    of how many). A page draws the partial result while the rest is computed (a long text with a large
+    model takes tens of seconds); only the last one is the whole text's pseudo-log-likelihood."""
     model, tok = model_and_tokenizer(lm)
     _, mask_id = mask_token(tok)
     positions = [p for p in enc.content_positions if enc.ids[p] != mask_id]
@@ -92,12 +102,11 @@ def pseudo_log_likelihood(lm: Any, enc: Encoded, *, batch_size: int = 32,
         best = logp.max(-1)
         top_ids += [int(i) for i in best.indices]
         top_probs += [float(v) for v in best.values.exp()]
-        if progress:
-            done = start + len(chunk)
-            progress(done / len(positions), f"Masked {done} of {len(positions)} tokens in turn…")
-    return PseudoLikelihood(positions=positions, pieces=[enc.pieces[p] for p in positions], log_probs=log_probs,
-                            ranks=ranks, top_pieces=[display_piece(tok, i) for i in top_ids], top_probs=top_probs,
-                            skipped=skipped)
+        done = start + len(chunk)
+        yield (PseudoLikelihood(positions=positions[:done], pieces=[enc.pieces[p] for p in positions[:done]],
+                                log_probs=list(log_probs), ranks=list(ranks),
+                                top_pieces=[display_piece(tok, i) for i in top_ids], top_probs=list(top_probs),
+                                skipped=skipped), done, len(positions))
 
 
 def masked_word_log_probs(mlm_lm: Any, ids: list[int], words: list[list[int]], *,

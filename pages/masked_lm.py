@@ -1,5 +1,7 @@
 """Masked LM (cloze): hide tokens of your own text and see what a masked LM predicts."""
 
+import time
+
 import streamlit as st
 
 from explorer import mlm, ui
@@ -199,11 +201,21 @@ with tabs[2]:
         with ui.friendly_errors():
             cache = st.session_state.setdefault("_mlm_pll_cache", {})
             cache_key = (lm.info.model_id, tuple(enc.ids))
-            if cache_key not in cache:
-                bar = st.progress(0.0, text="Masking each token in turn…")
+            if cache_key not in cache:  # drawn as it is computed; only a finished text is kept
                 cache.clear()
-                cache[cache_key] = mlm.pseudo_log_likelihood(lm, enc, progress=lambda f, m: bar.progress(f, text=m))
+                bar, live = st.progress(0.0, text="Masking each token in turn…"), st.empty()
+                started, drawn = time.monotonic(), 0.0
+                for pll, done, total in mlm.pseudo_log_likelihood_batches(lm, enc):
+                    spent = time.monotonic() - started
+                    bar.progress(done / total, text=f"Masked {done} of {total} tokens in turn · about "
+                                                    f"{spent / done * (total - done):.0f} s left (change the text to stop)")
+                    if done < total and time.monotonic() - drawn > 1.5:
+                        live.plotly_chart(mlm_charts.pseudo_likelihood_strip(
+                            pll, large=large, title=f"The first {done} of {total} tokens scored…"), width="stretch")
+                        drawn = time.monotonic()
+                cache[cache_key] = pll
                 bar.empty()
+                live.empty()
             pll = cache[cache_key]
             worst = max(range(len(pll.positions)), key=lambda i: pll.surprisals[i])
             c1, c2, c3 = st.columns(3)

@@ -10,6 +10,7 @@ import torch
 
 from explorer import ExplorerError, load
 from explorer import attention as A
+from explorer import attention_summaries as S
 from explorer import bertviz as B
 from explorer.charts import attention as charts
 from tests.conftest import _save as save_model
@@ -133,27 +134,27 @@ def test_bad_input_raises_explorer_error(minilm):
 
 def test_aggregate_mean_max_and_single_head(minilm):
     w = A.get_attentions(minilm, TEXT).parts["self"].weights
-    np.testing.assert_allclose(A.aggregate(w, 2, "mean"), w[2].mean(0))
-    np.testing.assert_allclose(A.aggregate(w, 2, "max"), w[2].max(0))
-    np.testing.assert_array_equal(A.aggregate(w, 5, 11), w[5, 11])
-    np.testing.assert_allclose(A.aggregate(w, 2, "mean").sum(-1), 1.0, atol=1e-5)
-    assert (A.aggregate(w, 2, "max").sum(-1) > 1.0).all()  # max over heads is not a distribution
+    np.testing.assert_allclose(S.aggregate(w, 2, "mean"), w[2].mean(0))
+    np.testing.assert_allclose(S.aggregate(w, 2, "max"), w[2].max(0))
+    np.testing.assert_array_equal(S.aggregate(w, 5, 11), w[5, 11])
+    np.testing.assert_allclose(S.aggregate(w, 2, "mean").sum(-1), 1.0, atol=1e-5)
+    assert (S.aggregate(w, 2, "max").sum(-1) > 1.0).all()  # max over heads is not a distribution
     with pytest.raises(ExplorerError, match="Layer 6"):
-        A.aggregate(w, 6, "mean")
+        S.aggregate(w, 6, "mean")
     with pytest.raises(ExplorerError, match="Head 12"):
-        A.aggregate(w, 0, 12)
+        S.aggregate(w, 0, 12)
 
 
 def test_hide_special_renormalises_or_keeps_the_models_weights(minilm):
     part = A.get_attentions(minilm, TEXT).parts["self"]
-    m = A.aggregate(part.weights, 0, "mean")
+    m = S.aggregate(part.weights, 0, "mean")
     n = len(part.rows)
-    kept = A.hide_special(m, part.rows.special, part.cols.special, renormalize=False)
+    kept = S.hide_special(m, part.rows.special, part.cols.special, renormalize=False)
     assert kept.rows == kept.cols == list(range(1, n - 1))  # [CLS] and [SEP] gone
     np.testing.assert_array_equal(kept.matrix, m[1:-1, 1:-1])
     np.testing.assert_allclose(kept.matrix.sum(-1) + kept.hidden_share, 1.0, atol=1e-5)
     assert kept.hidden_share.min() > 0
-    renorm = A.hide_special(m, part.rows.special, part.cols.special, renormalize=True)
+    renorm = S.hide_special(m, part.rows.special, part.cols.special, renormalize=True)
     np.testing.assert_allclose(renorm.matrix.sum(-1), 1.0, atol=1e-5)
     np.testing.assert_allclose(renorm.matrix, m[1:-1, 1:-1] / m[1:-1, 1:-1].sum(-1, keepdims=True), rtol=1e-5)
     np.testing.assert_array_equal(renorm.raw, m[1:-1, 1:-1])
@@ -172,19 +173,19 @@ def _synthetic_part(n=5):
 
 def test_head_scores_find_previous_token_heads_and_sinks():
     part = _synthetic_part()
-    np.testing.assert_allclose(A.head_scores(part, "previous token"), [[1.0, 0.25]])
+    np.testing.assert_allclose(S.head_scores(part, "previous token"), [[1.0, 0.25]])
     # rows 0 and 1 of the previous-token head both look at token 0 (the special one)
-    np.testing.assert_allclose(A.head_scores(part, "first token"), [[0.4, 1.0]])
-    np.testing.assert_allclose(A.head_scores(part, "special tokens"), [[0.4, 1.0]])
-    np.testing.assert_allclose(A.head_scores(part, "self"), [[0.2, 0.2]])
-    np.testing.assert_allclose(A.head_scores(part, "entropy (bits)"), [[0.0, 0.0]], atol=1e-9)
-    top = A.top_heads(A.head_scores(part, "previous token"), "previous token")
+    np.testing.assert_allclose(S.head_scores(part, "first token"), [[0.4, 1.0]])
+    np.testing.assert_allclose(S.head_scores(part, "special tokens"), [[0.4, 1.0]])
+    np.testing.assert_allclose(S.head_scores(part, "self"), [[0.2, 0.2]])
+    np.testing.assert_allclose(S.head_scores(part, "entropy (bits)"), [[0.0, 0.0]], atol=1e-9)
+    top = S.top_heads(S.head_scores(part, "previous token"), "previous token")
     assert top.iloc[0].to_dict() == {"layer": 0, "head": 0, "previous token": 1.0}
 
 
 def test_smollm2_has_a_previous_token_head(smollm2):
     part = A.get_attentions(smollm2, "one two three four five six seven eight nine ten").parts["self"]
-    scores = A.head_scores(part, "previous token")
+    scores = S.head_scores(part, "previous token")
     layer, head = np.unravel_index(np.nanargmax(scores), scores.shape)
     w = part.weights[layer, head]
     # in that head most tokens put their largest weight on the token just before them
@@ -194,11 +195,11 @@ def test_smollm2_has_a_previous_token_head(smollm2):
 def test_grid_and_bertviz_defaults_fit_their_budgets(smollm2):
     att = A.get_attentions(smollm2, TEXT)
     part = att.parts["self"]
-    layers = A.default_grid_layers(part)
-    assert 1 <= len(layers) <= A.GRID_DEFAULT_LAYERS and layers[0] == 0 and layers[-1] == 29
-    A.check_grid(part, layers)
+    layers = S.default_grid_layers(part)
+    assert 1 <= len(layers) <= S.GRID_DEFAULT_LAYERS and layers[0] == 0 and layers[-1] == 29
+    S.check_grid(part, layers)
     with pytest.raises(ExplorerError, match="cells"):
-        A.check_grid(part, list(range(30)), budget=10_000)
+        S.check_grid(part, list(range(30)), budget=10_000)
     model_layers = B.default_bertviz_layers(att, "model")
     assert model_layers == [0, 10, 19, 29]
     B.check_bertviz(att, B.default_bertviz_layers(att, "head"), None, "head")
@@ -274,7 +275,7 @@ def test_vendored_libraries_have_licences_and_provenance():
 
 def test_heatmap_shows_the_exact_weights_with_token_labels(minilm):
     part = A.get_attentions(minilm, TEXT).parts["self"]
-    m = A.aggregate(part.weights, 3, 4)
+    m = S.aggregate(part.weights, 3, 4)
     fig = charts.attention_heatmap(m, part.rows.pieces, part.cols.pieces, title="t")
     trace = fig.data[0]
     np.testing.assert_array_equal(np.array(trace.z), m.astype(np.float64))

@@ -139,3 +139,22 @@ def test_the_report_has_the_workshop_sections(tmp_path):
     assert "PSS per extra worker 190 MB" in text and "at most 2.0 s (goal <= 10 s)" in text
     assert "(+2.0%; goal <= +10 %)" in text
     assert soak_growth([(0, 1.0), (100, 2.0)]) is None  # too short for a warm-up and a soak
+
+
+def test_the_report_has_the_alignment_section(tmp_path):
+    acc = {"plan": {"steps": 150, "lr": 5e-5, "batch": 4, "layers": 4, "beta": 0.1}, "train_pairs": 48,
+           "held_out_pairs": 12, "setup_seconds": 27.0, "start_accuracy": 0.5, "final_accuracy": 0.92,
+           "seconds": 180.0, "seconds_to_0.8": 55.0, "curve": [(0.0, 0, 0.5, 0.5), (55.0, 20, 0.83, 0.9)]}
+    slow = {**acc, "seconds_to_0.8": None}
+    results = {"alignment": {"accuracy": acc, "speed": {"steps": 30, "rounds": 3, "ratio_wall": 0.97,
+                                                        "ratio_cpu": 0.95, "all_wall": [0.97]},
+                             "command": "python -m bench.alignment"}}
+    text = run_all.write_report(results, tmp_path / "R.md", quick=False, started="2026-01-01 00:00",
+                                load_before=(1, 1, 1), load_after=(1, 1, 1))
+    assert "## 13. Alignment" in text and "| 55 | 20 | 0.83 | 0.90 |" in text
+    assert "0.8 reached after 55 s (ok)" in text and "page / plain **0.97**" in text and "(ok)." in text
+    assert "48 pairs trained on, 12 held out" in text and "`python -m bench.alignment`" in text
+    text = run_all.write_report({"alignment": {"accuracy": slow}}, tmp_path / "R.md", quick=False,
+                                started="2026-01-01 00:00", load_before=(1, 1, 1), load_after=(1, 1, 1))
+    assert "never reached 0.8 (under the goal)" in text
+    assert run_all.MODULES["alignment"] == "bench.alignment" and "alignment" in run_all.BUDGETS

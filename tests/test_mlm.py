@@ -288,6 +288,19 @@ def test_pseudo_log_likelihood_equals_one_by_one_masking(which, request):
     assert (pll.frame()["surprisal (nats)"] >= 0).all()
 
 
+def test_pseudo_log_likelihood_batches_are_prefixes_of_the_whole(bert):
+    enc = mlm.encode_text(bert, "The quick brown fox jumps over the lazy dog by the river bank.")
+    whole = mlm.pseudo_log_likelihood(bert, enc)
+    parts = list(mlm.pseudo_log_likelihood_batches(bert, enc, batch_size=4))
+    assert [done for _, done, _ in parts] == list(range(4, len(whole.positions), 4)) + [len(whole.positions)]
+    assert all(total == len(whole.positions) for _, _, total in parts)
+    for part, done, _ in parts:  # each partial result is the whole one's first `done` tokens
+        assert part.positions == whole.positions[:done] and part.pieces == whole.pieces[:done]
+        assert part.log_probs == pytest.approx(whole.log_probs[:done], abs=1e-5)
+        assert part.top_pieces == whole.top_pieces[:done] and part.ranks == whole.ranks[:done]
+    assert parts[-1][0].total == pytest.approx(whole.total, abs=1e-4)
+
+
 def test_only_blanks_cannot_be_scored(bert):
     enc = mlm.encode_text(bert, "[MASK] [MASK]")
     with pytest.raises(ExplorerError, match="nothing to score"):

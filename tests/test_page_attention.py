@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import ROOT
 from explorer import attention as A
+from explorer import attention_summaries as S
 from explorer import bertviz as B
 from explorer import load
 from explorer.lens import prepare_text
@@ -96,7 +97,7 @@ def test_all_heads_grid_and_head_patterns(smollm2):
     scores = values(pattern.data[0].z)
     assert scores.shape == (30, 9)
     part = A.get_attentions(smollm2, default_text()).parts["self"]
-    np.testing.assert_allclose(scores, A.head_scores(part, "previous token"), atol=1e-9)
+    np.testing.assert_allclose(scores, S.head_scores(part, "previous token"), atol=1e-9)
     top = at.dataframe[0].value
     assert (top.iloc[0]["layer"], top.iloc[0]["head"]) == np.unravel_index(np.nanargmax(scores), scores.shape)
 

@@ -33,6 +33,7 @@ from explorer.training.data import *  # noqa: F401,F403
 from explorer.training.settings import *  # noqa: F401,F403
 from explorer.training.modelling import *  # noqa: F401,F403
 from explorer.training.tasks import *  # noqa: F401,F403
+from explorer.training.sft import *  # noqa: F401,F403
 from explorer.training.loop import *  # noqa: F401,F403
 from explorer.training.predict import *  # noqa: F401,F403
 from explorer.training.runs import *  # noqa: F401,F403

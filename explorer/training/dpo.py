@@ -26,7 +26,8 @@ from explorer.forward_cache import ForwardCache, is_frozen
 from explorer.training.limits import MAX_SEQ_LEN
 from explorer.training.loop import _eval_mode, interrupt_points
 from explorer.training.preferences import PreferencePair
-from explorer.training.tasks import ExampleTask, _pad, sft_example
+from explorer.training.sft import sft_example
+from explorer.training.tasks import ExampleTask, _pad
 
 DEFAULT_BETA = 0.1
 TIE = 1e-4  # margins this close to 0 are ties (counted as half right): the policy has not moved yet

@@ -12,7 +12,7 @@ from explorer.model_info import LoadedModel, describe
 from explorer.tokens import clean_text, display_piece, encode
 from explorer.training.limits import MASK, MAX_FIELD_CHARS, MAX_SEQ_LEN
 from explorer.training.loop import _eval_mode
-from explorer.training.tasks import chat_prompt_ids
+from explorer.training.sft import chat_prompt_ids
 
 
 def _logits(model: Any, ids: list[int]) -> torch.Tensor:

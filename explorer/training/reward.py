@@ -23,7 +23,8 @@ from explorer.training.limits import MAX_FIELD_CHARS, MAX_SEQ_LEN
 from explorer.training.loop import _eval_mode, interrupt_points
 from explorer.training.predict import max_positions
 from explorer.training.preferences import PreferencePair
-from explorer.training.tasks import ExampleTask, EncoderClassifier, _pad, chat_prompt_ids
+from explorer.training.sft import chat_prompt_ids
+from explorer.training.tasks import ExampleTask, EncoderClassifier, _pad
 
 MAX_N = 16
 

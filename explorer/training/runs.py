@@ -15,7 +15,8 @@ from explorer.training.loop import Trainer
 from explorer.training.modelling import SIZES, corpus_tokenizer, count_trainable, private_copy, scratch_model
 from explorer.training.predict import probe_outputs, reply, trained
 from explorer.training.settings import Plan
-from explorer.training.tasks import ClassificationTask, EncoderClassifier, LanguageModelTask, SFTTask
+from explorer.training.sft import SFTTask
+from explorer.training.tasks import ClassificationTask, EncoderClassifier, LanguageModelTask
 
 
 @dataclass

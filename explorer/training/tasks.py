@@ -1,4 +1,5 @@
-"""What a model trains on: language-model windows (masked or causal), labelled sentences, SFT pairs."""
+"""What a model trains on: language-model windows (masked or causal) and labelled sentences (SFT pairs:
+`explorer.training.sft`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ from typing import Any, Callable, Sequence
 import torch
 
 from explorer.errors import ExplorerError
-from explorer.tokens import clean_text, display_piece
-from explorer.training.limits import MAX_FIELD_CHARS, MAX_SEQ_LEN
+from explorer.training.limits import MAX_SEQ_LEN
 from explorer.training.loop import _eval_mode, interrupt_points
 from explorer.training.modelling import seeded
-
 
 def token_ids(tokenizer: Any, text: str) -> list[int]:
     """All token ids of a long text, without special tokens (no length warnings)."""
@@ -19,7 +18,6 @@ def token_ids(tokenizer: Any, text: str) -> list[int]:
     if backend is not None:
         return list(backend.encode(text, add_special_tokens=False).ids)
     return list(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
-
 
 class TokenStream:
     """A text as one long run of token ids, split into a training part and a held-out tail."""
@@ -43,7 +41,6 @@ class TokenStream:
         starts = sorted({round(i * last / max(1, n - 1)) for i in range(n)})
         return torch.stack([self.val[s: s + self.window] for s in starts])
 
-
 def mask_tokens(ids: torch.Tensor, tokenizer: Any, gen: torch.Generator, prob: float = 0.15):
     """BERT masking: pick ~15% of non-special tokens as targets; 80% become [MASK], 10% a random token,
     10% stay. Returns (input_ids, labels) with labels -100 everywhere else."""
@@ -64,7 +61,6 @@ def mask_tokens(ids: torch.Tensor, tokenizer: Any, gen: torch.Generator, prob: f
     inputs[swap] = torch.randint(len(tokenizer), ids.shape, generator=gen)[swap]
     return inputs, labels
 
-
 def _with_specials(windows: torch.Tensor, tokenizer: Any) -> torch.Tensor:
     first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
     last = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
@@ -75,7 +71,6 @@ def _with_specials(windows: torch.Tensor, tokenizer: Any) -> torch.Tensor:
     if last is not None:
         parts.append(torch.full((windows.shape[0], 1), last, dtype=torch.long))
     return torch.cat(parts, dim=1)
-
 
 class LanguageModelTask:
     """Self-supervised batches from a text: next-token (``clm``) or masked-token (``mlm``) labels."""
@@ -111,7 +106,6 @@ class LanguageModelTask:
     def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
         return {"eval_loss": _mean_loss(model, self.eval_set, interrupt, self.loss)}
 
-
 def masked_lm_loss(model: Any, batch: dict) -> torch.Tensor:
     """Masked-LM loss computing vocabulary logits only at the masked positions (BERT-style models
     with ``bert`` + ``cls`` parts), which is several times cheaper than logits everywhere; the
@@ -124,7 +118,6 @@ def masked_lm_loss(model: Any, batch: dict) -> torch.Tensor:
     targets = labels != -100
     return torch.nn.functional.cross_entropy(head(hidden[targets]).float(), labels[targets])
 
-
 def _mean_loss(model: Any, batches: list[dict], interrupt, loss_fn=None) -> float:
     total, weight = 0.0, 0
     with torch.no_grad(), interrupt_points(model, interrupt):
@@ -133,7 +126,6 @@ def _mean_loss(model: Any, batches: list[dict], interrupt, loss_fn=None) -> floa
             total += float(loss_fn(model, b) if loss_fn else model(**b).loss) * n
             weight += n
     return total / max(1, weight)
-
 
 def _pad(rows: list[list[int]], pad_id: int, label_rows: list[list[int]] | None = None) -> dict:
     width = max(len(r) for r in rows)
@@ -150,7 +142,6 @@ def _pad(rows: list[list[int]], pad_id: int, label_rows: list[list[int]] | None 
         out["labels"] = labels
     return out
 
-
 def split_indices(labels: Sequence[Any], held_out: float, seed: int) -> tuple[list[int], list[int]]:
     """Held-out split, stratified by label when labels repeat; at least one example on each side per label."""
     gen = torch.Generator().manual_seed(seed)
@@ -164,7 +155,6 @@ def split_indices(labels: Sequence[Any], held_out: float, seed: int) -> tuple[li
         test += order[:k]
         train += order[k:]
     return sorted(train), sorted(test)
-
 
 class EncoderClassifier(torch.nn.Module):
     """A sentence encoder with a linear classification head on its mean-pooled output."""
@@ -186,7 +176,6 @@ class EncoderClassifier(torch.nn.Module):
         loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
-
 class ExampleTask:
     """A task made of separate examples (sentences, prompt-response pairs): training batches are
     random examples of the training split, padded; subclasses say how to `_make` a batch."""
@@ -204,7 +193,6 @@ class ExampleTask:
     @staticmethod
     def tokens(batch: dict) -> int:
         return int(batch["attention_mask"].sum())
-
 
 class ClassificationTask(ExampleTask):
     """Labelled sentences, a stratified held-out split, batches of padded token ids."""
@@ -254,70 +242,3 @@ class ClassificationTask(ExampleTask):
             "confidence": [round(float(probs[r, p]), 3) for r, p in enumerate(pred)],
             "correct": [self.label_ids[i] == p for i, p in zip(self.test_idx, pred)],
         })
-
-
-# ----------------------------------------------------------------------------- SFT
-
-
-def chat_prompt_ids(tokenizer: Any, prompt: str) -> list[int]:
-    """Token ids of a user turn followed by the start of the assistant's turn."""
-    if getattr(tokenizer, "chat_template", None):
-        out = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                            tokenize=True)
-        return list(out["input_ids"] if hasattr(out, "keys") else out)
-    return token_ids(tokenizer, f"User: {prompt}\nAssistant:")
-
-
-def sft_example(tokenizer: Any, prompt: str, response: str, max_len: int = MAX_SEQ_LEN) -> tuple[list[int], list[int]]:
-    """(input_ids, labels) for one pair: the prompt tokens carry label -100, the response tokens
-    (and the end-of-turn token) are labelled with themselves."""
-    prompt = clean_text(prompt, max_chars=MAX_FIELD_CHARS, what="prompt")
-    response = clean_text(response, max_chars=MAX_FIELD_CHARS, what="response")
-    p = chat_prompt_ids(tokenizer, prompt)
-    if getattr(tokenizer, "chat_template", None):
-        end = "<|im_end|>" if "<|im_end|>" in tokenizer.get_vocab() else (tokenizer.eos_token or "")
-        r = token_ids(tokenizer, response + end)
-    else:
-        r = token_ids(tokenizer, " " + response) + ([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])
-    if len(p) >= max_len - 1:
-        raise ExplorerError(f"The prompt '{prompt[:40]}...' is {len(p)} tokens long with the chat template; the "
-                            f"limit here is {max_len} tokens for prompt and response together.", "Shorten the prompt.")
-    ids = (p + r)[:max_len]
-    labels = ([-100] * len(p) + r)[:max_len]
-    return ids, labels
-
-
-class SFTTask(ExampleTask):
-    """Prompt-response pairs as causal-LM batches where only response tokens count in the loss."""
-
-    def __init__(self, tokenizer: Any, pairs: Sequence[tuple[str, str]], *, batch: int, seq_len: int, seed: int = 0,
-                 held_out: float = 0.2):
-        if len(pairs) < 2:
-            raise ExplorerError("Supervised fine-tuning needs at least two prompt-response pairs.")
-        self.tokenizer, self.batch_size = tokenizer, batch
-        self.pairs = list(pairs)
-        self.examples = [sft_example(tokenizer, p, r, seq_len) for p, r in self.pairs]
-        order = torch.randperm(len(self.pairs), generator=torch.Generator().manual_seed(seed)).tolist()
-        k = max(1, round(len(order) * held_out))
-        self.test_idx, self.train_idx = sorted(order[:k]), sorted(order[k:])
-        self.eval_set = [self._make(self.test_idx[i: i + 8]) for i in range(0, len(self.test_idx), 8)]
-
-    def _make(self, idx: Sequence[int]) -> dict:
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        return _pad([self.examples[i][0] for i in idx], pad, [self.examples[i][1] for i in idx])
-
-    def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
-        return {"eval_loss": _mean_loss(model, self.eval_set, interrupt)}
-
-
-def label_table(tokenizer: Any, prompt: str, response: str):
-    """Token by token: the label each token gets under self-supervised CLM and under SFT."""
-    import pandas as pd
-
-    ids, labels = sft_example(tokenizer, prompt, response)
-    return pd.DataFrame({
-        "token": [display_piece(tokenizer, i) for i in ids],
-        "part": ["prompt" if lab == -100 else "response" for lab in labels],
-        "self-supervised label": ids,
-        "SFT label": labels,
-    })
