@@ -88,6 +88,8 @@ def page_loop(steps: int) -> tuple[float, float]:
     at.session_state["align_view"] = "Train with DPO"
     at.session_state["align_steps"] = steps
     at.run()
+    if at.selectbox(key="align_steps").value != steps:
+        raise SystemExit(f"{steps} is not one of the page's step choices: {at.selectbox(key='align_steps').options}")
     at.button(key="align_dpo_start").click().run()
     if at.exception:
         raise SystemExit(f"the page failed: {at.exception[0].value}")
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--beta", type=float, default=0.1)
     ap.add_argument("--layers")
     ap.add_argument("--speed-rounds", type=int, default=3)
-    ap.add_argument("--speed-steps", type=int, default=30)
+    ap.add_argument("--speed-steps", type=int, default=20, help="one of the page's step choices")
     ap.add_argument("--only", choices=["page", "plain"], help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)

@@ -49,7 +49,7 @@ BUDGETS = {  # name -> (full arguments, quick arguments)
                  ["--workers", "1,2", "--levels", "4", "--duration", "6", "--trainers", "1", "--kill", "4"]),
     "workshop_soak": (["--workers", "2", "--levels", "20", "--duration", "1200"],
                       ["--workers", "2", "--levels", "3", "--duration", "20", "--trainers", "1"]),
-    "alignment": ([], ["--seconds", "20", "--speed-rounds", "1", "--speed-steps", "4"]),
+    "alignment": ([], ["--seconds", "20", "--speed-rounds", "1"]),
 }
 MODULES = {"core": "bench.core_calls", "latency": "bench.browser_latency", "cold": "bench.cold_start",
            "load": "bench.load", "wsload": "bench.ws_load", "cloze": "bench.cloze", "grammar": "bench.grammar",

@@ -32,7 +32,7 @@ def dpo_run(lm: Any, pairs: Sequence[PreferencePair], p: Plan, *, beta: float = 
     probes = list(probes)
     before = [{"probe": q, "output": reply(lm, q)} for q in probes]
     model = private_copy(lm.model, p.layers)
-    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=max(5, p.steps // 20),
+    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=max(10, p.steps // 10),  # scoring 24 pairs costs ~6 steps
                       warmup=min(10, p.steps // 10))
     desc = (f"DPO of {lm.info.name}, β = {beta:g}, on {len(task.train_idx)} preference pairs "
             f"({len(task.test_idx)} held out) from {data_name}")

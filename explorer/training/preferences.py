@@ -8,6 +8,7 @@ concise over rambling, polite over rude, and a refusal of a harmful request over
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -70,10 +71,16 @@ def preference_pairs(data: bytes | None, what: str = "CSV file") -> tuple[list[P
 
 
 def bundled_pairs() -> list[PreferencePair]:
-    """The project's own preference pairs (see `assets/corpora/README.md`)."""
-    with open(CORPUS_DIR / BUNDLED_FILE, "rb") as f:
+    """The project's own preference pairs (see `assets/corpora/README.md`), read once per version of the file."""
+    path = CORPUS_DIR / BUNDLED_FILE
+    return list(_read_bundled(str(path), path.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=2)
+def _read_bundled(path: str, _version: int) -> tuple[PreferencePair, ...]:
+    with open(path, "rb") as f:
         pairs, _ = preference_pairs(f.read(), "bundled pairs")
-    return pairs
+    return tuple(pairs)
 
 
 def human_pair(prompt: str, answers: Sequence[str], better: int) -> PreferencePair:

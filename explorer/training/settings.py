@@ -29,7 +29,7 @@ _DEFAULTS = {  # mode → (steps, lr, batch, seq_len) for small models; large mo
     "dpo": (100, 1e-3, 8, 128),
     "reward": (60, 1e-4, 8, 128),
 }
-_LARGE = {"continue": (40, 1e-4, 2, 64), "sft": (40, 2e-4, 2, 128), "dpo": (150, 5e-5, 4, 128)}
+_LARGE = {"continue": (40, 1e-4, 2, 64), "sft": (40, 2e-4, 2, 128), "dpo": (60, 5e-5, 4, 128)}
 
 
 def plan(mode: str, *, steps: Any = AUTO, lr: Any = AUTO, batch: Any = AUTO, seq_len: Any = AUTO,
