@@ -1,6 +1,6 @@
 """Run every benchmark and write bench/REPORT.md (`make bench`).
 
-    python -m bench.run_all [--quick] [--only core,latency,cold,training,load,wsload,soak,workshop,workshop_soak,alignment]
+    python -m bench.run_all [--quick] [--only core,latency,cold,training,load,wsload,soak,workshop,workshop_soak,alignment,vision]
                             [--out bench/REPORT.md]
 
 Each benchmark runs in its own process (so that one's models and threads never slow another)
@@ -50,11 +50,13 @@ BUDGETS = {  # name -> (full arguments, quick arguments)
     "workshop_soak": (["--workers", "2", "--levels", "20", "--duration", "1200"],
                       ["--workers", "2", "--levels", "3", "--duration", "20", "--trainers", "1"]),
     "alignment": ([], ["--seconds", "20", "--speed-rounds", "1"]),
+    "vision": ([], ["--mae-seconds", "5", "--simclr-seconds", "5"]),
 }
 MODULES = {"core": "bench.core_calls", "latency": "bench.browser_latency", "cold": "bench.cold_start",
            "load": "bench.load", "wsload": "bench.ws_load", "cloze": "bench.cloze", "grammar": "bench.grammar",
            "memory": "bench.memory", "soak": "bench.soak", "workshop": "bench.workshop",
-           "workshop_soak": "bench.workshop", "alignment": "bench.alignment"}
+           "workshop_soak": "bench.workshop", "alignment": "bench.alignment",
+           "vision": "bench.vision"}
 
 
 def run(cmd: list[str], timeout: float) -> tuple[int, str]:
@@ -361,6 +363,29 @@ def alignment_section(r: dict) -> list[str]:
     return out + [""]
 
 
+def vision_section(r: dict) -> list[str]:
+    out = _head("14. Images: MAE and SimCLR on the digits (goals: held-out masked-patch loss -50 % within 60 s; "
+                "linear probe >= 0.85 with 10 labels per class after <= 2 min of SimCLR)", r)
+    m, s = r.get("mae"), r.get("simclr")
+    if m:
+        out += [f"MAE: {m['description']}; seed 0, 2 threads. Held-out loss on the hidden patches {m['start_loss']:.4f} -> "
+                f"{m['final_loss']:.4f} ({m['fall']:.0%} lower) in {m['seconds']:.0f} s ({m['steps']} steps); half of it "
+                f"gone after {m['seconds_to_goal']:.1f} s; the average training digit scores {m['baseline_loss']:.4f}, "
+                + ("beaten after " + format(m["seconds_to_baseline"], ".0f") + " s" if m.get("seconds_to_baseline")
+                   is not None else "not beaten") + f" ({'ok' if m['met'] else 'under the goal'}).", ""]
+    if s:
+        out += [f"SimCLR: {s['description']}; {s['steps']} steps in {s['seconds']:.0f} s. Held-out accuracy of a "
+                "linear probe (mean of 5 draws of the labelled training digits; held-out digits never used to train "
+                "the encoder or fit a probe):", "", "| features | " + " | ".join(
+                    f"{n} labels per class" for n in sorted({t['labels per class'] for t in s['table']})) + " |",
+                "|---|" + "---:|" * len({t['labels per class'] for t in s['table']})]
+        for name in dict.fromkeys(t["features"] for t in s["table"]):
+            cells = [f"{t['accuracy']:.3f}" for t in s["table"] if t["features"] == name]
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+        out += ["", f"At 10 labels per class: {s['accuracy_at_10']:.3f} ({'ok' if s['met'] else 'under the goal'})."]
+    return out + [""]
+
+
 def write_report(results: dict, path: Path, *, quick: bool, started: str, load_before: tuple,
                  load_after: tuple) -> str:
     # the 1-minute load average at the end of each benchmark (else before and after this run)
@@ -380,7 +405,7 @@ def write_report(results: dict, path: Path, *, quick: bool, started: str, load_b
                 "wsload": lambda r: load_section(r, websocket=True), "cloze": cloze_section,
                 "grammar": grammar_section, "memory": memory_section, "soak": soak_section,
                 "workshop": workshop_section, "workshop_soak": lambda r: workshop_section(r, SOAK_TITLE),
-                "alignment": alignment_section}
+                "alignment": alignment_section, "vision": vision_section}
     for name, section in sections.items():
         if name in results:
             part = section(results[name])

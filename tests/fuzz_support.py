@@ -59,6 +59,7 @@ TITLES = {
     "pages/attention.py": "Inside the model",
     "pages/training.py": "Live training",
     "pages/alignment.py": "Alignment: learning from preferences",
+    "pages/images.py": "Images: masked patches and contrastive views",
     "pages/models.py": "Models",
 }
 
@@ -104,7 +105,7 @@ PICKER_BOX = "pick_other_"
 
 
 # Buttons the fuzzer leaves alone: they start or stop background training threads.
-SKIP_BUTTONS = {f"{run}_{b}" for run in ("train", "stages", "align_dpo", "align_rm") for b in ("start", "stop", "reset")}
+SKIP_BUTTONS = {f"{run}_{b}" for run in ("train", "stages", "align_dpo", "align_rm", "img_mae", "img_simclr") for b in ("start", "stop", "reset")}
 NOT_USED = (et.DownloadButton,)
 LOGGERS = ("ssl_explorer.pages",)  # where the error boundary logs an unexpected exception
 

@@ -158,3 +158,17 @@ def test_the_report_has_the_alignment_section(tmp_path):
                                 started="2026-01-01 00:00", load_before=(1, 1, 1), load_after=(1, 1, 1))
     assert "never reached 0.8 (under the goal)" in text
     assert run_all.MODULES["alignment"] == "bench.alignment" and "alignment" in run_all.BUDGETS
+
+
+def test_the_report_has_the_vision_section(tmp_path):
+    table = [{"features": f, "labels per class": n, "accuracy": a}
+             for n in (5, 10) for f, a in (("self-supervised encoder", 0.9 + n / 100), ("raw pixels", 0.8))]
+    r = {"mae": {"description": "a tiny ViT-MAE", "start_loss": 0.2, "final_loss": 0.02, "fall": 0.9, "seconds": 60.0,
+                 "steps": 1800, "seconds_to_goal": 0.7, "baseline_loss": 0.04, "seconds_to_baseline": 25.0, "met": True},
+         "simclr": {"description": "SimCLR of a small CNN", "steps": 2000, "seconds": 67.0, "table": table,
+                    "accuracy_at_10": 0.96, "met": True}}
+    text = run_all.write_report({"vision": r}, tmp_path / "R.md", quick=False, started="2026-01-01 00:00",
+                                load_before=(1, 1, 1), load_after=(1, 1, 1))
+    assert "## 14. Images" in text and "(90% lower)" in text and "beaten after 25 s (ok)" in text
+    assert "| self-supervised encoder | 0.950 | 1.000 |" in text and "| raw pixels | 0.800 | 0.800 |" in text
+    assert "At 10 labels per class: 0.960 (ok)." in text and run_all.MODULES["vision"] == "bench.vision"

@@ -31,3 +31,24 @@ def test_click_a_token_to_mask_it_and_see_the_prediction_chart():
         assert page.locator('[data-testid="stException"]').count() == 0
         page.screenshot(path=str(ROOT / ".pytest_cache" / "masked_lm.png"), full_page=True)
         assert log.external == [], log.external
+
+
+def test_surprise_per_token_on_a_long_text_is_drawn_while_it_is_computed():
+    """Surprise per token on ~100 tokens takes tens of seconds with SmolLM2 read both ways: the strip of
+    the tokens scored so far and the time left appear first, the whole strip at the end."""
+    text = ("The children walked to school in the rain, and their teacher gave each of them a warm cup of tea. "
+            "After lunch they read a story about a fox who lived in the forest near the river, and every "
+            "evening the fox went down to the water to drink before the sun went down behind the hills.")
+    with opened_page("Masked LM (cloze)") as (page, log):
+        box = page.get_by_label("Text")
+        box.fill(text)
+        box.press("Control+Enter")
+        wait_idle(page)
+        page.get_by_role("tab", name="Surprise per token").click()
+        expect(page.get_by_text("The first", exact=False).first).to_be_visible(timeout=60_000)  # a partial strip
+        expect(page.get_by_text("s left (change the text to stop)", exact=False)).to_be_visible()
+        wait_idle(page, timeout_ms=240_000)
+        expect(page.get_by_text("How surprised is the model by each actual token?")).to_be_visible()
+        expect(page.get_by_text("s left (change the text to stop)", exact=False)).to_have_count(0)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert log.external == [], log.external

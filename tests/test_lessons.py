@@ -11,7 +11,7 @@ from explorer.lessons import ASSETS, Score, load_lesson, load_lessons, predict_v
 def test_all_bundled_lessons_and_quizzes_load():
     lessons, problems = load_lessons()
     assert problems == []
-    assert [lesson.slug[:2] for lesson in lessons] == ["01", "02", "03", "04", "05", "06", "07", "08"]
+    assert [lesson.slug[:2] for lesson in lessons] == ["01", "02", "03", "04", "05", "06", "07", "08", "09"]
     assert {lesson.widget for lesson in lessons} >= {"fill_mask", "next_token", "compare", "span", "contrastive"}
     for lesson in lessons:
         assert lesson.title and lesson.body and lesson.questions

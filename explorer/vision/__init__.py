@@ -1,0 +1,36 @@
+"""Self-supervision on images, with tiny models that train on a CPU in seconds to a minute.
+
+- `data`: scikit-learn's 1,797 handwritten digits (8×8, one fixed 70/30 split, a development split
+  inside the training part) and its two sample photographs, greyscale in [0, 1], read-only;
+- `uploads`: an uploaded file's bytes → a checked greyscale array (`read_image`);
+- `patches`: the patch grid, masks (exactly round(r × patches) hidden, or the clicked patches) and
+  the pictures drawn side by side (masked view, composite, per-patch error);
+- `mae`: masked image modelling with a tiny `ViTMAEForPreTraining` (`reconstruct`, `mae_loss`);
+- `attention`: the ViT's attention from the CLS token to the patches (`cls_attention`);
+- `views`: SimCLR augmentations (crop-and-resize, shift, rotation, noise), seeded pairs of views;
+- `simclr`: the tiny CNN encoder, InfoNCE (the torch twin of `explorer.contrastive.info_nce`), the
+  batch similarity matrix (`view_batch`);
+- `probe`: the linear probe with a few labels per class against a random encoder and raw pixels,
+  and the PCA map of held-out embeddings;
+- `runs`: the `Run`s the page starts with `explorer.training.start(run)` (`mae_run`, `simclr_run`).
+
+Figures for all of these: `explorer.charts.vision`.
+"""
+
+from __future__ import annotations
+
+from explorer.vision.attention import CLSAttention, cls_attention  # noqa: F401
+from explorer.vision.data import DIGIT_SIZE, PHOTOS, Digits, digits, photo, photo_crops, resize  # noqa: F401
+from explorer.vision.mae import (SHAPES, MAEShape, MAETask, Reconstruction, mae_forward, mae_loss,  # noqa: F401
+                                 mae_model, model_shape, noise_for, reconstruct)
+from explorer.vision.patches import (MAE_RATIO, PatchGrid, check_mask, composite, hidden_count,  # noqa: F401
+                                     mask_from_indices, masked_image, patch_errors, patchify, random_mask, toggle,
+                                     unpatchify)
+from explorer.vision.probe import (LABELS_PER_CLASS, EmbeddingMap, compare_probes, embedding_map,  # noqa: F401
+                                   encoder_features, labelled_subset, linear_probe, pixel_features, probe_table, wide)
+from explorer.vision.runs import (MAX_IMAGE_BATCH, PROBE_PER_CLASS, VISION_MODES, mae_run, random_encoder,  # noqa: F401
+                                  simclr_run, vision_plan)
+from explorer.vision.simclr import (TEMPERATURE, DigitEncoder, SimCLRTask, ViewBatch, digit_encoder, embed,  # noqa: F401
+                                    info_nce_loss, view_batch)
+from explorer.vision.uploads import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE, UserImage, read_image  # noqa: F401
+from explorer.vision.views import AUGMENTATIONS, Augment, augment, view_pairs  # noqa: F401

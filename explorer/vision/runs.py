@@ -1,0 +1,134 @@
+"""Runs of the vision page, trained by the same machinery as the Live training page
+(`explorer.training.start(run)`, `stop`, `wait`; `Run.trainer.history` for the charts):
+
+- ``mae``: a new tiny ViT-MAE learns to reconstruct hidden patches of the training digits (or of
+  crops of the sample photographs); held-out loss = masked-patch loss on held-out images;
+- ``simclr``: a new tiny CNN encoder learns from pairs of augmented training digits, no labels;
+  held-out loss = InfoNCE on held-out views, held-out accuracy = a linear probe fitted on a few
+  labelled training digits per class (`PROBE_PER_CLASS`).
+
+A model handed in (`model=`, e.g. one the page keeps) is copied first: the run never changes it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from explorer.errors import ExplorerError
+from explorer.training.limits import AUTO, MAX_STEPS
+from explorer.training.loop import Trainer
+from explorer.training.runs import Run
+from explorer.training.settings import Plan
+from explorer.vision.data import digits, photo_crops, resize
+from explorer.vision.mae import MAEShape, MAETask, mae_model, model_shape, shape_of
+from explorer.vision.patches import MAE_RATIO
+from explorer.vision.probe import labelled_subset
+from explorer.vision.simclr import TEMPERATURE, SimCLRTask, digit_encoder
+from explorer.vision.views import Augment
+
+VISION_MODES = ("mae", "simclr")
+MAX_IMAGE_BATCH = 512  # images per step (they are tiny: 8×8 to 32×32 pixels)
+PROBE_PER_CLASS = 10  # labelled training digits per class for the probe measured during SimCLR training
+PHOTO_CROPS = (2048, 256)  # training and held-out crops of the sample photographs
+_DEFAULTS = {  # mode → (steps, lr, batch); chosen on the development split (bench/vision.py --dev)
+    "mae": (1500, 2e-3, 128),
+    "simclr": (1000, 1e-3, 128),
+}
+
+
+def vision_plan(mode: str, *, steps: Any = AUTO, lr: Any = AUTO, batch: Any = AUTO) -> Plan:
+    """Concrete settings for a vision run ('auto' → the defaults), clamped to the limits."""
+    if mode not in VISION_MODES:
+        raise ExplorerError(f"Unknown image training mode '{mode}'.", f"Pick one of: {', '.join(VISION_MODES)}.")
+    d_steps, d_lr, d_batch = _DEFAULTS[mode]
+    notes: list[str] = []
+    steps = d_steps if steps in (AUTO, None) else int(steps)
+    if steps > MAX_STEPS:
+        notes.append(f"Steps are limited to {MAX_STEPS} here.")
+    steps = min(max(1, steps), MAX_STEPS)
+    batch = d_batch if batch in (AUTO, None) else int(batch)
+    if batch > MAX_IMAGE_BATCH:
+        notes.append(f"Batches are limited to {MAX_IMAGE_BATCH} images here.")
+    batch = min(max(2, batch), MAX_IMAGE_BATCH)
+    lr = d_lr if lr in (AUTO, None) else float(lr)
+    if not 0 < lr <= 0.1:
+        raise ExplorerError(f"A learning rate of {lr:g} is out of range.", "Pick one between 1e-6 and 0.1.")
+    return Plan(steps, lr, batch, 0, None, notes)
+
+
+def _private(model: Any) -> Any:
+    m = copy.deepcopy(model)
+    m.requires_grad_(True)
+    if hasattr(m, "vit"):  # the fixed sin-cos position embeddings stay fixed
+        m.vit.embeddings.position_embeddings.requires_grad_(False)
+        m.decoder.decoder_pos_embed.requires_grad_(False)
+    return m
+
+
+def _eval_every(steps: int) -> int:
+    return max(10, steps // 25)
+
+
+def mae_images(shape: str | MAEShape, dev: bool = False) -> tuple[Any, Any, str]:
+    """(training images, held-out images, a description) at the shape's size: crops of the photographs
+    for the ``photos`` shape, the digits resized to the image size for any other."""
+    s = shape_of(shape)
+    if s.name == "photos":
+        n_train, n_held = PHOTO_CROPS
+        # (the development split of the photographs: other crops of the training strip)
+        return (photo_crops(n_train, s.image_size, held_out=False, seed=0),
+                photo_crops(n_held, s.image_size, held_out=not dev, seed=1 if not dev else 2),
+                f"{n_train} crops of the left three quarters of china.jpg and flower.jpg ({n_held} held-out crops "
+                "from their right quarters)")
+    d = digits()
+    train, test = d.split(dev)
+    return (resize(d.images[train], s.image_size), resize(d.images[test], s.image_size),
+            f"{len(train)} training digits{'' if s.image_size == 8 else f' upsampled to {s.image_size}×{s.image_size}'}"
+            f" ({len(test)} {'development' if dev else 'held-out'})")
+
+
+def mae_run(p: Plan, *, shape: str | MAEShape = "digits", ratio: float = MAE_RATIO, seed: int = 0, model: Any = None,
+            dev: bool = False) -> Run:
+    """Masked image modelling: a new tiny ViT-MAE (or a copy of `model`) learns to fill in hidden patches."""
+    s = model_shape(model) if model is not None else shape_of(shape)
+    train, held, what = mae_images(s, dev)
+    task = MAETask(train, held, s.grid, ratio=ratio, batch=p.batch)
+    net = _private(model) if model is not None else mae_model(s, seed)
+    trainer = Trainer(net, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps), warmup=min(30, p.steps // 10))
+    n = sum(x.numel() for x in net.parameters() if x.requires_grad)
+    desc = (f"a tiny ViT-MAE ({n / 1e3:.0f} k parameters, {s.grid.count} patches of {s.patch}×{s.patch} pixels) "
+            f"hiding {task.hidden} of {s.grid.count} patches, on {what}")
+    notes = p.notes + [f"Predicting the average training image scores {task.baseline:.4f} on the held-out hidden "
+                       "patches: a reconstruction has to beat that."]
+    return Run("mae", desc, trainer, p.steps, None, "mae", None, notes,
+               extra={"shape": s.name, "ratio": float(ratio), "hidden": task.hidden, "baseline_loss": task.baseline,
+                      "seed": seed})
+
+
+def simclr_run(p: Plan, *, aug: Augment = Augment(), temperature: float = TEMPERATURE, seed: int = 0,
+               model: Any = None, dev: bool = False, probe_per_class: int = PROBE_PER_CLASS) -> Run:
+    """SimCLR: a new tiny CNN encoder (or a copy of `model`) learns from augmented pairs, no labels."""
+    d = digits()
+    train, test = d.split(dev)
+    probe = labelled_subset(d.labels, train, probe_per_class, seed)
+    task = SimCLRTask(d.images[train], d.images[test], d.labels[test], d.images[probe], d.labels[probe], aug=aug,
+                      temperature=temperature, batch=p.batch)
+    net = _private(model) if model is not None else digit_encoder(seed)
+    trainer = Trainer(net, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps), warmup=min(20, p.steps // 10))
+    n = sum(x.numel() for x in net.parameters() if x.requires_grad)
+    desc = (f"SimCLR of a small CNN ({n / 1e3:.0f} k parameters) on {len(train)} unlabelled training digits, "
+            f"τ = {temperature:g}, views: {aug.describe()}")
+    notes = p.notes + [f"Held-out accuracy: a linear probe on the encoder's features fitted on {probe_per_class} "
+                       f"labelled training digits per class, measured on the {len(test)} "
+                       f"{'development' if dev else 'held-out'} digits."]
+    return Run("simclr", desc, trainer, p.steps, None, "simclr", None, notes,
+               extra={"aug": aug, "temperature": float(temperature), "probe_per_class": probe_per_class,
+                      "seed": seed})
+
+
+def random_encoder(run: Run) -> Any:
+    """The untrained encoder a SimCLR run started from (same architecture, same seed): the baseline."""
+    if run.mode != "simclr":
+        raise ExplorerError("Only a SimCLR run has an encoder to compare with.")
+    return digit_encoder(run.extra.get("seed", 0))

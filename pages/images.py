@@ -1,0 +1,167 @@
+"""Self-supervision on images: hide patches and predict them (MAE), pull two views of one digit together
+(SimCLR), then a linear probe with a few labels shows what the features learnt. Tiny models, trained here."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import training, ui, vision
+from explorer.charts import vision as charts
+from explorer.ui.live_run import LiveRun
+
+VIEWS = ["Masked patches (MAE)", "Contrastive views (SimCLR)", "The payoff: a linear probe"]
+STEPS = [training.AUTO, 100, 300, 600, 1000, 1500, 2000]
+DEFAULTS = {"img_view": VIEWS[0], "img_source": "digit", "img_digit": 0, "img_ratio": 0.75, "img_seed": 0,
+            "img_crop": True, "img_shift": True, "img_rotate": True, "img_noise": True, "img_temperature": 0.2}
+LIMITS = {"img_view": VIEWS, "img_source": ["digit"], "img_digit": (0, 538), "img_ratio": (0.05, 0.95),
+          "img_seed": (0, 9_999), "img_temperature": (0.05, 1.0)}
+ui.page_state("images", DEFAULTS, LIMITS, local={"img_mae_steps": training.AUTO, "img_simclr_steps": training.AUTO})
+HIDDEN, MAE_RUN, SIMCLR_RUN = "img_hidden", "img_mae_run", "img_simclr_run"
+SHAPE = vision.SHAPES["digits"]
+
+ui._threads()
+large = ui.presenter()
+st.title("Images: masked patches and contrastive views")
+ui.intro("Self-supervision is not only for text. **MAE** hides most of an image's patches and learns to paint them "
+         "back; **SimCLR** shows a model two distorted views of one image and asks it to tell which view belongs "
+         "with which. No labels in either. Here on scikit-learn's 1,797 handwritten digits (8×8 pixels), with "
+         "models small enough to train on this server's CPU in a minute.")
+d = vision.digits()
+tabs = st.tabs(VIEWS, key="img_view", on_change="rerun")
+
+
+def _image() -> tuple[np.ndarray, str]:
+    """The image to mask, at the MAE's size (16×16): a held-out digit or an upload."""
+    src = st.radio("Image", ["digit", "upload"], key="img_source", horizontal=True,
+                   format_func={"digit": "A held-out digit", "upload": "Upload an image"}.get)
+    if src == "upload":
+        up = st.file_uploader("An image (PNG, JPEG…): a dark digit on light paper works best", key="img_upload",
+                              max_upload_size=max(1, vision.MAX_IMAGE_BYTES // 1_000_000))
+        if up is not None:
+            with ui.friendly_errors():
+                img = vision.read_image(up.getvalue(), size=SHAPE.image_size)
+                ui.notes(img.notes)
+                return img.pixels, f"your image ({img.original_size[0]}×{img.original_size[1]}, {img.original_mode})"
+        st.caption("Until an image is uploaded, a held-out digit is used.")
+    i = int(st.number_input("Held-out digit", 0, len(d.test_idx) - 1, step=1, key="img_digit"))
+    k = int(d.test_idx[i])
+    return vision.resize(d.images[k], SHAPE.image_size), f"held-out digit #{i} (a {d.labels[k]})"
+
+
+# ----------------------------------------------------------------------------- 1. MAE
+with tabs[0]:
+    if tabs[0].open is not False:
+        n = SHAPE.grid.count
+        image, what = _image()
+        c1, c2 = ui.columns([3, 2])
+        with c1:
+            ratio = st.slider("Share of patches to hide (MAE hides 75%)", 0.05, 0.95, step=0.05, key="img_ratio")
+        seed = int(st.session_state["img_seed"])
+        if HIDDEN not in st.session_state or c2.button("Hide a random share", key="img_random"):
+            if HIDDEN in st.session_state:
+                st.session_state["img_seed"] = seed = seed + 1
+            st.session_state[HIDDEN] = vision.random_mask(n, ratio, seed).nonzero()[0].tolist()
+        st.caption(f"Click a patch to hide or show it ({SHAPE.grid.side}×{SHAPE.grid.side} patches of "
+                   f"{SHAPE.patch}×{SHAPE.patch} pixels; ■ hidden). At {ratio:.0%}, "
+                   f"{vision.hidden_count(n, ratio)} of {n} are hidden.")
+        grid = st.columns(SHAPE.grid.side)
+        hidden = list(st.session_state[HIDDEN])
+        for i in range(n):
+            r, c = divmod(i, SHAPE.grid.side)
+            if grid[c].button(f"{'■' if i in hidden else '□'} {i}", key=f"img_patch_{i}", width="stretch"):
+                st.session_state[HIDDEN] = hidden = vision.toggle(hidden, i)
+                st.rerun()
+        slot = LiveRun(MAE_RUN, "img_mae")
+        run = slot.run
+        model = run.model if run is not None and run.step > 0 else vision.mae_model("digits", 0)
+        with ui.friendly_errors():
+            mask = vision.mask_from_indices(hidden, n)
+            rec = vision.reconstruct(model, image, mask)
+            state = (f"after {run.step} steps of training" if run is not None and run.step > 0 else
+                     "untrained: press Start training below and watch it learn")
+            st.plotly_chart(charts.reconstruction_panels(rec, large=large, title=f"{what}: the MAE, {state}"),
+                            width="stretch", key="img_reconstruction")
+            st.metric("Loss on the hidden patches (mean squared error)", f"{rec.loss:.4f}",
+                      help="Counted on hidden patches only, as the masked LM's loss counts only masked tokens "
+                           "(the others get label -100).")
+        st.subheader("Train the MAE")
+        steps = st.selectbox("Steps", STEPS, key="img_mae_steps")
+        plan = vision.vision_plan("mae", steps=steps)
+        signature = ("mae", plan.steps, round(float(ratio), 2))
+        running = slot.controls(signature, lambda: vision.mae_run(plan, ratio=float(ratio), seed=0), plan.steps,
+                                preparing="Making a tiny ViT-MAE…")
+        slot.live(running, lambda r: st.plotly_chart(charts.mae_loss_curves(
+            r.trainer.history, r.extra["baseline_loss"], target=r.target, large=large), width="stretch",
+            key="img_mae_chart"), signature)
+        with st.expander("Attention of the ViT's CLS token to the visible patches (the DINO picture)"):
+            with ui.friendly_errors():
+                att = vision.cls_attention(model, image, mask)
+                st.plotly_chart(charts.attention_grids(att.weights, image, large=large), width="stretch",
+                                key="img_attention")
+
+# ----------------------------------------------------------------------------- 2. SimCLR
+with tabs[1]:
+    if tabs[1].open:
+        st.markdown("Each digit is distorted twice. The encoder should give the two **views of one digit** close "
+                    "vectors and views of different digits far ones: InfoNCE treats the diagonal of the matrix as "
+                    "the right answers (the same loss as the text page's, `explorer.contrastive.info_nce`).")
+        cols = st.columns(4)
+        flags = {name: cols[i].toggle(name, key=f"img_{name}") for i, name in enumerate(vision.AUGMENTATIONS)}
+        temperature = st.slider("Temperature τ", 0.05, 1.0, step=0.05, key="img_temperature")
+        aug = vision.Augment().with_toggles(**flags)
+        slot = LiveRun(SIMCLR_RUN, "img_simclr")
+        run = slot.run
+        encoder = run.model if run is not None and run.step > 0 else vision.digit_encoder(0)
+        with ui.friendly_errors():
+            pick = d.test_idx[:8]
+            vb = vision.view_batch(encoder, d.images[pick], d.labels[pick], aug,
+                                   seed=int(st.session_state["img_seed"]), temperature=float(temperature))
+            st.plotly_chart(charts.view_pairs_figure(vb.a, vb.b, vb.labels, large=large), width="stretch",
+                            key="img_views")
+            c1, c2 = ui.columns(2)
+            c1.plotly_chart(charts.view_similarity(vb.result.similarity, vb.labels, large=large), width="stretch",
+                            key="img_similarity")
+            c2.metric("InfoNCE loss of this batch", f"{vb.result.loss:.3f}",
+                      help=f"ln {len(pick)} = {np.log(len(pick)):.3f} when every view looks alike to the encoder.")
+        st.subheader("Train the encoder, with no labels")
+        steps = st.selectbox("Steps", STEPS, key="img_simclr_steps")
+        plan = vision.vision_plan("simclr", steps=steps)
+        signature = ("simclr", plan.steps, aug, round(float(temperature), 2))
+        running = slot.controls(signature, lambda: vision.simclr_run(plan, aug=aug, temperature=float(temperature)),
+                                plan.steps, preparing="Making a small CNN encoder…")
+        slot.live(running, lambda r: st.plotly_chart(charts.simclr_loss_curves(
+            r.trainer.history, r.trainer.task.batch_size, target=r.target, large=large), width="stretch",
+            key="img_simclr_chart"), signature)
+        if not running:
+            with ui.friendly_errors():
+                m = vision.embedding_map(encoder)
+                st.plotly_chart(charts.embedding_scatter(m.coords, m.labels, m.explained, index=m.index, large=large,
+                                                         title="Held-out digits on a 2-D map of the encoder's "
+                                                               "features (colours: the labels it never saw)"),
+                                width="stretch", key="img_map")
+
+# ----------------------------------------------------------------------------- 3. the payoff
+with tabs[2]:
+    if tabs[2].open:
+        st.markdown("What did the self-supervised encoder learn? Give a **linear probe** (logistic regression) a "
+                    "handful of labelled digits per class on top of its features, and measure it on held-out "
+                    "digits, against the same encoder untrained and against the raw pixels.")
+        run = st.session_state.get(SIMCLR_RUN)
+        if run is None or run.step == 0 or run.active:
+            st.info("Train the encoder on the *Contrastive views* tab first (or let it finish): the probe reads "
+                    "its features.")
+        else:
+            with ui.friendly_errors(), st.spinner("Fitting the probes…"):
+                key = ("img_probe", id(run), run.step)
+                if st.session_state.get("img_probe_key") != key:
+                    st.session_state["img_probe"] = vision.compare_probes(run.model, vision.random_encoder(run),
+                                                                          repeats=3)
+                    st.session_state["img_probe_key"] = key
+                table = st.session_state["img_probe"]
+                st.plotly_chart(charts.probe_bars(table, large=large), width="stretch", key="img_probe_chart")
+                st.dataframe(vision.wide(table).round(3), width="stretch")
+                st.caption(f"After {run.step} steps of SimCLR. Each accuracy is the mean of 3 draws of the labelled "
+                           "digits; the held-out digits were never used to train the encoder or fit a probe.")
+
+ui.share_link(ui.publish_state("images", DEFAULTS))

@@ -1,0 +1,105 @@
+"""The Images page through AppTest: patches hidden at a ratio and by clicking, the reconstruction and
+its loss on hidden patches only, MAE trained from the page (the loss falls), SimCLR views and their
+InfoNCE, SimCLR trained from the page, then the linear probe against the random encoder and pixels."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import ROOT
+from explorer import training, vision
+
+
+@pytest.fixture(autouse=True)
+def _own_slots(monkeypatch):
+    monkeypatch.setattr(training.limits, "SLOTS", training.TrainingSlots(2))
+
+
+def open_page(view: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    if view:
+        at.session_state["img_view"] = view
+    at.run()
+    at.switch_page("pages/images.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def figure(at: AppTest, title_part: str) -> dict:
+    for c in at.get("plotly_chart"):
+        spec = json.loads(c.proto.spec)
+        if title_part in json.dumps(spec["layout"].get("title", "")):
+            return spec
+    raise AssertionError(f"no chart titled …{title_part}…")
+
+
+def loss_metric(at: AppTest) -> float:
+    return float(next(m for m in at.metric if m.label.startswith("Loss on the hidden patches")).value)
+
+
+def test_ratio_and_clicks_hide_patches_and_the_loss_counts_hidden_ones_only():
+    at = open_page()
+    assert len(at.session_state["img_hidden"]) == 12  # 75% of 16
+    at.slider(key="img_ratio").set_value(0.5).run()
+    at.button(key="img_random").click().run()
+    hidden = at.session_state["img_hidden"]
+    assert len(hidden) == 8
+    shown = next(i for i in range(16) if i not in hidden)
+    at.button(key=f"img_patch_{shown}").click().run()
+    assert sorted(at.session_state["img_hidden"]) == sorted(hidden + [shown])
+    assert at.button(key=f"img_patch_{shown}").label == f"■ {shown}"
+    # the page's loss is the mean squared error over the hidden patches of the untrained model
+    d = vision.digits()
+    image = vision.resize(d.images[d.test_idx[0]], 16)
+    rec = vision.reconstruct(vision.mae_model("digits", 0), image,
+                             vision.mask_from_indices(at.session_state["img_hidden"], 16))
+    assert loss_metric(at) == pytest.approx(rec.loss, abs=1e-4)
+    assert rec.errors[~rec.mask].size and rec.loss == pytest.approx(rec.errors[rec.mask].mean(), rel=1e-6)
+    figure(at, "the MAE, untrained")
+
+
+def test_mae_trained_from_the_page_reconstructs_better():
+    at = open_page()
+    before = loss_metric(at)
+    at.selectbox(key="img_mae_steps").set_value(300).run()
+    at.button(key="img_mae_start").click().run()
+    run = at.session_state["img_mae_run"]
+    assert training.wait(run, timeout=300)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert run.step == 300
+    hist = [h["eval_loss"] for h in run.trainer.history if "eval_loss" in h]
+    assert hist[-1] < 0.5 * hist[0]  # the held-out masked-patch loss at least halves
+    assert loss_metric(at) < before
+    figure(at, "after 300 steps of training")
+
+
+def test_simclr_views_then_training_then_the_probe():
+    at = open_page("Contrastive views (SimCLR)")
+    loss = float(next(m for m in at.metric if m.label == "InfoNCE loss of this batch").value)
+    assert loss == pytest.approx(np.log(8), abs=0.6)  # an untrained encoder barely tells the views apart
+    at.toggle(key="img_rotate").set_value(False).run()
+    assert not at.exception
+    at.selectbox(key="img_simclr_steps").set_value(300).run()
+    at.button(key="img_simclr_start").click().run()
+    run = at.session_state["img_simclr_run"]
+    assert training.wait(run, timeout=300)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not run.extra["aug"].rotate
+    after = float(next(m for m in at.metric if m.label == "InfoNCE loss of this batch").value)
+    assert after < loss
+    figure(at, "2-D map")
+    at.session_state["img_view"] = "The payoff: a linear probe"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.session_state["img_probe"]
+    acc = table[table["labels per class"] == 10].set_index("features")["accuracy"]
+    ssl = next(v for k, v in acc.items() if "self-supervised" in k)
+    rnd = next(v for k, v in acc.items() if "random" in k)
+    assert ssl > rnd  # the self-supervised features beat the same encoder untrained
