@@ -23,10 +23,9 @@ SHAPE = vision.SHAPES["digits"]
 ui._threads()
 large = ui.presenter()
 st.title("Images: masked patches and contrastive views")
-ui.intro("Self-supervision is not only for text. **MAE** hides most of an image's patches and learns to paint them "
-         "back; **SimCLR** shows a model two distorted views of one image and asks it to tell which view belongs "
-         "with which. No labels in either. Here on scikit-learn's 1,797 handwritten digits (8×8 pixels), with "
-         "models small enough to train on this server's CPU in a minute.")
+ui.intro("Not only text: **MAE** hides most of an image's patches and learns to paint them back; **SimCLR** learns "
+         "that two distorted views of one image belong together. No labels. On 1,797 handwritten digits, with tiny "
+         "models trained here.")
 d = vision.digits()
 tabs = st.tabs(VIEWS, key="img_view", on_change="rerun")
 
@@ -58,20 +57,12 @@ with tabs[0]:
         with c1:
             ratio = st.slider("Share of patches to hide (MAE hides 75%)", 0.05, 0.95, step=0.05, key="img_ratio")
         seed = int(st.session_state["img_seed"])
-        if HIDDEN not in st.session_state or c2.button("Hide a random share", key="img_random"):
+        again = c2.button("Hide a random share", key="img_random")  # drawn on every run
+        if HIDDEN not in st.session_state or again:
             if HIDDEN in st.session_state:
                 st.session_state["img_seed"] = seed = seed + 1
             st.session_state[HIDDEN] = vision.random_mask(n, ratio, seed).nonzero()[0].tolist()
-        st.caption(f"Click a patch to hide or show it ({SHAPE.grid.side}×{SHAPE.grid.side} patches of "
-                   f"{SHAPE.patch}×{SHAPE.patch} pixels; ■ hidden). At {ratio:.0%}, "
-                   f"{vision.hidden_count(n, ratio)} of {n} are hidden.")
-        grid = st.columns(SHAPE.grid.side)
         hidden = list(st.session_state[HIDDEN])
-        for i in range(n):
-            r, c = divmod(i, SHAPE.grid.side)
-            if grid[c].button(f"{'■' if i in hidden else '□'} {i}", key=f"img_patch_{i}", width="stretch"):
-                st.session_state[HIDDEN] = hidden = vision.toggle(hidden, i)
-                st.rerun()
         slot = LiveRun(MAE_RUN, "img_mae")
         run = slot.run
         model = run.model if run is not None and run.step > 0 else vision.mae_model("digits", 0)
@@ -85,6 +76,15 @@ with tabs[0]:
             st.metric("Loss on the hidden patches (mean squared error)", f"{rec.loss:.4f}",
                       help="Counted on hidden patches only, as the masked LM's loss counts only masked tokens "
                            "(the others get label -100).")
+        st.caption(f"Click a patch to hide or show it ({SHAPE.grid.side}×{SHAPE.grid.side} patches of "
+                   f"{SHAPE.patch}×{SHAPE.patch} pixels, numbered as in the pictures; ■ hidden). At {ratio:.0%}, "
+                   f"{vision.hidden_count(n, ratio)} of {n} are hidden.")
+        grid = st.columns(SHAPE.grid.side)
+        for i in range(n):
+            r, c = divmod(i, SHAPE.grid.side)
+            if grid[c].button(f"{'■' if i in hidden else '□'} {i}", key=f"img_patch_{i}", width="stretch"):
+                st.session_state[HIDDEN] = vision.toggle(hidden, i)
+                st.rerun()
         st.subheader("Train the MAE")
         steps = st.selectbox("Steps", STEPS, key="img_mae_steps")
         plan = vision.vision_plan("mae", steps=steps)

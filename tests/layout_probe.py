@@ -66,7 +66,8 @@ def charts_drawn(page, timeout_ms: int = 30_000) -> None:
 MAIN_RESULT = {"masked_lm": ".js-plotly-plot", "causal_lm": ".js-plotly-plot", "compare": ".js-plotly-plot",
                "span_corruption": ".strip", "contrastive": ".js-plotly-plot", "attention": ".js-plotly-plot",
                "home": "[data-testid=stMarkdownContainer] h2", "lessons": "[data-testid=stMarkdownContainer] p",
-               "training": "[data-testid=stRadio]", "models": "[data-testid=stTable]"}
+               "training": "[data-testid=stRadio]", "models": "[data-testid=stTable]",
+               "alignment": "[data-testid=stDataFrame]", "images": ".js-plotly-plot"}
 RESULT_JS = """sel => { const e = Array.from(document.querySelectorAll('[data-testid="stMain"] ' + sel))
     .find(x => x.offsetParent); return e ? e.getBoundingClientRect().top : null; }"""
 
