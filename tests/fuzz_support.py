@@ -46,7 +46,8 @@ EXISTING = [f for f, _, _ in PAGES if (ROOT / f).exists()]
 # measured); a page whose runs are slow gets a share of the sequences. A budget set in the environment
 # (`make fuzz`) applies to every page as it is.
 DEFAULT_EXAMPLES, DEFAULT_STEPS = 10, 15
-DEFAULT_SHARE = {"pages/span_corruption.py": 0.5}  # ~0.4 s a run: the seq2seq fill and 500-draw statistics
+DEFAULT_SHARE = {"pages/span_corruption.py": 0.5,  # ~0.4 s a run: the seq2seq fill and 500-draw statistics
+                 "pages/alignment.py": 0.5, "pages/images.py": 0.5}  # ~0.5 s a run (sampling; an MAE pass and a probe)
 
 # The title each page shows (the home page's is its markdown heading; lessons: the lesson's own).
 TITLES = {

@@ -40,7 +40,7 @@ def test_surprise_per_token_on_a_long_text_is_drawn_while_it_is_computed():
             "After lunch they read a story about a fox who lived in the forest near the river, and every "
             "evening the fox went down to the water to drink before the sun went down behind the hills.")
     with opened_page("Masked LM (cloze)") as (page, log):
-        box = page.get_by_label("Text")
+        box = page.get_by_label("Text", exact=True)
         box.fill(text)
         box.press("Control+Enter")
         wait_idle(page)
