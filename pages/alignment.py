@@ -13,7 +13,7 @@ from explorer.charts import alignment as charts
 from explorer.charts import training as training_charts
 from explorer.training import dpo, preferences, reward
 from explorer.training.alignment_runs import dpo_after_probes, dpo_run, reward_run
-from explorer.ui.live_run import LiveRun
+from explorer.ui.live_run import LiveRun, figures
 
 SOURCES = {"bundled": "Bundled pairs", "upload": "Upload a CSV", "both": "Bundled pairs + yours", "mine": "Only yours"}
 BETAS = [0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]
@@ -181,11 +181,12 @@ with tabs[2]:
                                                                          "and asking it the probes…")
 
         def _draw(r: training.Run) -> None:
-            st.plotly_chart(charts.preference_curves(r.trainer.history, target=r.target, large=large), width="stretch",
-                            key="align_dpo_chart")
-            st.plotly_chart(training_charts.loss_curves(r.trainer.history, smoothing=0.6, target=r.target,
-                                                        large=large, title="DPO loss (ln 2 = no preference yet)",
-                                                        height=300), width="stretch", key="align_dpo_loss")
+            curves, loss = figures(r, lambda: (
+                charts.preference_curves(r.trainer.history, target=r.target, large=large),
+                training_charts.loss_curves(r.trainer.history, smoothing=0.6, target=r.target, large=large,
+                                            title="DPO loss (ln 2 = no preference yet)", height=300)), large)
+            st.plotly_chart(curves, width="stretch", key="align_dpo_chart")
+            st.plotly_chart(loss, width="stretch", key="align_dpo_loss")
 
         slot.live(running, _draw, signature)
         run = slot.run

@@ -109,6 +109,18 @@ class LiveRun:
             getattr(st, run.message[0])(run.message[1])
 
 
+def figures(r: training.Run, make: Callable[[], tuple], *key: Any) -> tuple:
+    """The run's live figures, made again only when its history has grown: the view is redrawn every
+    REDRAW_SECONDS, a step of a large model takes seconds, and building figures holds the interpreter
+    lock the training thread needs."""
+    stamp = (len(r.trainer.history), r.target, *key)
+    cached = r.extra.get("_figures")
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, make())
+        r.extra["_figures"] = cached
+    return cached[1]
+
+
 def _eta(seconds: float) -> str:
     if seconds != seconds:  # nan
         return "…"
