@@ -65,7 +65,7 @@ with tabs[0]:
         hidden = list(st.session_state[HIDDEN])
         slot = LiveRun(MAE_RUN, "img_mae")
         run = slot.run
-        model = run.model if run is not None and run.step > 0 else vision.mae_model("digits", 0)
+        model = run.model if run is not None and run.step > 0 else vision.untrained_mae()
         with ui.friendly_errors():
             mask = vision.mask_from_indices(hidden, n)
             rec = vision.reconstruct(model, image, mask)
@@ -112,7 +112,7 @@ with tabs[1]:
         aug = vision.Augment().with_toggles(**flags)
         slot = LiveRun(SIMCLR_RUN, "img_simclr")
         run = slot.run
-        encoder = run.model if run is not None and run.step > 0 else vision.digit_encoder(0)
+        encoder = run.model if run is not None and run.step > 0 else vision.untrained_encoder()
         with ui.friendly_errors():
             pick = d.test_idx[:8]
             vb = vision.view_batch(encoder, d.images[pick], d.labels[pick], aug,

@@ -61,6 +61,23 @@ def wait_idle(page, timeout_ms: int = 120_000) -> None:
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
 
 
+def choose_setting(page, label: str, option: str) -> None:
+    """Pick an option of a selectbox inside the (collapsed) "Training settings" expander."""
+    page.get_by_text("Training settings").click()
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
+    box.wait_for(state="visible")
+    opt = page.get_by_role("option", name=option, exact=True)
+    for _ in range(3):  # the list sometimes does not open while the expander is still animating
+        box.click()
+        try:
+            opt.wait_for(state="visible", timeout=5_000)
+            break
+        except Exception:  # noqa: BLE001 - try again
+            page.keyboard.press("Escape")
+    opt.click()
+    wait_idle(page)
+
+
 def open_from_sidebar(page, url: str, title: str) -> None:
     """Load the app, then open one page by its menu title, waiting for each script run to finish."""
     page.goto(url)

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import RequestLog, app_server, browser, wait_idle
+from tests.browser import RequestLog, app_server, browser, choose_setting, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -34,22 +34,6 @@ def _tab(page, name: str) -> None:
     wait_idle(page)
 
 
-def _choose(page, label: str, option: str) -> None:
-    page.get_by_text("Training settings").click()
-    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
-    box.wait_for(state="visible")
-    opt = page.get_by_role("option", name=option, exact=True)
-    for _ in range(3):  # the list sometimes does not open while the expander is still animating
-        box.click()
-        try:
-            opt.wait_for(state="visible", timeout=5_000)
-            break
-        except Exception:  # noqa: BLE001 - try again
-            page.keyboard.press("Escape")
-    opt.click()
-    wait_idle(page)
-
-
 def test_dpo_chart_grows_stop_keeps_progress_reset_forgets(server):
     with browser() as b:
         page = b.new_page(viewport={"width": 1280, "height": 1100})
@@ -58,7 +42,7 @@ def test_dpo_chart_grows_stop_keeps_progress_reset_forgets(server):
         wait_idle(page)
         expect(page.get_by_text("60 pairs from the bundled pairs", exact=False)).to_be_visible()
         _tab(page, "Train with DPO")
-        _choose(page, "Steps", "300")  # more than the test waits for: the run cannot end by itself
+        choose_setting(page, "Steps", "300")  # more than the test waits for: the run cannot end by itself
         page.get_by_role("button", name="Start training").click()
         try:
             page.wait_for_function(f"() => ({STEPS})() >= 4", timeout=240_000)

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from app import ROOT
-from tests.browser import RequestLog, app_server, browser, wait_idle
+from tests.browser import RequestLog, app_server, browser, choose_setting, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -50,23 +50,6 @@ def _screenshot(page, name: str) -> None:
     page.screenshot(path=str(ROOT / ".pytest_cache" / name))
 
 
-def _choose(page, label: str, option: str) -> None:
-    """Pick an option of a selectbox inside the (collapsed) settings expander."""
-    page.get_by_text("Training settings").click()
-    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
-    box.wait_for(state="visible")
-    opt = page.get_by_role("option", name=option, exact=True)
-    for _ in range(3):  # the list sometimes does not open while the expander is still animating
-        box.click()
-        try:
-            opt.wait_for(state="visible", timeout=5_000)
-            break
-        except Exception:  # noqa: BLE001 - try again
-            page.keyboard.press("Escape")
-    opt.click()
-    wait_idle(page)
-
-
 def test_training_chart_grows_stop_keeps_progress_and_resume_continues(server):
     with browser() as b:
         page = b.new_page(viewport={"width": 1280, "height": 1100})
@@ -75,7 +58,7 @@ def test_training_chart_grows_stop_keeps_progress_and_resume_continues(server):
         wait_idle(page)
         assert page.get_by_text("Live training").first.is_visible()
         # 2000 steps, so that the run cannot end by itself during the test
-        _choose(page, "Steps", "2000")
+        choose_setting(page, "Steps", "2000")
 
         page.get_by_role("button", name="Start training").click()
         first = _wait_points_above(page, 0)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from explorer.vision.attention import CLSAttention, cls_attention  # noqa: F401
 from explorer.vision.data import DIGIT_SIZE, PHOTOS, Digits, digits, photo, photo_crops, resize  # noqa: F401
 from explorer.vision.mae import (SHAPES, MAEShape, MAETask, Reconstruction, mae_forward, mae_loss,  # noqa: F401
-                                 mae_model, model_shape, noise_for, reconstruct)
+                                 mae_model, model_shape, noise_for, reconstruct, untrained_mae)
 from explorer.vision.patches import (MAE_RATIO, PatchGrid, check_mask, composite, hidden_count,  # noqa: F401
                                      mask_from_indices, masked_image, patch_errors, patchify, random_mask, toggle,
                                      unpatchify)
@@ -31,6 +31,6 @@ from explorer.vision.probe import (LABELS_PER_CLASS, EmbeddingMap, compare_probe
 from explorer.vision.runs import (MAX_IMAGE_BATCH, PROBE_PER_CLASS, VISION_MODES, mae_run, random_encoder,  # noqa: F401
                                   simclr_run, vision_plan)
 from explorer.vision.simclr import (TEMPERATURE, DigitEncoder, SimCLRTask, ViewBatch, digit_encoder, embed,  # noqa: F401
-                                    info_nce_loss, view_batch)
+                                    info_nce_loss, untrained_encoder, view_batch)
 from explorer.vision.uploads import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE, UserImage, read_image  # noqa: F401
 from explorer.vision.views import AUGMENTATIONS, Augment, augment, view_pairs  # noqa: F401

@@ -18,6 +18,8 @@ them in as the MAE paper does (fixed 2-D sin-cos).
 
 from __future__ import annotations
 
+import functools
+
 import contextlib
 import threading
 from dataclasses import dataclass
@@ -113,6 +115,15 @@ def mae_model(shape: str | MAEShape = "digits", seed: int = 0):
     with seeded(seed):
         model = ViTMAEForPreTraining(mae_config(shape))
     sincos_positions(model)
+    return model
+
+
+@functools.lru_cache(maxsize=2)
+def untrained_mae(shape: str = "digits"):
+    """The untrained MAE a page shows before any training (seed 0), made once per process, never trained
+    (runs copy it or make their own)."""
+    model = mae_model(shape, 0).eval()
+    model.requires_grad_(False)
     return model
 
 

@@ -10,6 +10,8 @@ same result in training or evaluation mode.
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -52,6 +54,14 @@ class DigitEncoder(torch.nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images))
+
+
+@functools.lru_cache(maxsize=1)
+def untrained_encoder() -> DigitEncoder:
+    """The untrained encoder a page shows before any training (seed 0), made once per process, never trained."""
+    model = digit_encoder(0).eval()
+    model.requires_grad_(False)
+    return model
 
 
 def digit_encoder(seed: int = 0, width: int = 32) -> DigitEncoder:
