@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import socket
@@ -86,10 +87,26 @@ def open_from_sidebar(page, url: str, title: str) -> None:
     wait_idle(page)
 
 
+_SHARED: dict[str, object] = {}
+
+
+def shared_server() -> str:
+    """One app server for the tests that need nothing special of it (started on first use, stopped when
+    the test process ends): each test still gets a session of its own in a new browser, and the models
+    are loaded once instead of once per test."""
+    if "url" not in _SHARED:
+        stack = contextlib.ExitStack()
+        _SHARED["url"] = stack.enter_context(app_server())
+        atexit.register(stack.close)
+    return _SHARED["url"]
+
+
 @contextlib.contextmanager
-def opened_page(title: str, *, width: int = 1400, height: int = 1000) -> Iterator[tuple[object, "RequestLog"]]:
-    """A fresh server and Chromium with one page of the app opened from the menu: (page, request log)."""
-    with app_server() as url, browser() as b:
+def opened_page(title: str, *, width: int = 1400, height: int = 1000,
+                fresh: bool = False) -> Iterator[tuple[object, "RequestLog"]]:
+    """Chromium with one page of the app opened from the menu: (page, request log). The app is the
+    shared server, or with `fresh` one of its own (for a test that leaves work running on it)."""
+    with (app_server() if fresh else contextlib.nullcontext(shared_server())) as url, browser() as b:
         page = b.new_page(viewport={"width": width, "height": height})
         log = RequestLog(page)
         open_from_sidebar(page, url, title)

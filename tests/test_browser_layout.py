@@ -2,10 +2,12 @@
 menu entry or choice cut short (an ellipsis: text wider than its box), chart text at least the chart's
 base font (heatmap numbers are not shrunk to fit, and fit their cells), presenter mode's charts larger than the normal
 ones, no sideways scrolling, and each page's main result (tests/layout_probe.MAIN_RESULT) starting on
-the first screen. Screenshots of every page in both modes are kept in
-.pytest_cache/screens/ (the first screen and the whole page)."""
+the first screen. Screenshots of every page's first screen in both modes are kept in
+.pytest_cache/screens/ (and of the whole page with SSL_EXPLORER_FULL_SCREENS=1)."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -17,30 +19,40 @@ pytestmark = pytest.mark.browser
 SCREENS = ROOT / ".pytest_cache" / "screens"
 
 
-def visit_all(presenter: bool) -> dict[str, dict]:
+FULL_SCREENS = os.environ.get("SSL_EXPLORER_FULL_SCREENS") == "1"
+
+
+def visit_all(url: str, presenter: bool) -> dict[str, dict]:
     SCREENS.mkdir(parents=True, exist_ok=True)
     out = {}
-    with app_server() as url, browser() as b:
+    with browser() as b:
         for f, name, page in visit_pages(url, b, presenter):
             slug = name + ("-presenter" if presenter else "")
             out[f] = findings(page, name)
             page.screenshot(path=str(SCREENS / f"{slug}.png"))
-            height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-            page.set_viewport_size({"width": 1280, "height": min(int(height) + 40, 8000)})
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(SCREENS / f"{slug}-full.png"))
-            page.set_viewport_size({"width": 1280, "height": 720})
+            if FULL_SCREENS:
+                height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+                page.set_viewport_size({"width": 1280, "height": min(int(height) + 40, 8000)})
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(SCREENS / f"{slug}-full.png"))
+                page.set_viewport_size({"width": 1280, "height": 720})
     return out
 
 
 @pytest.fixture(scope="module")
-def normal():
-    return visit_all(False)
+def server():
+    with app_server() as url:  # one server for both modes: its models are loaded once
+        yield url
 
 
 @pytest.fixture(scope="module")
-def presenter():
-    return visit_all(True)
+def normal(server):
+    return visit_all(server, False)
+
+
+@pytest.fixture(scope="module")
+def presenter(server):
+    return visit_all(server, True)
 
 
 @pytest.mark.parametrize("mode", ["normal", "presenter"])
