@@ -63,9 +63,10 @@ def _prediction_charts(predictions: list, key: str) -> None:
                    "every blank, and the CSV download every candidate.")
 
 
-def _csv_download(frame, label: str, file_name: str, key: str) -> None:
-    st.download_button(label, frame.to_csv(index=False).encode("utf-8"), file_name=file_name, mime="text/csv",
-                       key=key, on_click="ignore")
+def _csv_download(make_frame, label: str, file_name: str, key: str) -> None:
+    """A CSV download made only when it is clicked (not on every rerun)."""
+    st.download_button(label, lambda: make_frame().to_csv(index=False).encode("utf-8"), file_name=file_name,
+                       mime="text/csv", key=key, on_click="ignore")
 
 
 st.title("Masked LM: the cloze game")
@@ -155,7 +156,7 @@ with tabs[0]:
                 st.dataframe(mlm_charts.prediction_table(result.summary_frame()), hide_index=True, width="stretch")
                 st.caption("All blanks are predicted in one pass, each without seeing the others' answers: the "
                            "model guesses every blank independently.")
-                _csv_download(result.predictions_frame(), "Download predictions (CSV)", "masked-lm-predictions.csv",
+                _csv_download(result.predictions_frame, "Download predictions (CSV)", "masked-lm-predictions.csv",
                               "mlm_download_predictions")
 
 with tabs[1]:
@@ -233,6 +234,6 @@ with tabs[2]:
                 "guess probability": st.column_config.NumberColumn(format="percent"),
                 "surprisal (nats)": st.column_config.NumberColumn(format="%.2f"),
             })
-            _csv_download(pll.frame(), "Download token scores (CSV)", "masked-lm-surprisal.csv", "mlm_download_pll")
+            _csv_download(pll.frame, "Download token scores (CSV)", "masked-lm-surprisal.csv", "mlm_download_pll")
 
 ui.share_link(ui.publish_state("masked_lm", SHARED))

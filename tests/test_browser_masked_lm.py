@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import expect
 
@@ -30,6 +34,13 @@ def test_click_a_token_to_mask_it_and_see_the_prediction_chart():
         assert chart.locator(".bars .point").count() >= 10  # top-10 bars (+ the answer if outside them)
         assert page.locator('[data-testid="stException"]').count() == 0
         page.screenshot(path=str(ROOT / ".pytest_cache" / "masked_lm.png"), full_page=True)
+        # the CSV is made when the button is clicked (not on every rerun): it holds this blank's candidates
+        with page.expect_download() as dl:
+            page.get_by_text("Download predictions (CSV)").click()
+        rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text(encoding="utf-8"))))
+        assert rows and {r["answer"] for r in rows} == {"␣France"}, rows[:2]
+        probs = [float(r["probability"]) for r in rows]
+        assert len(rows) == 10 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6, rows[:2]
         assert log.external == [], log.external
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import struct
+import time
 import zlib
 
 import numpy as np
@@ -191,6 +193,22 @@ def test_short_mae_run_lowers_the_held_out_masked_patch_loss():
     start, end = run.trainer.history[0]["eval_loss"], run.trainer.last("eval_loss")
     assert end < 0.5 * start, (start, end)
     assert run.extra["hidden"] == 12 and run.extra["baseline_loss"] > 0
+
+
+def test_the_live_progress_counts_images_not_tokens():
+    from explorer.ui.live_run import progress_text
+
+    run = vision.simclr_run(vision.vision_plan("simclr", steps=2000), seed=0)
+    training.start(run, slots=training.TrainingSlots(1))
+    try:
+        deadline = time.monotonic() + 60
+        while run.step < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        text = progress_text(run)
+    finally:
+        training.stop(run)
+        training.wait(run, timeout=30)
+    assert re.search(r"[\d,]+ images/s · ETA", text) and "tokens" not in text, text
 
 
 def test_runs_are_seeded_and_never_change_a_model_handed_in(mae):

@@ -18,20 +18,26 @@ pio.templates.default = "plotly_white"
 PALETTE = {"primary": "#1f5fbf", "accent": "#e07b00", "good": "#1a9850", "bad": "#d73027", "muted": "#9aa7b8"}
 
 
-def style(fig: go.Figure, *, large: bool = False, title: str | None = None, height: int | None = None) -> go.Figure:
-    """House style: readable fonts (larger in presenter mode), white background, tight margins."""
+def house_layout(*, large: bool = False, title: str | None = None, height: int | None = None,
+                 axes: Sequence[str] = ("xaxis", "yaxis")) -> dict:
+    """The house style as a plain layout dict: readable fonts (larger in presenter mode), tight margins."""
     size = 20 if large else 13
-    # one update with plain nested dicts: plotly's per-call validation and its "a_b" path parsing
-    # made this function most of a chart's cost (every axis of the figure, subplots included)
-    axes = {name: {"tickfont": {"size": size - 1}} for name in ("xaxis", "yaxis", *fig.layout._props)
-            if name.startswith(("xaxis", "yaxis"))}
     layout = dict(font=dict(size=size, color="#111"), margin=dict(l=10, r=10, t=50 if title else 20, b=10),
-                  hoverlabel=dict(font=dict(size=size)), **axes)
+                  hoverlabel=dict(font=dict(size=size)), **{name: {"tickfont": {"size": size - 1}} for name in axes})
     if title:
         layout["title"] = dict(text=title, font=dict(size=size + 4))
     if height:
         layout["height"] = int(height * (1.3 if large else 1.0))
-    fig.update_layout(layout)
+    return layout
+
+
+def style(fig: go.Figure, *, large: bool = False, title: str | None = None, height: int | None = None) -> go.Figure:
+    """House style (`house_layout`) applied to a figure, every axis of it (subplots included)."""
+    size = 20 if large else 13
+    # one update with plain nested dicts: plotly's per-call validation and its "a_b" path parsing
+    # made this function most of a chart's cost
+    axes = [name for name in ("xaxis", "yaxis", *fig.layout._props) if name.startswith(("xaxis", "yaxis"))]
+    fig.update_layout(house_layout(large=large, title=title, height=height, axes=dict.fromkeys(axes)))
     for trace in fig.data:  # a heatmap's numbers: the chart's own size, never shrunk to fit (plotly's "auto")
         if trace.type == "heatmap" and trace.texttemplate and not (trace.textfont and trace.textfont.size):
             trace.textfont.size = size
@@ -40,21 +46,27 @@ def style(fig: go.Figure, *, large: bool = False, title: str | None = None, heig
 
 def probability_bars(labels: Sequence[str], probs: Sequence[float], *, highlight: Sequence[bool] | None = None,
                      hover: Sequence[str] | None = None, title: str | None = None, large: bool = False,
-                     xaxis_title: str = "probability") -> go.Figure:
-    """Horizontal bars, most likely on top; highlighted bars (e.g. the original token) in accent colour."""
+                     xaxis_title: str = "probability", text: Sequence[str] | None = None,
+                     tickformat: str = ".0%") -> go.Figure:
+    """Horizontal bars, most likely on top; highlighted bars (e.g. the original token) in accent colour.
+
+    `text`: the label on each bar (default: the probability to one decimal place). The figure is made
+    in one construction from plain dicts: plotly validates each later update again (~10 ms a chart).
+    """
     labels = list(labels)
     probs = [float(p) for p in probs]
     hl = list(highlight) if highlight is not None else [False] * len(labels)
     colors = [PALETTE["accent"] if h else PALETTE["primary"] for h in hl]
-    fig = go.Figure(go.Bar(
-        x=probs[::-1], y=unique_labels([f"{lab} " for lab in labels])[::-1], orientation="h", marker_color=colors[::-1],
-        text=[f"{p:.1%}" for p in probs[::-1]], textposition="auto",
-        hovertext=list(hover)[::-1] if hover is not None else None,
-        hovertemplate="%{y}: %{x:.4f}<br>%{hovertext}<extra></extra>" if hover is not None else "%{y}: %{x:.4f}<extra></extra>",
-    ))
-    fig.update_xaxes(title=xaxis_title, range=[0, max(probs + [0.01]) * 1.15], tickformat=".0%")
-    fig.update_yaxes(type="category")
-    return style(fig, large=large, title=title, height=60 + 28 * max(len(labels), 3))
+    bar = dict(type="bar", x=probs[::-1], y=unique_labels([f"{lab} " for lab in labels])[::-1], orientation="h",
+               marker=dict(color=colors[::-1]), textposition="auto",
+               text=list(text)[::-1] if text is not None else [f"{p:.1%}" for p in probs[::-1]],
+               hovertemplate="%{y}: %{x:.4f}<extra></extra>")
+    if hover is not None:
+        bar.update(hovertext=list(hover)[::-1], hovertemplate="%{y}: %{x:.4f}<br>%{hovertext}<extra></extra>")
+    layout = house_layout(large=large, title=title, height=60 + 28 * max(len(labels), 3))
+    layout["xaxis"].update(title=dict(text=xaxis_title), range=[0, max(probs + [0.01]) * 1.15], tickformat=tickformat)
+    layout["yaxis"]["type"] = "category"
+    return go.Figure(dict(data=[bar], layout=layout))
 
 
 def heatmap(z, x: Sequence[str], y: Sequence[str], *, title: str | None = None, large: bool = False,

@@ -116,12 +116,10 @@ def prediction_bars(top_pieces: Sequence[str], top_probs: Sequence[float], *, an
         probs.append(float(answer_prob or 0.0))
         highlight.append(True)
         hover.append(f"rank {answer_rank:,} · the answer")
-    fig = probability_bars(labels, probs, highlight=highlight, hover=hover, title=title, large=large)
-    fig.update_traces(text=[percent(p) for p in probs[::-1]])  # small probabilities keep their digits
     top = max(probs + [0.0])
-    if top < 0.1:
-        fig.update_xaxes(tickformat=".1%" if top >= 0.01 else ".2%")
-    return fig
+    return probability_bars(labels, probs, highlight=highlight, hover=hover, title=title, large=large,
+                            text=[percent(p) for p in probs],  # small probabilities keep their digits
+                            tickformat=".0%" if top >= 0.1 else ".1%" if top >= 0.01 else ".2%")
 
 
 def prediction_chart(pred, *, large: bool = False) -> go.Figure:

@@ -132,7 +132,8 @@ def progress_text(r: training.Run) -> str:
     loss = t.last("loss")
     text = f"Step {r.step} of {r.target}" + (f" · train loss {loss:.3f}" if loss is not None else "")
     if r.active:
-        text += f" · {t.tokens_per_second():,.0f} tokens/s · ETA {_eta(t.eta_seconds(r.target))}"
+        unit = getattr(t.task, "unit", "tokens")  # what a step's "tokens" count: images on the Images page
+        text += f" · {t.tokens_per_second():,.0f} {unit}/s · ETA {_eta(t.eta_seconds(r.target))}"
     return text
 
 

@@ -269,9 +269,11 @@ class MAETask:
         idx = torch.randint(len(self.train_images), (self.batch_size,), generator=gen)
         return {"images": self.train_images[idx], "mask": random_masks(self.batch_size, self.grid.count, self.ratio, gen)}
 
+    unit = "images"  # what `tokens` counts, for the live progress text
+
     @staticmethod
     def tokens(batch: dict) -> int:
-        """Images per step (the page's 'tokens per second' reads as images per second here)."""
+        """Images per step."""
         return int(batch["images"].shape[0])
 
     def loss(self, model: Any, batch: dict) -> torch.Tensor:

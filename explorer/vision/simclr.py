@@ -147,6 +147,8 @@ class SimCLRTask:
         images = self.train_images[idx]
         return {"a": augment(images, self.aug, gen), "b": augment(images, self.aug, gen)}
 
+    unit = "images"  # what `tokens` counts, for the live progress text
+
     @staticmethod
     def tokens(batch: dict) -> int:
         """Images per step (two views each)."""
