@@ -33,11 +33,12 @@ def house_layout(*, large: bool = False, title: str | None = None, height: int |
 
 def style(fig: go.Figure, *, large: bool = False, title: str | None = None, height: int | None = None) -> go.Figure:
     """House style (`house_layout`) applied to a figure, every axis of it (subplots included)."""
-    size = 20 if large else 13
     # one update with plain nested dicts: plotly's per-call validation and its "a_b" path parsing
     # made this function most of a chart's cost
     axes = [name for name in ("xaxis", "yaxis", *fig.layout._props) if name.startswith(("xaxis", "yaxis"))]
-    fig.update_layout(house_layout(large=large, title=title, height=height, axes=dict.fromkeys(axes)))
+    layout = house_layout(large=large, title=title, height=height, axes=axes)
+    fig.update_layout(layout)
+    size = layout["font"]["size"]
     for trace in fig.data:  # a heatmap's numbers: the chart's own size, never shrunk to fit (plotly's "auto")
         if trace.type == "heatmap" and trace.texttemplate and not (trace.textfont and trace.textfont.size):
             trace.textfont.size = size

@@ -38,9 +38,9 @@ def get_model(role: str, model_id: str | None = None, *, quiet: bool = False) ->
     """The shared (read-only) model for a role, loaded once per process; None with a message on failure."""
     _threads()
     model_id = model_id if model_id is not None else selected_model_id(role)
-    label = model_id or models.DEFAULTS.get(role) or role
     if model_cache.SHARED.peek(role, model_id) is not None:  # loaded already: nothing to draw (most reruns)
         return model_cache.SHARED.get(role, model_id)
+    label = model_id or models.DEFAULTS.get(role) or role
     try:
         bar = None
         if model_id in (None, models.SMOLLM2) and role == "clm" and not models._cache_ok(models.smollm2_cache_path()):

@@ -18,9 +18,8 @@ them in as the MAE paper does (fixed 2-D sin-cos).
 
 from __future__ import annotations
 
-import functools
-
 import contextlib
+import functools
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator

@@ -11,7 +11,6 @@ same result in training or evaluation mode.
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 from typing import Any, Callable
 
