@@ -20,7 +20,7 @@ MENU = {
 }
 # The benchmark sentence with one word left blank: typed into the masked-LM page, each one draws a chart.
 BLANKED = [SENTENCE.replace(w, "[MASK]", 1) for w in ("slowly", "wet", "along", "looking")]
-CHART = '[data-testid="stPlotlyChart"]'
+CHART = ':is([data-testid="stPlotlyChart"], [data-testid="sslPlotlyChart"])'
 
 
 async def open_app(page, url: str, timeout_s: float = 180) -> None:

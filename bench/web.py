@@ -35,7 +35,7 @@ HARNESS = """
 (() => {
   if (window.__bench) return;
   const b = window.__bench = {armed: false, t0: null, chart: null, idle: null, any: null, running: false};
-  const CHART = '[data-testid="stPlotlyChart"]';
+  const CHART = '[data-testid="stPlotlyChart"], [data-testid="sslPlotlyChart"]';
   const inChart = n => {
     const el = n && (n.nodeType === 1 ? n : n.parentElement);
     return !!(el && el.closest && el.closest(CHART));
@@ -75,7 +75,7 @@ SETTLED = """(a) => {
   if (b.idle === null && b.chart === null && now - b.t0 < 1500) return false;
   return now - Math.max(b.idle || 0, b.chart || 0, b.any || 0) > a.quiet;
 }"""
-CHART_DRAWN = '[data-testid="stPlotlyChart"] .main-svg'
+CHART_DRAWN = ':is([data-testid="stPlotlyChart"], [data-testid="sslPlotlyChart"]) .main-svg'
 READ = "() => { const b = window.__bench; return {t0: b.t0, chart: b.chart, idle: b.idle, any: b.any}; }"
 ERRORS = """() => Array.from(document.querySelectorAll(
   '[data-testid="stException"], [data-testid="stAlertContentError"]')).map(e => e.innerText.slice(0, 160))"""

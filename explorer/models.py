@@ -291,3 +291,6 @@ if __name__ == "__main__":  # pragma: no cover - CLI used by the Makefile
 
     if "--prepare" in sys.argv:
         prepare_offline_defaults()
+        from explorer import static_files
+
+        print(f"plotly.js ready to serve at {static_files.ensure_plotly_js()}", flush=True)

@@ -7,6 +7,7 @@ import streamlit as st
 from explorer import mlm, ui
 from explorer.charts import mlm as mlm_charts
 from explorer.charts import unique_labels
+from explorer.ui import chart
 
 # Workshop examples: (text, words masked when the example is picked).
 PRESETS = {
@@ -55,9 +56,8 @@ def _prediction_charts(predictions: list, key: str) -> None:
     """A bar chart per blank, two a row, for the first few blanks; the table lists them all."""
     shown = predictions[:mlm_charts.MAX_BLANK_CHARTS]
     cols = st.columns(2)
-    for i, pred in enumerate(shown):
-        cols[i % 2].plotly_chart(mlm_charts.prediction_chart(pred, large=large), width="stretch",
-                                 key=f"{key}_{pred.position}")
+    for i, pred in enumerate(shown):  # keyed by place, not by blank: a changed blank redraws its chart in place
+        chart.plotly_chart(mlm_charts.prediction_chart(pred, large=large), key=f"{key}_{i}", container=cols[i % 2])
     if len(predictions) > len(shown):
         st.caption(f"Charts for the first {len(shown)} of the {len(predictions)} blanks; the table has "
                    "every blank, and the CSV download every candidate.")

@@ -15,6 +15,8 @@ from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
+# a chart in the page: st.plotly_chart's element or a chart drawn in place (explorer.ui.chart)
+CHARTS = '[data-testid="stPlotlyChart"], [data-testid="sslPlotlyChart"]'
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
 

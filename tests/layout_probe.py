@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import sys
 
+from tests.browser import CHARTS
+
 # Elements whose text must be shown whole: a scrollWidth wider than the box means an ellipsis or a cut.
 CUT_JS = """() => {
   const sel = {
@@ -56,8 +58,8 @@ CHART_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"]
 def charts_drawn(page, timeout_ms: int = 30_000) -> None:
     """Wait until every chart element on the page has been drawn by plotly (it draws after the run ends)."""
     try:
-        page.wait_for_function("""() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]'))
-            .every(c => c.querySelector('.js-plotly-plot .main-svg'))""", timeout=timeout_ms)
+        page.wait_for_function("""(sel) => Array.from(document.querySelectorAll(sel))
+            .every(c => c.querySelector('.main-svg'))""", arg=CHARTS, timeout=timeout_ms)
     except Exception:  # noqa: BLE001 - measured as it is; the test reports what it finds
         pass
 

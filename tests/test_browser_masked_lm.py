@@ -10,28 +10,38 @@ import pytest
 from playwright.sync_api import expect
 
 from app import ROOT
+from explorer.ui import chart
 from tests.browser import opened_page, wait_idle
 
 pytestmark = pytest.mark.browser
 
 
 def test_click_a_token_to_mask_it_and_see_the_prediction_chart():
-    """On the default masked LM (SmolLM2 read both ways): its byte-level pieces carry their space (␣)."""
+    """On the default masked LM (SmolLM2 read both ways): its byte-level pieces carry their space (␣).
+
+    A chart whose blank changes is redrawn in place: the same node in the page, a new drawing."""
     with opened_page("Masked LM (cloze)") as (page, log):
         pills = page.locator('[data-testid="stButtonGroup"]').first
-        charts = page.locator('[data-testid="stPlotlyChart"]')
+        charts = page.locator(f'[data-testid="{chart.TEST_ID}"]')
         expect(charts).to_have_count(1, timeout=60_000)  # the example's own blank: "capital"
-        pills.get_by_role("button", name="␣capital", exact=True).click()  # unmask it
+        expect(charts.first).to_contain_text("answer “␣capital”", timeout=60_000)
+        charts.first.evaluate("el => { el.__first = true; }")  # a mark that only this very node carries
+        pills.get_by_role("button", name="␣France", exact=True).click()  # mask another token: a second chart
         wait_idle(page)
-        expect(page.get_by_text("Nothing is masked yet")).to_have_count(1, timeout=60_000)
-        expect(charts).to_have_count(0)
-        pills.get_by_role("button", name="␣France", exact=True).click()  # mask another token
+        expect(charts).to_have_count(2, timeout=60_000)
+        expect(charts.nth(1)).to_contain_text("answer “␣France”", timeout=60_000)
+        assert charts.first.evaluate("el => el.__first === true") and "␣capital" in charts.first.inner_text()
+        pills.get_by_role("button", name="␣capital", exact=True).click()  # unmask the first blank
         wait_idle(page)
         expect(charts).to_have_count(1, timeout=60_000)
-        chart = charts.first
-        chart.locator(".main-svg").first.wait_for()
-        assert "answer “␣France”" in chart.inner_text()
-        assert chart.locator(".bars .point").count() >= 10  # top-10 bars (+ the answer if outside them)
+        chart_node = charts.first
+        expect(chart_node).to_contain_text("answer “␣France”", timeout=60_000)
+        assert chart_node.evaluate("el => el.__first === true")  # the same node, updated in place
+        assert chart_node.locator(".bars .point").count() >= 10  # top-10 bars (+ the answer if outside them)
+        top = chart_node.locator(".bars .point").last.bounding_box()  # the top bar (drawn last)
+        page.mouse.move(top["x"] + top["width"] / 2, top["y"] + top["height"] / 2)  # plotly's own hover label
+        expect(chart_node.locator(".hoverlayer")).to_contain_text("rank 1", timeout=10_000)
+        assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
         assert page.locator('[data-testid="stException"]').count() == 0
         page.screenshot(path=str(ROOT / ".pytest_cache" / "masked_lm.png"), full_page=True)
         # the CSV is made when the button is clicked (not on every rerun): it holds this blank's candidates
@@ -41,7 +51,11 @@ def test_click_a_token_to_mask_it_and_see_the_prediction_chart():
         assert rows and {r["answer"] for r in rows} == {"␣France"}, rows[:2]
         probs = [float(r["probability"]) for r in rows]
         assert len(rows) == 10 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6, rows[:2]
-        assert log.external == [], log.external
+        pills.get_by_role("button", name="␣France", exact=True).click()  # nothing masked: no chart
+        wait_idle(page)
+        expect(page.get_by_text("Nothing is masked yet")).to_have_count(1, timeout=60_000)
+        expect(charts).to_have_count(0)
+        assert log.external == [], log.external  # plotly.js too came from the app
 
 
 def test_surprise_per_token_on_a_long_text_is_drawn_while_it_is_computed():

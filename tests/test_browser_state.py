@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import opened_page, wait_idle
+from tests.browser import CHARTS, opened_page, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -31,7 +31,7 @@ def test_top_k_slider_shows_its_value_after_an_empty_text():
         commit(page, box, "")
         expect(page.get_by_text("The text is empty.")).to_have_count(1, timeout=60_000)
         commit(page, box, "Paris is the capital of France.")
-        expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(1, timeout=60_000)
+        expect(page.locator(CHARTS)).to_have_count(1, timeout=60_000)
         assert slider_value(page, "top-k") == "10"
         pills = page.locator('[data-testid="stButtonGroup"]').first
         pills.get_by_role("button", name="␣France", exact=True).click()  # the next click

@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import ARGS, CHROMIUM, ROOT, free_port, wait_idle
+from tests.browser import ARGS, CHARTS, CHROMIUM, ROOT, free_port, wait_idle
 from tests.test_serving import needs_nginx
 
 pytestmark = [pytest.mark.browser, needs_nginx]
@@ -65,7 +65,7 @@ def open_masked_lm(browser, url: str):
     page = context.new_page()
     page.goto(url + "/masked_lm")
     wait_idle(page)
-    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(1, timeout=90_000)
+    expect(page.locator(CHARTS)).to_have_count(1, timeout=90_000)
     worker = next(c["value"] for c in context.cookies() if c["name"] == "sslx_worker")
     return page, worker
 
@@ -73,7 +73,7 @@ def open_masked_lm(browser, url: str):
 def mask(page, piece: str, charts: int) -> None:
     page.locator('[data-testid="stButtonGroup"]').first.get_by_role("button", name=piece, exact=True).click()
     wait_idle(page)
-    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(charts, timeout=60_000)
+    expect(page.locator(CHARTS)).to_have_count(charts, timeout=60_000)
 
 
 def test_a_killed_workers_participants_get_their_page_back_and_the_others_notice_nothing(workshop):
@@ -102,10 +102,10 @@ def test_a_killed_workers_participants_get_their_page_back_and_the_others_notice
             # the page reconnects by itself and is drawn again from its link on a live worker
             victim_page.wait_for_timeout(1500)
             wait_idle(victim_page)
-            expect(victim_page.locator('[data-testid="stPlotlyChart"]')).to_have_count(1, timeout=10_000)
+            expect(victim_page.locator(CHARTS)).to_have_count(1, timeout=10_000)
             back = time.time() - killed
             assert victim_page.get_by_label("Text", exact=True).input_value() == TEXT
-            chart = victim_page.locator('[data-testid="stPlotlyChart"]').first
+            chart = victim_page.locator(CHARTS).first
             chart.locator(".main-svg").first.wait_for()
             assert "answer “␣honey”" in chart.inner_text()  # the masked token came back with the text
             assert back <= 10, f"the page took {back:.1f} s to come back"

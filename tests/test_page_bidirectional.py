@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
 from explorer import compare, load, mlm, training
 from explorer.tokens import display_piece
+from tests.figures import figures
 
 MASKED = "pages/masked_lm.py"
 
@@ -19,7 +18,7 @@ def pair(tiny_bidir_dir, tiny_clm_dir):
 
 
 def charts(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return figures(at)
 
 
 def texts(at) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -11,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 import explorer
 from app import ROOT
 from explorer import mlm
+from tests.figures import figures, in_place
 from tests.test_mlm import no_mask_dir  # noqa: F401 - a fixture shared with the core tests
 
 PAGE = "pages/masked_lm.py"
@@ -29,7 +28,7 @@ def open_page(app_page):
 
 
 def charts(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return figures(at)
 
 
 def bar_probs(spec: dict) -> dict[str, float]:
@@ -76,6 +75,28 @@ def test_clicking_tokens_masks_and_unmasks(open_page, tiny_mlm_dir):
     at.pills(key="mlm_masked").set_value([]).run()
     assert not at.exception and not charts(at)
     assert "Nothing is masked yet" in texts(at) and "[MASK]" in texts(at)
+
+
+def test_a_changed_blank_redraws_its_chart_in_place(open_page, tiny_mlm_dir):
+    """The first chart keeps its element id (the browser updates the drawing it has) while its figure changes."""
+    at = open_page(tiny_mlm_dir)
+    (before,) = in_place(at)
+    first = charts(at)[0]
+    at.pills(key="mlm_masked").set_value([6]).run()  # another word instead: "france" for "capital"
+    (after,) = in_place(at)
+    assert after.proto.id == before.proto.id and after.proto.id.endswith("mlm_chart_0")
+    assert "france" in charts(at)[0]["layout"]["title"]["text"] and charts(at)[0] != first
+    at.pills(key="mlm_masked").set_value([4, 6]).run()  # a second blank: a second chart, the first kept
+    assert [e.proto.id for e in in_place(at)][0] == before.proto.id and len(in_place(at)) == 2
+
+
+def test_charts_fall_back_to_plotly_chart_where_plotly_js_cannot_be_served(open_page, tiny_mlm_dir, monkeypatch):
+    from explorer import static_files
+
+    monkeypatch.setattr(static_files, "plotly_js_served", lambda: False)
+    at = open_page(tiny_mlm_dir)
+    assert not at.exception and not in_place(at) and len(at.get("plotly_chart")) == 1
+    assert "capital" in charts(at)[0]["layout"]["title"]["text"]
 
 
 def test_whole_word_masking_masks_every_piece(open_page, tiny_mlm_dir, tiny):
@@ -235,5 +256,5 @@ def test_many_blanks_get_a_bounded_number_of_charts_and_a_full_table(open_page, 
     at.text_area(key="mlm_text").set_value("a [MASK] " * 30).run()
     assert not at.exception
     assert len(at.dataframe[0].value) == 30  # every blank in the table
-    assert len(at.get("plotly_chart")) == MAX_BLANK_CHARTS
+    assert len(charts(at)) == MAX_BLANK_CHARTS
     assert any(f"Charts for the first {MAX_BLANK_CHARTS} of the 30 blanks" in c.value for c in at.caption)

@@ -1,0 +1,89 @@
+"""A plotly chart that is redrawn in place when its figure changes (Plotly.react on the same node).
+
+`st.plotly_chart` gives a chart a new identity whenever its figure changes (Streamlit hashes the
+figure into the element's id), so the browser tears the chart down and builds it again on every
+rerun that changes it: on the masked-LM page, most of the browser's share of the time between a
+click and the new chart. This chart keeps its identity (its `key`) and hands the new figure to
+plotly.js, which updates the drawing it has. Hover, the mode bar and resizing are plotly's own.
+
+plotly.js is served by the app itself (`explorer.static_files`); where it cannot be, the chart is
+an ordinary `st.plotly_chart`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import re
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer import static_files
+
+TEST_ID = "sslPlotlyChart"  # the chart's node in the page (tests and benchmarks find it by this)
+CONFIG = {"responsive": True, "displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+
+_JS = """
+let loading = null;
+function plotly(src) {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!loading) {
+    loading = new Promise((resolve, reject) => {
+      const s = document.createElement('script');
+      s.src = src;
+      s.onload = () => resolve(window.Plotly);
+      s.onerror = () => { loading = null; s.remove(); reject(new Error('plotly.js did not load')); };
+      document.head.appendChild(s);
+    });
+  }
+  return loading;
+}
+export default function ({ data, parentElement }) {
+  let host = parentElement.querySelector('.ssl-chart');
+  if (!host) {
+    host = document.createElement('div');
+    host.className = 'ssl-chart';
+    host.setAttribute('data-testid', '%TEST_ID%');
+    host.setAttribute('role', 'img');
+    parentElement.appendChild(host);
+  }
+  const fig = JSON.parse(data.figure);
+  const layout = fig.layout || {};
+  layout.font = Object.assign({family: getComputedStyle(document.body).fontFamily}, layout.font || {});
+  layout.autosize = true;
+  host.style.height = (layout.height || 450) + 'px';
+  host.setAttribute('aria-label', data.alt);
+  plotly(data.src).then(P => {
+    P.react(host, fig.data || [], layout, data.config);
+    if (!host.__sslResize) {  // a column can change width without the window changing (the sidebar)
+      host.__sslResize = new ResizeObserver(() => { if (host.isConnected) P.Plots.resize(host); });
+      host.__sslResize.observe(host);
+    }
+  }).catch(e => { host.textContent = 'The chart could not be drawn (' + e.message + '): reload the page.'; });
+  return () => {  // unmounted
+    if (host.__sslResize) host.__sslResize.disconnect();
+    if (window.Plotly) window.Plotly.purge(host);
+  };
+}
+""".replace("%TEST_ID%", TEST_ID)
+
+COMPONENT = "ssl_explorer.plotly_in_place"
+_component = st.components.v2.component(COMPONENT, js=_JS,
+                                        css=".ssl-chart { width: 100%; }", isolate_styles=False)
+
+
+def plotly_chart(fig: go.Figure, *, key: str, container: Any = None, alt: str = "") -> None:
+    """Draw `fig` where `container` (or the page) is; a later rerun with the same `key` updates it in place.
+
+    `key` names the chart's place on the page (e.g. "the first blank's chart"), not its content.
+    `alt`: what the chart shows, for screen readers (default: its title).
+    """
+    if not static_files.plotly_js_served():
+        (container if container is not None else st).plotly_chart(fig, width="stretch", key=key)
+        return
+    title = html.unescape(re.sub(r"<[^>]*>", " ", fig.layout.title.text or "")) if fig.layout.title else ""
+    data = {"figure": fig.to_json(), "src": static_files.PLOTLY_JS_URL, "config": CONFIG, "alt": alt or title}
+    with container if container is not None else contextlib.nullcontext():
+        _component(key=key, data=data, width="stretch", height="content")
