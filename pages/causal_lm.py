@@ -5,6 +5,7 @@ import streamlit as st
 from explorer import clm, ui
 from explorer.charts import clm as charts
 from explorer.tokens import MAX_CHARS, display_piece, encode
+from explorer.ui import chart
 
 DEFAULTS = {
     "clm_prompt": "The capital of France is",
@@ -164,9 +165,9 @@ with ui.friendly_errors():
     dist = gen.distribution(lm, top_n=show)
     shaped = clm.apply_sampling(dist.logits, settings.temperature, settings.top_k, settings.top_p)
     frame = shaped.frame(tok, show)
-    st.plotly_chart(charts.decoding_bars(list(frame["token"]), list(frame["model"]), list(frame["renormalised"]),
-                                         list(frame["kept"]), token_ids=list(frame["id"]), large=large),
-                    width="stretch", key="clm_bars")
+    chart.plotly_chart(charts.decoding_bars(list(frame["token"]), list(frame["model"]), list(frame["renormalised"]),
+                                            list(frame["kept"]), token_ids=list(frame["id"]), large=large),
+                       key="clm_bars")  # every step: the same chart, redrawn
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Most likely", dist.top[0].piece, f"{dist.top[0].prob:.1%}", delta_color="off",
               delta_arrow="off")

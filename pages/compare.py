@@ -6,6 +6,7 @@ from explorer import compare, ui
 from explorer.charts import probability_bars
 from explorer.charts.compare import gain_bars, mask_matrix, word_strip
 from explorer.tokens import display_pieces
+from explorer.ui import chart
 
 # Workshop examples and the word each one hides first: a word the right-hand context decides.
 PRESETS = {
@@ -101,8 +102,8 @@ with ui.friendly_errors():
             st.subheader(label, help=f"Model: {side.model_name}")
             st.markdown(f"**The model sees:** `{side.sees}`")
             highlight = [p == side.answer_piece for p in side.top_pieces]
-            st.plotly_chart(probability_bars(side.top_pieces, side.top_probs, highlight=highlight, large=large),
-                            width="stretch", key=f"cmp_bars_{side.kind}")
+            chart.plotly_chart(probability_bars(side.top_pieces, side.top_probs, highlight=highlight, large=large),
+                               key=f"cmp_bars_{side.kind}")  # a new word: the same two charts, redrawn
             if side.answer_rank is None:
                 st.info("A blank with no answer: the bars are what the model would put there.")
             elif side.recovered:

@@ -8,7 +8,7 @@ import pytest
 
 from app import ROOT
 from explorer import clm
-from tests.browser import opened_page, wait_idle
+from tests.browser import CHARTS, opened_page, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +20,7 @@ def test_click_a_candidate_to_append_it(smollm2):
     after = clm.next_token_distribution(smollm2, prompt.ids + [second.token_id])
     with opened_page("Causal LM (next token)") as (page, log):
         page.get_by_text("Nothing generated yet").wait_for()
-        chart = page.locator('[data-testid="stPlotlyChart"]').first
+        chart = page.locator(CHARTS).first
         chart.locator(".main-svg").first.wait_for()
         assert dist.top[0].piece in chart.inner_text()
         candidates = page.locator('[data-testid="stButtonGroup"]').filter(has_text=f"{second.prob:.1%}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -11,6 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer import clm
+from tests.figures import figures, in_place
 
 PAGE = "pages/causal_lm.py"
 
@@ -20,7 +20,7 @@ def metric(at: AppTest, label: str) -> str:
 
 
 def bars(at: AppTest) -> dict:
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = figures(at)[0]
     model, after = spec["data"][:2]  # then the legend's own swatches
     return {"labels": [y.strip() for y in model["y"][::-1]], "model": model["x"][::-1], "after": after["x"][::-1]}
 
@@ -63,6 +63,15 @@ def test_clicking_a_candidate_appends_it(app_page, smollm2):
     nxt = clm.next_token_distribution(smollm2, prompt.ids + [the])
     assert metric(at, "Most likely") == nxt.top[0].piece
     assert at.dataframe[1].value["token"].tolist() == ["␣the"]
+
+
+def test_a_greedy_step_redraws_the_next_token_chart_in_place(app_page, smollm2):
+    at = app_page(PAGE)
+    (before,) = in_place(at)
+    first = bars(at)
+    at.button(key="clm_greedy").click().run()
+    (after,) = in_place(at)
+    assert after.proto.id == before.proto.id and bars(at) != first  # the same chart, a new distribution
 
 
 def test_greedy_generate_undo_reset_match_model_generate(app_page, smollm2):
@@ -146,7 +155,7 @@ def test_chat_template_shows_the_exact_text(app_page, smollm2):
 def test_empty_and_long_prompts_are_explained(app_page, smollm2, text, expected):
     at = app_page(PAGE, clm_prompt=text)
     assert expected in infos(at)
-    assert not at.error and at.get("plotly_chart")
+    assert not at.error and figures(at)
 
 
 def test_odd_unicode_prompt(app_page, smollm2):
@@ -183,8 +192,8 @@ def test_teacher_forcing_uses_the_text_so_far_and_explains_short_text(app_page, 
 
 def test_presenter_mode_renders(app_page, smollm2):
     at = app_page(PAGE, presenter=True)
-    assert at.get("plotly_chart") and not at.error
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert figures(at) and not at.error
+    spec = figures(at)[0]
     assert spec["layout"]["font"]["size"] == 20
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+
+from tests.figures import figures, in_place
 
 
 @pytest.fixture()
@@ -13,8 +13,8 @@ def at(app_page, tiny_mlm_dir):
 
 
 def test_default_sentence_side_by_side(at):
-    charts = at.get("plotly_chart")
-    assert len(charts) == 6  # two top-k, strip, gain, two masks
+    charts = figures(at)
+    assert len(charts) == 6 and len(in_place(at)) == 2  # two top-k, strip, gain, two masks
     subs = [s.value for s in at.subheader]
     assert subs == ["Masked LM — sees both sides", "Causal LM — sees the left only"]
     seen = " ".join(m.value for m in at.markdown)
@@ -61,7 +61,7 @@ def test_clicking_the_chosen_word_off_then_typing_keeps_the_page_working(at):
         at.text_input(key="cmp_text").set_value(text).run()
         assert not at.exception, text
     at.pills(key="cmp_word").set_value(1).run()
-    assert not at.exception and len(at.get("plotly_chart")) >= 2
+    assert not at.exception and len(figures(at)) >= 2
 
 
 def test_candidates_shown_keeps_its_value_after_an_empty_sentence(tiny_mlm_dir, tiny_clm_dir):
@@ -75,5 +75,5 @@ def test_candidates_shown_keeps_its_value_after_an_empty_sentence(tiny_mlm_dir, 
     assert s.value_shown("cmp_k") == [8.0]
     s.set("cmp_word", "barked")
     assert s.at.session_state["cmp_k"] == 8 and "cmp_k" not in s.at.query_params
-    bars = [json.loads(c.proto.spec) for c in s.at.get("plotly_chart")][:2]  # masked LM, causal LM
+    bars = figures(s.at)[:2]  # masked LM, causal LM
     assert [len(b["data"][0]["y"]) for b in bars] == [8, 8]
