@@ -13,7 +13,7 @@ from pathlib import Path
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 PLOTLY_JS = "plotly.min.js"
-PLOTLY_JS_URL = f"app/static/{PLOTLY_JS}"  # relative: right under a base URL path (one per room) too
+PLOTLY_JS_URL = f"app/static/{PLOTLY_JS}"  # relative to the app's base URL (a room's path prefix too): see explorer.ui.chart
 
 
 def plotly_js_source() -> Path:

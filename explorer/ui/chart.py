@@ -27,12 +27,16 @@ CONFIG = {"responsive": True, "displaylogo": False, "modeBarButtonsToRemove": ["
 
 _JS = """
 let loading = null;
+function served(path) {  // under the app's own base URL (a room's path prefix too), as Streamlit's own scripts
+  const own = document.querySelector('script[src*="/static/js/index"]');
+  return own ? new URL('../../' + path, own.src).href : path;
+}
 function plotly(src) {
   if (window.Plotly) return Promise.resolve(window.Plotly);
   if (!loading) {
     loading = new Promise((resolve, reject) => {
       const s = document.createElement('script');
-      s.src = src;
+      s.src = served(src);
       s.onload = () => resolve(window.Plotly);
       s.onerror = () => { loading = null; s.remove(); reject(new Error('plotly.js did not load')); };
       document.head.appendChild(s);
