@@ -77,3 +77,20 @@ def test_surprise_per_token_on_a_long_text_is_drawn_while_it_is_computed():
         expect(page.get_by_text("s left (change the text to stop)", exact=False)).to_have_count(0)
         assert page.locator('[data-testid="stException"]').count() == 0
         assert log.external == [], log.external
+
+
+def test_a_chart_whose_plotly_js_cannot_load_says_so_and_the_page_keeps_working():
+    from tests.browser import browser, open_from_sidebar, shared_server
+
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        page.route("**/app/static/plotly.min.js", lambda route: route.abort())
+        open_from_sidebar(page, shared_server(), "Masked LM (cloze)")
+        charts = page.locator(f'[data-testid="{chart.TEST_ID}"]')
+        expect(charts.first).to_contain_text("The chart could not be drawn", timeout=60_000)
+        page.locator('[data-testid="stButtonGroup"]').first.get_by_role("button", name="␣France", exact=True).click()
+        wait_idle(page)
+        expect(charts).to_have_count(2, timeout=60_000)  # the page goes on: the table and the second blank
+        expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert charts.first.locator(".ssl-chart-error").count() == 1  # one note, not one per rerun

@@ -60,12 +60,17 @@ export default function ({ data, parentElement }) {
   host.style.height = (layout.height || 450) + 'px';
   host.setAttribute('aria-label', data.alt);
   plotly(data.src).then(P => {
+    host.querySelector(':scope > .ssl-chart-error')?.remove();
     P.react(host, fig.data || [], layout, data.config);
     if (!host.__sslResize) {  // a column can change width without the window changing (the sidebar)
       host.__sslResize = new ResizeObserver(() => { if (host.isConnected) P.Plots.resize(host); });
       host.__sslResize.observe(host);
     }
-  }).catch(e => { host.textContent = 'The chart could not be drawn (' + e.message + '): reload the page.'; });
+  }).catch(e => {
+    const note = host.querySelector(':scope > .ssl-chart-error') || host.appendChild(document.createElement('p'));
+    note.className = 'ssl-chart-error';
+    note.textContent = 'The chart could not be drawn (' + e.message + '): reload the page.';
+  });
   return () => {  // unmounted
     if (host.__sslResize) host.__sslResize.disconnect();
     if (window.Plotly) window.Plotly.purge(host);
