@@ -10,6 +10,7 @@ import re
 
 from bench.fixtures import SENTENCE
 from bench.web import Interaction, describe, timed, wait_idle
+from tests.browser import CHARTS
 
 MENU = {
     "mlm": "Masked LM (cloze)",
@@ -20,7 +21,7 @@ MENU = {
 }
 # The benchmark sentence with one word left blank: typed into the masked-LM page, each one draws a chart.
 BLANKED = [SENTENCE.replace(w, "[MASK]", 1) for w in ("slowly", "wet", "along", "looking")]
-CHART = ':is([data-testid="stPlotlyChart"], [data-testid="sslPlotlyChart"])'
+CHART = f":is({CHARTS})"
 
 
 async def open_app(page, url: str, timeout_s: float = 180) -> None:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.browser import ARGS, CHROMIUM, free_port  # noqa: E402
+from tests.browser import ARGS, CHARTS, CHROMIUM, free_port  # noqa: E402
 
 QUIET_MS = 300  # no chart change and no rerun for this long: the interaction is over
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -35,7 +35,7 @@ HARNESS = """
 (() => {
   if (window.__bench) return;
   const b = window.__bench = {armed: false, t0: null, chart: null, idle: null, any: null, running: false};
-  const CHART = '[data-testid="stPlotlyChart"], [data-testid="sslPlotlyChart"]';
+  const CHART = '%CHARTS%';
   const inChart = n => {
     const el = n && (n.nodeType === 1 ? n : n.parentElement);
     return !!(el && el.closest && el.closest(CHART));
@@ -63,7 +63,7 @@ HARNESS = """
   window.addEventListener('click', mark, true);
   window.addEventListener('keydown', e => { if (e.key === 'Enter') mark(e); }, true);
 })();
-"""
+""".replace("%CHARTS%", CHARTS)
 ARM = "() => { const b = window.__bench; b.armed = true; b.t0 = b.chart = b.idle = b.any = null; }"
 # Over when the app is idle and nothing changed for `quiet` ms, after a rerun or a chart change (with
 # `chart`: a chart change). A rerun so short that the page never showed "running" counts when the page
@@ -75,7 +75,7 @@ SETTLED = """(a) => {
   if (b.idle === null && b.chart === null && now - b.t0 < 1500) return false;
   return now - Math.max(b.idle || 0, b.chart || 0, b.any || 0) > a.quiet;
 }"""
-CHART_DRAWN = ':is([data-testid="stPlotlyChart"], [data-testid="sslPlotlyChart"]) .main-svg'
+CHART_DRAWN = f":is({CHARTS}) .main-svg"
 READ = "() => { const b = window.__bench; return {t0: b.t0, chart: b.chart, idle: b.idle, any: b.any}; }"
 ERRORS = """() => Array.from(document.querySelectorAll(
   '[data-testid="stException"], [data-testid="stAlertContentError"]')).map(e => e.innerText.slice(0, 160))"""
