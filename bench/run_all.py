@@ -7,7 +7,9 @@ Each benchmark runs in its own process (so that one's models and threads never s
 and hands its figures back as JSON, kept in bench/out/results.json: a run of some benchmarks
 (`--only`) updates theirs and the report keeps the others, dated. `--quick` gives each a tiny
 budget (a smoke run, figures not meaningful). The live-training figure comes from
-bench/training_speed.py, the training page's own benchmark.
+bench/training_speed.py, the training page's own benchmark. What is written by hand about a
+section's figures lives in bench/notes/<section>.md (latency.md, workshop.md, ...) and is printed
+after that section's tables.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ if str(ROOT) not in sys.path:
 from bench.common import app_threads, machine  # noqa: E402
 
 REPORT = ROOT / "bench" / "REPORT.md"
+# Written by hand: the analysis behind a section's figures (bench/notes/<section>.md, e.g. latency.md),
+# printed after that section's tables so that a new run of the benchmarks keeps it.
+NOTES = ROOT / "bench" / "notes"
 RESULTS = ROOT / "bench" / "out" / "results.json"  # the last figures of each benchmark (not in git)
 TRAINING_SPEED = ROOT / "bench" / "training_speed.py"
 BUDGETS = {  # name -> (full arguments, quick arguments)
@@ -386,8 +391,25 @@ def vision_section(r: dict) -> list[str]:
     return out + [""]
 
 
+def _sections() -> dict:
+    return {"core": core_section, "latency": latency_section, "cold": cold_section,
+            "training": training_section, "load": load_section,
+            "wsload": lambda r: load_section(r, websocket=True), "cloze": cloze_section,
+            "grammar": grammar_section, "memory": memory_section, "soak": soak_section,
+            "workshop": workshop_section, "workshop_soak": lambda r: workshop_section(r, SOAK_TITLE),
+            "alignment": alignment_section, "vision": vision_section}
+
+
+def _sections_of(report: str) -> dict[str, str]:
+    """A report's sections by heading line (each with its text up to the next heading)."""
+    parts = re.split(r"(?m)^(?=## )", report)
+    return {part.split("\n", 1)[0]: part.rstrip("\n") for part in parts if part.startswith("## ")}
+
+
 def write_report(results: dict, path: Path, *, quick: bool, started: str, load_before: tuple,
-                 load_after: tuple) -> str:
+                 load_after: tuple, notes: Path = NOTES, previous: str = "") -> str:
+    """The report from `results`; a benchmark with no figures there keeps its section of the `previous`
+    report as it was (so that a run of some benchmarks on a machine without bench/out loses nothing)."""
     # the 1-minute load average at the end of each benchmark (else before and after this run)
     # (not counting the load tests, which load the machine themselves)
     loads = [r["load_average"] for name, r in results.items() if "load_average" in r and name not in ("load", "wsload", "workshop", "workshop_soak")] \
@@ -398,15 +420,19 @@ def write_report(results: dict, path: Path, *, quick: bool, started: str, load_b
              f"the benchmarks, on {os.cpu_count()} cores"
              + (": the machine was busy with other work, so absolute times are pessimistic; ratios are measured "
                 "in the same run, interleaved." if max(loads) > (os.cpu_count() or 1) else "."), ""]
+    if any(section({})[0] in _sections_of(previous) for name, section in _sections().items() if name not in results):
+        lines += ["Sections of benchmarks not run this time are kept from the earlier report, each with the date "
+                  "it was measured.", ""]
     if quick:
         lines += ["*Quick run: tiny budgets to check that every benchmark works; the figures mean little.*", ""]
-    sections = {"core": core_section, "latency": latency_section, "cold": cold_section,
-                "training": training_section, "load": load_section,
-                "wsload": lambda r: load_section(r, websocket=True), "cloze": cloze_section,
-                "grammar": grammar_section, "memory": memory_section, "soak": soak_section,
-                "workshop": workshop_section, "workshop_soak": lambda r: workshop_section(r, SOAK_TITLE),
-                "alignment": alignment_section, "vision": vision_section}
-    for name, section in sections.items():
+    kept = _sections_of(previous)
+    for name, section in _sections().items():
+        heading = section({})[0]
+        if name not in results and heading in kept:
+            part = kept[heading].split("\n")
+            if not any(line.startswith(("*Measured", "*Kept")) for line in part):
+                part[2:2] = ["*Kept from the earlier report: not measured in this run.*", ""]
+            lines += ["\n".join(part), ""]
         if name in results:
             part = section(results[name])
             r = results[name]
@@ -414,8 +440,15 @@ def write_report(results: dict, path: Path, *, quick: bool, started: str, load_b
                 part.insert(2, f"*Measured {r['measured']} (load average {r.get('load_average', 0):.1f}), "
                                "in an earlier run.*\n")
             lines += part
+            note = notes / f"{name}.md"
+            if note.is_file():
+                lines += [note.read_text().strip(), ""]
     lines += ["## Commands", ""]
-    lines += [f"- `{r['command']}`" for r in results.values() if r.get("command")]
+    commands = [f"- `{r['command']}`" for r in results.values() if r.get("command")]
+    if kept:  # the commands behind the kept sections too
+        old = [line for line in kept.get("## Commands", "").splitlines() if line.startswith("- `")]
+        commands = list(dict.fromkeys(old + commands))
+    lines += commands
     lines += ["", "Details of each benchmark: the docstring at the top of its script in `bench/`.", ""]
     text = "\n".join(lines)
     path.write_text(text)
@@ -462,7 +495,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not chosen and results:  # the report alone, from the kept figures: dated by the latest of them
         started = max(r.get("measured", started) for r in results.values())
     write_report(results, args.out, quick=args.quick, started=started, load_before=load_before,
-                 load_after=os.getloadavg())
+                 load_after=os.getloadavg(), previous=args.out.read_text() if args.out.is_file() else "")
     print(f"Wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return results
 

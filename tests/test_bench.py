@@ -172,3 +172,48 @@ def test_the_report_has_the_vision_section(tmp_path):
     assert "## 14. Images" in text and "(90% lower)" in text and "beaten after 25 s (ok)" in text
     assert "| self-supervised encoder | 0.950 | 1.000 |" in text and "| raw pixels | 0.800 | 0.800 |" in text
     assert "At 10 labels per class: 0.960 (ok)." in text and run_all.MODULES["vision"] == "bench.vision"
+
+
+def test_hand_written_notes_follow_their_section_and_survive_a_new_report(tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "core.md").write_text("Why the fill-mask costs what it costs.\n")
+    (notes / "soak.md").write_text("A soak note.\n")  # no soak results in this run: not printed
+    core = {"mlm": "tiny", "mlm_name": "m", "clm": "c", "encoder": "e", "mlm_tokens": 22, "clm_tokens": 20,
+            "rows": [{"name": "fill-mask", "explorer_ms": 10.0, "plain_ms": 9.5, "ratio": 10 / 9.5,
+                      "ratio_best": 1.0, "goal": 1.05, "repeat": 3}]}
+    text = run_all.write_report({"core": core, "training": {"error": "not run"}}, tmp_path / "R.md", quick=True,
+                                started="2026-01-01 00:00", load_before=(1, 1, 1), load_after=(1, 1, 1), notes=notes)
+    assert text.index("| fill-mask | 10.0") < text.index("Why the fill-mask costs") < text.index("## 4.")
+    assert "A soak note" not in text
+    # the report in the repository holds every note kept in bench/notes, each in its own section
+    report = run_all.REPORT.read_text()
+    for note in run_all.NOTES.glob("*.md"):
+        assert note.read_text().strip() in report, note.name
+
+
+def test_a_run_of_some_benchmarks_keeps_the_other_sections_of_the_report(tmp_path):
+    # no figures kept from earlier runs (bench/out is not in git): the sections come from the report itself
+    previous = run_all.REPORT.read_text()
+    core = {"mlm": "tiny", "mlm_name": "m", "clm": "c", "encoder": "e", "mlm_tokens": 22, "clm_tokens": 20,
+            "command": "python -m bench.core_calls --repeat 1",
+            "rows": [{"name": "fill-mask", "explorer_ms": 10.0, "plain_ms": 9.5, "ratio": 10 / 9.5,
+                      "ratio_best": 1.0, "goal": 1.05, "repeat": 3}]}
+    text = run_all.write_report({"core": core}, tmp_path / "R.md", quick=False, started="2026-01-01 00:00",
+                                load_before=(1, 1, 1), load_after=(1, 1, 1), previous=previous)
+    old, new = run_all._sections_of(previous), run_all._sections_of(text)
+    assert "| fill-mask | 10.0 | 9.5 | 1.05 |" in new["## 1. Core calls against plain transformers (goal <= 1.05x)"]
+    assert new.keys() == old.keys()
+    for heading in old:
+        if not heading.startswith(("## 1.", "## Commands")):
+            assert new[heading] == old[heading], heading
+    assert "`python -m bench.core_calls --repeat 1`" in new["## Commands"] and "`python -m bench.vision`" in text
+    # nothing at all to go on: the report has the machine and no sections
+    assert "## 2." not in run_all.write_report({}, tmp_path / "E.md", quick=False, started="2026-01-01 00:00",
+                                              load_before=(1, 1, 1), load_after=(1, 1, 1))
+    # a kept section that carries no date of its own is marked as kept
+    heading = run_all.vision_section({})[0]
+    text = run_all.write_report({}, tmp_path / "V.md", quick=False, started="2026-01-01 00:00", load_before=(1, 1, 1),
+                                load_after=(1, 1, 1), previous=f"# Performance\n\n{heading}\n\nSome figures.\n")
+    assert f"{heading}\n\n*Kept from the earlier report: not measured in this run.*\n\nSome figures." in text
+    assert "kept from the earlier report, each with the date" in text
