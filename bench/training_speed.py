@@ -86,7 +86,7 @@ def server_loop(steps: int, arch: str, size: str) -> tuple[float, float]:
     import re
 
     from tests.browser import app_server, browser, wait_idle
-    from tests.test_browser_training import _choose as choose
+    from tests.browser import choose_setting as choose
 
     with app_server() as url, browser() as b:
         page = b.new_page(viewport={"width": 1280, "height": 1000})

@@ -13,6 +13,7 @@ from explorer.charts import alignment as charts
 from explorer.charts import training as training_charts
 from explorer.training import dpo, preferences, reward
 from explorer.training.alignment_runs import dpo_after_probes, dpo_run, reward_run
+from explorer.ui import chart
 from explorer.ui.live_run import LiveRun, figures
 
 SOURCES = {"bundled": "Bundled pairs", "upload": "Upload a CSV", "both": "Bundled pairs + yours", "mine": "Only yours"}
@@ -185,8 +186,8 @@ with tabs[2]:
                 charts.preference_curves(r.trainer.history, target=r.target, large=large),
                 training_charts.loss_curves(r.trainer.history, smoothing=0.6, target=r.target, large=large,
                                             title="DPO loss (ln 2 = no preference yet)", height=300)), large)
-            st.plotly_chart(curves, width="stretch", key="align_dpo_chart")
-            st.plotly_chart(loss, width="stretch", key="align_dpo_loss")
+            chart.plotly_chart(curves, key="align_dpo_chart", keep_view=id(r))  # redrawn in place while it trains
+            chart.plotly_chart(loss, key="align_dpo_loss", keep_view=id(r))
 
         slot.live(running, _draw, signature)
         run = slot.run
@@ -228,10 +229,10 @@ with tabs[3]:
                                                                        seed=int(st.session_state["align_seed"]),
                                                                        data_name=source_name), rm_plan.steps,
                                       start_label="Train the reward model")
-        rm_slot.live(rm_running, lambda r: st.plotly_chart(
+        rm_slot.live(rm_running, lambda r: chart.plotly_chart(
             training_charts.loss_curves(r.trainer.history, smoothing=0.6, target=r.target, large=large,
                                         title="Bradley–Terry loss and held-out accuracy", height=300),
-            width="stretch", key="align_rm_chart"), rm_signature)
+            key="align_rm_chart", keep_view=id(r)), rm_signature)
         rm = rm_slot.run
         if rm is not None and not rm_running and rm.step > 0:
             st.subheader("Best-of-n")

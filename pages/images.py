@@ -8,6 +8,7 @@ import streamlit as st
 
 from explorer import training, ui, vision
 from explorer.charts import vision as charts
+from explorer.ui import chart
 from explorer.ui.live_run import LiveRun
 
 VIEWS = ["Masked patches (MAE)", "Contrastive views (SimCLR)", "The payoff: a linear probe"]
@@ -91,9 +92,9 @@ with tabs[0]:
         signature = ("mae", plan.steps, round(float(ratio), 2))
         running = slot.controls(signature, lambda: vision.mae_run(plan, ratio=float(ratio), seed=0), plan.steps,
                                 preparing="Making a tiny ViT-MAE…")
-        slot.live(running, lambda r: st.plotly_chart(charts.mae_loss_curves(
-            r.trainer.history, r.extra["baseline_loss"], target=r.target, large=large), width="stretch",
-            key="img_mae_chart"), signature)
+        slot.live(running, lambda r: chart.plotly_chart(charts.mae_loss_curves(
+            r.trainer.history, r.extra["baseline_loss"], target=r.target, large=large), key="img_mae_chart",
+            keep_view=id(r)), signature)
         with st.expander("Attention of the ViT's CLS token to the visible patches (the DINO picture)"):
             with ui.friendly_errors():
                 att = vision.cls_attention(model, image, mask)
@@ -130,9 +131,9 @@ with tabs[1]:
         signature = ("simclr", plan.steps, aug, round(float(temperature), 2))
         running = slot.controls(signature, lambda: vision.simclr_run(plan, aug=aug, temperature=float(temperature)),
                                 plan.steps, preparing="Making a small CNN encoder…")
-        slot.live(running, lambda r: st.plotly_chart(charts.simclr_loss_curves(
-            r.trainer.history, r.trainer.task.batch_size, target=r.target, large=large), width="stretch",
-            key="img_simclr_chart"), signature)
+        slot.live(running, lambda r: chart.plotly_chart(charts.simclr_loss_curves(
+            r.trainer.history, r.trainer.task.batch_size, target=r.target, large=large), key="img_simclr_chart",
+            keep_view=id(r)), signature)
         if not running:
             with ui.friendly_errors():
                 m = vision.embedding_map(encoder)

@@ -36,6 +36,13 @@ def test_training_speed_reports_the_ratio():
 
 
 @pytest.mark.browser
+def test_training_speed_in_a_real_server_and_browser():
+    result = run_all.training_speed(["--steps", "10", "--repeat", "1", "--server"], timeout=600)
+    assert "error" not in result, result.get("error")
+    assert number(result["ratio"]) and result["ratio"] > 0 and number(result["page_steps_per_s"])
+
+
+@pytest.mark.browser
 def test_browser_latency_times_masked_lm_interactions(tmp_path):
     result = browser_latency.main(["--n", "2", "--pages", "mlm", "--mlm", "tiny", "--json", str(tmp_path / "l.json")])
     s = result["summary"]["mlm"]

@@ -16,7 +16,7 @@ from tests.browser import RequestLog, app_server, browser, choose_setting, wait_
 pytestmark = pytest.mark.browser
 
 STEPS = """() => {
-    const plots = [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')];
+    const plots = [...document.querySelectorAll('.js-plotly-plot')];
     for (const el of plots) {
         const t = (el.data || []).find(d => d.name === 'margin (train)');
         if (t) return t.x.length;

@@ -8,13 +8,18 @@ import re
 import pytest
 
 from app import ROOT
-from tests.browser import RequestLog, app_server, browser, choose_setting, wait_idle
+from tests.browser import CHARTS, RequestLog, app_server, browser, choose_setting, wait_idle
 
 pytestmark = pytest.mark.browser
 
+LOSS_PLOT = ("[...document.querySelectorAll('.js-plotly-plot')]"
+             ".find(el => (el.data || []).some(d => (d.name || '').startsWith('train loss')))")
 POINTS = """() => {
-    const el = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-    return el && el.data ? el.data[0].x.length : 0;
+    for (const el of document.querySelectorAll('.js-plotly-plot')) {
+        const t = (el.data || []).find(d => (d.name || '').startsWith('train loss'));
+        if (t) return t.x.length;
+    }
+    return 0;
 }"""
 
 
@@ -45,7 +50,7 @@ def _resume_step(page) -> int:
 
 def _screenshot(page, name: str) -> None:
     """Scroll the loss chart into view (it is redrawn all the time, so by script) and take a screenshot."""
-    page.evaluate("document.querySelector('[data-testid=\"stPlotlyChart\"]').scrollIntoView()")
+    page.evaluate(f"document.querySelector('{CHARTS}').scrollIntoView()")
     page.wait_for_timeout(300)
     page.screenshot(path=str(ROOT / ".pytest_cache" / name))
 
@@ -64,6 +69,14 @@ def test_training_chart_grows_stop_keeps_progress_and_resume_continues(server):
         first = _wait_points_above(page, 0)
         grown = _wait_points_above(page, first)
         assert grown > first
+        # the chart is redrawn in place: a curve hidden from its legend stays hidden, on the same chart, as it grows
+        page.evaluate(f"() => {{ window.__sslLoss = {LOSS_PLOT}; }}")
+        page.locator(".js-plotly-plot .legend .traces", has_text="train loss (raw)").locator(".legendtoggle").click()
+        hidden = f"() => {LOSS_PLOT}._fullData.find(d => d.name === 'train loss (raw)').visible"
+        page.wait_for_function(f"() => ({hidden})() === 'legendonly'")
+        _wait_points_above(page, _points(page) + 2)
+        assert page.evaluate(f"() => {LOSS_PLOT} === window.__sslLoss")
+        assert page.evaluate(hidden) == "legendonly"
         assert page.get_by_text(re.compile(r"Step \d+ of 2000")).count() >= 1
         _screenshot(page, "training-running.png")
 

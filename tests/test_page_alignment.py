@@ -5,7 +5,6 @@ and the three stages on one model on the Live training page."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -15,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from app import ROOT
 from explorer import training
 from explorer.training import preferences
+from tests.figures import figures
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +42,7 @@ def text(at: AppTest) -> str:
 
 
 def charts(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return figures(at)
 
 
 def finish(at: AppTest, key: str) -> training.Run:

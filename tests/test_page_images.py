@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import ROOT
 from explorer import training, vision
+from tests.figures import figures
 
 
 @pytest.fixture(autouse=True)
@@ -31,8 +32,7 @@ def open_page(view: str | None = None) -> AppTest:
 
 
 def figure(at: AppTest, title_part: str) -> dict:
-    for c in at.get("plotly_chart"):
-        spec = json.loads(c.proto.spec)
+    for spec in figures(at):
         if title_part in json.dumps(spec["layout"].get("title", "")):
             return spec
     raise AssertionError(f"no chart titled …{title_part}…")

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import ROOT
 from explorer import training
+from tests.figures import figures, in_place
 
 RUN = "training_run"
 PAGE = ROOT / "pages" / "training.py"
@@ -61,8 +62,14 @@ def wait_for_step(run: training.Run, step: int, timeout: float = 120) -> None:
 
 
 def loss_chart(at: AppTest) -> dict:
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    specs = figures(at)
     return next(s for s in specs if any(t.get("name", "").startswith("train loss") for t in s["data"]))
+
+
+def loss_view(at: AppTest) -> str:
+    """The live loss chart's view revision: the zoom a person made stays while it is the same."""
+    (el,) = [e for e in in_place(at) if e.proto.id.endswith("train_loss_chart")]
+    return json.loads(el.proto.json)["uirevision"]
 
 
 def trace(spec: dict, name: str) -> dict:
@@ -136,14 +143,18 @@ def test_train_more_then_reset_to_the_original_weights():
     at = open_page()
     run = start(at, 10)
     first = {k: v.clone() for k, v in run.model.state_dict().items()}
+    view = loss_view(at)
     assert at.button(key="train_start").label == "Train 10 more steps"
     at.button(key="train_start").click().run()
     finish_run(at, run)
     assert at.session_state[RUN] is run and run.step == 20
     assert len(trace(loss_chart(at), "train loss (raw)")["x"]) == 20
+    # the chart is redrawn in place, and 10 more steps of the same run keep the viewer's zoom
+    assert loss_view(at) == view and view.startswith("train_loss_chart/")
     at.button(key="train_reset").click().run()
     assert at.session_state[RUN] is None and "Reset" in page_text(at)
     again = start(at, 10)
+    assert loss_view(at) != view  # a new run is shown whole
     # a new run from the same seed starts from the same initial weights: after the same 10 steps, equal
     assert all(torch.equal(again.model.state_dict()[k], first[k]) for k in first)
 

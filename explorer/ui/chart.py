@@ -57,6 +57,7 @@ export default function ({ data, parentElement }) {
   const layout = fig.layout || {};
   layout.font = Object.assign({family: getComputedStyle(document.body).fontFamily}, layout.font || {});
   layout.autosize = true;
+  if (data.uirevision) layout.uirevision = data.uirevision;  // plotly keeps what the viewer changed
   host.style.height = (layout.height || 450) + 'px';
   host.setAttribute('aria-label', data.alt);
   plotly(data.src).then(P => {
@@ -83,16 +84,20 @@ _component = st.components.v2.component(COMPONENT, js=_JS,
                                         css=".ssl-chart { width: 100%; }", isolate_styles=False)
 
 
-def plotly_chart(fig: go.Figure, *, key: str, container: Any = None, alt: str = "") -> None:
+def plotly_chart(fig: go.Figure, *, key: str, container: Any = None, alt: str = "", keep_view: Any = None) -> None:
     """Draw `fig` where `container` (or the page) is; a later rerun with the same `key` updates it in place.
 
     `key` names the chart's place on the page (e.g. "the first blank's chart"), not its content.
     `alt`: what the chart shows, for screen readers (default: its title).
+    `keep_view`: while this value stays the same (a training run, for its growing curve), a zoom, pan
+    or hidden legend entry of the person looking stays when the figure is updated; with None (the
+    default) each new figure is shown whole.
     """
     if not static_files.plotly_js_served():
         (container if container is not None else st).plotly_chart(fig, width="stretch", key=key)
         return
     title = html.unescape(re.sub(r"<[^>]*>", " ", fig.layout.title.text or "")) if fig.layout.title else ""
-    data = {"figure": fig.to_json(), "src": static_files.PLOTLY_JS_URL, "config": CONFIG, "alt": alt or title}
+    data = {"figure": fig.to_json(), "src": static_files.PLOTLY_JS_URL, "config": CONFIG, "alt": alt or title,
+            "uirevision": None if keep_view is None else f"{key}/{keep_view}"}
     with container if container is not None else contextlib.nullcontext():
         _component(key=key, data=data, width="stretch", height="content")

@@ -11,6 +11,7 @@ from explorer.charts import alignment as alignment_charts
 from explorer.charts import training as charts
 from explorer.training import preferences
 from explorer.training.stages import DEFAULT_STEPS, STAGE_NAMES, STAGES, three_stages
+from explorer.ui import chart
 from explorer.ui.live_run import LiveRun
 
 PIPELINE, RUN = "stages_pipeline", "stages_run"
@@ -86,12 +87,12 @@ def draw(large: bool) -> None:
 
 def _live_chart(r: training.Run, stage: str, large: bool) -> None:
     if stage == "dpo":
-        st.plotly_chart(alignment_charts.preference_curves(r.trainer.history, target=r.target, large=large),
-                        width="stretch", key="stages_live_dpo")
+        chart.plotly_chart(alignment_charts.preference_curves(r.trainer.history, target=r.target, large=large),
+                           key="stages_live_dpo", keep_view=id(r))
     else:
-        st.plotly_chart(charts.loss_curves(r.trainer.history, smoothing=0.6, reference=r.reference_loss,
-                                           target=r.target, large=large, height=300), width="stretch",
-                        key="stages_live_chart")
+        chart.plotly_chart(charts.loss_curves(r.trainer.history, smoothing=0.6, reference=r.reference_loss,
+                                              target=r.target, large=large, height=300), key="stages_live_chart",
+                           keep_view=id(r))
 
 
 def _stage_chart(r: training.Run, stage: str, large: bool) -> None:
