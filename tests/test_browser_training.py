@@ -77,6 +77,19 @@ def test_training_chart_grows_stop_keeps_progress_and_resume_continues(server):
         _wait_points_above(page, _points(page) + 2)
         assert page.evaluate(f"() => {LOSS_PLOT} === window.__sslLoss")
         assert page.evaluate(hidden) == "legendonly"
+        # and so does a zoom on the loss axis: drag up the plot area (the step axis keeps growing with the run)
+        box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+        x = box["x"] + box["width"] / 2
+        page.mouse.move(x, box["y"] + box["height"] * 0.2)
+        page.mouse.down()
+        page.mouse.move(x, box["y"] + box["height"] * 0.5, steps=5)
+        page.mouse.move(x + 1, box["y"] + box["height"] * 0.8, steps=5)
+        page.mouse.up()
+        y_range = f"() => {LOSS_PLOT}._fullLayout.yaxis.range"
+        zoomed = page.evaluate(y_range)
+        assert page.evaluate(f"() => {LOSS_PLOT}._fullLayout.yaxis.autorange") is False
+        _wait_points_above(page, _points(page) + 2)
+        assert page.evaluate(y_range) == zoomed
         assert page.get_by_text(re.compile(r"Step \d+ of 2000")).count() >= 1
         _screenshot(page, "training-running.png")
 
