@@ -391,8 +391,7 @@ def vision_section(r: dict) -> list[str]:
     return out + [""]
 
 
-def _sections() -> dict:
-    return {"core": core_section, "latency": latency_section, "cold": cold_section,
+SECTIONS = {"core": core_section, "latency": latency_section, "cold": cold_section,
             "training": training_section, "load": load_section,
             "wsload": lambda r: load_section(r, websocket=True), "cloze": cloze_section,
             "grammar": grammar_section, "memory": memory_section, "soak": soak_section,
@@ -420,16 +419,17 @@ def write_report(results: dict, path: Path, *, quick: bool, started: str, load_b
              f"the benchmarks, on {os.cpu_count()} cores"
              + (": the machine was busy with other work, so absolute times are pessimistic; ratios are measured "
                 "in the same run, interleaved." if max(loads) > (os.cpu_count() or 1) else "."), ""]
-    if any(section({})[0] in _sections_of(previous) for name, section in _sections().items() if name not in results):
+    earlier = _sections_of(previous)
+    kept = {name: earlier[heading] for name, section in SECTIONS.items()
+            if name not in results and (heading := section({})[0]) in earlier}
+    if kept:
         lines += ["Sections of benchmarks not run this time are kept from the earlier report, each with the date "
                   "it was measured.", ""]
     if quick:
         lines += ["*Quick run: tiny budgets to check that every benchmark works; the figures mean little.*", ""]
-    kept = _sections_of(previous)
-    for name, section in _sections().items():
-        heading = section({})[0]
-        if name not in results and heading in kept:
-            part = kept[heading].split("\n")
+    for name, section in SECTIONS.items():
+        if name in kept:
+            part = kept[name].split("\n")
             if not any(line.startswith(("*Measured", "*Kept")) for line in part):
                 part[2:2] = ["*Kept from the earlier report: not measured in this run.*", ""]
             lines += ["\n".join(part), ""]
@@ -446,7 +446,7 @@ def write_report(results: dict, path: Path, *, quick: bool, started: str, load_b
     lines += ["## Commands", ""]
     commands = [f"- `{r['command']}`" for r in results.values() if r.get("command")]
     if kept:  # the commands behind the kept sections too
-        old = [line for line in kept.get("## Commands", "").splitlines() if line.startswith("- `")]
+        old = [line for line in earlier.get("## Commands", "").splitlines() if line.startswith("- `")]
         commands = list(dict.fromkeys(old + commands))
     lines += commands
     lines += ["", "Details of each benchmark: the docstring at the top of its script in `bench/`.", ""]

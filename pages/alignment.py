@@ -13,8 +13,7 @@ from explorer.charts import alignment as charts
 from explorer.charts import training as training_charts
 from explorer.training import dpo, preferences, reward
 from explorer.training.alignment_runs import dpo_after_probes, dpo_run, reward_run
-from explorer.ui import chart
-from explorer.ui.live_run import LiveRun, figures
+from explorer.ui.live_run import LiveRun, curve, figures
 
 SOURCES = {"bundled": "Bundled pairs", "upload": "Upload a CSV", "both": "Bundled pairs + yours", "mine": "Only yours"}
 BETAS = [0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]
@@ -186,8 +185,8 @@ with tabs[2]:
                 charts.preference_curves(r.trainer.history, target=r.target, large=large),
                 training_charts.loss_curves(r.trainer.history, smoothing=0.6, target=r.target, large=large,
                                             title="DPO loss (ln 2 = no preference yet)", height=300)), large)
-            chart.plotly_chart(curves, key="align_dpo_chart", keep_view=id(r))  # redrawn in place while it trains
-            chart.plotly_chart(loss, key="align_dpo_loss", keep_view=id(r))
+            curve(r, curves, key="align_dpo_chart")
+            curve(r, loss, key="align_dpo_loss")
 
         slot.live(running, _draw, signature)
         run = slot.run
@@ -229,10 +228,9 @@ with tabs[3]:
                                                                        seed=int(st.session_state["align_seed"]),
                                                                        data_name=source_name), rm_plan.steps,
                                       start_label="Train the reward model")
-        rm_slot.live(rm_running, lambda r: chart.plotly_chart(
-            training_charts.loss_curves(r.trainer.history, smoothing=0.6, target=r.target, large=large,
-                                        title="Bradley–Terry loss and held-out accuracy", height=300),
-            key="align_rm_chart", keep_view=id(r)), rm_signature)
+        rm_slot.live(rm_running, lambda r: curve(r, training_charts.loss_curves(
+            r.trainer.history, smoothing=0.6, target=r.target, large=large,
+            title="Bradley–Terry loss and held-out accuracy", height=300), key="align_rm_chart"), rm_signature)
         rm = rm_slot.run
         if rm is not None and not rm_running and rm.step > 0:
             st.subheader("Best-of-n")

@@ -8,8 +8,7 @@ import streamlit as st
 
 from explorer import training, ui, vision
 from explorer.charts import vision as charts
-from explorer.ui import chart
-from explorer.ui.live_run import LiveRun
+from explorer.ui.live_run import LiveRun, curve
 
 VIEWS = ["Masked patches (MAE)", "Contrastive views (SimCLR)", "The payoff: a linear probe"]
 STEPS = [training.AUTO, 100, 300, 600, 1000, 1500, 2000]
@@ -92,9 +91,8 @@ with tabs[0]:
         signature = ("mae", plan.steps, round(float(ratio), 2))
         running = slot.controls(signature, lambda: vision.mae_run(plan, ratio=float(ratio), seed=0), plan.steps,
                                 preparing="Making a tiny ViT-MAE…")
-        slot.live(running, lambda r: chart.plotly_chart(charts.mae_loss_curves(
-            r.trainer.history, r.extra["baseline_loss"], target=r.target, large=large), key="img_mae_chart",
-            keep_view=id(r)), signature)
+        slot.live(running, lambda r: curve(r, charts.mae_loss_curves(
+            r.trainer.history, r.extra["baseline_loss"], target=r.target, large=large), key="img_mae_chart"), signature)
         with st.expander("Attention of the ViT's CLS token to the visible patches (the DINO picture)"):
             with ui.friendly_errors():
                 att = vision.cls_attention(model, image, mask)
@@ -131,9 +129,9 @@ with tabs[1]:
         signature = ("simclr", plan.steps, aug, round(float(temperature), 2))
         running = slot.controls(signature, lambda: vision.simclr_run(plan, aug=aug, temperature=float(temperature)),
                                 plan.steps, preparing="Making a small CNN encoder…")
-        slot.live(running, lambda r: chart.plotly_chart(charts.simclr_loss_curves(
-            r.trainer.history, r.trainer.task.batch_size, target=r.target, large=large), key="img_simclr_chart",
-            keep_view=id(r)), signature)
+        slot.live(running, lambda r: curve(r, charts.simclr_loss_curves(
+            r.trainer.history, r.trainer.task.batch_size, target=r.target, large=large), key="img_simclr_chart"),
+                  signature)
         if not running:
             with ui.friendly_errors():
                 m = vision.embedding_map(encoder)

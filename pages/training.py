@@ -9,7 +9,7 @@ import streamlit as st
 
 from explorer import training, ui
 from explorer.charts import training as charts
-from explorer.ui import chart, stages_view
+from explorer.ui import live_run, stages_view
 from explorer.ui.live_run import LiveRun
 
 DEFAULTS = {
@@ -213,7 +213,7 @@ def _loss_figure(r: training.Run):
 
 
 def _draw(r: training.Run) -> None:
-    chart.plotly_chart(_loss_figure(r), key="train_loss_chart", keep_view=id(r))  # redrawn in place twice a second
+    live_run.curve(r, _loss_figure(r), key="train_loss_chart")
     _draw_samples(r)
 
 

@@ -14,6 +14,7 @@ import streamlit as st
 
 from explorer import training
 from explorer import ui
+from explorer.ui import chart
 
 
 class LiveRun:
@@ -107,6 +108,12 @@ class LiveRun:
         run = self.run
         if run is not None and not running and run.message:
             getattr(st, run.message[0])(run.message[1])
+
+
+def curve(r: training.Run, fig: Any, *, key: str) -> None:
+    """A run's live chart, redrawn in place as it grows; a zoom or a curve hidden from the legend by
+    the person looking stays for as long as it is this run's chart."""
+    chart.plotly_chart(fig, key=key, keep_view=id(r))
 
 
 def figures(r: training.Run, make: Callable[[], tuple], *key: Any) -> tuple:

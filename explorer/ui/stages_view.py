@@ -11,8 +11,7 @@ from explorer.charts import alignment as alignment_charts
 from explorer.charts import training as charts
 from explorer.training import preferences
 from explorer.training.stages import DEFAULT_STEPS, STAGE_NAMES, STAGES, three_stages
-from explorer.ui import chart
-from explorer.ui.live_run import LiveRun
+from explorer.ui.live_run import LiveRun, curve
 
 PIPELINE, RUN = "stages_pipeline", "stages_run"
 DEFAULTS = {"stages_size": "tiny", "stages_corpus": "simple",
@@ -87,12 +86,11 @@ def draw(large: bool) -> None:
 
 def _live_chart(r: training.Run, stage: str, large: bool) -> None:
     if stage == "dpo":
-        chart.plotly_chart(alignment_charts.preference_curves(r.trainer.history, target=r.target, large=large),
-                           key="stages_live_dpo", keep_view=id(r))
+        curve(r, alignment_charts.preference_curves(r.trainer.history, target=r.target, large=large),
+              key="stages_live_dpo")
     else:
-        chart.plotly_chart(charts.loss_curves(r.trainer.history, smoothing=0.6, reference=r.reference_loss,
-                                              target=r.target, large=large, height=300), key="stages_live_chart",
-                           keep_view=id(r))
+        curve(r, charts.loss_curves(r.trainer.history, smoothing=0.6, reference=r.reference_loss, target=r.target,
+                                    large=large, height=300), key="stages_live_chart")
 
 
 def _stage_chart(r: training.Run, stage: str, large: bool) -> None:
