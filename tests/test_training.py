@@ -443,3 +443,17 @@ def test_the_probe_helpers_take_a_loaded_model_only(tiny_mlm):
     lm = training.trained(tiny_mlm.model, tiny_mlm.tokenizer)
     assert lm.model is tiny_mlm.model and lm.info.params == tiny_mlm.info.params
     assert training.fill_mask(lm, "Paris is the [MASK] of France.", k=3) == top
+
+
+def test_loss_chart_titles_its_accuracy_axis_and_keeps_its_title_clear_of_the_legend():
+    from explorer.charts import training as training_charts
+
+    history = [{"step": i, "loss": 5 - i / 10, "eval_loss": 5.0, "accuracy": 0.5} for i in range(5)]
+    for large in (False, True):
+        fig = training_charts.loss_curves(history, smoothing=0.6, target=60, large=large, title="DPO loss", height=300)
+        assert fig.layout.yaxis.title.text == "loss (cross-entropy)" and fig.layout.yaxis2.title.text == "accuracy"
+        # the legend row sits above the plot: the title goes to the top of the chart, with a row's room below it
+        assert fig.layout.legend.yanchor == "bottom" and fig.layout.title.yref == "container"
+        assert fig.layout.title.yanchor == "top" and fig.layout.margin.t >= 50 + 2 * fig.layout.font.size
+    untitled = training_charts.loss_curves(history, smoothing=0.6, target=60)
+    assert untitled.layout.margin.t == 20 and untitled.layout.title.text is None

@@ -37,6 +37,10 @@ def style(fig: go.Figure, *, large: bool = False, title: str | None = None, heig
     # made this function most of a chart's cost
     axes = [name for name in ("xaxis", "yaxis", *fig.layout._props) if name.startswith(("xaxis", "yaxis"))]
     layout = house_layout(large=large, title=title, height=height, axes=axes)
+    legend = fig.layout.legend
+    if title and legend.yanchor == "bottom" and (legend.y or 0) >= 1:  # a legend row above the plot, under the title
+        layout["margin"]["t"] += round(2 * layout["font"]["size"])
+        layout["title"].update(yref="container", y=1, yanchor="top", pad=dict(t=8))
     fig.update_layout(layout)
     size = layout["font"]["size"]
     for trace in fig.data:  # a heatmap's numbers: the chart's own size, never shrunk to fit (plotly's "auto")

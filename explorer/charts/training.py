@@ -84,7 +84,7 @@ def loss_curves(history: Sequence[dict], *, smoothing: float = 0.0, reference: f
                       annotation_text=f"uniform guess: ln(vocabulary) = {reference:.2f}",
                       annotation_position="top right")
     fig.update_xaxes(title="step", range=_x_range(history, target))
-    fig.update_yaxes(title="loss (cross-entropy)", rangemode="tozero")
+    fig.layout.yaxis.update(title="loss (cross-entropy)", rangemode="tozero")  # not the accuracy axis
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), hovermode="x unified")
     return style(fig, large=large, title=title, height=height)
 
