@@ -56,8 +56,9 @@ def _prediction_charts(predictions: list, key: str) -> None:
     """A bar chart per blank, two a row, for the first few blanks; the table lists them all."""
     shown = predictions[:mlm_charts.MAX_BLANK_CHARTS]
     cols = st.columns(2)
-    for i, pred in enumerate(shown):  # keyed by place, not by blank: a changed blank redraws its chart in place
-        chart.plotly_chart(mlm_charts.prediction_chart(pred, large=large), key=f"{key}_{i}", container=cols[i % 2])
+    for i in range(max(len(shown), 2)):  # keyed by place, not by blank: a changed blank redraws its chart in place
+        fig = mlm_charts.prediction_chart(shown[i], large=large) if i < len(shown) else None  # the second kept
+        chart.plotly_chart(fig, key=f"{key}_{i}", container=cols[i % 2])
     if len(predictions) > len(shown):
         st.caption(f"Charts for the first {len(shown)} of the {len(predictions)} blanks; the table has "
                    "every blank, and the CSV download every candidate.")

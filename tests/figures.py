@@ -16,7 +16,9 @@ def figures(at) -> list[dict]:
         if kind == "plotly_chart":
             found.append(json.loads(node.proto.spec))
         elif kind == "bidi_component" and node.proto.component_name == chart.COMPONENT:
-            found.append(json.loads(json.loads(node.proto.json)["figure"]))
+            figure = json.loads(node.proto.json)["figure"]
+            if figure is not None:  # None: a place kept, hidden, for a chart to come
+                found.append(json.loads(figure))
         children = getattr(node, "children", None) or {}
         for i in sorted(children):
             walk(children[i])
@@ -25,6 +27,11 @@ def figures(at) -> list[dict]:
     return found
 
 
-def in_place(at) -> list:
-    """The in-place charts' elements (their proto carries the key and the figure)."""
+def places(at) -> list:
+    """The in-place charts' elements (their proto carries the key and the figure), hidden places included."""
     return [e for e in at.get("bidi_component") if e.proto.component_name == chart.COMPONENT]
+
+
+def in_place(at) -> list:
+    """The in-place charts drawn (not the places kept hidden for a chart to come)."""
+    return [e for e in places(at) if json.loads(e.proto.json)["figure"] is not None]

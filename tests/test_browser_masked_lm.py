@@ -31,7 +31,17 @@ def test_click_a_token_to_mask_it_and_see_the_prediction_chart():
         expect(charts).to_have_count(2, timeout=60_000)
         expect(charts.nth(1)).to_contain_text("answer “␣France”", timeout=60_000)
         assert charts.first.evaluate("el => el.__first === true") and "␣capital" in charts.first.inner_text()
+        charts.nth(1).evaluate("el => { el.__second = true; }")
         pills.get_by_role("button", name="␣capital", exact=True).click()  # unmask the first blank
+        wait_idle(page)
+        expect(charts).to_have_count(1, timeout=60_000)
+        # the second chart's place stays in the page, hidden, and its node draws the next second blank
+        pills.get_by_role("button", name="␣capital", exact=True).click()
+        wait_idle(page)
+        expect(charts).to_have_count(2, timeout=60_000)
+        expect(charts.nth(1)).to_contain_text("answer “␣France”", timeout=60_000)
+        assert charts.nth(1).evaluate("el => el.__second === true")
+        pills.get_by_role("button", name="␣capital", exact=True).click()
         wait_idle(page)
         expect(charts).to_have_count(1, timeout=60_000)
         chart_node = charts.first

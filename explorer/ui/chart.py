@@ -49,10 +49,21 @@ export default function ({ data, parentElement }) {
   if (!host) {
     host = document.createElement('div');
     host.className = 'ssl-chart';
-    host.setAttribute('data-testid', '%TEST_ID%');
-    host.setAttribute('role', 'img');
     parentElement.appendChild(host);
   }
+  const unmounted = () => {
+    if (host.__sslResize) host.__sslResize.disconnect();
+    if (window.Plotly) window.Plotly.purge(host);
+  };
+  if (!data.figure) {  // a place kept for a chart to come: hidden (no chart to tests and screen readers),
+    host.style.display = 'none';  // its drawing kept for the next figure
+    host.removeAttribute('data-testid');
+    host.removeAttribute('role');
+    return unmounted;
+  }
+  host.style.display = '';
+  host.setAttribute('data-testid', '%TEST_ID%');
+  host.setAttribute('role', 'img');
   const fig = JSON.parse(data.figure);
   const layout = fig.layout || {};
   layout.font = Object.assign({family: getComputedStyle(document.body).fontFamily}, layout.font || {});
@@ -72,10 +83,7 @@ export default function ({ data, parentElement }) {
     note.className = 'ssl-chart-error';
     note.textContent = 'The chart could not be drawn (' + e.message + '): reload the page.';
   });
-  return () => {  // unmounted
-    if (host.__sslResize) host.__sslResize.disconnect();
-    if (window.Plotly) window.Plotly.purge(host);
-  };
+  return unmounted;
 }
 """.replace("%TEST_ID%", TEST_ID)
 
@@ -84,8 +92,12 @@ _component = st.components.v2.component(COMPONENT, js=_JS,
                                         css=".ssl-chart { width: 100%; }", isolate_styles=False)
 
 
-def plotly_chart(fig: go.Figure, *, key: str, container: Any = None, alt: str = "", keep_view: Any = None) -> None:
+def plotly_chart(fig: go.Figure | None, *, key: str, container: Any = None, alt: str = "",
+                 keep_view: Any = None) -> None:
     """Draw `fig` where `container` (or the page) is; a later rerun with the same `key` updates it in place.
+
+    With `fig` None the place is kept, hidden and empty of anything new: a chart that comes and goes
+    with the page's state (a second blank's) is then redrawn in place instead of built from nothing.
 
     `key` names the chart's place on the page (e.g. "the first blank's chart"), not its content.
     `alt`: what the chart shows, for screen readers (default: its title).
@@ -94,7 +106,14 @@ def plotly_chart(fig: go.Figure, *, key: str, container: Any = None, alt: str = 
     default) each new figure is shown whole.
     """
     if not static_files.plotly_js_served():
+        if fig is None:
+            return
         (container if container is not None else st).plotly_chart(fig, width="stretch", key=key)
+        return
+    if fig is None:
+        data = {"figure": None}
+        with container if container is not None else contextlib.nullcontext():
+            _component(key=key, data=data, width="stretch", height="content")
         return
     title = html.unescape(re.sub(r"<[^>]*>", " ", fig.layout.title.text or "")) if fig.layout.title else ""
     data = {"figure": fig.to_json(), "src": static_files.PLOTLY_JS_URL, "config": CONFIG, "alt": alt or title,
