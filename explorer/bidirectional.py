@@ -41,7 +41,12 @@ _KW = "bidirectional_mask"
 
 def _lora_forward(module: nn.Linear, args: tuple, output: torch.Tensor) -> torch.Tensor:
     x = args[0]
-    return output + (x @ module.lora_A.t()) @ module.lora_B.t() * module.lora_scale
+    if torch.is_grad_enabled() or output.dtype != module.lora_A.dtype:
+        return output + (x @ module.lora_A.t()) @ module.lora_B.t() * module.lora_scale
+    # no gradient: added in place, in one product (a fifth of the pass's time went to these small updates)
+    out = output.view(-1, output.shape[-1])
+    out.addmm_(x.reshape(-1, x.shape[-1]) @ module.lora_A.t(), module.lora_B.t(), alpha=module.lora_scale)
+    return output
 
 
 def add_lora(linear: nn.Linear, rank: int, alpha: float | None = None, seed: int = 0) -> None:
@@ -67,6 +72,17 @@ def make_trainable_blocks(model: "BidirectionalLlamaForMaskedLM") -> None:
     """Give the bidirectional blocks weights of their own (copies), for full fine-tuning instead of LoRA."""
     for i in model.bidirectional_blocks:
         model.model.layers[i] = copy.deepcopy(model.model.layers[i])
+
+
+def vocabulary_logits(weight: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """`states @ weight.T`: logits over the vocabulary. For a few rows (the blanks of one text) the
+    product is taken as `weight @ states.T`, which reads the 49k x 576 matrix once for all of them
+    (as `states @ weight.T` MKL's small-batch path took 4x longer at two rows); the same sums, in
+    another order."""
+    if states.dim() != 2 or not 0 < states.shape[0] <= 8 or torch.is_grad_enabled():
+        return nn.functional.linear(states, weight)
+    rows = states if states.shape[0] > 1 else torch.cat([states, states])  # one row: a matrix-vector
+    return (weight @ rows.t()).t()[: states.shape[0]].contiguous()  # product, slower than two rows
 
 
 # --------------------------------------------------------------------------- attention masks
@@ -150,7 +166,7 @@ class BidirectionalLlamaForMaskedLM(LlamaForCausalLM):
         return torch.cat([hidden[..., :1, :], hidden[..., :-1, :]], dim=-2)
 
     def _head(self, states: torch.Tensor) -> torch.Tensor:
-        logits = self.lm_head(states)
+        logits = vocabulary_logits(self.lm_head.weight, states)
         logits[..., self.config.mask_token_id] = -1e4  # the mask token is never an answer
         return logits
 

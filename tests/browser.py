@@ -34,7 +34,8 @@ def app_server(env: dict | None = None, timeout: float = 90) -> Iterator[str]:
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
     log = open(ROOT / ".pytest_cache" / f"streamlit-{port}.log", "w") if (ROOT / ".pytest_cache").exists() else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+    inherited = {k: v for k, v in os.environ.items() if k != "SSL_EXPLORER_BF16"}  # the app's own choice (conftest)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**inherited, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout
