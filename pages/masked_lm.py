@@ -55,10 +55,9 @@ def _new_draw() -> None:
 def _prediction_charts(predictions: list, key: str) -> None:
     """A bar chart per blank, two a row, for the first few blanks; the table lists them all."""
     shown = predictions[:mlm_charts.MAX_BLANK_CHARTS]
-    cols = st.columns(2)
-    for i in range(max(len(shown), 2)):  # keyed by place, not by blank: a changed blank redraws its chart in place
-        fig = mlm_charts.prediction_chart(shown[i], large=large) if i < len(shown) else None  # the second kept
-        chart.plotly_chart(fig, key=f"{key}_{i}", container=cols[i % 2])
+    # one element for all of them, keyed by place ("the blanks' charts"): a changed blank redraws its chart in
+    # place, and every chart is drawn as soon as the predictions arrive, not one by one with the page between
+    chart.plotly_charts([mlm_charts.prediction_chart(p, large=large) for p in shown], key=key, columns=2)
     if len(predictions) > len(shown):
         st.caption(f"Charts for the first {len(shown)} of the {len(predictions)} blanks; the table has "
                    "every blank, and the CSV download every candidate.")

@@ -1,11 +1,16 @@
 """The charts an AppTest run drew, as plotly figure dicts in page order: `st.plotly_chart` ones and
-the ones drawn in place (`explorer.ui.chart`)."""
+the ones drawn in place (`explorer.ui.chart`: one element may hold a grid of charts)."""
 
 from __future__ import annotations
 
 import json
 
 from explorer.ui import chart
+
+
+def drawn(element) -> list[dict]:
+    """The figures an in-place chart element draws (a place kept hidden, None, is not a chart)."""
+    return [json.loads(f) for f in json.loads(element.proto.json)["figures"] if f is not None]
 
 
 def figures(at) -> list[dict]:
@@ -16,9 +21,7 @@ def figures(at) -> list[dict]:
         if kind == "plotly_chart":
             found.append(json.loads(node.proto.spec))
         elif kind == "bidi_component" and node.proto.component_name == chart.COMPONENT:
-            figure = json.loads(node.proto.json)["figure"]
-            if figure is not None:  # None: a place kept, hidden, for a chart to come
-                found.append(json.loads(figure))
+            found.extend(drawn(node))
         children = getattr(node, "children", None) or {}
         for i in sorted(children):
             walk(children[i])
@@ -27,11 +30,6 @@ def figures(at) -> list[dict]:
     return found
 
 
-def places(at) -> list:
-    """The in-place charts' elements (their proto carries the key and the figure), hidden places included."""
-    return [e for e in at.get("bidi_component") if e.proto.component_name == chart.COMPONENT]
-
-
 def in_place(at) -> list:
-    """The in-place charts drawn (not the places kept hidden for a chart to come)."""
-    return [e for e in places(at) if json.loads(e.proto.json)["figure"] is not None]
+    """The in-place chart elements that draw at least one chart (their proto carries the key and figures)."""
+    return [e for e in at.get("bidi_component") if e.proto.component_name == chart.COMPONENT and drawn(e)]

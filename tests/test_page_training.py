@@ -69,7 +69,7 @@ def loss_chart(at: AppTest) -> dict:
 def loss_view(at: AppTest) -> str:
     """The live loss chart's view revision: the zoom a person made stays while it is the same."""
     (el,) = [e for e in in_place(at) if e.proto.id.endswith("train_loss_chart")]
-    return json.loads(el.proto.json)["uirevision"]
+    return json.loads(el.proto.json)["uirevisions"][0]
 
 
 def trace(spec: dict, name: str) -> dict:

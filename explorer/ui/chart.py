@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import html
 import re
-from typing import Any
+from typing import Any, Sequence
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -44,33 +44,23 @@ function plotly(src) {
   }
   return loading;
 }
-export default function ({ data, parentElement }) {
-  let host = parentElement.querySelector('.ssl-chart');
-  if (!host) {
-    host = document.createElement('div');
-    host.className = 'ssl-chart';
-    parentElement.appendChild(host);
-  }
-  const unmounted = () => {
-    if (host.__sslResize) host.__sslResize.disconnect();
-    if (window.Plotly) window.Plotly.purge(host);
-  };
-  if (!data.figure) {  // a place kept for a chart to come: hidden (no chart to tests and screen readers),
+function draw(host, figure, alt, uirevision, data) {
+  if (!figure) {  // a place kept for a chart to come: hidden (no chart to tests and screen readers),
     host.style.display = 'none';  // its drawing kept for the next figure
     host.removeAttribute('data-testid');
     host.removeAttribute('role');
-    return unmounted;
+    return;
   }
   host.style.display = '';
   host.setAttribute('data-testid', '%TEST_ID%');
   host.setAttribute('role', 'img');
-  const fig = JSON.parse(data.figure);
+  const fig = JSON.parse(figure);
   const layout = fig.layout || {};
   layout.font = Object.assign({family: getComputedStyle(document.body).fontFamily}, layout.font || {});
   layout.autosize = true;
-  if (data.uirevision) layout.uirevision = data.uirevision;  // plotly keeps what the viewer changed
+  if (uirevision) layout.uirevision = uirevision;  // plotly keeps what the viewer changed
   host.style.height = (layout.height || 450) + 'px';
-  host.setAttribute('aria-label', data.alt);
+  host.setAttribute('aria-label', alt);
   plotly(data.src).then(P => {
     host.querySelector(':scope > .ssl-chart-error')?.remove();
     P.react(host, fig.data || [], layout, data.config);
@@ -83,40 +73,75 @@ export default function ({ data, parentElement }) {
     note.className = 'ssl-chart-error';
     note.textContent = 'The chart could not be drawn (' + e.message + '): reload the page.';
   });
-  return unmounted;
+}
+export default function ({ data, parentElement }) {
+  let grid = parentElement.querySelector(':scope > .ssl-charts');
+  if (!grid) {
+    grid = document.createElement('div');
+    grid.className = 'ssl-charts';
+    parentElement.appendChild(grid);
+  }
+  grid.style.gridTemplateColumns = 'repeat(' + (data.columns || 1) + ', minmax(0, 1fr))';
+  const figures = data.figures || [];
+  while (grid.children.length < figures.length) {  // places are added, never removed: one that empties is
+    const host = document.createElement('div');  // hidden and keeps its drawing for its next figure
+    host.className = 'ssl-chart';
+    grid.appendChild(host);
+  }
+  Array.from(grid.children).forEach((host, i) => draw(host, figures[i] || null, (data.alts || [])[i] || '',
+                                                      (data.uirevisions || [])[i], data));
+  return () => {  // unmounted
+    for (const host of grid.children) {
+      if (host.__sslResize) host.__sslResize.disconnect();
+      if (window.Plotly) window.Plotly.purge(host);
+    }
+  };
 }
 """.replace("%TEST_ID%", TEST_ID)
 
 COMPONENT = "ssl_explorer.plotly_in_place"
-_component = st.components.v2.component(COMPONENT, js=_JS,
-                                        css=".ssl-chart { width: 100%; }", isolate_styles=False)
+_component = st.components.v2.component(
+    COMPONENT, js=_JS, isolate_styles=False,
+    css=".ssl-charts { display: grid; column-gap: 1rem; row-gap: 1rem; } .ssl-chart { width: 100%; min-width: 0; }")
+
+
+def _alt(fig: go.Figure) -> str:
+    return html.unescape(re.sub(r"<[^>]*>", " ", fig.layout.title.text or "")) if fig.layout.title else ""
+
+
+def plotly_charts(figs: Sequence[go.Figure | None], *, key: str, columns: int = 2, container: Any = None,
+                  alts: Sequence[str] | None = None, keep_view: Any = None) -> None:
+    """Draw `figs` in a grid of `columns` as one element; a later rerun with the same `key` updates every
+    chart in place, all in one go (charts in separate elements are drawn one by one, as their elements
+    arrive, with the rest of the page in between).
+
+    A place whose figure is None, or beyond the figures of this run, is kept hidden with its drawing:
+    a chart that comes and goes with the page's state (a second blank's) is redrawn in place when it
+    comes back instead of being built from nothing. `key` names the place on the page, not the content.
+    `alts`: what each chart shows, for screen readers (default: its title). `keep_view`: while this value
+    stays the same (a training run, for its growing curve), a zoom, pan or hidden legend entry of the
+    person looking stays when the figures are updated; with None (the default) each new figure is shown whole.
+    """
+    figs = list(figs)
+    if not static_files.plotly_js_served():
+        drawn = [f for f in figs if f is not None]
+        cols = (container if container is not None else st).columns(columns) if len(drawn) > 1 else None
+        for i, fig in enumerate(drawn):
+            place = cols[i % columns] if cols else (container if container is not None else st)
+            place.plotly_chart(fig, width="stretch", key=f"{key}_{i}")
+        return
+    alts = list(alts or [])
+    data = {"figures": [None if f is None else f.to_json() for f in figs], "columns": int(columns),
+            "src": static_files.PLOTLY_JS_URL, "config": CONFIG,
+            "alts": [(alts[i] if i < len(alts) and alts[i] else _alt(f)) if f is not None else ""
+                     for i, f in enumerate(figs)],
+            "uirevisions": [None if keep_view is None else f"{key}/{i}/{keep_view}" for i in range(len(figs))]}
+    with container if container is not None else contextlib.nullcontext():
+        _component(key=key, data=data, width="stretch", height="content")
 
 
 def plotly_chart(fig: go.Figure | None, *, key: str, container: Any = None, alt: str = "",
                  keep_view: Any = None) -> None:
-    """Draw `fig` where `container` (or the page) is; a later rerun with the same `key` updates it in place.
-
-    With `fig` None the place is kept, hidden and empty of anything new: a chart that comes and goes
-    with the page's state (a second blank's) is then redrawn in place instead of built from nothing.
-
-    `key` names the chart's place on the page (e.g. "the first blank's chart"), not its content.
-    `alt`: what the chart shows, for screen readers (default: its title).
-    `keep_view`: while this value stays the same (a training run, for its growing curve), a zoom, pan
-    or hidden legend entry of the person looking stays when the figure is updated; with None (the
-    default) each new figure is shown whole.
-    """
-    if not static_files.plotly_js_served():
-        if fig is None:
-            return
-        (container if container is not None else st).plotly_chart(fig, width="stretch", key=key)
-        return
-    if fig is None:
-        data = {"figure": None}
-        with container if container is not None else contextlib.nullcontext():
-            _component(key=key, data=data, width="stretch", height="content")
-        return
-    title = html.unescape(re.sub(r"<[^>]*>", " ", fig.layout.title.text or "")) if fig.layout.title else ""
-    data = {"figure": fig.to_json(), "src": static_files.PLOTLY_JS_URL, "config": CONFIG, "alt": alt or title,
-            "uirevision": None if keep_view is None else f"{key}/{keep_view}"}
-    with container if container is not None else contextlib.nullcontext():
-        _component(key=key, data=data, width="stretch", height="content")
+    """Draw `fig` where `container` (or the page) is; a later rerun with the same `key` updates it in place
+    (`plotly_charts` with one chart; None keeps the place, hidden)."""
+    plotly_charts([fig], key=key, columns=1, container=container, alts=[alt], keep_view=keep_view)
