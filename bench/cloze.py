@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import with_float32_products  # noqa: E402
+
 SENTENCES = Path(__file__).resolve().parent / "cloze_sentences.tsv"
 MASK = "[MASK]"
 
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         if offline_only:
             os.environ["HF_HUB_OFFLINE"] = "1"  # the baseline only where it is already cached
         try:
-            lm = load(role, None if role == "clm" else model_id)
+            lm, exact = with_float32_products(lambda: load(role, None if role == "clm" else model_id))
         except ModelUnavailable as exc:
             print(f"{model_id}: not available ({exc})")
             results["unavailable"][model_id] = str(exc)
@@ -166,15 +168,20 @@ def main(argv: list[str] | None = None) -> int:
             if offline_only:
                 os.environ.pop("HF_HUB_OFFLINE", None) if saved is None else os.environ.update(HF_HUB_OFFLINE=saved)
         name = model_id or lm.info.model_id
-        results["models"][name] = {}
-        for set_name, items in sets.items():
-            res = evaluate(lm.model, lm.tokenizer, items, left_only=role == "clm")
-            results["models"][name][set_name] = {"overall": res["overall"], "by_category": res["by_category"]}
-            print(format_report(f"{name} [{set_name}]", res), flush=True)
-            if args.show:
-                for r in res["items"]:
-                    mark = "+" if r["top1"] else ("~" if r["topk"] else "-")
-                    print(f"   {mark} {r['sentence']}  ->  {', '.join(r['guesses'])}")
+        for label, one in ((name, lm), (f"{name}, float32 products", exact)):
+            if one is None:
+                continue
+            if exact is not None and label == name:
+                results.setdefault("served_products", {})[name] = "bfloat16"
+            results["models"][label] = {}
+            for set_name, items in sets.items():
+                res = evaluate(one.model, one.tokenizer, items, left_only=role == "clm")
+                results["models"][label][set_name] = {"overall": res["overall"], "by_category": res["by_category"]}
+                print(format_report(f"{label} [{set_name}]", res), flush=True)
+                if args.show:
+                    for r in res["items"]:
+                        mark = "+" if r["top1"] else ("~" if r["topk"] else "-")
+                        print(f"   {mark} {r['sentence']}  ->  {', '.join(r['guesses'])}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))

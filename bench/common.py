@@ -41,6 +41,22 @@ def app_threads() -> None:
     torch.set_num_threads(int(os.environ.get("SSL_EXPLORER_THREADS", "1") or 1))
 
 
+def with_float32_products(load: Callable[[], object]) -> tuple[object, object | None]:
+    """(the model as the app loads it here, the same model with float32 products or None): where the app
+    multiplies a model's blocks in bfloat16 (`explorer.bfloat16`), a report scores both."""
+    from explorer import bfloat16
+
+    lm = load()
+    if getattr(lm, "extra", {}).get("products") != "bfloat16":
+        return lm, None
+    saved = os.environ.get(bfloat16.ENV)
+    os.environ[bfloat16.ENV] = "0"
+    try:
+        return lm, load()
+    finally:
+        os.environ.pop(bfloat16.ENV) if saved is None else os.environ.update({bfloat16.ENV: saved})
+
+
 def timeit(fn: Callable[[], object], *, repeat: int = 20, warmup: int = 2) -> list[float]:
     """Wall-clock seconds of `repeat` calls after `warmup` calls."""
     for _ in range(warmup):

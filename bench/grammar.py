@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import with_float32_products  # noqa: E402
+
 PAIRS = Path(__file__).resolve().parent / "minimal_pairs.tsv"
 
 
@@ -95,13 +97,16 @@ def main(argv: list[str] | None = None) -> int:
                              ("clm", args.clm or [DEFAULTS["clm"]], clm_score)):
         for model_id in ids:
             try:
-                lm = load(role, model_id)
+                lm, exact = with_float32_products(lambda: load(role, model_id))
             except ModelUnavailable as exc:
                 print(f"{model_id}: not available ({exc})")
                 continue
-            res = evaluate(lambda s, lm=lm: score(lm, s), pairs)
-            results[f"{model_id} ({'PLL' if role == 'mlm' else 'log-likelihood'})"] = res
-            print(f"{model_id}: {res['accuracy']:.3f} ({res['n']} pairs)", flush=True)
+            for label, one in ((model_id, lm), (f"{model_id}, float32 products", exact)):
+                if one is None:
+                    continue
+                res = evaluate(lambda s, lm=one: score(lm, s), pairs)
+                results[f"{label} ({'PLL' if role == 'mlm' else 'log-likelihood'})"] = res
+                print(f"{label}: {res['accuracy']:.3f} ({res['n']} pairs)", flush=True)
     table = format_table(results) if results else ""
     print(table)
     if args.json:

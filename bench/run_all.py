@@ -250,8 +250,10 @@ def cloze_section(r: dict) -> list[str]:
         out += ["A guess counts when one of the 5 best tokens is an accepted answer. Which set is which:", ""]
         out += [f"- **{n}** (`{s['file']}`, {s['n']} sentences): {s['role']}." for n, s in sets.items()]
         out += ["", "| model | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
+        served = r.get("served_products", {})
         for name, per in models.items():
-            label = f"{name} (the old default, baseline)" if name == OLD_DEFAULT else name
+            label = (f"{name} (the old default, baseline)" if name == OLD_DEFAULT else
+                     f"{name} (as served here: bfloat16 products)" if served.get(name) == "bfloat16" else name)
             cells = [f"{per[n]['overall']['top1']:.2f} / {per[n]['overall']['top5']:.2f}" for n in sets]
             out.append(f"| {label} | " + " | ".join(cells) + " |")
         for name, why in r.get("unavailable", {}).items():

@@ -96,14 +96,17 @@ if index is None:
 
 with ui.friendly_errors():
     left, right = compare.predict_word(comp, mlm_lm, clm_lm, index, k=st.session_state["cmp_k"])
-    cols = st.columns(2)
-    for col, side, label in ((cols[0], left, "Masked LM — sees both sides"), (cols[1], right, "Causal LM — sees the left only")):
+    sides = ((left, "Masked LM — sees both sides"), (right, "Causal LM — sees the left only"))
+    for col, (side, label) in zip(st.columns(2), sides):
         with col:
             st.subheader(label, help=f"Model: {side.model_name}")
             st.markdown(f"**The model sees:** `{side.sees}`")
-            highlight = [p == side.answer_piece for p in side.top_pieces]
-            chart.plotly_chart(probability_bars(side.top_pieces, side.top_probs, highlight=highlight, large=large),
-                               key=f"cmp_bars_{side.kind}")  # a new word: the same two charts, redrawn
+    # both charts in one element: a new word redraws the same two charts in place, together
+    chart.plotly_charts([probability_bars(side.top_pieces, side.top_probs, large=large,
+                                          highlight=[p == side.answer_piece for p in side.top_pieces])
+                         for side, _ in sides], key="cmp_bars", columns=2)
+    for col, (side, _) in zip(st.columns(2), sides):
+        with col:
             if side.answer_rank is None:
                 st.info("A blank with no answer: the bars are what the model would put there.")
             elif side.recovered:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.figures import figures, in_place
+from tests.figures import drawn, figures, in_place
 
 
 @pytest.fixture()
@@ -14,7 +14,9 @@ def at(app_page, tiny_mlm_dir):
 
 def test_default_sentence_side_by_side(at):
     charts = figures(at)
-    assert len(charts) == 6 and len(in_place(at)) == 2  # two top-k, strip, gain, two masks
+    assert len(charts) == 6  # two top-k, strip, gain, two masks
+    (bars,) = in_place(at)  # the two top-k charts: one element, redrawn in place together
+    assert bars.proto.id.endswith("cmp_bars") and len(drawn(bars)) == 2
     subs = [s.value for s in at.subheader]
     assert subs == ["Masked LM — sees both sides", "Causal LM — sees the left only"]
     seen = " ".join(m.value for m in at.markdown)
