@@ -112,6 +112,29 @@ def evaluate(model, tokenizer, items: list[ClozeItem] | None = None, k: int = 5,
             "items": rows, "k": k}
 
 
+def agreement(a, b, tokenizer, items: list[ClozeItem]) -> dict:
+    """How two readings of one masked LM (e.g. its float32 and bfloat16 products) compare at the blank of
+    each sentence: mean KL(a || b) in nats, the largest change of a probability in a's top 10, and the
+    share of blanks with the same top-1 token and the same top-5 set."""
+    import torch
+
+    from explorer.mlm_predictions import log_probs_at
+
+    kl, dp, same1, same5 = [], [], 0, 0
+    for it in items:
+        ids = tokenizer(it.sentence.replace(MASK, tokenizer.mask_token))["input_ids"]
+        at = (torch.tensor([ids]), torch.zeros(1, dtype=torch.long), torch.tensor([ids.index(tokenizer.mask_token_id)]))
+        pa, pb = log_probs_at(a, *at)[0], log_probs_at(b, *at)[0]
+        kl.append(float((pa.exp() * (pa - pb)).sum()))
+        top = pa.topk(10).indices
+        dp.append(float((pa[top].exp() - pb[top].exp()).abs().max()))
+        same1 += int(pa.argmax() == pb.argmax())
+        same5 += int(set(pa.topk(5).indices.tolist()) == set(pb.topk(5).indices.tolist()))
+    n = len(items)
+    return {"n": n, "mean_kl": sum(kl) / n, "max_kl": max(kl), "max_prob_change": max(dp),
+            "same_top1": same1 / n, "same_top5": same5 / n}
+
+
 def format_report(name: str, result: dict) -> str:
     k = result["k"]
     o = result["overall"]
@@ -173,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if exact is not None and label == name:
                 results.setdefault("served_products", {})[name] = "bfloat16"
+                if "dev" in sets:  # how far the bfloat16 products move the predictions: development blanks only
+                    agree = agreement(exact.model, lm.model, lm.tokenizer, sets["dev"])
+                    results.setdefault("products_agreement", {})[name] = agree
+                    print(f"{name}, bfloat16 against float32 products on the {agree['n']} development blanks: "
+                          f"mean KL {agree['mean_kl']:.1e} nats (largest {agree['max_kl']:.1e}), largest change of "
+                          f"a top-10 probability {agree['max_prob_change']:.3f}, same top-1 {agree['same_top1']:.0%}, "
+                          f"same top-5 set {agree['same_top5']:.0%}", flush=True)
             results["models"][label] = {}
             for set_name, items in sets.items():
                 res = evaluate(one.model, one.tokenizer, items, left_only=role == "clm")

@@ -258,6 +258,11 @@ def cloze_section(r: dict) -> list[str]:
             out.append(f"| {label} | " + " | ".join(cells) + " |")
         for name, why in r.get("unavailable", {}).items():
             out.append(f"| {name} | not available here: {why.splitlines()[0][:120]} |" + " |" * (len(sets) - 1))
+        for name, a in r.get("products_agreement", {}).items():
+            out += ["", f"{name} as served here multiplies its blocks in bfloat16 (`explorer.bfloat16`); against its "
+                    f"float32 products on the {a['n']} development blanks: mean KL {a['mean_kl']:.1e} nats (largest "
+                    f"{a['max_kl']:.1e}), largest change of a top-10 probability {a['max_prob_change']:.3f}, the same "
+                    f"top-1 token on {a['same_top1']:.0%} and the same top-5 set on {a['same_top5']:.0%} of them."]
     return out + [""]
 
 

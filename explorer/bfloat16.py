@@ -61,7 +61,8 @@ def _rounded(weight: torch.Tensor) -> torch.Tensor:
     buf = getattr(_scratch, "buf", None)
     n = weight.numel()
     if buf is None or buf.numel() < n:
-        buf = _scratch.buf = torch.empty(n, dtype=torch.bfloat16)
+        with torch.inference_mode(False):  # an ordinary tensor: writable with and without inference mode
+            buf = _scratch.buf = torch.empty(n, dtype=torch.bfloat16)
     return buf[:n].view(weight.shape).copy_(weight)
 
 

@@ -178,7 +178,7 @@ def _load_bidirectional(path: Path | None, model_id: str, progress: ProgressFn |
         raise ModelUnavailable(f"{model_policy.shown(model_id, capital=True)} does not fit its causal LM.") from exc
     _prepare(model)
     products = "float32"
-    if bfloat16.enabled():  # this CPU multiplies bfloat16 natively: the blocks' products twice as fast
+    if bfloat16.enabled():  # this CPU multiplies bfloat16 natively: a pass about 1.5x as fast (bench/REPORT.md)
         bfloat16.use_bfloat16_products(model.model.layers[i] for i in model.bidirectional_blocks)
         products = "bfloat16"
     r = meta["recipe"]

@@ -34,10 +34,14 @@ for role in models.ROLES:
                 f"{', '.join(models.SUGGESTED[role][:2])} in the sidebar (needs a connection or a local cache).")
 
 st.header("The offline masked LMs")
+smollm2_mlm = ui.get_model("mlm", models.SMOLLM2_MLM, quiet=True)
+products = (" On this server its blocks' matrix products are computed in bfloat16 (this CPU multiplies bfloat16 "
+            "natively: about 1.5× faster, probabilities the same to about three digits; `SSL_EXPLORER_BF16=0` "
+            "keeps float32)." if smollm2_mlm is not None and smollm2_mlm.extra.get("products") == "bfloat16" else "")
 st.markdown(
     f"- **{models.SMOLLM2_MLM}** (the default): the causal LM SmolLM2 itself, its blocks given full attention "
-    "so that they read both sides of a blank (small low-rank updates taught them to). Same weights and tokenizer as the causal LM, so the masked-vs-causal page compares one "
-    "model under two attention masks.\n"
+    "so that they read both sides of a blank (small low-rank updates taught them to). Same weights and tokenizer "
+    f"as the causal LM, so the masked-vs-causal page compares one model under two attention masks.{products}\n"
     f"- **{models.PROJECT_MLM}**: a BERT-style masked LM (uncased WordPiece vocabulary, `[MASK]`), the "
     "all-MiniLM-L6-v2 encoder with a masked-LM head trained for the project. Pick it in the sidebar."
 )

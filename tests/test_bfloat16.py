@@ -48,6 +48,31 @@ def test_a_layer_multiplies_in_bfloat16_without_gradients_and_in_float32_with_th
     assert torch.equal(layer.weight.detach(), weight)  # the weight itself is never written
 
 
+def test_inference_mode_and_no_grad_calls_mix_in_one_thread():
+    """A thread whose first call ran in inference mode (its buffer made there) still works without it."""
+    torch.manual_seed(0)
+    layer = nn.Linear(16, 32)
+    bfloat16.use_bfloat16_products([layer])
+    x = torch.randn(2, 16)
+    out, errors = [], []
+
+    def calls():  # a new thread: its buffer is made by its first call
+        try:
+            with torch.inference_mode():
+                out.append(layer(x))
+            with torch.no_grad():
+                out.append(layer(x))
+            with torch.inference_mode():
+                out.append(layer(x))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    t = threading.Thread(target=calls)
+    t.start()
+    t.join()
+    assert not errors and len(out) == 3 and torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])
+
+
 def test_each_thread_rounds_into_its_own_buffer():
     torch.manual_seed(0)
     layers = [nn.Linear(64, 96, bias=False), nn.Linear(96, 32, bias=False), nn.Linear(32, 200, bias=False)]
