@@ -198,27 +198,17 @@ def test_the_masked_lm_uses_bfloat16_products_in_its_bidirectional_blocks_only(t
 
 def test_continued_training_of_a_bfloat16_masked_lm_learns_in_float32(tiny_clm_dir, tiny_bidir_dir, monkeypatch):
     from explorer.training.modelling import private_copy
-    from tests.test_bidirectional import _same, _state
+    from tests.test_bidirectional import _same, _state, training_losses
 
     causal = load("clm", str(tiny_clm_dir))
     before = _state(causal.model)
     monkeypatch.setenv(bfloat16.ENV, "1")
     fast = load("mlm", str(tiny_bidir_dir))
-    copy = private_copy(fast.model, layers=1)
-    opt = torch.optim.AdamW([p for p in copy.parameters() if p.requires_grad], lr=1e-2)
-    enc = mlm.encode_text(fast, "The dog barked at the postman.")
-    labels = torch.full((1, len(enc.ids)), -100)
-    labels[0, 2] = enc.ids[2]
-    ids = torch.tensor([enc.ids])
-    ids[0, 2] = fast.tokenizer.mask_token_id
-    losses = []
-    for _ in range(5):
-        loss = copy(input_ids=ids, labels=labels).loss
-        losses.append(loss.item())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    losses = training_losses(fast, private_copy(fast.model, layers=1))
     assert losses[-1] < losses[0]
+    monkeypatch.setenv(bfloat16.ENV, "0")
+    exact = load("mlm", str(tiny_bidir_dir))
+    assert training_losses(exact, private_copy(exact.model, layers=1), steps=1)[0] == losses[0]  # float32 alike
     assert _same(before, _state(causal.model))
 
 

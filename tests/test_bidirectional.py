@@ -131,22 +131,27 @@ def test_sharing_and_training_leave_the_causal_lm_bit_identical(tiny_clm_dir, ti
     masked = type(causal)(model, tok, causal.info)
     assert masked.model.model.embed_tokens.weight is causal.model.model.embed_tokens.weight
     assert masked.model.model.layers[0].mlp.up_proj.weight is causal.model.model.layers[0].mlp.up_proj.weight
-    copy = private_copy(masked.model, layers=1)
+    losses = training_losses(masked, private_copy(masked.model, layers=1))
+    assert losses[-1] < losses[0]
+    assert _same(before, _state(causal.model))
+
+
+def training_losses(masked, copy, steps: int = 5) -> list[float]:
+    """A few masked-LM training steps of `copy` (a private copy of `masked`'s model) on one sentence."""
     opt = torch.optim.AdamW([p for p in copy.parameters() if p.requires_grad], lr=1e-2)
     enc = mlm.encode_text(masked, "The dog barked at the postman.")
     labels = torch.full((1, len(enc.ids)), -100)
     labels[0, 2] = enc.ids[2]
     ids = torch.tensor([enc.ids])
     ids[0, 2] = masked.tokenizer.mask_token_id
-    first = None
-    for _ in range(5):
+    losses = []
+    for _ in range(steps):
         loss = copy(input_ids=ids, labels=labels).loss
-        first = first if first is not None else loss.item()
+        losses.append(loss.item())
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert loss.item() < first
-    assert _same(before, _state(causal.model))
+    return losses
 
 
 def test_full_block_training_copies_the_blocks(tiny_causal):
