@@ -149,11 +149,13 @@ with tabs[0]:
                 _prediction_charts(result.predictions, "mlm_chart")  # the result first: on the first screen
                 model_input()
                 c1, c2 = st.columns(2)
-                c1.metric("Blanks", len(result.predictions))
+                c1.metric("Blanks", len(result.predictions),
+                          help="Masked tokens and typed blanks: all predicted in one pass of the model.")
                 loss = result.mean_loss
                 c2.metric("Mean loss at the blanks", f"{loss:.2f} nats" if loss is not None else "—",
                           help="Cross-entropy -ln p(answer), averaged over the blanks: what training minimises.")
-                st.dataframe(mlm_charts.prediction_table(result.summary_frame()), hide_index=True, width="stretch")
+                # a plain table, lighter to draw than a data grid (the CSV download has every candidate)
+                st.table(mlm_charts.prediction_table(result.summary_frame()), hide_index=True)
                 st.caption("All blanks are predicted in one pass, each without seeing the others' answers: the "
                            "model guesses every blank independently.")
                 _csv_download(result.predictions_frame, "Download predictions (CSV)", "masked-lm-predictions.csv",

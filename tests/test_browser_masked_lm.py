@@ -101,6 +101,6 @@ def test_a_chart_whose_plotly_js_cannot_load_says_so_and_the_page_keeps_working(
         page.locator('[data-testid="stButtonGroup"]').first.get_by_role("button", name="␣France", exact=True).click()
         wait_idle(page)
         expect(charts).to_have_count(2, timeout=60_000)  # the page goes on: the table and the second blank
-        expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1)
+        expect(page.locator('[data-testid="stTable"]')).to_have_count(1)
         assert page.locator('[data-testid="stException"]').count() == 0
         assert charts.first.locator(".ssl-chart-error").count() == 1  # one note, not one per rerun

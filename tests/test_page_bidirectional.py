@@ -42,7 +42,7 @@ def test_masked_lm_page_predicts_what_a_plain_forward_pass_gives(app_page, tiny_
     assert len(expected.top_ids) == 10
     for piece, tid in zip(expected.top_pieces, expected.top_ids):
         assert got[piece.strip()] == pytest.approx(float(probs[tid]), abs=1e-7)
-    assert at.dataframe[0].value["answer"].tolist() == [display_piece(lm.tokenizer, enc.ids[pos])]
+    assert at.table[0].value["answer"].tolist() == [display_piece(lm.tokenizer, enc.ids[pos])]
     # Mask like BERT: the training pair and the model's loss on it
     at = app_page(MASKED, model_id_mlm=str(tiny_bidir_dir), mlm_view="Mask like BERT", mlm_seed=4)
     draw = mlm.mask_tokens(enc, lm.tokenizer, 0.15, 4)
@@ -64,7 +64,7 @@ def test_masked_lm_page_bad_input(app_page, tiny_bidir_dir, text, expected):
     at.text_area(key="mlm_text").set_value(text).run()
     assert not at.exception
     if expected == "(blank)":
-        assert set(at.dataframe[0].value["answer"]) == {"(blank)"}
+        assert set(at.table[0].value["answer"]) == {"(blank)"}
     elif expected:
         assert expected in texts(at)
     else:
@@ -153,4 +153,4 @@ def test_picker_offers_both_offline_masked_lms(app_page):
     pick.set_value(pick.options[1]).run()
     assert not at.exception and at.session_state["model_id_mlm"] == models.PROJECT_MLM
     assert any("Ships with the app: BERT-style WordPiece, [MASK]" in c.value for c in at.sidebar.caption)
-    assert at.dataframe[0].value["answer"].tolist() == ["capital"]  # WordPiece: no byte-level space
+    assert at.table[0].value["answer"].tolist() == ["capital"]  # WordPiece: no byte-level space

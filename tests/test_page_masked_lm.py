@@ -63,7 +63,7 @@ def test_default_example_masks_its_word_and_matches_the_model(open_page, tiny_ml
     for piece, tid in zip(expected.top_pieces, expected.top_ids):
         assert got[piece] == pytest.approx(float(probs[tid]), abs=1e-6)
     assert f"rank {expected.original_rank:,}" in spec["layout"]["title"]["text"]
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert table["answer"].tolist() == ["capital"] and table["loss (nats)"][0] == pytest.approx(expected.loss)
     assert any(b.proto.label == "Download predictions (CSV)" for b in at.get("download_button"))
 
@@ -73,7 +73,7 @@ def test_clicking_tokens_masks_and_unmasks(open_page, tiny_mlm_dir):
     at.pills(key="mlm_masked").set_value([1, 4, 6]).run()
     assert not at.exception
     bars = [s for s in charts(at) if s["data"][0]["type"] == "bar"]
-    assert len(bars) == 3 and at.dataframe[0].value["answer"].tolist() == ["paris", "capital", "france"]
+    assert len(bars) == 3 and at.table[0].value["answer"].tolist() == ["paris", "capital", "france"]
     at.pills(key="mlm_masked").set_value([]).run()
     assert not at.exception and not charts(at)
     assert "Nothing is masked yet" in texts(at) and "[MASK]" in texts(at)
@@ -114,14 +114,14 @@ def test_whole_word_masking_masks_every_piece(open_page, tiny_mlm_dir, tiny):
     assert at.pills(key="mlm_masked").value == []
     at.pills(key="mlm_masked").set_value([word[2]]).run()  # click one piece on: the whole word comes
     assert at.pills(key="mlm_masked").value == word
-    assert at.dataframe[0].value["position"].tolist() == word
+    assert at.table[0].value["position"].tolist() == word
 
 
 def test_picking_an_example_replaces_text_and_masks(open_page, tiny_mlm_dir):
     at = open_page(tiny_mlm_dir)
     at.selectbox(key="mlm_preset").set_value("Two blanks at once").run()
     assert at.text_area(key="mlm_text").value.startswith("The cat slept on the mat")
-    assert at.dataframe[0].value["answer"].tolist() == ["mat", "rug"]
+    assert at.table[0].value["answer"].tolist() == ["mat", "rug"]
 
 
 def displayed(frame) -> "pd.DataFrame":
@@ -135,9 +135,9 @@ def test_typed_blank_is_predicted(open_page, tiny_mlm_dir):
     at = open_page(tiny_mlm_dir)
     at.text_area(key="mlm_text").set_value("The best part of the day is <mask>.").run()
     assert not at.exception and at.pills(key="mlm_masked").value == []
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert table["answer"].tolist() == ["(blank)"] and table["model sees"].tolist() == ["[MASK]"]
-    shown = displayed(at.dataframe[0])  # what the browser draws: no answer to score, so "—", not "None"
+    shown = displayed(at.table[0])  # what the browser draws: no answer to score, so "—", not "None"
     row = shown.iloc[0]
     assert [row["rank of answer"], row["probability of answer"], row["loss (nats)"]] == ["—", "—", "—"]
     assert row["top probability"].endswith("%")
@@ -217,7 +217,7 @@ def test_every_example_masks_its_words(open_page, tiny_mlm_dir, tiny):
         masked = at.pills(key="mlm_masked").value
         blanks = mlm.typed_masks(enc, tiny.tokenizer)
         assert masked or blanks, name
-        assert at.dataframe[0].value["position"].tolist() == sorted(masked + blanks), name
+        assert at.table[0].value["position"].tolist() == sorted(masked + blanks), name
 
 
 # --------------------------------------------------------------------------- regressions found by fuzzing
@@ -260,6 +260,6 @@ def test_many_blanks_get_a_bounded_number_of_charts_and_a_full_table(open_page, 
     at = open_page(tiny_mlm_dir)
     at.text_area(key="mlm_text").set_value("a [MASK] " * 30).run()
     assert not at.exception
-    assert len(at.dataframe[0].value) == 30  # every blank in the table
+    assert len(at.table[0].value) == 30  # every blank in the table
     assert len(charts(at)) == MAX_BLANK_CHARTS
     assert any(f"Charts for the first {MAX_BLANK_CHARTS} of the 30 blanks" in c.value for c in at.caption)
