@@ -1,18 +1,21 @@
 """Matrix products in bfloat16: the same float32 weights, multiplied at half the bytes per number.
 
 On a CPU with bfloat16 dot-product instructions (x86 `avx512_bf16` or `amx_bf16`), a linear layer's
-product is about twice as fast in bfloat16 as in float32 for the short inputs of this app (20-odd
-tokens: the product, not the memory, is the bottleneck). A layer given `use_bfloat16_products` keeps
-its float32 weight (shared, never written): at each call the weight is rounded into a bfloat16 scratch
-buffer of the calling thread (reused, so no new memory is touched), the input is rounded too, and
-oneDNN sums the products in float32 and rounds the result to bfloat16, which goes on as float32. Everything else (normalisation,
-attention softmax, the residual stream, low-rank updates, the vocabulary head) stays float32.
+product for the short inputs of this app (20-odd tokens, where float32 products run at half the core's
+peak) is about 1.7 times as fast in bfloat16, rounding the weight included; a masked-LM pass about 1.5
+times. A layer given `use_bfloat16_products` keeps its float32 weight (shared, never written): at each
+call the weight is rounded into a bfloat16 scratch buffer of the calling thread (reused: a new buffer at
+each call cost 3 times as much, its pages faulted in every time), the input is rounded too, and oneDNN
+sums the products in float32 and rounds the result to bfloat16, which goes on as float32. Everything
+else (normalisation, attention scores and softmax, the residual stream, low-rank updates, the vocabulary
+head) stays float32.
 
-What it changes: each product's inputs carry 8 significant bits instead of 24, which moves a masked
-LM's probabilities in the third digit (measured on the development cloze set: `bench/REPORT.md`).
-It applies only where no gradient is recorded; with autograd on, the layer is an ordinary float32
-`nn.Linear`. Where the CPU lacks the instructions, bfloat16 products are slower than float32 ones,
-so `enabled()` is false there. ``SSL_EXPLORER_BF16=0`` (or ``1``) overrides the choice.
+What it changes: each product's inputs carry 8 significant bits instead of 24. On the masked LM's
+development blanks that moved no top-10 probability by more than 0.016 (mean KL 2e-4 nats, the same top
+guess on all 100: `bench/REPORT.md`, section 7). It applies only where no gradient is recorded; with
+autograd on, the layer is an ordinary float32 `nn.Linear`. Where the CPU lacks the instructions the
+products would be emulated (not measured here, and not expected to be faster), so `enabled()` is false
+there. ``SSL_EXPLORER_BF16=0`` (or ``1``) overrides the choice.
 """
 
 from __future__ import annotations
