@@ -443,9 +443,9 @@ def write_report(results: dict, path: Path, *, quick: bool, started: str, load_b
         if name in results:
             part = section(results[name])
             r = results[name]
-            if r.get("measured") and r["measured"] != started:
-                part.insert(2, f"*Measured {r['measured']} (load average {r.get('load_average', 0):.1f}), "
-                               "in an earlier run.*\n")
+            if r.get("measured"):  # every section dated, so that a later run keeps it as it is
+                part.insert(2, f"*Measured {r['measured']} (load average {r.get('load_average', 0):.1f})"
+                               + (", in an earlier run" if r["measured"] != started else "") + ".*\n")
             lines += part
             note = notes / f"{name}.md"
             if note.is_file():
