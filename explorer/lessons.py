@@ -117,12 +117,21 @@ def load_quiz(path: Path) -> list[Question]:
     return [_question(q, f"{path.name}, question {i + 1}") for i, q in enumerate(data.get("question", []))]
 
 
-def load_lesson(path: Path, quiz_dir: Path | None = None) -> Lesson:
+def _read_lesson(path: Path) -> tuple[dict, str]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ExplorerError(f"The lesson file {path.name} could not be read ({type(exc).__name__}).") from exc
-    meta, body = _split_front_matter(text, path.name)
+    return _split_front_matter(text, path.name)
+
+
+def front_matter(path: Path) -> dict:
+    """A lesson file's front matter (its title, widget, example, `try` list and their claims)."""
+    return _read_lesson(path)[0]
+
+
+def load_lesson(path: Path, quiz_dir: Path | None = None) -> Lesson:
+    meta, body = _read_lesson(path)
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
         raise ExplorerError(f"Lesson {path.name} needs a title in its front matter.")
@@ -130,8 +139,12 @@ def load_lesson(path: Path, quiz_dir: Path | None = None) -> Lesson:
     if widget not in WIDGETS:
         raise ExplorerError(f"Lesson {path.name}: unknown widget '{widget}'. Use one of: {', '.join(WIDGETS)}.")
     tries = meta.get("try", [])
-    if not isinstance(tries, list) or not all(isinstance(t, str) for t in tries):
-        raise ExplorerError(f"Lesson {path.name}: 'try' must be a list of strings.")
+    if not isinstance(tries, list):
+        raise ExplorerError(f"Lesson {path.name}: 'try' must be a list.")
+    # a "try this" is a string, or a table with its text and the claim it makes ({text = ..., claim = ...})
+    tries = [t.get("text") if isinstance(t, dict) else t for t in tries]
+    if not all(isinstance(t, str) for t in tries):
+        raise ExplorerError(f"Lesson {path.name}: every 'try' needs a text.")
     lesson = Lesson(slug=path.stem, title=title.strip(), body=body, widget=widget,
                     example=str(meta.get("example", "")), tries=tries)
     quiz = (quiz_dir or ASSETS / "quizzes") / f"{path.stem}.toml"
