@@ -169,15 +169,23 @@ with ui.friendly_errors():
                                             list(frame["kept"]), token_ids=list(frame["id"]), large=large),
                        key="clm_bars")  # every step: the same chart, redrawn
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Most likely", dist.top[0].piece, f"{dist.top[0].prob:.1%}", delta_color="off",
-              delta_arrow="off")
-    m2.metric("Entropy", f"{dist.entropy:.2f} bits",
-              help=f"Uncertainty of the whole distribution: as uncertain as a fair choice among "
-                   f"{dist.effective_choices:,.1f} tokens. 0 bits = certain.")
+    # what a draw comes from: the distribution after the settings (the model's own figures under them)
+    m1.metric("Most likely", display_piece(tok, shaped.best), f"{shaped.best_prob:.1%} · model {dist.top[0].prob:.1%}",
+              delta_color="off", delta_arrow="off",
+              help=f"The most likely token after the decoding settings ({settings.describe()}), with its probability "
+                   f"there and in the model's own distribution (where its first choice is {dist.top[0].piece}, "
+                   f"{dist.top[0].prob:.1%}).")
+    m2.metric("Entropy", f"{shaped.entropy:.2f} bits", f"model {dist.entropy:.2f} bits", delta_color="off",
+              delta_arrow="off",
+              help=f"Uncertainty of the distribution a draw comes from, after the decoding settings: as uncertain as "
+                   f"a fair choice among {shaped.effective_choices:,.1f} tokens (the model's own distribution: "
+                   f"{dist.effective_choices:,.1f}). 0 bits = certain.")
     m3.metric(f"Outside the top {show}", f"{dist.other:.1%}", help="Probability of all other tokens together.")
     m4.metric("Tokens kept", f"{shaped.n_kept:,}", f"{shaped.kept_mass:.1%} of the mass", delta_color="off", delta_arrow="off",
               help="How many tokens survive the decoding settings, and how much of the (temperature-scaled) "
                    "probability they held before renormalising.")
+    st.caption(f"Most likely and Entropy describe the distribution a draw comes from, after the decoding settings "
+               f"({settings.describe()}); the model's own figures are under them.")
     for note in shaped.notes:
         st.caption(note)
     cut = shaped.cut(show)

@@ -126,6 +126,26 @@ def test_decoding_settings_reshape_the_bars(app_page, smollm2, state, kept):
         assert "Cut by the settings" in captions
 
 
+@pytest.mark.parametrize("state", [{"clm_temperature": 0.5}, {"clm_top_k": 3}, {"clm_top_p": 0.5},
+                                   {"clm_temperature": 1.6, "clm_top_p": 0.9}, {"clm_temperature": 0.0}])
+def test_most_likely_and_entropy_describe_the_distribution_sampled_from(app_page, smollm2, state):
+    settings = clm.Settings(state.get("clm_temperature", 1.0), state.get("clm_top_k", 0), state.get("clm_top_p", 1.0))
+    at = app_page(PAGE, **state)
+    prompt = clm.build_prompt(smollm2.tokenizer, "The capital of France is")
+    model = clm.next_token_distribution(smollm2, prompt.ids)
+    shaped = clm.apply_sampling(model.logits, settings.temperature, settings.top_k, settings.top_p)
+    after = shaped.after[shaped.after > 0]
+    entropy = float(-(after * np.log2(after)).sum())
+    assert abs(entropy - model.entropy) > 0.05  # the settings do change it
+    m = {x.label: x for x in at.metric}
+    assert m["Entropy"].value == f"{entropy:.2f} bits"
+    assert m["Entropy"].delta == f"model {model.entropy:.2f} bits"  # the model's own figure kept beside it
+    best = int(np.argmax(shaped.after))
+    assert m["Most likely"].value == clm.display_piece(smollm2.tokenizer, best)
+    assert m["Most likely"].delta.startswith(f"{shaped.after[best]:.1%} ")
+    assert "after the decoding settings" in " ".join(c.value for c in at.caption)
+
+
 def test_moving_a_slider_does_not_rerun_the_model(app_page, smollm2):
     at = app_page(PAGE)
     before = clm.forward_count()

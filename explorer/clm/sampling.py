@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explorer.clm.distribution import TOP_N, top_order
+from explorer.clm.distribution import TOP_N, entropy_bits, top_order
 from explorer.clm.forward import _piece
 from explorer.errors import ExplorerError
 
@@ -72,7 +72,22 @@ class Sampled:
 
     @property
     def best(self) -> int:
+        """The most likely token of the distribution sampled from (after the settings)."""
         return int(np.argmax(self.after))
+
+    @property
+    def best_prob(self) -> float:
+        return float(self.after[self.best])
+
+    @property
+    def entropy(self) -> float:
+        """Entropy in bits of the distribution sampled from (after the settings): 0 when one token is left."""
+        return entropy_bits(self.after)
+
+    @property
+    def effective_choices(self) -> float:
+        """2 ** entropy: a draw is as uncertain as a fair choice between this many tokens."""
+        return float(2 ** self.entropy)
 
     def filtered_logits(self) -> np.ndarray:
         """Logits / temperature with cut tokens at -inf (what ``model.generate`` samples from)."""
