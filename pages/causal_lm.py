@@ -243,14 +243,15 @@ st.subheader("Teacher forcing: how the model is trained")
 st.markdown(
     "Training does not generate. It feeds the real text and, **in one forward pass**, scores every position's "
     "prediction of the actual next token: the causal mask lets position *i* see only tokens up to *i*, so a text "
-    "of T tokens gives T−1 training pairs at once. The loss is the mean surprisal −ln p(actual next token); "
-    "perplexity is e^loss, the number of equally likely choices the model is as unsure as.")
+    "of T tokens after the start token gives T training pairs at once (the first token is predicted from the "
+    "start token alone, as at the beginning of a document). The loss is the mean surprisal −ln p(actual next "
+    "token), in nats; perplexity is e^loss, the number of equally likely choices the model is as unsure as.")
 tf_left, tf_right = st.columns([4, 1], vertical_alignment="bottom")
 tf_text = ui.limited_text("Text to score", key="clm_tf_text", max_chars=MAX_CHARS, container=tf_left, height=80)
 tf_right.button("Use the text so far", key="clm_tf_use", on_click=score_text_so_far, args=(gen.text(tok),),
                 help="Score the prompt plus the generated tokens (as the model saw them).", width="stretch")
 with ui.friendly_errors():
-    tf_enc = encode(tok, tf_text, max_tokens=limit, what="text")
+    tf_enc = clm.from_start(tok, encode(tok, tf_text, max_tokens=limit - 1, what="text"))
     ui.notes(tf_enc.notes)
     tf = clm.teacher_forcing(lm, tf_enc)
     t1, t2, t3, t4 = st.columns(4)
@@ -259,20 +260,23 @@ with ui.friendly_errors():
     t3.metric("Perplexity", f"{tf.perplexity:,.1f}", help="exp(loss).")
     t4.metric("Top-1 accuracy", f"{tf.accuracy:.0%}", help="Positions where the model's first guess was right.")
     pairs = tf.pairs()
-    titles = ["first token: nothing to predict it from"] + [
-        f"{ctx} → {target}: p = {p:.4f}, {b:.2f} bits, rank {r}"
-        for (ctx, target), p, b, r in zip(pairs, tf.target_probs, tf.surprisal_bits, tf.ranks)]
-    st.markdown(charts.token_chips(tf.pieces, titles=titles, probs=[None] + [float(p) for p in tf.target_probs]),
-                unsafe_allow_html=True)
+    titles = ["where the text starts: nothing to predict it from; the first token is predicted from it alone"] + [
+        f"{ctx} → {target}: p = {p:.4f}, {n:.2f} nats, rank {r}"
+        for (ctx, target), p, n, r in zip(pairs, tf.target_probs, tf.surprisal, tf.ranks)]
+    st.markdown(charts.token_chips(tf.pieces, titles=titles, special=[True] + [False] * tf.n_pairs,
+                                   probs=[None] + [float(p) for p in tf.target_probs]), unsafe_allow_html=True)
     st.markdown(charts.colour_legend(), unsafe_allow_html=True)
     st.caption("Each token coloured by the probability the model gave it from the tokens before it "
-               "(green: expected, red: surprising). Hover a token for details.")
-    st.plotly_chart(charts.surprisal_bars([t for _, t in pairs], list(tf.surprisal_bits), list(tf.target_probs),
-                                          [c for c, _ in pairs], large=large), width="stretch", key="clm_surprisal")
+               "(green: expected, red: surprising); the grey chip is the start token the text is read from. "
+               "Hover a token for details. Below, each bar is one pair's surprisal −ln p in nats, the unit of "
+               "the loss: the loss is their mean (dashed line).")
+    st.plotly_chart(charts.surprisal_bars([t for _, t in pairs], list(tf.surprisal), list(tf.target_probs),
+                                          [c for c, _ in pairs], loss=tf.loss, large=large), width="stretch",
+                    key="clm_surprisal")
     st.markdown("**The (context → target) training pairs**")
     st.dataframe(tf.frame(tok), hide_index=True, width="stretch", column_config={
         "p(target)": st.column_config.NumberColumn(format="%.4f"),
-        "surprisal (bits)": st.column_config.NumberColumn(format="%.2f"),
+        "surprisal (nats)": st.column_config.NumberColumn(format="%.2f"),
         "p(guess)": st.column_config.NumberColumn(format="%.4f")})
 
 ui.share_link(ui.publish_state("causal_lm", SHARED))

@@ -15,6 +15,7 @@ import torch
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from explorer import ExplorerError, clm, load
+from explorer.tokens import encode
 
 
 @pytest.fixture(scope="module")
@@ -355,6 +356,20 @@ def test_teacher_forcing_entropy_with_ruled_out_tokens(tiny):
 def test_teacher_forcing_needs_two_tokens(tiny):
     with pytest.raises(ExplorerError, match="at least two tokens"):
         clm.teacher_forcing(tiny, [504])
+
+
+def test_from_start_puts_the_start_token_before_a_text_once(tiny):
+    tok = tiny.tokenizer
+    enc = encode(tok, "The cat sat.")
+    start = clm.start_token_id(tok)
+    read = clm.from_start(tok, enc)
+    assert read.ids == [start] + enc.ids and read.special == [True] + enc.special
+    assert len(read.pieces) == len(read.word_ids) == len(read.offsets) == len(read.ids)
+    tf = clm.teacher_forcing(tiny, read)
+    assert tf.n_pairs == len(enc.ids) and tf.pairs()[0][1] == enc.pieces[0]  # every token of the text is scored
+    assert clm.from_start(tok, read).ids == read.ids  # never twice
+    typed = encode(tok, "<|endoftext|>The cat")  # a start token written in the text
+    assert clm.from_start(tok, typed).ids == typed.ids
 
 
 # --------------------------------------------------------------------------- prompts

@@ -189,25 +189,53 @@ def test_odd_unicode_prompt(app_page, smollm2):
 def test_teacher_forcing_matches_model_loss(app_page, smollm2):
     text = "The cat sat on the mat because it was tired."
     at = app_page(PAGE)
-    ids = smollm2.tokenizer(text)["input_ids"]
+    start = clm.start_token_id(smollm2.tokenizer)
+    ids = [start] + smollm2.tokenizer(text)["input_ids"]  # read from the start token
     with torch.no_grad():
         loss = smollm2.model(input_ids=torch.tensor([ids]), labels=torch.tensor([ids])).loss.item()
     assert metric(at, "Perplexity") == f"{math.exp(loss):,.1f}"
     assert metric(at, "Loss") == f"{loss:.3f}"
     pairs = at.dataframe[-1].value
     assert len(pairs) == len(ids) - 1 and pairs["target id"].tolist() == ids[1:]
-    assert pairs["context"].iloc[2] == "The␣cat␣sat" and pairs["target"].iloc[2] == "␣on"
+    assert pairs["target"].iloc[0] == "The"  # the first token is scored too, from the start token
+    assert pairs["context"].iloc[3] == "<|endoftext|>The␣cat␣sat" and pairs["target"].iloc[3] == "␣on"
 
 
-def test_teacher_forcing_uses_the_text_so_far_and_explains_short_text(app_page, smollm2):
+def test_teacher_forcing_reads_from_the_start_token_in_nats(app_page, smollm2):
+    """The strip, the table and the loss share one unit (nats), and no pair is predicted from nothing:
+    read without a start token, ' cat' after 'The' alone costs 20 bits and dwarfs every other bar."""
+    at = app_page(PAGE)
+    loss = float(metric(at, "Loss"))
+    bars = figures(at)[-1]
+    assert bars["layout"]["yaxis"]["title"]["text"].startswith("surprisal (nats)")
+    heights = np.array(bars["data"][0]["y"])
+    assert heights.mean() == pytest.approx(loss, abs=1e-3)  # the loss is the mean of the bars
+    assert "nats" in bars["data"][0]["hovertemplate"] and "bits" not in bars["data"][0]["hovertemplate"]
+    assert any(s["y0"] == pytest.approx(loss, abs=1e-3) for s in bars["layout"]["shapes"])  # drawn as a line
+    assert bars["data"][0]["x"][0] == "The" and heights[0] < 8 and heights.max() < 10
+    table = at.dataframe[-1].value
+    assert "surprisal (nats)" in table and "surprisal (bits)" not in table
+    np.testing.assert_allclose(table["surprisal (nats)"], heights)
+    assert "start token" in " ".join(c.value for c in at.caption)
+
+
+def test_teacher_forcing_uses_the_text_so_far_and_scores_a_single_word(app_page, smollm2):
     at = app_page(PAGE)
     at.button(key="clm_greedy").click().run()
     at.button(key="clm_tf_use").click().run()
     assert at.text_area(key="clm_tf_text").value == "The capital of France is Paris"
-    assert metric(at, "Training pairs") == str(len(generation(at).ids) - 1)
+    assert metric(at, "Training pairs") == str(len(generation(at).ids))  # every token, from the start token
     at.text_area(key="clm_tf_text").set_value("Hi").run()
-    assert not at.exception
-    assert any("at least two tokens" in e.value for e in at.error)
+    assert not at.exception and not at.error
+    assert metric(at, "Training pairs") == "1"  # one token: predicted from the start token alone
+
+
+def test_teacher_forcing_of_an_empty_prompts_text_adds_no_second_start_token(app_page, smollm2):
+    at = app_page(PAGE, clm_prompt="")
+    at.button(key="clm_greedy").click().run()
+    at.button(key="clm_tf_use").click().run()
+    assert at.text_area(key="clm_tf_text").value.startswith("<|endoftext|>")
+    assert at.dataframe[-1].value["context"].iloc[0] == "<|endoftext|>"
 
 
 def test_presenter_mode_renders(app_page, smollm2):

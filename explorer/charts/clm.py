@@ -77,18 +77,22 @@ def _as_id(value) -> int | None:
     return int(value)
 
 
-def surprisal_bars(targets: Sequence[str], bits: Sequence[float], probs: Sequence[float], contexts: Sequence[str], *,
-                   title: str | None = None, large: bool = False) -> go.Figure:
-    """One bar per training pair: how surprised the model is by the actual next token (bits), coloured
-    like `token_chips` (green: expected, red: surprising)."""
+def surprisal_bars(targets: Sequence[str], nats: Sequence[float], probs: Sequence[float], contexts: Sequence[str], *,
+                   loss: float | None = None, title: str | None = None, large: bool = False) -> go.Figure:
+    """One bar per training pair: how surprised the model is by the actual next token, −ln p in nats (the
+    unit of the loss, whose value `loss`, their mean, is drawn as a line), coloured like `token_chips`
+    (green: expected, red: surprising)."""
     fig = go.Figure(go.Bar(
-        x=unique_labels(list(targets)), y=list(bits), marker_color=[prob_colour(p) for p in probs],
+        x=unique_labels(list(targets)), y=list(nats), marker_color=[prob_colour(p) for p in probs],
         customdata=[[c, t, p, i + 1] for i, (c, t, p) in enumerate(zip(contexts, targets, probs))],
         hovertemplate="position %{customdata[3]}: %{customdata[0]} → <b>%{customdata[1]}</b><br>"
-                      "p = %{customdata[2]:.4f}<br>surprisal = %{y:.2f} bits<extra></extra>"))
+                      "p = %{customdata[2]:.4f}<br>surprisal = %{y:.2f} nats<extra></extra>"))
+    if loss is not None:
+        fig.add_hline(y=loss, line_dash="dash", line_color=PALETTE["accent"],
+                      annotation_text=f"loss = mean {loss:.2f} nats", annotation_position="top right")
     fig.update_xaxes(title="actual next token, in text order", type="category",
                      tickangle=0 if len(targets) <= 16 else -60)
-    fig.update_yaxes(title="surprisal (bits) = −log₂ p", rangemode="tozero")
+    fig.update_yaxes(title="surprisal (nats) = −ln p", rangemode="tozero")
     return style(fig, large=large, title=title, height=340)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -11,8 +11,9 @@ import pandas as pd
 import torch
 
 from explorer.clm.forward import _FORCED, _LAST, _check_ids, _parts, _piece, as_ids
+from explorer.clm.prompt import start_token_id
 from explorer.errors import ExplorerError
-from explorer.tokens import Encoded, display_pieces
+from explorer.tokens import Encoded, display_piece, display_pieces
 
 
 @dataclass
@@ -67,10 +68,26 @@ class TeacherForcing:
         rows = []
         for i, (ctx, target) in enumerate(self.pairs(context_tokens)):
             rows.append({"position": i + 1, "context": ctx, "target": target, "target id": self.ids[i + 1],
-                         "p(target)": float(self.target_probs[i]), "surprisal (bits)": float(self.surprisal_bits[i]),
+                         "p(target)": float(self.target_probs[i]), "surprisal (nats)": float(self.surprisal[i]),
                          "rank": int(self.ranks[i]), "model's guess": _piece(tokenizer, int(self.guess_ids[i])),
                          "p(guess)": float(self.guess_probs[i])})
         return pd.DataFrame(rows)
+
+
+def from_start(tokenizer: Any, enc: Encoded) -> Encoded:
+    """`enc` with the model's start token in front (`start_token_id`), unless it begins with a special
+    token already (a BOS the tokenizer adds, a chat template's first marker).
+
+    Without it the first token of a text has no context at all and the second is predicted from the
+    first alone, a position a model never trained on: its surprisal is huge and says nothing about the
+    text. From the start token, every token of the text is predicted, the first from the start only, as
+    at the beginning of a document."""
+    start = start_token_id(tokenizer)
+    if start is None or not enc.ids or enc.special[0] or enc.ids[0] in set(tokenizer.all_special_ids or []):
+        return enc
+    return replace(enc, ids=[start] + list(enc.ids), pieces=[display_piece(tokenizer, start)] + list(enc.pieces),
+                   special=[True] + list(enc.special), word_ids=[None] + list(enc.word_ids),
+                   offsets=[(0, 0)] + list(enc.offsets), notes=list(enc.notes))
 
 
 def _checked_ids(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> list[int]:
