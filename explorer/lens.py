@@ -5,6 +5,14 @@ stopped there: for causal LMs the final norm and the LM head (the prediction *fo
 each position), for masked LMs the whole MLM head, which for BERT includes the transform
 (dense + activation + LayerNorm) before the vocabulary projection (the prediction *at* each
 position). The last row is the model's real output.
+
+The embeddings row is no prediction: it holds only the token each position reads. Where the head
+shares its weights with the input embeddings (SmolLM2, GPT-2, BERT), it is decoded by cosine
+similarity against them (the tokens whose embeddings are nearest: the token itself, then its
+variants); the head's dot product would favour tokens with long embedding vectors (a reserved
+``<filename>``, rare word pieces). Special tokens that a model never writes (reserved tokens, and
+for masked LMs every special token) are never listed as predictions; the probabilities stay the
+model's own, over the whole vocabulary.
 """
 
 from __future__ import annotations
@@ -37,6 +45,12 @@ class LensResult:
     final_rank: np.ndarray  # [layers + 1, positions]: its rank (0 = top) at each layer
     mask_positions: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    embeddings_nearest: bool = False  # True: the embeddings row is its nearest tokens (cosine), not probabilities
+
+    def row_label(self, layer: int) -> str:
+        """A row's name, saying what its numbers are where they are not probabilities."""
+        name = self.layer_names[layer]
+        return f"{name} (nearest tokens, cosine)" if layer == 0 and self.embeddings_nearest else name
 
     @property
     def k(self) -> int:
@@ -52,14 +66,17 @@ class LensResult:
     def hover(self) -> list[list[str]]:
         """Per layer and position: the top-k tokens with probabilities, and where the final top token stands."""
         out = []
-        for li, name in enumerate(self.layer_names):
+        for li in range(len(self.layer_names)):
+            nearest = li == 0 and self.embeddings_nearest
+            value = "cosine" if nearest else "p"
             row = []
             for p, piece in enumerate(self.tokens.pieces):
-                where = "after" if self.role == "clm" else "at"
+                where = "reading" if nearest else "after" if self.role == "clm" else "at"
                 tops = "<br>".join(f"{r + 1}. {self.top_pieces[li][p][r]}  {self.top_probs[li, p, r]:.4f}"
                                    for r in range(self.k))
-                row.append(f"{name}, {where} {piece} (position {p})<br>{tops}<br>final prediction "
-                           f"{self.top_pieces[-1][p][0]}: p {self.final_prob[li, p]:.4f}, rank {self.final_rank[li, p] + 1}")
+                row.append(f"{self.row_label(li)}, {where} {piece} (position {p})<br>{tops}<br>final prediction "
+                           f"{self.top_pieces[-1][p][0]}: {value} {self.final_prob[li, p]:.4f}, "
+                           f"rank {self.final_rank[li, p] + 1}")
             out.append(row)
         return out
 
@@ -70,8 +87,8 @@ class LensResult:
         if not 0 <= position < self.top_ids.shape[1]:
             raise ExplorerError(f"Position {position} is outside the text (0 to {self.top_ids.shape[1] - 1}).")
         rows = []
-        for li, name in enumerate(self.layer_names):
-            row: dict[str, Any] = {"layer": name}
+        for li in range(len(self.layer_names)):
+            row: dict[str, Any] = {"layer": self.row_label(li)}
             for r in range(self.k):
                 row[f"#{r + 1}"] = self.top_pieces[li][position][r]
                 row[f"p{r + 1}"] = round(float(self.top_probs[li, position, r]), 4)
@@ -138,6 +155,25 @@ def readouts(lm: Any) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
                         "Pick the causal LM or a masked LM.")
 
 
+def never_predicted(tokenizer: Any, role: str) -> list[int]:
+    """Special tokens never listed as a prediction: for a causal LM the reserved ones (SmolLM2's
+    ``<filename>``, ``<gh_stars>`` …), keeping those that end or frame a text (end of text, chat turns);
+    for a masked LM every special token (a hidden word is never ``[CLS]`` or ``[MASK]``)."""
+    named = {int(i) for i in (getattr(tokenizer, "all_special_ids", None) or [])}
+    added = {int(i) for i, t in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items()
+             if getattr(t, "special", False)}
+    return sorted(added - named if role == "clm" else added | named)
+
+
+def tied_embeddings(model: Any) -> Any:
+    """The output embedding matrix when it is the input embeddings' own (tied weights), else None."""
+    inp, out = model.get_input_embeddings(), model.get_output_embeddings()
+    w_in, w_out = getattr(inp, "weight", None), getattr(out, "weight", None)
+    if w_in is None or w_out is None or w_in.shape != w_out.shape:
+        return None
+    return w_out if w_in.data_ptr() == w_out.data_ptr() else None
+
+
 def unsupported(role: str) -> str | None:
     """Why a role has no layer-by-layer view (None when it has one)."""
     if role in ROLES:
@@ -179,26 +215,37 @@ def logit_lens(lm: Any, text: str | None, *, k: int = DEFAULT_TOP_K, max_tokens:
         if not torch.allclose(final_logits, out.logits[0], atol=1e-3, rtol=1e-3):
             raise ExplorerError(f"The logit lens cannot read {lm.info.architecture}'s layers faithfully "
                                 "(its last hidden state does not reproduce its output).")
-        final_top = final_logits.argmax(-1)
+        hidden_ids = torch.tensor(never_predicted(tok, lm.info.role), dtype=torch.long)
+        hidden_ids = hidden_ids[hidden_ids < final_logits.shape[-1]]
+        listed = torch.ones(final_logits.shape[-1], dtype=torch.bool)
+        listed[hidden_ids] = False
+        final_top = final_logits.masked_fill(~listed, float("-inf")).argmax(-1)
+        table = tied_embeddings(model)
         n_rows = len(hidden)
         top_ids = np.zeros((n_rows, len(enc), k), dtype=np.int64)
         top_probs = np.zeros((n_rows, len(enc), k), dtype=np.float32)
         final_prob = np.zeros((n_rows, len(enc)), dtype=np.float32)
         final_rank = np.zeros((n_rows, len(enc)), dtype=np.int64)
         for li, h in enumerate(hidden):
-            logits = final_logits if li == n_rows - 1 else mid(h[0])
-            probs = torch.softmax(logits.float(), dim=-1)
-            p, i = probs.topk(k, dim=-1)
+            if li == 0 and table is not None:  # what each input vector is: its nearest tokens (any token)
+                scores = torch.nn.functional.normalize(h[0].float(), dim=-1) @ \
+                    torch.nn.functional.normalize(table.float(), dim=-1).T
+                shown = scores
+            else:
+                logits = final_logits if li == n_rows - 1 else mid(h[0])
+                scores = torch.softmax(logits.float(), dim=-1)  # the model's own, over the whole vocabulary
+                shown = scores.masked_fill(~listed, -1.0)  # never-predicted tokens are not listed
+            p, i = shown.topk(k, dim=-1)
             top_ids[li], top_probs[li] = i.numpy(), p.numpy()
-            fp = probs.gather(-1, final_top[:, None])[:, 0]
+            fp = scores.gather(-1, final_top[:, None])[:, 0]
             final_prob[li] = fp.numpy()
-            final_rank[li] = (probs > fp[:, None]).sum(-1).numpy()
+            final_rank[li] = (shown > fp[:, None]).sum(-1).numpy()
     pieces = [[display_pieces(tok, row.tolist()) for row in layer] for layer in top_ids]
     names = ["embeddings"] + [f"layer {i}" for i in range(n_rows - 1)]
     masks = [i for i, t in enumerate(enc.ids) if tok.mask_token_id is not None and t == tok.mask_token_id]
     return LensResult(tokens=enc, role=lm.info.role, layer_names=names, top_ids=top_ids, top_probs=top_probs,
                       top_pieces=pieces, final_prob=final_prob, final_rank=final_rank, mask_positions=masks,
-                      notes=list(enc.notes))
+                      notes=list(enc.notes), embeddings_nearest=table is not None)
 
 
 def default_position(result: LensResult) -> int:

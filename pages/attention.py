@@ -142,7 +142,10 @@ if view == "Layer by layer":
                            format_func=lambda p: f"{p}: {result.tokens.pieces[p]}")
         st.dataframe(result.table(pos), hide_index=True, width="stretch")
         st.caption("'final token p / rank': the probability and rank, at each layer, of the token the last layer "
-                   "ranks first.")
+                   "ranks first." + (" The embeddings row is no prediction yet: it is what each position reads "
+                                     "before any layer, shown as the tokens whose embeddings are nearest to it "
+                                     "(cosine similarity; the head shares these embeddings), so it names the token "
+                                     "itself." if result.embeddings_nearest else ""))
     st.stop()
 
 with ui.friendly_errors():

@@ -68,9 +68,12 @@ def test_masked_lm_lens_uses_the_whole_mlm_head(tiny_mlm_dir):
     np.testing.assert_array_equal(res.top_ids[-1], real_probs(lm, text).topk(4, dim=-1).indices.numpy())
     with torch.no_grad():
         first = lm.model.cls(layer_output(lm, lm.model.bert.encoder.layer[0], text)).softmax(-1)
-        emb = lm.model.cls(layer_output(lm, lm.model.bert.embeddings, text)).softmax(-1)
+        emb = layer_output(lm, lm.model.bert.embeddings, text)
+        words = lm.model.bert.embeddings.word_embeddings.weight
+        cos = torch.nn.functional.normalize(emb, dim=-1) @ torch.nn.functional.normalize(words, dim=-1).T
     np.testing.assert_allclose(res.top_probs[1], first.topk(4, dim=-1).values.numpy(), atol=1e-5)
-    np.testing.assert_array_equal(res.top_ids[0], emb.topk(4, dim=-1).indices.numpy())
+    assert res.embeddings_nearest  # BERT's head shares the word embeddings: the row is their nearest tokens
+    np.testing.assert_array_equal(res.top_ids[0], cos.topk(4, dim=-1).indices.numpy())
     mask_pos = lm.tokenizer(text)["input_ids"].index(lm.tokenizer.mask_token_id)
     assert res.mask_positions == [mask_pos] and L.default_position(res) == mask_pos
 
@@ -126,3 +129,30 @@ def test_long_text_is_cut_to_the_lens_limit_with_a_note(tiny_clm_dir):
     res = L.logit_lens(lm, " ".join(["word"] * 100), max_tokens=256)
     assert len(res.tokens) == L.MAX_TOKENS == res.top_ids.shape[1]
     assert any(f"limit here is {L.MAX_TOKENS}" in n for n in res.notes)
+
+
+def test_embeddings_row_names_the_token_read_and_no_row_lists_reserved_tokens(smollm2):
+    """Read through the head, SmolLM2's embedding of ' France' came out as '<filename>' (a reserved token
+    with a long embedding vector); decoded against the tied embeddings it is ' France' itself."""
+    text = "The capital of France is"
+    res = L.logit_lens(smollm2, text, k=5)
+    ids = smollm2.tokenizer(text)["input_ids"]
+    assert res.embeddings_nearest
+    np.testing.assert_array_equal(res.top_ids[0, :, 0], ids)  # each position's own token
+    np.testing.assert_allclose(res.top_probs[0, :, 0], 1.0, atol=1e-4)  # cosine with itself
+    assert res.row_label(0) == "embeddings (nearest tokens, cosine)" and "cosine" in res.hover()[0][3]
+    reserved = L.never_predicted(smollm2.tokenizer, "clm")
+    assert {6, 3, 7} <= set(reserved)  # <filename>, <repo_name>, <gh_stars>
+    assert not set(reserved) & {0, 1, 2}  # end of text and the chat markers can be predicted
+    assert not np.isin(res.top_ids, reserved).any()
+    assert not any("<filename>" in p for layer in res.top_pieces for pos in layer for p in pos)
+    probs = real_probs(smollm2, text)  # the probabilities shown are still the model's own
+    np.testing.assert_allclose(res.top_probs[-1], probs.gather(-1, torch.tensor(res.top_ids[-1])).numpy(), atol=1e-5)
+
+
+def test_masked_lm_lists_no_special_token_as_a_prediction(tiny_mlm_dir):
+    lm = load("mlm", str(tiny_mlm_dir))
+    res = L.logit_lens(lm, "Paris is the [MASK] of France.", k=10)
+    special = set(lm.tokenizer.all_special_ids)
+    assert special <= set(L.never_predicted(lm.tokenizer, "mlm"))
+    assert not np.isin(res.top_ids[1:], list(special)).any()

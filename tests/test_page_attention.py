@@ -135,6 +135,17 @@ def test_layer_by_layer_table_ends_with_the_models_prediction(smollm2):
     assert figure(at).data[0].text[-1][-1] == "␣Rome"
 
 
+def test_layer_by_layer_embeddings_row_shows_the_tokens_read():
+    """Read through the head, the embedding of ' France' showed the reserved token '<filename>'."""
+    at = open_page(attn_view="Layer by layer", attn_text="The capital of France is")
+    heat = figure(at).data[0]
+    assert list(heat.y)[0] == "embeddings" and list(heat.text[0]) == ["The", "␣capital", "␣of", "␣France", "␣is"]
+    assert not any("<filename>" in cell for row in heat.text for cell in row)
+    table = at.dataframe[0].value
+    assert table.iloc[0]["layer"] == "embeddings (nearest tokens, cosine)"
+    assert "nearest" in " ".join(c.value for c in at.caption)
+
+
 def test_encoder_has_attention_but_no_layer_by_layer_view():
     at = open_page(attn_role="encoder", attn_layer=29, attn_view="Layer by layer")
     assert any("no head that predicts tokens" in i.value for i in at.info)
