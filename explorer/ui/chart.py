@@ -44,6 +44,14 @@ function plotly(src) {
   }
   return loading;
 }
+function resized(P, host) {
+  // Only a chart on show is resized: plotly refuses a hidden one ("Resize must be passed a displayed plot
+  // div element", an uncaught rejection), e.g. a place that emptied (display: none) or a chart in a tab not
+  // selected. The observer fires again when it is shown, and it is resized then.
+  if (!host.isConnected || !host._fullLayout || !host.getClientRects().length
+      || getComputedStyle(host).display === 'none') return;
+  P.Plots.resize(host).catch(() => {});  // hidden in the meantime: it is resized when shown again
+}
 function draw(host, figure, alt, uirevision, data) {
   if (!figure) {  // a place kept for a chart to come: hidden (no chart to tests and screen readers),
     host.style.display = 'none';  // its drawing kept for the next figure
@@ -65,7 +73,7 @@ function draw(host, figure, alt, uirevision, data) {
     host.querySelector(':scope > .ssl-chart-error')?.remove();
     P.react(host, fig.data || [], layout, data.config);
     if (!host.__sslResize) {  // a column can change width without the window changing (the sidebar)
-      host.__sslResize = new ResizeObserver(() => { if (host.isConnected) P.Plots.resize(host); });
+      host.__sslResize = new ResizeObserver(() => resized(P, host));
       host.__sslResize.observe(host);
     }
   }).catch(e => {
