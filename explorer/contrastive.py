@@ -49,6 +49,17 @@ class InfoNCE:
         """Share of anchors whose own positive is the most similar candidate."""
         return float(np.mean(self.similarity.argmax(axis=1) == np.arange(len(self.similarity))))
 
+    @property
+    def positive_similarity(self) -> float:
+        """Mean cosine of the pairs that belong together (the diagonal)."""
+        return float(np.mean(np.diag(self.similarity)))
+
+    @property
+    def negative_similarity(self) -> float:
+        """Mean cosine of the pairs that do not (everything off the diagonal)."""
+        off = ~np.eye(len(self.similarity), dtype=bool)
+        return float(np.mean(self.similarity[off]))
+
     def contributions(self) -> np.ndarray:
         """Term (i, j) of row i's loss, log(1 + Σ_j≠i exp((s_ij − s_ii)/τ)): exp((s_ij − s_ii)/τ)
         for each negative j (0 on the diagonal). A term near 0 means that negative is already far

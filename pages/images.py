@@ -123,6 +123,18 @@ with tabs[1]:
                             key="img_similarity")
             c2.metric("InfoNCE loss of this batch", f"{vb.result.loss:.3f}",
                       help=f"ln {len(pick)} = {np.log(len(pick)):.3f} when every view looks alike to the encoder.")
+            c2.markdown(f"Mean cosine of the two views of **one digit** (the boxed diagonal): "
+                        f"**{vb.result.positive_similarity:.3f}**; of views of **different digits**: "
+                        f"**{vb.result.negative_similarity:.3f}**.")
+            if encoder is vision.untrained_encoder():
+                c2.info(f"**Why every cell reads about 1.00 before training.** A random network gives every image "
+                        f"nearly the same vector: what all inputs share (pixels are never negative, the ReLUs keep "
+                        f"only positive features, the biases add the same to all) outweighs the little that differs. "
+                        f"So every cosine lies between {vb.result.similarity.min():.3f} and "
+                        f"{vb.result.similarity.max():.3f}, the views of one digit are no closer than views of "
+                        f"different digits, and the loss sits at chance, ln {len(pick)} = {np.log(len(pick)):.2f}. "
+                        f"Training pulls the diagonal up and pushes the rest down: train below and watch the two "
+                        f"means part.")
         st.subheader("Train the encoder, with no labels")
         steps = st.selectbox("Steps", STEPS, key="img_simclr_steps")
         plan = vision.vision_plan("simclr", steps=steps)

@@ -39,3 +39,30 @@ def test_resizing_the_window_with_hidden_charts_raises_no_page_error():
         assert errors == []
         shown, drawn = page.evaluate(WIDTH_JS)
         assert drawn == pytest.approx(shown, abs=2)  # resized to its place once shown again
+
+
+# each visible chart's title and axis titles: how far they stay inside the chart's drawing (px; < 0: cut)
+TITLES_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot'))
+  .filter(p => p.offsetParent).flatMap(p => {
+    const svg = p.querySelector('.main-svg').getBoundingClientRect();
+    return Array.from(p.querySelectorAll('.gtitle, .g-xtitle text, .g-ytitle text')).map(t => {
+      const r = t.getBoundingClientRect();
+      return {text: t.textContent, inside: Math.min(r.left - svg.left, svg.right - r.right, r.top - svg.top)};
+    });
+  })"""
+
+
+@pytest.mark.parametrize("presenter", [False, True])
+def test_contrastive_views_similarity_title_fits_at_1280x720(presenter):
+    from tests.browser import app_server, browser
+    from tests.layout_probe import charts_drawn, visit_pages
+
+    with app_server() as url, browser() as b:
+        for _, _, page in visit_pages(url, b, presenter, only=["images"]):
+            page.get_by_role("tab", name="Contrastive views (SimCLR)").click()
+            wait_idle(page, 180_000)
+            charts_drawn(page)
+            titles = page.evaluate(TITLES_JS)
+            similarity = [t for t in titles if t["text"].startswith("Cosine similarity")]
+            assert similarity, titles
+            assert all(t["inside"] >= 0 for t in titles if "view" in t["text"].lower()), titles

@@ -103,3 +103,20 @@ def test_simclr_views_then_training_then_the_probe():
     ssl = next(v for k, v in acc.items() if "self-supervised" in k)
     rnd = next(v for k, v in acc.items() if "random" in k)
     assert ssl > rnd  # the self-supervised features beat the same encoder untrained
+
+
+def test_simclr_similarities_before_training_are_explained():
+    """An untrained encoder gives every pair a cosine of about 1.00: the page says why, with the numbers."""
+    import base64
+
+    at = open_page("Contrastive views (SimCLR)")
+    z = figure(at, "Cosine similarity of the views")["data"][0]["z"]  # numpy arrays: {dtype, bdata, shape}
+    values = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(8, 8).astype(float) \
+        if isinstance(z, dict) else np.asarray(z, dtype=float)
+    assert values.min() > 0.98  # what the explanation is about
+    infos = " ".join(i.value for i in at.info)
+    assert "Why every cell reads about 1.00 before training" in infos and "chance, ln 8" in infos
+    assert f"between {values.min():.3f} and {values.max():.3f}" in infos
+    text = " ".join(m.value for m in at.markdown)
+    assert f"**{np.diag(values).mean():.3f}**" in text  # the views of one digit: no closer than the rest
+    assert f"**{values[~np.eye(len(values), dtype=bool)].mean():.3f}**" in text

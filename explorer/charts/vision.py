@@ -141,7 +141,7 @@ def view_pairs_figure(a: np.ndarray, b: np.ndarray, labels: Sequence[int], *, la
 
 def view_similarity(values: np.ndarray, labels: Sequence[int], *, kind: str = "similarity",
                     similarity: np.ndarray | None = None, large: bool = False,
-                    title: str | None = "Cosine similarity of view A (rows) and view B (columns)") -> go.Figure:
+                    title: str | None = "Cosine similarity of the views") -> go.Figure:
     """The batch matrix with the positives (the diagonal) boxed: `kind` "similarity" (cosine) or
     "probability" (row-wise softmax of similarity / τ, with `similarity` for the hover)."""
     rows = [f"A{i} ({d})" for i, d in enumerate(labels)]
