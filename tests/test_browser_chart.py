@@ -1,6 +1,8 @@
-"""Real browser: the charts drawn in place (explorer.ui.chart) on a page that hides and shows them."""
+"""Real browser: charts as plotly.js draws them (in-place charts hidden and shown, titles that fit, axis ticks)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -66,3 +68,35 @@ def test_contrastive_views_similarity_title_fits_at_1280x720(presenter):
             similarity = [t for t in titles if t["text"].startswith("Cosine similarity")]
             assert similarity, titles
             assert all(t["inside"] >= 0 for t in titles if "view" in t["text"].lower()), titles
+
+
+def drawn_ticks(figs: dict) -> dict:
+    """The tick labels plotly.js (the app's own copy) draws on each figure's y axes: {name: {axis: [labels]}}."""
+    from explorer import static_files
+    from tests.browser import browser
+
+    out = {}
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1280, "height": 720})
+        page.set_content("<div id='g' style='width:900px'></div>")
+        page.add_script_tag(path=str(static_files.ensure_plotly_js()))
+        for name, fig in figs.items():
+            page.evaluate("f => Plotly.newPlot('g', f.data, f.layout)", json.loads(fig.to_json()))
+            out[name] = page.evaluate("""() => { const L = document.getElementById('g')._fullLayout;
+                return Object.fromEntries(Object.keys(L).filter(k => /^yaxis\\d*$/.test(k))
+                                          .map(k => [k, L[k]._vals.map(v => v.text)])); }""")
+    return out
+
+
+def test_accuracy_axes_have_round_ticks():
+    """DPO's loss chart drew its accuracy axis (over the loss axis) with the loss axis' ticks: 0, 27, 55, 82%."""
+    from explorer.charts import alignment, training
+
+    history = [{"step": s, "loss": 0.69 - 0.004 * s, "eval_loss": 0.7 - 0.004 * s, "accuracy": min(1.0, 0.5 + s / 150),
+                "train_accuracy": 0.6, "chosen_reward": 0.02 * s, "rejected_reward": -0.01 * s, "margin": 0.03 * s}
+               for s in range(0, 101, 10)]
+    ticks = drawn_ticks({"loss": training.loss_curves(history, smoothing=0.6, target=100, title="DPO loss"),
+                         "preferences": alignment.preference_curves(history, target=100)})
+    round_ticks = ["0%", "25%", "50%", "75%", "100%"]
+    assert ticks["loss"]["yaxis2"] == round_ticks
+    assert ticks["preferences"]["yaxis2"] == round_ticks

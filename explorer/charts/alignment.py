@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explorer.charts import PALETTE, style
-from explorer.charts.training import smooth, thin
+from explorer.charts.training import ACCURACY_AXIS, smooth, thin
 
 
 def _points(history: Sequence[dict], key: str, smoothing: float = 0.0) -> tuple[list, list]:
@@ -52,7 +52,7 @@ def preference_curves(history: Sequence[dict], *, smoothing: float = 0.6, target
     end = max(target or 0, last, 1)
     fig.update_xaxes(title="step", range=[0, end])
     fig.update_yaxes(title="β·(log π − log π_ref)", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    fig.update_yaxes(**ACCURACY_AXIS, row=1, col=2)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, x=0), hovermode="x unified")
     return style(fig, large=large, height=height)
 

@@ -52,6 +52,11 @@ def _x_range(history: Sequence[dict], target: int | None) -> list[int]:
     return [0, max(min(end, target), last, 1) if target else end]
 
 
+# an accuracy axis: 0 to 100% with round ticks (an axis over another one would otherwise take its ticks from
+# the loss axis beneath it, e.g. 0, 27, 55, 82%)
+ACCURACY_AXIS = dict(range=[0, 1.02], tickmode="array", tickvals=[0, 0.25, 0.5, 0.75, 1.0], tickformat=".0%")
+
+
 def loss_curves(history: Sequence[dict], *, smoothing: float = 0.0, reference: float | None = None,
                 target: int | None = None, large: bool = False, title: str | None = None,
                 height: int = 360) -> go.Figure:
@@ -77,8 +82,8 @@ def loss_curves(history: Sequence[dict], *, smoothing: float = 0.0, reference: f
         fig.add_trace(go.Scatter(x=acc[0], y=acc[1], mode="lines+markers", name="held-out accuracy", yaxis="y2",
                                  line=dict(color=PALETTE["good"], width=2, dash="dot"),
                                  hovertemplate="step %{x}<br>held-out accuracy %{y:.1%}<extra></extra>"))
-        fig.update_layout(yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1.02],
-                                      tickformat=".0%", showgrid=False))
+        fig.update_layout(yaxis2=dict(title="accuracy", overlaying="y", side="right", showgrid=False,
+                                      **ACCURACY_AXIS))
     if reference is not None:
         fig.add_hline(y=reference, line=dict(color=PALETTE["muted"], dash="dash"),
                       annotation_text=f"uniform guess: ln(vocabulary) = {reference:.2f}",
