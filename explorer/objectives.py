@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import pandas as pd
 
 from explorer.errors import ExplorerError
+from explorer.wording import count
 
 if TYPE_CHECKING:
     from explorer.span import Corruption
@@ -72,9 +73,9 @@ def compare_objectives(corruption: Corruption, tokenizer: Any, *, mlm_rate: floa
         shown=[starts.get(i, "") if m else p for i, (p, m) in enumerate(zip(pieces, corruption.mask))],
         hidden=list(corruption.mask),
         predicted=list(corruption.mask),
-        model_sees=f"the encoder reads the shortened input ({len(corruption.input_pieces)} tokens: "
+        model_sees=f"the encoder reads the shortened input ({count(len(corruption.input_pieces), 'token')}: "
                    f"one sentinel per dropped span)",
-        model_predicts=f"the decoder writes the target ({len(corruption.target_pieces)} tokens: each sentinel "
+        model_predicts=f"the decoder writes the target ({count(len(corruption.target_pieces), 'token')}: each sentinel "
                        f"followed by its span, then a closing sentinel)",
         loss_positions=len(corruption.target_pieces),
         example_models="T5, Flan-T5, mT5",
@@ -86,7 +87,7 @@ def objectives_frame(views: Sequence[ObjectiveView], n_tokens: int) -> pd.DataFr
     """The comparison as a table: what each objective hides, predicts and where its loss is."""
     return pd.DataFrame([{
         "objective": v.name,
-        "what is hidden": f"{sum(v.hidden)} of {n_tokens} tokens" if any(v.hidden) else "nothing (only the future)",
+        "what is hidden": f"{sum(v.hidden)} of {count(n_tokens, 'token')}" if any(v.hidden) else "nothing (only the future)",
         "the model sees": v.model_sees,
         "the model predicts": v.model_predicts,
         "loss positions": v.loss_positions,

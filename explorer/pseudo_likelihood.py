@@ -15,6 +15,7 @@ from explorer.forward_cache import ForwardCache, is_frozen
 from explorer.mlm_input import _check_vocab, mask_token, model_and_tokenizer, typed_masks
 from explorer.mlm_predictions import log_probs_at
 from explorer.tokens import Encoded, display_piece
+from explorer.wording import count
 
 _LOGIT_BUDGET = 32_000_000  # floats of logits per forward pass (batch x length x vocabulary)
 
@@ -65,7 +66,7 @@ def pseudo_log_likelihood(lm: Any, enc: Encoded, *, batch_size: int = 32,
     result = None
     for result, done, total in pseudo_log_likelihood_batches(lm, enc, batch_size=batch_size):
         if progress:
-            progress(done / total, f"Masked {done} of {total} tokens in turn…")
+            progress(done / total, f"Masked {done} of {count(total, 'token')} in turn…")
     return result
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from explorer.errors import ExplorerError
+from explorer.wording import count
 
 MAX_CHARS = 5_000
 DEFAULT_MAX_TOKENS = 128
@@ -152,7 +153,7 @@ def encode(tokenizer: Any, text: str | None, *, max_tokens: int = DEFAULT_MAX_TO
         cut_at = max((o[1] for o, s in zip(offsets, special) if not s), default=0)
         notes.append(
             f"The {what} is {original} tokens long; the limit here is {max_tokens}. "
-            f"Only the first {len(ids)} tokens (up to “…{text[max(0, cut_at - 30):cut_at]}”) are used."
+            f"Only the first {count(len(ids), 'token')} (up to “…{text[max(0, cut_at - 30):cut_at]}”) are used."
         )
         text = text[:cut_at] if cut_at else text
     if not any(not s for s in special):

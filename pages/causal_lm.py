@@ -6,6 +6,7 @@ from explorer import clm, ui
 from explorer.charts import clm as charts
 from explorer.tokens import MAX_CHARS, display_piece, encode
 from explorer.ui import chart
+from explorer.wording import count
 
 DEFAULTS = {
     "clm_prompt": "The capital of France is",
@@ -71,7 +72,7 @@ def run_action(lm, gen: clm.Generation, settings: clm.Settings, seed: int, progr
     elif kind == "generate":
         n = int(st.session_state.get("clm_n", DEFAULTS["clm_n"]))
         strategy = st.session_state.get("clm_strategy") or "greedy"
-        bar = progress_slot.progress(0.0, text=f"Generating {n} tokens…")
+        bar = progress_slot.progress(0.0, text=f"Generating {count(n, 'token')}…")
         gen.generate(lm, n, settings=None if strategy == "greedy" else settings, seed=seed,
                      progress=lambda done, total, step: bar.progress(
                          done / total, text=f"Token {done} of {total}: {step.piece} (p = {step.model_prob:.2f})"))
@@ -120,7 +121,7 @@ with ui.friendly_errors():
 if prompt is None:
     st.stop()
 ui.notes(prompt.notes)
-with st.expander(f"The exact text the model sees: {len(prompt.ids)} tokens "
+with st.expander(f"The exact text the model sees: {count(len(prompt.ids), 'token')} "
                  f"({'chat template' if prompt.chat else 'raw text'}, limit {limit})", expanded=prompt.chat):
     st.code(prompt.text.replace("\n", "↵\n"), language=None, wrap_lines=True)
     st.markdown(charts.token_chips(prompt.encoded.pieces, special=prompt.encoded.special,
@@ -148,7 +149,7 @@ with trail_box:
     st.markdown(trail_html(tok, prompt, gen), unsafe_allow_html=True)
     if gen.steps:
         st.markdown(charts.colour_legend(), unsafe_allow_html=True)
-        st.caption(f"{len(gen.steps)} generated token{'s' if len(gen.steps) != 1 else ''}, coloured by the model's probability for them "
+        st.caption(f"{count(len(gen.steps), 'generated token')}, coloured by the model's probability for them "
                    "(hover for details). Continuation: ")
         st.code(gen.text(tok, new_only=True), language=None, wrap_lines=True)
     else:

@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explorer.charts import PALETTE, style
+from explorer.wording import count
 
 # light fills, one per span (cycled), readable with black text
 SPAN_COLOURS = ["#ffd166", "#8ecae6", "#b5e48c", "#f4acb7", "#cdb4db", "#ffb703", "#90e0ef", "#e9c46a"]
@@ -60,10 +61,10 @@ def corruption_strips(pieces: Sequence[str], mask: Sequence[bool], input_pieces:
     final = len([1 for p in target_pieces if sentinel_number(p) is not None]) - 1
     tgt_colours = [None if c == final else c for c in tgt_colours]
     rows = [
-        token_strip(pieces, span_of, label="Original", count_note=f"{len(pieces)} tokens"),
+        token_strip(pieces, span_of, label="Original", count_note=count(len(pieces), "token")),
         token_strip(input_pieces, inp_colours, label="Corrupted input (encoder)",
-                    count_note=f"{len(input_pieces)} tokens", sentinel=[c is not None for c in inp_colours]),
-        token_strip(target_pieces, tgt_colours, label="Target (decoder)", count_note=f"{len(target_pieces)} tokens",
+                    count_note=count(len(input_pieces), "token"), sentinel=[c is not None for c in inp_colours]),
+        token_strip(target_pieces, tgt_colours, label="Target (decoder)", count_note=count(len(target_pieces), "token"),
                     sentinel=[sentinel_number(p) is not None for p in target_pieces]),
     ]
     return "".join(rows)

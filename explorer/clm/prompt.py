@@ -8,6 +8,7 @@ from typing import Any
 
 from explorer.errors import ExplorerError
 from explorer.tokens import Encoded, clean_text, display_piece, display_pieces, encode
+from explorer.wording import count
 
 PROMPT_LIMIT = 256  # tokens of prompt (chat template included) the page accepts
 
@@ -122,8 +123,8 @@ def build_prompt(tokenizer: Any, text: str | None, *, chat: bool = False, max_to
             content = user.text
             if user.truncated:
                 notes.append(f"The prompt is {user.original_length + overhead} tokens long with the chat template "
-                             f"({overhead} of them); the limit here is {max_tokens}. Only the first {len(user)} "
-                             "tokens of your message are used.")
+                             f"({overhead} of them); the limit here is {max_tokens}. Only the first {count(len(user), 'token')} "
+                             "of your message are used.")
         else:
             notes.append("The message is empty: the model sees only the chat template and answers an empty question.")
         enc = _exact_encoded(tokenizer, _chat_text(tokenizer, content, system), notes)

@@ -11,6 +11,7 @@ from explorer.errors import ExplorerError
 from explorer.training.limits import MAX_SEQ_LEN
 from explorer.training.loop import _eval_mode, interrupt_points
 from explorer.training.modelling import seeded
+from explorer.wording import count
 
 def token_ids(tokenizer: Any, text: str) -> list[int]:
     """All token ids of a long text, without special tokens (no length warnings)."""
@@ -25,7 +26,7 @@ class TokenStream:
     def __init__(self, ids: Sequence[int], window: int, held_out: float = 0.1):
         n = len(ids)
         if n < 48:
-            raise ExplorerError(f"The text is only {n} tokens long; at least 48 are needed to train and hold some out.",
+            raise ExplorerError(f"The text is only {count(n, 'token')} long; at least 48 are needed to train and hold some out.",
                                 "Use a longer text.")
         self.window = max(8, min(window, n // 4))
         n_val = max(int(n * held_out), self.window + 1)
