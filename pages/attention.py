@@ -52,11 +52,6 @@ def _text_changed() -> None:
     st.session_state["attn_lens_pos"] = None  # None: the default position (see _keep_valid)
 
 
-def _use_preset() -> None:
-    st.session_state["attn_text"] = PRESETS[st.session_state["attn_preset"]]
-    _text_changed()
-
-
 def _reset_bertviz_layers() -> None:
     """Each bertviz view has its own default layers (the model view draws every layer at once)."""
     st.session_state["attn_bv_layers"] = None  # None: the view's default layers (see _keep_valid)
@@ -102,7 +97,7 @@ st.sidebar.caption(f"{info.name}: {info.layers} layers x {info.heads} heads, {in
 model_key = (role, info.model_id)
 
 left, right = st.columns([1, 3])
-left.selectbox("Example", list(PRESETS), key="attn_preset", on_change=_use_preset)
+ui.example_box(PRESETS, key="attn_preset", text_key="attn_text", container=left, on_pick=_text_changed)
 ui.limited_text("Text", key="attn_text", max_chars=5000, container=right, height=80, on_change=_text_changed,
                 help="Any text. For a masked LM, type [MASK] where the model should guess a word.")
 target = ""

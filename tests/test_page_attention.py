@@ -205,3 +205,27 @@ def test_markup_in_the_text_is_escaped():
 def test_presenter_mode_enlarges_the_charts():
     small, big = open_page(), open_page(presenter=True)
     assert figure(big).layout.font.size > figure(small).layout.font.size
+
+
+def test_example_box_names_an_example_only_while_the_text_is_that_example():
+    """After an edit the Example box kept saying 'Capital cities' for a text that no longer was it."""
+    at = open_page()
+    box = at.selectbox(key="attn_preset")
+    assert box.value == "Capital cities" and at.text_area(key="attn_text").value == default_text()
+    at.text_area(key="attn_text").set_value(default_text() + " And so on.").run()
+    assert not at.exception
+    assert at.selectbox(key="attn_preset").value is None  # the placeholder: "Your own text"
+    assert at.selectbox(key="attn_preset").placeholder == "Your own text"
+    at.selectbox(key="attn_preset").set_value("Capital cities").run()  # the same example again restores it
+    assert at.text_area(key="attn_text").value == default_text()
+    assert at.selectbox(key="attn_preset").value == "Capital cities"
+    other = next(name for name in A.EXAMPLES if name != "Capital cities")
+    at.selectbox(key="attn_preset").set_value(other).run()
+    assert at.text_area(key="attn_text").value == A.EXAMPLES[other]
+    assert not at.warning and not at.exception
+
+
+def test_example_box_is_empty_for_a_linked_text(app_page):
+    at = app_page(PAGE, query={"attn_text": "A text from a link."})
+    assert at.text_area(key="attn_text").value == "A text from a link."
+    assert at.selectbox(key="attn_preset").value is None

@@ -19,7 +19,7 @@ from explorer import model_cache, model_policy, models
 from explorer.errors import ExplorerError
 from explorer.page_style import NO_ELLIPSIS_CSS, PRESENTER_CSS, UPLOAD_ERROR_CSS, css  # noqa: F401 - ui.css
 from explorer.ui.links import model_defaults, page_state, publish_state, share_link  # noqa: F401
-from explorer.ui.text import limited_text  # noqa: F401
+from explorer.ui.text import example_box, limited_text  # noqa: F401
 
 OTHER = "Other model id…"
 _CONVERTING = threading.Lock()  # one GGUF conversion at a time, however many sessions ask
