@@ -29,11 +29,15 @@ st.set_page_config(page_title="SSL Explorer", page_icon="🧠", layout="wide")
 
 nav = st.navigation([st.Page(f, title=t, icon=i, default=(f == "pages/home.py"))
                      for f, t, i in PAGES if (ROOT / f).exists()])
-st.sidebar.toggle("Presenter mode", key="presenter",
-                  help="Large fonts, high-contrast charts and fewer controls, for a projector.")
 from explorer import ui  # noqa: E402 - after set_page_config
 
+ui.presenter_from_link()  # presenter mode is in the URL: a reload or a link keeps it
+st.sidebar.toggle("Presenter mode", key="presenter",
+                  help="Large fonts, high-contrast charts and fewer controls, for a projector.")
+
 with ui.friendly_errors():  # an unexpected error: a message for the participant, the traceback in the log
+    ui.keep_app_params()
+    ui.remember_browser()  # runs and quiz score are kept per browser: a reload or a second tab finds them
     ui.apply_css()
     ui.rerun_after_reconnect()
     nav.run()

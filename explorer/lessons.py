@@ -167,8 +167,9 @@ def load_lessons(folder: Path | None = None, quiz_dir: Path | None = None) -> tu
 
 @dataclass
 class Score:
-    """Quiz score kept in the session: question id → right or wrong (first answer counts), and the
-    option each question was answered with (an answer is final: the page shows it locked)."""
+    """Quiz score, kept for the browser (`ui.browser_value`: a reload keeps it): question id → right or
+    wrong (first answer counts), and the option each question was answered with (an answer is final:
+    the page shows it locked)."""
 
     answers: dict[str, bool] = field(default_factory=dict)
     choices: dict[str, int] = field(default_factory=dict)

@@ -12,7 +12,7 @@ from explorer import training, ui
 from explorer.charts import alignment as charts
 from explorer.charts import training as training_charts
 from explorer.training import dpo, preferences, reward
-from explorer.training.alignment_runs import dpo_after_probes, dpo_run, reward_run
+from explorer.training.alignment_runs import before_probes, dpo_after_probes, dpo_run, reward_run
 from explorer.ui.live_run import LiveRun, curve, figures
 
 SOURCES = {"bundled": "Bundled pairs", "upload": "Upload a CSV", "both": "Bundled pairs + yours", "mine": "Only yours"}
@@ -80,6 +80,7 @@ if pairs:
         kinds[p.kind or "other"] = kinds.get(p.kind or "other", 0) + 1
     st.caption(f"{len(pairs)} pairs from {source_name}: " + ", ".join(f"{n} {k}" for k, n in kinds.items()) + ".")
 data_id = hashlib.sha1(repr(pairs).encode()).hexdigest()[:12]
+bundled = st.session_state["align_source"] == "bundled"  # pairs the app ships: their reference scores go to disk
 
 tabs = st.tabs(["Preference pairs", "The objective", "Train with DPO", "Reward model & best-of-n"],
                key="align_view", on_change="rerun")
@@ -138,9 +139,14 @@ with tabs[1]:
             "reward is 0, every loss ln 2 ≈ 0.693, and training has to move the two answers apart.")
         if pairs and lm is not None:
             with ui.friendly_errors():
-                with st.spinner("Scoring every answer with the model…"):
-                    task = dpo.DPOTask(lm.model, lm.tokenizer, pairs, batch=1, beta=beta,
-                                       seed=int(st.session_state["align_seed"]))
+                task = dpo.DPOTask(lm.model, lm.tokenizer, pairs, batch=1, beta=beta,
+                                   seed=int(st.session_state["align_seed"]), persist=bundled)
+                place = st.empty()  # progress only when the scores are computed (else they are known at once)
+                with st.spinner(f"Scoring the {len(task.pairs)} pairs with the model (once per server"
+                                f"{' for the bundled pairs' if bundled else ''})…"):
+                    task.score_reference(lambda done, n: place.progress(done / n, text=f"Scoring the pairs with "
+                                                                                       f"the model: {done} of {n}…"))
+                place.empty()
                 table = task.table()
                 ui.notes(task.notes)
                 c1, c2, c3 = st.columns(3)
@@ -173,12 +179,12 @@ with tabs[2]:
                      int(seed), probes_text)
         slot = LiveRun("align_dpo_run", "align_dpo")
 
-        def _make() -> training.Run:
+        def _make() -> training.Run:  # quick: the reference's scores are computed in the run's own thread
             return dpo_run(lm, pairs, plan, beta=beta, seed=int(seed), probes=training.probe_lines(probes_text),
-                           data_name=source_name)
+                           data_name=source_name, bundled=bundled, prepare_in_thread=True)
 
-        running = slot.controls(signature, _make, plan.steps, preparing="Scoring the pairs with the reference model "
-                                                                         "and asking it the probes…")
+        running = slot.controls(signature, _make, plan.steps, preparing="Copying the model for training…",
+                                start_label="Start DPO training")
 
         def _draw(r: training.Run) -> None:
             curves, loss = figures(r, lambda: (
@@ -190,22 +196,23 @@ with tabs[2]:
 
         slot.live(running, _draw, signature)
         run = slot.run
-        if run is None:
-            st.caption("Press **Start training**: the chosen answers' rewards should rise above the rejected ones', "
-                       "and held-out pairs (never trained on) should follow.")
+        if run is None or not (running or run.started):
+            st.caption("Press **Start DPO training**: the chosen answers' rewards should rise above the rejected "
+                       "ones', and held-out pairs (never trained on) should follow.")
         elif not running:
             with ui.friendly_errors():
-                h0, last = run.trainer.history[0], run.trainer.history[-1]
-                acc = run.trainer.last("accuracy")
-                st.markdown(f"Held-out preference accuracy: **{h0['accuracy']:.0%}** before → **{acc:.0%}** after "
-                            f"{run.step} steps, on {len(run.trainer.task.test_idx)} pairs it never trained on.")
+                h0 = run.trainer.history[0]
+                last = next(h for h in reversed(run.trainer.history) if "accuracy" in h)  # the chart's last point
+                st.markdown(f"Held-out preference accuracy: **{h0['accuracy']:.0%}** before → **{last['accuracy']:.0%}** "
+                            f"after {last['step']} steps, on {len(run.trainer.task.test_idx)} pairs it never trained on.")
                 if run.extra.get("probes"):
                     key = ("after", run.step)
                     if key not in run.extra:
-                        with st.spinner("Asking the tuned copy…"):
+                        with st.spinner("Asking the model before and after training…"):
+                            before_probes(run)
                             run.extra[key] = dpo_after_probes(run)
                     st.subheader("Before and after")
-                    st.table(training.before_after(run.extra["before"], run.extra[key]).set_index("probe"))
+                    st.table(training.before_after(before_probes(run), run.extra[key]).set_index("probe"))
                 with st.expander("Pair by pair, after training"):
                     st.dataframe(run.trainer.task.table(run.model).round(3), hide_index=True, width="stretch")
             for n in run.notes:

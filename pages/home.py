@@ -5,10 +5,11 @@ import streamlit as st
 
 from explorer import lessons, model_cache, ui
 
-st.markdown(lessons.read_markdown("home.md"))
+# links to the app's pages open in the same tab, keeping presenter mode (a markdown link opens a new tab)
+st.markdown(ui.same_tab_links(lessons.read_markdown("home.md")), unsafe_allow_html=True)
 
 st.header("Map of the pages")
-st.markdown(lessons.read_markdown("page_map.md"))
+st.markdown(ui.same_tab_links(lessons.read_markdown("page_map.md")), unsafe_allow_html=True)
 
 st.header("Models in use")
 # Described, not loaded: the first page a participant opens appears at once on a fresh server.

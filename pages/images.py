@@ -158,7 +158,7 @@ with tabs[2]:
         st.markdown("What did the self-supervised encoder learn? Give a **linear probe** (logistic regression) a "
                     "handful of labelled digits per class on top of its features, and measure it on held-out "
                     "digits, against the same encoder untrained and against the raw pixels.")
-        run = st.session_state.get(SIMCLR_RUN)
+        run = LiveRun(SIMCLR_RUN, "img_simclr").run  # the browser's encoder run (its own tab may not have run)
         if run is None or run.step == 0 or run.active:
             st.info("Train the encoder on the *Contrastive views* tab first (or let it finish): the probe reads "
                     "its features.")

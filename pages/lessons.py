@@ -22,7 +22,8 @@ if not all_lessons:
     st.error("No lessons found in assets/lessons/.")
     st.stop()
 
-score: lessons.Score = st.session_state.setdefault("quiz_score", lessons.Score())
+# kept for the browser, not the session: a reload or a second tab keeps the score and the locked answers
+score: lessons.Score = ui.browser_value("quiz_score", lessons.Score)
 if not 0 <= st.session_state["lesson"] < len(all_lessons):
     st.session_state["lesson"] = 0
 st.sidebar.radio("Lesson", list(range(len(all_lessons))), key="lesson",
@@ -220,5 +221,5 @@ for i, q in enumerate(lesson.questions):
                                      f"{q.why}")
 
 st.sidebar.metric("Quiz score", f"{score.right} / {score.answered}",
-                  help="Right answers / questions answered in this session (first answer counts).")
+                  help="Right answers / questions answered in this browser (first answer counts).")
 ui.publish_state("lessons", DEFAULTS)

@@ -65,7 +65,7 @@ def test_dpo_chart_grows_stop_keeps_progress_reset_forgets(server, tmp_path):
         expect(page.get_by_text("10 pairs from ten-pairs.csv", exact=False)).to_be_visible()
         _tab(page, "Train with DPO")
         choose_setting(page, "Steps", "300")  # more than the test waits for: the run cannot end by itself
-        page.get_by_role("button", name="Start training").click()
+        page.get_by_role("button", name="Start DPO training").click()
         try:
             page.wait_for_function(f"() => ({STEPS})() >= 2", timeout=240_000)
         except Exception as exc:  # noqa: BLE001 - say what the page showed
@@ -83,7 +83,7 @@ def test_dpo_chart_grows_stop_keeps_progress_reset_forgets(server, tmp_path):
         expect(page.get_by_text("Held-out preference accuracy:", exact=False)).to_be_visible(timeout=120_000)
         page.get_by_role("button", name="Reset", exact=True).click()
         wait_idle(page)
-        expect(page.get_by_role("button", name="Start training")).to_be_visible()
+        expect(page.get_by_role("button", name="Start DPO training")).to_be_visible()
         expect(page.get_by_text("Reset: the trained copy is gone", exact=False)).to_be_visible()
         assert page.locator('[data-testid="stException"]').count() == 0
         assert not log.external

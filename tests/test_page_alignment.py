@@ -141,7 +141,9 @@ def test_three_stages_on_one_model_on_the_training_page():
     at.run()
     at.radio(key="train_mode").set_value("stages").run()
     assert not at.exception, [e.value for e in at.exception]
+    labels = {"pretrain": "Start pretraining", "sft": "Start supervised fine-tuning", "dpo": "Start DPO training"}
     for stage in ("pretrain", "sft", "dpo"):
+        assert at.button(key="stages_start").label == labels[stage]  # once "Start alignment (dpo)"
         at.button(key="stages_start").click().run()
         assert not at.exception, [e.value for e in at.exception]
         run = at.session_state["stages_run"]

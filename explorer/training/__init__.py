@@ -39,4 +39,4 @@ from explorer.training.predict import *  # noqa: F401,F403
 from explorer.training.runs import *  # noqa: F401,F403
 
 from explorer.training.tasks import _with_specials  # noqa: F401
-from explorer.training.live import Stopped, seen, start, stop, wait  # noqa: F401
+from explorer.training.live import Stopped, pause_others, seen, start, stop, wait  # noqa: F401

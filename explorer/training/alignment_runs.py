@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from explorer.errors import ExplorerError
+from explorer.forward_cache import ForwardCache, is_frozen
 from explorer.training.dpo import DEFAULT_BETA, DPOTask
 from explorer.training.limits import LARGE_MODEL_PARAMS, MAX_STEPS_LARGE
 from explorer.training.loop import Trainer
@@ -24,24 +25,60 @@ def _check(lm: Any, pairs: Sequence[PreferencePair] | None, what: str) -> None:
 
 
 def dpo_run(lm: Any, pairs: Sequence[PreferencePair], p: Plan, *, beta: float = DEFAULT_BETA, seed: int = 0,
-            probes: Sequence[str] = (), data_name: str = "pairs") -> Run:
+            probes: Sequence[str] = (), data_name: str = "pairs", bundled: bool = False,
+            prepare_in_thread: bool = False) -> Run:
     """DPO of a private copy of a causal LM (the policy) against the model as it is (the reference,
-    never changed: its log-probabilities are computed once, here)."""
+    never changed: its log-probabilities are computed once, and kept on disk for the `bundled` pairs).
+
+    With `prepare_in_thread` the run is returned at once: the reference's scoring is left to the run's
+    own thread (`Run.prepare`, with progress; Stop interrupts it), and the probes' answers before
+    training to `before_probes` (when the page shows them). Otherwise both are done here."""
     _check(lm, pairs, "causal LM")
-    task = DPOTask(lm.model, lm.tokenizer, list(pairs), batch=p.batch, seq_len=p.seq_len, beta=beta, seed=seed)
+    task = DPOTask(lm.model, lm.tokenizer, list(pairs), batch=p.batch, seq_len=p.seq_len, beta=beta, seed=seed,
+                   persist=bundled)
     probes = list(probes)
-    before = [{"probe": q, "output": reply(lm, q)} for q in probes]
     model = private_copy(lm.model, p.layers)
+    task.starts_from_reference(model)  # its evaluation before training is the reference's: no forward pass
+    if not prepare_in_thread:
+        task.score_reference()
     trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=max(10, p.steps // 10),  # scoring 24 pairs costs ~6 steps
-                      warmup=min(10, p.steps // 10))
+                      warmup=min(10, p.steps // 10), evaluate_now=not prepare_in_thread)
     desc = (f"DPO of {lm.info.name}, β = {beta:g}, on {len(task.train_idx)} preference pairs "
             f"({len(task.test_idx)} held out) from {data_name}")
     run = Run("dpo", desc, trainer, p.steps, lm.tokenizer, "dpo", None,
               task.notes + p.notes + [_trainable_note(model, p.layers)],
-              extra={"probes": probes, "before": before, "beta": beta})
+              extra={"probes": probes, "beta": beta, "reference": lm})
+    if prepare_in_thread:
+        def prepare(progress: Callable[[str, float], None], interrupt: Callable[[], None]) -> None:
+            def say(done: int, n: int) -> None:
+                progress(f"Scoring the pairs with the reference model: {done} of {n}"
+                         f"{' (once per server for the bundled pairs)' if bundled else ''}…", done / max(1, n))
+
+            say(0, len(task.pairs))
+            task.score_reference(say, interrupt)
+
+        run.prepare = prepare
+    else:
+        run.extra["before"] = before_probes(run)
     if lm.info.params > LARGE_MODEL_PARAMS:
         run.max_steps = MAX_STEPS_LARGE
     return run
+
+
+_BEFORE = ForwardCache(32)  # a room asking the same probes of the same model asks once
+
+
+def before_probes(run: Run) -> list[dict]:
+    """What the model answered to the run's probes before training (the reference, unchanged), computed
+    once per run (and once per process for a shared model)."""
+    if "before" not in run.extra:
+        lm = run.extra["reference"]
+
+        def ask(q: str) -> str:
+            return _BEFORE.get(lm.model, (q,), lambda: reply(lm, q)) if is_frozen(lm.model) else reply(lm, q)
+
+        run.extra["before"] = [{"probe": q, "output": ask(q)} for q in run.extra.get("probes") or []]
+    return run.extra["before"]
 
 
 def reward_run(encoder: Any, pairs: Sequence[PreferencePair], p: Plan, *, seed: int = 0,

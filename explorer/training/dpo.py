@@ -14,7 +14,9 @@ Before any training π = π_ref, so every reward is 0, every margin 0 and every 
 
 from __future__ import annotations
 
+import hashlib
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -22,10 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from explorer.errors import ExplorerError
-from explorer.forward_cache import ForwardCache, is_frozen
 from explorer.training.limits import MAX_SEQ_LEN
 from explorer.training.loop import _eval_mode, interrupt_points
 from explorer.training.preferences import PreferencePair
+from explorer.training.reference import scores as reference_scores
 from explorer.training.sft import sft_example
 from explorer.training.tasks import ExampleTask, _pad
 
@@ -107,9 +109,14 @@ def _batch(tokenizer: Any, encoded: Sequence[Encoded]) -> dict:
     return _pad([r[0] for r in rows], pad, [r[1] for r in rows])
 
 
-def pair_log_probs(model: Any, tokenizer: Any, encoded: Sequence[Encoded], *, batch_pairs: int = 8,
-                   interrupt: Callable[[], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log π(chosen), log π(rejected)) of every pair, with no gradient, in eval mode."""
+Progress = Callable[[int, int], None]  # (pairs scored, pairs in all)
+
+
+def pair_log_probs(model: Any, tokenizer: Any, encoded: Sequence[Encoded], *, batch_pairs: int = 4,
+                   interrupt: Callable[[], None] | None = None, progress: Progress | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log π(chosen), log π(rejected)) of every pair, with no gradient, in eval mode; `progress(done,
+    total)` after each batch of pairs (whatever it raises ends the scoring, as `interrupt`'s does)."""
     chosen, rejected = [], []
     with _eval_mode(model), torch.no_grad(), interrupt_points(model, interrupt):
         for i in range(0, len(encoded), batch_pairs):
@@ -117,19 +124,26 @@ def pair_log_probs(model: Any, tokenizer: Any, encoded: Sequence[Encoded], *, ba
             lp = answer_log_probs(model, _batch(tokenizer, part))
             chosen.append(lp[: len(part)])
             rejected.append(lp[len(part):])
+            if progress is not None:
+                progress(i + len(part), len(encoded))
     return torch.cat(chosen), torch.cat(rejected)
 
 
-_REFERENCE = ForwardCache(8)  # a room training on the same pairs scores them with the reference once
+def pairs_key(encoded: Sequence[Encoded]) -> str:
+    """A digest of the pairs' token ids and labels (what the reference's scores depend on)."""
+    h = hashlib.sha1()
+    for e in encoded:
+        h.update(repr((e.chosen, e.rejected)).encode())
+    return h.hexdigest()
 
 
-def reference_log_probs(reference: Any, tokenizer: Any, encoded: Sequence[Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
-    """`pair_log_probs` of a frozen (shared) model, computed once per process for the same pairs."""
-    if not is_frozen(reference):
-        return pair_log_probs(reference, tokenizer, encoded)
-    key = tuple((tuple(e.chosen[0]), tuple(e.chosen[1]), tuple(e.rejected[0]), tuple(e.rejected[1])) for e in encoded)
-    c, r = _REFERENCE.get(reference, key, lambda: pair_log_probs(reference, tokenizer, encoded))
-    return c.clone(), r.clone()
+def reference_log_probs(reference: Any, tokenizer: Any, encoded: Sequence[Encoded], *, persist: bool = False,
+                        interrupt: Callable[[], None] | None = None, progress: Progress | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`pair_log_probs` of the reference model, computed once per process for the same pairs of a frozen
+    (shared) model, and kept on disk with `persist` (the bundled pairs): `explorer.training.reference`."""
+    return reference_scores(reference, pairs_key(encoded), lambda: pair_log_probs(
+        reference, tokenizer, encoded, interrupt=interrupt, progress=progress), persist=persist)
 
 
 def split_pairs(n: int, held_out: float, seed: int) -> tuple[list[int], list[int]]:
@@ -141,10 +155,13 @@ def split_pairs(n: int, held_out: float, seed: int) -> tuple[list[int], list[int
 
 class DPOTask(ExampleTask):
     """Preference pairs as DPO batches. The reference log-probabilities are computed once, from the
-    model before training (`reference`, never changed), so no second model is kept."""
+    model before training (`reference`, never changed), so no second model is kept: by
+    `score_reference()` (with progress, in a run's own thread), or else when first needed.
+    `persist`: the pairs are the bundled ones, whose reference scores may be kept on disk."""
 
     def __init__(self, reference: Any, tokenizer: Any, pairs: Sequence[PreferencePair], *, batch: int,
-                 seq_len: int = MAX_SEQ_LEN, beta: float = DEFAULT_BETA, seed: int = 0, held_out: float = 0.2):
+                 seq_len: int = MAX_SEQ_LEN, beta: float = DEFAULT_BETA, seed: int = 0, held_out: float = 0.2,
+                 persist: bool = False):
         if len(pairs) < 2:
             raise ExplorerError("DPO needs at least two preference pairs (one to learn from, one held out).")
         dpo_loss(torch.zeros(1), torch.zeros(1), torch.zeros(1), torch.zeros(1), beta)  # checks β
@@ -155,9 +172,37 @@ class DPOTask(ExampleTask):
             raise ExplorerError("Only one pair fits in the token limit; DPO needs at least two.")
         self.train_idx, self.test_idx = split_pairs(len(self.pairs), held_out, seed)
         self.train_probe = self.train_idx[:: max(1, len(self.train_idx) // 12)][:12]  # train accuracy, cheaply
-        ref_c, ref_r = reference_log_probs(reference, tokenizer, self.encoded)
-        self.ref_chosen, self.ref_rejected = ref_c, ref_r
+        self._reference, self.persist = reference, persist
+        self._ref: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._start: Any = None  # (a weak reference to) the policy while it is still the reference's copy
         self.step_metrics: dict = {}
+
+    def score_reference(self, progress: Progress | None = None, interrupt: Callable[[], None] | None = None) -> None:
+        """Score every pair with the reference model, unless done already (then it is no longer held)."""
+        if self._ref is None:
+            self._ref = reference_log_probs(self._reference, self.tokenizer, self.encoded, persist=self.persist,
+                                            interrupt=interrupt, progress=progress)
+            self._reference = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether the reference's scores are there (training and evaluation can start at once)."""
+        return self._ref is not None
+
+    @property
+    def ref_chosen(self) -> torch.Tensor:
+        self.score_reference()
+        return self._ref[0]
+
+    @property
+    def ref_rejected(self) -> torch.Tensor:
+        self.score_reference()
+        return self._ref[1]
+
+    def starts_from_reference(self, policy: Any) -> None:
+        """`policy` is an untrained copy of the reference: until its first training step its scores are the
+        reference's, so its evaluation before training costs no forward pass."""
+        self._start = weakref.ref(policy)
 
     def _make(self, idx: Sequence[int]) -> dict:
         out = _batch(self.tokenizer, [self.encoded[i] for i in idx])
@@ -173,6 +218,8 @@ class DPOTask(ExampleTask):
         return dpo_loss(logp[:n], logp[n:], self.ref_chosen[idx], self.ref_rejected[idx], self.beta)
 
     def loss(self, model: Any, batch: dict) -> torch.Tensor:
+        if model.training:
+            self._start = None  # the policy is about to move away from the reference
         terms = self._terms(answer_log_probs(model, batch), batch["pairs"])
         if model.training:  # what this training batch shows, for the live charts
             d = {k: v.detach() for k, v in terms.items()}
@@ -184,8 +231,11 @@ class DPOTask(ExampleTask):
     def scores(self, model: Any, idx: Sequence[int], interrupt=None) -> dict[str, torch.Tensor]:
         """Policy log-probabilities and the DPO terms of the pairs `idx` under `model`."""
         idx = list(idx)
-        c, r = pair_log_probs(model, self.tokenizer, [self.encoded[i] for i in idx], interrupt=interrupt)
         t = torch.tensor(idx, dtype=torch.long)
+        if self._start is not None and self._start() is model:  # not trained yet: π = π_ref
+            c, r = self.ref_chosen[t].clone(), self.ref_rejected[t].clone()
+        else:
+            c, r = pair_log_probs(model, self.tokenizer, [self.encoded[i] for i in idx], interrupt=interrupt)
         return {"policy_chosen": c, "policy_rejected": r,
                 **dpo_loss(c, r, self.ref_chosen[t], self.ref_rejected[t], self.beta)}
 

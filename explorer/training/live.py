@@ -1,10 +1,17 @@
 """Training in the background: each run trains in its own thread, so the page that shows it stays
 responsive (any widget can move, the chart keeps growing) and Stop ends the run within a second.
 
+The thread first waits for a training slot, then does the run's own preparation if it has one
+(`Run.prepare`, e.g. DPO's scoring of the pairs with the reference model; `Run.preparing` says how far
+it is, and Stop interrupts it), then trains. None of it depends on the page: opening another page
+or reloading leaves the run going, and the page shows it again when it comes back.
+
 The page polls the run (`Run.step`, `Run.trainer.history`, `Run.status`) and calls `seen()` each
-time it draws it. A run whose browser session has gone for `ABANDONED_SECONDS` (the tab was closed:
+time it draws it. A run whose browser has gone for `ABANDONED_SECONDS` (every tab closed:
 `start(alive=...)` tells), or, without such a check, that no page has shown for that long, stops by
-itself and frees its training slot. Resume continues from the last finished step.
+itself and frees its training slot. Resume continues from the last finished step. However a run
+ends, `Run.message` says why (finished, stopped, paused for another run, paused as abandoned, the
+server busy, failed).
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ def start(run: Run, *, slots: TrainingSlots | None = None, wait: float | None = 
     if run.active:
         return
     run.stop_event = threading.Event()
-    run.status, run.message = "waiting", None
+    run.status, run.message, run.stop_reason = "waiting", None, None
     run.alive = alive
     seen(run)
     wait = limits.SLOT_WAIT_SECONDS if wait is None else wait
@@ -54,13 +61,26 @@ def start(run: Run, *, slots: TrainingSlots | None = None, wait: float | None = 
     run.thread.start()
 
 
-def stop(run: Run | None, timeout: float = STOP_WAIT_SECONDS) -> None:
-    """Ask `run` to stop and wait up to `timeout` seconds for its thread to end; what it learned stays."""
+def stop(run: Run | None, timeout: float = STOP_WAIT_SECONDS, *, reason: str = "Stop was pressed") -> None:
+    """Ask `run` to stop and wait up to `timeout` seconds for its thread to end; what it learned stays.
+    `reason` ends the sentence the page shows ("Stopped at step 12: {reason}.")."""
     if run is None:
         return
+    if run.active and not run.stop_event.is_set():
+        run.stop_reason = reason
     run.stop_event.set()
     if run.thread is not None:
         run.thread.join(timeout)
+
+
+def pause_others(runs, keep: Run) -> list[Run]:
+    """Stop every run of `runs` that is training, except `keep`: one participant trains one run at a
+    time, so a run left going elsewhere (another page, an earlier tab) frees its slot for the new one.
+    Returns the runs paused."""
+    paused = [r for r in runs if isinstance(r, Run) and r is not keep and r.active]
+    for r in paused:
+        stop(r, reason=f"you started another training ({keep.description})")
+    return paused
 
 
 def wait(run: Run, timeout: float | None = None) -> bool:
@@ -88,7 +108,7 @@ def _lower_priority() -> None:
 def _final_sample(run: Run) -> None:
     """Checkpoint samples of the step a run ends at, so what it has learned shows (tiny models only)."""
     t = run.trainer
-    if t.sampler is None or (t.samples and t.samples[-1][0] == t.step_count):
+    if not run.started or t.sampler is None or (t.samples and t.samples[-1][0] == t.step_count):
         return
     try:
         t.samples.append((t.step_count, t.sampler(t.model)))
@@ -96,8 +116,26 @@ def _final_sample(run: Run) -> None:
         pass
 
 
+def _ended(run: Run, abandoned: bool = False, phase: str = "running") -> tuple[str, str] | None:
+    """Why the run is not training any more, for the page (`phase`: what it was doing when stopped)."""
+    if run.status == "done":
+        return "success", f"Finished: {run.step} steps of {run.target}."
+    if run.status != "stopped":
+        return run.message
+    why = run.stop_reason or "Stop was pressed"
+    if phase == "waiting":
+        return "info", f"Stopped while waiting for a training slot: {why}."
+    if phase == "preparing" or not run.started:
+        return "info", f"Stopped before the first step, while preparing: {why}. Start begins again."
+    if abandoned and not run.stop_event.is_set():
+        return "info", (f"Training paused at step {run.step}: the page was closed for "
+                        f"{ABANDONED_SECONDS / 60:.0f} minutes. Resume continues from there.")
+    return "info", f"Stopped at step {run.step} of {run.target}: {why}. What it learned is kept; Resume continues."
+
+
 def _work(run: Run, slots: TrainingSlots, wait_seconds: float) -> None:
     _lower_priority()
+
     def should_stop() -> bool:
         return run.stop_event.is_set() or _abandoned(run)
 
@@ -109,9 +147,18 @@ def _work(run: Run, slots: TrainingSlots, wait_seconds: float) -> None:
         run.message = ("info", message)
         interrupt()
 
+    def progress(text: str, fraction: float) -> None:
+        run.preparing = (text, min(1.0, max(0.0, float(fraction))))
+        interrupt()
+
     try:
         with training_slot(slots, wait=wait_seconds, on_wait=waiting):
-            run.status, run.message = "running", None
+            run.message = None
+            if run.prepare is not None:
+                run.status = "preparing"
+                run.prepare(progress, interrupt)
+                run.prepare, run.preparing = None, None
+            run.status = "running"
             t0, c0, s0 = time.perf_counter(), time.process_time(), run.step
             try:
                 run.status = train(run.trainer, run.target, should_stop=should_stop, interrupt=interrupt)
@@ -122,12 +169,13 @@ def _work(run: Run, slots: TrainingSlots, wait_seconds: float) -> None:
                 run.loop_seconds += time.perf_counter() - t0
                 run.loop_cpu_seconds += time.process_time() - c0
                 run.loop_steps += run.step - s0
-        if run.status == "stopped" and _abandoned(run) and not run.stop_event.is_set():
-            run.message = ("info", f"Training paused at step {run.step}: the page was closed for "
-                                   f"{ABANDONED_SECONDS / 60:.0f} minutes. Resume continues from there.")
+        run.message = _ended(run, _abandoned(run))
     except Stopped:
-        run.status = "stopped"
+        phase, run.status = run.status, "stopped"
+        run.message = _ended(run, phase=phase)
     except ServerBusy as exc:
         run.status, run.message = "stopped", ("warning", f"{exc.message} {exc.hint}")
     except Exception as exc:  # noqa: BLE001 - a failing run ends with a message, not a traceback
         run.status, run.message = "failed", ("error", f"Training stopped: {type(exc).__name__}: {str(exc)[:300]}")
+    finally:
+        run.preparing = None

@@ -63,7 +63,8 @@ class Trainer:
     """
 
     def __init__(self, model: Any, task: Any, *, lr: float, seed: int = 0, eval_every: int = 10,
-                 warmup: int = 10, sample_every: int = 0, sampler: Callable[[Any], list[dict]] | None = None):
+                 warmup: int = 10, sample_every: int = 0, sampler: Callable[[Any], list[dict]] | None = None,
+                 evaluate_now: bool = True):
         self.model, self.task, self.lr = model, task, lr
         self.params = [p for p in {id(p): p for p in model.parameters()}.values() if p.requires_grad]
         if not self.params:
@@ -76,17 +77,26 @@ class Trainer:
         self.train_seconds = 0.0
         self.samples: list[tuple[int, list[dict]]] = []
         model.train()
-        with _eval_mode(model):
-            first = {"step": 0, **task.evaluate(model)}
-        self.history: list[dict] = [first]
-        if sampler:
-            self.samples.append((0, sampler(model)))
+        self.history: list[dict] = []
+        if evaluate_now:  # else `begin()` does it, e.g. in the run's own thread once the task is ready
+            self.begin()
+
+    def begin(self, interrupt: Callable[[], None] | None = None) -> None:
+        """The evaluation before training (history entry 0) and its samples, unless done already."""
+        if self.history:
+            return
+        with _eval_mode(self.model):
+            first = {"step": 0, **self.task.evaluate(self.model, interrupt)}
+        self.history.append(first)
+        if self.sampler:
+            self.samples.append((0, self.sampler(self.model)))
 
     def lr_at(self, step: int) -> float:
         return self.lr * min(1.0, (step + 1) / (self.warmup + 1))
 
-    def step(self, interrupt: Callable[[], None] | None = None) -> dict:
-        """One optimisation step (then an evaluation or samples when due); returns its history entry.
+    def step(self, interrupt: Callable[[], None] | None = None, *, last: bool = False) -> dict:
+        """One optimisation step (then an evaluation or samples when due, and always an evaluation after
+        the `last` step of a run, so that what it ends at is measured); returns its history entry.
 
         If `interrupt` raises during the forward or backward pass, the weights stay as they were.
         It is only called in steps that follow a step of at least INTERRUPT_ABOVE_SECONDS (short
@@ -96,8 +106,8 @@ class Trainer:
         batch = self.task.batch(self.gen)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        last = self.history[-1].get("seconds", INTERRUPT_ABOVE_SECONDS)
-        with interrupt_points(self.model, interrupt if last >= INTERRUPT_ABOVE_SECONDS else None):
+        took = self.history[-1].get("seconds", INTERRUPT_ABOVE_SECONDS) if self.history else INTERRUPT_ABOVE_SECONDS
+        with interrupt_points(self.model, interrupt if took >= INTERRUPT_ABOVE_SECONDS else None):
             loss = self.task.loss(self.model, batch) if hasattr(self.task, "loss") else self.model(**batch).loss
             loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, 1.0)
@@ -110,7 +120,7 @@ class Trainer:
                **(getattr(self.task, "step_metrics", None) or {})}  # what a task measures on its batch
         self.history.append(rec)
         try:
-            if self.step_count % self.eval_every == 0:
+            if self.step_count % self.eval_every == 0 or last:
                 with _eval_mode(self.model):
                     rec.update(self.task.evaluate(self.model, interrupt))
             if self.sampler and self.sample_every and self.step_count % self.sample_every == 0:
@@ -151,10 +161,11 @@ def train(trainer: Trainer, steps: int, *, on_step: Callable[[Trainer, dict], No
     before every step; `interrupt()` is called inside steps (see `Trainer.step`).
     """
     steps = min(int(steps), MAX_STEPS)
+    trainer.begin(interrupt)
     while trainer.step_count < steps:
         if should_stop is not None and should_stop():
             return "stopped"
-        rec = trainer.step(interrupt)
+        rec = trainer.step(interrupt, last=trainer.step_count + 1 == steps)
         if on_step is not None:
             on_step(trainer, rec)
     return "done"

@@ -32,8 +32,13 @@ class Run:
     reference_loss: float | None = None  # ln(vocabulary) for language models
     notes: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
-    status: str = "ready"  # ready, waiting (for a slot), running, stopped, done, failed
-    message: tuple[str, str] | None = None  # (kind, text) for the page: info, warning or error
+    status: str = "ready"  # ready, waiting (for a slot), preparing, running, stopped, done, failed
+    message: tuple[str, str] | None = None  # (kind, text) for the page: info, success, warning or error
+    # work the run does in its own thread, holding its slot, before its first step (DPO: the reference
+    # model's scores of the pairs): prepare(progress, interrupt); progress(text, fraction) also stops it
+    prepare: Callable[[Callable[[str, float], None], Callable[[], None]], None] | None = field(default=None, repr=False)
+    preparing: tuple[str, float] | None = None  # what the preparation is doing, and how far it is
+    stop_reason: str | None = None  # why it was asked to stop, for the page
     loop_seconds: float = 0.0  # wall time inside the training loop
     loop_cpu_seconds: float = 0.0  # CPU time of the whole process meanwhile (the page's work included)
     loop_steps: int = 0
@@ -54,6 +59,11 @@ class Run:
             raise ExplorerError(f"This run has reached the limit of {self.max_steps:,} steps.",
                                 "Press Reset to start again.")
         self.target = min(self.max_steps, self.step + int(steps))
+
+    @property
+    def started(self) -> bool:
+        """Ready and evaluated before its first step: its charts have their first point."""
+        return bool(self.trainer.history)
 
     @property
     def step(self) -> int:

@@ -1,8 +1,9 @@
 """The only Streamlit-aware part of the core: cached loaders, shared widgets, CSS.
 
 Pages import from here; nothing else in `explorer/` imports streamlit. The page-state links
-(`page_state`, `publish_state`, `share_link`) live in `ui.links`, the limited text box in
-`ui.text`; both are re-exported here.
+(`page_state`, `publish_state`, `share_link`, presenter mode in the URL, `same_tab_links`) live in
+`ui.links`, the browser's id and what is kept per browser (`remember_browser`, `browser_value`) in
+`ui.browser`, the limited text box in `ui.text`; all are re-exported here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import streamlit as st
 from explorer import model_cache, model_policy, models
 from explorer.errors import ExplorerError
 from explorer.page_style import NO_ELLIPSIS_CSS, PRESENTER_CSS, UPLOAD_ERROR_CSS, css  # noqa: F401 - ui.css
-from explorer.ui.links import model_defaults, page_state, publish_state, share_link  # noqa: F401
+from explorer.ui.browser import browser_value, remember_browser  # noqa: F401
+from explorer.ui.links import (keep_app_params, model_defaults, page_state, presenter_from_link,  # noqa: F401
+                               publish_state, same_tab_links, share_link)
 from explorer.ui.text import example_box, limited_text  # noqa: F401
 
 OTHER = "Other model id…"

@@ -1,12 +1,57 @@
-"""Shareable page state: a page's inputs read from its link, kept across pages, written back to the URL."""
+"""Shareable page state: a page's inputs read from its link, kept across pages, written back to the URL.
+
+Besides a page's own inputs, the URL carries the app's presenter mode (`presenter=1`, `APP_PARAMS`), so
+a reload, a link from the Home page or a bookmark keeps the projector's large fonts; a page's share
+link leaves it out (a class opening the teacher's link gets the ordinary view).
+"""
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
+from urllib.parse import urlencode
 
 import streamlit as st
 
 from explorer import models
+
+APP_PARAMS = ("presenter",)
+_PAGE_LINK = re.compile(r"\[([^\]\n]+)\]\(([a-z][a-z0-9_]*)\)")  # [text](page): a page of this app
+
+
+def app_params() -> dict[str, str]:
+    """The app-wide settings the URL carries: presenter mode when it is on."""
+    return {"presenter": "1"} if st.session_state.get("presenter") else {}
+
+
+def presenter_from_link() -> None:
+    """Call before the presenter toggle: a new session (a reload, a link) starts as its link says."""
+    if "presenter" not in st.session_state:
+        st.session_state["presenter"] = st.query_params.get("presenter") == "1"
+
+
+def keep_app_params() -> None:
+    """Write the app-wide settings into the URL (every run: a page switch starts with a bare URL)."""
+    wanted = app_params()
+    for key in APP_PARAMS:
+        if key in wanted and st.query_params.get(key) != wanted[key]:
+            st.query_params[key] = wanted[key]
+        elif key not in wanted and key in st.query_params:
+            del st.query_params[key]
+
+
+def same_tab_links(markdown: str) -> str:
+    """Markdown whose links to the app's own pages (`[text](page)`) open in the same tab (a markdown link
+    opens a new one) and keep the app-wide settings (presenter mode); render with unsafe_allow_html."""
+    query = urlencode(app_params())
+
+    def link(m: re.Match) -> str:
+        href = m.group(2) + (f"?{query}" if query else "")
+        text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(m.group(1)))
+        return f'<a href="{html.escape(href)}" target="_self">{text}</a>'
+
+    return _PAGE_LINK.sub(link, markdown)
 
 
 def model_defaults(*roles: str) -> dict[str, str]:
@@ -87,8 +132,8 @@ def publish_state(page: str, defaults: dict[str, Any]) -> dict[str, str]:
     values = {k: st.session_state.get(k) for k in defaults}
     params = encode_query(values, defaults)
     current = {k: v for k, v in st.query_params.to_dict().items()}
-    if current != params:
-        st.query_params.from_dict(params)
+    if current != {**params, **app_params()}:
+        st.query_params.from_dict({**params, **app_params()})
     st.session_state[f"_link_{page}"] = tuple(sorted(params.items()))
     _keep(page)
     return params
@@ -96,8 +141,6 @@ def publish_state(page: str, defaults: dict[str, Any]) -> dict[str, str]:
 
 def share_link(params: dict[str, str], *, container: Any = None) -> str:
     """A 'copy link' control for the current page state; returns the link."""
-    from urllib.parse import urlencode
-
     base = st.context.url or ""
     link = base + ("?" + urlencode(params) if params else "")
     box = container or st.sidebar

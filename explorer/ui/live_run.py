@@ -1,9 +1,13 @@
 """A training run on a page: Start / Stop / Reset buttons and a view redrawn while it trains.
 
-A page keeps each run in session state under its own key, says what the run is made of (a
-`signature` of its settings and data: when that changes, Start makes a new run) and how to make one.
-Training happens in the run's own thread (`explorer.training.live`), so the rest of the page stays
-responsive; the view is a fragment that redraws itself every `REDRAW_SECONDS` while the run trains.
+A page's run is kept for the browser (`explorer.browsers`, under the page's key; also in session state
+for the rest of the page), not for the session: a reload, a second tab or a visit to another page
+finds it again, training or not. A page says what the run is made of (a `signature` of its settings
+and data: when that changes, Start makes a new run) and how to make one. Training happens in the
+run's own thread (`explorer.training.live`), so the rest of the page stays responsive; so does the
+run's slow preparation (`Run.prepare`: DPO's reference scores), with its progress shown and Stop
+working throughout. The view is a fragment that redraws itself every `REDRAW_SECONDS` while the run
+trains. A participant trains one run at a time: Start pauses their other runs (they can resume).
 """
 
 from __future__ import annotations
@@ -14,19 +18,26 @@ import streamlit as st
 
 from explorer import training
 from explorer import ui
+from explorer.browsers import BROWSERS
 from explorer.ui import chart
+from explorer.ui.browser import browser_connected, browser_id
 
 
 class LiveRun:
-    """One run slot of a page, kept in session state under `key`."""
+    """One run slot of a page: the browser's run under `key`."""
 
     def __init__(self, key: str, prefix: str):
         self.key, self.prefix = key, prefix  # buttons: {prefix}_start, {prefix}_stop, {prefix}_reset
-        st.session_state.setdefault(key, None)
+        self.browser = browser_id()
+        st.session_state[key] = self.run
 
     @property
     def run(self) -> training.Run | None:
-        return st.session_state[self.key]
+        return BROWSERS.get(self.browser, self.key)
+
+    def _keep(self, run: training.Run | None) -> None:
+        BROWSERS.put(self.browser, self.key, run)
+        st.session_state[self.key] = run
 
     def _start(self) -> None:
         st.session_state[f"{self.prefix}_pressed"] = True
@@ -35,10 +46,15 @@ class LiveRun:
         training.stop(self.run)
 
     def _reset(self) -> None:
-        training.stop(self.run)
-        st.session_state[self.key] = None
+        training.stop(self.run, reason="Reset was pressed")
+        self._keep(None)
         st.session_state[f"{self.prefix}_notice"] = ("info", "Reset: the trained copy is gone; the next run starts "
                                                           "from the original weights.")
+
+    def forget(self) -> None:
+        """Stop the run and forget it (the page moves on: a stage finished, or everything starts over)."""
+        training.stop(self.run, reason="the page moved on")
+        self._keep(None)
 
     def same(self, signature: Any) -> bool:
         run = self.run
@@ -47,21 +63,23 @@ class LiveRun:
     def controls(self, signature: Any, make: Callable[[], training.Run], steps: int, *,
                  preparing: str = "Preparing the model and the data…", start_label: str = "Start training") -> bool:
         """The buttons; starts (or resumes, or extends by `steps`) the run when Start was pressed.
-        Returns whether the run is training now."""
+        Returns whether the run is training (or preparing to) now."""
         run = self.run
         same = self.same(signature)
         if st.session_state.pop(f"{self.prefix}_pressed", False) and not (run is not None and run.active):
             with ui.friendly_errors():
-                if same and run.step >= run.target:
+                if same and run.started and run.step >= run.target:
                     run.extend(steps)
                 elif not same:
-                    st.session_state[self.key] = run = None  # free the previous copy before making a new one
+                    self._keep(None)  # free the previous copy before making a new one
+                    run = None
                     with st.spinner(preparing):
                         run = make()
                     run.extra["signature"] = signature
-                    st.session_state[self.key] = run
+                    self._keep(run)
                     same = True
-                training.start(run, alive=ui.session_alive())
+                training.pause_others(BROWSERS.values(self.browser).values(), keep=run)
+                training.start(run, alive=browser_connected())
         running = run is not None and run.active
         if running:
             label = "Training…"
@@ -69,6 +87,8 @@ class LiveRun:
             label = start_label
         elif not same:
             label = "Start a new run"
+        elif not run.started:
+            label = start_label
         elif run.step >= run.target:
             label = f"Train {steps} more steps"
         else:
@@ -96,11 +116,17 @@ class LiveRun:
                 st.rerun()
             if r.status == "waiting" and r.message:
                 st.info(r.message[1])
+            elif r.active and not r.started:  # its own preparation (DPO: the reference's scores)
+                text, fraction = r.preparing or ("Preparing the run…", 0.0)
+                st.progress(fraction, text=text)
+                return
             else:
                 st.caption(f"Run: {r.description}." + ("" if r.active else speed_text(r))
                            + ("" if signature is None or self.same(signature) else
                               " (Settings have changed since: press Stop, then Start to train with the new ones.)"
                               if r.active else " (Settings have changed since: press Start to train with the new ones.)"))
+            if not r.started:  # stopped before its first step: nothing to draw yet
+                return
             st.progress(min(1.0, r.step / max(1, r.target)), text=progress_text(r))
             draw(r)
 
@@ -120,7 +146,8 @@ def figures(r: training.Run, make: Callable[[], tuple], *key: Any) -> tuple:
     """The run's live figures, made again only when its history has grown: the view is redrawn every
     REDRAW_SECONDS, a step of a large model takes seconds, and building figures holds the interpreter
     lock the training thread needs."""
-    stamp = (len(r.trainer.history), r.target, *key)
+    history = r.trainer.history  # a step's entry is there before its evaluation: "seconds" comes after both
+    stamp = (len(history), bool(history) and "seconds" in history[-1], r.target, *key)
     cached = r.extra.get("_figures")
     if cached is None or cached[0] != stamp:
         cached = (stamp, make())

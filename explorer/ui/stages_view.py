@@ -7,10 +7,12 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import training, ui
+from explorer.browsers import BROWSERS
 from explorer.charts import alignment as alignment_charts
 from explorer.charts import training as charts
 from explorer.training import preferences
 from explorer.training.stages import DEFAULT_STEPS, STAGE_NAMES, STAGES, three_stages
+from explorer.ui.browser import browser_id
 from explorer.ui.live_run import LiveRun, curve
 
 PIPELINE, RUN = "stages_pipeline", "stages_run"
@@ -19,6 +21,19 @@ DEFAULTS = {"stages_size": "tiny", "stages_corpus": "simple",
 WHAT = {"pretrain": "predicts the next token of {corpus}: it learns words and grammar, not how to answer",
         "sft": "learns to answer prompts from 26 prompt → response pairs (Pip the robot, who starts with \"Beep boop!\")",
         "dpo": "learns from preference pairs which of two answers people prefer"}
+START = {"pretrain": "Start pretraining", "sft": "Start supervised fine-tuning", "dpo": "Start DPO training"}
+
+
+def _kept(name: str, default=None):
+    """The pipeline's state, kept for the browser like its runs (a reload finds it), mirrored in session state."""
+    value = BROWSERS.get(browser_id(), name, default)
+    st.session_state[name] = value
+    return value
+
+
+def _keep(name: str, value) -> None:
+    BROWSERS.put(browser_id(), name, value)
+    st.session_state[name] = value
 
 
 def _new_pipeline():
@@ -42,15 +57,15 @@ def draw(large: bool) -> None:
     ui.limited_text("Probe prompts (one per line)", key="stages_probes", what="probes", height=90,
                     max_chars=training.MAX_PROBES * (training.MAX_FIELD_CHARS + 1))
     signature = (st.session_state["stages_size"], st.session_state["stages_corpus"], st.session_state["stages_probes"])
-    pipe = st.session_state.get(PIPELINE)
-    if pipe is not None and st.session_state.get("stages_signature") != signature:
+    pipe = _kept(PIPELINE)
+    if pipe is not None and _kept("stages_signature") != signature:
         st.info("The settings have changed: **Start over** runs the three stages with the new ones.")
     slot = LiveRun(RUN, "stages")
     run = slot.run
     if pipe is not None and run is not None and not run.active and run.step > 0 and run.status in ("done", "stopped"):
         with ui.friendly_errors(), st.spinner("Asking the model the probes…"):
             pipe.finish(run.extra["stage"])  # a stage ends when its run does: the next starts from there
-            st.session_state[RUN] = None
+            slot.forget()
     stage = pipe.next_stage if pipe is not None else "pretrain"
     for done in STAGES:
         if pipe is not None and done in pipe.answers:
@@ -65,22 +80,23 @@ def draw(large: bool) -> None:
             nonlocal pipe
             if pipe is None or stage == "pretrain":
                 pipe = _new_pipeline()
-                st.session_state[PIPELINE], st.session_state["stages_signature"] = pipe, signature
+                _keep(PIPELINE, pipe)
+                _keep("stages_signature", signature)
             made = pipe.new_run(stage)
             made.extra["stage"] = stage
             pipe.runs[stage] = made
             return made
 
-        running = slot.controls((st.session_state.get("stages_epoch", 0), stage), _make, DEFAULT_STEPS[stage],
-                                start_label=f"Start {STAGE_NAMES[stage][3:].lower()}")
+        running = slot.controls((_kept("stages_epoch", 0), stage), _make, DEFAULT_STEPS[stage],
+                                start_label=START[stage])
         slot.live(running, lambda r: _live_chart(r, stage, large))
     if pipe is not None and pipe.answers:
         st.subheader("What the model answers after each stage")
         st.table(pipe.table().set_index("probe"))
     if pipe is not None and st.button("Start over", key="stages_over"):
-        training.stop(slot.run)
-        st.session_state[PIPELINE] = st.session_state[RUN] = None
-        st.session_state["stages_epoch"] = st.session_state.get("stages_epoch", 0) + 1
+        slot.forget()
+        _keep(PIPELINE, None)
+        _keep("stages_epoch", _kept("stages_epoch", 0) + 1)
         st.rerun()
 
 
