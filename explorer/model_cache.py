@@ -167,8 +167,25 @@ def table_row(role: str, model_id: str | None, lm: models.LoadedModel | None, *,
             status = f"no offline {models.ROLE_NAMES[role].lower()} ships with the app: pick a hub id in the sidebar"
         else:
             status = reason or "loads when a page first uses it"
-        return {"role": models.ROLE_NAMES[role], "model": shown, "size": "", "source": status}
+        return {"role": models.ROLE_NAMES[role], "model": shown, "size": size_text(role, model_id) if model_id else "",
+                "source": status}
     i = lm.info
-    size = f"{i.params_millions:.1f} M parameters, {i.layers} layers, {i.heads} heads, up to {i.max_length:,} tokens"
+    size = (size_text(role, model_id, params=i.params) + f", {i.layers} layers, {i.heads} heads, "
+            f"up to {i.max_length:,} tokens")
     return {"role": models.ROLE_NAMES[role], "model": i.name, "size": size, "source": i.source}
+
+
+def size_text(role: str, model_id: str | None, *, params: int | None = None) -> str:
+    """"134.5 M parameters, 94 MB on disk (4-bit GGUF)": from the model's files before it is loaded
+    (`explorer.model_files`), its own count once it is (`params`); "" when neither is known."""
+    from explorer.model_files import file_size
+
+    found = file_size(role, model_id)
+    params = params if params is not None else found.params if found is not None else None
+    if params is None:
+        return ""
+    text = f"{params / 1e6:.1f} M parameters"
+    if found is not None:
+        text += f", {mb(found.disk_bytes)} on disk" + (f" ({found.disk_note})" if found.disk_note else "")
+    return text
 

@@ -42,7 +42,24 @@ def test_home_lists_models_and_pages_without_loading_them():
     assert "None" not in df.to_string() and df.notna().all().all()  # the "None None None" row
     model_cache.SHARED.get("clm")  # loaded by another page: now described in full
     clm = run_page("pages/home.py").table[0].value.loc["Causal LM"]
-    assert "134.5 M parameters, 30 layers" in clm["size"] and clm["source"] == "packaged"
+    assert "134.5 M parameters, 94 MB on disk (4-bit GGUF), 30 layers" in clm["size"] and clm["source"] == "packaged"
+
+
+def test_home_gives_each_offline_models_size_before_loading_it():
+    """Home's size column was empty until a page had loaded the model."""
+    from explorer import model_cache, models
+
+    model_cache.SHARED.clear()
+    table = run_page("pages/home.py").table[0].value
+    assert model_cache.SHARED.loaded() == []  # still described, not loaded
+    for role in ("mlm", "clm", "encoder"):
+        size = table.loc[models.ROLE_NAMES[role], "size"]
+        lm = models.load(role)  # the real count, loaded apart from the app's shared models
+        assert size.startswith(f"{lm.info.params_millions:.1f} M parameters, "), (role, size)
+        assert " MB on disk" in size, (role, size)
+    gguf = models.smollm2_gguf().stat().st_size
+    assert f"{model_cache.mb(gguf)} on disk (4-bit GGUF)" in table.loc[models.ROLE_NAMES["clm"], "size"]
+    assert table.loc[models.ROLE_NAMES["seq2seq"], "size"] == ""  # no offline model: nothing to weigh
 
 
 def test_presenter_toggle_enlarges_fonts():

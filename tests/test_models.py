@@ -110,3 +110,18 @@ def test_gguf_cache_is_atomic_and_rebuilt_when_corrupt(tmp_path, monkeypatch):
     assert not models._cache_ok(path)
     path2 = models.convert_smollm2()
     assert models._cache_ok(path2) and (path2 / "model.safetensors").stat().st_size > 100e6
+
+
+def test_file_sizes_are_the_loaded_models_counts():
+    """What Home says a model weighs, read from its files' headers, is what it has once loaded."""
+    from explorer import model_files
+
+    for role, model_id in (("clm", models.SMOLLM2), ("encoder", models.MINILM), ("mlm", models.SMOLLM2_MLM),
+                           ("mlm", models.PROJECT_MLM)):
+        found = model_files.file_size(role, model_id)
+        if found is None:  # an artefact not built on this machine
+            assert model_id in (models.SMOLLM2_MLM, models.PROJECT_MLM)
+            continue
+        assert found.params == models.load(role, model_id).info.params, model_id
+        assert found.disk_bytes > 1_000_000
+    assert model_files.file_size("clm", "gpt2") is None  # a hub model is weighed once loaded

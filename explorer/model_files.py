@@ -1,0 +1,88 @@
+"""What a model weighs before it is loaded: its parameters and its bytes on disk, read from its files'
+headers (safetensors, GGUF) or its configuration, never from the weights themselves (milliseconds: a page
+that only describes models, such as Home, stays instant on a fresh server)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from explorer import model_policy, models
+from explorer.errors import ModelUnavailable
+
+FLOAT_DTYPES = {"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"}  # weights; integer tensors are buffers
+
+
+@dataclass(frozen=True)
+class FileSize:
+    """A model's parameter count and what its files take on disk (`disk_note`: which files)."""
+
+    params: int
+    disk_bytes: int
+    disk_note: str = ""
+
+
+def safetensors_header(path: Path) -> dict[str, dict]:
+    """Tensor name -> {dtype, shape, data_offsets}, from a .safetensors file's header alone."""
+    with open(path, "rb") as f:
+        (size,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(size))
+    header.pop("__metadata__", None)
+    return header
+
+
+def safetensors_params(path: Path, names: set[str] | None = None) -> int:
+    """Elements of the floating-point tensors (those in `names`, if given) of a .safetensors file."""
+    return sum(math.prod(t["shape"]) for name, t in safetensors_header(path).items()
+               if t.get("dtype") in FLOAT_DTYPES and (names is None or name in names))
+
+
+def gguf_params(path: Path) -> int:
+    """Elements of the tensors of a GGUF file (its tensor table; the data is not read)."""
+    from gguf import GGUFReader
+
+    return int(sum(int(t.n_elements) for t in GGUFReader(str(path)).tensors))
+
+
+def _smollm2() -> FileSize:
+    gguf = models.smollm2_gguf()
+    cache = models.smollm2_cache_path() / "model.safetensors"
+    params = safetensors_params(cache) if cache.is_file() else gguf_params(gguf)
+    return FileSize(params, gguf.stat().st_size, "4-bit GGUF")
+
+
+@functools.lru_cache(maxsize=32)
+def _offline(model_id: str) -> FileSize | None:
+    from explorer import bidirectional_artifact, mlm_artifact
+
+    if model_id == models.SMOLLM2:
+        return _smollm2()
+    if model_id == models.MINILM:
+        weights = models.minilm_dir() / "model.safetensors"
+        return FileSize(safetensors_params(weights), weights.stat().st_size, "float32 safetensors")
+    if model_id == models.SMOLLM2_MLM and bidirectional_artifact.available():
+        delta = bidirectional_artifact.default_dir() / bidirectional_artifact.DELTA
+        return FileSize(_smollm2().params + safetensors_params(delta), delta.stat().st_size,
+                        f"its own updates; the rest is {models.SMOLLM2}'s")
+    if model_id == models.PROJECT_MLM and mlm_artifact.available(models.project_mlm_dir()):
+        delta = models.project_mlm_dir() / mlm_artifact.DELTA  # every weight but the (tied) word embeddings
+        shared = {name.removeprefix("bert.") for name in mlm_artifact.FROZEN}
+        params = safetensors_params(delta) + safetensors_params(models.minilm_dir() / "model.safetensors", shared)
+        return FileSize(params, delta.stat().st_size, f"its trained weights; the word embeddings are {models.MINILM}'s")
+    return None
+
+
+def file_size(role: str, model_id: str | None) -> FileSize | None:
+    """Parameters and bytes on disk of an offline model (the role's default for None); None for a hub
+    model or a local folder (known once loaded) and for a model whose files are not there."""
+    model_id = model_policy.canonical_id(model_id or "") or (models.DEFAULTS.get(role) or "")
+    if model_id not in model_policy.offline_ids():
+        return None
+    try:
+        return _offline(model_id)
+    except (OSError, ValueError, KeyError, ImportError, ModelUnavailable):
+        return None
