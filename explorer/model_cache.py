@@ -177,15 +177,13 @@ def table_row(role: str, model_id: str | None, lm: models.LoadedModel | None, *,
 
 def size_text(role: str, model_id: str | None, *, params: int | None = None) -> str:
     """"134.5 M parameters, 94 MB on disk (4-bit GGUF)": from the model's files before it is loaded
-    (`explorer.model_files`), its own count once it is (`params`); "" when neither is known."""
+    (`explorer.model_files`), its own count once it is (`params`); what is known of it, "" when nothing is."""
     from explorer.model_files import file_size
 
     found = file_size(role, model_id)
     params = params if params is not None else found.params if found is not None else None
-    if params is None:
-        return ""
-    text = f"{params / 1e6:.1f} M parameters"
+    parts = [f"{params / 1e6:.1f} M parameters"] if params is not None else []
     if found is not None:
-        text += f", {mb(found.disk_bytes)} on disk" + (f" ({found.disk_note})" if found.disk_note else "")
-    return text
+        parts.append(f"{mb(found.disk_bytes)} on disk" + (f" ({found.disk_note})" if found.disk_note else ""))
+    return ", ".join(parts)
 

@@ -1,10 +1,10 @@
 """What a model weighs before it is loaded: its parameters and its bytes on disk, read from its files'
-headers (safetensors, GGUF) or its configuration, never from the weights themselves (milliseconds: a page
-that only describes models, such as Home, stays instant on a fresh server)."""
+safetensors headers, never from the weights themselves (milliseconds: a page that only describes models,
+such as Home, stays instant on a fresh server). SmolLM2's count comes from its float32 copy, made on its
+first load; before that only its file's size is known."""
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import struct
@@ -21,7 +21,7 @@ FLOAT_DTYPES = {"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"}  # weights; i
 class FileSize:
     """A model's parameter count and what its files take on disk (`disk_note`: which files)."""
 
-    params: int
+    params: int | None  # None: not known before the model is first loaded
     disk_bytes: int
     disk_note: str = ""
 
@@ -41,32 +41,25 @@ def safetensors_params(path: Path, names: set[str] | None = None) -> int:
                if t.get("dtype") in FLOAT_DTYPES and (names is None or name in names))
 
 
-def gguf_params(path: Path) -> int:
-    """Elements of the tensors of a GGUF file (its tensor table; the data is not read)."""
-    from gguf import GGUFReader
-
-    return int(sum(int(t.n_elements) for t in GGUFReader(str(path)).tensors))
-
-
-def _smollm2() -> FileSize:
-    gguf = models.smollm2_gguf()
+def _smollm2_params() -> int | None:
+    """SmolLM2's count from its float32 copy (made on the first load); reading the GGUF's tensor table
+    instead takes some 10 s, too long for a page that only describes the model."""
     cache = models.smollm2_cache_path() / "model.safetensors"
-    params = safetensors_params(cache) if cache.is_file() else gguf_params(gguf)
-    return FileSize(params, gguf.stat().st_size, "4-bit GGUF")
+    return safetensors_params(cache) if cache.is_file() else None
 
 
-@functools.lru_cache(maxsize=32)
 def _offline(model_id: str) -> FileSize | None:
     from explorer import bidirectional_artifact, mlm_artifact
 
     if model_id == models.SMOLLM2:
-        return _smollm2()
+        return FileSize(_smollm2_params(), models.smollm2_gguf().stat().st_size, "4-bit GGUF")
     if model_id == models.MINILM:
         weights = models.minilm_dir() / "model.safetensors"
         return FileSize(safetensors_params(weights), weights.stat().st_size, "float32 safetensors")
     if model_id == models.SMOLLM2_MLM and bidirectional_artifact.available():
         delta = bidirectional_artifact.default_dir() / bidirectional_artifact.DELTA
-        return FileSize(_smollm2().params + safetensors_params(delta), delta.stat().st_size,
+        base = _smollm2_params()
+        return FileSize(None if base is None else base + safetensors_params(delta), delta.stat().st_size,
                         f"its own updates; the rest is {models.SMOLLM2}'s")
     if model_id == models.PROJECT_MLM and mlm_artifact.available(models.project_mlm_dir()):
         delta = models.project_mlm_dir() / mlm_artifact.DELTA  # every weight but the (tied) word embeddings

@@ -125,3 +125,11 @@ def test_file_sizes_are_the_loaded_models_counts():
         assert found.params == models.load(role, model_id).info.params, model_id
         assert found.disk_bytes > 1_000_000
     assert model_files.file_size("clm", "gpt2") is None  # a hub model is weighed once loaded
+
+
+def test_before_smollm2s_first_load_its_size_is_its_file(monkeypatch, tmp_path):
+    from explorer import model_cache
+
+    monkeypatch.setattr(models, "smollm2_cache_path", lambda: tmp_path / "not made yet")
+    gguf = model_cache.mb(models.smollm2_gguf().stat().st_size)
+    assert model_cache.size_text("clm", models.SMOLLM2) == f"{gguf} on disk (4-bit GGUF)"
