@@ -14,6 +14,7 @@ from explorer.charts import training as training_charts
 from explorer.training import dpo, preferences, reward
 from explorer.training.alignment_runs import before_probes, dpo_after_probes, dpo_run, reward_run
 from explorer.ui.live_run import LiveRun, curve, figures
+from explorer.wording import count
 
 SOURCES = {"bundled": "Bundled pairs", "upload": "Upload a CSV", "both": "Bundled pairs + yours", "mine": "Only yours"}
 BETAS = [0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]
@@ -204,7 +205,8 @@ with tabs[2]:
                 h0 = run.trainer.history[0]
                 last = next(h for h in reversed(run.trainer.history) if "accuracy" in h)  # the chart's last point
                 st.markdown(f"Held-out preference accuracy: **{h0['accuracy']:.0%}** before → **{last['accuracy']:.0%}** "
-                            f"after {last['step']} steps, on {len(run.trainer.task.test_idx)} pairs it never trained on.")
+                            f"after {count(last['step'], 'step')}, on {len(run.trainer.task.test_idx)} pairs it never "
+                            "trained on.")
                 if run.extra.get("probes"):
                     key = ("after", run.step)
                     if key not in run.extra:

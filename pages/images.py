@@ -9,6 +9,7 @@ import streamlit as st
 from explorer import training, ui, vision
 from explorer.charts import vision as charts
 from explorer.ui.live_run import LiveRun, curve
+from explorer.wording import count
 
 VIEWS = ["Masked patches (MAE)", "Contrastive views (SimCLR)", "The payoff: a linear probe"]
 STEPS = [training.AUTO, 100, 300, 600, 1000, 1500, 2000]
@@ -69,7 +70,7 @@ with tabs[0]:
         with ui.friendly_errors():
             mask = vision.mask_from_indices(hidden, n)
             rec = vision.reconstruct(model, image, mask)
-            state = (f"after {run.step} steps of training" if run is not None and run.step > 0 else
+            state = (f"after {count(run.step, 'step')} of training" if run is not None and run.step > 0 else
                      "untrained: press Start training below and watch it learn")
             st.plotly_chart(charts.reconstruction_panels(rec, large=large, title=f"{what}: the MAE, {state}"),
                             width="stretch", key="img_reconstruction")
@@ -172,7 +173,7 @@ with tabs[2]:
                 table = st.session_state["img_probe"]
                 st.plotly_chart(charts.probe_bars(table, large=large), width="stretch", key="img_probe_chart")
                 st.dataframe(vision.wide(table).round(3), width="stretch")
-                st.caption(f"After {run.step} steps of SimCLR. Each accuracy is the mean of 3 draws of the labelled "
-                           "digits; the held-out digits were never used to train the encoder or fit a probe.")
+                st.caption(f"After {count(run.step, 'step')} of SimCLR. Each accuracy is the mean of 3 draws of the "
+                           "labelled digits; the held-out digits were never used to train the encoder or fit a probe.")
 
 ui.share_link(ui.publish_state("images", DEFAULTS))

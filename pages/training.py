@@ -11,6 +11,7 @@ from explorer import training, ui
 from explorer.charts import training as charts
 from explorer.ui import live_run, stages_view
 from explorer.ui.live_run import LiveRun
+from explorer.wording import count
 
 DEFAULTS = {
     "mode": "scratch",
@@ -234,11 +235,13 @@ else:
                 with st.spinner("Asking the trained copy…"):
                     run.extra[key] = training.after_probes(run)
             st.table(training.before_after(run.extra["before"], run.extra[key]).set_index("probe"))
-            st.caption(f"Before: the original model (unchanged). After: the private copy after {run.step} steps.")
+            st.caption("Before: the original model (unchanged). After: the private copy after "
+                       f"{count(run.step, 'step')}.")
         if run.mode == "classify":
             acc0, acc = t.history[0].get("accuracy"), t.last("accuracy")
             st.subheader("Held-out accuracy")
-            st.markdown(f"**{acc0:.0%}** before training (a random head) → **{acc:.0%}** after {run.step} steps, on "
+            st.markdown(f"**{acc0:.0%}** before training (a random head) → **{acc:.0%}** after "
+                        f"{count(run.step, 'step')}, on "
                         f"{len(t.task.test_idx)} examples the model never trained on.")
             probes = run.extra.get("probes") or []
             if probes:
@@ -259,7 +262,8 @@ if kind == "sft" and pairs and lm is not None:
         st.plotly_chart(fig, width="stretch")
         st.caption(f"Self-supervised next-token training grades the model on every token of the text "
                    f"({len(table) - 1} targets here). SFT labels the prompt tokens -100, so only the "
-                   f"{int(targets.sum())} response tokens count: the model learns how to answer, not how to write "
+                   f"{count(int(targets.sum()), 'response token')} count: the model learns how to answer, not how "
+                   "to write "
                    "prompts (or the system message).")
         with st.expander("Token by token"):
             st.dataframe(table, hide_index=True, width="stretch")
