@@ -94,7 +94,7 @@ def test_table_and_default_position_for_a_causal_lm(smollm2):
     pos = L.default_position(res)
     assert pos == len(res.tokens) - 1
     table = res.table(pos)
-    assert list(table["layer"]) == res.layer_names
+    assert list(table["layer"]) == ["embeddings (nearest tokens, cosine)"] + res.layer_names[1:]
     assert table.iloc[-1]["#1"] == "␣Paris" and table.iloc[-1]["final token rank"] == 1
     assert table.iloc[-1]["p1"] == pytest.approx(float(res.top_probs[-1, pos, 0]), abs=1e-4)
     assert res.position_labels()[-1] == "␣is →"
