@@ -2,14 +2,16 @@
 
 Words are the common ground between two tokenizers: the text is split into words by one
 neutral rule (`split_words`), and each model's tokens are mapped to words by character
-offsets. A word made of several pieces is scored as a whole:
+offsets. Both sides predict whole words, not the first pieces of words (`explorer.whole_words`):
 
-- masked LM: all its pieces are hidden, and they are scored from left to right: each piece is
-  predicted from both sides with the pieces after it still hidden and the ones before it shown
-  (PLL-word-l2r, Kauf & Ivanova 2023), so the word's log-probability is the sum of the pieces';
-  a word of one piece is simply masked;
-- causal LM: the chain rule, the sum of each piece's log-probability given everything before it
-  (the exact probability of the word after its left context).
+- masked LM: the blank is hidden as 1, 2 or 3 masks and decoded left to right, each piece from both
+  sides with the later pieces still hidden (PLL-word-l2r, Kauf & Ivanova 2023), times the probability
+  that the word ends there; the text's own word is scored the same way;
+- causal LM: the chain rule, each piece given everything before it, times the probability that the
+  word ends there: the exact probability of the word after its left context.
+
+A word is "recovered" when it is the model's top word. The pieces' view (the first piece's
+distribution, `piece_predictions`) stays available for the lesson on sub-words.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ import torch
 
 from explorer import clm as causal
 from explorer import mlm as masked
+from explorer import whole_words
 from explorer.errors import ExplorerError
-from explorer.pseudo_likelihood import masked_word_log_probs  # noqa: F401 - re-exported
 from explorer.tokens import Encoded, clean_text, display_piece, encode, model_max_tokens
+from explorer.word_pieces import WordPredictions
 
 WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 BLANK_RE = re.compile(r"_{2,}|\[mask\]|<mask>", re.IGNORECASE)
@@ -84,28 +87,43 @@ def _word_positions(mapping: list[int | None], index: int) -> list[int]:
     return [p for p, w in enumerate(mapping) if w == index]
 
 
-def _plain(piece: str) -> str:
-    return piece.replace("##", "").replace("␣", "").replace("Ġ", "").strip().lower()
+def _span(mapping: list[int | None], index: int) -> tuple[int, int]:
+    """The token positions start:end of word `index` (its pieces are consecutive)."""
+    positions = _word_positions(mapping, index)
+    return positions[0], positions[-1] + 1
 
 
 @dataclass
 class Side:
-    """One model's prediction for the chosen word."""
+    """One model's prediction for the chosen word: whole words, best first."""
 
     kind: str  # "mlm" or "clm"
     model_name: str
     sees: str  # the text the model can use, with the blank
-    top_pieces: list[str]
-    top_probs: list[float]
-    answer_piece: str | None  # the first piece of the original word (None for a typed blank)
-    answer_rank: int | None
-    answer_prob: float | None
-    word_prob: float | None  # probability of the whole original word
-    n_pieces: int
+    words: WordPredictions
+    n_pieces: int  # how many pieces the hidden word is for this model's tokenizer
 
     @property
     def recovered(self) -> bool | None:
-        return None if self.answer_rank is None else self.answer_rank == 1
+        """Whether the hidden word is the model's top word (None for a typed blank: no answer)."""
+        return self.words.recovered
+
+    @property
+    def word_prob(self) -> float | None:
+        return self.words.answer.prob if self.words.answer is not None else None
+
+
+@dataclass
+class PieceView:
+    """The sub-word view of one side: the distribution of the word's first piece alone."""
+
+    top_ids: list[int]
+    top_pieces: list[str]
+    top_probs: list[float]
+    answer_id: int | None  # the first piece of the hidden word (None for a typed blank)
+    answer_piece: str | None
+    answer_rank: int | None
+    answer_prob: float | None
 
 
 @dataclass
@@ -132,7 +150,8 @@ def prepare(mlm_lm: Any, clm_lm: Any, text: str | None, *, max_tokens: int = MAX
     mtok = mlm_lm.tokenizer
     ctok = clm_lm.tokenizer
     # no more tokens than each model has positions (a small model may have fewer than MAX_TOKENS)
-    max_tokens = min(max_tokens, model_max_tokens(mtok, mlm_lm.model))
+    # (and room for the masked LM's longest reading of a hidden word: 3 pieces and one slot after them)
+    max_tokens = min(max_tokens, model_max_tokens(mtok, mlm_lm.model) - whole_words.MAX_PIECES)
     clm_max = min(4 * max_tokens, model_max_tokens(ctok, clm_lm.model, cap=1_000_000) - 1)  # and the start token
     mask_tok, _ = masked.mask_token(mtok)
     mlm_text, mlm_words = _with_blanks(text, words, mask_tok)
@@ -143,6 +162,10 @@ def prepare(mlm_lm: Any, clm_lm: Any, text: str | None, *, max_tokens: int = MAX
         words, text = kept, text[:kept[-1].end]
         mlm_text, mlm_words = _with_blanks(text, words, mask_tok)
         enc = encode(mtok, mlm_text, max_tokens=max_tokens, what="sentence")
+    blanks = sum(w.blank for w in words)
+    if blanks > 1:
+        raise ExplorerError(f"One blank at a time: this sentence has {blanks} blanks (___).",
+                            "Keep one ___: it is the word both models predict.")
     mlm_map = token_words(enc, mlm_words)
     clm_text, clm_words = _with_blanks(text, words, BLANK)
     cenc = encode(ctok, clm_text, max_tokens=clm_max, add_special_tokens=False, what="sentence")
@@ -183,6 +206,14 @@ def _with_blanks(text: str, words: list[Word], blank: str) -> tuple[str, list[Wo
     return "".join(parts) + text[last:], out
 
 
+def word_index(text: str, word: str) -> int:
+    """The index (in `split_words(text)`) of the first word of `text` equal to `word`."""
+    for w in split_words(text):
+        if w.text == word:
+            return w.index
+    raise ExplorerError(f"'{word}' is not a word of the sentence.")
+
+
 def blank_index(comp: Comparison) -> int | None:
     for w in comp.words:
         if w.blank:
@@ -190,46 +221,54 @@ def blank_index(comp: Comparison) -> int | None:
     return None
 
 
-def predict_word(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *, k: int = 10) -> tuple[Side, Side]:
-    """Both models' predictions for word `index`: the masked LM with the whole word masked, the causal
-    LM from the text to its left. For a typed blank there is no answer to rank."""
+def _positions(comp: Comparison, index: int) -> tuple[list[int], list[int]]:
     if not 0 <= index < len(comp.words):
         raise ExplorerError(f"There is no word number {index + 1} in this sentence.")
-    word = comp.words[index]
     mpos = _word_positions(comp.mlm_map, index)
     cpos = _word_positions(comp.clm_map, index)
     if not mpos or not cpos:
-        raise ExplorerError(f"'{word.text}' was cut off by the length limit or is not a word the models can read.")
-    # masked LM: whole-word masking, one forward pass (the masked-LM page's own function)
+        raise ExplorerError(f"'{comp.words[index].text}' was cut off by the length limit or is not a word the "
+                            "models can read.")
+    if cpos[0] < 1:
+        raise ExplorerError("The causal LM has no start token to predict the first word from.")
+    return mpos, cpos
+
+
+def predict_word(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *, k: int = 10) -> tuple[Side, Side]:
+    """Both models' whole-word predictions for word `index`: the masked LM with the word hidden (both
+    sides visible), the causal LM from the text to its left. A typed blank has no answer to rank."""
+    mpos, cpos = _positions(comp, index)
+    word = comp.words[index]
+    mlm_words = whole_words.masked_word_candidates(mlm_lm, comp.mlm_enc.ids, mpos[0], mpos[-1] + 1, k=k)
+    answer = None if word.blank else comp.clm_ids[cpos[0]:cpos[-1] + 1]
+    clm_words = whole_words.causal_word_candidates(clm_lm, comp.clm_ids[:cpos[0]], answer, k=k)
+    shown = [w.text if w.index != index else BLANK for w in comp.words]
+    left = _join(comp.text, comp.words[:index], [w.text for w in comp.words[:index]]) + " " + BLANK
+    return (Side("mlm", mlm_lm.info.name, _join(comp.text, comp.words, shown), mlm_words,
+                 0 if word.blank else len(mpos)),
+            Side("clm", clm_lm.info.name, left.strip(), clm_words, 0 if word.blank else len(cpos)))
+
+
+def piece_predictions(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *,
+                      k: int = 10) -> tuple[PieceView, PieceView]:
+    """The sub-word view: each model's distribution for the word's FIRST piece alone (the masked LM
+    with all the word's pieces hidden, the causal LM after the left context), as the models' heads give
+    it. A fragment such as "␣bar" (of "barks") can top it: `predict_word` ranks whole words instead."""
+    mpos, cpos = _positions(comp, index)
+    word = comp.words[index]
     fill = masked.fill_mask(mlm_lm, comp.mlm_enc, [] if word.blank else mpos, k=k)
     first = next(p for p in fill.predictions if p.position == mpos[0])
-    mlm_word_prob = None
-    if not word.blank:  # the first piece is read with the whole word hidden: that pass was just made
-        first_lp = math.log(first.original_prob) if first.original_prob else -math.inf
-        rest = masked_word_log_probs(mlm_lm, comp.mlm_enc.ids, [mpos], skip_first=True)[0]
-        mlm_word_prob = math.exp(first_lp + rest)
-    shown = [w.text if w.index != index else BLANK for w in comp.words]
-    mlm_side = Side("mlm", mlm_lm.info.name, _join(comp.text, comp.words, shown), first.top_pieces, first.top_probs,
-                    first.original_piece, first.original_rank, first.original_prob, mlm_word_prob, len(mpos))
-    # causal LM: the next-token distribution after the left context (the causal-LM page's own function),
-    # read from one pass over the whole text (cached, shared with score_words; the causal mask makes
-    # its logits after the left context those of a pass over the left context alone)
-    prefix = comp.clm_ids[:cpos[0]]
-    if not prefix:
-        raise ExplorerError("The causal LM has no start token to predict the first word from.")
-    target_lp = causal.target_log_probs(clm_lm, comp.clm_ids)
-    dist = causal.next_token_distribution(clm_lm, prefix, top_n=k)
+    mlm_view = PieceView(first.top_ids, first.top_pieces, first.top_probs, first.original_id, first.original_piece,
+                         first.original_rank, first.original_prob)
+    # the next-token distribution after the left context, read from one (cached) pass over the whole text
+    causal.target_log_probs(clm_lm, comp.clm_ids)
+    dist = causal.next_token_distribution(clm_lm, comp.clm_ids[:cpos[0]], top_n=k)
     answer = None if word.blank else comp.clm_ids[cpos[0]]
-    rank = prob = wprob = None
-    if answer is not None:
-        prob = float(dist.probs[answer])
-        rank = causal.rank_of(dist.probs, answer)
-        wprob = float(np.exp(np.sum(target_lp[cpos[0] - 1:cpos[-1]])))
-    left = _join(comp.text, comp.words[:index], [w.text for w in comp.words[:index]]) + " " + BLANK
-    clm_side = Side("clm", clm_lm.info.name, left.strip(), [c.piece for c in dist.top], [c.prob for c in dist.top],
-                    display_piece(clm_lm.tokenizer, answer) if answer is not None else None,
-                    rank, prob, wprob, len(cpos))
-    return mlm_side, clm_side
+    clm_view = PieceView([c.token_id for c in dist.top], [c.piece for c in dist.top], [c.prob for c in dist.top],
+                         answer, display_piece(clm_lm.tokenizer, answer) if answer is not None else None,
+                         causal.rank_of(dist.probs, answer) if answer is not None else None,
+                         float(dist.probs[answer]) if answer is not None else None)
+    return mlm_view, clm_view
 
 
 def _join(text: str, words: list[Word], shown: list[str]) -> str:
@@ -244,23 +283,21 @@ def _join(text: str, words: list[Word], shown: list[str]) -> str:
 
 
 def score_words(comp: Comparison, mlm_lm: Any, clm_lm: Any) -> pd.DataFrame:
-    """Every word's probability under both models: masked LM with the word hidden (both sides
-    visible), causal LM from its prefix. Typed blanks are skipped."""
+    """Every word's probability under both models, as `predict_word` scores the hidden word: the masked
+    LM with the word hidden (both sides visible), the causal LM from its left; each times the
+    probability that the word ends there. Typed blanks are skipped."""
     targets = [w for w in comp.words if not w.blank and _word_positions(comp.mlm_map, w.index)
-               and _word_positions(comp.clm_map, w.index)]
+               and _word_positions(comp.clm_map, w.index) and _word_positions(comp.clm_map, w.index)[0] > 0]
     if not targets:
         raise ExplorerError("There is no word to score.", "Type a sentence without blanks.")
-    m_lps = masked_word_log_probs(mlm_lm, comp.mlm_enc.ids, [_word_positions(comp.mlm_map, w.index)
-                                                             for w in targets])
-    clm_logp = causal.target_log_probs(clm_lm, comp.clm_ids)  # position i predicts token i+1
+    mspans = [_span(comp.mlm_map, w.index) for w in targets]
+    cspans = [_span(comp.clm_map, w.index) for w in targets]
+    m_lps = whole_words.masked_word_scores(mlm_lm, comp.mlm_enc.ids, mspans)
+    c_lps = whole_words.causal_word_scores(clm_lm, comp.clm_ids, cspans)
     rows = []
-    for w, m_lp in zip(targets, m_lps):
-        mpos = _word_positions(comp.mlm_map, w.index)
-        cpos = _word_positions(comp.clm_map, w.index)
-        c_lp = float(sum(clm_logp[p - 1] for p in cpos))
+    for w, m_lp, c_lp, (ma, mb), (ca, cb) in zip(targets, m_lps, c_lps, mspans, cspans):
         rows.append({"word": w.text, "index": w.index, "masked LM p(word)": math.exp(m_lp),
-                     "causal LM p(word)": math.exp(c_lp), "masked LM pieces": len(mpos),
-                     "causal LM pieces": len(cpos),
+                     "causal LM p(word)": math.exp(c_lp), "masked LM pieces": mb - ma, "causal LM pieces": cb - ca,
                      "right context gain (bits)": (m_lp - c_lp) / math.log(2)})
     return pd.DataFrame(rows)
 

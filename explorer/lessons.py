@@ -67,6 +67,7 @@ class Lesson:
     body: str
     widget: str = "none"
     example: str = ""
+    word: str = ""  # the word the compare widget hides first (a word of `example`)
     tries: list[str] = field(default_factory=list)
     questions: list[Question] = field(default_factory=list)
 
@@ -146,7 +147,7 @@ def load_lesson(path: Path, quiz_dir: Path | None = None) -> Lesson:
     if not all(isinstance(t, str) for t in tries):
         raise ExplorerError(f"Lesson {path.name}: every 'try' needs a text.")
     lesson = Lesson(slug=path.stem, title=title.strip(), body=body, widget=widget,
-                    example=str(meta.get("example", "")), tries=tries)
+                    example=str(meta.get("example", "")), word=str(meta.get("word", "")), tries=tries)
     quiz = (quiz_dir or ASSETS / "quizzes") / f"{path.stem}.toml"
     if quiz.exists():
         lesson.questions = load_quiz(quiz)

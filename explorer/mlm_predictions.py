@@ -76,19 +76,20 @@ class FillResult:
         return pd.DataFrame(rows)
 
 
-def log_probs_at(model: Any, batch: Any, rows: Any, cols: Any) -> Any:
+def log_probs_at(model: Any, batch: Any, rows: Any, cols: Any, attention_mask: Any = None) -> Any:
     """Log-probabilities over the vocabulary at (row, column) pairs of a batch of id sequences
-    (all of one length, no padding: no attention mask is needed, and none is built)."""
+    (of one length; rows padded on the right come with an `attention_mask`, 0 on the padding)."""
     import torch
 
     with torch.inference_mode():
         if hasattr(model, "logits_at"):  # the vocabulary head only where it is read
-            return torch.log_softmax(model.logits_at(batch, rows, cols).float(), dim=-1)
+            return torch.log_softmax(model.logits_at(batch, rows, cols, attention_mask=attention_mask).float(), dim=-1)
         parts = _encoder_and_head(model)
         if parts is not None:  # BERT-, RoBERTa-style: the encoder everywhere, the head at the read positions
             encoder, head = parts
-            return torch.log_softmax(head(encoder(input_ids=batch).last_hidden_state[rows, cols]).float(), dim=-1)
-        out = model(input_ids=batch)
+            states = encoder(input_ids=batch, attention_mask=attention_mask).last_hidden_state
+            return torch.log_softmax(head(states[rows, cols]).float(), dim=-1)
+        out = model(input_ids=batch, attention_mask=attention_mask)
         return torch.log_softmax(out.logits[rows, cols].float(), dim=-1)
 
 

@@ -2,22 +2,17 @@
 
 import streamlit as st
 
-from explorer import compare, ui
+from explorer import compare, examples, ui
 from explorer.charts import probability_bars
-from explorer.charts.compare import gain_bars, mask_matrix, word_strip
+from explorer.charts.compare import gain_bars, mask_matrix, word_bars, word_strip
 from explorer.tokens import display_pieces
 from explorer.ui import chart
 
-# Workshop examples and the word each one hides first: a word the right-hand context decides.
-PRESETS = {
-    "The dog barked at the mailman.": 2,
-    "The ___ barked at the mailman.": 1,
-    "I went to the bank to deposit my paycheck.": 4,
-    "She poured a glass of cold milk and drank it.": 6,
-    "The capital of France is Paris.": 1,
-    "He played the guitar at the concert last night.": 1,
-}
-DEFAULTS = {"cmp_text": next(iter(PRESETS)), "cmp_word": 2, "cmp_k": 8}
+# Workshop examples (assets/examples/compare.toml): each hides a word its right side decides, and says so.
+PRESETS = {ex["name"]: ex for ex in examples.presets("compare")}
+FIRST = next(iter(PRESETS.values()))
+DEFAULTS = {"cmp_text": FIRST["text"], "cmp_word": compare.word_index(FIRST["text"], FIRST["word"]), "cmp_k": 8,
+            "cmp_pieces": False}
 SHARED = {**DEFAULTS, **ui.model_defaults("mlm", "clm")}  # what a link carries
 LIMITS = {"cmp_word": (0, 200), "cmp_k": (3, 20)}
 MAX_MASK_TOKENS = 24  # attention-mask matrices stay readable up to this many tokens
@@ -36,11 +31,10 @@ clm_id = ui.model_picker("clm")
 
 
 def _preset() -> None:
-    choice = st.session_state.get("cmp_preset")
-    if choice:
-        st.session_state["cmp_text"] = choice
-        st.session_state["cmp_word"] = PRESETS[choice]
-    st.session_state["cmp_preset"] = None  # a menu of examples: the same one can be picked again after an edit
+    text = st.session_state["cmp_text"]
+    ex = next(e for e in PRESETS.values() if e["text"] == text)
+    if ex.get("word"):  # an example with a typed ___ hides its blank
+        st.session_state["cmp_word"] = compare.word_index(text, ex["word"])
 
 
 # The same for every click on a sentence (and every participant typing it): computed once per sentence.
@@ -66,11 +60,27 @@ def block_ranges(flags: list[bool], value: bool) -> str:
     return ", ".join(runs)
 
 
+def verdict(side: compare.Side, word: str) -> None:
+    """Whether the model's top word is the hidden word, on whole words."""
+    w = side.words
+    if w.answer is None:
+        st.info("A blank with no answer: the bars are the words the model would put there.")
+    elif side.recovered:
+        st.success(f"Recovered **{word}** as its top word ({w.answer.prob:.1%}).")
+    else:
+        where = f"it ranks #{w.answer_rank}" if w.answer_rank else "it is not among the words it would write"
+        st.warning(f"Did not recover **{word}**: {where} ({w.answer.prob:.2%}); its top word is "
+                   f"**{w.candidates[0].word}**.")
+
+
 pick, box = st.columns([1, 2])
-pick.selectbox("Example", list(PRESETS), index=None, key="cmp_preset", on_change=_preset,
-               placeholder="Pick an example…", help="Workshop sentences; each one hides a word its right side decides.")
-ui.limited_text("Sentence (type ___ for a blank with no answer)", key="cmp_text", max_chars=600, area=False,
+example = ui.example_box({name: ex["text"] for name, ex in PRESETS.items()}, key="cmp_preset", text_key="cmp_text",
+                         container=pick, on_pick=_preset,
+                         help="Workshop sentences; each one hides a word its right side decides.")
+ui.limited_text("Sentence (type ___ for the word to hide)", key="cmp_text", max_chars=600, area=False,
                 what="sentence", container=box)
+if example is not None:
+    st.caption(f"**What this example shows:** {PRESETS[example]['claim']}")
 
 mlm_lm = ui.get_model("mlm", mlm_id)
 clm_lm = ui.get_model("clm", clm_id)
@@ -84,42 +94,57 @@ if comp is None:
     st.stop()
 ui.notes(comp.notes)
 n_words = len(comp.words)
-chosen = st.session_state.get("cmp_word")  # None when the participant clicked the chosen word off
-if chosen is not None and not 0 <= chosen < n_words:
-    st.session_state["cmp_word"] = compare.blank_index(comp) or min(2, n_words - 1)
-st.pills("Word to hide (click one)", list(range(n_words)), key="cmp_word", selection_mode="single",
-         format_func=lambda i: comp.words[i].text)
+blank = compare.blank_index(comp)
+if blank is not None:  # a typed ___ is the hidden word
+    st.session_state["cmp_word"] = blank
+    st.caption("Your ___ is the word both models predict. Delete it to hide one of the sentence's words instead.")
+else:
+    chosen = st.session_state.get("cmp_word")  # None when the participant clicked the chosen word off
+    if chosen is not None and not 0 <= chosen < n_words:
+        st.session_state["cmp_word"] = min(2, n_words - 1)
+    st.pills("Word to hide (click one)", list(range(n_words)), key="cmp_word", selection_mode="single",
+             format_func=lambda i: comp.words[i].text)
 index = st.session_state.get("cmp_word")
 if index is None:
     st.info("Click a word above to hide it from both models.")
     st.stop()
 
 with ui.friendly_errors():
-    left, right = compare.predict_word(comp, mlm_lm, clm_lm, index, k=st.session_state["cmp_k"])
+    hidden = comp.words[index].text
+    k = st.session_state["cmp_k"]
+    pieces_view = st.session_state["cmp_pieces"]
+    left, right = compare.predict_word(comp, mlm_lm, clm_lm, index, k=k)
     sides = ((left, "Masked LM — sees both sides"), (right, "Causal LM — sees the left only"))
     for col, (side, label) in zip(st.columns(2), sides):
         with col:
             st.subheader(label, help=f"Model: {side.model_name}")
             st.markdown(f"**The model sees:** `{side.sees}`")
+    if pieces_view:  # the sub-word lesson: the first piece's distribution, as the models' heads give it
+        views = compare.piece_predictions(comp, mlm_lm, clm_lm, index, k=k)
+        figs = [probability_bars(v.top_pieces, v.top_probs, large=large, title="First piece",
+                                 highlight=[i == v.answer_id for i in v.top_ids]) for v in views]
+    else:
+        figs = [word_bars(side.words, large=large) for side, _ in sides]
     # both charts in one element: a new word redraws the same two charts in place, together
-    chart.plotly_charts([probability_bars(side.top_pieces, side.top_probs, large=large,
-                                          highlight=[p == side.answer_piece for p in side.top_pieces])
-                         for side, _ in sides], key="cmp_bars", columns=2)
+    chart.plotly_charts(figs, key="cmp_bars", columns=2)
     for col, (side, _) in zip(st.columns(2), sides):
         with col:
-            if side.answer_rank is None:
-                st.info("A blank with no answer: the bars are what the model would put there.")
-            elif side.recovered:
-                st.success(f"Recovered **{side.answer_piece}** as its top guess ({side.answer_prob:.1%}).")
-            else:
-                st.warning(f"Did not recover **{side.answer_piece}**: it ranks #{side.answer_rank} "
-                           f"({side.answer_prob:.2%}).")
-            if side.n_pieces > 1 and side.word_prob is not None:
-                how = ("all its pieces hidden, then read left to right, each piece with the later ones still "
-                       "hidden" if side.kind == "mlm" else "chain rule: each piece given the ones before it")
-                st.caption(f"'{comp.words[index].text}' is {side.n_pieces} pieces for this model; the bars show the "
-                           f"first piece. Whole word: p = {side.word_prob:.2e} ({how}).")
-
+            verdict(side, hidden)
+            if pieces_view:
+                v = views[0 if side.kind == "mlm" else 1]
+                if v.answer_piece is not None:
+                    st.caption(f"First piece **{v.answer_piece}**: #{v.answer_rank} ({v.answer_prob:.2%}). A first "
+                               "piece can top this list as part of another word (␣bar of barks); the verdict "
+                               "above is on whole words.")
+            elif side.n_pieces > 1:
+                how = ("all its pieces hidden, then read left to right, each with the later ones still hidden"
+                       if side.kind == "mlm" else "chain rule: each piece given the ones before it")
+                st.caption(f"'{hidden}' is {side.n_pieces} pieces for this model, scored as one word ({how}).")
+st.toggle("Show sub-word pieces", key="cmp_pieces",
+          help="The first piece's distribution alone, as the model's output layer gives it: how a word is split "
+               "into pieces, and why a fragment can top that list.")
+st.caption("Bars are whole words: a word's probability is its pieces' probabilities times the probability that "
+           "the word ends there; the masked LM tries 1, 2 and 3 pieces for the blank.")
 st.slider("Candidates shown", 3, 20, key="cmp_k")  # under the charts it sets: they come first on the screen
 if comp.same_tokens and mlm_lm.extra.get("shares_weights_with") == clm_lm.info.model_id:
     n_bi, n_all = len(mlm_lm.extra["bidirectional_blocks"]), mlm_lm.model.config.num_hidden_layers
@@ -136,6 +161,10 @@ with ui.friendly_errors():
     scores = word_scores(comp, mlm_lm, clm_lm, (mlm_lm.info.model_id, clm_lm.info.model_id), comp.text)
     st.plotly_chart(word_strip(scores, large=large), width="stretch", key="cmp_strip")
     st.plotly_chart(gain_bars(scores, large=large), width="stretch", key="cmp_gain")
+    if (scores["right context gain (bits)"] < 0).any():
+        st.caption("A **red bar** means the words to the right made the masked LM *less* sure of that word than "
+                   "the causal LM was from the left alone: the right side fits other words as well (or better), "
+                   "or the masked LM, trained far less than the causal LM, misreads it.")
     with st.expander("Table"):
         st.dataframe(scores.drop(columns=["index"]), hide_index=True, width="stretch",
                      column_config={"masked LM p(word)": st.column_config.NumberColumn(format="%.4f"),

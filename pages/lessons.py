@@ -5,6 +5,7 @@ import streamlit as st
 from explorer import clm as causal
 from explorer import compare, contrastive, lessons, mlm, span, ui
 from explorer.charts import probability_bars
+from explorer.charts.compare import word_bars
 from explorer.charts.contrastive import similarity_heatmap
 from explorer.charts.mlm import prediction_chart
 from explorer.charts.span import corruption_strips
@@ -96,15 +97,18 @@ def widget_compare(example: str) -> None:
         comp = compare.prepare(mlm_lm, clm_lm, text)
         default = compare.blank_index(comp)
         words = [w.text for w in comp.words]
-        pick = st.selectbox("Hide the word", list(range(len(words))), index=default if default is not None else
-                            min(2, len(words) - 1), format_func=lambda i: words[i], key=f"lw_{lesson.slug}_word")
+        if default is None:
+            default = words.index(lesson.word) if lesson.word in words else min(2, len(words) - 1)
+        pick = st.selectbox("Hide the word", list(range(len(words))), index=default, format_func=lambda i: words[i],
+                            key=f"lw_{lesson.slug}_word")
         sides = compare.predict_word(comp, mlm_lm, clm_lm, pick, k=6)
         cols = st.columns(2)
         for col, side, label in zip(cols, sides, ("Masked LM (both sides)", "Causal LM (left only)")):
             with col:
-                st.plotly_chart(probability_bars(side.top_pieces, side.top_probs, large=large, title=label,
-                                                 highlight=[p == side.answer_piece for p in side.top_pieces]),
-                                width="stretch")
+                st.plotly_chart(word_bars(side.words, large=large, title=label), width="stretch")
+                if side.recovered is not None:
+                    st.caption(("Recovered" if side.recovered else "Did not recover") + f" **{words[pick]}**"
+                               + ("" if side.recovered else f" (#{side.words.answer_rank})") + ".")
 
 
 def widget_span(example: str) -> None:

@@ -4,41 +4,29 @@ import time
 
 import streamlit as st
 
-from explorer import mlm, ui
+from explorer import examples, mlm, ui, whole_words
+from explorer.charts.compare import word_bars
 from explorer.charts import mlm as mlm_charts
 from explorer.charts import unique_labels
 from explorer.ui import chart
 
-# Workshop examples: (text, words masked when the example is picked).
-PRESETS = {
-    "Capital city": ("Paris is the capital of France.", ["capital"]),
-    "Breakfast": ("She poured a cup of coffee and opened the newspaper.", ["coffee"]),
-    "Sub-word pieces": ("The ornithologist was unbelievably excited about the hummingbird.", ["unbelievably"]),
-    "Two blanks at once": ("The cat slept on the mat and the dog slept on the rug.", ["mat", "rug"]),
-    "Whose bias?": ("The nurse said that she would be late for the night shift.", ["she"]),
-    "Context decides": ("He went to the bank to deposit his salary.", ["bank"]),
-    "Mixed scripts": ("Tokyo (東京) is the largest city in Japan 🗾.", ["largest"]),
-    "Your own blank": ("The best thing about a rainy Sunday is [MASK].", []),
-}
+# Workshop examples (assets/examples/masked_lm.toml): each says what it shows; picking one masks its words.
+PRESETS = {ex["name"]: ex for ex in examples.presets("masked_lm")}
 VIEWS = ["Fill in the blanks", "Mask like BERT", "Surprise per token"]
 DEFAULTS = {
-    "mlm_preset": "Capital city",
-    "mlm_text": PRESETS["Capital city"][0],
+    "mlm_text": next(iter(PRESETS.values()))["text"],
     "mlm_masked": [],  # token positions; a preset (and the first visit) masks the preset's own words
     "mlm_whole_word": False,
+    "mlm_pieces": False,
     "mlm_k": 10,
     "mlm_view": VIEWS[0],
     "mlm_rate": 15,
     "mlm_seed": 0,
 }
-SHARED = {**{k: v for k, v in DEFAULTS.items() if k != "mlm_preset"}, **ui.model_defaults("mlm")}  # what a link carries
+SHARED = {**DEFAULTS, **ui.model_defaults("mlm")}  # what a link carries
 LIMITS = {"mlm_masked": (0, 511), "mlm_k": (1, 25), "mlm_view": VIEWS, "mlm_rate": (5, 50), "mlm_seed": (0, 9_999)}
 ui.page_state("masked_lm", SHARED, LIMITS, local=DEFAULTS)
 large = ui.presenter()
-
-
-def _use_preset() -> None:
-    st.session_state["mlm_text"] = PRESETS[st.session_state["mlm_preset"]][0]
 
 
 def _on_mask_click() -> None:
@@ -61,6 +49,11 @@ def _prediction_charts(predictions: list, key: str) -> None:
     if len(predictions) > len(shown):
         st.caption(f"Charts for the first {len(shown)} of the {len(predictions)} blanks; the table has "
                    "every blank, and the CSV download every candidate.")
+
+
+def _word_title(blank) -> str:
+    answer = blank.words.answer
+    return f"Blank: {answer.word}" if answer is not None else "Your blank"
 
 
 def _csv_download(make_frame, label: str, file_name: str, key: str) -> None:
@@ -86,10 +79,12 @@ st.sidebar.caption(f"{lm.info.name}: {lm.info.params_millions:.0f} M parameters,
                    f"up to {lm.info.max_length} tokens.")
 
 left, right = st.columns([1, 3])
-left.selectbox("Example", list(PRESETS), key="mlm_preset", on_change=_use_preset,
-               help="Workshop examples; picking one masks its key word.")
+example = ui.example_box({name: ex["text"] for name, ex in PRESETS.items()}, key="mlm_preset", text_key="mlm_text",
+                         container=left, help="Workshop examples; picking one masks its key word.")
 ui.limited_text("Text", key="mlm_text", max_chars=5000, container=right, height=80,
                 help="Type or paste any text. Type [MASK] or <mask> to leave a blank with no answer.")
+if example is not None:
+    st.caption(f"**What this example shows:** {PRESETS[example]['claim']}")
 
 enc = None
 with ui.friendly_errors():
@@ -108,7 +103,8 @@ if st.session_state.get("_mlm_signature") != signature:
     first_visit = "_mlm_signature" not in st.session_state
     st.session_state["_mlm_signature"] = signature
     if not (first_visit and st.session_state.get("mlm_masked")):
-        words = next((w for t, w in PRESETS.values() if mlm.replace_mask_markers(t, tok) == enc.text), [])
+        words = next((ex["words"] for ex in PRESETS.values() if mlm.replace_mask_markers(ex["text"], tok) == enc.text),
+                     [])
         st.session_state["mlm_masked"] = mlm.positions_of_words(enc, words)
 selected = [p for p in (st.session_state.get("mlm_masked") or []) if p in options]
 if st.session_state.get("mlm_whole_word"):
@@ -124,7 +120,11 @@ st.pills("Your text as the model's tokens: click tokens to mask them", options, 
               "Special tokens such as [CLS] and [SEP] are never masked.")
 opt1, opt2 = st.columns([1, 2])
 opt1.toggle("Whole-word masking", key="mlm_whole_word",
-            help="Mask every piece of a word together, so the model cannot peek at the rest of the word.")
+            help="Mask every piece of a word together, so the model cannot peek at the rest of the word; the "
+                 "guesses are then whole words.")
+if st.session_state["mlm_whole_word"]:
+    opt1.toggle("Show sub-word pieces", key="mlm_pieces",
+                help="Each masked piece's own guesses, as the model's output layer gives them.")
 opt2.slider("Predictions shown per blank (top-k)", 1, 25, key="mlm_k")
 k = int(st.session_state["mlm_k"])
 
@@ -143,6 +143,24 @@ with tabs[0]:
             model_input()
             st.info(f"Nothing is masked yet. Click one or more tokens above to hide them, or type {mask_label} "
                     "in the text to leave a blank.")
+        elif st.session_state["mlm_whole_word"] and not st.session_state["mlm_pieces"]:
+            with ui.friendly_errors():  # whole words: each hidden word's candidates are words, not pieces
+                found = whole_words.fill_words(lm, enc, masked, k=k)
+                shown = found[:mlm_charts.MAX_BLANK_CHARTS]
+                chart.plotly_charts([word_bars(b.words, large=large, title=_word_title(b)) for b in shown],
+                                    key="mlm_chart", columns=2)
+                model_input()
+                recovered = [b.words.recovered for b in found if b.words.answer is not None]
+                c1, c2 = st.columns(2)
+                c1.metric("Hidden words", len(found), help="Masked words and typed blanks, each guessed as a whole "
+                                                         "word with the others still hidden.")
+                c2.metric("Recovered (top word)", f"{sum(recovered)} of {len(recovered)}" if recovered else "—",
+                          help="Words whose top candidate is the hidden word itself.")
+                st.table(mlm_charts.word_table(found, enc), hide_index=True)
+                st.caption("Whole words: the model tries 1, 2 and 3 pieces for each blank and scores a word by its "
+                           "pieces' probabilities, each read from both sides with the later pieces still hidden, "
+                           "times the probability that the word ends there. Turn on *Show sub-word pieces* for the "
+                           "pieces' own guesses.")
         else:
             with ui.friendly_errors():
                 result = mlm.fill_mask(lm, enc, masked, k=k)

@@ -29,24 +29,25 @@ def test_words_align_across_tokenizers(pair):
     assert any("split text differently" in n for n in comp.notes)
 
 
-def test_side_by_side_equals_single_model_functions(pair):
+def test_piece_view_equals_single_model_functions(pair):
     mlm_lm, clm_lm = pair
     comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the mailman.")
-    left, right = compare.predict_word(comp, mlm_lm, clm_lm, 2, k=5)
+    left, right = compare.piece_predictions(comp, mlm_lm, clm_lm, 2, k=5)
     mpos = [p for p, w in enumerate(comp.mlm_map) if w == 2]
     fill = masked.fill_mask(mlm_lm, comp.mlm_enc, mpos, k=5)
-    assert left.top_pieces == fill.predictions[0].top_pieces
+    assert left.top_pieces == fill.predictions[0].top_pieces and left.top_ids == fill.predictions[0].top_ids
     assert left.top_probs == pytest.approx(fill.predictions[0].top_probs)
+    assert left.answer_id == comp.mlm_enc.ids[mpos[0]]
     cpos = [p for p, w in enumerate(comp.clm_map) if w == 2]
     dist = causal.next_token_distribution(clm_lm, comp.clm_ids[:cpos[0]], top_n=5)
-    assert right.top_pieces == [c.piece for c in dist.top]
+    assert right.top_pieces == [c.piece for c in dist.top] and right.answer_id == comp.clm_ids[cpos[0]]
     # against a plain forward pass
     with torch.no_grad():
         logits = clm_lm.model(torch.tensor([comp.clm_ids[:cpos[0]]])).logits[0, -1]
     assert right.answer_prob == pytest.approx(float(logits.softmax(-1)[comp.clm_ids[cpos[0]]]), rel=1e-4)
 
 
-def test_hidden_word_from_the_whole_text_pass_equals_a_pass_over_the_left_context(pair):
+def test_the_piece_view_reads_the_left_context_from_the_whole_text_pass(pair):
     mlm_lm, clm_lm = pair
     comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the unbelievably grumpy mailman.")
     for index in (0, 2, 5):
@@ -54,7 +55,7 @@ def test_hidden_word_from_the_whole_text_pass_equals_a_pass_over_the_left_contex
         cpos = [p for p, w in enumerate(comp.clm_map) if w == index]
         alone = causal.next_token_distribution(clm_lm, comp.clm_ids[:cpos[0]], top_n=5)  # its own pass
         causal.clear_cache()
-        _, right = compare.predict_word(comp, mlm_lm, clm_lm, index, k=5)
+        _, right = compare.piece_predictions(comp, mlm_lm, clm_lm, index, k=5)
         assert causal.forward_count() == 1  # the whole text only
         assert right.top_pieces == [c.piece for c in alone.top]
         assert right.top_probs == pytest.approx([c.prob for c in alone.top], abs=1e-6)
@@ -62,9 +63,22 @@ def test_hidden_word_from_the_whole_text_pass_equals_a_pass_over_the_left_contex
         assert right.answer_rank == causal.rank_of(alone.probs, comp.clm_ids[cpos[0]])
 
 
+def test_both_sides_predict_whole_words_and_judge_the_whole_word(pair):
+    mlm_lm, clm_lm = pair
+    comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the unbelievably grumpy mailman.")
+    index = compare.word_index(comp.text, "unbelievably")
+    left, right = compare.predict_word(comp, mlm_lm, clm_lm, index, k=5)
+    assert left.n_pieces == comp.mlm_map.count(index) > 1 and right.n_pieces == comp.clm_map.count(index) > 1
+    for side in (left, right):
+        assert side.words.answer.word == "unbelievably"  # the whole word, not its first piece
+        assert side.recovered == (side.words.answer_rank == 1)
+        assert all("##" not in c.word and " " not in c.word for c in side.words.candidates)
+    assert left.sees == "The dog barked at the ___ grumpy mailman." and right.sees == "The dog barked at the ___"
+
+
 def test_long_text_is_cut_after_a_whole_word_for_both_models(pair):
     mlm_lm, clm_lm = pair
-    text = " ".join(f"___ the unbelievably grumpy cat {i} sat." for i in range(40))
+    text = "___ " + " ".join(f"the unbelievably grumpy cat {i} sat." for i in range(40))
     comp = compare.prepare(mlm_lm, clm_lm, text, max_tokens=40)
     assert len(comp.mlm_enc.ids) <= 40 and any("limit" in n for n in comp.notes)
     assert text.startswith(comp.text) and comp.text == text[:comp.words[-1].end]
@@ -75,34 +89,19 @@ def test_long_text_is_cut_after_a_whole_word_for_both_models(pair):
     assert comp.mlm_map.count(last.index) == len(mlm_lm.tokenizer.tokenize(last.text))
 
 
-def test_word_scores_equal_pll_and_teacher_forcing(pair):
+def test_word_scores_are_the_hidden_word_panel_s_scores(pair):
+    """The strip scores every word as the hidden-word panel scores it (both sides, the word's end
+    included); the scores' own reference checks are in tests/test_whole_words.py."""
     mlm_lm, clm_lm = pair
     comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the unbelievably grumpy mailman.")
     scores = compare.score_words(comp, mlm_lm, clm_lm)
     assert (scores["masked LM pieces"] > 1).any()  # a word of several pieces is scored too
-    for _, row in scores.iterrows():  # the hidden-word panel gives each word the same probability
-        left, _ = compare.predict_word(comp, mlm_lm, clm_lm, int(row["index"]), k=3)
-        assert left.word_prob == pytest.approx(row["masked LM p(word)"], rel=1e-4)
-    pll = masked.pseudo_log_likelihood(mlm_lm, comp.mlm_enc)
-    by_pos = dict(zip(pll.positions, pll.log_probs))
-    tf = causal.teacher_forcing(clm_lm, comp.clm_ids)
+    assert list(scores["word"]) == [w.text for w in comp.words]
     for _, row in scores.iterrows():
-        mpos = [p for p, w in enumerate(comp.mlm_map) if w == row["index"]]
-        if len(mpos) == 1:  # one piece: whole-word masking is the PLL's own masking
-            assert math.log(row["masked LM p(word)"]) == pytest.approx(by_pos[mpos[0]], abs=1e-4)
-        # every word: its pieces read left to right, each with the later pieces hidden (plain passes)
-        expected_m = 0.0
-        for j, p in enumerate(mpos):
-            ids = torch.tensor([comp.mlm_enc.ids])
-            ids[0, mpos[j:]] = mlm_lm.tokenizer.mask_token_id
-            with torch.no_grad():
-                logp = torch.log_softmax(mlm_lm.model(input_ids=ids).logits[0, p], -1)
-            expected_m += float(logp[comp.mlm_enc.ids[p]])
-        assert math.log(row["masked LM p(word)"]) == pytest.approx(expected_m, abs=1e-4)
-        cpos = [p for p, w in enumerate(comp.clm_map) if w == row["index"]]
-        expected = float(np.sum(np.log(tf.target_probs[[p - 1 for p in cpos]])))
-        assert math.log(row["causal LM p(word)"]) == pytest.approx(expected, abs=1e-6)
-        gain = (math.log(row["masked LM p(word)"]) - expected) / math.log(2)
+        left, right = compare.predict_word(comp, mlm_lm, clm_lm, int(row["index"]), k=3)
+        assert left.word_prob == pytest.approx(row["masked LM p(word)"], rel=1e-4)
+        assert right.word_prob == pytest.approx(row["causal LM p(word)"], rel=1e-4)
+        gain = (math.log(row["masked LM p(word)"]) - math.log(row["causal LM p(word)"])) / math.log(2)
         assert row["right context gain (bits)"] == pytest.approx(gain, abs=1e-6)
 
 
@@ -112,8 +111,18 @@ def test_blank_has_no_answer(pair):
     i = compare.blank_index(comp)
     assert comp.words[i].blank
     left, right = compare.predict_word(comp, mlm_lm, clm_lm, i)
-    assert left.answer_rank is None and right.answer_rank is None and left.recovered is None
+    assert left.words.answer is None and right.words.answer is None and left.recovered is None
+    assert left.words.candidates and right.words.candidates
     assert right.sees == "The ___"
+
+
+def test_one_blank_at_a_time(pair):
+    mlm_lm, clm_lm = pair
+    with pytest.raises(ExplorerError, match="One blank at a time: this sentence has 2 blanks"):
+        compare.prepare(mlm_lm, clm_lm, "The ___ barked at the ___.")
+    assert compare.word_index("The dog barked.", "barked") == 2
+    with pytest.raises(ExplorerError, match="not a word"):
+        compare.word_index("The dog barked.", "cat")
 
 
 def test_masks_are_the_models_real_masks(pair, smollm2):
@@ -143,10 +152,11 @@ def test_a_long_sentence_fits_models_with_few_positions(pair):
     mlm_lm, clm_lm = pair
     text = "word " * 120
     comp = compare.prepare(mlm_lm, clm_lm, text)
-    assert len(comp.mlm_enc.ids) == mlm_lm.model.config.max_position_embeddings == 64
+    # room kept for the longest reading of a hidden word: 3 pieces and one slot after them
+    assert len(comp.mlm_enc.ids) == mlm_lm.model.config.max_position_embeddings - 3 == 61
     assert len(comp.clm_ids) <= clm_lm.model.config.max_position_embeddings
     assert any("limit" in n for n in comp.notes)
     scores = compare.score_words(comp, mlm_lm, clm_lm)
     assert len(scores) == len(comp.words) and np.isfinite(scores["right context gain (bits)"]).all()
     left, right = compare.predict_word(comp, mlm_lm, clm_lm, len(comp.words) - 1, k=3)
-    assert len(left.top_pieces) == len(right.top_pieces) == 3
+    assert 1 <= len(left.words.candidates) <= 3 and 1 <= len(right.words.candidates) <= 3

@@ -114,7 +114,15 @@ def test_whole_word_masking_masks_every_piece(open_page, tiny_mlm_dir, tiny):
     assert at.pills(key="mlm_masked").value == []
     at.pills(key="mlm_masked").set_value([word[2]]).run()  # click one piece on: the whole word comes
     assert at.pills(key="mlm_masked").value == word
-    assert at.table[0].value["position"].tolist() == word
+    # whole-word masking guesses whole words: one row and one chart for the word, its bar among them
+    table = at.table[0].value
+    assert table["positions"].tolist() == [", ".join(map(str, word))]
+    assert table["hidden word"].tolist() == ["unbelievably"] and table["pieces"].tolist() == [len(word)]
+    (fig,) = charts(at)
+    labels = [y.strip() for y in fig["data"][0]["y"]]
+    assert any(lab.startswith("unbelievably") for lab in labels) and not any("##" in lab for lab in labels)
+    at.toggle(key="mlm_pieces").set_value(True).run()  # the pieces' own guesses, one click away
+    assert not at.exception and at.table[0].value["position"].tolist() == word and len(charts(at)) == len(word)
 
 
 def test_picking_an_example_replaces_text_and_masks(open_page, tiny_mlm_dir):

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from explorer.charts import heatmap, style, unique_labels
+from explorer.charts import heatmap, probability_bars, style, unique_labels
+from explorer.word_pieces import WordPredictions
 
 
 def word_strip(df: pd.DataFrame, *, large: bool = False) -> go.Figure:
@@ -42,3 +43,17 @@ def mask_matrix(pattern: np.ndarray, labels: list[str], *, title: str, large: bo
     """An attention mask: 1 (may attend) in blue, 0 (hidden) in white."""
     return heatmap(pattern, labels, labels, title=title, large=large, colorscale=[[0, "#ffffff"], [1, "#1f5fbf"]],
                    zmin=0, zmax=1, hover="%{y} may attend to %{x}: %{z}", height=max(320, 40 + 26 * len(labels)))
+
+
+def word_bars(words: WordPredictions, *, large: bool = False, title: str | None = None) -> go.Figure:
+    """A model's whole-word candidates as bars, the hidden word highlighted; when it is not among them,
+    it is added at the bottom with its rank, so its bar is always there to compare."""
+    shown = list(words.candidates)
+    labels = [c.word for c in shown]
+    answer = words.answer
+    if answer is not None and all(c.word != answer.word for c in shown):
+        shown.append(answer)
+        labels.append(f"{answer.word} (#{words.answer_rank})" if words.answer_rank else f"{answer.word} (not found)")
+    return probability_bars(labels, [c.prob for c in shown], large=large, title=title,
+                            highlight=[answer is not None and c.word == answer.word for c in shown],
+                            hover=[f"pieces: {' + '.join(c.pieces)}" for c in shown])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -191,3 +191,19 @@ def style_training_pair(frame: pd.DataFrame):
         return [f"background-color:{colour}" if colour else ""] * len(r)
 
     return frame.style.apply(row, axis=1)
+
+
+def word_table(blanks, enc) -> Any:
+    """One row per hidden word (`whole_words.fill_words`): its pieces, the model's top word, and where the
+    hidden word ranks among the words found; formatted for the page ("—" for a blank with no answer)."""
+    rows = []
+    for b in blanks:
+        w, top = b.words, (b.words.candidates[0] if b.words.candidates else None)
+        rows.append({"positions": ", ".join(str(p) for p in b.positions),
+                     "hidden word": w.answer.word if w.answer is not None else "(blank)",
+                     "pieces": len(b.positions) if w.answer is not None else None,
+                     "top word": top.word if top else "—", "top probability": top.prob if top else None,
+                     "rank of the word": w.answer_rank,
+                     "probability of the word": w.answer.prob if w.answer is not None else None})
+    return prediction_table(pd.DataFrame(rows)).format({"rank of the word": "{:.0f}", "pieces": "{:.0f}",
+                                                         "probability of the word": percent}, na_rep="—")
