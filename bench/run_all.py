@@ -48,6 +48,7 @@ BUDGETS = {  # name -> (full arguments, quick arguments)
     "wsload": (["--levels", "10,20,40", "--duration", "30"], ["--levels", "2", "--duration", "6", "--trainers", "1"]),
     "cloze": ([], ["--limit", "10"]),
     "grammar": ([], ["--limit", "16"]),
+    "hidden": ([], ["--limit", "6"]),
     "memory": ([], []),
     "soak": (["--minutes", "20", "--n", "20"], ["--minutes", "1", "--n", "3", "--trainers", "1", "--warmup", "0.3"]),
     "workshop": (["--workers", "1,2", "--levels", "30,60", "--duration", "30", "--kill", "30"],
@@ -59,6 +60,7 @@ BUDGETS = {  # name -> (full arguments, quick arguments)
 }
 MODULES = {"core": "bench.core_calls", "latency": "bench.browser_latency", "cold": "bench.cold_start",
            "load": "bench.load", "wsload": "bench.ws_load", "cloze": "bench.cloze", "grammar": "bench.grammar",
+           "hidden": "bench.hidden_word",
            "memory": "bench.memory", "soak": "bench.soak", "workshop": "bench.workshop",
            "workshop_soak": "bench.workshop", "alignment": "bench.alignment",
            "vision": "bench.vision"}
@@ -275,6 +277,24 @@ def grammar_section(r: dict) -> list[str]:
     return out + [""]
 
 
+def hidden_section(r: dict) -> list[str]:
+    out = _head("15. Masked vs causal: the hidden word recovered, whole words (goal: masked top-1 >= 0.80, above the "
+                "causal side >= 0.90)", r)
+    if r.get("sets"):
+        out += [f"The page's own readout (`explorer.compare.predict_word`, whole words on both sides) on sentences "
+                f"written for it, each hiding a word that the words to its right decide. Masked LM: {r['masked_lm']}; "
+                f"causal LM: {r['causal_lm']}.", ""]
+        out += [f"- **{n}** (`{s['file']}`, {s['n']} sentences): {s['role']}." for n, s in r["sets"].items()]
+        out += ["", "| set | masked top-1 | masked above causal | causal top-1 | words of 2+ pieces: masked top-1 | "
+                "s a sentence |", "|---|---:|---:|---:|---:|---:|"]
+        for n, s in r["sets"].items():
+            multi = s["multi_piece"]
+            m = f"{multi['masked_top1']:.2f} (of {multi['n']})" if multi["n"] else "—"
+            out.append(f"| {n} | {s['masked_top1']:.2f} | {s['masked_above_causal']:.2f} | {s['causal_top1']:.2f} | {m} | "
+                       f"{s['seconds_per_sentence']:.1f} |")
+    return out + [""]
+
+
 def memory_section(r: dict) -> list[str]:
     out = _head("9. Server memory with the offline models (goal: SmolLM2-MLM <= +150 MB over the earlier default)", r)
     if r.get("rows"):
@@ -403,7 +423,7 @@ SECTIONS = {"core": core_section, "latency": latency_section, "cold": cold_secti
             "wsload": lambda r: load_section(r, websocket=True), "cloze": cloze_section,
             "grammar": grammar_section, "memory": memory_section, "soak": soak_section,
             "workshop": workshop_section, "workshop_soak": lambda r: workshop_section(r, SOAK_TITLE),
-            "alignment": alignment_section, "vision": vision_section}
+            "alignment": alignment_section, "vision": vision_section, "hidden": hidden_section}
 
 
 def _sections_of(report: str) -> dict[str, str]:

@@ -14,19 +14,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from explorer import examples
 from explorer.errors import ExplorerError
 from explorer.tokens import display_pieces, encode, model_max_tokens
 
 DEFAULT_MAX_TOKENS = 64
 MAX_NEW_TOKENS = 20
 
-# Example texts, each showing something: induction (repeated text), coreference, a blank for masked LMs.
-EXAMPLES = {
-    "Capital cities": "The capital of France is Paris, and the capital of Italy is",
-    "Repeated text": "The quick brown fox jumps over the lazy dog. The quick brown fox jumps over the lazy dog.",
-    "What does 'it' refer to?": "The trophy did not fit in the suitcase because it was too big.",
-    "Fill the blank (masked LM)": "Paris is the [MASK] of France.",
-}
+# Example texts, each showing something (assets/examples/attention.toml says what, and tests/test_claims.py
+# checks it): a pattern to continue, repeated text (induction), coreference, a blank for masked LMs.
+EXAMPLES = {ex["name"]: ex["text"] for ex in examples.presets("attention")}
 
 PART_TITLES = {
     "self": "Self-attention",

@@ -2,14 +2,15 @@
 
 import streamlit as st
 
-from explorer import clm, ui
+from explorer import clm, examples, ui
 from explorer.charts import clm as charts
 from explorer.tokens import MAX_CHARS, display_piece, encode
 from explorer.ui import chart
 from explorer.wording import count
 
+EXAMPLES = examples.load("causal_lm")  # the default texts and what they show (assets/examples/causal_lm.toml)
 DEFAULTS = {
-    "clm_prompt": "The capital of France is",
+    "clm_prompt": EXAMPLES["prompt"]["text"],
     "clm_chat": False,
     "clm_temperature": 1.0,
     "clm_top_k": 0,
@@ -18,7 +19,7 @@ DEFAULTS = {
     "clm_show": 10,
     "clm_n": 10,
     "clm_strategy": "greedy",
-    "clm_tf_text": "The cat sat on the mat because it was tired.",
+    "clm_tf_text": EXAMPLES["teacher_forcing"]["text"],
 }
 SHARED = {**DEFAULTS, **ui.model_defaults("clm")}  # what a link carries
 LIMITS = {"clm_temperature": (0.0, 2.0), "clm_top_k": (0, 1000), "clm_top_p": (0.0, 1.0), "clm_seed": (0, 2**31 - 1),

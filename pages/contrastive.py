@@ -5,29 +5,16 @@ import math
 import pandas as pd
 import streamlit as st
 
-from explorer import contrastive, ui
+from explorer import contrastive, examples, ui
 from explorer.charts import contrastive as con_charts
 
+EXAMPLES = examples.load("contrastive")  # the default sentences and pairs, and what they show
 DEFAULTS = {
     "con_pooling": "model default",
-    "con_sentences": "\n".join([
-        "A man is playing the guitar on stage.",
-        "Someone performs a song with a guitar.",
-        "The cat is sleeping on the sofa.",
-        "A kitten naps on the couch.",
-        "Interest rates went up again this month.",
-        "The bank raised the cost of borrowing.",
-    ]),
+    "con_sentences": EXAMPLES["sentences"]["text"],
     "con_query": 0,
     "con_k": 5,
-    "con_pairs": "\n".join([
-        "How do I reset my password? | I forgot my password and need a new one.",
-        "The train to Paris was delayed. | Our train to Paris arrived late.",
-        "She loves baking bread. | Making bread is her favourite hobby.",
-        "It will rain all weekend. | The forecast says a wet weekend.",
-        "My laptop will not start. | The computer does not turn on.",
-        "My phone will not charge. | The phone battery stays empty.",
-    ]),
+    "con_pairs": EXAMPLES["pairs"]["text"],
     "con_positives": "pairs",
     "con_temperature": 0.05,
     "con_dropout": 0.1,

@@ -3,13 +3,12 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import span, span_fill, ui
+from explorer import examples, span, span_fill, ui
 from explorer.charts import span as span_charts
 from explorer.errors import ExplorerError
 
 DEFAULTS = {
-    "span_text": ("Thank you for inviting me to your party last week. The food was delicious, the music was loud, "
-                  "and we danced in the garden until the neighbours complained."),
+    "span_text": examples.load("span_corruption")["text"]["text"],  # and what it shows (assets/examples)
     "span_density": 0.15,
     "span_mean_length": 3.0,
     "span_seed": 0,

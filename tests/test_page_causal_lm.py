@@ -250,9 +250,12 @@ def test_every_shareable_input_is_a_keyed_widget_with_its_default(app_page, smol
 
     from app import ROOT
 
+    from explorer import examples
+
     tree = ast.parse((ROOT / PAGE).read_text())
-    defaults = next(ast.literal_eval(n.value) for n in tree.body
-                    if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "DEFAULTS")
+    # the defaults as the page writes them; its texts come from its examples file (assets/examples/causal_lm.toml)
+    defaults = next(eval(compile(ast.Expression(n.value), PAGE, "eval"), {"EXAMPLES": examples.load("causal_lm")})
+                    for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "DEFAULTS")
     at = app_page(PAGE)
     widgets = {w.key: w for kind in (at.text_area, at.toggle, at.slider, at.number_input, at.segmented_control)
                for w in kind}
