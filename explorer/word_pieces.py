@@ -80,7 +80,7 @@ def piece_classes(tokenizer: Any, size: int) -> PieceClasses:
     tokens = tokenizer.convert_ids_to_tokens(list(range(n)))
     classes = [torch.zeros(size, dtype=torch.bool) for _ in range(4)]
     start_space, start_bare, cont, boundary = classes
-    marker = {"bpe": "Ġ", "sentencepiece": "▁"}.get(kind)
+    marker = {"bpe": "Ġ", "sentencepiece": "▁"}.get(kind, "")
     for i, t in enumerate(tokens):
         if t is None:
             continue
@@ -94,14 +94,23 @@ def piece_classes(tokenizer: Any, size: int) -> PieceClasses:
                 start_space[i] = start_bare[i] = bool(_WORD.fullmatch(t))
                 boundary[i] = True
             continue
-        if t.startswith(marker):
-            start_space[i] = bool(_WORD.fullmatch(t[1:]))
+        text = _bytes_text(tokenizer, t) if kind == "bpe" else t.replace(marker, " ")
+        if text is None:  # part of a character of several bytes (an emoji, some scripts): not a word's piece
             boundary[i] = True
-        elif _WORD.fullmatch(t):
+        elif text.startswith(" "):
+            start_space[i] = bool(_WORD.fullmatch(text[1:]))
+            boundary[i] = True
+        elif _WORD.fullmatch(text):
             start_bare[i] = cont[i] = True
         else:
-            boundary[i] = True  # punctuation, a new line, bytes of other scripts
+            boundary[i] = True  # punctuation, a new line…
     return PieceClasses(start_space, start_bare, cont, boundary)
+
+
+def _bytes_text(tokenizer: Any, token: str) -> str | None:
+    """A byte-level BPE token's text ("Ġbark" -> " bark", "Ċ" -> a new line); None for part of a character."""
+    text = tokenizer.convert_tokens_to_string([token])
+    return None if "\ufffd" in text else text
 
 
 def starts_with_space(tokenizer: Any, token_id: int) -> bool:

@@ -25,7 +25,8 @@ def boundary_ids(tok) -> torch.Tensor:
     if not any(p.startswith("Ġ") for p in pieces):  # WordPiece
         keep = [not p.startswith("##") for p in pieces]
     else:
-        keep = [p.startswith("Ġ") or not WORD.fullmatch(p) for p in pieces]  # Ġ: the space before a word
+        texts = [tok.convert_tokens_to_string([p]) for p in pieces]  # "Ġbark" -> " bark", "Ċ" -> a new line
+        keep = [not WORD.fullmatch(t) for t in texts]  # a space, punctuation, a new line, part of a character
     return torch.tensor([i for i, k in enumerate(keep) if k])
 
 
@@ -74,6 +75,8 @@ def test_piece_classes_of_both_tokenizers(pair, smollm2_tokenizer):
     assert b.start_space[bark] and not b.start_bare[bark] and b.boundary[bark]
     assert b.cont[ed] and b.start_bare[ed] and not b.boundary[ed]
     assert b.boundary[smollm2_tokenizer.convert_tokens_to_ids(".")] and b.boundary[smollm2_tokenizer.eos_token_id]
+    newline = smollm2_tokenizer.convert_tokens_to_ids("Ċ")  # a letter of the byte alphabet, a new line in text
+    assert b.boundary[newline] and not b.cont[newline] and not b.start_bare[newline]
 
 
 def test_masked_word_scores_equal_plain_forward_passes(pair):
