@@ -62,9 +62,14 @@ def clm_plan(n: int) -> list[Step]:
     return steps
 
 
-def compare_plan(n: int) -> list[Step]:
-    steps: list[Step] = [lambda page: scripted.compare_text(page, SENTENCE)]
-    steps += [lambda page, w=WORDS[i % len(WORDS)]: scripted.compare_word(page, w) for i in range(1, max(1, n))]
+# --compare-words pieces: a sentence whose clicked words are two pieces each for SmolLM2's tokenizer
+TWO_PIECES = ("The children built a snowman in the garden and the mailman barked back at the dog.",
+              ["snowman", "mailman", "barked"])
+
+
+def compare_plan(n: int, sentence: str = SENTENCE, words: list[str] = WORDS) -> list[Step]:
+    steps: list[Step] = [lambda page: scripted.compare_text(page, sentence)]
+    steps += [lambda page, w=words[i % len(words)]: scripted.compare_word(page, w) for i in range(1, max(1, n))]
     return steps
 
 
@@ -151,6 +156,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--versus-rev", metavar="REV", help="also time a second server whose --versus-paths are as "
                     "they are at this git revision (e.g. HEAD), in alternation: a change against what it replaces")
     ap.add_argument("--versus-paths", default="", help="comma-separated files for --versus-rev")
+    ap.add_argument("--compare-words", choices=["one-piece", "two-pieces"], default="one-piece",
+                    help="the masked-vs-causal page's clicks: the benchmark sentence's words (one piece each) or "
+                         "words of two pieces each (whole words cost more passes for them)")
     ap.add_argument("--json", type=Path, help="write the results to this file")
     args = ap.parse_args(argv)
     app_threads()
@@ -163,7 +171,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"Masked LM: {m.lm.info.name} [{m.label}]; sentence of {token_count(m.lm.tokenizer) - 2} tokens "
           f"(+ [CLS]/[SEP]); headless Chromium on 127.0.0.1, one session per server", flush=True)
     builders = {"mlm": lambda: mlm_plan(args.n), "clm": lambda: clm_plan(args.n_other),
-                "compare": lambda: compare_plan(args.n_other)}
+                "compare": lambda: compare_plan(args.n_other, *((TWO_PIECES[0], TWO_PIECES[1])
+                                                                 if args.compare_words == "two-pieces" else ()))}
     plans = {name: builders[name]() for name in pages}
     with contextlib.ExitStack() as stack:
         root = stack.enter_context(web.tree_at(args.versus_rev, paths)) if args.versus_rev else web.ROOT
