@@ -8,7 +8,8 @@ Each sentence hides one word that the words to its RIGHT decide. The page's own 
 
 - **masked top-1**: the masked LM's top word is the hidden word (the page says "Recovered");
 - **masked above causal**: the hidden word ranks higher on the masked side than on the causal side
-  (at equal ranks, a higher probability).
+  (at equal ranks, a higher probability; where a side ranks it below every word it found, its rank is
+  unknown and the word's probability on each side decides).
 
 `bench/compare_dev.tsv` is the development set: the whole-word settings (beam, pieces, the word's end)
 were chosen on it. `bench/compare_heldout.tsv` was written at the same time and is only scored.
@@ -50,8 +51,11 @@ def evaluate(mlm_lm, clm_lm, items: list[tuple[str, str]], show: bool = False) -
     for sentence, word in items:
         comp = compare.prepare(mlm_lm, clm_lm, sentence)
         left, right = compare.predict_word(comp, mlm_lm, clm_lm, compare.word_index(comp.text, word), k=8)
-        m_rank, c_rank = left.words.answer_rank or 10**6, right.words.answer_rank or 10**6
-        above = m_rank < c_rank or (m_rank == c_rank and left.word_prob > right.word_prob)
+        m_rank, c_rank = left.words.answer_rank, right.words.answer_rank
+        if m_rank and c_rank:
+            above = m_rank < c_rank or (m_rank == c_rank and left.word_prob > right.word_prob)
+        else:  # a rank below every word found is unknown: the word's probability on each side decides
+            above = left.word_prob > right.word_prob
         rows.append({"sentence": sentence, "word": word, "pieces": left.n_pieces, "masked_rank": left.words.answer_rank,
                      "causal_rank": right.words.answer_rank, "masked_top": left.words.candidates[0].word,
                      "causal_top": right.words.candidates[0].word, "masked_top1": bool(left.recovered),

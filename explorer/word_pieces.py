@@ -38,7 +38,7 @@ class WordPredictions:
 
     candidates: list[WordCandidate]
     answer: WordCandidate | None = None  # the text's own word (None for a typed blank)
-    answer_rank: int | None = None  # 1 = the top word; None when it is not among the words found
+    answer_rank: int | None = None  # 1 = the top word; None when it ranks below every word found
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -156,7 +156,8 @@ def collect(tokenizer: Any, found: list[tuple[float, tuple[int, ...]]], answer: 
     rest = [c for c in ranked if c.word.lower() != text.lower()]
     rank = 1 + sum(c.log_prob > mine.log_prob for c in rest)
     shown = sorted(rest[:max(k - 1, 0)] + [mine], key=lambda c: -c.log_prob) if rank <= k else rest[:k]
-    return WordPredictions(shown, mine, rank if rank <= len(rest) + 1 else None)
+    # below every word found, its rank is unknown (only a lower bound): None, "not among the words found"
+    return WordPredictions(shown, mine, rank if rank <= len(rest) else None)
 
 
 def floor(found: list[tuple[float, tuple]], answer_lp: float | None, k: int) -> float:

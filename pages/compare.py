@@ -68,7 +68,8 @@ def verdict(side: compare.Side, word: str) -> None:
     elif side.recovered:
         st.success(f"Recovered **{word}** as its top word ({w.answer.prob:.1%}).")
     else:
-        where = f"it ranks #{w.answer_rank}" if w.answer_rank else "it is not among the words it would write"
+        where = (f"it ranks #{w.answer_rank}" if w.answer_rank else
+                 f"it ranks below all the words it found ({len(w.candidates)} shown)")
         st.warning(f"Did not recover **{word}**: {where} ({w.answer.prob:.2%}); its top word is "
                    f"**{w.candidates[0].word}**.")
 

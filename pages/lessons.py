@@ -108,7 +108,8 @@ def widget_compare(example: str) -> None:
                 st.plotly_chart(word_bars(side.words, large=large, title=label), width="stretch")
                 if side.recovered is not None:
                     st.caption(("Recovered" if side.recovered else "Did not recover") + f" **{words[pick]}**"
-                               + ("" if side.recovered else f" (#{side.words.answer_rank})") + ".")
+                               + ("" if side.recovered or not side.words.answer_rank else
+                                  f" (#{side.words.answer_rank})") + ".")
 
 
 def widget_span(example: str) -> None:

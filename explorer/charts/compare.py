@@ -53,7 +53,7 @@ def word_bars(words: WordPredictions, *, large: bool = False, title: str | None 
     answer = words.answer
     if answer is not None and all(c.word != answer.word for c in shown):
         shown.append(answer)
-        labels.append(f"{answer.word} (#{words.answer_rank})" if words.answer_rank else f"{answer.word} (not found)")
+        labels.append(f"{answer.word} (#{words.answer_rank})" if words.answer_rank else f"{answer.word} (below)")
     return probability_bars(labels, [c.prob for c in shown], large=large, title=title,
                             highlight=[answer is not None and c.word == answer.word for c in shown],
                             hover=[f"pieces: {' + '.join(c.pieces)}" for c in shown])
