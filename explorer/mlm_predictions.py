@@ -13,6 +13,7 @@ from explorer.forward_cache import ForwardCache, is_frozen
 from explorer.mlm_input import _check_vocab, expand_to_words, mask_token, model_and_tokenizer, typed_masks
 from explorer.mlm_masking import NO_LOSS, MaskingResult
 from explorer.tokens import Encoded, display_piece
+from explorer.wording import count
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ def _check_positions(enc: Encoded, positions: Sequence[int]) -> list[int]:
     out = sorted({int(p) for p in positions})
     for p in out:
         if not 0 <= p < len(enc.ids):
-            raise ExplorerError(f"Position {p} is outside the text (it has {len(enc.ids)} tokens).")
+            raise ExplorerError(f"Position {p} is outside the text (it has {count(len(enc.ids), 'token')}).")
         if enc.special[p]:
             raise ExplorerError(f"Position {p} is the special token {enc.pieces[p]}, which is never masked.",
                                 "Pick a token of the text itself.")

@@ -9,6 +9,7 @@ from explorer.charts.compare import word_bars
 from explorer.charts import mlm as mlm_charts
 from explorer.charts import unique_labels
 from explorer.ui import chart
+from explorer.wording import count
 
 # Workshop examples (assets/examples/masked_lm.toml): each says what it shows; picking one masks its words.
 PRESETS = {ex["name"]: ex for ex in examples.presets("masked_lm")}
@@ -195,7 +196,7 @@ with tabs[1]:
             draw = mlm.mask_tokens(enc, tok, st.session_state["mlm_rate"] / 100, int(st.session_state["mlm_seed"]),
                                    whole_word=bool(st.session_state["mlm_whole_word"]))
             counts = draw.counts()
-            st.markdown(f"**{len(draw.chosen)} of {len(draw.candidates)}** tokens chosen "
+            st.markdown(f"**{len(draw.chosen)} of {count(len(draw.candidates), 'token')}** chosen "
                         f"({len(draw.chosen) / len(draw.candidates):.0%}): {counts[mlm.MASKED]} → mask token, "
                         f"{counts[mlm.RANDOM]} → random token, {counts[mlm.KEPT]} unchanged.")
             st.html(mlm_charts.recipe_strip_html(enc.pieces, draw.input_pieces, draw.actions, enc.special, large=large)
@@ -228,11 +229,11 @@ with tabs[2]:
                 started, drawn = time.monotonic(), 0.0
                 for pll, done, total in mlm.pseudo_log_likelihood_batches(lm, enc):
                     spent = time.monotonic() - started
-                    bar.progress(done / total, text=f"Masked {done} of {total} tokens in turn · about "
+                    bar.progress(done / total, text=f"Masked {done} of {count(total, 'token')} in turn · about "
                                                     f"{spent / done * (total - done):.0f} s left (change the text to stop)")
                     if done < total and time.monotonic() - drawn > 1.5:
                         live.plotly_chart(mlm_charts.pseudo_likelihood_strip(
-                            pll, large=large, title=f"The first {done} of {total} tokens scored…"), width="stretch")
+                            pll, large=large, title=f"The first {done} of {count(total, 'token')} scored…"), width="stretch")
                         drawn = time.monotonic()
                 cache[cache_key] = pll
                 bar.empty()
