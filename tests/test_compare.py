@@ -160,3 +160,18 @@ def test_a_long_sentence_fits_models_with_few_positions(pair):
     assert len(scores) == len(comp.words) and np.isfinite(scores["right context gain (bits)"]).all()
     left, right = compare.predict_word(comp, mlm_lm, clm_lm, len(comp.words) - 1, k=3)
     assert 1 <= len(left.words.candidates) <= 3 and 1 <= len(right.words.candidates) <= 3
+
+
+def test_word_bars_show_words_the_hidden_one_always_and_no_leftovers():
+    from explorer.charts.compare import word_bars
+    from explorer.word_pieces import WordCandidate, WordPredictions
+
+    c = [WordCandidate(w, math.log(p), (i,), (f"␣{w}",)) for i, (w, p) in
+         enumerate([("dog", 0.6), ("cat", 0.2), ("cow", 0.05), ("horseboy", 0.0004)])]
+    answer = WordCandidate("fox", math.log(0.0002), (9,), ("␣fox",))
+    fig = word_bars(WordPredictions(c, answer, None))
+    labels = [y.strip() for y in fig.data[0].y][::-1]  # top bar first
+    assert labels == ["dog", "cat", "cow", "fox (below)"]  # the leftover under 0.1% is gone, the hidden word stays
+    assert list(fig.data[0].marker.color[::-1]).count(fig.data[0].marker.color[-1]) == 3  # one bar highlighted
+    fig = word_bars(WordPredictions(c[:2] + [answer], answer, 3))
+    assert [y.strip() for y in fig.data[0].y][::-1] == ["dog", "cat", "fox"]  # shown in its place, at 3

@@ -47,8 +47,9 @@ def mask_matrix(pattern: np.ndarray, labels: list[str], *, title: str, large: bo
 
 def word_bars(words: WordPredictions, *, large: bool = False, title: str | None = None) -> go.Figure:
     """A model's whole-word candidates as bars, the hidden word highlighted; when it is not among them,
-    it is added at the bottom with its rank, so its bar is always there to compare."""
-    shown = list(words.candidates)
+    it is added at the bottom with its rank, so its bar is always there to compare. Words under 0.1%
+    (the beam's leftovers) are left out, keeping at least three."""
+    shown = [c for i, c in enumerate(words.candidates) if i < 3 or c.prob >= 0.001]
     labels = [c.word for c in shown]
     answer = words.answer
     if answer is not None and all(c.word != answer.word for c in shown):
