@@ -57,6 +57,7 @@ function draw(host, figure, alt, uirevision, data) {
     host.style.display = 'none';  // its drawing kept for the next figure
     host.removeAttribute('data-testid');
     host.removeAttribute('role');
+    plotly(data.src).catch(() => {});  // loaded now, ready for the figure to come
     return;
   }
   host.style.display = '';

@@ -12,6 +12,7 @@ trains. A participant trains one run at a time: Start pauses their other runs (t
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 import streamlit as st
@@ -21,6 +22,9 @@ from explorer import ui
 from explorer.browsers import BROWSERS
 from explorer.ui import chart
 from explorer.ui.browser import browser_connected, browser_id
+
+
+FIRST_POINT_WAIT = 0.6  # seconds Start waits for the run's first point before drawing the page
 
 
 class LiveRun:
@@ -80,6 +84,7 @@ class LiveRun:
                     same = True
                 training.pause_others(BROWSERS.values(self.browser).values(), keep=run)
                 training.start(run, alive=browser_connected())
+                _first_point(run)
         running = run is not None and run.active
         if running:
             label = "Training…"
@@ -132,8 +137,19 @@ class LiveRun:
 
         view()
         run = self.run
+        if run is None or not run.started:  # plotly.js loads in the page before the run's first chart needs it
+            chart.plotly_chart(None, key=f"{self.prefix}_chart_ahead", container=st.sidebar)
         if run is not None and not running and run.message:
             getattr(st, run.message[0])(run.message[1])
+
+
+def _first_point(run: training.Run, seconds: float = FIRST_POINT_WAIT) -> None:
+    """Wait a moment for a run just started to have its first point (its evaluation before training, and a
+    quick preparation such as reference scores already known), so that this run of the page draws it
+    instead of the view's next redraw."""
+    deadline = time.monotonic() + seconds
+    while run.active and not run.started and run.status != "waiting" and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def curve(r: training.Run, fig: Any, *, key: str) -> None:
