@@ -426,6 +426,20 @@ SECTIONS = {"core": core_section, "latency": latency_section, "cold": cold_secti
             "alignment": alignment_section, "vision": vision_section, "hidden": hidden_section}
 
 
+NOTE_MARK = "<!-- notes/{}.md -->"  # where a section's hand-written notes begin (invisible in the rendered report)
+
+
+def _without_notes(section: str, note: str) -> str:
+    """A kept section without the notes an earlier report printed after its figures: from its notes mark on,
+    or (a report written before the marks) from the first line of its notes on."""
+    mark = re.search(r"(?m)^<!-- notes/[\w-]+\.md -->$", section)
+    if mark:
+        return section[: mark.start()]
+    first = note.splitlines()[0] if note else ""
+    at = section.find(first) if first else -1
+    return section[:at] if at > 0 else section
+
+
 def _sections_of(report: str) -> dict[str, str]:
     """A report's sections by heading line (each with its text up to the next heading)."""
     parts = re.split(r"(?m)^(?=## )", report)
@@ -455,11 +469,16 @@ def write_report(results: dict, path: Path, *, quick: bool, started: str, load_b
     if quick:
         lines += ["*Quick run: tiny budgets to check that every benchmark works; the figures mean little.*", ""]
     for name, section in SECTIONS.items():
-        if name in kept:
-            part = kept[name].split("\n")
+        note = notes / f"{name}.md"
+        written = note.read_text().strip() if note.is_file() else ""
+        if name in kept:  # its figures as they were, and its notes as they are now
+            text = _without_notes(kept[name], written)
+            part = text.split("\n")
             if not any(line.startswith(("*Measured", "*Kept")) for line in part):
                 part[2:2] = ["*Kept from the earlier report: not measured in this run.*", ""]
-            lines += ["\n".join(part), ""]
+            lines += ["\n".join(part).rstrip("\n"), ""]
+            if written:
+                lines += [NOTE_MARK.format(name), written, ""]
         if name in results:
             part = section(results[name])
             r = results[name]
@@ -467,9 +486,8 @@ def write_report(results: dict, path: Path, *, quick: bool, started: str, load_b
                 part.insert(2, f"*Measured {r['measured']} (load average {r.get('load_average', 0):.1f})"
                                + (", in an earlier run" if r["measured"] != started else "") + ".*\n")
             lines += part
-            note = notes / f"{name}.md"
-            if note.is_file():
-                lines += [note.read_text().strip(), ""]
+            if written:
+                lines += [NOTE_MARK.format(name), written, ""]
     lines += ["## Commands", ""]
     commands = [f"- `{r['command']}`" for r in results.values() if r.get("command")]
     if kept:  # the commands behind the kept sections too

@@ -224,3 +224,23 @@ def test_a_run_of_some_benchmarks_keeps_the_other_sections_of_the_report(tmp_pat
                                 load_after=(1, 1, 1), previous=f"# Performance\n\n{heading}\n\nSome figures.\n")
     assert f"{heading}\n\n*Kept from the earlier report: not measured in this run.*\n\nSome figures." in text
     assert "kept from the earlier report, each with the date" in text
+
+
+def test_a_kept_section_gets_its_notes_as_they_are_now(tmp_path):
+    """A section not measured in a run keeps its figures; its hand-written notes are the notes file's current
+    text, not the text an earlier report printed (a changed note was left out of the report)."""
+    from bench import run_all
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "cloze.md").write_text("First line of the note.\n\nAn old paragraph.\n")
+    heading = run_all.SECTIONS["cloze"]({})[0]
+    old = f"# Performance\n\n{heading}\n\n*Measured 2026-01-01.*\n\n| a |\n\nFirst line of the note.\n\nAn old paragraph.\n"
+    out = tmp_path / "REPORT.md"
+    run_all.write_report({}, out, quick=False, started="x", load_before=(0, 0, 0), load_after=(0, 0, 0),
+                         notes=notes, previous=old)
+    (notes / "cloze.md").write_text("First line of the note.\n\nA new paragraph.\n")
+    again = run_all.write_report({}, out, quick=False, started="x", load_before=(0, 0, 0), load_after=(0, 0, 0),
+                                 notes=notes, previous=out.read_text())
+    assert "| a |" in again and "A new paragraph." in again and "An old paragraph." not in again
+    assert again.count("First line of the note.") == 1
