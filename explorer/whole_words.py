@@ -7,13 +7,14 @@ looks lost. Here the candidates are whole words:
 - **Masked LM** (PLL-word-l2r, Kauf & Ivanova 2023): the blank is written as n masks, n = 1, 2, 3;
   for each n the pieces are decoded left to right with a small beam, each piece predicted from both
   sides with the pieces after it still hidden and those before it filled in. A word's log-probability
-  is the sum of its pieces': the score `pseudo_likelihood.masked_word_log_probs` gives the text's
-  own word, which is always scored too (so its rank is exact among the words found).
+  is the sum of its pieces' (`pseudo_likelihood.masked_word_log_probs` for the text's own word), plus
+  the log-probability that the word ends there: one more masked slot after it holds a new word or
+  punctuation rather than more of this word (without it, "bar" of "barks" beats "barked").
 - **Causal LM** (chain rule): each piece given the text to its left, times the probability that
   the word ends there (the next token starts a new word): the exact probability of the whole word.
 
-A word the beam reaches by two tokenizations (or two lengths) keeps its best score. Ranks are among
-the words found; a word outside them has no rank ("not in the top").
+The text's own word is always scored. A word the beam reaches by two tokenizations (or two lengths)
+keeps its best score. Ranks are among the words found; a hidden word below all of them has no rank.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def _masked(lm: Any, ids: tuple, start: int, end: int, answer: tuple | None, spa
     got = run(wanted)
     answer_lp = None
     if answer:
-        answer_lp = sum(float(got[(answer[:j], len(answer) - j)][t]) for j, t in enumerate(answer)) + ends(got[(answer, 1)], classes)
+        answer_lp = (sum(float(got[(answer[:j], len(answer) - j)][t]) for j, t in enumerate(answer))
+                     + ends(got[(answer, 1)], classes))
     widths = {1: beam + 1, 2: beam, 3: max(2, beam // 2)}  # how many words of 1, 2, 3 pieces are followed
     heads = {n: [((i,), lp) for lp, i in top(got[((), n)], first, widths.get(n, 2))]
              for n in range(2, max_pieces + 1)}  # first pieces of longer words

@@ -77,7 +77,8 @@ def compare_recovers(item, spec, models):
     comp = compare.prepare(models.mlm, models.clm, text)
     index = compare.word_index(comp.text, spec.get("word", item.get("word")))
     left, right = compare.predict_word(comp, models.mlm, models.clm, index, k=8)
-    shown = {"masked": [c.word for c in left.words.candidates[:3]], "causal": [c.word for c in right.words.candidates[:3]]}
+    shown = {"masked": [c.word for c in left.words.candidates[:3]],
+             "causal": [c.word for c in right.words.candidates[:3]]}
     if "masked" in spec:
         assert left.recovered is spec["masked"], shown
     if "causal" in spec:
@@ -130,8 +131,10 @@ def fill_mask_prefers(item, spec, models):
     positions = mlm.positions_of_words(enc, item.get("words", [])) or mlm.typed_masks(enc, lm.tokenizer)
     ids = mlm.masked_input(enc, positions, lm.tokenizer)
     logp = mlm.log_probs_at(lm.model, torch.tensor([ids]), torch.tensor([0]), torch.tensor([positions[0]]))[0]
-    a, b = (lm.tokenizer.convert_tokens_to_ids(lm.tokenizer.tokenize(" " + w))[0] for w in (spec["prefer"], spec["over"]))
-    assert float(logp[a]) > float(logp[b]) + math.log(spec.get("ratio", 1.0)), (float(logp[a].exp()), float(logp[b].exp()))
+    a, b = (lm.tokenizer.convert_tokens_to_ids(lm.tokenizer.tokenize(" " + w))[0]
+            for w in (spec["prefer"], spec["over"]))
+    shown = (float(logp[a].exp()), float(logp[b].exp()))
+    assert float(logp[a]) > float(logp[b]) + math.log(spec.get("ratio", 1.0)), shown
 
 
 @check("next_token_top")
