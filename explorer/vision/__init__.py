@@ -29,7 +29,7 @@ from explorer.vision.patches import (MAE_RATIO, PatchGrid, check_mask, composite
 from explorer.vision.probe import (LABELS_PER_CLASS, EmbeddingMap, compare_probes, embedding_map,  # noqa: F401
                                    encoder_features, labelled_subset, linear_probe, pixel_features, probe_table, wide)
 from explorer.vision.runs import (MAX_IMAGE_BATCH, PROBE_PER_CLASS, VISION_MODES, mae_run, random_encoder,  # noqa: F401
-                                  simclr_run, vision_plan)
+                                  run_defaults, simclr_run, vision_plan)
 from explorer.vision.simclr import (TEMPERATURE, DigitEncoder, SimCLRTask, ViewBatch, digit_encoder, embed,  # noqa: F401
                                     info_nce_loss, untrained_encoder, view_batch)
 from explorer.vision.uploads import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE, UserImage, read_image  # noqa: F401

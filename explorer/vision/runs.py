@@ -31,17 +31,22 @@ VISION_MODES = ("mae", "simclr")
 MAX_IMAGE_BATCH = 512  # images per step (they are tiny: 8×8 to 32×32 pixels)
 PROBE_PER_CLASS = 10  # labelled training digits per class for the probe measured during SimCLR training
 PHOTO_CROPS = (2048, 256)  # training and held-out crops of the sample photographs
-_DEFAULTS = {  # mode → (steps, lr, batch); chosen on the development split (bench/vision.py --dev)
-    "mae": (1500, 2e-3, 128),
-    "simclr": (1000, 1e-3, 128),
-}
+
+
+def run_defaults(mode: str) -> dict:
+    """The page's default settings of a run (`assets/examples/images.toml`, chosen on the development
+    split: bench/vision.py --dev): steps, lr, batch, and for ``mae`` the mask ratio and what to expect."""
+    from explorer import examples
+
+    return dict(examples.load("images")[mode])
 
 
 def vision_plan(mode: str, *, steps: Any = AUTO, lr: Any = AUTO, batch: Any = AUTO) -> Plan:
     """Concrete settings for a vision run ('auto' → the defaults), clamped to the limits."""
     if mode not in VISION_MODES:
         raise ExplorerError(f"Unknown image training mode '{mode}'.", f"Pick one of: {', '.join(VISION_MODES)}.")
-    d_steps, d_lr, d_batch = _DEFAULTS[mode]
+    d = run_defaults(mode)
+    d_steps, d_lr, d_batch = int(d["steps"]), float(d["lr"]), int(d["batch"])
     notes: list[str] = []
     steps = d_steps if steps in (AUTO, None) else int(steps)
     if steps > MAX_STEPS:
