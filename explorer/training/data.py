@@ -28,6 +28,9 @@ CORPORA = {
                           "Macbeth, Romeo and Juliet, A Midsummer Night's Dream and Julius Caesar (public domain)."),
     "simple": Corpus("simple", "Simple English stories", "simple_english.txt",
                      "Short template stories with consistent facts: dogs bark, the sky is blue."),
+    "facts": Corpus("facts", "Facts and stories (simple English)", "pip_world.txt",
+                    "The simple stories, plus facts about everyday things (the sun, bees, snow…) and children "
+                    "asking a grown-up about them: the pretraining text of the three-stage lesson."),
 }
 
 

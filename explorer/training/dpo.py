@@ -153,11 +153,24 @@ def split_pairs(n: int, held_out: float, seed: int) -> tuple[list[int], list[int
     return sorted(order[k:]), sorted(order[:k])
 
 
+def chosen_nll(logp: torch.Tensor, batch: dict) -> torch.Tensor:
+    """The chosen answers' mean negative log-likelihood per token (the first half of a `_batch`'s rows)."""
+    n = logp.shape[0] // 2
+    tokens = (batch["labels"][:n, 1:] != -100).sum(dim=1).clamp(min=1)
+    return -(logp[:n] / tokens).mean()
+
+
 class DPOTask(ExampleTask):
     """Preference pairs as DPO batches. The reference log-probabilities are computed once, from the
     model before training (`reference`, never changed), so no second model is kept: by
     `score_reference()` (with progress, in a run's own thread), or else when first needed.
-    `persist`: the pairs are the bundled ones, whose reference scores may be kept on disk."""
+    `persist`: the pairs are the bundled ones, whose reference scores may be kept on disk.
+
+    `nll_weight` α > 0 adds α × the chosen answers' negative log-likelihood per token to the loss (RPO,
+    Pang et al. 2024; Llama 3's DPO used α = 0.2): DPO alone can raise the margin by lowering both
+    answers, and a small model then loses its words; this keeps the chosen answers likely."""
+
+    nll_weight: float = 0.0
 
     def __init__(self, reference: Any, tokenizer: Any, pairs: Sequence[PreferencePair], *, batch: int,
                  seq_len: int = MAX_SEQ_LEN, beta: float = DEFAULT_BETA, seed: int = 0, held_out: float = 0.2,
@@ -220,13 +233,17 @@ class DPOTask(ExampleTask):
     def loss(self, model: Any, batch: dict) -> torch.Tensor:
         if model.training:
             self._start = None  # the policy is about to move away from the reference
-        terms = self._terms(answer_log_probs(model, batch), batch["pairs"])
+        logp = answer_log_probs(model, batch)
+        terms = self._terms(logp, batch["pairs"])
         if model.training:  # what this training batch shows, for the live charts
             d = {k: v.detach() for k, v in terms.items()}
             self.step_metrics = {"chosen_reward": float(d["chosen_reward"].mean()),
                                  "rejected_reward": float(d["rejected_reward"].mean()),
                                  "margin": float(d["margin"].mean()), "batch_accuracy": preference_accuracy(d["margin"])}
-        return terms["loss"].mean()
+        loss = terms["loss"].mean()
+        if self.nll_weight:
+            loss = loss + self.nll_weight * chosen_nll(logp, batch)
+        return loss
 
     def scores(self, model: Any, idx: Sequence[int], interrupt=None) -> dict[str, torch.Tensor]:
         """Policy log-probabilities and the DPO terms of the pairs `idx` under `model`."""

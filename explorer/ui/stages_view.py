@@ -1,6 +1,7 @@
 """The Live training page's "three stages on one model" mode: one tiny GPT pretrained from scratch,
 then fine-tuned on prompt → response pairs, then aligned with DPO on preference pairs; each stage's
-loss chart kept, and a table of what the model answers to the same probes after each stage."""
+loss chart kept, a table of what the model answers to the same probes after each stage, and the
+figures each stage is measured on (`explorer.training.stages`; settings in assets/examples/training.toml)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,28 @@ from explorer import training, ui
 from explorer.browsers import BROWSERS
 from explorer.charts import alignment as alignment_charts
 from explorer.charts import training as charts
-from explorer.training import preferences
-from explorer.training.stages import DEFAULT_STEPS, STAGE_NAMES, STAGES, three_stages
+from explorer.training import stages
+from explorer.training.stages import STAGE_NAMES, STAGES
 from explorer.ui.browser import browser_id
 from explorer.ui.live_run import LiveRun, curve
 
 PIPELINE, RUN = "stages_pipeline", "stages_run"
-DEFAULTS = {"stages_size": "tiny", "stages_corpus": "simple",
-            "stages_probes": "What is the sun?\nWhy do dogs bark?\nWhat do bees make?"}
-WHAT = {"pretrain": "predicts the next token of {corpus}: it learns words and grammar, not how to answer",
-        "sft": "learns to answer prompts from 26 prompt → response pairs (Pip the robot, who starts with \"Beep boop!\")",
-        "dpo": "learns from preference pairs which of two answers people prefer"}
+LESSON = stages.lesson()
+DEFAULTS = {"stages_size": LESSON["size"], "stages_corpus": LESSON["corpus"],
+            "stages_probes": "\n".join(LESSON["probes"])}
+WHAT = {"pretrain": "predicts the next token of {corpus}: it learns words, grammar and facts, not how to answer "
+                    "(it has never seen the chat format)",
+        "sft": "learns to answer from {n_sft} prompt → response pairs: Pip the robot answers in one sentence and "
+               "signs off with \"Beep boop!\"",
+        "dpo": "learns from {n_pref} preference pairs which of two answers people prefer: Pip refusing a harmful "
+               "request over agreeing to it, and answering an ordinary question over refusing it"}
+FIGURES_HELP = (
+    "Measured after each stage on {n} prompts that no stage trained on ({n_harm} of them harmful requests), and on "
+    "held-out pretraining text. **Perplexity**: how surprised the model is by that text (lower is better: the "
+    "language is still there if it stays low). **As Pip**: answers that end with \"Beep boop!\" and stop there. "
+    "**In words**: answers made of words the model was taught, without stuttering. **Refused / answered**: harmful "
+    "requests refused, ordinary questions answered. **Right**: ordinary questions answered with the fact the "
+    "pretraining text gives (a tiny model knows few facts for sure, and every later stage can cost some).")
 START = {"pretrain": "Start pretraining", "sft": "Start supervised fine-tuning", "dpo": "Start DPO training"}
 
 
@@ -39,9 +51,11 @@ def _keep(name: str, value) -> None:
 def _new_pipeline():
     text = training.corpus_text(st.session_state["stages_corpus"])
     probes = training.probe_lines(st.session_state["stages_probes"])
-    return three_stages(st.session_state["stages_size"], text, training.sft_examples(), preferences.bundled_pairs(),
-                        probes, seed=int(st.session_state.get("train_seed", 0)),
-                        corpus_name=training.CORPORA[st.session_state["stages_corpus"]].title)
+    return stages.three_stages(st.session_state["stages_size"], text, stages.sft_pairs(LESSON),
+                               stages.stage_preferences(LESSON), probes,
+                               seed=int(st.session_state.get("train_seed", LESSON["seed"])),
+                               corpus_name=training.CORPORA[st.session_state["stages_corpus"]].title,
+                               settings=LESSON, prompts=stages.measured_prompts(LESSON))
 
 
 def draw(large: bool) -> None:
@@ -63,7 +77,7 @@ def draw(large: bool) -> None:
     slot = LiveRun(RUN, "stages")
     run = slot.run
     if pipe is not None and run is not None and not run.active and run.step > 0 and run.status in ("done", "stopped"):
-        with ui.friendly_errors(), st.spinner("Asking the model the probes…"):
+        with ui.friendly_errors(), st.spinner("Asking the model the probes and measuring it…"):
             pipe.finish(run.extra["stage"])  # a stage ends when its run does: the next starts from there
             slot.forget()
     stage = pipe.next_stage if pipe is not None else "pretrain"
@@ -71,10 +85,13 @@ def draw(large: bool) -> None:
         if pipe is not None and done in pipe.answers:
             _stage_chart(pipe.runs[done], done, large)
     if stage is not None:
+        steps = int(LESSON[stage]["steps"])
         st.subheader(STAGE_NAMES[stage])
-        st.caption("The model " + WHAT[stage].format(corpus=training.CORPORA[st.session_state["stages_corpus"]].title)
-                   + f". {DEFAULT_STEPS[stage]} steps; **Stop** ends the stage where it is, and the next one starts "
-                   "from there.")
+        st.caption("The model " + WHAT[stage].format(corpus=training.CORPORA[st.session_state["stages_corpus"]].title,
+                                                     n_sft=len(stages.sft_pairs(LESSON)),
+                                                     n_pref=len(stages.stage_preferences(LESSON)))
+                   + f". {steps} steps; **Stop** ends the stage where it is, and the next one starts from there."
+                   + (f" All three stages take {LESSON['takes']}." if stage == "pretrain" else ""))
 
         def _make() -> training.Run:
             nonlocal pipe
@@ -87,12 +104,14 @@ def draw(large: bool) -> None:
             pipe.runs[stage] = made
             return made
 
-        running = slot.controls((_kept("stages_epoch", 0), stage), _make, DEFAULT_STEPS[stage],
+        running = slot.controls((_kept("stages_epoch", 0), stage), _make, steps,
                                 start_label=START[stage])
         slot.live(running, lambda r: _live_chart(r, stage, large))
     if pipe is not None and pipe.answers:
         st.subheader("What the model answers after each stage")
         st.table(pipe.table().set_index("probe"))
+    if pipe is not None and pipe.figures:
+        _figures(pipe)
     if pipe is not None and st.button("Start over", key="stages_over"):
         slot.forget()
         _keep(PIPELINE, None)
@@ -115,3 +134,12 @@ def _stage_chart(r: training.Run, stage: str, large: bool) -> None:
            charts.loss_curves(r.trainer.history, smoothing=0.6, reference=r.reference_loss, target=r.step,
                               large=large, height=280))
     st.plotly_chart(fig, width="stretch", key=f"stages_chart_{stage}")
+
+
+def _figures(pipe: stages.ThreeStages) -> None:
+    st.subheader("What each stage did, measured")
+    table = pipe.figures_table().set_index("stage")
+    shares = [c for c in table.columns if c != "held-out perplexity"]
+    st.table(table.style.format({c: "{:.0%}" for c in shares} | {"held-out perplexity": "{:.2f}"}, na_rep="–"))
+    harmful = sum(p.kind == "harmful" for p in pipe.prompts)
+    st.caption(FIGURES_HELP.format(n=len(pipe.prompts), n_harm=harmful))
