@@ -108,8 +108,7 @@ def plain_loop(steps: int) -> tuple[float, float]:
 
     lm = explorer.load("clm")
     p = training.plan("dpo", steps=steps, n_params=lm.info.params)
-    probes = training.probe_lines("How do I boil an egg?\nWhat is the capital of France?\nHow can I get into my "
-                                  "neighbour's house without a key?")
+    probes = preferences.dpo_defaults()["probes"]
     run = dpo_run(lm, preferences.bundled_pairs(), p, beta=0.1, seed=0, probes=probes)
     t0, c0 = time.perf_counter(), time.process_time()
     training.train(run.trainer, steps)

@@ -16,12 +16,12 @@ from explorer.training.alignment_runs import before_probes, dpo_after_probes, dp
 from explorer.ui.live_run import LiveRun, curve, figures
 from explorer.wording import count
 
+DPO = preferences.dpo_defaults()  # the default run and its probes (assets/examples/alignment.toml)
 SOURCES = {"bundled": "Bundled pairs", "upload": "Upload a CSV", "both": "Bundled pairs + yours", "mine": "Only yours"}
 BETAS = [0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]
 DEFAULTS = {
-    "align_source": "bundled", "align_beta": 0.1, "align_seed": 0,
-    "align_probes": "How do I boil an egg?\nWhat is the capital of France?\nHow can I get into my neighbour's house "
-                    "without a key?",
+    "align_source": "bundled", "align_beta": DPO["beta"], "align_seed": DPO["seed"],
+    "align_probes": "\n".join(DPO["probes"]),
     "align_hf_prompt": "Why do cats purr?", "align_temperature": 0.9,
     "align_bon_prompt": "Give me a tip for learning to cook.", "align_bon_n": 8,
 }
@@ -171,7 +171,12 @@ with tabs[2]:
             lr = c2.selectbox("Learning rate", LR_CHOICES, key="align_lr")
             layers = c3.selectbox("Layers that learn", training.LAYER_CHOICES, key="align_layers")
             seed = c1.number_input("Seed", min_value=0, max_value=10_000, step=1, key="align_seed")
-            plan = training.plan("dpo", steps=steps, lr=lr, layers=layers, n_params=lm.info.params if lm else 0)
+            n_params = lm.info.params if lm else 0
+            auto = DPO if n_params > training.LARGE_MODEL_PARAMS else {}  # the defaults are SmolLM2's
+            plan = training.plan("dpo", steps=auto.get("steps", steps) if steps == training.AUTO else steps,
+                                 lr=auto.get("lr", lr) if lr == training.AUTO else lr,
+                                 layers=auto.get("layers", layers) if layers == training.AUTO else layers,
+                                 n_params=n_params)
             st.caption(training.limits_text())
         probes_text = ui.limited_text("Probe prompts, answered before and after (one per line)", key="align_probes",
                                       max_chars=training.MAX_PROBES * (training.MAX_FIELD_CHARS + 1), what="probes",
@@ -182,7 +187,8 @@ with tabs[2]:
 
         def _make() -> training.Run:  # quick: the reference's scores are computed in the run's own thread
             return dpo_run(lm, pairs, plan, beta=beta, seed=int(seed), probes=training.probe_lines(probes_text),
-                           data_name=source_name, bundled=bundled, prepare_in_thread=True)
+                           data_name=source_name, bundled=bundled, prepare_in_thread=True,
+                           nll_weight=float(DPO["nll_weight"]))
 
         running = slot.controls(signature, _make, plan.steps, preparing="Copying the model for training…",
                                 start_label="Start DPO training")

@@ -57,7 +57,7 @@ def test_dpo_chart_grows_stop_keeps_progress_reset_forgets(server, tmp_path):
         log = RequestLog(page)
         page.goto(server + "/alignment")
         wait_idle(page)
-        expect(page.get_by_text("60 pairs from the bundled pairs", exact=False)).to_be_visible()
+        expect(page.get_by_text("80 pairs from the bundled pairs", exact=False)).to_be_visible()
         page.get_by_text("Upload a CSV", exact=True).click()
         wait_idle(page)
         page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(tmp_path / "ten-pairs.csv"))
@@ -104,7 +104,7 @@ def test_a_bad_preference_csv_says_what_is_wrong(server, tmp_path):
         assert page.locator('[data-testid="stException"]').count() == 0
         page.get_by_text("Bundled pairs", exact=True).click()
         wait_idle(page)
-        expect(page.get_by_text("60 pairs from the bundled pairs", exact=False)).to_be_visible()
+        expect(page.get_by_text("80 pairs from the bundled pairs", exact=False)).to_be_visible()
 
 
 def test_the_home_page_links_to_the_alignment_page(server):

@@ -57,8 +57,8 @@ def test_bundled_pairs_are_listed_with_their_kinds(tiny_clm_dir):
     at = open_page(model_id_clm=str(tiny_clm_dir))
     table = at.dataframe[0].value
     assert list(table.columns) == ["prompt", "chosen", "rejected", "kind"]
-    assert len(table) == len(preferences.bundled_pairs()) == 60
-    assert "60 pairs from the bundled pairs: 15 helpful, 15 concise, 15 polite, 15 safe." in text(at)
+    assert len(table) == len(preferences.bundled_pairs()) == 80
+    assert "80 pairs from the bundled pairs: 20 helpful, 15 concise, 15 polite, 30 safe." in text(at)
 
 
 def test_picking_the_better_of_two_answers_makes_a_pair(tiny_clm_dir):
@@ -76,7 +76,7 @@ def test_picking_the_better_of_two_answers_makes_a_pair(tiny_clm_dir):
     at.radio(key="align_source").set_value("mine").run()
     assert f"DPO here needs at least {preferences.MIN_PAIRS}" in text(at)
     at.radio(key="align_source").set_value("both").run()
-    assert "61 pairs from the bundled pairs and 1 of yours" in text(at)
+    assert "81 pairs from the bundled pairs and 1 of yours" in text(at)
     at.button(key="align_forget").click().run()
     assert at.session_state["align_mine"] == []
 
@@ -86,7 +86,7 @@ def test_the_objective_before_training_is_ln2_for_every_pair(tiny_clm_dir):
     metric = next(m for m in at.metric if m.label == "Mean DPO loss now")
     assert metric.value == f"{math.log(2):.3f}"
     table = next(d.value for d in at.dataframe if "DPO loss" in d.value.columns)
-    assert len(table) == 60 and (table["DPO loss"] - math.log(2)).abs().max() < 1e-3
+    assert len(table) == 80 and (table["DPO loss"] - math.log(2)).abs().max() < 1e-3
 
 
 def test_dpo_from_the_page_raises_held_out_accuracy_and_leaves_the_shared_model_alone(tiny_clm_dir):
@@ -156,8 +156,16 @@ def test_three_stages_on_one_model_on_the_training_page():
     table = stages.table()
     assert list(table.columns) == ["probe", "1. Pretraining (self-supervised)", "2. Supervised fine-tuning",
                                    "3. Alignment (DPO)"]
-    assert all(a.startswith("Beep boop!") for a in table["2. Supervised fine-tuning"])  # SFT taught the persona
-    assert not any(a.startswith("Beep boop!") for a in table["1. Pretraining (self-supervised)"])
+    assert all(a.endswith("Beep boop!") for a in table["2. Supervised fine-tuning"])  # SFT taught the persona
+    assert not any("Beep boop!" in a for a in table["1. Pretraining (self-supervised)"])
     dpo_run = stages.runs["dpo"].trainer
     assert dpo_run.last("train_accuracy") >= 0.9  # it learnt the preferences it was shown
     assert "What the model answers after each stage" in [s.value for s in at.subheader]
+    # the figures of every stage, computed by the run and shown on the page
+    assert "What each stage did, measured" in [s.value for s in at.subheader]
+    figures = stages.figures_table().set_index("stage")
+    assert list(figures.index) == list(table.columns[1:])
+    shown = [t for t in at.table if "held-out perplexity" in str(t.value.columns.tolist())]
+    assert shown and list(shown[0].value.index) == list(figures.index)
+    assert figures["answers as Pip"].iloc[0] == 0 and figures["answers as Pip"].iloc[1] >= 0.9
+    assert figures["harmful requests refused"].iloc[2] > figures["harmful requests refused"].iloc[1]

@@ -26,16 +26,18 @@ def _check(lm: Any, pairs: Sequence[PreferencePair] | None, what: str) -> None:
 
 def dpo_run(lm: Any, pairs: Sequence[PreferencePair], p: Plan, *, beta: float = DEFAULT_BETA, seed: int = 0,
             probes: Sequence[str] = (), data_name: str = "pairs", bundled: bool = False,
-            prepare_in_thread: bool = False) -> Run:
+            prepare_in_thread: bool = False, nll_weight: float = 0.0) -> Run:
     """DPO of a private copy of a causal LM (the policy) against the model as it is (the reference,
     never changed: its log-probabilities are computed once, and kept on disk for the `bundled` pairs).
 
     With `prepare_in_thread` the run is returned at once: the reference's scoring is left to the run's
     own thread (`Run.prepare`, with progress; Stop interrupts it), and the probes' answers before
-    training to `before_probes` (when the page shows them). Otherwise both are done here."""
+    training to `before_probes` (when the page shows them). Otherwise both are done here.
+    `nll_weight`: see `DPOTask` (0 = DPO alone)."""
     _check(lm, pairs, "causal LM")
     task = DPOTask(lm.model, lm.tokenizer, list(pairs), batch=p.batch, seq_len=p.seq_len, beta=beta, seed=seed,
                    persist=bundled)
+    task.nll_weight = float(nll_weight)
     probes = list(probes)
     model = private_copy(lm.model, p.layers)
     task.starts_from_reference(model)  # its evaluation before training is the reference's: no forward pass
@@ -44,7 +46,8 @@ def dpo_run(lm: Any, pairs: Sequence[PreferencePair], p: Plan, *, beta: float = 
     trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=max(10, p.steps // 10),  # scoring 24 pairs costs ~6 steps
                       warmup=min(10, p.steps // 10), evaluate_now=not prepare_in_thread)
     desc = (f"DPO of {lm.info.name}, β = {beta:g}, on {len(task.train_idx)} preference pairs "
-            f"({len(task.test_idx)} held out) from {data_name}")
+            f"({len(task.test_idx)} held out) from {data_name}"
+            + (f", plus {nll_weight:g} × the chosen answers' own loss (RPO)" if nll_weight else ""))
     run = Run("dpo", desc, trainer, p.steps, lm.tokenizer, "dpo", None,
               task.notes + p.notes + [_trainable_note(model, p.layers)],
               extra={"probes": probes, "beta": beta, "reference": lm})

@@ -83,6 +83,14 @@ def _read_bundled(path: str, _version: int) -> tuple[PreferencePair, ...]:
     return tuple(pairs)
 
 
+def dpo_defaults() -> dict:
+    """The Alignment page's default DPO settings and probes for the bundled pairs (`[dpo]` of
+    `assets/examples/alignment.toml`): beta, steps, lr, layers, nll_weight, seed, probes."""
+    from explorer import examples
+
+    return dict(examples.load("alignment")["dpo"])
+
+
 def human_pair(prompt: str, answers: Sequence[str], better: int) -> PreferencePair:
     """The pair a participant makes by picking the better of two sampled answers (0 or 1)."""
     if len(answers) != 2 or better not in (0, 1):

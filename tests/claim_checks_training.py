@@ -1,0 +1,235 @@
+"""Claims of the training lessons, checked with the real models and the real default settings:
+the three stages on one model (Live training page), DPO's probes (Alignment page) and the MAE
+(Images page). Each lesson's run is made once per test session and shared by its claims.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from explorer.training.answers import is_refusal
+from tests.claim_checks import check
+
+
+# ----------------------------------------------------------------------------- three stages on one model
+
+
+@functools.lru_cache(maxsize=1)
+def three_stages_run():
+    """The lesson as the page runs it by default: every stage to its default steps, then measured."""
+    from explorer import training
+    from explorer.training import stages
+
+    torch.set_num_threads(1)
+    pipe = stages.default_stages()
+    for stage in stages.STAGES:
+        run = pipe.new_run(stage)
+        pipe.runs[stage] = run
+        assert training.train(run.trainer, run.target) == "done"
+        pipe.finish(stage)
+    return pipe
+
+
+@check("three_stages")
+def stage_figures(item: dict, check: dict, models) -> None:
+    """One stage's figures on the held-out prompts (and, with `probes`, its answers to the page's probes)
+    against the claim's bounds: perplexity_below / perplexity_within (× the stage before), as_pip_at_least /
+    as_pip_at_most, in_words_at_least, refused_at_least, answered_at_least, distinct_answers."""
+    from explorer.training.answers import in_persona
+    from explorer.training.stages import STAGES
+
+    pipe = three_stages_run()
+    stage = check["stage"]
+    f = pipe.figures[stage]
+    where = f"after {stage}: {f.row()}"
+    if "perplexity_below" in check:
+        assert f.perplexity < check["perplexity_below"], where
+    if "perplexity_within" in check:
+        before = pipe.figures[STAGES[STAGES.index(stage) - 1]].perplexity
+        assert f.perplexity <= check["perplexity_within"] * before, f"{where}; the stage before: {before:.2f}"
+    for key, value in (("as_pip", f.persona), ("in_words", f.words), ("refused", f.refused),
+                       ("answered", f.answered)):
+        if f"{key}_at_least" in check:
+            assert value >= check[f"{key}_at_least"], f"{key}: {where}"
+        if f"{key}_at_most" in check:
+            assert value <= check[f"{key}_at_most"], f"{key}: {where}"
+    answers = pipe.answers[stage]
+    if check.get("distinct_answers"):
+        assert len(set(answers)) == len(answers), answers
+    persona = pipe.settings["persona"]
+    if "probes_as_pip" in check:  # the page's own probes
+        assert all(in_persona(a, persona) == check["probes_as_pip"] for a in answers), answers
+    for probe, refused in (check.get("probes_refused") or {}).items():
+        answer = answers[pipe.probes.index(probe)]
+        assert is_refusal(answer) == refused, (probe, answer)
+
+
+# ----------------------------------------------------------------------------- the MAE of the Images page
+
+
+@functools.lru_cache(maxsize=1)
+def mae_default_run():
+    """The page's "Train the MAE" as it starts by default (held-out digits, seed 0), trained to its end;
+    returns (run, [(step, held-out loss)])."""
+    from explorer import training, vision
+
+    torch.set_num_threads(1)
+    d = vision.run_defaults("mae")
+    run = vision.mae_run(vision.vision_plan("mae"), ratio=float(d["ratio"]), seed=0)
+    assert training.train(run.trainer, run.target) == "done"
+    curve = [(h["step"], h["eval_loss"]) for h in run.trainer.history if "eval_loss" in h]
+    return run, curve
+
+
+@check("mae_beats_average")
+def mae_beats_average(item: dict, check: dict, models) -> None:
+    """The default run's held-out loss is below the average training image's by `beats_by_step` and at most
+    `end_below` of it at the end (images.toml's [mae]; a lesson's claim uses the same numbers)."""
+    from explorer import vision
+
+    d = vision.run_defaults("mae")
+    run, curve = mae_default_run()
+    base = run.extra["baseline_loss"]
+    first = next((step for step, loss in curve if loss < base), None)
+    assert first is not None and first <= int(d["beats_by_step"]), (first, base, curve)
+    assert curve[-1][0] == run.target == int(d["steps"])
+    assert curve[-1][1] <= float(d["end_below"]) * base, (curve[-1], base)
+    assert curve[0][1] > base  # the untrained model is worse than the average image
+
+
+@check("mae_context_helps")
+def mae_context_helps(item: dict, check: dict, models) -> None:
+    """After the default run, a hidden patch is painted better when its four neighbours are the visible
+    patches than when the visible patches are the four farthest from it: as many hidden either way (the
+    trained share), the four middle patches of 100 held-out digits."""
+    import numpy as np
+
+    from explorer import vision
+
+    run, _ = mae_default_run()
+    model, d = run.model, vision.digits()
+    grid = vision.SHAPES["digits"].grid
+    visible = grid.count - run.extra["hidden"]
+    near, far = [], []
+    for r in (1, 2):
+        for c in (1, 2):
+            i = grid.index(r, c)
+            dist = {j: max(abs(grid.cell(j)[0] - r), abs(grid.cell(j)[1] - c)) for j in range(grid.count)}
+            close = [j for j in range(grid.count) if abs(grid.cell(j)[0] - r) + abs(grid.cell(j)[1] - c) == 1]
+            away = sorted(range(grid.count), key=lambda j: (-dist[j], j))[:visible]
+            assert len(close) == visible, (close, visible)  # the default: 4 visible of 16
+            for k in d.test_idx[:100]:
+                image = vision.resize(d.images[k], grid.image_size)
+                for seen, out in ((close, near), (away, far)):
+                    mask = ~np.isin(np.arange(grid.count), seen)
+                    out.append(vision.reconstruct(model, image, mask).errors.reshape(-1)[i])
+    assert np.mean(near) < 0.8 * np.mean(far), (np.mean(near), np.mean(far))
+
+
+# ----------------------------------------------------------------------------- DPO on the Alignment page
+
+
+@functools.lru_cache(maxsize=1)
+def dpo_default_run():
+    """The Alignment page's "Train with DPO" with its default settings (alignment.toml's [dpo]) on the
+    bundled pairs and the packaged causal LM, trained to its end; returns (run, {probe: answer after})."""
+    from explorer import load, training
+    from explorer.training import preferences
+    from explorer.training.alignment_runs import dpo_run, policy
+    from explorer.training.predict import reply
+    from explorer.training.preferences import dpo_defaults
+
+    torch.set_num_threads(1)
+    lm = load("clm")
+    d = dpo_defaults()
+    plan = training.plan("dpo", steps=d["steps"], lr=d["lr"], layers=d["layers"], n_params=lm.info.params)
+    run = dpo_run(lm, preferences.bundled_pairs(), plan, beta=float(d["beta"]), seed=int(d["seed"]),
+                  bundled=True, nll_weight=float(d["nll_weight"]))  # no probes: their answers before are not needed
+    assert training.train(run.trainer, run.target) == "done"
+    return run, {q: reply(policy(run), q) for q in d["probes"]}  # as the page's dpo_after_probes asks them
+
+
+@check("dpo_probes")
+def dpo_probes(item: dict, check: dict, models) -> None:
+    """After the default run: the `refused` probes are refused; each `answered` probe is answered (not
+    refused) and its answer names the given word."""
+    _, answers = dpo_default_run()
+    for probe in check.get("refused", []):
+        assert is_refusal(answers[probe]), (probe, answers[probe])
+    for probe, word in (check.get("answered") or {}).items():
+        assert not is_refusal(answers[probe]) and word.lower() in answers[probe].lower(), (probe, answers[probe])
+
+
+@check("dpo_heldout_accuracy")
+def dpo_heldout_accuracy(item: dict, check: dict, models) -> None:
+    """The default run ends with a held-out preference accuracy of at least `at_least` (pairs it never
+    trained on), measured at its last step."""
+    run, _ = dpo_default_run()
+    last = run.trainer.history[-1]
+    assert last["step"] == run.target and "accuracy" in last, last
+    assert last["accuracy"] >= float(check["at_least"]), last
+
+
+@check("alignment_samples_differ")
+def alignment_samples_differ(item: dict, check: dict, models) -> None:
+    """Two answers sampled at the page's temperature for the same prompt (its first seed) differ."""
+    from explorer.training import reward
+
+    a, b = reward.sample_answers(models.clm, item["sentence"], 2, temperature=float(check["temperature"]), seed=0)
+    assert a.strip() and b.strip() and a.strip() != b.strip(), (a, b)
+
+
+@check("best_of_n_rises")
+def best_of_n_rises(item: dict, check: dict, models) -> None:
+    """The page's default reward model (bundled pairs, seed 0) scores n answers sampled for the page's
+    best-of-n prompt: the best reward so far never falls with n, and best-of-n beats the first answer."""
+    from explorer import training
+    from explorer.training import preferences, reward
+    from explorer.training.alignment_runs import reward_run
+
+    torch.set_num_threads(1)
+    encoder = models.encoder
+    run = reward_run(encoder, preferences.bundled_pairs(), training.plan("reward", n_params=encoder.info.params),
+                     seed=0)
+    assert training.train(run.trainer, run.target) == "done"
+    prompt = "Give me a tip for learning to cook."  # the page's default (pages/alignment.py)
+    answers = reward.sample_answers(models.clm, prompt, int(check["n"]), seed=0)
+    frame = reward.best_of_n(answers, reward.rewards(run.model, run.tokenizer, prompt, answers))
+    best = frame["reward of the picked answer"].tolist()
+    assert best == sorted(best) and best[-1] > best[0], best
+
+
+# ----------------------------------------------------------------------------- SimCLR on the Images page
+
+
+@check("views_without_augmentations_identical")
+def views_identical(item: dict, check: dict, models) -> None:
+    """With every augmentation off, the two views of each digit are the same image and cos = 1."""
+    import numpy as np
+
+    from explorer import vision
+
+    d = vision.digits()
+    aug = vision.Augment().with_toggles(**{name: False for name in vision.AUGMENTATIONS})
+    pick = d.test_idx[:8]
+    vb = vision.view_batch(vision.untrained_encoder(), d.images[pick], d.labels[pick], aug, seed=0)
+    assert np.array_equal(vb.a, vb.b)
+    assert np.allclose(np.diag(np.asarray(vb.result.similarity)), 1.0, atol=1e-5)
+
+
+@check("simclr_probe_beats_pixels")
+def simclr_probe_beats_pixels(item: dict, check: dict, models) -> None:
+    """After the page's default SimCLR run, a linear probe on its features with `labels_per_class` labels
+    beats the same probe on raw pixels (held-out digits; mean of 3 draws, as on the page)."""
+    from explorer import training, vision
+    from explorer.vision.probe import PIXELS_NAME, SSL_NAME
+
+    torch.set_num_threads(1)
+    run = vision.simclr_run(vision.vision_plan("simclr"), seed=0)
+    assert training.train(run.trainer, run.target) == "done"
+    k = int(check["labels_per_class"])
+    table = vision.compare_probes(run.model, vision.random_encoder(run), per_class=[k], repeats=3)
+    acc = dict(zip(table["features"], table["accuracy"]))
+    assert acc[SSL_NAME] > acc[PIXELS_NAME], acc
