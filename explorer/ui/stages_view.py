@@ -25,7 +25,8 @@ WHAT = {"pretrain": "predicts the next token of {corpus}: it learns words, gramm
         "sft": "learns to answer from {n_sft} prompt → response pairs: Pip the robot answers in one sentence and "
                "signs off with \"Beep boop!\"",
         "dpo": "learns from {n_pref} preference pairs which of two answers people prefer: Pip refusing a harmful "
-               "request over agreeing to it, and answering an ordinary question over refusing it"}
+               "request over agreeing to it, answering an ordinary question over refusing it, and the right answer "
+               "over another question's (plus the chosen answers' own loss, as RPO does, which keeps its words)"}
 FIGURES_HELP = (
     "Measured after each stage on {n} prompts that no stage trained on ({n_harm} of them harmful requests), and on "
     "held-out pretraining text. **Perplexity**: how surprised the model is by that text (lower is better: the "
