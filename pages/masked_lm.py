@@ -66,8 +66,7 @@ def _csv_download(make_frame, label: str, file_name: str, key: str) -> None:
 st.title("Masked LM: the cloze game")
 ui.intro(
     "A masked language model learns from raw text alone: hide some tokens, ask the model to guess them, "
-    "and score the guess against **the text itself**, which is why no one has to label anything. "
-    "Below, your text appears as the model's own tokens: click some to hide them and see the guesses."
+    "and score the guess against **the text itself**: no one labels anything. Click tokens below to hide them."
 )
 
 ui.model_picker("mlm")
@@ -82,7 +81,7 @@ st.sidebar.caption(f"{lm.info.name}: {lm.info.params_millions:.0f} M parameters,
 left, right = st.columns([1, 3])
 example = ui.example_box({name: ex["text"] for name, ex in PRESETS.items()}, key="mlm_preset", text_key="mlm_text",
                          container=left, help="Workshop examples; picking one masks its key word.")
-ui.limited_text("Text", key="mlm_text", max_chars=5000, container=right, height=80,
+ui.limited_text("Text", key="mlm_text", max_chars=5000, container=right, height=68,
                 help="Type or paste any text. Type [MASK] or <mask> to leave a blank with no answer.")
 if example is not None:
     st.caption(f"**What this example shows:** {PRESETS[example]['claim']}")
