@@ -3,27 +3,60 @@ that runs the real offline models on the example and asserts what its `claim` sa
 
 A check takes `(item, check, models)`: the example's whole table, its `check` table, and `Models` (the
 packaged models, loaded once for the session). Checks for one area live in `claim_checks_<area>.py`
-modules next to this one, registered with the same `@check("kind")` decorator; `tests/test_claims.py`
-imports them all.
+modules next to this one, registered with the same `@check("kind", lane=...)` decorator; `claims_in(lane)`
+imports them all and gives the claims one test file runs (`tests/test_claims*.py`, one file per lane).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
+import pkgutil
 import re
+from pathlib import Path
 from typing import Callable
 
 CHECKS: dict[str, Callable] = {}
+# Which test file runs a check's claims ("text" by default): the long training runs get files of their own,
+# so that `make test`'s two workers (pytest-xdist, one file per worker at a time) share them out.
+LANES: dict[str, str] = {}
 
 
-def check(kind: str) -> Callable[[Callable], Callable]:
+def check(kind: str, lane: str = "text") -> Callable[[Callable], Callable]:
     def register(fn: Callable) -> Callable:
         if kind in CHECKS:
             raise ValueError(f"two checks called {kind!r}")
         CHECKS[kind] = fn
+        LANES[kind] = lane
         return fn
 
     return register
+
+
+def all_checks() -> dict[str, Callable]:
+    """Every check function, the `claim_checks_<area>` modules imported."""
+    for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if mod.name.startswith("claim_checks_"):
+            importlib.import_module(f"tests.{mod.name}")
+    return CHECKS
+
+
+def claims_in(lane: str) -> list:
+    """The bundled claims whose check runs in `lane` (a claim with an unknown check counts as "text", where
+    the test fails on it)."""
+    from explorer import examples
+
+    all_checks()
+    return [c for c in examples.all_claims() if LANES.get(c.kind, "text") == lane]
+
+
+def verify(claim, models: "Models") -> None:
+    import pytest
+
+    fn = all_checks().get(claim.kind)
+    if fn is None:
+        pytest.fail(f"{claim.source}: no check called {claim.kind!r}")
+    fn(claim.item, claim.check, models)
 
 
 class Models:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 
+import pytest
 import torch
 
 from explorer.training.answers import is_refusal
@@ -32,7 +33,7 @@ def three_stages_run():
     return pipe
 
 
-@check("three_stages")
+@check("three_stages", lane="training")
 def stage_figures(item: dict, check: dict, models) -> None:
     """One stage's figures on the held-out prompts (and, with `probes`, its answers to the page's probes)
     against the claim's bounds: perplexity_below / perplexity_within (× the stage before), as_pip_at_least /
@@ -83,7 +84,7 @@ def mae_default_run():
     return run, curve
 
 
-@check("mae_beats_average")
+@check("mae_beats_average", lane="training")
 def mae_beats_average(item: dict, check: dict, models) -> None:
     """The default run's held-out loss is below the average training image's by `beats_by_step` and at most
     `end_below` of it at the end (images.toml's [mae]; a lesson's claim uses the same numbers)."""
@@ -99,7 +100,7 @@ def mae_beats_average(item: dict, check: dict, models) -> None:
     assert curve[0][1] > base  # the untrained model is worse than the average image
 
 
-@check("mae_context_helps")
+@check("mae_context_helps", lane="training")
 def mae_context_helps(item: dict, check: dict, models) -> None:
     """After the default run, a hidden patch is painted better when its four neighbours are the visible
     patches than when the visible patches are the four farthest from it: as many hidden either way (the
@@ -151,7 +152,7 @@ def dpo_default_run():
     return run, {q: reply(policy(run), q) for q in d["probes"]}  # as the page's dpo_after_probes asks them
 
 
-@check("dpo_probes")
+@check("dpo_probes", lane="dpo")
 def dpo_probes(item: dict, check: dict, models) -> None:
     """After the default run: the `refused` probes are refused; each `answered` probe is answered (not
     refused) and its answer names the given word."""
@@ -162,7 +163,7 @@ def dpo_probes(item: dict, check: dict, models) -> None:
         assert not is_refusal(answers[probe]) and word.lower() in answers[probe].lower(), (probe, answers[probe])
 
 
-@check("dpo_heldout_accuracy")
+@check("dpo_heldout_accuracy", lane="dpo")
 def dpo_heldout_accuracy(item: dict, check: dict, models) -> None:
     """The default run ends with a held-out preference accuracy of at least `at_least` (pairs it never
     trained on), measured at its last step."""
@@ -172,7 +173,7 @@ def dpo_heldout_accuracy(item: dict, check: dict, models) -> None:
     assert last["accuracy"] >= float(check["at_least"]), last
 
 
-@check("alignment_samples_differ")
+@check("alignment_samples_differ", lane="training")
 def alignment_samples_differ(item: dict, check: dict, models) -> None:
     """Two answers sampled at the page's temperature for the same prompt (its first seed) differ."""
     from explorer.training import reward
@@ -181,7 +182,7 @@ def alignment_samples_differ(item: dict, check: dict, models) -> None:
     assert a.strip() and b.strip() and a.strip() != b.strip(), (a, b)
 
 
-@check("best_of_n_rises")
+@check("best_of_n_rises", lane="training")
 def best_of_n_rises(item: dict, check: dict, models) -> None:
     """The page's default reward model (bundled pairs, seed 0) scores n answers sampled for the page's
     best-of-n prompt: the best reward so far never falls with n, and best-of-n beats the first answer."""
@@ -196,15 +197,19 @@ def best_of_n_rises(item: dict, check: dict, models) -> None:
     assert training.train(run.trainer, run.target) == "done"
     prompt = "Give me a tip for learning to cook."  # the page's default (pages/alignment.py)
     answers = reward.sample_answers(models.clm, prompt, int(check["n"]), seed=0)
-    frame = reward.best_of_n(answers, reward.rewards(run.model, run.tokenizer, prompt, answers))
+    scores = reward.rewards(run.model, run.tokenizer, prompt, answers)
+    frame = reward.best_of_n(answers, scores)
     best = frame["reward of the picked answer"].tolist()
-    assert best == sorted(best) and best[-1] > best[0], best
+    # the page's readout is the best of the first n scores, read here from the scores themselves
+    assert best == pytest.approx([max(scores[:n]) for n in range(1, len(scores) + 1)]), (best, scores)
+    assert best[-1] > scores[0], (best, scores)  # best-of-16 beats a single answer
+    assert len({a.strip() for a in answers}) > 1  # n different answers to choose among
 
 
 # ----------------------------------------------------------------------------- SimCLR on the Images page
 
 
-@check("views_without_augmentations_identical")
+@check("views_without_augmentations_identical", lane="training")
 def views_identical(item: dict, check: dict, models) -> None:
     """With every augmentation off, the two views of each digit are the same image and cos = 1."""
     import numpy as np
@@ -219,7 +224,7 @@ def views_identical(item: dict, check: dict, models) -> None:
     assert np.allclose(np.diag(np.asarray(vb.result.similarity)), 1.0, atol=1e-5)
 
 
-@check("simclr_probe_beats_pixels")
+@check("simclr_probe_beats_pixels", lane="training")
 def simclr_probe_beats_pixels(item: dict, check: dict, models) -> None:
     """After the page's default SimCLR run, a linear probe on its features with `labels_per_class` labels
     beats the same probe on raw pixels (held-out digits; mean of 3 draws, as on the page)."""
