@@ -4,8 +4,9 @@
 The wheel is built from the tracked files (`pip wheel --no-deps`, no build isolation: nothing is
 downloaded) and installed without its dependencies into a fresh venv that reads this environment's
 packages (torch, Streamlit, the model packages) through a .pth file, so the test costs seconds, not
-the minutes of a real `pipx install` (about 3.5 min here, most of it installing torch and the other
-dependencies: `test_pipx_install`, opt-in with SSL_EXPLORER_PIPX=1).
+the minutes of a real `pipx install` (the install alone about 3.5 min here, most of it torch and the other
+dependencies; `test_pipx_install`, about 7 min with the model packages' download and SmolLM2's
+conversion into a fresh cache, runs only with SSL_EXPLORER_PIPX=1).
 """
 
 from __future__ import annotations
