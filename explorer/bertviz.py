@@ -10,16 +10,16 @@ import html
 import json
 import re
 from itertools import groupby
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from explorer import paths
 from explorer.attention import Attentions
 from explorer.attention_summaries import evenly_spaced
 from explorer.errors import ExplorerError
 
-VENDOR = Path(__file__).resolve().parent.parent / "assets" / "vendor"
+VENDOR = paths.ASSETS / "vendor"
 
 # bertviz draws one SVG line per token pair and per head: beyond ~100 tokens the browser stalls.
 BERTVIZ_MAX_TOKENS = 100

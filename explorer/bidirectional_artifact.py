@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from explorer import paths
 from explorer.mlm_artifact import write_atomic
 
 FORMAT = 1
@@ -30,7 +31,7 @@ NAME = "ssl-explorer-smollm2-mlm"
 
 
 def default_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "assets" / "models" / NAME
+    return paths.ASSETS / "models" / NAME
 
 
 def available(path: Path | None = None) -> bool:

@@ -12,10 +12,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from explorer import paths
 from explorer.errors import ExplorerError
 from explorer.tokens import clean_text, encode, model_max_tokens
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = paths.ASSETS
 NEIGHBOURS_FILE = ASSETS / "corpora" / "neighbours.txt"
 POOLINGS = ("mean", "cls", "max")
 MAX_SENTENCES = 64

@@ -17,9 +17,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from explorer import paths
 from explorer.errors import ExplorerError
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = paths.ASSETS
 WIDGETS = ("none", "fill_mask", "next_token", "compare", "span", "contrastive", "stages")
 
 

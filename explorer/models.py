@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from explorer import hub, model_policy
+from explorer import hub, model_policy, paths
 from explorer.errors import ModelUnavailable
 from explorer.gguf_cache import (CACHE_FORMAT, SMOLLM2_GGUF, _cache_ok, cache_dir,  # noqa: F401 - re-exported
                                  convert_smollm2, prepare_offline_defaults, smollm2_cache_path, smollm2_gguf)
@@ -141,7 +141,7 @@ def _load_minilm() -> LoadedModel:
 
 
 def project_mlm_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "assets" / "models" / PROJECT_MLM
+    return paths.ASSETS / "models" / PROJECT_MLM
 
 
 def _load_project_mlm() -> LoadedModel:

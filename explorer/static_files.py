@@ -11,7 +11,9 @@ import functools
 import shutil
 from pathlib import Path
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+from explorer import paths
+
+STATIC_DIR = paths.app_dir() / "static"
 PLOTLY_JS = "plotly.min.js"
 PLOTLY_JS_URL = f"app/static/{PLOTLY_JS}"  # relative to the app's base URL (a room's path prefix too): see explorer.ui.chart
 

@@ -39,10 +39,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from explorer import paths
 from explorer.serving import process, proxy
 
 _LOG = logging.getLogger("ssl_explorer.serve")
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = paths.app_dir()
 MAX_BACKOFF_S = 30.0
 
 
