@@ -167,6 +167,12 @@ def test_three_stages_on_one_model_on_the_training_page():
         at.run()
         assert not at.exception, [e.value for e in at.exception]
     stages = at.session_state["stages_pipeline"]
+    # each stage went on from the model the one before left: SFT kept the pretrained language (a model
+    # fine-tuned from fresh weights would not know the text), DPO's reference is the SFT model
+    perplexity = stages.figures_table()["held-out perplexity"]
+    assert perplexity.iloc[1] < 1.6 * perplexity.iloc[0], perplexity.tolist()
+    sft, pretrain = stages.runs["sft"], stages.runs["pretrain"]
+    assert sft.tokenizer is pretrain.tokenizer and stages.runs["dpo"].extra["reference"].model is sft.model
     table = stages.table()
     assert list(table.columns) == ["probe", "1. Pretraining (self-supervised)", "2. Supervised fine-tuning",
                                    "3. Alignment (DPO)"]
