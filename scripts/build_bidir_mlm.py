@@ -340,6 +340,8 @@ def model_card(info: dict, figures: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--base", default=None, help="the causal LM to start from, a folder or id explorer.load('clm') "
+                                                  "takes (default: the packaged SmolLM2-135M-Instruct)")
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--weights", default=DEFAULT_WEIGHTS)
     ap.add_argument("--layers", type=int, default=8, help="top blocks given bidirectional attention")
@@ -375,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     ckpt_file = args.out / "checkpoint.pt"
-    causal = load("clm")
+    causal = load("clm", args.base)
+    base = {"base_model": args.base} if args.base else {}  # the artefact names the causal LM it was made from
     tokenizer = masked_tokenizer(causal.tokenizer)
     model = build_model(args, causal.model, tokenizer)
     model.to(args.device)  # the shared causal LM moves with it (this process only)
@@ -461,14 +464,14 @@ def main(argv: list[str] | None = None) -> int:
                 "dev_curve": [(h["step"], h["dev"]) for h in history if "dev" in h], "phases": phases,
                 "final_loss": sum(losses) / max(1, len(losses)), "trained_parameters": n_trained,
                 "corpus": str(args.corpus.relative_to(ROOT)) if args.corpus.is_relative_to(ROOT) else str(args.corpus)}
-        target = artifact.save(model, args.artifact or artifact.default_dir(), info=info)
+        target = artifact.save(model, args.artifact or artifact.default_dir(), info=info, **base)
         info["recipe"] = artifact.recipe(model)
         with torch.no_grad():
             figures = scores(model, tokenizer, causal)
         print(json.dumps(figures, indent=1), flush=True)
         info["scores"] = figures
         info["misses"] = misses(model, tokenizer)
-        artifact.save(model, target, info=info, card_markdown=model_card(info, figures))
+        artifact.save(model, target, info=info, card_markdown=model_card(info, figures), **base)
         print(f"artefact written to {target}", flush=True)
     return 0
 

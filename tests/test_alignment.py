@@ -85,8 +85,40 @@ def test_before_training_every_reward_is_zero_and_the_loss_ln2(tiny_clm):
     table = task.table()
     assert len(table) == len(TOY) and set(table["split"]) == {"train", "held out"}
     assert table["DPO loss"].tolist() == pytest.approx([math.log(2)] * len(TOY))
-    share = dpo.likelihood_preference(table)
-    assert share == float((table["log π_ref(chosen)"] > table["log π_ref(rejected)"]).mean())
+    # against log π(y|x) computed from scratch for each answer: the tokenizer's own chat template, a plain
+    # forward pass, the sum of the answer's token log-probabilities (end of turn included), as in the paper
+    ref = [(_answer_log_prob(tiny_clm, p.prompt, p.chosen), _answer_log_prob(tiny_clm, p.prompt, p.rejected))
+           for p in TOY]
+    assert table["log π_ref(chosen)"].tolist() == pytest.approx([c for c, _ in ref], abs=1e-3)
+    assert table["log π_ref(rejected)"].tolist() == pytest.approx([r for _, r in ref], abs=1e-3)
+    assert dpo.likelihood_preference(table) == sum(c > r for c, r in ref) / len(ref)
+    assert math.isnan(dpo.likelihood_preference(table.iloc[:0]))
+
+
+def test_likelihood_preference_counts_the_pairs_whose_chosen_answer_is_likelier(tiny_clm):
+    pairs = TOY[:4] + [PreferencePair(p.prompt, p.rejected, p.chosen, p.kind) for p in TOY[4:8]]  # 4 swapped
+    table = dpo.DPOTask(tiny_clm.model, tiny_clm.tokenizer, pairs, batch=4, seed=0).table()
+    ref = [_answer_log_prob(tiny_clm, p.prompt, p.chosen) > _answer_log_prob(tiny_clm, p.prompt, p.rejected)
+           for p in pairs]
+    assert 0 < sum(ref) < len(ref)  # both kinds of pair
+    assert dpo.likelihood_preference(table) == sum(ref) / len(ref)
+
+
+def _answer_log_prob(lm, prompt: str, answer: str) -> float:
+    """log π(answer | prompt) of the chat model, independently of explorer's encoding and scoring."""
+    tok = lm.tokenizer
+    head = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False)
+    full = tok.apply_chat_template([{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}],
+                                   tokenize=False)
+    assert full.startswith(head)
+    start = len(tok(head, add_special_tokens=False)["input_ids"])
+    ids = tok(full, add_special_tokens=False)["input_ids"]
+    end = ids.index(tok.convert_tokens_to_ids("<|im_end|>"), start) + 1  # the answer and its end of turn
+    ids = ids[:end]
+    with torch.no_grad():
+        logits = lm.model(input_ids=torch.tensor([ids])).logits[0]
+    logp = torch.log_softmax(logits.double(), -1)
+    return sum(float(logp[t - 1, ids[t]]) for t in range(start, end))
 
 
 def test_seeded_dpo_raises_held_out_preference_accuracy_and_keeps_the_reference(tiny_clm):

@@ -83,6 +83,49 @@ def test_a_reload_and_a_second_tab_find_the_run_and_a_new_run_elsewhere_takes_it
             assert p.locator('[data-testid="stException"]').count() == 0
 
 
+ORPHAN_PAUSE_S = 4
+
+
+def test_a_run_whose_browser_has_no_tab_open_pauses_itself_and_frees_its_slot():
+    """The real check (ui.session_alive through the browser's sessions) with a short pause time
+    (SSL_EXPLORER_ORPHAN_PAUSE_S) on a server with one training slot."""
+    env = {"SSL_EXPLORER_MAX_TRAININGS": "1", "SSL_EXPLORER_ORPHAN_PAUSE_S": str(ORPHAN_PAUSE_S)}
+    with app_server(env=env) as url, browser() as b:
+        context = b.new_context(viewport={"width": 1280, "height": 1100})
+        page = context.new_page()
+        page.goto(url + "/training")
+        wait_idle(page)
+        choose_setting(page, "Steps", "2000")
+        page.get_by_role("button", name="Start training").click()
+        grows(page, "train loss")
+        page.wait_for_timeout(2 * ORPHAN_PAUSE_S * 1000)  # longer than the pause time, the tab open
+        expect(page.get_by_role("button", name="Training…")).to_be_disabled()  # so it trains on
+        grows(page, "train loss")
+        page.close()  # the browser's only tab: nothing of it is connected any more
+        time.sleep(ORPHAN_PAUSE_S + 8)
+
+        page = context.new_page()  # the same browser opens the page again: it says why the run stopped
+        page.goto(url + "/training")
+        wait_idle(page)
+        expect(page.get_by_text(re.compile(
+            rf"Training paused at step \d+: the page was closed for {ORPHAN_PAUSE_S} seconds\. Resume continues"))
+        ).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("button", name=re.compile(r"^Resume \(step \d+ of 2000\)"))).to_be_enabled()
+
+        # its slot is free: another participant's run trains at once on this one-slot server
+        other = b.new_context(viewport={"width": 1280, "height": 1100}).new_page()
+        other.goto(url + "/training")
+        wait_idle(other)
+        other.get_by_role("button", name="Start training").click()
+        wait_idle(other)
+        assert other.get_by_text("Please wait").count() == 0 and other.get_by_text("busy").count() == 0
+        grows(other, "train loss")
+        other.get_by_role("button", name="Stop", exact=True).click()
+        expect(other.get_by_text("Stop was pressed", exact=False)).to_be_visible(timeout=30_000)
+        for p in (page, other):
+            assert p.locator('[data-testid="stException"]').count() == 0
+
+
 @contextlib.contextmanager
 def empty_reference_cache(tmp_path):
     """A cache folder with the converted SmolLM2 and no reference scores: DPO scores the pairs afresh."""

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import ROOT
 from explorer import training
-from explorer.training import preferences
+from explorer.training import preferences, reward
 from tests.figures import figures
 
 
@@ -117,6 +117,9 @@ def test_dpo_from_the_page_raises_held_out_accuracy_and_leaves_the_shared_model_
     assert at.session_state["align_dpo_run"] is None
 
 
+N_BEST = 8
+
+
 def test_reward_model_then_best_of_n(tiny_clm_dir, tiny_mlm_dir):
     at = open_page("Reward model & best-of-n", model_id_clm=str(tiny_clm_dir), model_id_encoder=str(tiny_mlm_dir))
     at.selectbox(key="align_rm_steps").set_value(30).run()
@@ -124,14 +127,25 @@ def test_reward_model_then_best_of_n(tiny_clm_dir, tiny_mlm_dir):
     assert not at.exception, [e.value for e in at.exception]
     run = finish(at, "align_rm_run")
     assert run.step == 30
-    at.slider(key="align_bon_n").set_value(4).run()
+    at.slider(key="align_bon_n").set_value(N_BEST).run()
+    at.session_state["align_seed"] = 3  # samples whose best changes with n, so the check below bites
     at.button(key="align_bon_go").click().run()
     assert not at.exception, [e.value for e in at.exception]
     frame = at.session_state["align_bon"]
-    assert len(frame) == 4
-    best = frame["reward of the picked answer"].tolist()
-    assert best == sorted(best)  # the best of n can only rise with n
-    assert f"Best of 4: answer" in text(at)
+    assert len(frame) == N_BEST and frame["picked"].nunique() > 2
+    # computed again here: the same n samples, each scored alone by the trained reward model
+    from explorer import load
+
+    prompt = at.session_state["align_bon_prompt"]
+    answers = reward.sample_answers(load("clm", str(tiny_clm_dir)), prompt, N_BEST, seed=int(at.session_state["align_seed"]))
+    scores = [reward.rewards(run.model, run.tokenizer, prompt, [a])[0] for a in answers]
+    for n in range(1, N_BEST + 1):
+        best = max(range(n), key=lambda i: scores[i])
+        row = frame.iloc[n - 1]
+        assert row["n"] == n and row["picked"] == best + 1 and row["answer"] == answers[best], n
+        assert row["reward of the picked answer"] == pytest.approx(scores[best], abs=1e-4), n
+        assert row["mean reward of one sample"] == pytest.approx(sum(scores[:n]) / n, abs=1e-4), n
+    assert f"Best of {N_BEST}: answer {frame.iloc[-1]['picked']} (reward " in text(at)
 
 
 def test_three_stages_on_one_model_on_the_training_page():
@@ -153,6 +167,12 @@ def test_three_stages_on_one_model_on_the_training_page():
         at.run()
         assert not at.exception, [e.value for e in at.exception]
     stages = at.session_state["stages_pipeline"]
+    # each stage went on from the model the one before left: SFT kept the pretrained language (a model
+    # fine-tuned from fresh weights would not know the text), DPO's reference is the SFT model
+    perplexity = stages.figures_table()["held-out perplexity"]
+    assert perplexity.iloc[1] < 1.6 * perplexity.iloc[0], perplexity.tolist()
+    sft, pretrain = stages.runs["sft"], stages.runs["pretrain"]
+    assert sft.tokenizer is pretrain.tokenizer and stages.runs["dpo"].extra["reference"].model is sft.model
     table = stages.table()
     assert list(table.columns) == ["probe", "1. Pretraining (self-supervised)", "2. Supervised fine-tuning",
                                    "3. Alignment (DPO)"]

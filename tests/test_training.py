@@ -246,6 +246,15 @@ def test_a_run_goes_on_while_its_session_is_there_and_pauses_when_it_has_gone(mo
     assert gone.status == "stopped" and gone.step < 1000 and "closed" in gone.message[1]
 
 
+def test_the_pause_time_of_a_run_with_no_tab_open_is_a_setting(monkeypatch):
+    for value, seconds in (("4", 4.0), ("0.5", 0.5), ("", 120.0), ("soon", 120.0), ("0", 120.0), ("-3", 120.0)):
+        monkeypatch.setenv(training.live.ORPHAN_PAUSE_ENV, value)
+        assert training.live._abandoned_seconds() == seconds, value
+    monkeypatch.delenv(training.live.ORPHAN_PAUSE_ENV)
+    assert training.live._abandoned_seconds() == 120.0
+    assert [training.live._duration(s) for s in (4, 1, 120, 60)] == ["4 seconds", "1 second", "2 minutes", "1 minute"]
+
+
 def test_stop_ends_a_slow_step_within_a_second_and_keeps_the_finished_steps(monkeypatch):
     """Steps of over 1.5 s (each block's forward sleeps 0.75 s): Stop abandons the step in flight
     (the interruption points between blocks) instead of waiting for it to finish."""

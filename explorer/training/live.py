@@ -9,9 +9,9 @@ or reloading leaves the run going, and the page shows it again when it comes bac
 The page polls the run (`Run.step`, `Run.trainer.history`, `Run.status`) and calls `seen()` each
 time it draws it. A run whose browser has gone for `ABANDONED_SECONDS` (every tab closed:
 `start(alive=...)` tells), or, without such a check, that no page has shown for that long, stops by
-itself and frees its training slot. Resume continues from the last finished step. However a run
-ends, `Run.message` says why (finished, stopped, paused for another run, paused as abandoned, the
-server busy, failed).
+itself and frees its training slot (`SSL_EXPLORER_ORPHAN_PAUSE_S` sets the time, default 120 s).
+Resume continues from the last finished step. However a run ends, `Run.message` says why (finished,
+stopped, paused for another run, paused as abandoned, the server busy, failed).
 """
 
 from __future__ import annotations
@@ -25,9 +25,22 @@ from explorer.training import limits
 from explorer.training.limits import ServerBusy, TrainingSlots, training_slot
 from explorer.training.loop import train
 from explorer.training.runs import Run
+from explorer.wording import count
 
 NICENESS = 10  # training threads yield the CPU to the page sessions' own work (Linux)
-ABANDONED_SECONDS = 120.0  # (a reload or a network blip reconnects well within this)
+ORPHAN_PAUSE_ENV = "SSL_EXPLORER_ORPHAN_PAUSE_S"
+
+
+def _abandoned_seconds(default: float = 120.0) -> float:
+    """How long a run goes on with no tab of its browser open (`SSL_EXPLORER_ORPHAN_PAUSE_S`, seconds)."""
+    try:
+        value = float(os.environ.get(ORPHAN_PAUSE_ENV) or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+ABANDONED_SECONDS = _abandoned_seconds()  # (a reload or a network blip reconnects well within the default)
 STOP_WAIT_SECONDS = 1.0
 REDRAW_SECONDS = 0.5  # how often a page redraws a run while it trains
 
@@ -116,6 +129,12 @@ def _final_sample(run: Run) -> None:
         pass
 
 
+def _duration(seconds: float) -> str:
+    if seconds >= 60:
+        return count(round(seconds / 60), "minute")
+    return f"{seconds:g} second{'' if seconds == 1 else 's'}"
+
+
 def _ended(run: Run, abandoned: bool = False, phase: str = "running") -> tuple[str, str] | None:
     """Why the run is not training any more, for the page (`phase`: what it was doing when stopped)."""
     if run.status == "done":
@@ -129,7 +148,7 @@ def _ended(run: Run, abandoned: bool = False, phase: str = "running") -> tuple[s
         return "info", f"Stopped before the first step, while preparing: {why}. Start begins again."
     if abandoned and not run.stop_event.is_set():
         return "info", (f"Training paused at step {run.step}: the page was closed for "
-                        f"{ABANDONED_SECONDS / 60:.0f} minutes. Resume continues from there.")
+                        f"{_duration(ABANDONED_SECONDS)}. Resume continues from there.")
     return "info", f"Stopped at step {run.step} of {run.target}: {why}. What it learned is kept; Resume continues."
 
 
