@@ -64,10 +64,11 @@ def _save_standin(kind: str) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
-    from explorer import mlm_artifact
-    from explorer.models import _quiet_transformers, minilm_dir
+    from explorer.models.made import minilm_mlm as mlm_artifact
+    from explorer.models.loaded import quiet_transformers
+    from explorer.models.catalogue import minilm_dir
 
-    _quiet_transformers()
+    quiet_transformers()
     folder = _temp_folder(f"bench-mlm-{kind}-")
     if kind == "tiny":
         tok = AutoTokenizer.from_pretrained(minilm_dir())

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from explorer import attention, attention_summaries, bertviz, lens, ui
+from explorer.inside import attention, summaries as attention_summaries, bertviz, lens
+from explorer import ui
 from explorer.charts import attention as charts
-from explorer.models import ROLE_NAMES
+from explorer.models.roles import ROLE_NAMES
 
 PRESETS = attention.EXAMPLES
 ROLES = ["clm", "mlm", "encoder", "seq2seq"]

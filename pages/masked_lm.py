@@ -4,7 +4,8 @@ import time
 
 import streamlit as st
 
-from explorer import examples, mlm, ui, whole_words
+from explorer import examples, mlm, ui
+from explorer.words import candidates as whole_words
 from explorer.charts.compare import word_bars
 from explorer.charts import mlm as mlm_charts
 from explorer.charts import unique_labels

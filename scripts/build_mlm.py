@@ -278,8 +278,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from bench.cloze import evaluate, format_report
-    from explorer import mlm_artifact
-    from explorer.models import minilm_dir, project_mlm_dir
+    from explorer.models.made import minilm_mlm as mlm_artifact
+    from explorer.models.catalogue import minilm_dir, project_mlm_dir
 
     out = args.out or project_mlm_dir()
     torch.set_num_threads(args.threads)

@@ -253,7 +253,7 @@ def test_a_waiting_run_shows_why_and_starts_when_a_slot_frees(monkeypatch):
 
 
 def test_continue_mlm_from_the_page_leaves_the_cached_model_bit_identical(tiny_mlm_dir):
-    from explorer import model_cache
+    from explorer.models import cache as model_cache
 
     shared = model_cache.SHARED.get("mlm", str(tiny_mlm_dir))
     before = {k: v.clone() for k, v in shared.model.state_dict().items()}

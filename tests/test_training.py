@@ -409,7 +409,7 @@ def test_training_text_limits():
 
 def test_mask_tokens_targets_about_15_percent_and_never_special_tokens(tiny_mlm):
     tok = tiny_mlm.tokenizer
-    ids = training._with_specials(torch.randint(1000, 2000, (16, 62)), tok)
+    ids = training.with_specials(torch.randint(1000, 2000, (16, 62)), tok)
     inputs, labels = training.mask_tokens(ids, tok, torch.Generator().manual_seed(0))
     chosen = labels != -100
     assert 0.10 < chosen.float().mean() < 0.20

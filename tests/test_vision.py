@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from explorer import training, vision
-from explorer.contrastive import info_nce
+from explorer.contrastive.info_nce import info_nce
 from explorer.errors import ExplorerError
 from explorer.vision import uploads
 
