@@ -64,7 +64,7 @@ def _save_standin(kind: str) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
-    from explorer.models.made import minilm_mlm as mlm_artifact
+    from explorer.models.made import minilm_mlm
     from explorer.models.loaded import quiet_transformers
     from explorer.models.catalogue import minilm_dir
 
@@ -77,7 +77,7 @@ def _save_standin(kind: str) -> Path:
                          intermediate_size=64, max_position_embeddings=128, architectures=["BertForMaskedLM"])
         model = BertForMaskedLM(cfg)
     else:
-        model, tok = mlm_artifact.base_model(minilm_dir())
+        model, tok = minilm_mlm.base_model(minilm_dir())
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder

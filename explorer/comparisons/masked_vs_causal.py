@@ -28,7 +28,7 @@ import torch
 
 from explorer import clm as causal
 from explorer import mlm as masked
-from explorer.words import candidates as whole_words
+from explorer.words import candidates
 from explorer.errors import ExplorerError
 from explorer.tokens import Encoded, clean_text, display_piece, encode, model_max_tokens
 from explorer.words.pieces import WordPredictions
@@ -151,7 +151,7 @@ def prepare(mlm_lm: Any, clm_lm: Any, text: str | None, *, max_tokens: int = MAX
     ctok = clm_lm.tokenizer
     # no more tokens than each model has positions (a small model may have fewer than MAX_TOKENS)
     # (and room for the masked LM's longest reading of a hidden word: 3 pieces and one slot after them)
-    max_tokens = min(max_tokens, model_max_tokens(mtok, mlm_lm.model) - whole_words.MAX_PIECES)
+    max_tokens = min(max_tokens, model_max_tokens(mtok, mlm_lm.model) - candidates.MAX_PIECES)
     clm_max = min(4 * max_tokens, model_max_tokens(ctok, clm_lm.model, cap=1_000_000) - 1)  # and the start token
     mask_tok, _ = masked.mask_token(mtok)
     mlm_text, mlm_words = _with_blanks(text, words, mask_tok)
@@ -239,9 +239,9 @@ def predict_word(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *, k: i
     sides visible), the causal LM from the text to its left. A typed blank has no answer to rank."""
     mpos, cpos = _positions(comp, index)
     word = comp.words[index]
-    mlm_words = whole_words.masked_word_candidates(mlm_lm, comp.mlm_enc.ids, mpos[0], mpos[-1] + 1, k=k)
+    mlm_words = candidates.masked_word_candidates(mlm_lm, comp.mlm_enc.ids, mpos[0], mpos[-1] + 1, k=k)
     answer = None if word.blank else comp.clm_ids[cpos[0]:cpos[-1] + 1]
-    clm_words = whole_words.causal_word_candidates(clm_lm, comp.clm_ids[:cpos[0]], answer, k=k)
+    clm_words = candidates.causal_word_candidates(clm_lm, comp.clm_ids[:cpos[0]], answer, k=k)
     shown = [w.text if w.index != index else BLANK for w in comp.words]
     left = _join(comp.text, comp.words[:index], [w.text for w in comp.words[:index]]) + " " + BLANK
     return (Side("mlm", mlm_lm.info.name, _join(comp.text, comp.words, shown), mlm_words,
@@ -292,8 +292,8 @@ def score_words(comp: Comparison, mlm_lm: Any, clm_lm: Any) -> pd.DataFrame:
         raise ExplorerError("There is no word to score.", "Type a sentence without blanks.")
     mspans = [_span(comp.mlm_map, w.index) for w in targets]
     cspans = [_span(comp.clm_map, w.index) for w in targets]
-    m_lps = whole_words.masked_word_scores(mlm_lm, comp.mlm_enc.ids, mspans)
-    c_lps = whole_words.causal_word_scores(clm_lm, comp.clm_ids, cspans)
+    m_lps = candidates.masked_word_scores(mlm_lm, comp.mlm_enc.ids, mspans)
+    c_lps = candidates.causal_word_scores(clm_lm, comp.clm_ids, cspans)
     rows = []
     for w, m_lp, c_lp, (ma, mb), (ca, cb) in zip(targets, m_lps, c_lps, mspans, cspans):
         rows.append({"word": w.text, "index": w.index, "masked LM p(word)": math.exp(m_lp),
