@@ -40,11 +40,11 @@ nginx:
 
 run: setup
 	if [ "$(WORKERS)" != 1 ]; then $(MAKE) -s nginx; fi
-	$(PY) -m explorer.models --prepare
+	$(PY) -m explorer.prepare
 	$(PY) serve.py --workers $(WORKERS) --server.address 127.0.0.1 --server.port $(PORT)
 
 test: setup-dev
-	$(PY) -m explorer.models --prepare
+	$(PY) -m explorer.prepare
 	$(PY) -m pytest -q --durations=15 -n 2 --dist loadfile tests
 
 # Interaction fuzzing, long run: the same tests as in `make test` (tests/test_fuzz.py), 140 sequences of
@@ -53,7 +53,7 @@ FUZZ_EXAMPLES ?= 140
 FUZZ_STEPS ?= 15
 FUZZ_SEED ?= 0
 fuzz: setup-dev
-	$(PY) -m explorer.models --prepare
+	$(PY) -m explorer.prepare
 	SSL_EXPLORER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SSL_EXPLORER_FUZZ_STEPS=$(FUZZ_STEPS) SSL_EXPLORER_FUZZ_SEED=$(FUZZ_SEED) \
 		$(PY) -m pytest -q -p no:cacheprovider -p no:logging --durations=0 tests/test_fuzz.py
 
@@ -76,7 +76,7 @@ build-mlm: setup corpus
 
 corpus: setup
 	test -f /usr/share/wordnet/data.noun || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base >/dev/null)
-	$(PY) -m explorer.models --prepare
+	$(PY) -m explorer.prepare
 	test -f build/corpus/wordnet_examples.txt || $(PY) scripts/build_corpus.py wordnet
 	$(PY) scripts/build_corpus.py assemble
 
@@ -85,7 +85,7 @@ corpus: setup
 CORPUS_MINUTES ?= 80
 build-minilm-mlm: setup
 	test -f /usr/share/wordnet/data.noun || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base >/dev/null)
-	$(PY) -m explorer.models --prepare
+	$(PY) -m explorer.prepare
 	test -f build/corpus/corpus.tsv || $(PY) scripts/build_corpus.py all --minutes $(CORPUS_MINUTES) --batch 48
 	$(PY) scripts/build_mlm.py --out build/mlm/phase1 --steps 1450 --warmup 50 --lr 3e-4 \
 		--weights wordnet_examples=0.55,wordnet_glosses=0.4,synthetic=0.05

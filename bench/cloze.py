@@ -118,7 +118,7 @@ def agreement(a, b, tokenizer, items: list[ClozeItem]) -> dict:
     share of blanks with the same top-1 token and the same top-5 set."""
     import torch
 
-    from explorer.mlm_predictions import log_probs_at
+    from explorer.mlm.predictions import log_probs_at
 
     kl, dp, same1, same5 = [], [], 0, 0
     for it in items:
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     from explorer import ModelUnavailable, load
-    from explorer.models import DEFAULTS, PROJECT_MLM
+    from explorer.models.catalogue import DEFAULTS, PROJECT_MLM
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="*", help="masked-LM ids or folders (default: the offline ones, and "

@@ -30,7 +30,7 @@ from bench.common import app_threads, machine, median, save_json  # noqa: E402
 CONVERT = """
 import time
 t0 = time.perf_counter()
-from explorer.models import convert_smollm2
+from explorer.models.made.gguf_cache import convert_smollm2
 t1 = time.perf_counter()
 convert_smollm2()
 print(f"{t1 - t0:.3f} {time.perf_counter() - t1:.3f}")
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", type=Path, help="write the results to this file")
     args = ap.parse_args(argv)
     app_threads()
-    from explorer.models import convert_smollm2
+    from explorer.models.made.gguf_cache import convert_smollm2
 
     convert_smollm2()  # the "with cache" runs need it
     print(f"Machine: {machine()}")

@@ -43,8 +43,8 @@ def app_threads() -> None:
 
 def with_float32_products(load: Callable[[], object]) -> tuple[object, object | None]:
     """(the model as the app loads it here, the same model with float32 products or None): where the app
-    multiplies a model's blocks in bfloat16 (`explorer.bfloat16`), a report scores both."""
-    from explorer import bfloat16
+    multiplies a model's blocks in bfloat16 (`explorer.models.made.bfloat16`), a report scores both."""
+    from explorer.models.made import bfloat16
 
     lm = load()
     if getattr(lm, "extra", {}).get("products") != "bfloat16":

@@ -113,7 +113,8 @@ def compare_cases(m, c) -> dict[str, tuple[Callable, Callable]]:
     masks), and each of its parts."""
     import torch
 
-    from explorer import clm, compare
+    from explorer import clm
+    from explorer.comparisons import masked_vs_causal as compare
 
     mtok, ctok = m.tokenizer, c.tokenizer
     comp = compare.prepare(m, c, SENTENCE)
@@ -222,7 +223,7 @@ def attention_case(c) -> tuple[Callable, Callable]:
     import numpy as np
     import torch
 
-    from explorer import attention
+    from explorer.inside import attention
 
     model, tok = c.model, c.tokenizer
 

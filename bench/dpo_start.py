@@ -51,7 +51,7 @@ def cache_folder(cold: bool, folder: str | None = None):
     if not cold:
         yield {"SSL_EXPLORER_CACHE": folder} if folder else {}
         return
-    from explorer import gguf_cache
+    from explorer.models.made import gguf_cache
 
     with contextlib.ExitStack() as stack:
         d = folder or stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-dpo-"))

@@ -64,10 +64,11 @@ def _save_standin(kind: str) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
-    from explorer import mlm_artifact
-    from explorer.models import _quiet_transformers, minilm_dir
+    from explorer.models.made import minilm_mlm
+    from explorer.models.loaded import quiet_transformers
+    from explorer.models.catalogue import minilm_dir
 
-    _quiet_transformers()
+    quiet_transformers()
     folder = _temp_folder(f"bench-mlm-{kind}-")
     if kind == "tiny":
         tok = AutoTokenizer.from_pretrained(minilm_dir())
@@ -76,7 +77,7 @@ def _save_standin(kind: str) -> Path:
                          intermediate_size=64, max_position_embeddings=128, architectures=["BertForMaskedLM"])
         model = BertForMaskedLM(cfg)
     else:
-        model, tok = mlm_artifact.base_model(minilm_dir())
+        model, tok = minilm_mlm.base_model(minilm_dir())
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder

@@ -80,7 +80,7 @@ def format_table(results: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from explorer import ModelUnavailable, load
-    from explorer.models import DEFAULTS, PROJECT_MLM
+    from explorer.models.catalogue import DEFAULTS, PROJECT_MLM
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mlm", nargs="*", default=None, help="masked-LM ids (default: the offline ones)")

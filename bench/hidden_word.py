@@ -4,7 +4,7 @@
     python -m bench.hidden_word --sets heldout --show
 
 Each sentence hides one word that the words to its RIGHT decide. The page's own function
-(`explorer.compare.predict_word`: whole words on both sides) is called, and two rates are counted:
+(`explorer.comparisons.masked_vs_causal.predict_word`: whole words on both sides) is called, and two rates are counted:
 
 - **masked top-1**: the masked LM's top word is the hidden word (the page says "Recovered");
 - **masked above causal**: the hidden word ranks higher on the masked side than on the causal side
@@ -44,7 +44,7 @@ def load_items(path: Path) -> list[tuple[str, str]]:
 
 
 def evaluate(mlm_lm, clm_lm, items: list[tuple[str, str]], show: bool = False) -> dict:
-    from explorer import compare
+    from explorer.comparisons import masked_vs_causal as compare
 
     rows = []
     started = time.perf_counter()

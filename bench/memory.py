@@ -40,7 +40,7 @@ def measure(mlm_ids: list[str]) -> dict:
     import torch
 
     from explorer import clm, load, mlm
-    from explorer.contrastive import embed
+    from explorer.contrastive.embeddings import embed
 
     torch.set_num_threads(1)
     c, e = load("clm"), load("encoder")

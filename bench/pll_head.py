@@ -30,20 +30,21 @@ def main() -> None:
     args = ap.parse_args()
     app_threads()
     import explorer
-    from explorer import mlm, mlm_predictions
+    from explorer import mlm
+    from explorer.mlm import predictions as mlm_predictions
 
     lm = explorer.load("mlm", args.model)
     enc = mlm.encode_text(lm, TEXT * 20, max_tokens=args.tokens)
-    head_at = mlm_predictions._encoder_and_head
+    head_at = mlm_predictions.encoder_and_head
     totals = {}
 
     def run(name: str, parts):
         def fn():
-            mlm_predictions._encoder_and_head = parts
+            mlm_predictions.encoder_and_head = parts
             try:
                 totals[name] = mlm.pseudo_log_likelihood(lm, enc).total
             finally:
-                mlm_predictions._encoder_and_head = head_at
+                mlm_predictions.encoder_and_head = head_at
         return fn
 
     times = interleaved({"head at the scored positions": run("positions", head_at),

@@ -261,7 +261,7 @@ def cloze_section(r: dict) -> list[str]:
         for name, why in r.get("unavailable", {}).items():
             out.append(f"| {name} | not available here: {why.splitlines()[0][:120]} |" + " |" * (len(sets) - 1))
         for name, a in r.get("products_agreement", {}).items():
-            out += ["", f"{name} as served here multiplies its blocks in bfloat16 (`explorer.bfloat16`); against its "
+            out += ["", f"{name} as served here multiplies its blocks in bfloat16 (`explorer.models.made.bfloat16`); against its "
                     f"float32 products on the {a['n']} development blanks: mean KL {a['mean_kl']:.1e} nats (largest "
                     f"{a['max_kl']:.1e}), largest change of a top-10 probability {a['max_prob_change']:.3f}, the same "
                     f"top-1 token on {a['same_top1']:.0%} and the same top-5 set on {a['same_top5']:.0%} of them."]
@@ -281,7 +281,7 @@ def hidden_section(r: dict) -> list[str]:
     out = _head("15. Masked vs causal: the hidden word recovered, whole words (goal: masked top-1 >= 0.80, above the "
                 "causal side >= 0.90)", r)
     if r.get("sets"):
-        out += [f"The page's own readout (`explorer.compare.predict_word`, whole words on both sides) on sentences "
+        out += [f"The page's own readout (`explorer.comparisons.masked_vs_causal.predict_word`, whole words on both sides) on sentences "
                 f"written for it, each hiding a word that the words to its right decide. Masked LM: {r['masked_lm']}; "
                 f"causal LM: {r['causal_lm']}.", ""]
         out += [f"- **{n}** (`{s['file']}`, {s['n']} sentences): {s['role']}." for n, s in r["sets"].items()]

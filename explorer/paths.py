@@ -4,7 +4,7 @@ In the repository, `app.py`, `pages/`, `assets/` and `.streamlit/` sit next to `
 installed package (`pipx install .`, see pyproject.toml) carries the same files in `explorer/_app/`.
 
 Streamlit serves `static/` from the folder of the script it runs and reads that folder's
-`.streamlit/config.toml`, and the app writes plotly.js into `static/` (`explorer.static_files`).
+`.streamlit/config.toml`, and the app writes plotly.js into `static/` (`explorer.ui.static_files`).
 Site-packages may be read-only, so an installed app runs from a copy of `app.py`, `pages/` and
 `.streamlit/` in the cache folder (`app_dir`, made by `ensure_app_dir`); the assets, the bundled
 model weights among them, are read where they were installed.
@@ -28,7 +28,7 @@ APP_FOLDERS = ("pages",)
 
 
 def cache_dir() -> Path:
-    """The app's cache folder (``SSL_EXPLORER_CACHE``, default ~/.cache/ssl-explorer), as in explorer.gguf_cache."""
+    """The app's cache folder (``SSL_EXPLORER_CACHE``, default ~/.cache/ssl-explorer), as in explorer.models.made.gguf_cache."""
     env = os.environ.get("SSL_EXPLORER_CACHE")
     if env:
         return Path(env).expanduser()

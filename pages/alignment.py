@@ -34,7 +34,7 @@ ui.page_state("alignment", SHARED, LIMITS, local=LOCAL)
 MINE, SAMPLED, BON = "align_mine", "align_sampled", "align_bon"
 st.session_state.setdefault(MINE, [])
 
-ui._threads()
+ui.set_threads()
 st.title("Alignment: learning from preferences")
 ui.intro("The third stage of an assistant. After pretraining (self-supervised) and supervised fine-tuning, people "
          "compare two answers to the same prompt and say which is better. **DPO** tunes the model straight from "

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from explorer import attention, attention_summaries, bertviz, lens, ui
+from explorer.inside import attention, bertviz, lens, summaries
+from explorer import ui
 from explorer.charts import attention as charts
-from explorer.models import ROLE_NAMES
+from explorer.models.roles import ROLE_NAMES
 
 PRESETS = attention.EXAMPLES
 ROLES = ["clm", "mlm", "encoder", "seq2seq"]
@@ -171,11 +172,11 @@ with ui.friendly_errors():
         renorm = a3.toggle("Renormalise rows", key="attn_renormalize", disabled=not hide,
                            help="On: each row is rescaled to sum to 1 over the tokens still shown. "
                                 "Off: the model's own weights (rows then sum to less than 1).")
-        matrix = attention_summaries.aggregate(part.weights, layer, head)
+        matrix = summaries.aggregate(part.weights, layer, head)
         rows, cols = list(range(len(part.rows))), list(range(len(part.cols)))
         raw = None
         if hide:
-            filtered = attention_summaries.hide_special(matrix, part.rows.special, part.cols.special, renormalize=renorm)
+            filtered = summaries.hide_special(matrix, part.rows.special, part.cols.special, renormalize=renorm)
             matrix, rows, cols = filtered.matrix, filtered.rows, filtered.cols
             raw = filtered.raw if renorm else None
             if float(filtered.hidden_share.max()) > 0:
@@ -201,20 +202,20 @@ with ui.friendly_errors():
                     "is a **previous-token head**; a full first column is a **sink** (the head parks its attention "
                     "on the first token or on [CLS]/[SEP] when it has nothing to do).")
         layer_opts = list(range(part.layers))
-        _keep_valid("attn_grid_layers", layer_opts, attention_summaries.default_grid_layers(part))
+        _keep_valid("attn_grid_layers", layer_opts, summaries.default_grid_layers(part))
         layers = st.multiselect("Layers", layer_opts, key="attn_grid_layers",
-                                help=f"The grid draws at most {attention_summaries.GRID_MAX_CELLS:,} cells at once.")
-        attention_summaries.check_grid(part, layers)
+                                help=f"The grid draws at most {summaries.GRID_MAX_CELLS:,} cells at once.")
+        summaries.check_grid(part, layers)
         layers = sorted(layers)
         st.plotly_chart(charts.heads_grid(part.weights[layers], layers, part.rows.pieces, part.cols.pieces,
                                           title=f"{part.title}: {len(layers)} layers x {part.heads} heads", large=large),
                         width="stretch", key="attn_grid_chart")
         st.subheader("Head patterns across all layers")
-        metric = st.selectbox("Pattern", list(attention_summaries.HEAD_METRICS), key="attn_metric")
-        scores = attention_summaries.head_scores(part, metric)
-        st.plotly_chart(charts.head_pattern(scores, metric, explanation=attention_summaries.HEAD_METRICS[metric][1], large=large),
+        metric = st.selectbox("Pattern", list(summaries.HEAD_METRICS), key="attn_metric")
+        scores = summaries.head_scores(part, metric)
+        st.plotly_chart(charts.head_pattern(scores, metric, explanation=summaries.HEAD_METRICS[metric][1], large=large),
                         width="stretch", key="attn_pattern_chart")
-        st.dataframe(attention_summaries.top_heads(scores, metric), hide_index=True)
+        st.dataframe(summaries.top_heads(scores, metric), hide_index=True)
 
     else:  # bertviz
         st.markdown("bertviz draws each token's attention as lines. **Head view**: pick a layer in its menu, click "

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from explorer import compare, examples, ui
+from explorer.comparisons import masked_vs_causal as compare
+from explorer import examples, ui
 from explorer.charts import probability_bars
 from explorer.charts.compare import gain_bars, mask_matrix, word_bars, word_strip
 from explorer.tokens import display_pieces

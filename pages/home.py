@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import lessons, model_cache, ui
+from explorer import lessons, ui
+from explorer.models import cache as model_cache
 
 # links to the app's pages open in the same tab, keeping presenter mode (a markdown link opens a new tab)
 st.markdown(ui.same_tab_links(lessons.read_markdown("home.md")), unsafe_allow_html=True)

@@ -22,7 +22,7 @@ ui.page_state("images", DEFAULTS, LIMITS, local={"img_mae_steps": training.AUTO,
 HIDDEN, MAE_RUN, SIMCLR_RUN = "img_hidden", "img_mae_run", "img_simclr_run"
 SHAPE = vision.SHAPES["digits"]
 
-ui._threads()
+ui.set_threads()
 large = ui.presenter()
 st.title("Images: masked patches and contrastive views")
 ui.intro("Not only text: **MAE** hides most of an image's patches and learns to paint them back; **SimCLR** learns "

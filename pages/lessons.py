@@ -3,7 +3,8 @@
 import streamlit as st
 
 from explorer import clm as causal
-from explorer import compare, contrastive, lessons, mlm, span, ui
+from explorer.comparisons import masked_vs_causal as compare
+from explorer import contrastive, lessons, mlm, span, ui
 from explorer.charts import probability_bars
 from explorer.charts.compare import word_bars
 from explorer.charts.contrastive import similarity_heatmap

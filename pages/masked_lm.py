@@ -4,7 +4,8 @@ import time
 
 import streamlit as st
 
-from explorer import examples, mlm, ui, whole_words
+from explorer import examples, mlm, ui
+from explorer.words import candidates
 from explorer.charts.compare import word_bars
 from explorer.charts import mlm as mlm_charts
 from explorer.charts import unique_labels
@@ -145,7 +146,7 @@ with tabs[0]:
                     "in the text to leave a blank.")
         elif st.session_state["mlm_whole_word"] and not st.session_state["mlm_pieces"]:
             with ui.friendly_errors():  # whole words: each hidden word's candidates are words, not pieces
-                found = whole_words.fill_words(lm, enc, masked, k=k)
+                found = candidates.fill_words(lm, enc, masked, k=k)
                 shown = found[:mlm_charts.MAX_BLANK_CHARTS]
                 chart.plotly_charts([word_bars(b.words, large=large, title=_word_title(b)) for b in shown],
                                     key="mlm_chart", columns=2)

@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import lessons, model_cache, models, ui
+from explorer import lessons, models, ui
+from explorer.models import cache as model_cache
 
 st.title("Models")
 ui.intro(

@@ -3,7 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import examples, span, span_fill, ui
+from explorer import examples, span, ui
+from explorer.comparisons import objectives
+from explorer.span import fill as span_fill
 from explorer.charts import span as span_charts
 from explorer.errors import ExplorerError
 
@@ -149,11 +151,11 @@ if corruption is not None:
             bert_tokenizer, corruption.text, noise_density=corruption.noise_density,
             mean_noise_span_length=corruption.mean_noise_span_length, seed=corruption.seed,
             anywhere=state["span_anywhere"])
-        views = span.compare_objectives(compared, bert_tokenizer, seed=corruption.seed)
+        views = objectives.compare_objectives(compared, bert_tokenizer, seed=corruption.seed)
         st.plotly_chart(span_charts.objectives_grid(
             [v.name for v in views], compared.pieces, [v.shown for v in views], [v.hidden for v in views],
             [v.predicted for v in views], large=ui.presenter()), width="stretch")
-        st.table(span.objectives_frame(views, len(compared.pieces)), hide_index=True, border="horizontal")
+        st.table(objectives.objectives_frame(views, len(compared.pieces)), hide_index=True, border="horizontal")
         st.caption("Masked LM: BERT's recipe (15% of the tokens; 80% [MASK], 10% random, 10% unchanged) with the "
                    "same seed. Next token: every position predicts the one after it, seeing only the left side. "
                    "Span corruption: the loss is on the decoder's target tokens, sentinels included."

@@ -61,7 +61,7 @@ def _auto(value, resolved) -> str:
     return f"auto ({resolved:g})" if value == training.AUTO else f"{value:g}"
 
 
-ui._threads()
+ui.set_threads()
 st.title("Live training")
 ui.intro("Watch a model learn while it trains, on this server's CPU. **Self-supervised** modes make their own "
             "labels from raw text (the next token, or a hidden word); **supervised** fine-tuning learns from labels "

@@ -122,7 +122,7 @@ def _phase(flags: dict, start: int, end: int, seconds: float) -> dict:
 
 
 def build_model(args, causal, tokenizer):
-    from explorer.bidirectional import BidirectionalLlamaForMaskedLM, make_trainable_blocks
+    from explorer.models.made.bidirectional import BidirectionalLlamaForMaskedLM, make_trainable_blocks
 
     model = BidirectionalLlamaForMaskedLM.from_causal(
         causal, bidirectional_layers=args.layers, mask_token_id=tokenizer.mask_token_id, readout=args.readout,
@@ -144,7 +144,7 @@ def scores(model, tokenizer, causal) -> dict:
     """Every benchmark figure for the card: cloze sets (and the causal LM's left-only reading), grammar."""
     from bench import grammar
     from bench.cloze import SENTENCES, evaluate, load_items
-    from explorer.models import LoadedModel
+    from explorer.models.loaded import LoadedModel
 
     sets = {"cloze_sentences": SENTENCES, "cloze_heldout": ROOT / "bench" / "cloze_heldout.tsv",
             "cloze_dev": ROOT / "bench" / "cloze_dev.tsv"}
@@ -256,7 +256,7 @@ def model_card(info: dict, figures: dict) -> str:
         "## How the app computes with it",
         "",
         "On a CPU that multiplies bfloat16 numbers natively (x86 `avx512_bf16` or `amx_bf16`) the app computes the "
-        "blocks' matrix products in bfloat16 (`explorer/bfloat16.py`): at each call the shared float32 weight is "
+        "blocks' matrix products in bfloat16 (`explorer/models/made/bfloat16.py`): at each call the shared float32 weight is "
         "rounded into a scratch buffer of the calling thread and the input is rounded too; the products are summed "
         "in float32 and the result rounded to bfloat16. Normalisation, the attention scores and softmax, the "
         "residual stream, the LoRA updates and the vocabulary head stay float32, nothing is stored twice, and "
@@ -369,9 +369,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from explorer import bidirectional_artifact as artifact
-    from explorer.bidirectional import masked_tokenizer
-    from explorer.models import load
+    from explorer.models.made import bidirectional_artifact as artifact
+    from explorer.models.made.bidirectional import masked_tokenizer
+    from explorer.models.loader import load
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

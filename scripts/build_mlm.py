@@ -278,8 +278,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from bench.cloze import evaluate, format_report
-    from explorer import mlm_artifact
-    from explorer.models import minilm_dir, project_mlm_dir
+    from explorer.models.made import minilm_mlm
+    from explorer.models.catalogue import minilm_dir, project_mlm_dir
 
     out = args.out or project_mlm_dir()
     torch.set_num_threads(args.threads)
@@ -292,19 +292,19 @@ def main(argv: list[str] | None = None) -> dict:
     t_start = time.time()
     base = minilm_dir()
     if args.init_from:
-        model, tok, _ = mlm_artifact.load(args.init_from, base)
-        prior = json.loads((Path(args.init_from) / mlm_artifact.META).read_text()).get("info", {})
+        model, tok, _ = minilm_mlm.load(args.init_from, base)
+        prior = json.loads((Path(args.init_from) / minilm_mlm.META).read_text()).get("info", {})
         print(f"continuing from {args.init_from} ({prior.get('steps', '?')} steps)", flush=True)
     else:
         prior = {}
-        model, tok = mlm_artifact.base_model(base)
+        model, tok = minilm_mlm.base_model(base)
         # The new head starts from BERT's initialisation, seeded.
         torch.manual_seed(args.seed)
         model.cls.predictions.transform.apply(model._init_weights)
         with torch.no_grad():
             model.cls.predictions.bias.zero_()
         model.tie_weights()
-    names = mlm_artifact.trainable_names(model)
+    names = minilm_mlm.trainable_names(model)
     for n, p in model.named_parameters():
         p.requires_grad_(n in names)
 
@@ -359,11 +359,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     def save(final: bool) -> dict:
         model.eval()
-        mlm_artifact.round_to_storage(model, names)
+        minilm_mlm.round_to_storage(model, names)
         res = cloze_now()
         snap = snapshot(final)
         snap["cloze"] = res["overall"]
-        mlm_artifact.save(model, out, base, model_card(snap, stats, res), info=snap)
+        minilm_mlm.save(model, out, base, model_card(snap, stats, res), info=snap)
         print(format_report(f"saved {out} at step {step}", res), flush=True)
         model.train()
         return res

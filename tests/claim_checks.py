@@ -104,7 +104,7 @@ def _sentence(item: dict) -> str:
 @check("compare_recovers")
 def compare_recovers(item, spec, models):
     """Masked vs causal: whether each side's top WORD is the hidden word (`masked`, `causal`: true/false)."""
-    from explorer import compare
+    from explorer.comparisons import masked_vs_causal as compare
 
     text = _sentence(item)
     comp = compare.prepare(models.mlm, models.clm, text)
@@ -122,7 +122,7 @@ def compare_recovers(item, spec, models):
 def compare_blank(item, spec, models):
     """Masked vs causal with a typed ___: the masked side's top word is one of `masked_top`; the causal
     side's top word is not (when `causal_differs`)."""
-    from explorer import compare
+    from explorer.comparisons import masked_vs_causal as compare
 
     comp = compare.prepare(models.mlm, models.clm, _sentence(item))
     left, right = compare.predict_word(comp, models.mlm, models.clm, compare.blank_index(comp), k=8)
@@ -137,7 +137,8 @@ def fill_mask_top(item, spec, models):
     """Masked LM page: the top guess at each blank (the example's `words` masked, or its typed blanks) is one
     of `expect` (a list per blank, in text order, for the first blanks); with `whole_word`, the top WORD of
     each hidden word."""
-    from explorer import mlm, whole_words
+    from explorer import mlm
+    from explorer.words import candidates as whole_words
 
     lm = models.mlm
     enc = mlm.encode_text(lm, _sentence(item))
@@ -185,7 +186,8 @@ def next_token_top(item, spec, models):
 def fill_mask_pieces_lost(item, spec, models):
     """Masked LM page: the word's pieces masked one by one (whole-word masking off): no piece is the top
     guess at its place; with `whole_word_words`, whole-word masking's candidates are whole words."""
-    from explorer import mlm, whole_words
+    from explorer import mlm
+    from explorer.words import candidates as whole_words
 
     lm = models.mlm
     enc = mlm.encode_text(lm, _sentence(item))

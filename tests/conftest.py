@@ -31,7 +31,7 @@ def _save(model, tok, path: Path) -> Path:
 def minilm_tokenizer():
     from transformers import AutoTokenizer
 
-    from explorer.models import minilm_dir
+    from explorer.models.catalogue import minilm_dir
 
     return AutoTokenizer.from_pretrained(minilm_dir())
 
@@ -40,7 +40,7 @@ def minilm_tokenizer():
 def smollm2_tokenizer():
     from transformers import AutoTokenizer
 
-    from explorer.models import convert_smollm2
+    from explorer.models.made.gguf_cache import convert_smollm2
 
     return AutoTokenizer.from_pretrained(convert_smollm2())
 
@@ -73,9 +73,10 @@ def tiny_clm_dir(tmp_path_factory, smollm2_tokenizer) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bidir_dir(tmp_path_factory, tiny_clm_dir) -> Path:
     """A masked-LM artefact made from the tiny Llama: its top block bidirectional, LoRA rank 4 with
-    non-zero (random) updates, saved as the project saves its own (`explorer.bidirectional_artifact`)."""
-    from explorer import bidirectional_artifact, load
-    from explorer.bidirectional import BidirectionalLlamaForMaskedLM, lora_parameters, masked_tokenizer
+    non-zero (random) updates, saved as the project saves its own (`explorer.models.made.bidirectional_artifact`)."""
+    from explorer.models.made import bidirectional_artifact
+    from explorer import load
+    from explorer.models.made.bidirectional import BidirectionalLlamaForMaskedLM, lora_parameters, masked_tokenizer
 
     causal = load("clm", str(tiny_clm_dir))
     tok = masked_tokenizer(causal.tokenizer)

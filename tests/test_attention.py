@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from explorer import ExplorerError, load
-from explorer import attention as A
-from explorer import attention_summaries as S
-from explorer import bertviz as B
+from explorer.inside import attention as A
+from explorer.inside import summaries as S
+from explorer.inside import bertviz as B
 from explorer.charts import attention as charts
 from tests.conftest import _save as save_model
 

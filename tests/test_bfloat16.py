@@ -1,4 +1,4 @@
-"""Matrix products in bfloat16 (explorer.bfloat16) and the masked LM that uses them where the CPU can."""
+"""Matrix products in bfloat16 (explorer.models.made.bfloat16) and the masked LM that uses them where the CPU can."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from explorer import bfloat16, load, mlm
-from explorer.bidirectional import _lora_forward, add_lora, vocabulary_logits
+from explorer.models.made import bfloat16
+from explorer import load, mlm
+from explorer.models.made.bidirectional import _lora_forward, add_lora, vocabulary_logits
 
 
 def _reference(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
@@ -218,13 +219,14 @@ def test_the_packaged_masked_lm_in_bfloat16_agrees_with_float32_on_development_s
     from pathlib import Path
 
     from bench.cloze import load_items
-    from explorer.models import SMOLLM2_MLM, _load_bidirectional
-    from explorer.mlm_predictions import log_probs_at
+    from explorer.models.catalogue import SMOLLM2_MLM
+    from explorer.models.loader import load_bidirectional
+    from explorer.mlm.predictions import log_probs_at
 
     models = {}
     for flag in ("0", "1"):
         monkeypatch.setenv(bfloat16.ENV, flag)
-        models[flag] = _load_bidirectional(None, SMOLLM2_MLM, None)
+        models[flag] = load_bidirectional(None, SMOLLM2_MLM, None)
     assert models["1"].extra["products"] == "bfloat16"
     tok = models["0"].tokenizer
     items = load_items(Path(__file__).resolve().parent.parent / "bench" / "cloze_dev.tsv")[:40]

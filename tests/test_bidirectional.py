@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from explorer import bidirectional_artifact, load, mlm
-from explorer.bidirectional import (BidirectionalLlamaForMaskedLM, full_attention_mask, lora_parameters,
-                                    make_trainable_blocks, masked_tokenizer)
+from explorer.models.made import bidirectional_artifact
+from explorer import load, mlm
+from explorer.models.made.bidirectional import (BidirectionalLlamaForMaskedLM, full_attention_mask,
+                                                lora_parameters, make_trainable_blocks, masked_tokenizer)
 from explorer.errors import ExplorerError
 
 
@@ -240,10 +241,11 @@ def test_everyday_blanks_are_filled(real):
 
 
 def test_loading_the_masked_lm_leaves_the_causal_lm_bit_identical(smollm2):
-    from explorer.models import SMOLLM2_MLM, _load_bidirectional
+    from explorer.models.catalogue import SMOLLM2_MLM
+    from explorer.models.loader import load_bidirectional
 
     before = _state(smollm2.model)
-    again = _load_bidirectional(None, SMOLLM2_MLM, None)
+    again = load_bidirectional(None, SMOLLM2_MLM, None)
     with torch.no_grad():
         again.model(input_ids=torch.tensor([mlm.encode_text(again, "A [MASK] day.").ids]))
     assert _same(before, _state(smollm2.model))

@@ -72,7 +72,7 @@ def test_contrastive_views_similarity_title_fits_at_1280x720(presenter):
 
 def drawn_ticks(figs: dict) -> dict:
     """The tick labels plotly.js (the app's own copy) draws on each figure's y axes: {name: {axis: [labels]}}."""
-    from explorer import static_files
+    from explorer.ui import static_files
     from tests.browser import browser
 
     out = {}

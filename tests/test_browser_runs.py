@@ -14,7 +14,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from explorer import gguf_cache
+from explorer.models.made import gguf_cache
 from tests.browser import app_server, browser, choose_setting, shared_server, wait_idle
 
 pytestmark = pytest.mark.browser

@@ -1,4 +1,4 @@
-"""What the server keeps per browser (explorer.browsers), the run's end messages and the one-run-at-a-time
+"""What the server keeps per browser (explorer.ui.browser_store), the run's end messages and the one-run-at-a-time
 rule (explorer.training.live), the evaluation at a run's last step, and a live chart redrawn once its
 last point is evaluated (explorer.ui.live_run.figures)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 from explorer import training
-from explorer.browsers import Browsers
+from explorer.ui.browser_store import Browsers
 from explorer.training import live
 
 

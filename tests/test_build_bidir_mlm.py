@@ -91,7 +91,7 @@ def _initial_updates(build, base: Path) -> dict[str, torch.Tensor]:
     import argparse
 
     from explorer import bidirectional_artifact
-    from explorer.bidirectional import masked_tokenizer
+    from explorer.models.made.bidirectional import masked_tokenizer
 
     causal = load("clm", str(base))
     args = argparse.Namespace(layers=1, readout="next", full=False, lora_rank=4, lora_alpha=32.0, seed=0)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import ExplorerError, compare, load
+from explorer import ExplorerError, load
+from explorer.comparisons import masked_vs_causal as compare
 from explorer import clm as causal
 from explorer import mlm as masked
 
@@ -164,7 +165,7 @@ def test_a_long_sentence_fits_models_with_few_positions(pair):
 
 def test_word_bars_show_words_the_hidden_one_always_and_no_leftovers():
     from explorer.charts.compare import word_bars
-    from explorer.word_pieces import WordCandidate, WordPredictions
+    from explorer.words.pieces import WordCandidate, WordPredictions
 
     c = [WordCandidate(w, math.log(p), (i,), (f"␣{w}",)) for i, (w, p) in
          enumerate([("dog", 0.6), ("cat", 0.2), ("cow", 0.05), ("horseboy", 0.0004)])]

@@ -23,7 +23,7 @@ SENTENCES = [
 
 def test_pooled_embeddings_equal_sentence_transformers(minilm):
     st = pytest.importorskip("sentence_transformers")
-    from explorer.models import minilm_dir
+    from explorer.models.catalogue import minilm_dir
 
     ref_model = st.SentenceTransformer(str(minilm_dir()), device="cpu")
     ref = ref_model.encode(SENTENCES, convert_to_numpy=True, batch_size=8)

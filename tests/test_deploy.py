@@ -39,7 +39,7 @@ def test_the_dockerfile_passes_hadolint():
 def test_the_image_is_cpu_only_offline_non_root_and_checks_its_health():
     text = (DEPLOY / "Dockerfile").read_text()
     assert "torch==2.13.0" in text and "whl/cpu" in text  # never the multi-GB CUDA build
-    assert "explorer.models --prepare" in text  # the offline models are in the image
+    assert "explorer.prepare" in text  # the offline models are in the image
     assert "HF_HUB_OFFLINE=1" in text
     user = [line.split()[1] for line in text.splitlines() if line.startswith("USER ")]
     assert user and user[-1] not in ("root", "0")

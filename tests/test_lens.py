@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from explorer import ExplorerError, load
-from explorer import lens as L
+from explorer.inside import lens as L
 from explorer.charts import attention as charts
 
 

@@ -284,7 +284,7 @@ def test_pseudo_log_likelihood_equals_one_by_one_masking(which, request):
     assert pll.pseudo_perplexity == pytest.approx(math.exp(-sum(expected) / len(expected)), rel=1e-5)
     whole = mlm.pseudo_log_likelihood(lm, enc, batch_size=64)
     assert whole.log_probs == pytest.approx(pll.log_probs, abs=1e-5)
-    assert mlm._encoder_and_head(lm.model) is not None  # the head only at the scored positions, same numbers
+    assert mlm.predictions.encoder_and_head(lm.model) is not None  # the head only at the scored positions, same numbers
     assert (pll.frame()["surprisal (nats)"] >= 0).all()
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from explorer import load, mlm_artifact
-from explorer.models import PROJECT_MLM, minilm_dir, project_mlm_dir
+from explorer import load
+from explorer.models.made import minilm_mlm as mlm_artifact
+from explorer.models.catalogue import PROJECT_MLM, minilm_dir, project_mlm_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 IRREGULAR_PLURALS = {"people", "children", "men", "women", "feet", "teeth", "mice", "geese", "sheep", "fish"}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from explorer import ModelUnavailable, hub, load, model_cache, model_policy, models
+from explorer import ModelUnavailable, load, models
+from explorer.models import hub, cache as model_cache, policy as model_policy
 
 
 @pytest.fixture
@@ -14,7 +15,7 @@ def no_network(monkeypatch):
         raise AssertionError("the hub was contacted")
 
     monkeypatch.setattr(hub, "hub_reachable", boom)
-    monkeypatch.setattr(hub, "_from_pretrained", boom)
+    monkeypatch.setattr(hub, "from_pretrained", boom)
 
 
 def test_offline_lock_refuses_folders_and_hub_ids_before_reading_them(monkeypatch, no_network, tiny_clm_dir):

@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from explorer import ExplorerError, ModelUnavailable, hub, load, models
+from explorer import ExplorerError, ModelUnavailable, load, models
+from explorer.models import hub
 
 
 def test_smollm2_ranks_paris_first(smollm2):
@@ -98,7 +99,7 @@ def test_gguf_cache_is_atomic_and_rebuilt_when_corrupt(tmp_path, monkeypatch):
     """Conversion writes a complete folder under a temporary name; a damaged cache is detected and rebuilt."""
     monkeypatch.setenv("SSL_EXPLORER_CACHE", str(tmp_path))
     path = models.convert_smollm2()
-    assert models._cache_ok(path)
+    assert models.cache_ok(path)
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
     meta = json.loads((path / "ssl-explorer.json").read_text())
     assert "model.safetensors" in meta["files"]
@@ -107,14 +108,14 @@ def test_gguf_cache_is_atomic_and_rebuilt_when_corrupt(tmp_path, monkeypatch):
     # truncate the weights: the marker no longer matches, so the cache is rebuilt
     weights = path / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    assert not models._cache_ok(path)
+    assert not models.cache_ok(path)
     path2 = models.convert_smollm2()
-    assert models._cache_ok(path2) and (path2 / "model.safetensors").stat().st_size > 100e6
+    assert models.cache_ok(path2) and (path2 / "model.safetensors").stat().st_size > 100e6
 
 
 def test_file_sizes_are_the_loaded_models_counts():
     """What Home says a model weighs, read from its files' headers, is what it has once loaded."""
-    from explorer import model_files
+    from explorer.models import sizes as model_files
 
     for role, model_id in (("clm", models.SMOLLM2), ("encoder", models.MINILM), ("mlm", models.SMOLLM2_MLM),
                            ("mlm", models.PROJECT_MLM)):
@@ -128,8 +129,9 @@ def test_file_sizes_are_the_loaded_models_counts():
 
 
 def test_before_smollm2s_first_load_its_size_is_its_file(monkeypatch, tmp_path):
-    from explorer import model_cache
+    from explorer.models import cache as model_cache
+    from explorer.models.made import gguf_cache
 
-    monkeypatch.setattr(models, "smollm2_cache_path", lambda: tmp_path / "not made yet")
+    monkeypatch.setattr(gguf_cache, "smollm2_cache_path", lambda: tmp_path / "not made yet")
     gguf = model_cache.mb(models.smollm2_gguf().stat().st_size)
     assert model_cache.size_text("clm", models.SMOLLM2) == f"{gguf} on disk (4-bit GGUF)"

@@ -93,7 +93,7 @@ def test_the_installed_command_answers_outside_the_repository(venv, tmp_path):
 def test_ssl_explorer_run_starts_the_installed_app(venv, tmp_path):
     """`ssl-explorer run` from another folder: prepare, then the app, its plotly.js served from the cache folder
     (site-packages is never written), the home page and the 12 pages' menu in Chromium."""
-    from explorer import static_files
+    from explorer.ui import static_files
     from explorer.models import smollm2_cache_path
 
     cache = tmp_path / "cache"

@@ -9,11 +9,11 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from app import ROOT
-from explorer import attention as A
-from explorer import attention_summaries as S
-from explorer import bertviz as B
+from explorer.inside import attention as A
+from explorer.inside import summaries as S
+from explorer.inside import bertviz as B
 from explorer import load
-from explorer.lens import prepare_text
+from explorer.inside.lens import prepare_text
 from explorer.tokens import display_piece
 from tests.test_attention import attn_t5_dir  # noqa: F401 - fixture
 

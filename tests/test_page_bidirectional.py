@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from explorer import compare, load, mlm, training
+from explorer.comparisons import masked_vs_causal as compare
+from explorer import load, mlm, training
 from explorer.charts import compare as compare_charts
 from explorer.tokens import display_piece
 from tests.figures import figures
@@ -119,7 +120,7 @@ def test_continue_self_supervised_training_on_it(monkeypatch, tiny_bidir_dir, pa
     from streamlit.testing.v1 import AppTest
 
     from app import ROOT
-    from explorer import model_cache
+    from explorer.models import cache as model_cache
 
     monkeypatch.setattr(training.limits, "SLOTS", training.TrainingSlots(2))
     shared = model_cache.SHARED.get("mlm", str(tiny_bidir_dir))

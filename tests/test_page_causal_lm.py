@@ -10,6 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer import clm
+from explorer.tokens import display_piece
 from tests.figures import figures, in_place
 
 PAGE = "pages/causal_lm.py"
@@ -40,7 +41,7 @@ def test_default_page_shows_reference_distribution(app_page, smollm2):
         ref = torch.softmax(smollm2.model(input_ids=torch.tensor([prompt.ids])).logits[0, -1].double(), -1).numpy()
     order = np.argsort(-ref)[:10]
     b = bars(at)
-    assert b["labels"][:10] == [clm.display_piece(smollm2.tokenizer, int(i)) for i in order]
+    assert b["labels"][:10] == [display_piece(smollm2.tokenizer, int(i)) for i in order]
     np.testing.assert_allclose(b["model"][:10], ref[order], atol=1e-6)
     assert b["labels"][-1] == "(other)" and b["model"][-1] == pytest.approx(1 - ref[order].sum(), abs=1e-6)
     assert metric(at, "Most likely") == "␣Paris"
@@ -141,7 +142,7 @@ def test_most_likely_and_entropy_describe_the_distribution_sampled_from(app_page
     assert m["Entropy"].value == f"{entropy:.2f} bits"
     assert m["Entropy"].delta == f"model {model.entropy:.2f} bits"  # the model's own figure kept beside it
     best = int(np.argmax(shaped.after))
-    assert m["Most likely"].value == clm.display_piece(smollm2.tokenizer, best)
+    assert m["Most likely"].value == display_piece(smollm2.tokenizer, best)
     assert m["Most likely"].delta.startswith(f"{shaped.after[best]:.1%} ")
     assert "after the decoding settings" in " ".join(c.value for c in at.caption)
 
@@ -267,13 +268,14 @@ def test_every_shareable_input_is_a_keyed_widget_with_its_default(app_page, smol
 def test_first_start_converts_the_causal_lm_on_the_page_and_reruns_use_it(app_page, monkeypatch, tmp_path):
     """With no converted cache, the page converts the GGUF file (with a progress bar) outside the
     cached loader; the next script run gets the same model object from the cache, no error."""
-    from explorer import model_cache, models
+    from explorer.models import cache as model_cache
+    from explorer import models
 
     monkeypatch.setenv("SSL_EXPLORER_CACHE", str(tmp_path))
     model_cache.SHARED.clear()
     try:
         at = app_page(PAGE, timeout=600)
-        assert models._cache_ok(models.smollm2_cache_path()) and tmp_path in models.smollm2_cache_path().parents
+        assert models.cache_ok(models.smollm2_cache_path()) and tmp_path in models.smollm2_cache_path().parents
         first = model_cache.SHARED.get("clm", None)
         at.run()
         assert not at.exception, [e.value for e in at.exception]

@@ -75,7 +75,7 @@ def test_an_example_can_be_picked_again_after_an_edit(at):
 
 
 def compare_index(example) -> int:
-    from explorer import compare
+    from explorer.comparisons import masked_vs_causal as compare
 
     return compare.word_index(example["text"], example["word"])
 

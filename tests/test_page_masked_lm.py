@@ -96,7 +96,7 @@ def test_a_changed_blank_redraws_its_chart_in_place(open_page, tiny_mlm_dir):
 
 
 def test_charts_fall_back_to_plotly_chart_where_plotly_js_cannot_be_served(open_page, tiny_mlm_dir, monkeypatch):
-    from explorer import static_files
+    from explorer.ui import static_files
 
     monkeypatch.setattr(static_files, "plotly_js_served", lambda: False)
     at = open_page(tiny_mlm_dir)

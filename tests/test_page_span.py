@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import load, span
+from explorer.comparisons import objectives
 from tests.test_span import DEFAULT_TEXT, tiny_t5_dir  # noqa: F401 - fixture
 
 PAGE = "pages/span_corruption.py"
@@ -89,7 +90,7 @@ def test_comparison_of_the_three_objectives(app_page, tiny_mlm_dir, no_model):
     at = open_span(app_page, str(tiny_mlm_dir), no_model)
     tok = load("mlm", str(tiny_mlm_dir)).tokenizer
     c = span.corrupt_spans(tok, DEFAULT_TEXT, seed=0)
-    views = span.compare_objectives(c, tok, seed=0)
+    views = objectives.compare_objectives(c, tok, seed=0)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     z = spec["data"][0]["z"]
     assert [[row[k] == 2 for row in z] for k in range(3)] == [v.hidden for v in views]

@@ -281,7 +281,7 @@ def test_benchmarks_can_turn_the_cache_off_and_clear_every_cache(monkeypatch):
 def test_fill_mask_computes_a_repeated_blank_once_and_a_model_in_training_every_time(tiny_mlm_dir):
     import explorer
     from explorer import mlm
-    from explorer.mlm_predictions import prediction_passes
+    from explorer.mlm.predictions import prediction_passes
 
     tiny_mlm_lm = explorer.load("mlm", str(tiny_mlm_dir))
     enc = mlm.encode_text(tiny_mlm_lm, "the cat sat on the mat")

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import load, span, span_fill
+from explorer import load, span
+from explorer.comparisons import objectives
+from explorer.span import fill as span_fill
 from explorer.errors import ExplorerError
 from explorer.tokens import display_pieces
 
@@ -285,7 +287,7 @@ def test_three_objectives_on_one_sentence(minilm_tokenizer):
     from explorer import mlm
 
     c = span.corrupt_spans(minilm_tokenizer, DEFAULT_TEXT, seed=4)
-    views = span.compare_objectives(c, minilm_tokenizer, seed=4)
+    views = objectives.compare_objectives(c, minilm_tokenizer, seed=4)
     masked, causal, t5 = views
     n = len(c.pieces)
     enc = mlm.encode_for_masking(minilm_tokenizer, DEFAULT_TEXT)
@@ -295,5 +297,5 @@ def test_three_objectives_on_one_sentence(minilm_tokenizer):
     assert masked.shown == ref.input_pieces[1:-1]
     assert causal.loss_positions == n - 1 and not any(causal.hidden) and causal.predicted[0] is False
     assert t5.hidden == c.mask and t5.loss_positions == len(c.target_pieces)
-    frame = span.objectives_frame(views, n)
+    frame = objectives.objectives_frame(views, n)
     assert list(frame["loss positions"]) == [masked.loss_positions, n - 1, len(c.target_pieces)]

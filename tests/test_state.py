@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from explorer.state import encode_query, parse_query
+from explorer.ui.state import encode_query, parse_query
 
 DEFAULTS = {"text": "The dog barked.", "k": 10, "temp": 1.0, "masked": [2], "chat": False, "model": "a"}
 LIMITS = {"k": (1, 50), "temp": (0.0, 2.0), "model": ["a", "b"], "masked": (0, 511)}

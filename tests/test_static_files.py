@@ -1,10 +1,10 @@
-"""explorer.static_files: plotly.js copied from the installed plotly package into the served folder."""
+"""explorer.ui.static_files: plotly.js copied from the installed plotly package into the served folder."""
 
 from __future__ import annotations
 
 import pytest
 
-from explorer import static_files
+from explorer.ui import static_files
 
 
 def test_plotly_js_is_copied_from_the_installed_package_and_kept_current(tmp_path):

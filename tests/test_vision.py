@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from explorer import training, vision
-from explorer.contrastive import info_nce
+from explorer.contrastive.info_nce import info_nce
 from explorer.errors import ExplorerError
 from explorer.vision import uploads
 
@@ -175,7 +175,7 @@ def test_image_infonce_equals_the_text_pages_info_nce(symmetric):
 def test_short_simclr_run_beats_the_random_encoder_on_held_out_digits():
     run = vision.simclr_run(vision.vision_plan("simclr", steps=150), seed=0)
     training.start(run, slots=training.TrainingSlots(1))
-    assert training.wait(run, timeout=120)
+    assert training.wait(run, timeout=600)  # a safety limit (a busy machine), not a speed check
     assert run.status == "done" and run.step == 150, (run.status, run.message)
     table = vision.compare_probes(run.model, vision.random_encoder(run), per_class=(10,), repeats=2)
     acc = dict(zip(table["features"], table["accuracy"]))
@@ -188,7 +188,7 @@ def test_short_simclr_run_beats_the_random_encoder_on_held_out_digits():
 def test_short_mae_run_lowers_the_held_out_masked_patch_loss():
     run = vision.mae_run(vision.vision_plan("mae", steps=200), seed=0)
     training.start(run, slots=training.TrainingSlots(1))
-    assert training.wait(run, timeout=120)
+    assert training.wait(run, timeout=600)  # a safety limit (a busy machine), not a speed check
     assert run.status == "done" and run.step == 200, (run.status, run.message)
     start, end = run.trainer.history[0]["eval_loss"], run.trainer.last("eval_loss")
     assert end < 0.5 * start, (start, end)

@@ -7,8 +7,10 @@ import re
 import pytest
 import torch
 
-from explorer import compare, load, whole_words
-from explorer.word_pieces import piece_classes
+from explorer.comparisons import masked_vs_causal as compare
+from explorer import load
+from explorer.words import candidates as whole_words
+from explorer.words.pieces import piece_classes
 
 WORD = re.compile(r"[^\W_]+")
 
@@ -19,7 +21,7 @@ def pair(tiny_mlm_dir, tiny_clm_dir):
 
 
 def boundary_ids(tok) -> torch.Tensor:
-    """What may follow a finished word, written out here independently of `explorer.word_pieces`: any
+    """What may follow a finished word, written out here independently of `explorer.words.pieces`: any
     piece that does not continue a word (WordPiece: no '##'; byte-level BPE: not bare letters/digits)."""
     pieces = tok.convert_ids_to_tokens(list(range(len(tok))))
     if not any(p.startswith("Ġ") for p in pieces):  # WordPiece

@@ -15,6 +15,9 @@ import plotly.io as pio
 # The house template, applied as every figure is made: setting it afterwards (update_layout) copies
 # and validates the whole template again, about 7 ms per figure.
 pio.templates.default = "plotly_white"
+
+__all__ = ["PALETTE", "house_layout", "style", "probability_bars", "heatmap", "unique_labels"]
+
 PALETTE = {"primary": "#1f5fbf", "accent": "#e07b00", "good": "#1a9850", "bad": "#d73027", "muted": "#9aa7b8"}
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from explorer.charts import heatmap, probability_bars, style, unique_labels
-from explorer.word_pieces import WordPredictions
+from explorer.words.pieces import WordPredictions
 
 
 def word_strip(df: pd.DataFrame, *, large: bool = False) -> go.Figure:

@@ -23,14 +23,31 @@ also fills the cache with the next-token logits of each of its prefixes: under t
 position i of the whole text sees exactly what a pass over the first i+1 tokens sees.
 
 Modules: `forward` (inputs and the forward cache), `prompt`, `distribution`, `sampling`,
-`generation`, `teacher_forcing`; everything public is importable from `explorer.clm`.
+`generation`, `teacher_forcing`; their public names are listed here, in that order.
 """
 
-from __future__ import annotations
+from explorer.clm.forward import (FORCED_PASSES, LAST_LOGITS, as_ids, check_ids, clear_cache, forward_count,
+                                  max_positions, model_parts, next_token_logits, piece_text, vocab_size)
+from explorer.clm.prompt import DOCUMENT_START, PROMPT_LIMIT, Prompt, build_prompt, has_chat_template, start_token_id
+from explorer.clm.distribution import (TOP_N, Candidate, NextToken, entropy_bits, next_token_distribution, rank_of,
+                                       softmax, top_candidates, top_order)
+from explorer.clm.sampling import GREEDY, Sampled, Settings, apply_sampling, draw
+from explorer.clm.generation import MAX_NEW_TOKENS, Generation, Step, stop_token_ids
+from explorer.clm.teacher_forcing import TeacherForcing, from_start, target_log_probs, teacher_forcing
 
-from explorer.clm.forward import *  # noqa: F401,F403
-from explorer.clm.prompt import *  # noqa: F401,F403
-from explorer.clm.distribution import *  # noqa: F401,F403
-from explorer.clm.sampling import *  # noqa: F401,F403
-from explorer.clm.generation import *  # noqa: F401,F403
-from explorer.clm.teacher_forcing import *  # noqa: F401,F403
+__all__ = [
+    # forward
+    "FORCED_PASSES", "LAST_LOGITS", "as_ids", "check_ids", "clear_cache", "forward_count", "max_positions",
+    "model_parts", "next_token_logits", "piece_text", "vocab_size",
+    # prompt
+    "DOCUMENT_START", "PROMPT_LIMIT", "Prompt", "build_prompt", "has_chat_template", "start_token_id",
+    # distribution
+    "TOP_N", "Candidate", "NextToken", "entropy_bits", "next_token_distribution", "rank_of", "softmax",
+    "top_candidates", "top_order",
+    # sampling
+    "GREEDY", "Sampled", "Settings", "apply_sampling", "draw",
+    # generation
+    "MAX_NEW_TOKENS", "Generation", "Step", "stop_token_ids",
+    # teacher_forcing
+    "TeacherForcing", "from_start", "target_log_probs", "teacher_forcing",
+]

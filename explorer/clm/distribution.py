@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explorer.clm.forward import _parts, _piece, as_ids, next_token_logits
+from explorer.clm.forward import model_parts, piece_text, as_ids, next_token_logits
 from explorer.tokens import Encoded
 
 TOP_N = 10  # candidates listed by default
@@ -86,14 +86,14 @@ def top_order(probs: np.ndarray, n: int) -> np.ndarray:
 def top_candidates(probs: np.ndarray, logits: np.ndarray, tokenizer: Any, n: int) -> list[Candidate]:
     n = max(1, min(int(n), len(probs)))
     order = top_order(probs, n)
-    return [Candidate(int(i), _piece(tokenizer, int(i)), float(probs[i]), float(logits[i]), r + 1)
+    return [Candidate(int(i), piece_text(tokenizer, int(i)), float(probs[i]), float(logits[i]), r + 1)
             for r, i in enumerate(order)]
 
 
 def next_token_distribution(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor, *,
                             top_n: int = TOP_N) -> NextToken:
     """Softmax of the model's last-position logits: what it predicts after `tokens` (`lm`: a `LoadedModel`)."""
-    _, tokenizer = _parts(lm)
+    _, tokenizer = model_parts(lm)
     ids = as_ids(tokens)
     logits = next_token_logits(lm, ids).numpy()
     probs = softmax(logits)

@@ -11,7 +11,7 @@ from explorer.forward_cache import ForwardCache, clear_all
 from explorer.tokens import Encoded, display_piece, model_max_tokens
 
 
-def _parts(lm: Any) -> tuple[Any, Any]:
+def model_parts(lm: Any) -> tuple[Any, Any]:
     """(model, tokenizer) of a `LoadedModel`, the one way a model is passed to the core."""
     if hasattr(lm, "model") and hasattr(lm, "tokenizer"):
         return lm.model, lm.tokenizer
@@ -27,7 +27,8 @@ def as_ids(tokens: Encoded | Sequence[int] | torch.Tensor) -> list[int]:
     return [int(t) for t in tokens]
 
 
-def _piece(tokenizer: Any, token_id: int) -> str:
+def piece_text(tokenizer: Any, token_id: int) -> str:
+    """A token as the page shows it (`<id>` without a tokenizer)."""
     return display_piece(tokenizer, token_id) if tokenizer is not None else f"<{token_id}>"
 
 
@@ -41,7 +42,8 @@ def max_positions(model: Any, tokenizer: Any = None) -> int:
         int(getattr(model.config, "max_position_embeddings", 0) or getattr(model.config, "n_positions", 0) or 1_000_000)
 
 
-def _check_ids(model: Any, ids: list[int]) -> None:
+def check_ids(model: Any, ids: list[int]) -> None:
+    """Refuse no tokens, more than the model reads, or ids outside its vocabulary, with a message for the page."""
     if not ids:
         raise ExplorerError("There are no tokens to predict from.", "Type a prompt.")
     limit = max_positions(model)
@@ -57,8 +59,8 @@ def _check_ids(model: Any, ids: list[int]) -> None:
 # --------------------------------------------------------------------------- forward cache
 
 
-_LAST = ForwardCache(128)  # last-position logits: one vocabulary row each
-_FORCED = ForwardCache(8)  # teacher-forcing summaries
+LAST_LOGITS = ForwardCache(128)  # last-position logits: one vocabulary row each
+FORCED_PASSES = ForwardCache(8)  # teacher-forcing summaries
 
 
 def clear_cache() -> None:
@@ -68,14 +70,14 @@ def clear_cache() -> None:
 
 def forward_count() -> int:
     """How many forward passes the cache has not been able to spare (for tests and benchmarks)."""
-    return _LAST.misses + _FORCED.misses
+    return LAST_LOGITS.misses + FORCED_PASSES.misses
 
 
 def next_token_logits(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> torch.Tensor:
     """The model's logits for the token after `tokens` (1-d float32 tensor over the vocabulary); cached."""
-    model, _ = _parts(lm)
+    model, _ = model_parts(lm)
     ids = as_ids(tokens)
-    _check_ids(model, ids)
+    check_ids(model, ids)
 
     def compute() -> torch.Tensor:
         with torch.inference_mode():
@@ -86,4 +88,4 @@ def next_token_logits(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -
                 out = model(input_ids=x, use_cache=False)
             return out.logits[0, -1].float().clone()
 
-    return _LAST.get(model, tuple(ids), compute).clone()
+    return LAST_LOGITS.get(model, tuple(ids), compute).clone()

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from explorer.clm.distribution import TOP_N, NextToken, next_token_distribution, rank_of
-from explorer.clm.forward import _parts, _piece, as_ids, max_positions, next_token_logits
+from explorer.clm.forward import model_parts, piece_text, as_ids, max_positions, next_token_logits
 from explorer.clm.prompt import Prompt
 from explorer.clm.sampling import GREEDY, Settings, apply_sampling, draw
 from explorer.errors import ExplorerError
@@ -44,7 +44,7 @@ class Generation:
     def start(cls, lm: Any, prompt: Prompt | Encoded | Sequence[int], *,
               max_new_tokens: int = MAX_NEW_TOKENS) -> "Generation":
         """A new continuation of `prompt`; stops at the model's end-of-text token(s)."""
-        model, tokenizer = _parts(lm)
+        model, tokenizer = model_parts(lm)
         ids = prompt.ids if isinstance(prompt, Prompt) else as_ids(prompt)
         room = max(0, max_positions(model, tokenizer) - len(ids))
         return cls(ids, stop_token_ids(lm), min(max_new_tokens, room))
@@ -80,14 +80,14 @@ class Generation:
     def append(self, lm: Any, token_id: int, *, settings: Settings | None = None, how: str = "picked") -> Step:
         """Append a chosen token, recording its probability (under `settings`, default temperature 1)."""
         self.check_room()
-        _, tokenizer = _parts(lm)
+        _, tokenizer = model_parts(lm)
         token_id = int(token_id)
         logits = next_token_logits(lm, self.ids)
         if not 0 <= token_id < logits.numel():
             raise ExplorerError(f"Token id {token_id} is outside this model's vocabulary.")
         s = settings or Settings()
         shaped = apply_sampling(logits, s.temperature, s.top_k, s.top_p)
-        step = Step(token_id, _piece(tokenizer, token_id), float(shaped.before[token_id]),
+        step = Step(token_id, piece_text(tokenizer, token_id), float(shaped.before[token_id]),
                     float(shaped.after[token_id]), rank_of(shaped.before, token_id), how)
         self.steps.append(step)
         return step
@@ -150,7 +150,7 @@ class Generation:
 
 def stop_token_ids(lm: Any) -> tuple[int, ...]:
     """End-of-text ids, as ``model.generate`` uses them (generation config, else the tokenizer's EOS)."""
-    model, tokenizer = _parts(lm)
+    model, tokenizer = model_parts(lm)
     cfg = getattr(model, "generation_config", None)
     eos = getattr(cfg, "eos_token_id", None) if cfg is not None else None
     if eos is None:

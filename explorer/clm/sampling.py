@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from explorer.clm.distribution import TOP_N, entropy_bits, top_order
-from explorer.clm.forward import _piece
+from explorer.clm.forward import piece_text
 from explorer.errors import ExplorerError
 
 
@@ -104,7 +104,7 @@ class Sampled:
     def frame(self, tokenizer: Any = None, n: int = TOP_N) -> pd.DataFrame:
         """The model's `n` most likely tokens, before and after the settings."""
         order = top_order(self.before, n)
-        rows = [{"rank": r + 1, "token": _piece(tokenizer, int(i)), "id": int(i), "model": float(self.before[i]),
+        rows = [{"rank": r + 1, "token": piece_text(tokenizer, int(i)), "id": int(i), "model": float(self.before[i]),
                  "after temperature": float(self.scaled[i]), "kept": bool(self.kept[i]),
                  "renormalised": float(self.after[i])} for r, i in enumerate(order)]
         rest = np.ones(len(self.before), dtype=bool)

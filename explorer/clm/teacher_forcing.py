@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explorer.clm.forward import _FORCED, _LAST, _check_ids, _parts, _piece, as_ids
+from explorer.clm.forward import FORCED_PASSES, LAST_LOGITS, check_ids, model_parts, piece_text, as_ids
 from explorer.clm.prompt import start_token_id
 from explorer.errors import ExplorerError
 from explorer.tokens import Encoded, display_piece, display_pieces
@@ -69,7 +69,7 @@ class TeacherForcing:
         for i, (ctx, target) in enumerate(self.pairs(context_tokens)):
             rows.append({"position": i + 1, "context": ctx, "target": target, "target id": self.ids[i + 1],
                          "p(target)": float(self.target_probs[i]), "surprisal (nats)": float(self.surprisal[i]),
-                         "rank": int(self.ranks[i]), "model's guess": _piece(tokenizer, int(self.guess_ids[i])),
+                         "rank": int(self.ranks[i]), "model's guess": piece_text(tokenizer, int(self.guess_ids[i])),
                          "p(guess)": float(self.guess_probs[i])})
         return pd.DataFrame(rows)
 
@@ -95,7 +95,7 @@ def _checked_ids(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> 
     if len(ids) < 2:
         raise ExplorerError("Teacher forcing needs a text of at least two tokens: each token is predicted from "
                             "the ones before it.", "Type a longer text.")
-    _check_ids(model, ids)
+    check_ids(model, ids)
     return ids
 
 
@@ -112,19 +112,19 @@ def _forward_log_probs(model: Any, ids: list[int]) -> tuple[torch.Tensor, torch.
 def target_log_probs(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> np.ndarray:
     """ln p(actual next token) at every position (float64), from one cached pass: the part of
     `teacher_forcing` that scoring words needs (no ranks, guesses or entropy)."""
-    model, _ = _parts(lm)
+    model, _ = model_parts(lm)
     ids = _checked_ids(model, tokens)
 
     def compute() -> np.ndarray:
         with torch.inference_mode():
             return _forward_log_probs(model, ids)[1].double().numpy()
 
-    return _FORCED.get(model, ("targets", tuple(ids)), compute)
+    return FORCED_PASSES.get(model, ("targets", tuple(ids)), compute)
 
 
 def teacher_forcing(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> TeacherForcing:
     """Score a text the way next-token training does: all positions in parallel, one forward pass."""
-    model, tokenizer = _parts(lm)
+    model, tokenizer = model_parts(lm)
     ids = _checked_ids(model, tokens)
 
     def compute() -> TeacherForcing:
@@ -140,11 +140,11 @@ def teacher_forcing(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> 
                               best.values.exp().numpy(), ent.numpy())
 
     key = (tuple(ids), tokenizer is not None)
-    return _FORCED.get(model, key, compute)
+    return FORCED_PASSES.get(model, key, compute)
 
 
 def _keep_prefix_logits(model: Any, ids: list[int], logits: torch.Tensor) -> None:
     """Put row i of a whole-text pass (the logits after ids[:i+1]) in the next-token cache, for the
     prefixes it can hold (the longest ones)."""
-    for end in range(max(1, len(ids) + 1 - _LAST.size), len(ids) + 1):
-        _LAST.put(model, tuple(ids[:end]), logits[end - 1].clone())
+    for end in range(max(1, len(ids) + 1 - LAST_LOGITS.size), len(ids) + 1):
+        LAST_LOGITS.put(model, tuple(ids[:end]), logits[end - 1].clone())

@@ -23,20 +23,62 @@ are bounded (`limits`), and uploads are checked before use (`data`).
 Modules: `limits`, `data` (corpora, uploads), `settings` (the `auto` choices), `modelling` (tiny
 models, tokenizers, private copies), `tasks` (what a model trains on), `loop` (`Trainer`,
 `train`), `predict` (what a model says), `runs` (the four kinds of `Run`), `live` (training in the
-background). Everything public is importable from `explorer.training`.
+background); their public names are listed here, in that order. One file per method beside them
+(`sft`, `dpo`, `reward`, `stages`, `alignment_runs`), imported by the pages that use them.
 """
 
-from __future__ import annotations
+from explorer.training.limits import (AUTO, DEFAULT_MAX_TRAININGS, INTERRUPT_ABOVE_SECONDS, LARGE_MODEL_PARAMS,
+                                      LAYER_CHOICES, MASK, MAX_BATCH, MAX_CLASSES, MAX_FIELD_CHARS, MAX_PROBES,
+                                      MAX_ROWS, MAX_SEQ_LEN, MAX_STEPS, MAX_STEPS_LARGE, MAX_TEXT_CHARS,
+                                      MAX_UPLOAD_BYTES, MIN_ROWS, MIN_TEXT_CHARS, MODES, SLOTS, SLOT_WAIT_SECONDS,
+                                      ServerBusy, TrainingSlots, UPLOAD_WIDGET_MB, VOCAB_SIZE, busy_message,
+                                      limits_text, max_trainings, training_slot, upload_limits)
+from explorer.training.data import (CORPORA, CORPUS_DIR, Corpus, check_labels, corpus_text, decode_upload,
+                                    labelled_examples, probe_lines, prompt_response_pairs, read_upload_csv,
+                                    sentiment_examples, sft_examples, training_text)
+from explorer.training.settings import Plan, plan
+from explorer.training.modelling import (ARCHS, ModelSize, SIZES, corpus_tokenizer, count_trainable, private_copy,
+                                         scratch_model, seeded, transformer_blocks)
+from explorer.training.tasks import (ClassificationTask, EncoderClassifier, ExampleTask, LanguageModelTask,
+                                     TokenStream, mask_tokens, masked_lm_loss, mean_loss, pad_rows, split_indices,
+                                     token_ids, with_specials)
+from explorer.training.sft import SFTTask, chat_prompt_ids, has_token, label_table, sft_example
+from explorer.training.loop import Trainer, eval_mode, interrupt_points, train
+from explorer.training.predict import (before_after, continuation, fill_mask, generate, max_positions,
+                                       next_tokens, probe_outputs, reply, trained)
+from explorer.training.runs import (Run, after_probes, classify_run, continue_run, eval_interval, new_run,
+                                    scratch_run, sft_run, trainable_note)
+from explorer.training.live import Stopped, pause_others, seen, start, stop, wait
 
-from explorer.training.limits import *  # noqa: F401,F403
-from explorer.training.data import *  # noqa: F401,F403
-from explorer.training.settings import *  # noqa: F401,F403
-from explorer.training.modelling import *  # noqa: F401,F403
-from explorer.training.tasks import *  # noqa: F401,F403
-from explorer.training.sft import *  # noqa: F401,F403
-from explorer.training.loop import *  # noqa: F401,F403
-from explorer.training.predict import *  # noqa: F401,F403
-from explorer.training.runs import *  # noqa: F401,F403
-
-from explorer.training.tasks import _with_specials  # noqa: F401
-from explorer.training.live import Stopped, pause_others, seen, start, stop, wait  # noqa: F401
+__all__ = [
+    # limits
+    "AUTO", "DEFAULT_MAX_TRAININGS", "INTERRUPT_ABOVE_SECONDS", "LARGE_MODEL_PARAMS", "LAYER_CHOICES", "MASK",
+    "MAX_BATCH", "MAX_CLASSES", "MAX_FIELD_CHARS", "MAX_PROBES", "MAX_ROWS", "MAX_SEQ_LEN", "MAX_STEPS",
+    "MAX_STEPS_LARGE", "MAX_TEXT_CHARS", "MAX_UPLOAD_BYTES", "MIN_ROWS", "MIN_TEXT_CHARS", "MODES", "SLOTS",
+    "SLOT_WAIT_SECONDS", "ServerBusy", "TrainingSlots", "UPLOAD_WIDGET_MB", "VOCAB_SIZE", "busy_message",
+    "limits_text", "max_trainings", "training_slot", "upload_limits",
+    # data
+    "CORPORA", "CORPUS_DIR", "Corpus", "check_labels", "corpus_text", "decode_upload", "labelled_examples",
+    "probe_lines", "prompt_response_pairs", "read_upload_csv", "sentiment_examples", "sft_examples",
+    "training_text",
+    # settings
+    "Plan", "plan",
+    # modelling
+    "ARCHS", "ModelSize", "SIZES", "corpus_tokenizer", "count_trainable", "private_copy", "scratch_model",
+    "seeded", "transformer_blocks",
+    # tasks
+    "ClassificationTask", "EncoderClassifier", "ExampleTask", "LanguageModelTask", "TokenStream", "mask_tokens",
+    "masked_lm_loss", "mean_loss", "pad_rows", "split_indices", "token_ids", "with_specials",
+    # sft
+    "SFTTask", "chat_prompt_ids", "has_token", "label_table", "sft_example",
+    # loop
+    "Trainer", "eval_mode", "interrupt_points", "train",
+    # predict
+    "before_after", "continuation", "fill_mask", "generate", "max_positions", "next_tokens", "probe_outputs",
+    "reply", "trained",
+    # runs
+    "Run", "after_probes", "classify_run", "continue_run", "eval_interval", "new_run", "scratch_run", "sft_run",
+    "trainable_note",
+    # live
+    "Stopped", "pause_others", "seen", "start", "stop", "wait",
+]

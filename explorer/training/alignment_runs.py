@@ -13,7 +13,7 @@ from explorer.training.modelling import private_copy
 from explorer.training.predict import max_positions, reply, trained
 from explorer.training.preferences import PreferencePair
 from explorer.training.reward import RewardModel, RewardTask
-from explorer.training.runs import Run, _eval_every, _trainable_note
+from explorer.training.runs import Run, eval_interval, trainable_note
 from explorer.training.settings import Plan
 
 
@@ -49,7 +49,7 @@ def dpo_run(lm: Any, pairs: Sequence[PreferencePair], p: Plan, *, beta: float = 
             f"({len(task.test_idx)} held out) from {data_name}"
             + (f", plus {nll_weight:g} × the chosen answers' own loss (RPO)" if nll_weight else ""))
     run = Run("dpo", desc, trainer, p.steps, lm.tokenizer, "dpo", None,
-              task.notes + p.notes + [_trainable_note(model, p.layers)],
+              task.notes + p.notes + [trainable_note(model, p.layers)],
               extra={"probes": probes, "beta": beta, "reference": lm})
     if prepare_in_thread:
         def prepare(progress: Callable[[str, float], None], interrupt: Callable[[], None]) -> None:
@@ -91,11 +91,11 @@ def reward_run(encoder: Any, pairs: Sequence[PreferencePair], p: Plan, *, seed: 
     task = RewardTask(encoder.tokenizer, list(pairs), batch=p.batch, seq_len=min(p.seq_len, max_positions(encoder.model)),
                       seed=seed)
     model = RewardModel(private_copy(encoder.model, p.layers), seed)
-    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps), warmup=min(10, p.steps // 10))
+    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=eval_interval(p.steps), warmup=min(10, p.steps // 10))
     desc = (f"a reward model ({encoder.info.name} + a scalar head) on {len(task.train_idx)} preference pairs "
             f"({len(task.test_idx)} held out) from {data_name}")
     return Run("reward", desc, trainer, p.steps, encoder.tokenizer, "reward", None,
-               p.notes + [_trainable_note(model, p.layers)])
+               p.notes + [trainable_note(model, p.layers)])
 
 
 def policy(run: Run) -> Any:

@@ -84,7 +84,7 @@ def training_text(text: str | None, what: str = "training text") -> tuple[str, l
     return text, notes
 
 
-def _read_csv(data: bytes | None, columns: tuple[str, ...], what: str, optional: tuple[str, ...] = ()):
+def read_upload_csv(data: bytes | None, columns: tuple[str, ...], what: str, optional: tuple[str, ...] = ()):
     """An uploaded CSV → (frame with `columns` (and those of `optional` it has), notes). Rows with an
     empty required field are left out, and a note says how many; fields are cut to MAX_FIELD_CHARS."""
     import pandas as pd
@@ -124,7 +124,7 @@ def _read_csv(data: bytes | None, columns: tuple[str, ...], what: str, optional:
 
 def labelled_examples(data: bytes | None, what: str = "CSV file"):
     """An uploaded CSV of text,label → (DataFrame[text, label], notes); checks classes."""
-    df, notes = _read_csv(data, ("text", "label"), what)
+    df, notes = read_upload_csv(data, ("text", "label"), what)
     return check_labels(df, what), notes
 
 
@@ -145,7 +145,7 @@ def check_labels(df, what: str = "data"):
 
 def prompt_response_pairs(data: bytes | None, what: str = "CSV file") -> tuple[list[tuple[str, str]], list[str]]:
     """An uploaded CSV of prompt,response → (pairs, notes)."""
-    df, notes = _read_csv(data, ("prompt", "response"), what)
+    df, notes = read_upload_csv(data, ("prompt", "response"), what)
     return list(zip(df["prompt"], df["response"])), notes
 
 

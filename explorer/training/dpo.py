@@ -25,11 +25,11 @@ import torch.nn.functional as F
 
 from explorer.errors import ExplorerError
 from explorer.training.limits import MAX_SEQ_LEN
-from explorer.training.loop import _eval_mode, interrupt_points
+from explorer.training.loop import eval_mode, interrupt_points
 from explorer.training.preferences import PreferencePair
 from explorer.training.reference import scores as reference_scores
 from explorer.training.sft import sft_example
-from explorer.training.tasks import ExampleTask, _pad
+from explorer.training.tasks import ExampleTask, pad_rows
 
 DEFAULT_BETA = 0.1
 TIE = 1e-4  # margins this close to 0 are ties (counted as half right): the policy has not moved yet
@@ -106,7 +106,7 @@ def _batch(tokenizer: Any, encoded: Sequence[Encoded]) -> dict:
     """Chosen rows first, then rejected rows, padded together."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     rows = [e.chosen for e in encoded] + [e.rejected for e in encoded]
-    return _pad([r[0] for r in rows], pad, [r[1] for r in rows])
+    return pad_rows([r[0] for r in rows], pad, [r[1] for r in rows])
 
 
 Progress = Callable[[int, int], None]  # (pairs scored, pairs in all)
@@ -118,7 +118,7 @@ def pair_log_probs(model: Any, tokenizer: Any, encoded: Sequence[Encoded], *, ba
     """(log π(chosen), log π(rejected)) of every pair, with no gradient, in eval mode; `progress(done,
     total)` after each batch of pairs (whatever it raises ends the scoring, as `interrupt`'s does)."""
     chosen, rejected = [], []
-    with _eval_mode(model), torch.no_grad(), interrupt_points(model, interrupt):
+    with eval_mode(model), torch.no_grad(), interrupt_points(model, interrupt):
         for i in range(0, len(encoded), batch_pairs):
             part = encoded[i: i + batch_pairs]
             lp = answer_log_probs(model, _batch(tokenizer, part))

@@ -44,7 +44,8 @@ def interrupt_points(model: Any, interrupt: Callable[[], None] | None) -> Iterat
 
 
 @contextlib.contextmanager
-def _eval_mode(model: Any) -> Iterator[None]:
+def eval_mode(model: Any) -> Iterator[None]:
+    """The model in eval mode within the block (dropout off), as it was after it."""
     was = model.training
     if was:
         model.eval()
@@ -85,7 +86,7 @@ class Trainer:
         """The evaluation before training (history entry 0) and its samples, unless done already."""
         if self.history:
             return
-        with _eval_mode(self.model):
+        with eval_mode(self.model):
             first = {"step": 0, **self.task.evaluate(self.model, interrupt)}
         self.history.append(first)
         if self.sampler:
@@ -121,7 +122,7 @@ class Trainer:
         self.history.append(rec)
         try:
             if self.step_count % self.eval_every == 0 or last:
-                with _eval_mode(self.model):
+                with eval_mode(self.model):
                     rec.update(self.task.evaluate(self.model, interrupt))
             if self.sampler and self.sample_every and self.step_count % self.sample_every == 0:
                 self.samples.append((self.step_count, self.sampler(self.model)))

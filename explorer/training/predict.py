@@ -7,16 +7,16 @@ from typing import Any, Sequence
 import torch
 
 from explorer.errors import ExplorerError
-from explorer.mlm_input import model_and_tokenizer
-from explorer.model_info import LoadedModel, describe
+from explorer.mlm.input import model_and_tokenizer
+from explorer.models.loaded import LoadedModel, describe
 from explorer.tokens import clean_text, display_piece, encode
 from explorer.training.limits import MASK, MAX_FIELD_CHARS, MAX_SEQ_LEN
-from explorer.training.loop import _eval_mode
+from explorer.training.loop import eval_mode
 from explorer.training.sft import chat_prompt_ids
 
 
 def _logits(model: Any, ids: list[int]) -> torch.Tensor:
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         return model(input_ids=torch.tensor([ids])).logits[0]
 
 
@@ -67,7 +67,7 @@ def generate(lm: LoadedModel, ids: list[int], *, max_new_tokens: int = 30, tempe
     out: list[int] = []
     past = None
     step_ids = torch.tensor([ids[-limit:]])
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         for _ in range(max_new_tokens):
             if len(ids) + len(out) >= limit:
                 break

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 from explorer.errors import ExplorerError
 from explorer.tokens import clean_text
-from explorer.training.data import CORPUS_DIR, _read_csv
+from explorer.training.data import CORPUS_DIR, read_upload_csv
 from explorer.training.limits import MAX_FIELD_CHARS, MAX_ROWS, MIN_ROWS
 
 COLUMNS = ("prompt", "chosen", "rejected")
@@ -63,7 +63,7 @@ def check_pairs(pairs: Iterable[PreferencePair], what: str = "pairs") -> tuple[l
 
 def preference_pairs(data: bytes | None, what: str = "CSV file") -> tuple[list[PreferencePair], list[str]]:
     """An uploaded CSV with the header prompt,chosen,rejected (and optionally kind) → (pairs, notes)."""
-    df, notes = _read_csv(data, COLUMNS, what, optional=("kind",))
+    df, notes = read_upload_csv(data, COLUMNS, what, optional=("kind",))
     kinds = df["kind"] if "kind" in df.columns else [""] * len(df)
     pairs, more = check_pairs([PreferencePair(p, c, r, k) for p, c, r, k in
                                zip(df["prompt"], df["chosen"], df["rejected"], kinds)], what)

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import torch
 
 from explorer.forward_cache import ForwardCache, is_frozen
-from explorer.gguf_cache import cache_dir
+from explorer.models.made.gguf_cache import cache_dir
 
 FORMAT = 1
 FOLDER = "dpo-reference"

@@ -16,15 +16,15 @@ import torch
 import torch.nn.functional as F
 
 from explorer.errors import ExplorerError
-from explorer.model_info import LoadedModel
+from explorer.models.loaded import LoadedModel
 from explorer.tokens import clean_text
 from explorer.training.dpo import preference_accuracy, split_pairs
 from explorer.training.limits import MAX_FIELD_CHARS, MAX_SEQ_LEN
-from explorer.training.loop import _eval_mode, interrupt_points
+from explorer.training.loop import eval_mode, interrupt_points
 from explorer.training.predict import max_positions
 from explorer.training.preferences import PreferencePair
 from explorer.training.sft import chat_prompt_ids
-from explorer.training.tasks import ExampleTask, EncoderClassifier, _pad
+from explorer.training.tasks import ExampleTask, EncoderClassifier, pad_rows
 
 MAX_N = 16
 
@@ -64,7 +64,7 @@ class RewardTask(ExampleTask):
 
     def _make(self, idx: Sequence[int]) -> dict:
         pad = self.tokenizer.pad_token_id or 0
-        return _pad([self.ids[i][0] for i in idx] + [self.ids[i][1] for i in idx], pad)
+        return pad_rows([self.ids[i][0] for i in idx] + [self.ids[i][1] for i in idx], pad)
 
     def loss(self, model: Any, batch: dict) -> torch.Tensor:
         r = model(**batch)
@@ -78,7 +78,7 @@ class RewardTask(ExampleTask):
     def margins(self, model: Any, idx: Sequence[int], interrupt=None) -> torch.Tensor:
         idx = list(idx)
         out = []
-        with _eval_mode(model), torch.no_grad(), interrupt_points(model, interrupt):
+        with eval_mode(model), torch.no_grad(), interrupt_points(model, interrupt):
             for i in range(0, len(idx), 16):
                 r = model(**self._make(idx[i: i + 16]))
                 n = len(r) // 2
@@ -97,8 +97,8 @@ def rewards(model: Any, tokenizer: Any, prompt: str, answers: Sequence[str], seq
     if not answers:
         return []
     seq_len = min(seq_len, max_positions(model))
-    batch = _pad([_encode(tokenizer, prompt, a, seq_len) for a in answers], tokenizer.pad_token_id or 0)
-    with _eval_mode(model), torch.no_grad():
+    batch = pad_rows([_encode(tokenizer, prompt, a, seq_len) for a in answers], tokenizer.pad_token_id or 0)
+    with eval_mode(model), torch.no_grad():
         return [float(x) for x in model(**batch)]
 
 
@@ -126,7 +126,7 @@ def sample_answers(lm: LoadedModel, prompt: str, n: int, *, temperature: float =
     out = [[] for _ in range(n)]
     done = torch.zeros(n, dtype=torch.bool)
     past = None
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         for _ in range(max_new_tokens):
             res = model(input_ids=step, past_key_values=past, use_cache=True)
             past = res.past_key_values

@@ -78,7 +78,8 @@ class Run:
         return trained(self.model, self.tokenizer)
 
 
-def _eval_every(steps: int) -> int:
+def eval_interval(steps: int) -> int:
+    """Steps between two evaluations of a language-model run (25 or so per run)."""
     return max(5, steps // 25)
 
 
@@ -96,7 +97,7 @@ def scratch_run(arch: str, size: str, text: str, p: Plan, *, seed: int = 0, prob
     model = scratch_model(arch, size, tok, seed)
     probes = list(probes)
     sampler = (lambda m: probe_outputs(trained(m, tok), probes, objective, sample=True, seed=seed)) if probes else None
-    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps),
+    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=eval_interval(p.steps),
                       warmup=min(30, p.steps // 10), sample_every=max(10, p.steps // 10), sampler=sampler)
     n = count_trainable(model)[1]
     desc = f"new {arch.upper()} ({SIZES[size].label}, {n / 1e6:.2f} M parameters) on {corpus_name}"
@@ -113,11 +114,11 @@ def continue_run(lm: Any, objective: str, text: str, p: Plan, *, seed: int = 0, 
     large = lm.info.params > LARGE_MODEL_PARAMS
     task = LanguageModelTask(objective, tok, text, batch=p.batch, seq_len=p.seq_len, eval_windows=4 if large else 8)
     model = private_copy(lm.model, p.layers)
-    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps),
+    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=eval_interval(p.steps),
                       warmup=min(10, p.steps // 10))
     desc = f"{lm.info.name} ({'masked' if objective == 'mlm' else 'causal'} LM objective) on {corpus_name}"
     return Run("continue", desc, trainer, p.steps, tok, objective, math.log(len(tok)),
-               notes + p.notes + [_trainable_note(model, p.layers)], extra={"probes": probes, "before": before})
+               notes + p.notes + [trainable_note(model, p.layers)], extra={"probes": probes, "before": before})
 
 
 def classify_run(lm: Any, examples, p: Plan, *, seed: int = 0, data_name: str = "examples") -> Run:
@@ -126,11 +127,11 @@ def classify_run(lm: Any, examples, p: Plan, *, seed: int = 0, data_name: str = 
     task = ClassificationTask(lm.tokenizer, list(examples["text"]), list(examples["label"]), batch=p.batch,
                               seq_len=p.seq_len, seed=seed)
     model = EncoderClassifier(private_copy(lm.model, p.layers), len(task.classes), seed)
-    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps),
+    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=eval_interval(p.steps),
                       warmup=min(10, p.steps // 10))
     desc = (f"a {len(task.classes)}-class head on {lm.info.name} ({len(task.train_idx)} training and "
             f"{len(task.test_idx)} held-out examples from {data_name})")
-    return Run("classify", desc, trainer, p.steps, lm.tokenizer, notes=p.notes + [_trainable_note(model, p.layers)],
+    return Run("classify", desc, trainer, p.steps, lm.tokenizer, notes=p.notes + [trainable_note(model, p.layers)],
                extra={"classes": task.classes})
 
 
@@ -142,10 +143,10 @@ def sft_run(lm: Any, pairs: Sequence[tuple[str, str]], p: Plan, *, seed: int = 0
     probes = list(probes)
     before = [{"probe": q, "output": reply(lm, q)} for q in probes]
     model = private_copy(lm.model, p.layers)
-    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps),
+    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=eval_interval(p.steps),
                       warmup=min(10, p.steps // 10))
     desc = f"{lm.info.name} on {len(task.train_idx)} prompt-response pairs ({len(task.test_idx)} held out) from {data_name}"
-    return Run("sft", desc, trainer, p.steps, tok, "clm", None, p.notes + [_trainable_note(model, p.layers)],
+    return Run("sft", desc, trainer, p.steps, tok, "clm", None, p.notes + [trainable_note(model, p.layers)],
                extra={"probes": probes, "before": before})
 
 
@@ -174,7 +175,8 @@ def new_run(kind: str, p: Plan, *, lm: Any = None, text: str | None = None, exam
     return run
 
 
-def _trainable_note(model: Any, layers: int | None) -> str:
+def trainable_note(model: Any, layers: int | None) -> str:
+    """What a run trains, in a sentence for the page."""
     trainable, total = count_trainable(model)
     which = "all layers" if layers is None else "the head only" if layers == 0 else f"the top {layers} layers"
     return f"Training {which}: {trainable / 1e6:.1f} M of {total / 1e6:.1f} M parameters learn."

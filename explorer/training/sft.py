@@ -10,7 +10,7 @@ import torch
 from explorer.errors import ExplorerError
 from explorer.tokens import clean_text, display_piece
 from explorer.training.limits import MAX_FIELD_CHARS, MAX_SEQ_LEN
-from explorer.training.tasks import ExampleTask, _mean_loss, _pad, token_ids
+from explorer.training.tasks import ExampleTask, mean_loss, pad_rows, token_ids
 
 
 
@@ -66,10 +66,10 @@ class SFTTask(ExampleTask):
 
     def _make(self, idx: Sequence[int]) -> dict:
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        return _pad([self.examples[i][0] for i in idx], pad, [self.examples[i][1] for i in idx])
+        return pad_rows([self.examples[i][0] for i in idx], pad, [self.examples[i][1] for i in idx])
 
     def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
-        return {"eval_loss": _mean_loss(model, self.eval_set, interrupt)}
+        return {"eval_loss": mean_loss(model, self.eval_set, interrupt)}
 
 
 def label_table(tokenizer: Any, prompt: str, response: str):

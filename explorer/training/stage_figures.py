@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from explorer.errors import ExplorerError
-from explorer.model_info import LoadedModel
+from explorer.models.loaded import LoadedModel
 from explorer.training.answers import in_persona, in_words, is_refusal, vocabulary, words
 from explorer.training.predict import reply
 from explorer.training.tasks import LanguageModelTask

@@ -9,7 +9,7 @@ import torch
 
 from explorer.errors import ExplorerError
 from explorer.training.limits import MAX_SEQ_LEN
-from explorer.training.loop import _eval_mode, interrupt_points
+from explorer.training.loop import eval_mode, interrupt_points
 from explorer.training.modelling import seeded
 from explorer.wording import count
 
@@ -62,7 +62,8 @@ def mask_tokens(ids: torch.Tensor, tokenizer: Any, gen: torch.Generator, prob: f
     inputs[swap] = torch.randint(len(tokenizer), ids.shape, generator=gen)[swap]
     return inputs, labels
 
-def _with_specials(windows: torch.Tensor, tokenizer: Any) -> torch.Tensor:
+def with_specials(windows: torch.Tensor, tokenizer: Any) -> torch.Tensor:
+    """Each window framed by the tokenizer's first and last special tokens ([CLS] ... [SEP], or BOS ... EOS)."""
     first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
     last = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
     parts = []
@@ -91,7 +92,7 @@ class LanguageModelTask:
     def _make(self, windows: torch.Tensor, gen: torch.Generator) -> dict:
         if self.objective == "clm":
             return {"input_ids": windows, "labels": windows}
-        inputs, labels = mask_tokens(_with_specials(windows, self.tokenizer), self.tokenizer, gen)
+        inputs, labels = mask_tokens(with_specials(windows, self.tokenizer), self.tokenizer, gen)
         return {"input_ids": inputs, "labels": labels}
 
     def batch(self, gen: torch.Generator) -> dict:
@@ -105,7 +106,7 @@ class LanguageModelTask:
         return masked_lm_loss(model, batch) if self.objective == "mlm" else model(**batch).loss
 
     def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
-        return {"eval_loss": _mean_loss(model, self.eval_set, interrupt, self.loss)}
+        return {"eval_loss": mean_loss(model, self.eval_set, interrupt, self.loss)}
 
 def masked_lm_loss(model: Any, batch: dict) -> torch.Tensor:
     """Masked-LM loss computing vocabulary logits only at the masked positions (BERT-style models
@@ -119,7 +120,8 @@ def masked_lm_loss(model: Any, batch: dict) -> torch.Tensor:
     targets = labels != -100
     return torch.nn.functional.cross_entropy(head(hidden[targets]).float(), labels[targets])
 
-def _mean_loss(model: Any, batches: list[dict], interrupt, loss_fn=None) -> float:
+def mean_loss(model: Any, batches: list[dict], interrupt, loss_fn=None) -> float:
+    """The loss over held-out batches, weighted by their sizes, without gradients."""
     total, weight = 0.0, 0
     with torch.no_grad(), interrupt_points(model, interrupt):
         for b in batches:
@@ -128,7 +130,8 @@ def _mean_loss(model: Any, batches: list[dict], interrupt, loss_fn=None) -> floa
             weight += n
     return total / max(1, weight)
 
-def _pad(rows: list[list[int]], pad_id: int, label_rows: list[list[int]] | None = None) -> dict:
+def pad_rows(rows: list[list[int]], pad_id: int, label_rows: list[list[int]] | None = None) -> dict:
+    """A batch of token rows padded to the longest (input_ids, attention_mask, and labels when given)."""
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -209,15 +212,15 @@ class ClassificationTask(ExampleTask):
         self.eval_set = [self._make(self.test_idx[i: i + 32]) for i in range(0, len(self.test_idx), 32)]
 
     def _make(self, idx: Sequence[int]) -> dict:
-        out = _pad([self.ids[i] for i in idx], self.tokenizer.pad_token_id or 0)
+        out = pad_rows([self.ids[i] for i in idx], self.tokenizer.pad_token_id or 0)
         out["labels"] = torch.tensor([self.label_ids[i] for i in idx], dtype=torch.long)
         return out
 
     def predict(self, model: Any, texts: Sequence[str], interrupt=None) -> torch.Tensor:
         """Class probabilities for `texts` (rows) with the model in eval mode."""
         rows = [self.tokenizer(t, truncation=True, max_length=MAX_SEQ_LEN)["input_ids"] for t in texts]
-        with _eval_mode(model), torch.no_grad(), interrupt_points(model, interrupt):
-            b = _pad(rows, self.tokenizer.pad_token_id or 0)
+        with eval_mode(model), torch.no_grad(), interrupt_points(model, interrupt):
+            b = pad_rows(rows, self.tokenizer.pad_token_id or 0)
             return torch.softmax(model(**b).logits, dim=-1)
 
     def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:

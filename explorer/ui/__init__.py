@@ -1,9 +1,12 @@
 """The only Streamlit-aware part of the core: cached loaders, shared widgets, CSS.
 
-Pages import from here; nothing else in `explorer/` imports streamlit. The page-state links
-(`page_state`, `publish_state`, `share_link`, presenter mode in the URL, `same_tab_links`) live in
-`ui.links`, the browser's id and what is kept per browser (`remember_browser`, `browser_value`) in
-`ui.browser`, the limited text box in `ui.text`; all are re-exported here.
+Pages import from here; nothing else in `explorer/` imports streamlit (but `explorer.serving`, which
+starts it). The page-state links (`page_state`, `publish_state`, `share_link`, presenter mode in the URL,
+`same_tab_links`) live in `ui.links` (their query strings parsed and checked in `ui.state`), the browser's
+id and what is kept per browser (`remember_browser`, `browser_value`) in `ui.browser` (the store itself:
+`ui.browser_store`), the limited text box in `ui.text`, the style sheet in `ui.page_style`; their public
+names are listed here too. `ui.chart` (charts redrawn in place, with `ui.static_files`), `ui.live_run` and
+`ui.stages_view` are imported by the pages that use them.
 """
 
 from __future__ import annotations
@@ -16,20 +19,36 @@ from typing import Any, Callable, Iterator
 
 import streamlit as st
 
-from explorer import model_cache, model_policy, models
+from explorer import models
 from explorer.errors import ExplorerError
-from explorer.page_style import NO_ELLIPSIS_CSS, PRESENTER_CSS, UPLOAD_ERROR_CSS, css  # noqa: F401 - ui.css
-from explorer.ui.browser import browser_value, remember_browser  # noqa: F401
-from explorer.ui.links import (keep_app_params, model_defaults, page_state, presenter_from_link,  # noqa: F401
-                               publish_state, same_tab_links, share_link)
-from explorer.ui.text import example_box, limited_text  # noqa: F401
+from explorer.models import cache as model_cache
+from explorer.models import policy as model_policy
+from explorer.ui.page_style import NO_ELLIPSIS_CSS, PRESENTER_CSS, UPLOAD_ERROR_CSS, css
+from explorer.ui.browser import browser_value, remember_browser
+from explorer.ui.links import (keep_app_params, model_defaults, page_state, presenter_from_link, publish_state,
+                               same_tab_links, share_link)
+from explorer.ui.text import example_box, limited_text
+
+__all__ = [
+    # page_style, browser, links, text
+    "NO_ELLIPSIS_CSS", "PRESENTER_CSS", "UPLOAD_ERROR_CSS", "css",
+    "browser_value", "remember_browser",
+    "keep_app_params", "model_defaults", "page_state", "presenter_from_link", "publish_state", "same_tab_links",
+    "share_link",
+    "example_box", "limited_text",
+    # defined here
+    "OTHER", "apply_css", "columns", "friendly_errors", "get_model", "intro", "model_picker", "notes", "presenter",
+    "rerun_after_reconnect", "selected_model_id", "server_limits_markdown", "session_alive", "set_threads",
+    "show_error",
+]
 
 OTHER = "Other model id…"
 _CONVERTING = threading.Lock()  # one GGUF conversion at a time, however many sessions ask
 _LOG = logging.getLogger("ssl_explorer.pages")
 
 
-def _threads() -> None:
+def set_threads() -> None:
+    """torch's threads for this process: SSL_EXPLORER_THREADS (default 1), set once."""
     import torch
 
     n = int(os.environ.get("SSL_EXPLORER_THREADS", "1") or 1)
@@ -39,14 +58,14 @@ def _threads() -> None:
 
 def get_model(role: str, model_id: str | None = None, *, quiet: bool = False) -> models.LoadedModel | None:
     """The shared (read-only) model for a role, loaded once per process; None with a message on failure."""
-    _threads()
+    set_threads()
     model_id = model_id if model_id is not None else selected_model_id(role)
     if model_cache.SHARED.peek(role, model_id) is not None:  # loaded already: nothing to draw (most reruns)
         return model_cache.SHARED.get(role, model_id)
     label = model_id or models.DEFAULTS.get(role) or role
     try:
         bar = None
-        if model_id in (None, models.SMOLLM2) and role == "clm" and not models._cache_ok(models.smollm2_cache_path()):
+        if model_id in (None, models.SMOLLM2) and role == "clm" and not models.cache_ok(models.smollm2_cache_path()):
             bar = st.progress(0.0, text="Preparing the offline causal LM (first start only)…")
 
         def progress(frac: float, msg: str) -> None:

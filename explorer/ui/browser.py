@@ -1,5 +1,5 @@
 """Which browser a session belongs to, so that a reload or a second tab finds the participant's runs
-and quiz score again (`explorer.browsers`).
+and quiz score again (`explorer.ui.browser_store`).
 
 The browser's id is a random token in a cookie. A cookie rather than the link (`?b=…`): a link is
 copied and shared (the page's own "share" link, or the address bar sent to a whole class), and
@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from explorer.browsers import BROWSERS
+from explorer.ui.browser_store import BROWSERS
 
 COOKIE = "sslx_browser"
 STATE = "browser_id"  # the session's browser id, in session state

@@ -6,7 +6,7 @@ rerun that changes it: on the masked-LM page, most of the browser's share of the
 click and the new chart. This chart keeps its identity (its `key`) and hands the new figure to
 plotly.js, which updates the drawing it has. Hover, the mode bar and resizing are plotly's own.
 
-plotly.js is served by the app itself (`explorer.static_files`); where it cannot be, the chart is
+plotly.js is served by the app itself (`explorer.ui.static_files`); where it cannot be, the chart is
 an ordinary `st.plotly_chart`.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import static_files
+from explorer.ui import static_files
 
 TEST_ID = "sslPlotlyChart"  # the chart's node in the page (tests and benchmarks find it by this)
 CONFIG = {"responsive": True, "displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}

@@ -73,7 +73,7 @@ def page_state(page: str, defaults: dict[str, Any], limits: dict[str, Any] | Non
     of the page's other widgets (those a link does not carry); a None default leaves the widget
     to choose its own value.
     """
-    from explorer.state import parse_query
+    from explorer.ui.state import parse_query
 
     params = {k: v for k, v in st.query_params.to_dict().items() if k in defaults}
     signature = tuple(sorted(params.items()))
@@ -127,7 +127,7 @@ def _keep(page: str) -> None:
 
 def publish_state(page: str, defaults: dict[str, Any]) -> dict[str, str]:
     """Call after the widgets: write the values that differ from the defaults into the URL."""
-    from explorer.state import encode_query
+    from explorer.ui.state import encode_query
 
     values = {k: st.session_state.get(k) for k in defaults}
     params = encode_query(values, defaults)

@@ -1,6 +1,6 @@
 """A training run on a page: Start / Stop / Reset buttons and a view redrawn while it trains.
 
-A page's run is kept for the browser (`explorer.browsers`, under the page's key; also in session state
+A page's run is kept for the browser (`explorer.ui.browser_store`, under the page's key; also in session state
 for the rest of the page), not for the session: a reload, a second tab or a visit to another page
 finds it again, training or not. A page says what the run is made of (a `signature` of its settings
 and data: when that changes, Start makes a new run) and how to make one. Training happens in the
@@ -19,7 +19,7 @@ import streamlit as st
 
 from explorer import training
 from explorer import ui
-from explorer.browsers import BROWSERS
+from explorer.ui.browser_store import BROWSERS
 from explorer.ui import chart
 from explorer.ui.browser import browser_connected, browser_id
 

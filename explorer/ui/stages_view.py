@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import training, ui
-from explorer.browsers import BROWSERS
+from explorer.ui.browser_store import BROWSERS
 from explorer.charts import alignment as alignment_charts
 from explorer.charts import training as charts
 from explorer.training import stages

@@ -123,7 +123,7 @@ class EmbeddingMap:
 
 def embedding_map(model: Any | None, *, limit: int = 540, dev: bool = False) -> EmbeddingMap:
     """The first `limit` held-out digits on a PCA map of the encoder's features (`model` None: raw pixels)."""
-    from explorer.embeddings import pca_2d
+    from explorer.contrastive.embeddings import pca_2d
     from explorer.vision.data import digits
 
     d = digits()

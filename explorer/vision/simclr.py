@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from explorer.contrastive import InfoNCE, info_nce
+from explorer.contrastive.info_nce import InfoNCE, info_nce
 from explorer.errors import ExplorerError
 from explorer.vision.probe import encoder_features, linear_probe
 from explorer.vision.views import Augment, augment

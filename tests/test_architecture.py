@@ -1,0 +1,106 @@
+"""The architecture holds: the import-linter contracts of pyproject.toml (layers, no cycles, Streamlit only
+in explorer.ui and explorer.serving, charts without models), no module importing another's _private name,
+pages without model code, and every package's public names listed in its __init__."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# the code that must keep to the house rules (tests may look inside the module they test)
+CHECKED = [ROOT / "app.py", ROOT / "serve.py",
+           *sorted((ROOT / "explorer").rglob("*.py")), *sorted((ROOT / "pages").glob("*.py")),
+           *sorted((ROOT / "bench").glob("*.py")), *sorted((ROOT / "scripts").glob("*.py"))]
+
+
+def lint_imports(*args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("lint-imports")
+    command = str(exe) if exe.exists() else shutil.which("lint-imports")
+    if command is None:
+        pytest.fail("lint-imports is not installed: `make setup-dev` installs import-linter (requirements-dev.txt)")
+    return subprocess.run([command, "--no-cache", "--no-logo", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_the_import_contracts_are_kept():
+    result = lint_imports()
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
+
+
+def test_a_broken_contract_fails(tmp_path):
+    """The check itself can fail: a contract the code breaks (explorer.ui imports streamlit) is reported."""
+    config = tmp_path / "broken.toml"
+    config.write_text('[tool.importlinter]\nroot_packages = ["explorer"]\ninclude_external_packages = true\n\n'
+                      '[[tool.importlinter.contracts]]\nname = "ui without streamlit"\ntype = "forbidden"\n'
+                      'source_modules = ["explorer.ui"]\nforbidden_modules = ["streamlit"]\n')
+    result = lint_imports(str(config))
+    assert result.returncode != 0 and "BROKEN" in result.stdout.upper(), result.stdout[-3000:]
+
+
+def _explorer_imports(tree: ast.AST):
+    """(line, module, names) of every `from explorer... import` and `import explorer...` in a file."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "explorer":
+            yield node.lineno, node.module, [(a.name, a.asname or a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] == "explorer":
+                    yield node.lineno, a.name, []
+
+
+def test_no_module_imports_another_modules_private_name():
+    found = []
+    for path in CHECKED:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        modules = set()
+        for line, module, names in _explorer_imports(tree):
+            for name, bound in names:
+                if name.startswith("_"):
+                    found.append(f"{path.relative_to(ROOT)}:{line}: from {module} import {name}")
+                modules.add(bound)
+        for node in ast.walk(tree):  # `module._name` on an explorer module imported above
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and isinstance(node.value, ast.Name) and node.value.id in modules):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value.id}.{node.attr}")
+    assert not found, "make the name public where another module needs it, or move the code:\n" + "\n".join(found)
+
+
+def test_pages_hold_no_model_code_and_nothing_imports_them():
+    for path in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
+        tree = ast.parse(path.read_text())
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        libraries = sorted(m for m in imported if m.split(".")[0] in ("torch", "transformers"))
+        assert not libraries, f"{path.name} imports {libraries}: model code belongs in explorer/"
+    for path in CHECKED:
+        if path.parent.name == "pages" or path.name == "app.py":
+            continue
+        tree = ast.parse(path.read_text())
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not {m for m in imported if m.split(".")[0] in ("pages", "app")}, f"{path} imports a page"
+
+
+PACKAGES = sorted(p.parent for p in (ROOT / "explorer").rglob("__init__.py"))
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: ".".join(p.relative_to(ROOT).parts))
+def test_each_package_lists_its_public_names(package):
+    init = package / "__init__.py"
+    tree = ast.parse(init.read_text())
+    stars = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)]
+    assert not stars, f"{init}: star imports on lines {stars}; import the names explicitly"
+    name = ".".join(package.relative_to(ROOT).parts)
+    module = importlib.import_module(name)
+    assert isinstance(getattr(module, "__all__", None), list), f"{name} has no __all__"
+    missing = [n for n in module.__all__ if not hasattr(module, n) and importlib.util.find_spec(f"{name}.{n}") is None]
+    assert not missing, f"{name}.__all__ names what it does not have: {missing}"
+    assert len(set(module.__all__)) == len(module.__all__), f"{name}.__all__ lists a name twice"
