@@ -45,7 +45,7 @@ run: setup
 
 test: setup-dev
 	$(PY) -m explorer.prepare
-	$(PY) -m pytest -q --durations=15 -n 2 --dist loadfile tests
+	$(PY) -m pytest -q --durations=15 -n 2 --dist loadfile --no-loadscope-reorder tests
 
 # Interaction fuzzing, long run: the same tests as in `make test` (tests/test_fuzz.py), 140 sequences of
 # 15 random actions per page (2,100 actions per page). `make fuzz FUZZ_SEED=7` draws other sequences.

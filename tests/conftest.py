@@ -21,6 +21,17 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+# The longest files first: `make test`'s workers (pytest-xdist, --dist loadfile --no-loadscope-reorder) take
+# whole files in collection order, so these start at once rather than finishing last.
+LONGEST_FIRST = ("test_claims_training.py", "test_claims_dpo.py", "test_bench.py", "test_fuzz.py",
+                 "test_browser_runs.py", "test_models.py", "test_vision.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))  # stable: the rest keep their order
+
+
 def _save(model, tok, path: Path) -> Path:
     model.save_pretrained(path)
     tok.save_pretrained(path)

@@ -90,7 +90,7 @@ def _initial_updates(build, base: Path) -> dict[str, torch.Tensor]:
     """The LoRA updates as the build initialises them, before any step."""
     import argparse
 
-    from explorer import bidirectional_artifact
+    from explorer.models.made import bidirectional_artifact
     from explorer.models.made.bidirectional import masked_tokenizer
 
     causal = load("clm", str(base))
