@@ -104,3 +104,29 @@ def test_each_package_lists_its_public_names(package):
     missing = [n for n in module.__all__ if not hasattr(module, n) and importlib.util.find_spec(f"{name}.{n}") is None]
     assert not missing, f"{name}.__all__ names what it does not have: {missing}"
     assert len(set(module.__all__)) == len(module.__all__), f"{name}.__all__ lists a name twice"
+
+
+def model_parameters(path: Path) -> list[tuple[str, str, str]]:
+    """(function, parameter, annotation) for every parameter that takes a model handle (`lm`, `*_lm`)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for arg in node.args.args + node.args.kwonlyargs + node.args.posonlyargs:
+                if arg.arg == "lm" or arg.arg.endswith("_lm"):
+                    found.append((node.name, arg.arg, ast.unparse(arg.annotation) if arg.annotation else ""))
+    return found
+
+
+def test_every_core_function_takes_a_typed_loaded_model():
+    """One way to hand a model to the core: a parameter that takes one is typed `LoadedModel`."""
+    core = [p for p in (ROOT / "explorer").rglob("*.py") if "ui" not in p.relative_to(ROOT / "explorer").parts]
+    seen = {(str(p.relative_to(ROOT)), *f) for p in core for f in model_parameters(p)}
+    assert len(seen) >= 40
+    untyped = sorted(f for f in seen if f[3] not in ("LoadedModel", "LoadedModel | None"))
+    assert not untyped, untyped
+
+
+def test_the_typed_handle_check_finds_an_untyped_one(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("def f(lm: Any, clm_lm, x: int) -> None:\n    pass\n")
+    assert model_parameters(src) == [("f", "lm", "Any"), ("f", "clm_lm", "")]

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explorer.clm.forward import model_parts, piece_text, as_ids, next_token_logits
+from explorer.models.loaded import LoadedModel, model_parts
+from explorer.clm.forward import piece_text, as_ids, next_token_logits
 from explorer.tokens import Encoded
 
 TOP_N = 10  # candidates listed by default
@@ -90,7 +91,7 @@ def top_candidates(probs: np.ndarray, logits: np.ndarray, tokenizer: Any, n: int
             for r, i in enumerate(order)]
 
 
-def next_token_distribution(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor, *,
+def next_token_distribution(lm: LoadedModel, tokens: Encoded | Sequence[int] | torch.Tensor, *,
                             top_n: int = TOP_N) -> NextToken:
     """Softmax of the model's last-position logits: what it predicts after `tokens` (`lm`: a `LoadedModel`)."""
     _, tokenizer = model_parts(lm)

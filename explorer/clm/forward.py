@@ -6,16 +6,11 @@ from typing import Any, Sequence
 
 import torch
 
+from explorer.models.loaded import LoadedModel, model_parts
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, clear_all
 from explorer.tokens import Encoded, display_piece, model_max_tokens
 
-
-def model_parts(lm: Any) -> tuple[Any, Any]:
-    """(model, tokenizer) of a `LoadedModel`, the one way a model is passed to the core."""
-    if hasattr(lm, "model") and hasattr(lm, "tokenizer"):
-        return lm.model, lm.tokenizer
-    raise TypeError("pass a LoadedModel (explorer.load, or LoadedModel(model, tokenizer, info) in a test)")
 
 
 def as_ids(tokens: Encoded | Sequence[int] | torch.Tensor) -> list[int]:
@@ -73,7 +68,7 @@ def forward_count() -> int:
     return LAST_LOGITS.misses + FORCED_PASSES.misses
 
 
-def next_token_logits(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> torch.Tensor:
+def next_token_logits(lm: LoadedModel, tokens: Encoded | Sequence[int] | torch.Tensor) -> torch.Tensor:
     """The model's logits for the token after `tokens` (1-d float32 tensor over the vocabulary); cached."""
     model, _ = model_parts(lm)
     ids = as_ids(tokens)

@@ -8,8 +8,9 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import torch
 
+from explorer.models.loaded import LoadedModel, model_parts
 from explorer.clm.distribution import TOP_N, NextToken, next_token_distribution, rank_of
-from explorer.clm.forward import model_parts, piece_text, as_ids, max_positions, next_token_logits
+from explorer.clm.forward import piece_text, as_ids, max_positions, next_token_logits
 from explorer.clm.prompt import Prompt
 from explorer.clm.sampling import GREEDY, Settings, apply_sampling, draw
 from explorer.errors import ExplorerError
@@ -41,7 +42,7 @@ class Generation:
     steps: list[Step] = field(default_factory=list)
 
     @classmethod
-    def start(cls, lm: Any, prompt: Prompt | Encoded | Sequence[int], *,
+    def start(cls, lm: LoadedModel, prompt: Prompt | Encoded | Sequence[int], *,
               max_new_tokens: int = MAX_NEW_TOKENS) -> "Generation":
         """A new continuation of `prompt`; stops at the model's end-of-text token(s)."""
         model, tokenizer = model_parts(lm)
@@ -74,10 +75,10 @@ class Generation:
             raise ExplorerError(f"The continuation has reached its limit of {self.max_new_tokens} new tokens.",
                                 "Undo some steps or reset.")
 
-    def distribution(self, lm: Any, *, top_n: int = TOP_N) -> NextToken:
+    def distribution(self, lm: LoadedModel, *, top_n: int = TOP_N) -> NextToken:
         return next_token_distribution(lm, self.ids, top_n=top_n)
 
-    def append(self, lm: Any, token_id: int, *, settings: Settings | None = None, how: str = "picked") -> Step:
+    def append(self, lm: LoadedModel, token_id: int, *, settings: Settings | None = None, how: str = "picked") -> Step:
         """Append a chosen token, recording its probability (under `settings`, default temperature 1)."""
         self.check_room()
         _, tokenizer = model_parts(lm)
@@ -98,13 +99,13 @@ class Generation:
     def reset(self) -> None:
         self.steps.clear()
 
-    def greedy(self, lm: Any) -> Step:
+    def greedy(self, lm: LoadedModel) -> Step:
         """Append the most likely token."""
         self.check_room()
         best = int(torch.argmax(next_token_logits(lm, self.ids)))
         return self.append(lm, best, settings=GREEDY, how="greedy")
 
-    def sample(self, lm: Any, settings: Settings, seed: int) -> Step:
+    def sample(self, lm: LoadedModel, settings: Settings, seed: int) -> Step:
         """Append a token drawn with `settings`, seeded by `seed` and the position (reproducible)."""
         self.check_room()
         if settings.greedy:
@@ -114,7 +115,7 @@ class Generation:
         token = draw(shaped.after, seed, len(self.ids))
         return self.append(lm, token, settings=settings, how="sampled")
 
-    def generate(self, lm: Any, n: int, *, settings: Settings | None = None, seed: int = 0,
+    def generate(self, lm: LoadedModel, n: int, *, settings: Settings | None = None, seed: int = 0,
                  progress: ProgressFn | None = None) -> list[Step]:
         """Append up to `n` tokens (greedy when `settings` is None or has temperature 0).
 
@@ -148,7 +149,7 @@ class Generation:
                                      "rank"])
 
 
-def stop_token_ids(lm: Any) -> tuple[int, ...]:
+def stop_token_ids(lm: LoadedModel) -> tuple[int, ...]:
     """End-of-text ids, as ``model.generate`` uses them (generation config, else the tokenizer's EOS)."""
     model, tokenizer = model_parts(lm)
     cfg = getattr(model, "generation_config", None)

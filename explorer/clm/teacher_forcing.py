@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explorer.clm.forward import FORCED_PASSES, LAST_LOGITS, check_ids, model_parts, piece_text, as_ids
+from explorer.models.loaded import LoadedModel, model_parts
+from explorer.clm.forward import FORCED_PASSES, LAST_LOGITS, check_ids, piece_text, as_ids
 from explorer.clm.prompt import start_token_id
 from explorer.errors import ExplorerError
 from explorer.tokens import Encoded, display_piece, display_pieces
@@ -109,7 +110,7 @@ def _forward_log_probs(model: Any, ids: list[int]) -> tuple[torch.Tensor, torch.
     return logp, logp.gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
 
 
-def target_log_probs(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> np.ndarray:
+def target_log_probs(lm: LoadedModel, tokens: Encoded | Sequence[int] | torch.Tensor) -> np.ndarray:
     """ln p(actual next token) at every position (float64), from one cached pass: the part of
     `teacher_forcing` that scoring words needs (no ranks, guesses or entropy)."""
     model, _ = model_parts(lm)
@@ -122,7 +123,7 @@ def target_log_probs(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor) ->
     return FORCED_PASSES.get(model, ("targets", tuple(ids)), compute)
 
 
-def teacher_forcing(lm: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> TeacherForcing:
+def teacher_forcing(lm: LoadedModel, tokens: Encoded | Sequence[int] | torch.Tensor) -> TeacherForcing:
     """Score a text the way next-token training does: all positions in parallel, one forward pass."""
     model, tokenizer = model_parts(lm)
     ids = _checked_ids(model, tokens)

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from explorer.models.loaded import LoadedModel
 from explorer import clm as causal
 from explorer import mlm as masked
 from explorer.words import candidates
@@ -138,7 +139,7 @@ class Comparison:
     same_tokens: bool = False  # both tokenizers have one vocabulary (e.g. a masked LM made from the causal LM)
 
 
-def prepare(mlm_lm: Any, clm_lm: Any, text: str | None, *, max_tokens: int = MAX_TOKENS) -> Comparison:
+def prepare(mlm_lm: LoadedModel, clm_lm: LoadedModel, text: str | None, *, max_tokens: int = MAX_TOKENS) -> Comparison:
     """Clean the text, tokenize it for both models and align both tokenizations to words.
 
     Each model reads the same words, blanks written its own way. When the masked LM's limit cuts
@@ -234,7 +235,7 @@ def _positions(comp: Comparison, index: int) -> tuple[list[int], list[int]]:
     return mpos, cpos
 
 
-def predict_word(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *, k: int = 10) -> tuple[Side, Side]:
+def predict_word(comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel, index: int, *, k: int = 10) -> tuple[Side, Side]:
     """Both models' whole-word predictions for word `index`: the masked LM with the word hidden (both
     sides visible), the causal LM from the text to its left. A typed blank has no answer to rank."""
     mpos, cpos = _positions(comp, index)
@@ -249,7 +250,7 @@ def predict_word(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *, k: i
             Side("clm", clm_lm.info.name, left.strip(), clm_words, 0 if word.blank else len(cpos)))
 
 
-def piece_predictions(comp: Comparison, mlm_lm: Any, clm_lm: Any, index: int, *,
+def piece_predictions(comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel, index: int, *,
                       k: int = 10) -> tuple[PieceView, PieceView]:
     """The sub-word view: each model's distribution for the word's FIRST piece alone (the masked LM
     with all the word's pieces hidden, the causal LM after the left context), as the models' heads give
@@ -282,7 +283,7 @@ def _join(text: str, words: list[Word], shown: list[str]) -> str:
     return "".join(out)
 
 
-def score_words(comp: Comparison, mlm_lm: Any, clm_lm: Any) -> pd.DataFrame:
+def score_words(comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel) -> pd.DataFrame:
     """Every word's probability under both models, as `predict_word` scores the hidden word: the masked
     LM with the word hidden (both sides visible), the causal LM from its left; each times the
     probability that the word ends there. Typed blanks are skipped."""
@@ -302,7 +303,7 @@ def score_words(comp: Comparison, mlm_lm: Any, clm_lm: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def attention_patterns(lm: Any, ids: list[int]) -> np.ndarray:
+def attention_patterns(lm: LoadedModel, ids: list[int]) -> np.ndarray:
     """Which positions each position may attend to in every layer, read from the model's own attention
     weights: (layers, T, T), 1 where the weight is non-zero in any head, 0 where the model's mask hides it."""
     with torch.inference_mode():
@@ -312,7 +313,7 @@ def attention_patterns(lm: Any, ids: list[int]) -> np.ndarray:
     return torch.stack([(a[0].amax(0) > 0) for a in out.attentions]).to(torch.int8).numpy()
 
 
-def attention_pattern(lm: Any, ids: list[int], layer: int = 0) -> np.ndarray:
+def attention_pattern(lm: LoadedModel, ids: list[int], layer: int = 0) -> np.ndarray:
     """One layer of `attention_patterns` (the first by default)."""
     return attention_patterns(lm, ids)[layer]
 

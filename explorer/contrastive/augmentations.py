@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from explorer.models.loaded import LoadedModel
 from explorer.contrastive.embeddings import (Embeddings, Pooling, encode_sentences, pooled_vectors, clean_sentences,
                                              resolve_pooling)
 from explorer.errors import ExplorerError
@@ -59,7 +60,7 @@ def _dropout_model(model: Any, rate: float | None) -> Any:
     return clone
 
 
-def dropout_embed(lm: Any, sentences: Sequence[str], *, seed: int = 0, pooling: Pooling | str | None = None,
+def dropout_embed(lm: LoadedModel, sentences: Sequence[str], *, seed: int = 0, pooling: Pooling | str | None = None,
                   dropout: float | None = None) -> Embeddings:
     """SimCSE's positive: the same sentences encoded again with dropout on (a different random mask).
 

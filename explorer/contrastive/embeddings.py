@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from explorer.models.loaded import LoadedModel
 from explorer import paths
 from explorer.errors import ExplorerError
 from explorer.tokens import clean_text, encode, model_max_tokens
@@ -54,7 +55,7 @@ def _mode_from_config(cfg: dict) -> str:
     return "mean"
 
 
-def pooling_for(lm: Any) -> Pooling:
+def pooling_for(lm: LoadedModel) -> Pooling:
     """How a loaded encoder's sentence vector is made: from the model's own extra information, its
     sentence-transformers pooling config (local folder or hub cache), or mean + normalise."""
     extra = getattr(lm, "extra", None) or {}
@@ -175,7 +176,7 @@ def pooled_vectors(model: Any, tok: Any, ids_list: list[list[int]], pooling: Poo
     return torch.cat(out)
 
 
-def embed(lm: Any, sentences: Sequence[str] | str, *, pooling: Pooling | str | None = None,
+def embed(lm: LoadedModel, sentences: Sequence[str] | str, *, pooling: Pooling | str | None = None,
           limit: int = MAX_SENTENCES) -> Embeddings:
     """Sentence embeddings (numpy [n, dim]) pooled the way the encoder expects."""
     import torch
@@ -188,7 +189,7 @@ def embed(lm: Any, sentences: Sequence[str] | str, *, pooling: Pooling | str | N
     return Embeddings(sentences, vec.float().numpy(), pooling, notes)
 
 
-def resolve_pooling(lm: Any, pooling: Pooling | str | None) -> Pooling:
+def resolve_pooling(lm: LoadedModel, pooling: Pooling | str | None) -> Pooling:
     if isinstance(pooling, Pooling):
         return pooling
     base = pooling_for(lm)

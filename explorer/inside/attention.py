@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from explorer.models.loaded import LoadedModel
 from explorer import examples
 from explorer.errors import ExplorerError
 from explorer.tokens import display_pieces, encode, model_max_tokens
@@ -123,7 +124,7 @@ def _decoder_start(model: Any, tokenizer: Any) -> int:
     raise ExplorerError("This encoder-decoder model does not say which token starts the decoder.")
 
 
-def _target_ids(lm: Any, input_ids: Any, target: str | None, max_tokens: int,
+def _target_ids(lm: LoadedModel, input_ids: Any, target: str | None, max_tokens: int,
                 max_new_tokens: int) -> tuple[list[int], bool, list[str]]:
     """Content ids of the decoder text: the user's target, or the model's own greedy output."""
     import torch
@@ -151,7 +152,7 @@ def _target_ids(lm: Any, input_ids: Any, target: str | None, max_tokens: int,
     return content, True, []
 
 
-def get_attentions(lm: Any, text: str | None, *, target: str | None = None,
+def get_attentions(lm: LoadedModel, text: str | None, *, target: str | None = None,
                    max_tokens: int = DEFAULT_MAX_TOKENS, max_new_tokens: int = MAX_NEW_TOKENS) -> Attentions:
     """Run the model once and return all its attention weights (float32, as the model computed them).
 

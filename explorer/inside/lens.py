@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from explorer.models.loaded import LoadedModel
 from explorer.errors import ExplorerError
 from explorer.tokens import Encoded, display_pieces, encode, model_max_tokens
 
@@ -129,7 +130,7 @@ def _softcap(model: Any, logits: Any) -> Any:
     return torch.tanh(logits / cap) * cap if cap else logits
 
 
-def readouts(lm: Any) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+def readouts(lm: LoadedModel) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
     """(read an intermediate hidden state, read the last one) as logits, for this model.
 
     Causal LMs: intermediate states go through the final norm and the LM head; the last state
@@ -192,7 +193,7 @@ def prepare_text(tokenizer: Any, text: str | None) -> str | None:
     return text
 
 
-def logit_lens(lm: Any, text: str | None, *, k: int = DEFAULT_TOP_K, max_tokens: int = DEFAULT_MAX_TOKENS) -> LensResult:
+def logit_lens(lm: LoadedModel, text: str | None, *, k: int = DEFAULT_TOP_K, max_tokens: int = DEFAULT_MAX_TOKENS) -> LensResult:
     """Top-k tokens the final head predicts from each layer's hidden state, at each position.
 
     The last layer's readout is checked against the model's own logits; if they differ (an

@@ -15,7 +15,7 @@ listed here.
 """
 
 from explorer.mlm.input import (MASK_MARKERS, MAX_TOKENS, SUGGESTED_MLMS, check_vocab, encode_for_masking, encode_text,
-                                expand_to_words, mask_token, maskable_positions, model_and_tokenizer,
+                                expand_to_words, mask_token, maskable_positions,
                                 positions_of_words, replace_mask_markers, typed_masks, update_word_selection)
 from explorer.mlm.masking import KEPT, MASKED, NO_LOSS, RANDOM, MaskingResult, mask_tokens, training_pair_frame
 from explorer.mlm.predictions import (FillResult, Prediction, encoder_and_head, fill_mask, log_probs_at, masked_input,
@@ -26,7 +26,7 @@ from explorer.mlm.pseudo_likelihood import (ProgressFn, PseudoLikelihood, masked
 __all__ = [
     # input
     "MASK_MARKERS", "MAX_TOKENS", "SUGGESTED_MLMS", "check_vocab", "encode_for_masking", "encode_text",
-    "expand_to_words", "mask_token", "maskable_positions", "model_and_tokenizer", "positions_of_words",
+    "expand_to_words", "mask_token", "maskable_positions", "positions_of_words",
     "replace_mask_markers", "typed_masks", "update_word_selection",
     # masking
     "KEPT", "MASKED", "NO_LOSS", "RANDOM", "MaskingResult", "mask_tokens", "training_pair_frame",

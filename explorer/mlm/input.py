@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
+from explorer.models.loaded import LoadedModel, model_parts
 from explorer.errors import ExplorerError
 from explorer.tokens import Encoded, encode, model_max_tokens, word_groups, word_text
 
@@ -13,12 +14,6 @@ MAX_TOKENS = 128  # the most tokens a text may have on the cloze pages (below th
 SUGGESTED_MLMS = ("bert-base-uncased", "distilroberta-base")
 MASK_MARKERS = re.compile(r"\[mask\]|<mask>", re.IGNORECASE)
 
-
-def model_and_tokenizer(lm: Any) -> tuple[Any, Any]:
-    """(model, tokenizer) of a `LoadedModel`, the one way a model is passed to the core."""
-    if hasattr(lm, "model") and hasattr(lm, "tokenizer"):
-        return lm.model, lm.tokenizer
-    raise TypeError("pass a LoadedModel (explorer.load, or LoadedModel(model, tokenizer, info) in a test)")
 
 
 def mask_token(tokenizer: Any) -> tuple[str, int]:
@@ -44,14 +39,14 @@ def replace_mask_markers(text: str, tokenizer: Any) -> str:
     return MASK_MARKERS.sub(lambda _m: token, text)
 
 
-def encode_text(lm: Any, text: str | None, *, max_tokens: int = MAX_TOKENS) -> Encoded:
+def encode_text(lm: LoadedModel, text: str | None, *, max_tokens: int = MAX_TOKENS) -> Encoded:
     """Clean and tokenize user text for a masked LM.
 
     Checks the model has a mask token, lets the user type ``[MASK]`` or ``<mask>`` whatever
     the model's own spelling, keeps at most `max_tokens` (or the model's limit if lower; a note
     says what was cut), and adds a note when characters fell out of the vocabulary (``[UNK]``).
     """
-    model, tok = model_and_tokenizer(lm)
+    model, tok = model_parts(lm)
     return encode_for_masking(tok, text, max_tokens=model_max_tokens(tok, model, cap=max_tokens))
 
 

@@ -8,9 +8,10 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from explorer.models.loaded import LoadedModel, model_parts
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, is_frozen
-from explorer.mlm.input import check_vocab, expand_to_words, mask_token, model_and_tokenizer, typed_masks
+from explorer.mlm.input import check_vocab, expand_to_words, mask_token, typed_masks
 from explorer.mlm.masking import NO_LOSS, MaskingResult
 from explorer.tokens import Encoded, display_piece
 from explorer.wording import count
@@ -115,7 +116,7 @@ def prediction_passes() -> int:
     return _PREDICTIONS.misses
 
 
-def predict_at(lm: Any, input_ids: Sequence[int], positions: Sequence[int], *,
+def predict_at(lm: LoadedModel, input_ids: Sequence[int], positions: Sequence[int], *,
                answers: Sequence[int | None] | None = None, k: int = 10) -> list[Prediction]:
     """Top-k predictions at `positions` of `input_ids` in one forward pass (cached for every session
     of the process: `explorer.forward_cache`).
@@ -124,7 +125,7 @@ def predict_at(lm: Any, input_ids: Sequence[int], positions: Sequence[int], *,
     The input is used as given: mask the positions first (see `fill_mask`), or pass a training
     pair's input ids and labels (see `predict_training_pair`).
     """
-    model, tok = model_and_tokenizer(lm)
+    model, tok = model_parts(lm)
     ids = [int(i) for i in input_ids]
     positions = [int(p) for p in positions]
     answers = [None if a is None else int(a) for a in answers] if answers is not None else [None] * len(positions)
@@ -195,7 +196,7 @@ def _check_positions(enc: Encoded, positions: Sequence[int]) -> list[int]:
     return out
 
 
-def fill_mask(lm: Any, enc: Encoded, positions: Sequence[int] = (), *, k: int = 10,
+def fill_mask(lm: LoadedModel, enc: Encoded, positions: Sequence[int] = (), *, k: int = 10,
               whole_word: bool = False) -> FillResult:
     """Mask `positions` of the text (plus any typed ``[MASK]``) and predict every blank at once.
 
@@ -203,7 +204,7 @@ def fill_mask(lm: Any, enc: Encoded, positions: Sequence[int] = (), *, k: int = 
     prediction carries the answer's rank, probability and the loss there. With `whole_word`,
     all pieces of a touched word are masked. Raises `ExplorerError` when nothing is masked.
     """
-    model, tok = model_and_tokenizer(lm)
+    model, tok = model_parts(lm)
     token, mask_id = mask_token(tok)
     chosen = _check_positions(enc, positions)
     if whole_word:
@@ -217,12 +218,12 @@ def fill_mask(lm: Any, enc: Encoded, positions: Sequence[int] = (), *, k: int = 
     return FillResult(ids, chosen, predict_at(lm, ids, chosen, answers=answers, k=k))
 
 
-def predict_training_pair(lm: Any, result: MaskingResult, *, k: int = 5) -> FillResult:
+def predict_training_pair(lm: LoadedModel, result: MaskingResult, *, k: int = 5) -> FillResult:
     """Predictions on a `mask_tokens` example, at every chosen position (as in training).
 
     The mean loss is the masked-LM loss the model would get on this example.
     """
-    model, tok = model_and_tokenizer(lm)
+    model, tok = model_parts(lm)
     chosen = result.chosen
     preds = predict_at(lm, result.input_ids, chosen, answers=[result.labels[p] for p in chosen], k=k)
     return FillResult(list(result.input_ids), chosen, preds)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
 import torch
 
+from explorer.models.loaded import LoadedModel, model_parts
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, is_frozen
-from explorer.mlm.input import check_vocab, mask_token, model_and_tokenizer, typed_masks
+from explorer.mlm.input import check_vocab, mask_token, typed_masks
 from explorer.mlm.predictions import log_probs_at
 from explorer.tokens import Encoded, display_piece
 from explorer.wording import count
@@ -56,7 +57,7 @@ class PseudoLikelihood:
                              "model's guess": self.top_pieces, "guess probability": self.top_probs})
 
 
-def pseudo_log_likelihood(lm: Any, enc: Encoded, *, batch_size: int = 32,
+def pseudo_log_likelihood(lm: LoadedModel, enc: Encoded, *, batch_size: int = 32,
                           progress: ProgressFn | None = None) -> PseudoLikelihood:
     """Mask each token of the text in turn and score the actual token (batched forward passes).
 
@@ -70,12 +71,12 @@ def pseudo_log_likelihood(lm: Any, enc: Encoded, *, batch_size: int = 32,
     return result
 
 
-def pseudo_log_likelihood_batches(lm: Any, enc: Encoded, *, batch_size: int = 32
+def pseudo_log_likelihood_batches(lm: LoadedModel, enc: Encoded, *, batch_size: int = 32
                                   ) -> Iterator[tuple[PseudoLikelihood, int, int]]:
     """The same scores one batch at a time: after each forward pass, (the tokens scored so far, how many,
     of how many). A page draws the partial result while the rest is computed (a long text with a large
     model takes tens of seconds); only the last one is the whole text's pseudo-log-likelihood."""
-    model, tok = model_and_tokenizer(lm)
+    model, tok = model_parts(lm)
     _, mask_id = mask_token(tok)
     positions = [p for p in enc.content_positions if enc.ids[p] != mask_id]
     skipped = typed_masks(enc, tok)
@@ -110,7 +111,7 @@ def pseudo_log_likelihood_batches(lm: Any, enc: Encoded, *, batch_size: int = 32
                                 skipped=skipped), done, len(positions))
 
 
-def masked_word_log_probs(mlm_lm: Any, ids: list[int], words: list[list[int]], *,
+def masked_word_log_probs(mlm_lm: LoadedModel, ids: list[int], words: list[list[int]], *,
                           skip_first: bool = False) -> list[float]:
     """ln p(word | the rest of the text) under a masked LM, for each word given by its token positions
     (the word-level pseudo-log-likelihood "PLL-word-l2r" of Kauf & Ivanova, 2023).
@@ -129,7 +130,7 @@ def masked_word_log_probs(mlm_lm: Any, ids: list[int], words: list[list[int]], *
 _WORD_LOG_PROBS = ForwardCache(128)  # per model: (ids, words, skip_first) -> one value per word
 
 
-def _masked_word_log_probs(mlm_lm: Any, ids: list[int], words: list[list[int]], skip_first: bool) -> tuple:
+def _masked_word_log_probs(mlm_lm: LoadedModel, ids: list[int], words: list[list[int]], skip_first: bool) -> tuple:
     _, mask_id = mask_token(mlm_lm.tokenizer)
     base = torch.tensor(ids)
     rows, cols, owner = [], [], []

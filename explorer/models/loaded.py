@@ -43,6 +43,14 @@ class LoadedModel:
         return self.info.role
 
 
+def model_parts(lm: LoadedModel) -> tuple[Any, Any]:
+    """(model, tokenizer) of a `LoadedModel`, the one way a model is passed to the core; every core function
+    that takes a model reads it through here, so a wrong argument fails the same way everywhere."""
+    if hasattr(lm, "model") and hasattr(lm, "tokenizer"):
+        return lm.model, lm.tokenizer
+    raise TypeError("pass a LoadedModel (explorer.load, or LoadedModel(model, tokenizer, info) in a test)")
+
+
 def package_dir(module: str) -> Path | None:
     """Folder of an installed package, found without importing it."""
     spec = importlib.util.find_spec(module)

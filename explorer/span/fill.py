@@ -6,8 +6,9 @@ approximation: it must be told how many tokens each gap holds; T5 is not.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
+from explorer.models.loaded import LoadedModel
 from explorer.errors import ExplorerError
 from explorer.span.corruption import (PROPER_MODELS, SENTINEL_RE, Corruption, sentinel_ids, split_target,
                                       target_text_of)
@@ -60,7 +61,7 @@ def _with_masks(text: str, counts: dict[int, int], mask: str) -> tuple[str, list
     return full.strip(), [(a - lead, b - lead) for a, b in ours]
 
 
-def fill_with_mlm(lm: Any, corruption: Corruption, *, tokens_per_span: int | None = None,
+def fill_with_mlm(lm: LoadedModel, corruption: Corruption, *, tokens_per_span: int | None = None,
                   iterative: bool = True) -> Fill:
     """Approximate T5's span filling with a masked LM: each sentinel becomes k [MASK] tokens.
 
@@ -144,7 +145,7 @@ def parse_generated(ids: Sequence[int], sentinels: dict[int, int],
     return split_target(cut, lambda i: sentinels.get(int(i)))
 
 
-def fill_with_seq2seq(lm: Any, corruption: Corruption, *, max_new_tokens: int | None = None) -> Fill:
+def fill_with_seq2seq(lm: LoadedModel, corruption: Corruption, *, max_new_tokens: int | None = None) -> Fill:
     """Fill the spans the way T5 was trained to: generate the target (greedy) and put it back."""
     import torch
 

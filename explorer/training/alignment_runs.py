@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from explorer.models.loaded import LoadedModel
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, is_frozen
 from explorer.training.dpo import DEFAULT_BETA, DPOTask
@@ -17,14 +18,14 @@ from explorer.training.runs import Run, eval_interval, trainable_note
 from explorer.training.settings import Plan
 
 
-def _check(lm: Any, pairs: Sequence[PreferencePair] | None, what: str) -> None:
+def _check(lm: LoadedModel, pairs: Sequence[PreferencePair] | None, what: str) -> None:
     if not pairs:
         raise ExplorerError("No preference pairs to train on yet.", "Choose the bundled pairs or upload a CSV.")
     if lm is None:
         raise ExplorerError(f"The {what} is not available (see the message above).", "Pick another model.")
 
 
-def dpo_run(lm: Any, pairs: Sequence[PreferencePair], p: Plan, *, beta: float = DEFAULT_BETA, seed: int = 0,
+def dpo_run(lm: LoadedModel, pairs: Sequence[PreferencePair], p: Plan, *, beta: float = DEFAULT_BETA, seed: int = 0,
             probes: Sequence[str] = (), data_name: str = "pairs", bundled: bool = False,
             prepare_in_thread: bool = False, nll_weight: float = 0.0) -> Run:
     """DPO of a private copy of a causal LM (the policy) against the model as it is (the reference,

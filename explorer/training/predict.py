@@ -7,8 +7,7 @@ from typing import Any, Sequence
 import torch
 
 from explorer.errors import ExplorerError
-from explorer.mlm.input import model_and_tokenizer
-from explorer.models.loaded import LoadedModel, describe
+from explorer.models.loaded import LoadedModel, describe, model_parts
 from explorer.tokens import clean_text, display_piece, encode
 from explorer.training.limits import MASK, MAX_FIELD_CHARS, MAX_SEQ_LEN
 from explorer.training.loop import eval_mode
@@ -35,7 +34,7 @@ def trained(model: Any, tokenizer: Any, name: str = "the model in training") -> 
 
 def fill_mask(lm: LoadedModel, sentence: str, k: int = 5) -> list[tuple[str, float]]:
     """Top-k fillers for the first [MASK] of a probe sentence."""
-    model, tokenizer = model_and_tokenizer(lm)
+    model, tokenizer = model_parts(lm)
     if MASK not in sentence:
         raise ExplorerError(f"The probe '{sentence[:60]}' has no {MASK}.", f"Write {MASK} where a word should be filled in.")
     text = sentence.replace(MASK, tokenizer.mask_token)
@@ -47,7 +46,7 @@ def fill_mask(lm: LoadedModel, sentence: str, k: int = 5) -> list[tuple[str, flo
 
 
 def next_tokens(lm: LoadedModel, prompt: str, k: int = 5) -> list[tuple[str, float]]:
-    model, tokenizer = model_and_tokenizer(lm)
+    model, tokenizer = model_parts(lm)
     enc = encode(tokenizer, prompt, max_tokens=MAX_SEQ_LEN, what="prompt")
     return _top(tokenizer, _logits(model, enc.ids)[-1], k)
 
@@ -61,7 +60,7 @@ def max_positions(model: Any, default: int = MAX_SEQ_LEN) -> int:
 def generate(lm: LoadedModel, ids: list[int], *, max_new_tokens: int = 30, temperature: float = 0.0,
              seed: int = 0, stop_ids: Sequence[int] = ()) -> str:
     """Continue `ids` (greedy at temperature 0, else sampled from a seeded generator); returns the new text."""
-    model, tokenizer = model_and_tokenizer(lm)
+    model, tokenizer = model_parts(lm)
     gen = torch.Generator().manual_seed(seed)
     limit = max_positions(model)
     out: list[int] = []
@@ -91,7 +90,7 @@ def _fmt_top(top: list[tuple[str, float]], k: int = 3) -> str:
 
 def continuation(lm: LoadedModel, prompt: str, *, max_new_tokens: int = 20, temperature: float = 0.0,
                  seed: int = 0) -> str:
-    tokenizer = model_and_tokenizer(lm)[1]
+    tokenizer = model_parts(lm)[1]
     enc = encode(tokenizer, prompt, max_tokens=MAX_SEQ_LEN, what="prompt")
     return generate(lm, enc.ids, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
                     stop_ids=[t for t in (tokenizer.eos_token_id,) if t is not None])
@@ -99,7 +98,7 @@ def continuation(lm: LoadedModel, prompt: str, *, max_new_tokens: int = 20, temp
 
 def reply(lm: LoadedModel, prompt: str, max_new_tokens: int = 40) -> str:
     """The model's (greedy) answer to a chat prompt."""
-    tokenizer = model_and_tokenizer(lm)[1]
+    tokenizer = model_parts(lm)[1]
     prompt = clean_text(prompt, max_chars=MAX_FIELD_CHARS, what="prompt")
     stops = [t for t in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")) if isinstance(t, int)]
     return generate(lm, chat_prompt_ids(tokenizer, prompt), max_new_tokens=max_new_tokens,

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from explorer.models.loaded import LoadedModel
 from explorer.errors import ExplorerError
 from explorer.training.data import check_labels, probe_lines, training_text
 from explorer.training.limits import LARGE_MODEL_PARAMS, MAX_STEPS, MAX_STEPS_LARGE
@@ -104,7 +105,7 @@ def scratch_run(arch: str, size: str, text: str, p: Plan, *, seed: int = 0, prob
     return Run("scratch", desc, trainer, p.steps, tok, objective, math.log(len(tok)), notes + p.notes)
 
 
-def continue_run(lm: Any, objective: str, text: str, p: Plan, *, seed: int = 0, probes: Sequence[str] = (),
+def continue_run(lm: LoadedModel, objective: str, text: str, p: Plan, *, seed: int = 0, probes: Sequence[str] = (),
                  corpus_name: str = "text") -> Run:
     """More self-supervised training of a private copy of a pretrained model on `text`."""
     text, notes = training_text(text)
@@ -121,7 +122,7 @@ def continue_run(lm: Any, objective: str, text: str, p: Plan, *, seed: int = 0, 
                notes + p.notes + [trainable_note(model, p.layers)], extra={"probes": probes, "before": before})
 
 
-def classify_run(lm: Any, examples, p: Plan, *, seed: int = 0, data_name: str = "examples") -> Run:
+def classify_run(lm: LoadedModel, examples, p: Plan, *, seed: int = 0, data_name: str = "examples") -> Run:
     """A classification head (plus the chosen encoder layers) trained on labelled sentences."""
     examples = check_labels(examples, data_name)
     task = ClassificationTask(lm.tokenizer, list(examples["text"]), list(examples["label"]), batch=p.batch,
@@ -135,7 +136,7 @@ def classify_run(lm: Any, examples, p: Plan, *, seed: int = 0, data_name: str = 
                extra={"classes": task.classes})
 
 
-def sft_run(lm: Any, pairs: Sequence[tuple[str, str]], p: Plan, *, seed: int = 0, probes: Sequence[str] = (),
+def sft_run(lm: LoadedModel, pairs: Sequence[tuple[str, str]], p: Plan, *, seed: int = 0, probes: Sequence[str] = (),
             data_name: str = "pairs") -> Run:
     """Supervised fine-tuning of a private copy of a causal LM on prompt-response pairs."""
     tok = lm.tokenizer
@@ -150,7 +151,7 @@ def sft_run(lm: Any, pairs: Sequence[tuple[str, str]], p: Plan, *, seed: int = 0
                extra={"probes": probes, "before": before})
 
 
-def new_run(kind: str, p: Plan, *, lm: Any = None, text: str | None = None, examples=None,
+def new_run(kind: str, p: Plan, *, lm: LoadedModel | None = None, text: str | None = None, examples=None,
             pairs: Sequence[tuple[str, str]] | None = None, arch: str = "gpt", size: str = "tiny",
             objective: str = "mlm", seed: int = 0, probes_text: str = "", source_name: str = "") -> Run:
     """A run of one of the MODES from the page's inputs; says what is missing if it cannot start."""

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import torch
 
+from explorer.models.loaded import LoadedModel
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, is_frozen
 from explorer.tokens import model_max_tokens
@@ -38,7 +39,7 @@ _MASKED = ForwardCache(128)
 _CAUSAL = ForwardCache(128)
 
 
-def masked_word_candidates(lm: Any, ids: Sequence[int], start: int, end: int, *, space: bool | None | str = AUTO,
+def masked_word_candidates(lm: LoadedModel, ids: Sequence[int], start: int, end: int, *, space: bool | None | str = AUTO,
                            k: int = 10, beam: int = BEAM, max_pieces: int = MAX_PIECES) -> WordPredictions:
     """The words a masked LM puts at positions `start:end` of `ids` (the word's pieces, or one typed
     mask: then there is no answer). `space`: whether the word follows a space (True), is glued to what
@@ -75,7 +76,7 @@ def _padded_log_probs(model: Any, rows: list[list[int]], cols: list[int], pad: i
     return log_probs_at(model, batch, torch.arange(len(rows)), torch.tensor(cols), attention_mask=attention)
 
 
-def _masked(lm: Any, ids: tuple, start: int, end: int, answer: tuple | None, space: bool | None, k: int,
+def _masked(lm: LoadedModel, ids: tuple, start: int, end: int, answer: tuple | None, space: bool | None, k: int,
             beam: int, max_pieces: int, mask_id: int) -> WordPredictions:
     """PLL-word-l2r over 1..max_pieces masks, times p(the word ends there), in four padded passes.
 
@@ -130,7 +131,7 @@ def _masked(lm: Any, ids: tuple, start: int, end: int, answer: tuple | None, spa
 # --------------------------------------------------------------------------- causal LM
 
 
-def causal_word_candidates(lm: Any, prefix: Sequence[int], answer: Sequence[int] | None = None, *,
+def causal_word_candidates(lm: LoadedModel, prefix: Sequence[int], answer: Sequence[int] | None = None, *,
                            space: bool | None | str = AUTO, k: int = 10, beam: int = BEAM,
                            max_pieces: int = MAX_PIECES) -> WordPredictions:
     """The words a causal LM writes after `prefix`, each with the chain rule's probability times the
@@ -189,7 +190,7 @@ class _FullPasses:
         return _last_log_probs(self.model, [list(self.prefix) + list(r) for r in rows], keep=keep)
 
 
-def _causal(lm: Any, prefix: tuple, answer: tuple | None, space: bool | None, k: int, beam: int,
+def _causal(lm: LoadedModel, prefix: tuple, answer: tuple | None, space: bool | None, k: int, beam: int,
             max_pieces: int) -> WordPredictions:
     model, tok = lm.model, lm.tokenizer
     size = int(model.get_output_embeddings().weight.shape[0])
@@ -228,7 +229,7 @@ def _causal(lm: Any, prefix: tuple, answer: tuple | None, space: bool | None, k:
 # --------------------------------------------------------------------------- a text's own words
 
 
-def masked_word_scores(lm: Any, ids: Sequence[int], spans: Sequence[tuple[int, int]]) -> list[float]:
+def masked_word_scores(lm: LoadedModel, ids: Sequence[int], spans: Sequence[tuple[int, int]]) -> list[float]:
     """ln p(word) of each word of the text (given as its pieces' positions `start:end`) under a masked
     LM: PLL-word-l2r times p(the word ends there), as `masked_word_candidates` scores the text's own
     word; every word in one padded pass."""
@@ -241,7 +242,7 @@ def masked_word_scores(lm: Any, ids: Sequence[int], spans: Sequence[tuple[int, i
 _SCORES = ForwardCache(64)
 
 
-def _masked_scores(lm: Any, ids: tuple, spans: tuple) -> tuple[float, ...]:
+def _masked_scores(lm: LoadedModel, ids: tuple, spans: tuple) -> tuple[float, ...]:
     from explorer.mlm.input import mask_token
 
     model, tok = lm.model, lm.tokenizer
@@ -268,7 +269,7 @@ def _masked_scores(lm: Any, ids: tuple, spans: tuple) -> tuple[float, ...]:
     return tuple(out)
 
 
-def causal_word_scores(lm: Any, ids: Sequence[int], spans: Sequence[tuple[int, int]]) -> list[float]:
+def causal_word_scores(lm: LoadedModel, ids: Sequence[int], spans: Sequence[tuple[int, int]]) -> list[float]:
     """ln p(word | the text to its left) of each word (`start:end` positions, after a start token) under
     a causal LM: the chain rule over its pieces times p(the word ends there), from one pass over the text."""
     ids = tuple(int(i) for i in ids)
@@ -279,7 +280,7 @@ def causal_word_scores(lm: Any, ids: Sequence[int], spans: Sequence[tuple[int, i
     return list(_SCORES.get(lm.model, ("causal", ids, spans), compute) if is_frozen(lm.model) else compute())
 
 
-def _causal_scores(lm: Any, ids: tuple, spans: tuple) -> tuple[float, ...]:
+def _causal_scores(lm: LoadedModel, ids: tuple, spans: tuple) -> tuple[float, ...]:
     model, tok = lm.model, lm.tokenizer
     size = int(model.get_output_embeddings().weight.shape[0])
     classes = piece_classes(tok, size)
@@ -302,7 +303,7 @@ class WordBlank:
     words: WordPredictions
 
 
-def fill_words(lm: Any, enc: Any, positions: Sequence[int], *, k: int = 10) -> list[WordBlank]:
+def fill_words(lm: LoadedModel, enc: Any, positions: Sequence[int], *, k: int = 10) -> list[WordBlank]:
     """Whole-word fill-mask: every word touched by `positions` is hidden, with every typed blank, and each
     one's candidates are whole words, decoded with the other hidden words still hidden (`enc`: the
     text's `Encoded`)."""
