@@ -9,7 +9,7 @@ import sys
 from tests.browser import CHARTS
 
 # Elements whose text must be shown whole: a scrollWidth wider than the box means an ellipsis or a cut.
-CUT_JS = """() => {
+CUT_JS = r"""() => {
   const sel = {
     'button': '[data-testid="stMain"] button, [data-testid="stSidebar"] button',
     'metric': '[data-testid="stMetric"]',

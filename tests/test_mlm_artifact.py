@@ -250,6 +250,7 @@ def test_build_script_runs_end_to_end_and_is_reproducible(tmp_path, capsys):
     assert "step 1/3  loss" in printed and "step 3/3" in printed
     assert first["info"]["steps"] == 3 and first["info"]["tokens_seen"] > 0
     second = bm.main(args + ["--out", str(tmp_path / "b")])
+    assert second["info"]["steps"] == 3 and second["info"]["tokens_seen"] == first["info"]["tokens_seen"]  # same run
     for name in ("a", "b"):
         assert mlm_artifact.available(tmp_path / name)
     from safetensors.torch import load_file
