@@ -47,7 +47,7 @@ test: setup-dev
 	$(PY) -m explorer.prepare
 	$(PY) -m pytest -q --durations=15 -n 2 --dist loadfile --no-loadscope-reorder tests
 
-# Interaction fuzzing, long run: the same tests as in `make test` (tests/test_fuzz.py), 140 sequences of
+# Interaction fuzzing, long run: the same tests as in `make test` (tests/pages/test_fuzz.py), 140 sequences of
 # 15 random actions per page (2,100 actions per page). `make fuzz FUZZ_SEED=7` draws other sequences.
 FUZZ_EXAMPLES ?= 140
 FUZZ_STEPS ?= 15
@@ -55,7 +55,7 @@ FUZZ_SEED ?= 0
 fuzz: setup-dev
 	$(PY) -m explorer.prepare
 	SSL_EXPLORER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SSL_EXPLORER_FUZZ_STEPS=$(FUZZ_STEPS) SSL_EXPLORER_FUZZ_SEED=$(FUZZ_SEED) \
-		$(PY) -m pytest -q -p no:cacheprovider -p no:logging --durations=0 tests/test_fuzz.py
+		$(PY) -m pytest -q -p no:cacheprovider -p no:logging --durations=0 tests/pages/test_fuzz.py
 
 bench: setup-dev
 	$(PY) -m bench.run_all

@@ -12,7 +12,7 @@ check = { kind = "compare_recovers", word = "barked", masked = true, causal = fa
 ```
 
 `claim` is the sentence a participant can read; `check` says how the claims test
-(`tests/test_claims.py`, marker `claims`) verifies it with the real offline models: `kind` names
+(`tests/claims/test_claims.py`, marker `claims`) verifies it with the real offline models: `kind` names
 a check function, the other keys are its parameters. Any table with a `claim` (in the example files,
 a lesson's front matter or its `try` list, a quiz question) is a claim, and a claim whose `check`
 is missing or unknown fails the test.

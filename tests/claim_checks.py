@@ -4,7 +4,7 @@ that runs the real offline models on the example and asserts what its `claim` sa
 A check takes `(item, check, models)`: the example's whole table, its `check` table, and `Models` (the
 packaged models, loaded once for the session). Checks for one area live in `claim_checks_<area>.py`
 modules next to this one, registered with the same `@check("kind", lane=...)` decorator; `claims_in(lane)`
-imports them all and gives the claims one test file runs (`tests/test_claims*.py`, one file per lane).
+imports them all and gives the claims one test file runs (`tests/claims/test_claims*.py`, one file per lane).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Models in this process multiply in float32 whatever the CPU, so that comparisons with float32 references
-# hold everywhere; tests/test_bfloat16.py turns bfloat16 products on where it tests them, and the app
-# servers of the browser tests get the product's own choice (tests/browser.py).
+# hold everywhere; tests/core/models/test_bfloat16.py turns bfloat16 products on where it tests them, and the app
+# servers of the browser tests get the product's own choice (tests/browser/__init__.py).
 os.environ.setdefault("SSL_EXPLORER_BF16", "0")
 
 import torch  # noqa: E402

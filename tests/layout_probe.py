@@ -1,5 +1,5 @@
 """What a person sees on a projector, measured in Chromium: cut labels, chart and heatmap fonts, and
-where a page's main result starts. Used by tests/test_browser_layout.py (and by hand:
+where a page's main result starts. Used by tests/browser/test_browser_layout.py (and by hand:
 `python -m tests.layout_probe [page ...]` prints the findings for every page in both modes)."""
 
 from __future__ import annotations

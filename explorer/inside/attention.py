@@ -22,7 +22,7 @@ from explorer.tokens import display_pieces, encode, model_max_tokens
 DEFAULT_MAX_TOKENS = 64
 MAX_NEW_TOKENS = 20
 
-# Example texts, each showing something (assets/examples/attention.toml says what, and tests/test_claims.py
+# Example texts, each showing something (assets/examples/attention.toml says what, and tests/claims/test_claims.py
 # checks it): a pattern to continue, repeated text (induction), coreference, a blank for masked LMs.
 EXAMPLES = {ex["name"]: ex["text"] for ex in examples.presets("attention")}
 

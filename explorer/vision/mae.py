@@ -5,7 +5,7 @@ The mask is always the caller's: `noise_for(mask)` orders the visible patches fi
 so that the model's own random masking keeps exactly them, and the model's mask ratio is set, for
 the duration of the call, so that it keeps exactly that many (`int(L × (1 − ratio))`). The loss is
 the mean squared error of the pixels of the hidden patches only (`mae_loss`, the same value as the
-model's own `.loss`, proven in tests/test_vision.py).
+model's own `.loss`, proven in tests/core/vision/test_vision.py).
 
 Two shapes: ``digits`` (the 8×8 digits upsampled to 16×16, 4×4-pixel patches: 16 patches; clearly
 better than 8×8 with 2×2 patches in a 60 s trial) and ``photos`` (32×32 crops of the photographs: 64).

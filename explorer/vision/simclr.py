@@ -2,7 +2,7 @@
 digit similar embeddings and views of different digits dissimilar ones (in-batch InfoNCE).
 
 `info_nce_loss` is the torch twin of `explorer.contrastive.info_nce` (the text contrastive page's
-loss; the same numbers, proven in tests/test_vision.py): logits cos(a_i, b_j) / τ, the positive of
+loss; the same numbers, proven in tests/core/vision/test_vision.py): logits cos(a_i, b_j) / τ, the positive of
 row i is column i, the others are in-batch negatives; `symmetric` also counts the columns (b → a).
 The encoder has no batch norm and no dropout, so embedding images never changes it and gives the
 same result in training or evaluation mode.

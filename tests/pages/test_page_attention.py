@@ -15,7 +15,7 @@ from explorer.inside import bertviz as B
 from explorer import load
 from explorer.inside.lens import prepare_text
 from explorer.tokens import display_piece
-from tests.test_attention import attn_t5_dir  # noqa: F401 - fixture
+from tests.core.inside.test_attention import attn_t5_dir  # noqa: F401 - fixture
 
 PAGE = "pages/attention.py"
 

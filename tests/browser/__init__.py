@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 # a chart in the page: st.plotly_chart's element or a chart drawn in place (explorer.ui.chart)
 CHARTS = '[data-testid="stPlotlyChart"], [data-testid="sslPlotlyChart"]'

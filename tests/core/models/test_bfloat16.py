@@ -162,7 +162,7 @@ def _hand_computed(causal_model, ids, lora_of, products):
 
 def test_the_masked_lm_uses_bfloat16_products_in_its_bidirectional_blocks_only(tiny_clm_dir, tiny_bidir_dir,
                                                                               monkeypatch):
-    from tests.test_bidirectional import _same, _state
+    from tests.core.models.test_bidirectional import _same, _state
 
     causal = load("clm", str(tiny_clm_dir))
     before = _state(causal.model)
@@ -199,7 +199,7 @@ def test_the_masked_lm_uses_bfloat16_products_in_its_bidirectional_blocks_only(t
 
 def test_continued_training_of_a_bfloat16_masked_lm_learns_in_float32(tiny_clm_dir, tiny_bidir_dir, monkeypatch):
     from explorer.training.modelling import private_copy
-    from tests.test_bidirectional import _same, _state, training_losses
+    from tests.core.models.test_bidirectional import _same, _state, training_losses
 
     causal = load("clm", str(tiny_clm_dir))
     before = _state(causal.model)
@@ -229,7 +229,7 @@ def test_the_packaged_masked_lm_in_bfloat16_agrees_with_float32_on_development_s
         models[flag] = load_bidirectional(None, SMOLLM2_MLM, None)
     assert models["1"].extra["products"] == "bfloat16"
     tok = models["0"].tokenizer
-    items = load_items(Path(__file__).resolve().parent.parent / "bench" / "cloze_dev.tsv")[:40]
+    items = load_items(Path(__file__).resolve().parents[3] / "bench" / "cloze_dev.tsv")[:40]
     kl, same = [], 0
     for item in items:
         ids = tok(item.sentence.replace("[MASK]", tok.mask_token))["input_ids"]

@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import ARGS, CHARTS, CHROMIUM, ROOT, free_port, wait_idle
-from tests.test_serving import needs_nginx
+from tests.core.serving.test_serving import needs_nginx
 
 pytestmark = [pytest.mark.browser, needs_nginx]
 TEXT = "Bees make honey in the hive."

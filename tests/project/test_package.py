@@ -26,7 +26,7 @@ import pytest
 
 from tests.browser import browser, free_port, wait_idle
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 APP_FILES = ("app.py", "serve.py", "pages", "assets", ".streamlit", "requirements-models.txt")
 
 

@@ -92,7 +92,7 @@ def test_long_text_is_cut_after_a_whole_word_for_both_models(pair):
 
 def test_word_scores_are_the_hidden_word_panel_s_scores(pair):
     """The strip scores every word as the hidden-word panel scores it (both sides, the word's end
-    included); the scores' own reference checks are in tests/test_whole_words.py."""
+    included); the scores' own reference checks are in tests/core/words/test_whole_words.py."""
     mlm_lm, clm_lm = pair
     comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the unbelievably grumpy mailman.")
     scores = compare.score_words(comp, mlm_lm, clm_lm)

@@ -347,7 +347,7 @@ def test_the_proxy_alone_fronts_workers_elsewhere_as_the_compose_file_runs_it(tm
                                cwd=tmp_path / "www", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     nginx = subprocess.Popen([sys.executable, "-m", "explorer.serving.proxy", "--upstream", f"127.0.0.1:{up}",
                               "--address", "127.0.0.1", "--port", str(front), "--prefix", str(tmp_path / "px")],
-                             cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             cwd=Path(__file__).resolve().parents[3], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 20
         while True:

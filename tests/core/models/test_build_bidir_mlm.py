@@ -14,7 +14,7 @@ import torch
 
 from explorer import load, mlm
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 STEPS = 4
 
 

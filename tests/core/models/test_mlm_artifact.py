@@ -13,7 +13,7 @@ from explorer import load
 from explorer.models.made import minilm_mlm as mlm_artifact
 from explorer.models.catalogue import PROJECT_MLM, minilm_dir, project_mlm_dir
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 IRREGULAR_PLURALS = {"people", "children", "men", "women", "feet", "teeth", "mice", "geese", "sheep", "fish"}
 
 

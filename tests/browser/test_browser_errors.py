@@ -11,7 +11,7 @@ from tests.browser import app_server, browser, open_from_sidebar, wait_idle
 
 pytestmark = pytest.mark.browser
 
-FAULTS = ROOT / "tests" / "faults"
+FAULTS = ROOT / "tests" / "browser" / "faults"
 SECRET = "/srv/secret/models/config.json"
 
 

@@ -13,7 +13,7 @@ import explorer
 from app import ROOT
 from explorer import mlm
 from tests.figures import drawn, figures, in_place
-from tests.test_mlm import no_mask_dir  # noqa: F401 - a fixture shared with the core tests
+from tests.core.mlm.test_mlm import no_mask_dir  # noqa: F401 - a fixture shared with the core tests
 
 PAGE = "pages/masked_lm.py"
 

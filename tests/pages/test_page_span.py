@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import load, span
 from explorer.comparisons import objectives
-from tests.test_span import DEFAULT_TEXT, tiny_t5_dir  # noqa: F401 - fixture
+from tests.core.span.test_span import DEFAULT_TEXT, tiny_t5_dir  # noqa: F401 - fixture
 
 PAGE = "pages/span_corruption.py"
 

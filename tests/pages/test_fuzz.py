@@ -21,7 +21,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fuzz_support import EXISTING, run_fuzz
-from tests.test_span import tiny_t5_dir  # noqa: F401 - fixture
+from tests.core.span.test_span import tiny_t5_dir  # noqa: F401 - fixture
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import contrastive as C
-from tests.test_span import tiny_t5_dir  # noqa: F401 - fixture
+from tests.core.span.test_span import tiny_t5_dir  # noqa: F401 - fixture
 
 PAGE = "pages/contrastive.py"
 
