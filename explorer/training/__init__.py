@@ -44,7 +44,7 @@ from explorer.training.tasks import (ClassificationTask, EncoderClassifier, Exam
                                      token_ids, with_specials)
 from explorer.training.sft import SFTTask, chat_prompt_ids, has_token, label_table, sft_example
 from explorer.training.loop import Trainer, eval_mode, interrupt_points, train
-from explorer.training.predict import (before_after, continuation, fill_mask, generate, max_positions,
+from explorer.training.predict import (before_after, continuation, fill_mask, generate,
                                        next_tokens, probe_outputs, reply, trained)
 from explorer.training.runs import (Run, after_probes, classify_run, continue_run, eval_interval, new_run,
                                     scratch_run, sft_run, trainable_note)
@@ -74,7 +74,7 @@ __all__ = [
     # loop
     "Trainer", "eval_mode", "interrupt_points", "train",
     # predict
-    "before_after", "continuation", "fill_mask", "generate", "max_positions", "next_tokens", "probe_outputs",
+    "before_after", "continuation", "fill_mask", "generate", "next_tokens", "probe_outputs",
     "reply", "trained",
     # runs
     "Run", "after_probes", "classify_run", "continue_run", "eval_interval", "new_run", "scratch_run", "sft_run",

@@ -9,7 +9,7 @@ import torch
 from explorer.errors import ExplorerError
 from explorer.mlm.input import model_and_tokenizer
 from explorer.models.loaded import LoadedModel, describe
-from explorer.tokens import clean_text, display_piece, encode
+from explorer.tokens import clean_text, display_piece, encode, max_positions
 from explorer.training.limits import MASK, MAX_FIELD_CHARS, MAX_SEQ_LEN
 from explorer.training.loop import eval_mode
 from explorer.training.sft import chat_prompt_ids
@@ -52,18 +52,12 @@ def next_tokens(lm: LoadedModel, prompt: str, k: int = 5) -> list[tuple[str, flo
     return _top(tokenizer, _logits(model, enc.ids)[-1], k)
 
 
-def max_positions(model: Any, default: int = MAX_SEQ_LEN) -> int:
-    """The longest input the model's position embeddings allow (`default` where its config does not say)."""
-    config = getattr(model, "config", None) or getattr(getattr(model, "encoder", None), "config", None)
-    return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None) or default
-
-
 def generate(lm: LoadedModel, ids: list[int], *, max_new_tokens: int = 30, temperature: float = 0.0,
              seed: int = 0, stop_ids: Sequence[int] = ()) -> str:
     """Continue `ids` (greedy at temperature 0, else sampled from a seeded generator); returns the new text."""
     model, tokenizer = model_and_tokenizer(lm)
     gen = torch.Generator().manual_seed(seed)
-    limit = max_positions(model)
+    limit = max_positions(model, tokenizer)
     out: list[int] = []
     past = None
     step_ids = torch.tensor([ids[-limit:]])
