@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from explorer import load, training
+from explorer import load, mlm, training
 from explorer.errors import ExplorerError
 
 SIMPLE = training.corpus_text("simple")
@@ -452,6 +452,8 @@ def test_the_probe_helpers_take_a_loaded_model_only(tiny_mlm):
     lm = training.trained(tiny_mlm.model, tiny_mlm.tokenizer)
     assert lm.model is tiny_mlm.model and lm.info.params == tiny_mlm.info.params
     assert training.fill_mask(lm, "Paris is the [MASK] of France.", k=3) == top
+    first = mlm.fill_mask(tiny_mlm, mlm.encode_text(tiny_mlm, "Paris is the [MASK] of France."), k=3).predictions[0]
+    assert top == list(zip(first.top_pieces, first.top_probs))  # the masked-LM page's fill-mask
 
 
 def test_loss_chart_titles_its_accuracy_axis_and_keeps_its_title_clear_of_the_legend():
