@@ -40,7 +40,7 @@ from explorer.training.settings import Plan, plan
 from explorer.training.modelling import (ARCHS, ModelSize, SIZES, corpus_tokenizer, count_trainable, private_copy,
                                          scratch_model, seeded, transformer_blocks)
 from explorer.training.tasks import (ClassificationTask, EncoderClassifier, ExampleTask, LanguageModelTask,
-                                     TokenStream, mask_tokens, masked_lm_loss, mean_loss, pad_rows, split_indices,
+                                     TokenStream, mask_batch, masked_lm_loss, mean_loss, pad_rows, split_indices,
                                      token_ids, with_specials)
 from explorer.training.sft import SFTTask, chat_prompt_ids, has_token, label_table, sft_example
 from explorer.training.loop import Trainer, eval_mode, interrupt_points, train
@@ -67,7 +67,7 @@ __all__ = [
     "ARCHS", "ModelSize", "SIZES", "corpus_tokenizer", "count_trainable", "private_copy", "scratch_model",
     "seeded", "transformer_blocks",
     # tasks
-    "ClassificationTask", "EncoderClassifier", "ExampleTask", "LanguageModelTask", "TokenStream", "mask_tokens",
+    "ClassificationTask", "EncoderClassifier", "ExampleTask", "LanguageModelTask", "TokenStream", "mask_batch",
     "masked_lm_loss", "mean_loss", "pad_rows", "split_indices", "token_ids", "with_specials",
     # sft
     "SFTTask", "chat_prompt_ids", "has_token", "label_table", "sft_example",
