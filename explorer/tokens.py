@@ -106,17 +106,32 @@ def display_pieces(tokenizer: Any, ids: list[int]) -> list[str]:
     return [display_piece(tokenizer, i) for i in ids]
 
 
-def model_max_tokens(tokenizer: Any, model: Any | None = None, cap: int = 512) -> int:
-    limits = [cap]
-    tm = getattr(tokenizer, "model_max_length", None)
-    if isinstance(tm, int) and 0 < tm < 1_000_000:
-        limits.append(tm)
+NO_LIMIT = 1_000_000  # a tokenizer's `model_max_length` at or above this means "not set"
+POSITION_FIELDS = ("max_position_embeddings", "n_positions", "n_ctx")
+
+
+def max_positions(model: Any | None, tokenizer: Any = None, *, default: int = NO_LIMIT) -> int:
+    """How many tokens `model` reads at once, by one rule: the first position limit its configuration
+    sets (`POSITION_FIELDS`; a wrapper's `encoder.config` where it has no config of its own), lowered to
+    the tokenizer's `model_max_length` when a tokenizer is given and sets one (RoBERTa's 514 positions
+    hold 512 tokens); `default` when neither says."""
+    limits = []
     if model is not None:
-        for name in ("max_position_embeddings", "n_positions"):
-            v = getattr(model.config, name, None)
+        config = getattr(model, "config", None) or getattr(getattr(model, "encoder", None), "config", None)
+        for name in POSITION_FIELDS:
+            v = getattr(config, name, None)
             if isinstance(v, int) and v > 0:
                 limits.append(v)
-    return min(limits)
+                break
+    tm = getattr(tokenizer, "model_max_length", None) if tokenizer is not None else None
+    if isinstance(tm, int) and 0 < tm < NO_LIMIT:
+        limits.append(tm)
+    return min(limits) if limits else default
+
+
+def model_max_tokens(tokenizer: Any, model: Any | None = None, cap: int = 512) -> int:
+    """The most tokens a page lets a text have: `max_positions`, at most `cap`."""
+    return min(cap, max_positions(model, tokenizer))
 
 
 def encode(tokenizer: Any, text: str | None, *, max_tokens: int = DEFAULT_MAX_TOKENS,

@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer import clm, examples, ui
 from explorer.charts import clm as charts
-from explorer.tokens import MAX_CHARS, display_piece, encode
+from explorer.tokens import MAX_CHARS, display_piece, encode, max_positions
 from explorer.ui import chart
 from explorer.wording import count
 
@@ -103,7 +103,7 @@ lm = ui.get_model("clm")
 if lm is None:
     st.stop()
 tok = lm.tokenizer
-limit = min(clm.PROMPT_LIMIT, clm.max_positions(lm.model, tok))
+limit = min(clm.PROMPT_LIMIT, max_positions(lm.model, tok))
 can_chat = clm.has_chat_template(tok)
 
 left, right = st.columns([3, 1])

@@ -27,7 +27,7 @@ Modules: `forward` (inputs and the forward cache), `prompt`, `distribution`, `sa
 """
 
 from explorer.clm.forward import (FORCED_PASSES, LAST_LOGITS, as_ids, check_ids, clear_cache, forward_count,
-                                  max_positions, next_token_logits, piece_text, vocab_size)
+                                  next_token_logits, piece_text, vocab_size)
 from explorer.clm.prompt import DOCUMENT_START, PROMPT_LIMIT, Prompt, build_prompt, has_chat_template, start_token_id
 from explorer.clm.distribution import (TOP_N, Candidate, NextToken, entropy_bits, next_token_distribution, rank_of,
                                        softmax, top_candidates, top_order)
@@ -37,7 +37,7 @@ from explorer.clm.teacher_forcing import TeacherForcing, from_start, target_log_
 
 __all__ = [
     # forward
-    "FORCED_PASSES", "LAST_LOGITS", "as_ids", "check_ids", "clear_cache", "forward_count", "max_positions",
+    "FORCED_PASSES", "LAST_LOGITS", "as_ids", "check_ids", "clear_cache", "forward_count",
     "next_token_logits", "piece_text", "vocab_size",
     # prompt
     "DOCUMENT_START", "PROMPT_LIMIT", "Prompt", "build_prompt", "has_chat_template", "start_token_id",

@@ -9,7 +9,7 @@ import torch
 from explorer.models.loaded import LoadedModel, model_parts
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, clear_all
-from explorer.tokens import Encoded, display_piece, model_max_tokens
+from explorer.tokens import Encoded, display_piece, max_positions
 
 
 
@@ -29,12 +29,6 @@ def piece_text(tokenizer: Any, token_id: int) -> str:
 
 def vocab_size(model: Any) -> int:
     return int(model.get_output_embeddings().weight.shape[0])
-
-
-def max_positions(model: Any, tokenizer: Any = None) -> int:
-    """How many tokens the model can read at once (its position limit)."""
-    return model_max_tokens(tokenizer, model, cap=1_000_000) if tokenizer is not None else \
-        int(getattr(model.config, "max_position_embeddings", 0) or getattr(model.config, "n_positions", 0) or 1_000_000)
 
 
 def check_ids(model: Any, ids: list[int]) -> None:

@@ -10,11 +10,11 @@ import torch
 
 from explorer.models.loaded import LoadedModel, model_parts
 from explorer.clm.distribution import TOP_N, NextToken, next_token_distribution, rank_of
-from explorer.clm.forward import piece_text, as_ids, max_positions, next_token_logits
+from explorer.clm.forward import piece_text, as_ids, next_token_logits
 from explorer.clm.prompt import Prompt
 from explorer.clm.sampling import GREEDY, Settings, apply_sampling, draw
 from explorer.errors import ExplorerError
-from explorer.tokens import Encoded
+from explorer.tokens import Encoded, max_positions
 
 MAX_NEW_TOKENS = 128  # tokens a step-by-step continuation may add
 

@@ -50,12 +50,13 @@ def encode_text(lm: LoadedModel, text: str | None, *, max_tokens: int = MAX_TOKE
     return encode_for_masking(tok, text, max_tokens=model_max_tokens(tok, model, cap=max_tokens))
 
 
-def encode_for_masking(tok: Any, text: str | None, *, max_tokens: int = MAX_TOKENS) -> Encoded:
-    """`encode_text` with a tokenizer alone (no model: e.g. to mask the tokens of a span-corruption example)."""
+def encode_for_masking(tok: Any, text: str | None, *, max_tokens: int = MAX_TOKENS, what: str = "text") -> Encoded:
+    """`encode_text` with a tokenizer alone (no model: e.g. to mask the tokens of a span-corruption example);
+    `what` names the text in messages ("probe sentence")."""
     mask_token(tok)
     if isinstance(text, str):
         text = replace_mask_markers(text, tok)
-    enc = encode(tok, text, max_tokens=max_tokens)
+    enc = encode(tok, text, max_tokens=max_tokens, what=what)
     unk = getattr(tok, "unk_token_id", None)
     unknown = [p for p in enc.content_positions if unk is not None and enc.ids[p] == unk]
     if unknown:

@@ -1,12 +1,15 @@
 """BERT's masking recipe: 15 % of the tokens chosen, of which 80 % become ``[MASK]``, 10 % a random
-token and 10 % stay unchanged; the labels keep the original tokens there and ignore the rest."""
+token and 10 % stay unchanged; the labels keep the original tokens there and ignore the rest.
+
+The one implementation: the masked-LM page draws it on a text (`Encoded`), the training code
+(`explorer.training.tasks`) on each row of token ids of a batch."""
 
 from __future__ import annotations
 
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -57,18 +60,23 @@ def _random_token(rng: random.Random, tokenizer: Any, vocab_size: int, special_i
     return rng.randrange(vocab_size)
 
 
-def mask_tokens(enc: Encoded, tokenizer: Any, rate: float = 0.15, seed: int = 0, *, whole_word: bool = False,
-                exact: bool = True, mask_share: float = 0.8, random_share: float = 0.1,
+def mask_tokens(tokens: Encoded | Sequence[int], tokenizer: Any, rate: float = 0.15, seed: int = 0, *,
+                whole_word: bool = False, exact: bool = True, mask_share: float = 0.8, random_share: float = 0.1,
                 vocab_size: int | None = None) -> MaskingResult:
-    """BERT's masking recipe on one text.
+    """BERT's masking recipe on one text, or one row of token ids.
 
-    Chooses `rate` of the text's tokens (special tokens, ``[UNK]`` and typed masks are never
-    chosen: their label would mean nothing). With `exact` (the original BERT data script) exactly
-    ``round(rate × n)`` tokens are chosen, at least one; otherwise each token is chosen by an
+    `tokens` is an `Encoded` text or a row of ids (e.g. a training window framed by ``[CLS]`` and
+    ``[SEP]``; each piece is then its own word). Chooses `rate` of its tokens (special tokens,
+    ``[UNK]`` and typed masks are never chosen: their label would mean nothing). With `exact` (the
+    original BERT data script) exactly ``round(rate × n)`` tokens are chosen (halves rounded up), at
+    least one; otherwise each token is chosen by an
     independent coin flip (Hugging Face's ``DataCollatorForLanguageModeling``), so short texts
     may get none. `whole_word` chooses whole words (all their pieces) instead of single pieces.
     Each chosen position then becomes ``[MASK]`` (80 %), a random token (10 %) or stays
-    unchanged (10 %); its label is the original token. Same `seed`, same result.
+    unchanged (10 %); its label is the original token; a random token is a real vocabulary entry
+    (no special, unknown or unused slot). All draws come from ``random.Random(seed)``, in this order:
+    the choice, then one draw per chosen position (left to right) for what it becomes, plus the
+    random token's. Same `seed`, same result.
     """
     if not 0.0 <= rate <= 1.0:
         raise ExplorerError(f"The masking rate must be between 0 and 1 (got {rate}).")
@@ -76,7 +84,12 @@ def mask_tokens(enc: Encoded, tokenizer: Any, rate: float = 0.15, seed: int = 0,
         raise ExplorerError("The [MASK] and random-token shares must be non-negative and add up to at most 1.")
     _, mask_id = mask_token(tokenizer)
     special_ids = set(tokenizer.all_special_ids or [])
-    candidates = [p for p in enc.content_positions if enc.ids[p] not in special_ids]
+    if isinstance(tokens, Encoded):
+        ids, content, word_ids = list(tokens.ids), tokens.content_positions, list(tokens.word_ids)
+    else:
+        ids = [int(i) for i in tokens]
+        content, word_ids = range(len(ids)), [None] * len(ids)
+    candidates = [p for p in content if ids[p] not in special_ids]
     if not candidates:
         raise ExplorerError("This text has no token that can be masked (only special or unknown tokens).",
                             "Type a few ordinary words.")
@@ -84,7 +97,7 @@ def mask_tokens(enc: Encoded, tokenizer: Any, rate: float = 0.15, seed: int = 0,
     if whole_word:
         by_word: dict[Any, list[int]] = {}
         for p in candidates:
-            by_word.setdefault(enc.word_ids[p] if enc.word_ids[p] is not None else ("pos", p), []).append(p)
+            by_word.setdefault(word_ids[p] if word_ids[p] is not None else ("pos", p), []).append(p)
         units = list(by_word.values())
     else:
         units = [[p] for p in candidates]
@@ -105,12 +118,12 @@ def mask_tokens(enc: Encoded, tokenizer: Any, rate: float = 0.15, seed: int = 0,
         for unit in units:
             if rng.random() < rate:
                 chosen.extend(unit)
-    input_ids = list(enc.ids)
-    labels = [NO_LOSS] * len(enc.ids)
-    actions = [""] * len(enc.ids)
+    input_ids = list(ids)
+    labels = [NO_LOSS] * len(ids)
+    actions = [""] * len(ids)
     size = vocab_size or len(tokenizer)
     for p in sorted(chosen):
-        labels[p] = enc.ids[p]
+        labels[p] = ids[p]
         draw = rng.random()
         if draw < mask_share:
             actions[p], input_ids[p] = MASKED, mask_id
@@ -118,7 +131,7 @@ def mask_tokens(enc: Encoded, tokenizer: Any, rate: float = 0.15, seed: int = 0,
             actions[p], input_ids[p] = RANDOM, _random_token(rng, tokenizer, size, special_ids)
         else:
             actions[p] = KEPT
-    return MaskingResult(list(enc.ids), input_ids, labels, actions, candidates, rate, seed, whole_word,
+    return MaskingResult(ids, input_ids, labels, actions, candidates, rate, seed, whole_word,
                          input_pieces=[display_piece(tokenizer, i) for i in input_ids])
 
 

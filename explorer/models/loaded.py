@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from explorer.tokens import max_positions
+
 ProgressFn = Callable[[float, str], None]
 
 
@@ -93,13 +95,9 @@ def _first(config: Any, *names: str, default: int = 0) -> int:
 def describe(model: Any, tokenizer: Any, *, model_id: str, role: str, name: str, source: str,
              licence: str = "", note: str = "") -> ModelInfo:
     cfg = model.config
-    pos = _first(cfg, "max_position_embeddings", "n_positions", "n_ctx", default=0)
-    tok_max = getattr(tokenizer, "model_max_length", 0) or 0
-    if not isinstance(tok_max, int) or tok_max > 1_000_000:
-        tok_max = 0
-    candidates = [v for v in (pos, tok_max) if v]
-    if getattr(cfg, "model_type", "") == "t5" or not candidates:
-        candidates.append(512)
+    max_length = max_positions(model, tokenizer, default=512)  # T5's relative positions: its training length
+    if getattr(cfg, "model_type", "") == "t5":
+        max_length = min(max_length, 512)
     return ModelInfo(
         model_id=model_id,
         role=role,
@@ -108,7 +106,7 @@ def describe(model: Any, tokenizer: Any, *, model_id: str, role: str, name: str,
         params=param_count(model),
         layers=_first(cfg, "num_hidden_layers", "n_layer", "num_layers"),
         heads=_first(cfg, "num_attention_heads", "n_head", "num_heads"),
-        max_length=min(candidates),
+        max_length=max_length,
         vocab_size=_first(cfg, "vocab_size"),
         source=source,
         licence=licence,

@@ -40,11 +40,11 @@ from explorer.training.settings import Plan, plan
 from explorer.training.modelling import (ARCHS, ModelSize, SIZES, corpus_tokenizer, count_trainable, private_copy,
                                          scratch_model, seeded, transformer_blocks)
 from explorer.training.tasks import (ClassificationTask, EncoderClassifier, ExampleTask, LanguageModelTask,
-                                     TokenStream, mask_tokens, masked_lm_loss, mean_loss, pad_rows, split_indices,
+                                     TokenStream, mask_batch, masked_lm_loss, mean_loss, pad_rows, split_indices,
                                      token_ids, with_specials)
 from explorer.training.sft import SFTTask, chat_prompt_ids, has_token, label_table, sft_example
 from explorer.training.loop import Trainer, eval_mode, interrupt_points, train
-from explorer.training.predict import (before_after, continuation, fill_mask, generate, max_positions,
+from explorer.training.predict import (before_after, continuation, fill_mask, generate,
                                        next_tokens, probe_outputs, reply, trained)
 from explorer.training.runs import (Run, after_probes, classify_run, continue_run, eval_interval, new_run,
                                     scratch_run, sft_run, trainable_note)
@@ -67,14 +67,14 @@ __all__ = [
     "ARCHS", "ModelSize", "SIZES", "corpus_tokenizer", "count_trainable", "private_copy", "scratch_model",
     "seeded", "transformer_blocks",
     # tasks
-    "ClassificationTask", "EncoderClassifier", "ExampleTask", "LanguageModelTask", "TokenStream", "mask_tokens",
+    "ClassificationTask", "EncoderClassifier", "ExampleTask", "LanguageModelTask", "TokenStream", "mask_batch",
     "masked_lm_loss", "mean_loss", "pad_rows", "split_indices", "token_ids", "with_specials",
     # sft
     "SFTTask", "chat_prompt_ids", "has_token", "label_table", "sft_example",
     # loop
     "Trainer", "eval_mode", "interrupt_points", "train",
     # predict
-    "before_after", "continuation", "fill_mask", "generate", "max_positions", "next_tokens", "probe_outputs",
+    "before_after", "continuation", "fill_mask", "generate", "next_tokens", "probe_outputs",
     "reply", "trained",
     # runs
     "Run", "after_probes", "classify_run", "continue_run", "eval_interval", "new_run", "scratch_run", "sft_run",

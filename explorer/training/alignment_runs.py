@@ -7,11 +7,12 @@ from typing import Any, Callable, Sequence
 from explorer.models.loaded import LoadedModel
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, is_frozen
+from explorer.tokens import max_positions
 from explorer.training.dpo import DEFAULT_BETA, DPOTask
 from explorer.training.limits import LARGE_MODEL_PARAMS, MAX_STEPS_LARGE
 from explorer.training.loop import Trainer
 from explorer.training.modelling import private_copy
-from explorer.training.predict import max_positions, reply, trained
+from explorer.training.predict import reply, trained
 from explorer.training.preferences import PreferencePair
 from explorer.training.reward import RewardModel, RewardTask
 from explorer.training.runs import Run, eval_interval, trainable_note
@@ -89,7 +90,7 @@ def reward_run(encoder: Any, pairs: Sequence[PreferencePair], p: Plan, *, seed: 
                data_name: str = "pairs") -> Run:
     """A reward model (the encoder, privately copied, with a scalar head) trained with the Bradley–Terry loss."""
     _check(encoder, pairs, "sentence encoder")
-    task = RewardTask(encoder.tokenizer, list(pairs), batch=p.batch, seq_len=min(p.seq_len, max_positions(encoder.model)),
+    task = RewardTask(encoder.tokenizer, list(pairs), batch=p.batch, seq_len=min(p.seq_len, max_positions(encoder.model, encoder.tokenizer)),
                       seed=seed)
     model = RewardModel(private_copy(encoder.model, p.layers), seed)
     trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=eval_interval(p.steps), warmup=min(10, p.steps // 10))

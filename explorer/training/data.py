@@ -11,6 +11,7 @@ from explorer.errors import ExplorerError
 from explorer.tokens import clean_text
 from explorer.training.limits import (MAX_CLASSES, MAX_FIELD_CHARS, MAX_PROBES, MAX_ROWS, MAX_TEXT_CHARS,
                                       MAX_UPLOAD_BYTES, MIN_ROWS, MIN_TEXT_CHARS)
+from explorer.wording import size_text
 
 
 CORPUS_DIR = paths.ASSETS / "corpora"
@@ -40,19 +41,13 @@ def corpus_text(key: str) -> str:
     return (CORPUS_DIR / CORPORA[key].file).read_text(encoding="utf-8")
 
 
-def _size_text(n: int) -> str:
-    if n >= 100_000:  # 1 MB, 1.02 MB: a size just over the limit does not read as the limit itself
-        return f"{n / 1_000_000:.2f}".rstrip("0").rstrip(".") + " MB"
-    return f"{n / 1000:.0f} KB" if n >= 1000 else f"{n} bytes"
-
-
 def decode_upload(data: bytes | None, what: str = "file") -> str:
     """Bytes of an uploaded file → text; refuses empty, too large, binary and non-UTF-8 files."""
     if not data:
         raise ExplorerError(f"The {what} is empty.", "Upload a file with some text in it.")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise ExplorerError(f"The {what} is {_size_text(len(data))}; the limit here is "
-                            f"{_size_text(MAX_UPLOAD_BYTES)}.", "Upload a shorter file, or a part of it.")
+        raise ExplorerError(f"The {what} is {size_text(len(data))}; the limit here is "
+                            f"{size_text(MAX_UPLOAD_BYTES)}.", "Upload a shorter file, or a part of it.")
     head = data[:65536]
     if b"\x00" in head:
         raise ExplorerError(f"The {what} looks like a binary file, not text.",

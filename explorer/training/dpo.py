@@ -73,7 +73,7 @@ def answer_log_probs(model: Any, batch: dict) -> torch.Tensor:
 
 
 @dataclass
-class Encoded:
+class EncodedPair:
     """One pair as token ids: (ids, labels) of prompt + chosen and of prompt + rejected."""
 
     chosen: tuple[list[int], list[int]]
@@ -81,7 +81,7 @@ class Encoded:
 
 
 def encode_pairs(tokenizer: Any, pairs: Sequence[PreferencePair], seq_len: int = MAX_SEQ_LEN
-                 ) -> tuple[list[Encoded], list[int], list[str]]:
+                 ) -> tuple[list[EncodedPair], list[int], list[str]]:
     """Each usable pair encoded with the chat template (see `sft_example`), its index, and notes on the
     pairs left out because prompt and answer do not fit in `seq_len` tokens (a cut answer would be
     compared by its beginning only)."""
@@ -92,7 +92,7 @@ def encode_pairs(tokenizer: Any, pairs: Sequence[PreferencePair], seq_len: int =
         if max(len(c[0]), len(r[0])) > seq_len:
             long += 1
             continue
-        out.append(Encoded(c, r))
+        out.append(EncodedPair(c, r))
         kept.append(i)
     notes = [] if not long else [f"{long} pair{'s' if long != 1 else ''} longer than {seq_len} tokens (prompt and "
                                  f"answer together) {'were' if long != 1 else 'was'} left out."]
@@ -102,7 +102,7 @@ def encode_pairs(tokenizer: Any, pairs: Sequence[PreferencePair], seq_len: int =
     return out, kept, notes
 
 
-def _batch(tokenizer: Any, encoded: Sequence[Encoded]) -> dict:
+def _batch(tokenizer: Any, encoded: Sequence[EncodedPair]) -> dict:
     """Chosen rows first, then rejected rows, padded together."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     rows = [e.chosen for e in encoded] + [e.rejected for e in encoded]
@@ -112,7 +112,7 @@ def _batch(tokenizer: Any, encoded: Sequence[Encoded]) -> dict:
 Progress = Callable[[int, int], None]  # (pairs scored, pairs in all)
 
 
-def pair_log_probs(model: Any, tokenizer: Any, encoded: Sequence[Encoded], *, batch_pairs: int = 4,
+def pair_log_probs(model: Any, tokenizer: Any, encoded: Sequence[EncodedPair], *, batch_pairs: int = 4,
                    interrupt: Callable[[], None] | None = None, progress: Progress | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """(log π(chosen), log π(rejected)) of every pair, with no gradient, in eval mode; `progress(done,
@@ -129,7 +129,7 @@ def pair_log_probs(model: Any, tokenizer: Any, encoded: Sequence[Encoded], *, ba
     return torch.cat(chosen), torch.cat(rejected)
 
 
-def pairs_key(encoded: Sequence[Encoded]) -> str:
+def pairs_key(encoded: Sequence[EncodedPair]) -> str:
     """A digest of the pairs' token ids and labels (what the reference's scores depend on)."""
     h = hashlib.sha1()
     for e in encoded:
@@ -137,7 +137,7 @@ def pairs_key(encoded: Sequence[Encoded]) -> str:
     return h.hexdigest()
 
 
-def reference_log_probs(reference: Any, tokenizer: Any, encoded: Sequence[Encoded], *, persist: bool = False,
+def reference_log_probs(reference: Any, tokenizer: Any, encoded: Sequence[EncodedPair], *, persist: bool = False,
                         interrupt: Callable[[], None] | None = None, progress: Progress | None = None
                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """`pair_log_probs` of the reference model, computed once per process for the same pairs of a frozen

@@ -7,8 +7,10 @@ from typing import Any, Sequence
 import torch
 
 from explorer.errors import ExplorerError
+from explorer.mlm.input import encode_for_masking, typed_masks
+from explorer.mlm.predictions import fill_mask as mlm_fill_mask
 from explorer.models.loaded import LoadedModel, describe, model_parts
-from explorer.tokens import clean_text, display_piece, encode
+from explorer.tokens import clean_text, display_piece, encode, max_positions
 from explorer.training.limits import MASK, MAX_FIELD_CHARS, MAX_SEQ_LEN
 from explorer.training.loop import eval_mode
 from explorer.training.sft import chat_prompt_ids
@@ -33,16 +35,17 @@ def trained(model: Any, tokenizer: Any, name: str = "the model in training") -> 
 
 
 def fill_mask(lm: LoadedModel, sentence: str, k: int = 5) -> list[tuple[str, float]]:
-    """Top-k fillers for the first [MASK] of a probe sentence."""
+    """Top-k fillers (piece, probability) for the first [MASK] of a probe sentence: the masked-LM page's
+    fill-mask (`explorer.mlm.fill_mask`, every typed mask predicted in one pass), with dropout off."""
     model, tokenizer = model_parts(lm)
     if MASK not in sentence:
         raise ExplorerError(f"The probe '{sentence[:60]}' has no {MASK}.", f"Write {MASK} where a word should be filled in.")
-    text = sentence.replace(MASK, tokenizer.mask_token)
-    enc = encode(tokenizer, text, max_tokens=MAX_SEQ_LEN, what="probe sentence")
-    where = [i for i, t in enumerate(enc.ids) if t == tokenizer.mask_token_id]
-    if not where:
+    enc = encode_for_masking(tokenizer, sentence, max_tokens=MAX_SEQ_LEN, what="probe sentence")
+    if not typed_masks(enc, tokenizer):
         raise ExplorerError(f"The {MASK} of '{sentence[:60]}' was cut off by the length limit.", "Shorten the probe.")
-    return _top(tokenizer, _logits(model, enc.ids)[where[0]], k)
+    with eval_mode(model):
+        first = mlm_fill_mask(lm, enc, k=k).predictions[0]
+    return list(zip(first.top_pieces, first.top_probs))
 
 
 def next_tokens(lm: LoadedModel, prompt: str, k: int = 5) -> list[tuple[str, float]]:
@@ -51,18 +54,12 @@ def next_tokens(lm: LoadedModel, prompt: str, k: int = 5) -> list[tuple[str, flo
     return _top(tokenizer, _logits(model, enc.ids)[-1], k)
 
 
-def max_positions(model: Any, default: int = MAX_SEQ_LEN) -> int:
-    """The longest input the model's position embeddings allow (`default` where its config does not say)."""
-    config = getattr(model, "config", None) or getattr(getattr(model, "encoder", None), "config", None)
-    return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None) or default
-
-
 def generate(lm: LoadedModel, ids: list[int], *, max_new_tokens: int = 30, temperature: float = 0.0,
              seed: int = 0, stop_ids: Sequence[int] = ()) -> str:
     """Continue `ids` (greedy at temperature 0, else sampled from a seeded generator); returns the new text."""
     model, tokenizer = model_parts(lm)
     gen = torch.Generator().manual_seed(seed)
-    limit = max_positions(model)
+    limit = max_positions(model, tokenizer)
     out: list[int] = []
     past = None
     step_ids = torch.tensor([ids[-limit:]])

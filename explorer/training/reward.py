@@ -17,11 +17,10 @@ import torch.nn.functional as F
 
 from explorer.errors import ExplorerError
 from explorer.models.loaded import LoadedModel
-from explorer.tokens import clean_text
+from explorer.tokens import clean_text, max_positions
 from explorer.training.dpo import preference_accuracy, split_pairs
 from explorer.training.limits import MAX_FIELD_CHARS, MAX_SEQ_LEN
 from explorer.training.loop import eval_mode, interrupt_points
-from explorer.training.predict import max_positions
 from explorer.training.preferences import PreferencePair
 from explorer.training.sft import chat_prompt_ids
 from explorer.training.tasks import ExampleTask, EncoderClassifier, pad_rows
@@ -96,7 +95,7 @@ def rewards(model: Any, tokenizer: Any, prompt: str, answers: Sequence[str], seq
     """r(prompt, answer) for each answer."""
     if not answers:
         return []
-    seq_len = min(seq_len, max_positions(model))
+    seq_len = min(seq_len, max_positions(model, tokenizer))
     batch = pad_rows([_encode(tokenizer, prompt, a, seq_len) for a in answers], tokenizer.pad_token_id or 0)
     with eval_mode(model), torch.no_grad():
         return [float(x) for x in model(**batch)]

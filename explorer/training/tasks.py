@@ -8,6 +8,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from explorer.errors import ExplorerError
+from explorer.mlm.masking import mask_tokens
 from explorer.training.limits import MAX_SEQ_LEN
 from explorer.training.loop import eval_mode, interrupt_points
 from explorer.training.modelling import seeded
@@ -42,25 +43,17 @@ class TokenStream:
         starts = sorted({round(i * last / max(1, n - 1)) for i in range(n)})
         return torch.stack([self.val[s: s + self.window] for s in starts])
 
-def mask_tokens(ids: torch.Tensor, tokenizer: Any, gen: torch.Generator, prob: float = 0.15):
-    """BERT masking: pick ~15% of non-special tokens as targets; 80% become [MASK], 10% a random token,
-    10% stay. Returns (input_ids, labels) with labels -100 everywhere else."""
-    special = torch.zeros_like(ids, dtype=torch.bool)
-    for sid in set(tokenizer.all_special_ids or []):
-        special |= ids == sid
-    chosen = (torch.rand(ids.shape, generator=gen) < prob) & ~special
-    for row in range(ids.shape[0]):  # at least one target per row
-        if not chosen[row].any():
-            candidates = (~special[row]).nonzero().flatten()
-            if len(candidates):
-                chosen[row, candidates[torch.randint(len(candidates), (1,), generator=gen)]] = True
-    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
-    roll = torch.rand(ids.shape, generator=gen)
-    inputs = ids.clone()
-    inputs[chosen & (roll < 0.8)] = tokenizer.mask_token_id
-    swap = chosen & (roll >= 0.8) & (roll < 0.9)
-    inputs[swap] = torch.randint(len(tokenizer), ids.shape, generator=gen)[swap]
-    return inputs, labels
+def mask_batch(ids: torch.Tensor, tokenizer: Any, gen: torch.Generator, rate: float = 0.15
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's recipe (`explorer.mlm.mask_tokens`, the masked-LM page's) on each row of a batch, with the
+    exact count: round(15 %) of the row's non-special tokens are targets (at least one); 80 % of them
+    become [MASK], 10 % a random real token, 10 % stay. Each row's draws are seeded by one number drawn
+    from `gen`, so the same generator state gives the same batch. Returns (input_ids, labels), the
+    labels -100 everywhere but the targets."""
+    seeds = torch.randint(0, 2**31 - 1, (ids.shape[0],), generator=gen).tolist()
+    rows = [mask_tokens(row, tokenizer, rate, seed, exact=True) for row, seed in zip(ids.tolist(), seeds)]
+    return (torch.tensor([r.input_ids for r in rows], dtype=torch.long),
+            torch.tensor([r.labels for r in rows], dtype=torch.long))
 
 def with_specials(windows: torch.Tensor, tokenizer: Any) -> torch.Tensor:
     """Each window framed by the tokenizer's first and last special tokens ([CLS] ... [SEP], or BOS ... EOS)."""
@@ -92,7 +85,7 @@ class LanguageModelTask:
     def _make(self, windows: torch.Tensor, gen: torch.Generator) -> dict:
         if self.objective == "clm":
             return {"input_ids": windows, "labels": windows}
-        inputs, labels = mask_tokens(with_specials(windows, self.tokenizer), self.tokenizer, gen)
+        inputs, labels = mask_batch(with_specials(windows, self.tokenizer), self.tokenizer, gen)
         return {"input_ids": inputs, "labels": labels}
 
     def batch(self, gen: torch.Generator) -> dict:

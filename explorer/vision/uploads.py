@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from explorer.errors import ExplorerError
+from explorer.wording import size_text
 
 MAX_IMAGE_BYTES = 10_000_000  # 10 MB: a phone photo fits
 MAX_IMAGE_PIXELS = 40_000_000  # 40 megapixels (e.g. 8000 × 5000); larger is refused before decoding
@@ -39,10 +40,6 @@ class UserImage:
     notes: list[str] = field(default_factory=list)
 
 
-def _size_text(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{n / 1000:.0f} KB" if n >= 1000 else f"{n} bytes"
-
-
 def _open(data: bytes):
     from PIL import Image, UnidentifiedImageError
     from PIL.Image import DecompressionBombError
@@ -50,8 +47,8 @@ def _open(data: bytes):
     if not data:
         raise ExplorerError("The file is empty.", "Upload a PNG or JPEG image.")
     if len(data) > MAX_IMAGE_BYTES:
-        raise ExplorerError(f"The image file is {_size_text(len(data))}; the limit here is "
-                            f"{_size_text(MAX_IMAGE_BYTES)} (MAX_IMAGE_BYTES).", "Upload a smaller image.")
+        raise ExplorerError(f"The image file is {size_text(len(data))}; the limit here is "
+                            f"{size_text(MAX_IMAGE_BYTES)} (MAX_IMAGE_BYTES).", "Upload a smaller image.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: the pixel limit below decides

@@ -1,11 +1,11 @@
-"""Counted nouns read right: "1 token", never "1 tokens", wherever the app counts tokens."""
+"""Counted nouns read right: "1 token", never "1 tokens", wherever the app counts tokens; sizes read one way."""
 
 from __future__ import annotations
 
 from explorer import clm
 from explorer.charts import span as span_charts
 from explorer.span.corruption import sentinel_number
-from explorer.wording import count
+from explorer.wording import count, size_text
 
 
 def test_count_is_singular_for_one_only():
@@ -14,6 +14,13 @@ def test_count_is_singular_for_one_only():
     assert count(1_234, "token") == "1,234 tokens"
     assert count(1, "generated token") == "1 generated token"
     assert count(2, "child", "children") == "2 children"
+
+
+def test_sizes_are_written_one_way_for_text_and_image_uploads():
+    assert size_text(1_000_000) == "1 MB" and size_text(1_020_000) == "1.02 MB"  # just over a limit reads over
+    assert size_text(10_000_000) == "10 MB" and size_text(10_500_000) == "10.5 MB"
+    assert size_text(250_000) == "0.25 MB" and size_text(5_300) == "5 KB"
+    assert size_text(1) == "1 byte" and size_text(100) == "100 bytes"
 
 
 def test_a_one_token_text_is_1_token_on_the_span_strips():

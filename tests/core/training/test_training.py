@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from explorer import load, training
+from explorer import load, mlm, training
 from explorer.errors import ExplorerError
 
 SIMPLE = training.corpus_text("simple")
@@ -416,16 +416,21 @@ def test_training_text_limits():
     assert len(text) <= training.MAX_TEXT_CHARS and "only the first" in notes[0]
 
 
-def test_mask_tokens_targets_about_15_percent_and_never_special_tokens(tiny_mlm):
+def test_mask_batch_targets_15_percent_and_never_special_tokens(tiny_mlm):
     tok = tiny_mlm.tokenizer
     ids = training.with_specials(torch.randint(1000, 2000, (16, 62)), tok)
-    inputs, labels = training.mask_tokens(ids, tok, torch.Generator().manual_seed(0))
+    inputs, labels = training.mask_batch(ids, tok, torch.Generator().manual_seed(0))
     chosen = labels != -100
-    assert 0.10 < chosen.float().mean() < 0.20
+    assert (chosen.sum(dim=1) == round(0.15 * 62)).all()  # BERT's exact count on every row
     assert not chosen[:, 0].any() and not chosen[:, -1].any()  # [CLS], [SEP]
     assert (labels[chosen] == ids[chosen]).all()
     assert (inputs[chosen] == tok.mask_token_id).float().mean() > 0.6
     assert (inputs[~chosen] == ids[~chosen]).all()
+    seed = torch.randint(0, 2**31 - 1, (16,), generator=torch.Generator().manual_seed(0))[3]
+    row = mlm.mask_tokens(ids[3].tolist(), tok, 0.15, int(seed))  # the masked-LM page's recipe, row by row
+    assert inputs[3].tolist() == row.input_ids and labels[3].tolist() == row.labels
+    again, _ = training.mask_batch(ids, tok, torch.Generator().manual_seed(0))
+    assert torch.equal(again, inputs)
 
 
 def test_probes_need_a_mask_and_are_limited(tiny_mlm):
@@ -452,6 +457,8 @@ def test_the_probe_helpers_take_a_loaded_model_only(tiny_mlm):
     lm = training.trained(tiny_mlm.model, tiny_mlm.tokenizer)
     assert lm.model is tiny_mlm.model and lm.info.params == tiny_mlm.info.params
     assert training.fill_mask(lm, "Paris is the [MASK] of France.", k=3) == top
+    first = mlm.fill_mask(tiny_mlm, mlm.encode_text(tiny_mlm, "Paris is the [MASK] of France."), k=3).predictions[0]
+    assert top == list(zip(first.top_pieces, first.top_probs))  # the masked-LM page's fill-mask
 
 
 def test_loss_chart_titles_its_accuracy_axis_and_keeps_its_title_clear_of_the_legend():
