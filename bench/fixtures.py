@@ -64,9 +64,9 @@ def _save_standin(kind: str) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
-    from explorer.models.made import minilm_mlm
-    from explorer.models.loaded import quiet_transformers
     from explorer.models.catalogue import minilm_dir
+    from explorer.models.loaded import quiet_transformers
+    from explorer.models.made import minilm_mlm
 
     quiet_transformers()
     folder = _temp_folder(f"bench-mlm-{kind}-")

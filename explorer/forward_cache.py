@@ -16,7 +16,6 @@ import weakref
 from collections import OrderedDict
 from typing import Any, Callable
 
-
 _ALL: "weakref.WeakSet[ForwardCache]" = weakref.WeakSet()
 
 

@@ -12,7 +12,6 @@ A teacher edits or adds lessons without touching Python:
 from __future__ import annotations
 
 import re
-
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path

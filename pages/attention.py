@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from explorer.inside import attention, bertviz, lens, summaries
 from explorer import ui
 from explorer.charts import attention as charts
+from explorer.inside import attention, bertviz, lens, summaries
 from explorer.models.roles import ROLE_NAMES
 
 PRESETS = attention.EXAMPLES

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from explorer.comparisons import masked_vs_causal as compare
 from explorer import examples, ui
 from explorer.charts import probability_bars
 from explorer.charts.compare import gain_bars, mask_matrix, word_bars, word_strip
+from explorer.comparisons import masked_vs_causal as compare
 from explorer.tokens import display_pieces
 from explorer.ui import chart
 

@@ -3,13 +3,13 @@
 import streamlit as st
 
 from explorer import clm as causal
-from explorer.comparisons import masked_vs_causal as compare
 from explorer import contrastive, lessons, mlm, span, ui
 from explorer.charts import probability_bars
 from explorer.charts.compare import word_bars
 from explorer.charts.contrastive import similarity_heatmap
 from explorer.charts.mlm import prediction_chart
 from explorer.charts.span import corruption_strips
+from explorer.comparisons import masked_vs_causal as compare
 
 DEFAULTS = {"lesson": 0}
 LINE = {"max_chars": 600, "area": False}  # a lesson's one-line box

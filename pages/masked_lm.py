@@ -5,12 +5,12 @@ import time
 import streamlit as st
 
 from explorer import examples, mlm, ui
-from explorer.words import candidates
-from explorer.charts.compare import word_bars
 from explorer.charts import mlm as mlm_charts
 from explorer.charts import unique_labels
+from explorer.charts.compare import word_bars
 from explorer.ui import chart
 from explorer.wording import count
+from explorer.words import candidates
 
 # Workshop examples (assets/examples/masked_lm.toml): each says what it shows; picking one masks its words.
 PRESETS = {ex["name"]: ex for ex in examples.presets("masked_lm")}

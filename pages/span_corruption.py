@@ -4,10 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from explorer import examples, span, ui
-from explorer.comparisons import objectives
-from explorer.span import fill as span_fill
 from explorer.charts import span as span_charts
+from explorer.comparisons import objectives
 from explorer.errors import ExplorerError
+from explorer.span import fill as span_fill
 
 DEFAULTS = {
     "span_text": examples.load("span_corruption")["text"]["text"],  # and what it shows (assets/examples)

@@ -369,9 +369,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from explorer.models.loader import load
     from explorer.models.made import bidirectional_artifact as artifact
     from explorer.models.made.bidirectional import masked_tokenizer
-    from explorer.models.loader import load
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

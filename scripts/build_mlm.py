@@ -166,11 +166,11 @@ def model_card(info: dict, stats: dict, cloze: dict | None, bert: dict | None = 
         "",
         "## How it was made",
         "",
-        f"- Objective: masked LM, 15% of tokens chosen; of those 80% [MASK], 10% random token, 10% unchanged; "
-        f"loss at the chosen positions.",
-        f"- Start: all-MiniLM-L6-v2 weights; new MLM head (dense + LayerNorm + output layer tied to the word "
-        f"embeddings, as in BERT). Trained: all encoder layers, position/type embeddings and the head; frozen: "
-        f"the word embeddings.",
+        "- Objective: masked LM, 15% of tokens chosen; of those 80% [MASK], 10% random token, 10% unchanged; "
+        "loss at the chosen positions.",
+        "- Start: all-MiniLM-L6-v2 weights; new MLM head (dense + LayerNorm + output layer tied to the word "
+        "embeddings, as in BERT). Trained: all encoder layers, position/type embeddings and the head; frozen: "
+        "the word embeddings.",
         f"- Batches of {info['batch_size']} packed sequences of up to {info['seq_len']} tokens; AdamW, linear "
         f"warm-up then linear decay to 10%, weight decay 0.01, gradient clipping 1.0, seed {info['seed']}"
         f"{', bfloat16 autocast (float32 weights)' if info.get('bf16') else ', float32'}.",
@@ -278,8 +278,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from bench.cloze import evaluate, format_report
-    from explorer.models.made import minilm_mlm
     from explorer.models.catalogue import minilm_dir, project_mlm_dir
+    from explorer.models.made import minilm_mlm
 
     out = args.out or project_mlm_dir()
     torch.set_num_threads(args.threads)
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     text = read_corpus(args.corpus, args.max_lines)
     weights = parse_weights(args.weights)
-    print(f"corpus: " + ", ".join(f"{k} {len(v):,}" for k, v in text.items()), flush=True)
+    print("corpus: " + ", ".join(f"{k} {len(v):,}" for k, v in text.items()), flush=True)
     sources = {k: tok(v, add_special_tokens=False)["input_ids"] for k, v in text.items() if weights.get(k, 0) > 0}
     packer = Packer(tok, sources, weights, args.seq_len, rng)
     stats_file = args.corpus.parent / "corpus_stats.json"

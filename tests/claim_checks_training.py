@@ -13,7 +13,6 @@ import torch
 from explorer.training.answers import is_refusal
 from tests.claim_checks import check
 
-
 # ----------------------------------------------------------------------------- three stages on one model
 
 

@@ -85,8 +85,8 @@ def tiny_clm_dir(tmp_path_factory, smollm2_tokenizer) -> Path:
 def tiny_bidir_dir(tmp_path_factory, tiny_clm_dir) -> Path:
     """A masked-LM artefact made from the tiny Llama: its top block bidirectional, LoRA rank 4 with
     non-zero (random) updates, saved as the project saves its own (`explorer.models.made.bidirectional_artifact`)."""
-    from explorer.models.made import bidirectional_artifact
     from explorer import load
+    from explorer.models.made import bidirectional_artifact
     from explorer.models.made.bidirectional import BidirectionalLlamaForMaskedLM, lora_parameters, masked_tokenizer
 
     causal = load("clm", str(tiny_clm_dir))

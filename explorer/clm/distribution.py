@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from explorer.clm.forward import as_ids, next_token_logits, piece_text
 from explorer.models.loaded import LoadedModel, model_parts
-from explorer.clm.forward import piece_text, as_ids, next_token_logits
 from explorer.tokens import Encoded
 
 TOP_N = 10  # candidates listed by default

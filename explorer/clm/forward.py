@@ -6,11 +6,10 @@ from typing import Any, Sequence
 
 import torch
 
-from explorer.models.loaded import LoadedModel, model_parts
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, clear_all
+from explorer.models.loaded import LoadedModel, model_parts
 from explorer.tokens import Encoded, display_piece, max_positions
-
 
 
 def as_ids(tokens: Encoded | Sequence[int] | torch.Tensor) -> list[int]:

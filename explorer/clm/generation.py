@@ -8,12 +8,12 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import torch
 
-from explorer.models.loaded import LoadedModel, model_parts
 from explorer.clm.distribution import TOP_N, NextToken, next_token_distribution, rank_of
-from explorer.clm.forward import piece_text, as_ids, next_token_logits
+from explorer.clm.forward import as_ids, next_token_logits, piece_text
 from explorer.clm.prompt import Prompt
 from explorer.clm.sampling import GREEDY, Settings, apply_sampling, draw
 from explorer.errors import ExplorerError
+from explorer.models.loaded import LoadedModel, model_parts
 from explorer.tokens import Encoded, max_positions
 
 MAX_NEW_TOKENS = 128  # tokens a step-by-step continuation may add

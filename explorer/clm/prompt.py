@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from explorer.errors import ExplorerError
 from explorer.tokens import Encoded, clean_text, display_piece, display_pieces, encode
 from explorer.wording import count

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explorer.models.loaded import LoadedModel, model_parts
-from explorer.clm.forward import FORCED_PASSES, LAST_LOGITS, check_ids, piece_text, as_ids
+from explorer.clm.forward import FORCED_PASSES, LAST_LOGITS, as_ids, check_ids, piece_text
 from explorer.clm.prompt import start_token_id
 from explorer.errors import ExplorerError
+from explorer.models.loaded import LoadedModel, model_parts
 from explorer.tokens import Encoded, display_piece, display_pieces
 
 

@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explorer.models.loaded import LoadedModel
 from explorer import clm as causal
 from explorer import mlm as masked
-from explorer.words import candidates
 from explorer.errors import ExplorerError
+from explorer.models.loaded import LoadedModel
 from explorer.tokens import Encoded, clean_text, display_piece, encode, model_max_tokens
+from explorer.words import candidates
 from explorer.words.pieces import WordPredictions
 
 WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")

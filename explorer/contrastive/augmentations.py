@@ -9,10 +9,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from explorer.models.loaded import LoadedModel
-from explorer.contrastive.embeddings import (Embeddings, Pooling, encode_sentences, pooled_vectors, clean_sentences,
-                                             resolve_pooling)
+from explorer.contrastive.embeddings import (
+    Embeddings,
+    Pooling,
+    clean_sentences,
+    encode_sentences,
+    pooled_vectors,
+    resolve_pooling,
+)
 from explorer.errors import ExplorerError
+from explorer.models.loaded import LoadedModel
 from explorer.tokens import clean_text
 
 

@@ -12,9 +12,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from explorer.models.loaded import LoadedModel
 from explorer import paths
 from explorer.errors import ExplorerError
+from explorer.models.loaded import LoadedModel
 from explorer.tokens import clean_text, encode, model_max_tokens
 
 ASSETS = paths.ASSETS

@@ -17,7 +17,6 @@ from explorer.contrastive.embeddings import cosine_matrix
 from explorer.errors import ExplorerError
 from explorer.tokens import clean_text
 
-
 # --------------------------------------------------------------------------- InfoNCE
 
 

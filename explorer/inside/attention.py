@@ -14,9 +14,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from explorer.models.loaded import LoadedModel
 from explorer import examples
 from explorer.errors import ExplorerError
+from explorer.models.loaded import LoadedModel
 from explorer.tokens import display_pieces, encode, model_max_tokens
 
 DEFAULT_MAX_TOKENS = 64

@@ -15,9 +15,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from explorer import paths
+from explorer.errors import ExplorerError
 from explorer.inside.attention import Attentions
 from explorer.inside.summaries import evenly_spaced
-from explorer.errors import ExplorerError
 
 VENDOR = paths.ASSETS / "vendor"
 

@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from explorer.models.loaded import LoadedModel
 from explorer.errors import ExplorerError
+from explorer.models.loaded import LoadedModel
 from explorer.tokens import Encoded, display_pieces, encode, model_max_tokens
 
 DEFAULT_MAX_TOKENS = 64

@@ -9,8 +9,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from explorer.inside.attention import AttentionPart
 from explorer.errors import ExplorerError
+from explorer.inside.attention import AttentionPart
 
 # Cells in the all-heads grid (one plotly heatmap): about 16 bytes each in the figure.
 GRID_MAX_CELLS = 80_000

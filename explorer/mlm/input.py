@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from explorer.models.loaded import LoadedModel, model_parts
 from explorer.errors import ExplorerError
+from explorer.models.loaded import LoadedModel, model_parts
 from explorer.tokens import Encoded, encode, model_max_tokens, word_groups, word_text
 
 MAX_TOKENS = 128  # the most tokens a text may have on the cloze pages (below the model's own limit)

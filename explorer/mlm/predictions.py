@@ -8,11 +8,11 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from explorer.models.loaded import LoadedModel, model_parts
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, is_frozen
 from explorer.mlm.input import check_vocab, expand_to_words, mask_token, typed_masks
 from explorer.mlm.masking import NO_LOSS, MaskingResult
+from explorer.models.loaded import LoadedModel, model_parts
 from explorer.tokens import Encoded, display_piece
 from explorer.wording import count
 

@@ -10,11 +10,11 @@ from typing import Callable, Iterator
 import pandas as pd
 import torch
 
-from explorer.models.loaded import LoadedModel, model_parts
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, is_frozen
 from explorer.mlm.input import check_vocab, mask_token, typed_masks
 from explorer.mlm.predictions import log_probs_at
+from explorer.models.loaded import LoadedModel, model_parts
 from explorer.tokens import Encoded, display_piece
 from explorer.wording import count
 

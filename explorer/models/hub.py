@@ -8,8 +8,8 @@ import os
 import time
 from pathlib import Path
 
-from explorer.models import policy
 from explorer.errors import ModelUnavailable
+from explorer.models import policy
 
 _LOG = logging.getLogger("ssl_explorer.models")
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from explorer.models.loaded import LoadedModel
 from explorer.errors import ExplorerError
-from explorer.span.corruption import (PROPER_MODELS, SENTINEL_RE, Corruption, sentinel_ids, split_target,
-                                      target_text_of)
+from explorer.models.loaded import LoadedModel
+from explorer.span.corruption import PROPER_MODELS, SENTINEL_RE, Corruption, sentinel_ids, split_target, target_text_of
 from explorer.tokens import display_pieces, encode, model_max_tokens
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from explorer.models.loaded import LoadedModel
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, is_frozen
+from explorer.models.loaded import LoadedModel
 from explorer.tokens import max_positions
 from explorer.training.dpo import DEFAULT_BETA, DPOTask
 from explorer.training.limits import LARGE_MODEL_PARAMS, MAX_STEPS_LARGE

@@ -5,14 +5,20 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-
 from explorer import paths
 from explorer.errors import ExplorerError
 from explorer.tokens import clean_text
-from explorer.training.limits import (MAX_CLASSES, MAX_FIELD_CHARS, MAX_PROBES, MAX_ROWS, MAX_TEXT_CHARS,
-                                      MAX_UPLOAD_BYTES, MIN_ROWS, MIN_TEXT_CHARS)
+from explorer.training.limits import (
+    MAX_CLASSES,
+    MAX_FIELD_CHARS,
+    MAX_PROBES,
+    MAX_ROWS,
+    MAX_TEXT_CHARS,
+    MAX_UPLOAD_BYTES,
+    MIN_ROWS,
+    MIN_TEXT_CHARS,
+)
 from explorer.wording import size_text
-
 
 CORPUS_DIR = paths.ASSETS / "corpora"
 

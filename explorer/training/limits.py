@@ -10,7 +10,6 @@ from typing import Callable, Iterator
 
 from explorer.errors import ExplorerError
 
-
 MAX_STEPS = 2000
 LARGE_MODEL_PARAMS = 50_000_000
 MAX_STEPS_LARGE = 300  # for models over LARGE_MODEL_PARAMS parameters

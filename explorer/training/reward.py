@@ -23,7 +23,7 @@ from explorer.training.limits import MAX_FIELD_CHARS, MAX_SEQ_LEN
 from explorer.training.loop import eval_mode, interrupt_points
 from explorer.training.preferences import PreferencePair
 from explorer.training.sft import chat_prompt_ids
-from explorer.training.tasks import ExampleTask, EncoderClassifier, pad_rows
+from explorer.training.tasks import EncoderClassifier, ExampleTask, pad_rows
 
 MAX_N = 16
 

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from explorer.models.loaded import LoadedModel
 from explorer.errors import ExplorerError
+from explorer.models.loaded import LoadedModel
 from explorer.training.data import check_labels, probe_lines, training_text
 from explorer.training.limits import LARGE_MODEL_PARAMS, MAX_STEPS, MAX_STEPS_LARGE
 from explorer.training.loop import Trainer

@@ -13,7 +13,6 @@ from explorer.training.limits import MAX_FIELD_CHARS, MAX_SEQ_LEN
 from explorer.training.tasks import ExampleTask, mean_loss, pad_rows, token_ids
 
 
-
 def has_token(tokenizer: Any, token: str) -> bool:
     """Whether `token` is one token of the vocabulary (without building the whole vocabulary as a dict,
     70 ms for SmolLM2's, which every pair of a data set paid)."""

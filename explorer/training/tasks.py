@@ -14,6 +14,7 @@ from explorer.training.loop import eval_mode, interrupt_points
 from explorer.training.modelling import seeded
 from explorer.wording import count
 
+
 def token_ids(tokenizer: Any, text: str) -> list[int]:
     """All token ids of a long text, without special tokens (no length warnings)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)

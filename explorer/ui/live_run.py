@@ -17,12 +17,10 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from explorer import training
-from explorer import ui
-from explorer.ui.browser_store import BROWSERS
+from explorer import training, ui
 from explorer.ui import chart
 from explorer.ui.browser import browser_connected, browser_id
-
+from explorer.ui.browser_store import BROWSERS
 
 FIRST_POINT_WAIT = 0.6  # seconds Start waits for the run's first point before drawing the page
 

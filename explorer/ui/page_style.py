@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 # Presenter mode is a layout for a 1280x720 projector, not a font scale: the main area's text, metrics and
 # token pills grow (charts grow through their own `large=`), columns too narrow for that text wrap onto
 # rows of their own, and the sidebar (the teacher's controls, not what the room reads) keeps its size.

@@ -8,12 +8,12 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import training, ui
-from explorer.ui.browser_store import BROWSERS
 from explorer.charts import alignment as alignment_charts
 from explorer.charts import training as charts
 from explorer.training import stages
 from explorer.training.stages import STAGE_NAMES, STAGES
 from explorer.ui.browser import browser_id
+from explorer.ui.browser_store import BROWSERS
 from explorer.ui.live_run import LiveRun, curve
 
 PIPELINE, RUN = "stages_pipeline", "stages_run"

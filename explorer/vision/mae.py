@@ -27,8 +27,15 @@ import numpy as np
 import torch
 
 from explorer.errors import ExplorerError
-from explorer.vision.patches import (MAE_RATIO, PatchGrid, check_mask, composite, hidden_count, masked_image,
-                                     patch_errors)
+from explorer.vision.patches import (
+    MAE_RATIO,
+    PatchGrid,
+    check_mask,
+    composite,
+    hidden_count,
+    masked_image,
+    patch_errors,
+)
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,21 @@ from typing import Any, Sequence
 
 import torch
 
-from explorer.models.loaded import LoadedModel
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, is_frozen
+from explorer.models.loaded import LoadedModel
 from explorer.tokens import model_max_tokens
-from explorer.words.pieces import (AUTO, WordPredictions, collect, ends, first_pieces, floor, piece_classes,
-                                   space_class, top)
+from explorer.words.pieces import (
+    AUTO,
+    WordPredictions,
+    collect,
+    ends,
+    first_pieces,
+    floor,
+    piece_classes,
+    space_class,
+    top,
+)
 
 BEAM = 4  # hypotheses kept per step
 MAX_PIECES = 3  # a blank holds a word of 1 to 3 pieces

@@ -9,10 +9,9 @@ are in `test_claims_training.py` and `test_claims_dpo.py`.
 
 from __future__ import annotations
 
-from explorer import examples
-
 import pytest
 
+from explorer import examples
 from tests import claim_checks
 
 CLAIMS = claim_checks.claims_in("text")

@@ -27,8 +27,8 @@ def test_page_renders_without_exception(page):
 
 
 def test_home_lists_models_and_pages_without_loading_them():
-    from explorer.models import cache as model_cache
     from explorer import models
+    from explorer.models import cache as model_cache
 
     model_cache.SHARED.clear()  # a fresh server: Home must appear without loading a model
     at = run_page("pages/home.py")
@@ -48,8 +48,8 @@ def test_home_lists_models_and_pages_without_loading_them():
 
 def test_home_gives_each_offline_models_size_before_loading_it():
     """Home's size column was empty until a page had loaded the model."""
-    from explorer.models import cache as model_cache
     from explorer import models
+    from explorer.models import cache as model_cache
 
     model_cache.SHARED.clear()
     table = run_page("pages/home.py").table[0].value

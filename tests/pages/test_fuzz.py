@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fuzz_support import EXISTING, run_fuzz
 from tests.core.span.test_span import tiny_t5_dir  # noqa: F401 - fixture
+from tests.fuzz_support import EXISTING, run_fuzz
 
 
 @pytest.fixture

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import base64
+
 import numpy as np
 import plotly.io as pio
 import torch
 from streamlit.testing.v1 import AppTest
 
 from app import ROOT
-from explorer.inside import attention as A
-from explorer.inside import summaries as S
-from explorer.inside import bertviz as B
 from explorer import load
+from explorer.inside import attention as A
+from explorer.inside import bertviz as B
+from explorer.inside import summaries as S
 from explorer.inside.lens import prepare_text
 from explorer.tokens import display_piece
 from tests.core.inside.test_attention import attn_t5_dir  # noqa: F401 - fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from explorer.comparisons import masked_vs_causal as compare
 from explorer import load, mlm, training
 from explorer.charts import compare as compare_charts
+from explorer.comparisons import masked_vs_causal as compare
 from explorer.tokens import display_piece
 from tests.figures import figures
 

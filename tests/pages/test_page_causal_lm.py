@@ -250,7 +250,6 @@ def test_every_shareable_input_is_a_keyed_widget_with_its_default(app_page, smol
     import ast
 
     from app import ROOT
-
     from explorer import examples
 
     tree = ast.parse((ROOT / PAGE).read_text())
@@ -268,8 +267,8 @@ def test_every_shareable_input_is_a_keyed_widget_with_its_default(app_page, smol
 def test_first_start_converts_the_causal_lm_on_the_page_and_reruns_use_it(app_page, monkeypatch, tmp_path):
     """With no converted cache, the page converts the GGUF file (with a progress bar) outside the
     cached loader; the next script run gets the same model object from the cache, no error."""
-    from explorer.models import cache as model_cache
     from explorer import models
+    from explorer.models import cache as model_cache
 
     monkeypatch.setenv("SSL_EXPLORER_CACHE", str(tmp_path))
     model_cache.SHARED.clear()

@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 import explorer
 from app import ROOT
 from explorer import mlm
-from tests.figures import drawn, figures, in_place
 from tests.core.mlm.test_mlm import no_mask_dir  # noqa: F401 - a fixture shared with the core tests
+from tests.figures import drawn, figures, in_place
 
 PAGE = "pages/masked_lm.py"
 

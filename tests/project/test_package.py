@@ -93,8 +93,8 @@ def test_the_installed_command_answers_outside_the_repository(venv, tmp_path):
 def test_ssl_explorer_run_starts_the_installed_app(venv, tmp_path):
     """`ssl-explorer run` from another folder: prepare, then the app, its plotly.js served from the cache folder
     (site-packages is never written), the home page and the 12 pages' menu in Chromium."""
-    from explorer.ui import static_files
     from explorer.models import smollm2_cache_path
+    from explorer.ui import static_files
 
     cache = tmp_path / "cache"
     cache.mkdir()

@@ -92,8 +92,11 @@ def load(causal: Any, causal_tokenizer: Any, path: Path | None = None):
     import torch
     from safetensors.torch import load_file
 
-    from explorer.models.made.bidirectional import (BidirectionalLlamaForMaskedLM, make_trainable_blocks,
-                                                    masked_tokenizer)
+    from explorer.models.made.bidirectional import (
+        BidirectionalLlamaForMaskedLM,
+        make_trainable_blocks,
+        masked_tokenizer,
+    )
 
     path = Path(path or default_dir())
     meta = read_meta(path)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from explorer.errors import ModelUnavailable
-from explorer.models.loaded import ProgressFn, quiet_transformers, package_dir
+from explorer.models.loaded import ProgressFn, package_dir, quiet_transformers
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE_FORMAT = 1

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from explorer import ExplorerError, load
-from explorer.comparisons import masked_vs_causal as compare
 from explorer import clm as causal
 from explorer import mlm as masked
+from explorer.comparisons import masked_vs_causal as compare
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from explorer import ExplorerError, load
-from explorer.inside import attention as A
-from explorer.inside import summaries as S
-from explorer.inside import bertviz as B
 from explorer.charts import attention as charts
+from explorer.inside import attention as A
+from explorer.inside import bertviz as B
+from explorer.inside import summaries as S
 from tests.conftest import _save as save_model
 
 TEXT = "The capital of France is Paris, and the capital of Italy is Rome."

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from explorer import ExplorerError, load
-from explorer.inside import lens as L
 from explorer.charts import attention as charts
+from explorer.inside import lens as L
 
 
 def real_probs(lm, text):

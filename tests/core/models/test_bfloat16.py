@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from explorer.models.made import bfloat16
 from explorer import load, mlm
+from explorer.models.made import bfloat16
 from explorer.models.made.bidirectional import _lora_forward, add_lora, vocabulary_logits
 
 
@@ -219,9 +219,9 @@ def test_the_packaged_masked_lm_in_bfloat16_agrees_with_float32_on_development_s
     from pathlib import Path
 
     from bench.cloze import load_items
+    from explorer.mlm.predictions import log_probs_at
     from explorer.models.catalogue import SMOLLM2_MLM
     from explorer.models.loader import load_bidirectional
-    from explorer.mlm.predictions import log_probs_at
 
     models = {}
     for flag in ("0", "1"):

@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from explorer.models.made import bidirectional_artifact
 from explorer import load, mlm
-from explorer.models.made.bidirectional import (BidirectionalLlamaForMaskedLM, full_attention_mask,
-                                                lora_parameters, make_trainable_blocks, masked_tokenizer)
 from explorer.errors import ExplorerError
+from explorer.models.made import bidirectional_artifact
+from explorer.models.made.bidirectional import (
+    BidirectionalLlamaForMaskedLM,
+    full_attention_mask,
+    lora_parameters,
+    make_trainable_blocks,
+    masked_tokenizer,
+)
 
 
 def _state(model) -> dict:

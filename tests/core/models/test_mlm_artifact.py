@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from explorer import load
-from explorer.models.made import minilm_mlm as mlm_artifact
 from explorer.models.catalogue import PROJECT_MLM, minilm_dir, project_mlm_dir
+from explorer.models.made import minilm_mlm as mlm_artifact
 
 ROOT = Path(__file__).resolve().parents[3]
 IRREGULAR_PLURALS = {"people", "children", "men", "women", "feet", "teeth", "mice", "geese", "sheep", "fish"}
@@ -110,8 +110,9 @@ def test_bench_scores_the_project_model(project_mlm):
 
 
 def test_bench_sentences_are_well_formed():
-    from bench.cloze import load_items
     from transformers import AutoTokenizer
+
+    from bench.cloze import load_items
 
     tok = AutoTokenizer.from_pretrained(minilm_dir())
     items = load_items()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from explorer import ModelUnavailable, load, models
-from explorer.models import hub, cache as model_cache, policy as model_policy
+from explorer.models import cache as model_cache
+from explorer.models import hub
+from explorer.models import policy as model_policy
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import torch
 
 from explorer import load, span
 from explorer.comparisons import objectives
-from explorer.span import fill as span_fill
 from explorer.errors import ExplorerError
+from explorer.span import fill as span_fill
 from explorer.tokens import display_pieces
 
 SENTENCES = [

@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 
 from explorer import training
-from explorer.ui.browser_store import Browsers
 from explorer.training import live
+from explorer.ui.browser_store import Browsers
 
 
 class Clock:

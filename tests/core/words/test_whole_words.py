@@ -7,8 +7,8 @@ import re
 import pytest
 import torch
 
-from explorer.comparisons import masked_vs_causal as compare
 from explorer import load
+from explorer.comparisons import masked_vs_causal as compare
 from explorer.words import candidates as whole_words
 from explorer.words.pieces import piece_classes
 
