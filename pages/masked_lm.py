@@ -5,12 +5,12 @@ import time
 import streamlit as st
 
 from explorer import examples, mlm, ui
+from explorer import words as whole_words
 from explorer.charts import mlm as mlm_charts
 from explorer.charts import unique_labels
 from explorer.charts.compare import word_bars
 from explorer.ui import chart
 from explorer.wording import count
-from explorer.words import candidates
 
 # Workshop examples (assets/examples/masked_lm.toml): each says what it shows; picking one masks its words.
 PRESETS = {ex["name"]: ex for ex in examples.presets("masked_lm")}
@@ -146,7 +146,7 @@ with tabs[0]:
                     "in the text to leave a blank.")
         elif st.session_state["mlm_whole_word"] and not st.session_state["mlm_pieces"]:
             with ui.friendly_errors():  # whole words: each hidden word's candidates are words, not pieces
-                found = candidates.fill_words(lm, enc, masked, k=k)
+                found = whole_words.fill_words(lm, enc, masked, k=k)
                 shown = found[:mlm_charts.MAX_BLANK_CHARTS]
                 chart.plotly_charts([word_bars(b.words, large=large, title=_word_title(b)) for b in shown],
                                     key="mlm_chart", columns=2)

@@ -138,7 +138,7 @@ def fill_mask_top(item, spec, models):
     of `expect` (a list per blank, in text order, for the first blanks); with `whole_word`, the top WORD of
     each hidden word."""
     from explorer import mlm
-    from explorer.words import candidates as whole_words
+    from explorer import words as whole_words
 
     lm = models.mlm
     enc = mlm.encode_text(lm, _sentence(item))
@@ -187,7 +187,7 @@ def fill_mask_pieces_lost(item, spec, models):
     """Masked LM page: the word's pieces masked one by one (whole-word masking off): no piece is the top
     guess at its place; with `whole_word_words`, whole-word masking's candidates are whole words."""
     from explorer import mlm
-    from explorer.words import candidates as whole_words
+    from explorer import words as whole_words
 
     lm = models.mlm
     enc = mlm.encode_text(lm, _sentence(item))

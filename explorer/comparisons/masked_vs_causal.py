@@ -2,7 +2,7 @@
 
 Words are the common ground between two tokenizers: the text is split into words by one
 neutral rule (`split_words`), and each model's tokens are mapped to words by character
-offsets. Both sides predict whole words, not the first pieces of words (`explorer.words.candidates`):
+offsets. Both sides predict whole words, not the first pieces of words (`explorer.words`):
 
 - masked LM: the blank is hidden as 1, 2 or 3 masks and decoded left to right, each piece from both
   sides with the later pieces still hidden (PLL-word-l2r, Kauf & Ivanova 2023), times the probability
@@ -28,10 +28,10 @@ import torch
 
 from explorer import clm as causal
 from explorer import mlm as masked
+from explorer import words as whole_words
 from explorer.errors import ExplorerError
 from explorer.models.loaded import LoadedModel
 from explorer.tokens import Encoded, clean_text, display_piece, encode, model_max_tokens
-from explorer.words import candidates
 from explorer.words.pieces import WordPredictions
 
 WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
@@ -152,7 +152,7 @@ def prepare(mlm_lm: LoadedModel, clm_lm: LoadedModel, text: str | None, *, max_t
     ctok = clm_lm.tokenizer
     # no more tokens than each model has positions (a small model may have fewer than MAX_TOKENS)
     # (and room for the masked LM's longest reading of a hidden word: 3 pieces and one slot after them)
-    max_tokens = min(max_tokens, model_max_tokens(mtok, mlm_lm.model) - candidates.MAX_PIECES)
+    max_tokens = min(max_tokens, model_max_tokens(mtok, mlm_lm.model) - whole_words.MAX_PIECES)
     clm_max = min(4 * max_tokens, model_max_tokens(ctok, clm_lm.model, cap=1_000_000) - 1)  # and the start token
     mask_tok, _ = masked.mask_token(mtok)
     mlm_text, mlm_words = _with_blanks(text, words, mask_tok)
@@ -240,9 +240,9 @@ def predict_word(comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel, ind
     sides visible), the causal LM from the text to its left. A typed blank has no answer to rank."""
     mpos, cpos = _positions(comp, index)
     word = comp.words[index]
-    mlm_words = candidates.masked_word_candidates(mlm_lm, comp.mlm_enc.ids, mpos[0], mpos[-1] + 1, k=k)
+    mlm_words = whole_words.masked_word_candidates(mlm_lm, comp.mlm_enc.ids, mpos[0], mpos[-1] + 1, k=k)
     answer = None if word.blank else comp.clm_ids[cpos[0]:cpos[-1] + 1]
-    clm_words = candidates.causal_word_candidates(clm_lm, comp.clm_ids[:cpos[0]], answer, k=k)
+    clm_words = whole_words.causal_word_candidates(clm_lm, comp.clm_ids[:cpos[0]], answer, k=k)
     shown = [w.text if w.index != index else BLANK for w in comp.words]
     left = _join(comp.text, comp.words[:index], [w.text for w in comp.words[:index]]) + " " + BLANK
     return (Side("mlm", mlm_lm.info.name, _join(comp.text, comp.words, shown), mlm_words,
@@ -293,8 +293,8 @@ def score_words(comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel) -> p
         raise ExplorerError("There is no word to score.", "Type a sentence without blanks.")
     mspans = [_span(comp.mlm_map, w.index) for w in targets]
     cspans = [_span(comp.clm_map, w.index) for w in targets]
-    m_lps = candidates.masked_word_scores(mlm_lm, comp.mlm_enc.ids, mspans)
-    c_lps = candidates.causal_word_scores(clm_lm, comp.clm_ids, cspans)
+    m_lps = whole_words.masked_word_scores(mlm_lm, comp.mlm_enc.ids, mspans)
+    c_lps = whole_words.causal_word_scores(clm_lm, comp.clm_ids, cspans)
     rows = []
     for w, m_lp, c_lp, (ma, mb), (ca, cb) in zip(targets, m_lps, c_lps, mspans, cspans):
         rows.append({"word": w.text, "index": w.index, "masked LM p(word)": math.exp(m_lp),

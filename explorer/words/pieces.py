@@ -19,6 +19,9 @@ import torch
 AUTO = "auto"
 _WORD = re.compile(r"[^\W_]+")  # letters and digits, any script
 
+BEAM = 4  # hypotheses kept per step
+MAX_PIECES = 3  # a blank holds a word of 1 to 3 pieces
+
 
 @dataclass(frozen=True)
 class WordCandidate:

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from explorer import load
+from explorer import words as whole_words
 from explorer.comparisons import masked_vs_causal as compare
-from explorer.words import candidates as whole_words
 from explorer.words.pieces import piece_classes
 
 WORD = re.compile(r"[^\W_]+")
