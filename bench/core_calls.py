@@ -115,6 +115,7 @@ def compare_cases(m, c) -> dict[str, tuple[Callable, Callable]]:
 
     from explorer import clm
     from explorer.comparisons import masked_vs_causal as compare
+    from explorer.comparisons import masks
 
     mtok, ctok = m.tokenizer, c.tokenizer
     comp = compare.prepare(m, c, SENTENCE)
@@ -135,15 +136,15 @@ def compare_cases(m, c) -> dict[str, tuple[Callable, Callable]]:
         return compare.score_words(comp, m, c)
 
     def ex_masks():
-        return (compare.attention_pattern(m, comp.mlm_enc.ids[:n_mask]),
-                compare.attention_pattern(c, comp.clm_ids[:n_mask]))
+        return (masks.attention_pattern(m, comp.mlm_enc.ids[:n_mask]),
+                masks.attention_pattern(c, comp.clm_ids[:n_mask]))
 
     def ex_click():
         clm.clear_cache()
         cp = compare.prepare(m, c, SENTENCE)
         return (compare.predict_word(cp, m, c, index, k=K), compare.score_words(cp, m, c),
-                compare.attention_pattern(m, cp.mlm_enc.ids[:n_mask]),
-                compare.attention_pattern(c, cp.clm_ids[:n_mask]))
+                masks.attention_pattern(m, cp.mlm_enc.ids[:n_mask]),
+                masks.attention_pattern(c, cp.clm_ids[:n_mask]))
 
     def pl_ids():
         m_ids = mtok(SENTENCE, return_tensors="pt")["input_ids"]

@@ -6,6 +6,7 @@ from explorer import examples, ui
 from explorer.charts import probability_bars
 from explorer.charts.compare import gain_bars, mask_matrix, word_bars, word_strip
 from explorer.comparisons import masked_vs_causal as compare
+from explorer.comparisons import masks
 from explorer.tokens import display_pieces
 from explorer.ui import chart
 
@@ -46,7 +47,7 @@ def word_scores(_comp, _mlm_lm, _clm_lm, model_ids: tuple, text: str):
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def attention_patterns(_lm, model_id: str, ids: tuple):
-    return compare.attention_patterns(_lm, list(ids))
+    return masks.attention_patterns(_lm, list(ids))
 
 
 def block_ranges(flags: list[bool], value: bool) -> str:
@@ -183,7 +184,7 @@ with ui.friendly_errors():
     c_ids = comp.clm_ids[:MAX_MASK_TOKENS]
     with cols[0]:
         patterns = attention_patterns(mlm_lm, mlm_lm.info.model_id, tuple(m_ids))
-        right = compare.sees_right_context(patterns)
+        right = masks.sees_right_context(patterns)
         last = len(patterns)
         title = f"Masked LM, block {last}: full" if right[-1] else f"Masked LM, block {last}"
         st.plotly_chart(mask_matrix(patterns[-1], comp.mlm_enc.pieces[:len(m_ids)], title=title, large=large),

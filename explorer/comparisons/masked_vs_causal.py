@@ -22,9 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import torch
 
 from explorer import clm as causal
 from explorer import mlm as masked
@@ -301,23 +299,3 @@ def score_words(comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel) -> p
                      "causal LM p(word)": math.exp(c_lp), "masked LM pieces": mb - ma, "causal LM pieces": cb - ca,
                      "right context gain (bits)": (m_lp - c_lp) / math.log(2)})
     return pd.DataFrame(rows)
-
-
-def attention_patterns(lm: LoadedModel, ids: list[int]) -> np.ndarray:
-    """Which positions each position may attend to in every layer, read from the model's own attention
-    weights: (layers, T, T), 1 where the weight is non-zero in any head, 0 where the model's mask hides it."""
-    with torch.inference_mode():
-        out = lm.model(input_ids=torch.tensor([ids]), output_attentions=True)
-    if not out.attentions or out.attentions[0] is None:
-        raise ExplorerError("This model does not return attention weights.")
-    return torch.stack([(a[0].amax(0) > 0) for a in out.attentions]).to(torch.int8).numpy()
-
-
-def attention_pattern(lm: LoadedModel, ids: list[int], layer: int = 0) -> np.ndarray:
-    """One layer of `attention_patterns` (the first by default)."""
-    return attention_patterns(lm, ids)[layer]
-
-
-def sees_right_context(patterns: np.ndarray) -> list[bool]:
-    """For each layer of `attention_patterns`: whether any position attends to a later one."""
-    return [bool(np.triu(p, k=1).any()) for p in patterns]

@@ -8,6 +8,7 @@ import torch
 from explorer import load, mlm, training
 from explorer.charts import compare as compare_charts
 from explorer.comparisons import masked_vs_causal as compare
+from explorer.comparisons import masks
 from explorer.tokens import display_piece
 from tests.figures import figures
 
@@ -80,8 +81,8 @@ def test_compare_page_says_one_model_two_masks(app_page, tiny_bidir_dir, tiny_cl
     assert "Blocks 1 keep the causal mask" in shown and "blocks 2 see the whole sentence" in shown
     comp = compare.prepare(*pair, "The dog barked at the mailman.")
     assert comp.same_tokens
-    patterns = compare.attention_patterns(pair[0], comp.mlm_enc.ids)
-    assert compare.sees_right_context(patterns) == [False, True]
+    patterns = masks.attention_patterns(pair[0], comp.mlm_enc.ids)
+    assert masks.sees_right_context(patterns) == [False, True]
     left, _ = compare.predict_word(comp, *pair, compare.word_index(comp.text, "dog"), k=8)  # the default
     bars = [s for s in charts(at) if s["data"][0]["type"] == "bar"]
     expected = compare_charts.word_bars(left.words).data[0].x

@@ -12,6 +12,7 @@ from explorer import ExplorerError, load
 from explorer import clm as causal
 from explorer import mlm as masked
 from explorer.comparisons import masked_vs_causal as compare
+from explorer.comparisons import masks
 
 
 @pytest.fixture(scope="module")
@@ -129,9 +130,9 @@ def test_one_blank_at_a_time(pair):
 def test_masks_are_the_models_real_masks(pair, smollm2):
     mlm_lm, clm_lm = pair
     ids = mlm_lm.tokenizer("a b c d e f")["input_ids"]
-    assert compare.attention_pattern(mlm_lm, ids).min() == 1  # full
+    assert masks.attention_pattern(mlm_lm, ids).min() == 1  # full
     for lm in (clm_lm, smollm2):
-        pat = compare.attention_pattern(lm, list(range(10, 17)))
+        pat = masks.attention_pattern(lm, list(range(10, 17)))
         assert np.array_equal(pat, np.tril(np.ones_like(pat)))
 
 
