@@ -82,7 +82,7 @@ def _sample(curve: list, n: int = 12) -> list:
 def mae_bench(seconds: float, dev: bool, shape: str = "digits", lr: float | None = None, seed: int = 0) -> dict:
     from explorer import vision
     from explorer.training import MAX_STEPS
-    from explorer.vision.mae import MAEShape
+    from explorer.vision.mae_model import MAEShape
 
     s = MAEShape("digits8", 8, 2) if shape == "8x8" else shape
     run = vision.mae_run(vision.vision_plan("mae", steps=MAX_STEPS, lr=lr or "auto"), shape=s, seed=seed, dev=dev)

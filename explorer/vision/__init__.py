@@ -5,7 +5,7 @@
 - `uploads`: an uploaded file's bytes → a checked greyscale array (`read_image`);
 - `patches`: the patch grid, masks (exactly round(r × patches) hidden, or the clicked patches) and
   the pictures drawn side by side (masked view, composite, per-patch error);
-- `mae`: masked image modelling with a tiny `ViTMAEForPreTraining` (`reconstruct`, `mae_loss`);
+- `mae_model`: the tiny `ViTMAEForPreTraining`, its shapes and initialisation; `mae`: masked image modelling with it (`reconstruct`, `mae_loss`);
 - `attention`: the ViT's attention from the CLS token to the patches (`cls_attention`);
 - `views`: SimCLR augmentations (crop-and-resize, shift, rotation, noise), seeded pairs of views;
 - `simclr`: the tiny CNN encoder, InfoNCE (the torch twin of `explorer.contrastive.info_nce`), the
@@ -22,8 +22,8 @@ from explorer.vision.patches import (MAE_RATIO, PatchGrid, check_mask, composite
                                      masked_image, patch_errors, patchify, random_mask, toggle, unpatchify)
 from explorer.vision.views import AUGMENTATIONS, Augment, augment, view_pairs
 from explorer.vision.uploads import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE, UserImage, read_image
-from explorer.vision.mae import (SHAPES, MAEShape, MAETask, Reconstruction, mae_forward, mae_loss, mae_model,
-                                 model_shape, noise_for, reconstruct, untrained_mae)
+from explorer.vision.mae_model import SHAPES, MAEShape, mae_model, model_shape, untrained_mae
+from explorer.vision.mae import MAETask, Reconstruction, mae_forward, mae_loss, noise_for, reconstruct
 from explorer.vision.attention import CLSAttention, cls_attention
 from explorer.vision.probe import (LABELS_PER_CLASS, EmbeddingMap, compare_probes, embedding_map,
                                    encoder_features, labelled_subset, linear_probe, pixel_features, probe_table,

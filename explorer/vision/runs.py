@@ -21,7 +21,8 @@ from explorer.training.loop import Trainer
 from explorer.training.runs import Run
 from explorer.training.settings import Plan
 from explorer.vision.data import digits, photo_crops, resize
-from explorer.vision.mae import MAEShape, MAETask, mae_model, model_shape, shape_of
+from explorer.vision.mae import MAETask
+from explorer.vision.mae_model import MAEShape, mae_model, model_shape, shape_of
 from explorer.vision.patches import MAE_RATIO
 from explorer.vision.probe import labelled_subset
 from explorer.vision.simclr import TEMPERATURE, SimCLRTask, digit_encoder
