@@ -27,13 +27,15 @@ PAGES = [
 
 st.set_page_config(page_title="SSL Explorer", page_icon="🧠", layout="wide")
 
-nav = st.navigation([st.Page(f, title=t, icon=i, default=(f == "pages/home.py"))
-                     for f, t, i in PAGES if (ROOT / f).exists()])
+nav = st.navigation(
+    [st.Page(f, title=t, icon=i, default=(f == "pages/home.py")) for f, t, i in PAGES if (ROOT / f).exists()]
+)
 from explorer import ui  # noqa: E402 - after set_page_config
 
 ui.presenter_from_link()  # presenter mode is in the URL: a reload or a link keeps it
-st.sidebar.toggle("Presenter mode", key="presenter",
-                  help="Large fonts, high-contrast charts and fewer controls, for a projector.")
+st.sidebar.toggle(
+    "Presenter mode", key="presenter", help="Large fonts, high-contrast charts and fewer controls, for a projector."
+)
 
 with ui.friendly_errors():  # an unexpected error: a message for the participant, the traceback in the log
     ui.keep_app_params()

@@ -66,8 +66,10 @@ def workshop(n: int, address: str, port: int, rest: list[str]) -> None:
         print(f"Starting {n} workers behind nginx (logs in {pool.run_dir}) ...", flush=True)
         pool.start()
         if not pool.stopping.is_set():
-            print(f"SSL Explorer: {pool.url} ({n} worker{'s' * (n > 1)} behind nginx, sticky sessions by cookie)",
-                  flush=True)
+            print(
+                f"SSL Explorer: {pool.url} ({n} worker{'s' * (n > 1)} behind nginx, sticky sessions by cookie)",
+                flush=True,
+            )
             pool.run()
     except (ProxyError, RuntimeError) as exc:
         print(f"serve.py: {exc}", file=sys.stderr, flush=True)
@@ -80,8 +82,11 @@ def workshop(n: int, address: str, port: int, rest: list[str]) -> None:
 def main(argv: list[str]) -> None:
     if sys.platform.startswith("linux") and "MALLOC_ARENA_MAX" not in os.environ:
         # glibc reads it when the process starts: start again with it set
-        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *argv],
-                  {**os.environ, "MALLOC_ARENA_MAX": ARENAS})
+        os.execve(
+            sys.executable,
+            [sys.executable, os.path.abspath(__file__), *argv],
+            {**os.environ, "MALLOC_ARENA_MAX": ARENAS},
+        )
     workers, proxied, address, port, rest = split_args(argv)
     if proxied:
         workshop(workers, address, port, rest)

@@ -44,8 +44,15 @@ def _pairs(dev: bool):
     return [pairs[i] for i in train]
 
 
-def accuracy_run(seconds: float, threads: int, dev: bool, steps: int | None = None, lr: float | None = None,
-                 beta: float = 0.1, layers: str | None = None) -> dict:
+def accuracy_run(
+    seconds: float,
+    threads: int,
+    dev: bool,
+    steps: int | None = None,
+    lr: float | None = None,
+    beta: float = 0.1,
+    layers: str | None = None,
+) -> dict:
     """Train DPO until `seconds` have passed (or the plan's steps are done); held-out accuracy over time."""
     import explorer
     from explorer import training
@@ -53,8 +60,13 @@ def accuracy_run(seconds: float, threads: int, dev: bool, steps: int | None = No
 
     torch.set_num_threads(threads)
     lm = explorer.load("clm")
-    p = training.plan("dpo", steps=steps or training.AUTO, lr=lr or training.AUTO, layers=layers or training.AUTO,
-                      n_params=lm.info.params)
+    p = training.plan(
+        "dpo",
+        steps=steps or training.AUTO,
+        lr=lr or training.AUTO,
+        layers=layers or training.AUTO,
+        n_params=lm.info.params,
+    )
     t0 = time.perf_counter()
     run = dpo_run(lm, _pairs(dev), p, beta=beta, seed=0)
     trainer = run.trainer
@@ -67,12 +79,22 @@ def accuracy_run(seconds: float, threads: int, dev: bool, steps: int | None = No
         if "accuracy" in rec:
             curve.append((time.perf_counter() - t0, rec["step"], rec["accuracy"], rec["train_accuracy"]))
     reached = next((t for t, _, acc, _ in curve if acc >= 0.8), None)
-    return {"pairs": len(trainer.task.pairs), "train_pairs": len(trainer.task.train_idx),
-            "held_out_pairs": len(trainer.task.test_idx), "split": "dev" if dev else "held-out",
-            "plan": {"steps": p.steps, "lr": p.lr, "batch": p.batch, "layers": p.layers, "beta": beta},
-            "setup_seconds": setup, "steps": trainer.step_count, "seconds": time.perf_counter() - t0,
-            "start_accuracy": curve[0][2], "final_accuracy": curve[-1][2], "best_accuracy": max(c[2] for c in curve),
-            "final_train_accuracy": curve[-1][3], "seconds_to_0.8": reached, "curve": curve}
+    return {
+        "pairs": len(trainer.task.pairs),
+        "train_pairs": len(trainer.task.train_idx),
+        "held_out_pairs": len(trainer.task.test_idx),
+        "split": "dev" if dev else "held-out",
+        "plan": {"steps": p.steps, "lr": p.lr, "batch": p.batch, "layers": p.layers, "beta": beta},
+        "setup_seconds": setup,
+        "steps": trainer.step_count,
+        "seconds": time.perf_counter() - t0,
+        "start_accuracy": curve[0][2],
+        "final_accuracy": curve[-1][2],
+        "best_accuracy": max(c[2] for c in curve),
+        "final_train_accuracy": curve[-1][3],
+        "seconds_to_0.8": reached,
+        "curve": curve,
+    }
 
 
 def page_loop(steps: int) -> tuple[float, float]:
@@ -141,25 +163,39 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"machine": machine()}
     acc = accuracy_run(args.seconds, args.threads, args.dev, lr=args.lr, beta=args.beta, layers=args.layers)
     result["accuracy"] = acc
-    print(f"{machine()}; DPO of SmolLM2 on the bundled pairs ({acc['train_pairs']} train, {acc['held_out_pairs']} "
-          f"{acc['split']}), {args.threads} threads, plan {acc['plan']}")
+    print(
+        f"{machine()}; DPO of SmolLM2 on the bundled pairs ({acc['train_pairs']} train, {acc['held_out_pairs']} "
+        f"{acc['split']}), {args.threads} threads, plan {acc['plan']}"
+    )
     for t, step, a, ta in acc["curve"]:
         print(f"  {t:6.1f} s  step {step:4d}  {acc['split']} accuracy {a:.2f}  train accuracy {ta:.2f}")
-    print(f"  setup {acc['setup_seconds']:.1f} s; {acc['split']} accuracy {acc['start_accuracy']:.2f} -> "
-          f"{acc['final_accuracy']:.2f} in {acc['seconds']:.0f} s ({acc['steps']} steps); reached 0.8 at "
-          f"{'never' if acc['seconds_to_0.8'] is None else format(acc['seconds_to_0.8'], '.0f') + ' s'} (goal: within 180 s)")
+    print(
+        f"  setup {acc['setup_seconds']:.1f} s; {acc['split']} accuracy {acc['start_accuracy']:.2f} -> "
+        f"{acc['final_accuracy']:.2f} in {acc['seconds']:.0f} s ({acc['steps']} steps); reached 0.8 at "
+        f"{'never' if acc['seconds_to_0.8'] is None else format(acc['seconds_to_0.8'], '.0f') + ' s'} (goal: within 180 s)"
+    )
     ratios, cpu = [], []
     for i in range(args.speed_rounds):
         plain, page = _fresh("plain", args.speed_steps), _fresh("page", args.speed_steps)
         ratios.append(page[0] / plain[0])
         cpu.append(page[1] / plain[1])
-        print(f"  speed round {i + 1}: plain {plain[0]:.2f} steps/s, page {page[0]:.2f} steps/s: ratio "
-              f"{ratios[-1]:.2f} wall, {cpu[-1]:.2f} CPU", flush=True)
+        print(
+            f"  speed round {i + 1}: plain {plain[0]:.2f} steps/s, page {page[0]:.2f} steps/s: ratio "
+            f"{ratios[-1]:.2f} wall, {cpu[-1]:.2f} CPU",
+            flush=True,
+        )
     if ratios:
-        result["speed"] = {"steps": args.speed_steps, "rounds": args.speed_rounds, "ratio_wall": statistics.median(ratios),
-                           "ratio_cpu": statistics.median(cpu), "all_wall": ratios}
-        print(f"  page / plain DPO loop, median of {len(ratios)}: {statistics.median(ratios):.2f} wall, "
-              f"{statistics.median(cpu):.2f} CPU (goal >= 0.90)")
+        result["speed"] = {
+            "steps": args.speed_steps,
+            "rounds": args.speed_rounds,
+            "ratio_wall": statistics.median(ratios),
+            "ratio_cpu": statistics.median(cpu),
+            "all_wall": ratios,
+        }
+        print(
+            f"  page / plain DPO loop, median of {len(ratios)}: {statistics.median(ratios):.2f} wall, "
+            f"{statistics.median(cpu):.2f} CPU (goal >= 0.90)"
+        )
     save_json(args.json, result)
     return result
 

@@ -28,8 +28,11 @@ from bench.common import app_threads, machine, save_json  # noqa: E402
 from bench.fixtures import SENTENCE, WORDS, masked_lm, token_count  # noqa: E402
 
 GOAL_P50 = 0.3
-CHART_KINDS = {"mlm": ["mlm enter", "mlm click"], "clm": ["clm enter", "clm greedy"],
-               "compare": ["compare enter", "compare click"]}
+CHART_KINDS = {
+    "mlm": ["mlm enter", "mlm click"],
+    "clm": ["clm enter", "clm greedy"],
+    "compare": ["compare enter", "compare click"],
+}
 
 
 Step = Callable[[object], Awaitable[web.Interaction]]
@@ -63,8 +66,10 @@ def clm_plan(n: int) -> list[Step]:
 
 
 # --compare-words pieces: a sentence whose clicked words are two pieces each for SmolLM2's tokenizer
-TWO_PIECES = ("The children built a snowman in the garden and the mailman barked back at the dog.",
-              ["snowman", "mailman", "barked"])
+TWO_PIECES = (
+    "The children built a snowman in the garden and the mailman barked back at the dog.",
+    ["snowman", "mailman", "barked"],
+)
 
 
 def compare_plan(n: int, sentence: str = SENTENCE, words: list[str] = WORDS) -> list[Step]:
@@ -88,7 +93,10 @@ async def measure(plans: dict[str, list[Step]], folder: str | None, versus: tupl
     # every click times the model path: the process-wide forward caches (explorer/forward_cache.py) would
     # answer this benchmark's repeated clicks from memory
     uncached = {"SSL_EXPLORER_FORWARD_CACHE": "0"}
-    variants = {"app": (uncached, web.ROOT), **({"versus": ({**uncached, **(versus[0] or {})}, versus[1])} if versus else {})}
+    variants = {
+        "app": (uncached, web.ROOT),
+        **({"versus": ({**uncached, **(versus[0] or {})}, versus[1])} if versus else {}),
+    }
     out: dict[str, list] = {v: [] for v in variants}
     with contextlib.ExitStack() as stack:
         servers = {v: stack.enter_context(web.app_server(env, root=root)) for v, (env, root) in variants.items()}
@@ -103,7 +111,7 @@ async def measure(plans: dict[str, list[Step]], folder: str | None, versus: tupl
                     for v in variants:
                         out[v].append(await open_page(pages[v], name, folder))
                     for i, step in enumerate(steps):
-                        for v in (list(variants) if i % 2 == 0 else list(variants)[::-1]):
+                        for v in list(variants) if i % 2 == 0 else list(variants)[::-1]:
                             out[v].append(await step(pages[v]))
                 rss = {v: server.rss_mb() for v, server in servers.items()}
             finally:
@@ -116,8 +124,11 @@ def summarise(interactions: list[web.Interaction], pages: list[str]) -> dict:
     for name in pages:
         for kind in CHART_KINDS[name]:
             summary[kind] = web.summarise(interactions, [kind])
-    summary["other"] = {i.kind: web.summarise(interactions, [i.kind]) for i in interactions
-                        if not any(i.kind in k for k in CHART_KINDS.values())}
+    summary["other"] = {
+        i.kind: web.summarise(interactions, [i.kind])
+        for i in interactions
+        if not any(i.kind in k for k in CHART_KINDS.values())
+    }
     return summary
 
 
@@ -130,8 +141,11 @@ def fmt(s: dict) -> str:
 
 def report(summary: dict, pages: list[str], indent: str = "  ") -> None:
     for name in pages:
-        goal = f" (goal p50 <= {GOAL_P50} s: {'ok' if summary[name]['n'] and summary[name]['p50'] <= GOAL_P50 else 'over'})" \
-            if name == "mlm" else ""
+        goal = (
+            f" (goal p50 <= {GOAL_P50} s: {'ok' if summary[name]['n'] and summary[name]['p50'] <= GOAL_P50 else 'over'})"
+            if name == "mlm"
+            else ""
+        )
         print(f"{indent}{scripted.MENU[name]:<24} Enter/click -> chart drawn: {fmt(summary[name])}{goal}")
         for kind in CHART_KINDS[name]:
             print(f"{indent}    {kind:<14} {fmt(summary[kind])}")
@@ -150,15 +164,28 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n-other", type=int, default=12, help="timed chart interactions on each other page")
     ap.add_argument("--pages", default="mlm,clm,compare", help="pages to measure: mlm, clm, compare")
     ap.add_argument("--mlm", default="default", help="masked LM: default, standin, tiny, or an id/folder")
-    ap.add_argument("--versus", action="append", default=[], metavar="ENV=VALUE",
-                    help="also time a second server started with this environment variable (repeatable), "
-                         "interaction by interaction in alternation, e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=true")
-    ap.add_argument("--versus-rev", metavar="REV", help="also time a second server whose --versus-paths are as "
-                    "they are at this git revision (e.g. HEAD), in alternation: a change against what it replaces")
+    ap.add_argument(
+        "--versus",
+        action="append",
+        default=[],
+        metavar="ENV=VALUE",
+        help="also time a second server started with this environment variable (repeatable), "
+        "interaction by interaction in alternation, e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=true",
+    )
+    ap.add_argument(
+        "--versus-rev",
+        metavar="REV",
+        help="also time a second server whose --versus-paths are as "
+        "they are at this git revision (e.g. HEAD), in alternation: a change against what it replaces",
+    )
     ap.add_argument("--versus-paths", default="", help="comma-separated files for --versus-rev")
-    ap.add_argument("--compare-words", choices=["one-piece", "two-pieces"], default="one-piece",
-                    help="the masked-vs-causal page's clicks: the benchmark sentence's words (one piece each) or "
-                         "words of two pieces each (whole words cost more passes for them)")
+    ap.add_argument(
+        "--compare-words",
+        choices=["one-piece", "two-pieces"],
+        default="one-piece",
+        help="the masked-vs-causal page's clicks: the benchmark sentence's words (one piece each) or "
+        "words of two pieces each (whole words cost more passes for them)",
+    )
     ap.add_argument("--json", type=Path, help="write the results to this file")
     args = ap.parse_args(argv)
     app_threads()
@@ -168,18 +195,32 @@ def main(argv: list[str] | None = None) -> dict:
     label = " ".join(args.versus + ([f"{', '.join(paths)} as at {args.versus_rev}"] if args.versus_rev else []))
     m = masked_lm(args.mlm)
     print(f"Machine: {machine()}")
-    print(f"Masked LM: {m.lm.info.name} [{m.label}]; sentence of {token_count(m.lm.tokenizer) - 2} tokens "
-          f"(+ [CLS]/[SEP]); headless Chromium on 127.0.0.1, one session per server", flush=True)
-    builders = {"mlm": lambda: mlm_plan(args.n), "clm": lambda: clm_plan(args.n_other),
-                "compare": lambda: compare_plan(args.n_other, *((TWO_PIECES[0], TWO_PIECES[1])
-                                                                 if args.compare_words == "two-pieces" else ()))}
+    print(
+        f"Masked LM: {m.lm.info.name} [{m.label}]; sentence of {token_count(m.lm.tokenizer) - 2} tokens "
+        f"(+ [CLS]/[SEP]); headless Chromium on 127.0.0.1, one session per server",
+        flush=True,
+    )
+    builders = {
+        "mlm": lambda: mlm_plan(args.n),
+        "clm": lambda: clm_plan(args.n_other),
+        "compare": lambda: compare_plan(
+            args.n_other, *((TWO_PIECES[0], TWO_PIECES[1]) if args.compare_words == "two-pieces" else ())
+        ),
+    }
     plans = {name: builders[name]() for name in pages}
     with contextlib.ExitStack() as stack:
         root = stack.enter_context(web.tree_at(args.versus_rev, paths)) if args.versus_rev else web.ROOT
         versus = (env, root) if (env or args.versus_rev) else None
         raw = asyncio.run(measure(plans, m.folder, versus))
-    result = {"machine": machine(), "mlm": m.label, "mlm_name": m.lm.info.name, "goal_p50": GOAL_P50,
-              "pages": pages, "versus": label or None, "variants": {}}
+    result = {
+        "machine": machine(),
+        "mlm": m.label,
+        "mlm_name": m.lm.info.name,
+        "goal_p50": GOAL_P50,
+        "pages": pages,
+        "versus": label or None,
+        "variants": {},
+    }
     for variant, interactions in raw["interactions"].items():
         summary = summarise(interactions, pages)
         summary["server_rss_mb"] = raw["rss"][variant]

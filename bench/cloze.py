@@ -62,7 +62,7 @@ def predict_topk(model, tokenizer, sentences: list[str], k: int = 5, batch_size:
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
     out: list[list[str]] = []
     for start in range(0, len(sentences), batch_size):
-        chunk = [s.replace(MASK, mask_token) for s in sentences[start:start + batch_size]]
+        chunk = [s.replace(MASK, mask_token) for s in sentences[start : start + batch_size]]
         enc = tokenizer(chunk, return_tensors="pt", padding=True)
         with torch.no_grad():
             logits = model(**enc).logits
@@ -99,17 +99,32 @@ def evaluate(model, tokenizer, items: list[ClozeItem] | None = None, k: int = 5,
     guesses = predict(model, tokenizer, [it.sentence for it in items], k=k)
     rows = []
     for it, g in zip(items, guesses):
-        rows.append({"category": it.category, "sentence": it.sentence, "answers": list(it.answers), "guesses": g,
-                     "top1": g[0] in it.answers, "topk": any(x in it.answers for x in g)})
+        rows.append(
+            {
+                "category": it.category,
+                "sentence": it.sentence,
+                "answers": list(it.answers),
+                "guesses": g,
+                "top1": g[0] in it.answers,
+                "topk": any(x in it.answers for x in g),
+            }
+        )
 
     def score(sel: list[dict]) -> dict:
         n = len(sel)
-        return {"n": n, "top1": sum(r["top1"] for r in sel) / n if n else 0.0,
-                f"top{k}": sum(r["topk"] for r in sel) / n if n else 0.0}
+        return {
+            "n": n,
+            "top1": sum(r["top1"] for r in sel) / n if n else 0.0,
+            f"top{k}": sum(r["topk"] for r in sel) / n if n else 0.0,
+        }
 
     cats = sorted({r["category"] for r in rows})
-    return {"overall": score(rows), "by_category": {c: score([r for r in rows if r["category"] == c]) for c in cats},
-            "items": rows, "k": k}
+    return {
+        "overall": score(rows),
+        "by_category": {c: score([r for r in rows if r["category"] == c]) for c in cats},
+        "items": rows,
+        "k": k,
+    }
 
 
 def agreement(a, b, tokenizer, items: list[ClozeItem]) -> dict:
@@ -131,8 +146,14 @@ def agreement(a, b, tokenizer, items: list[ClozeItem]) -> dict:
         same1 += int(pa.argmax() == pb.argmax())
         same5 += int(set(pa.topk(5).indices.tolist()) == set(pb.topk(5).indices.tolist()))
     n = len(items)
-    return {"n": n, "mean_kl": sum(kl) / n, "max_kl": max(kl), "max_prob_change": max(dp),
-            "same_top1": same1 / n, "same_top5": same5 / n}
+    return {
+        "n": n,
+        "mean_kl": sum(kl) / n,
+        "max_kl": max(kl),
+        "max_prob_change": max(dp),
+        "same_top1": same1 / n,
+        "same_top5": same5 / n,
+    }
 
 
 def format_report(name: str, result: dict) -> str:
@@ -160,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     from explorer.models.catalogue import DEFAULTS, PROJECT_MLM
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("models", nargs="*", help="masked-LM ids or folders (default: the offline ones, and "
-                    f"{BASELINE} where cached)")
+    ap.add_argument(
+        "models", nargs="*", help=f"masked-LM ids or folders (default: the offline ones, and {BASELINE} where cached)"
+    )
     ap.add_argument("--sets", default=",".join(SETS), help="comma-separated: " + ", ".join(SETS))
     ap.add_argument("--no-left-only", action="store_true", help="skip the causal LM's left-context reading")
     ap.add_argument("--limit", type=int, default=0, help="first N sentences of each set only (a smoke run)")
@@ -173,8 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     sets = {n: load_items(SETS[n][0])[: args.limit or None] for n in args.sets.split(",") if n}
     ids = args.models or [DEFAULTS["mlm"], PROJECT_MLM, BASELINE]
-    results: dict = {"sets": {n: {"file": str(SETS[n][0].relative_to(ROOT)), "n": len(items), "role": SETS[n][1]}
-                              for n, items in sets.items()}, "models": {}, "unavailable": {}}
+    results: dict = {
+        "sets": {
+            n: {"file": str(SETS[n][0].relative_to(ROOT)), "n": len(items), "role": SETS[n][1]}
+            for n, items in sets.items()
+        },
+        "models": {},
+        "unavailable": {},
+    }
     runs = [(m, "mlm") for m in ids] + ([] if args.no_left_only else [(LEFT_ONLY, "clm")])
     for model_id, role in runs:
         offline_only = model_id == BASELINE and not args.models
@@ -199,10 +227,13 @@ def main(argv: list[str] | None = None) -> int:
                 if "dev" in sets:  # how far the bfloat16 products move the predictions: development blanks only
                     agree = agreement(exact.model, lm.model, lm.tokenizer, sets["dev"])
                     results.setdefault("products_agreement", {})[name] = agree
-                    print(f"{name}, bfloat16 against float32 products on the {agree['n']} development blanks: "
-                          f"mean KL {agree['mean_kl']:.1e} nats (largest {agree['max_kl']:.1e}), largest change of "
-                          f"a top-10 probability {agree['max_prob_change']:.3f}, same top-1 {agree['same_top1']:.0%}, "
-                          f"same top-5 set {agree['same_top5']:.0%}", flush=True)
+                    print(
+                        f"{name}, bfloat16 against float32 products on the {agree['n']} development blanks: "
+                        f"mean KL {agree['mean_kl']:.1e} nats (largest {agree['max_kl']:.1e}), largest change of "
+                        f"a top-10 probability {agree['max_prob_change']:.3f}, same top-1 {agree['same_top1']:.0%}, "
+                        f"same top-5 set {agree['same_top5']:.0%}",
+                        flush=True,
+                    )
             results["models"][label] = {}
             for set_name, items in sets.items():
                 res = evaluate(one.model, one.tokenizer, items, left_only=role == "clm")

@@ -51,8 +51,13 @@ async def first_prediction(env: dict | None, timeout_s: float) -> dict:
             home = time.perf_counter() - server.started
             opened = await scripted.go(page, "clm", timeout_s=timeout_s, chart=True)  # in the page: click -> chart
             total = home + (opened.seconds or float("nan"))
-            return {"health_s": health, "home_s": home, "first_prediction_s": total, "error": opened.error,
-                    "rss_mb": server.rss_mb()}
+            return {
+                "health_s": health,
+                "home_s": home,
+                "first_prediction_s": total,
+                "error": opened.error,
+                "rss_mb": server.rss_mb(),
+            }
         finally:
             server.stop()
             await browser.close()
@@ -62,8 +67,9 @@ def conversion_seconds() -> dict:
     """The GGUF -> safetensors conversion alone, in a fresh process with an empty cache."""
     with web.temp_cache() as cache:
         env = {**os.environ, "SSL_EXPLORER_CACHE": cache}
-        out = subprocess.run([sys.executable, "-c", CONVERT], cwd=ROOT, env=env, capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CONVERT], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        )
         imports, convert = (float(x) for x in out.stdout.split()[-2:])
     return {"import_s": imports, "convert_s": convert}
 
@@ -81,8 +87,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     convert_smollm2()  # the "with cache" runs need it
     print(f"Machine: {machine()}")
-    print("Server start -> causal-LM page's first next-token chart drawn in Chromium (fresh server each time)",
-          flush=True)
+    print(
+        "Server start -> causal-LM page's first next-token chart drawn in Chromium (fresh server each time)", flush=True
+    )
     result: dict = {"machine": machine(), "runs": {}}
     kinds = {"with cache": False} if args.no_cold else {"with cache": False, "without cache": True}
     for kind, empty in kinds.items():
@@ -92,15 +99,20 @@ def main(argv: list[str] | None = None) -> dict:
                 env = {"SSL_EXPLORER_CACHE": folder} if empty else None
                 runs.append(asyncio.run(first_prediction(env, args.timeout)))
             r = runs[-1]
-            print(f"  {kind:<14} first prediction {r['first_prediction_s']:6.1f} s  (server healthy "
-                  f"{r['health_s']:.1f} s, home page {r['home_s']:.1f} s; server RSS {r['rss_mb']:.0f} MB)"
-                  + (f"  error: {r['error']}" if r["error"] else ""), flush=True)
+            print(
+                f"  {kind:<14} first prediction {r['first_prediction_s']:6.1f} s  (server healthy "
+                f"{r['health_s']:.1f} s, home page {r['home_s']:.1f} s; server RSS {r['rss_mb']:.0f} MB)"
+                + (f"  error: {r['error']}" if r["error"] else ""),
+                flush=True,
+            )
         result["runs"][kind] = {"runs": runs, "median_s": median([r["first_prediction_s"] for r in runs])}
     if not args.no_convert:
         conv = conversion_seconds()
         result["conversion"] = conv
-        print(f"  GGUF conversion alone: {conv['convert_s']:.1f} s (fresh process, empty cache; "
-              f"+{conv['import_s']:.1f} s of imports)")
+        print(
+            f"  GGUF conversion alone: {conv['convert_s']:.1f} s (fresh process, empty cache; "
+            f"+{conv['import_s']:.1f} s of imports)"
+        )
     save_json(args.json, result)
     return result
 

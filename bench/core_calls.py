@@ -42,8 +42,9 @@ def fill_mask_case(m) -> tuple[Callable, Callable]:
     from explorer.forward_cache import clear_all as clear_cache
 
     model, tok = m.model, m.tokenizer
-    pos = next(i for i, p in enumerate(mlm.encode_text(m, SENTENCE).pieces)
-               if p.lstrip("␣").removeprefix("##") == MASK_WORD)
+    pos = next(
+        i for i, p in enumerate(mlm.encode_text(m, SENTENCE).pieces) if p.lstrip("␣").removeprefix("##") == MASK_WORD
+    )
 
     def explorer():
         clear_cache()  # the model path, not the process-wide cache of predictions
@@ -136,15 +137,20 @@ def compare_cases(m, c) -> dict[str, tuple[Callable, Callable]]:
         return compare.score_words(comp, m, c)
 
     def ex_masks():
-        return (masks.attention_pattern(m, comp.mlm_enc.ids[:n_mask]),
-                masks.attention_pattern(c, comp.clm_ids[:n_mask]))
+        return (
+            masks.attention_pattern(m, comp.mlm_enc.ids[:n_mask]),
+            masks.attention_pattern(c, comp.clm_ids[:n_mask]),
+        )
 
     def ex_click():
         clm.clear_cache()
         cp = compare.prepare(m, c, SENTENCE)
-        return (compare.predict_word(cp, m, c, index, k=K), compare.score_words(cp, m, c),
-                masks.attention_pattern(m, cp.mlm_enc.ids[:n_mask]),
-                masks.attention_pattern(c, cp.clm_ids[:n_mask]))
+        return (
+            compare.predict_word(cp, m, c, index, k=K),
+            compare.score_words(cp, m, c),
+            masks.attention_pattern(m, cp.mlm_enc.ids[:n_mask]),
+            masks.attention_pattern(c, cp.clm_ids[:n_mask]),
+        )
 
     def pl_ids():
         m_ids = mtok(SENTENCE, return_tensors="pt")["input_ids"]
@@ -266,8 +272,15 @@ def measure(cases: dict[str, tuple[Callable, Callable]], repeat: int, warmup: in
     for name, (explorer, plain) in cases.items():
         t = interleaved({"explorer": explorer, "plain": plain}, repeat=repeat, warmup=warmup)
         ex, pl = median(t["explorer"]), median(t["plain"])
-        row = {"name": name, "explorer_ms": ex * 1000, "plain_ms": pl * 1000, "ratio": ex / pl,
-               "ratio_best": min(t["explorer"]) / min(t["plain"]), "goal": GOAL, "repeat": repeat}
+        row = {
+            "name": name,
+            "explorer_ms": ex * 1000,
+            "plain_ms": pl * 1000,
+            "ratio": ex / pl,
+            "ratio_best": min(t["explorer"]) / min(t["plain"]),
+            "goal": GOAL,
+            "repeat": repeat,
+        }
         rows.append(row)
         print(format_row(row), flush=True)
     return rows
@@ -275,8 +288,10 @@ def measure(cases: dict[str, tuple[Callable, Callable]], repeat: int, warmup: in
 
 def format_row(row: dict) -> str:
     mark = "ok" if row["ratio"] <= row["goal"] else "over"
-    return (f"  {row['name']:<46} explorer {row['explorer_ms']:8.2f} ms   plain {row['plain_ms']:8.2f} ms   "
-            f"ratio {row['ratio']:.2f} (best-of {row['ratio_best']:.2f}; goal <= {row['goal']:.2f}: {mark})")
+    return (
+        f"  {row['name']:<46} explorer {row['explorer_ms']:8.2f} ms   plain {row['plain_ms']:8.2f} ms   "
+        f"ratio {row['ratio']:.2f} (best-of {row['ratio_best']:.2f}; goal <= {row['goal']:.2f}: {mark})"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -294,8 +309,10 @@ def main(argv: list[str] | None = None) -> dict:
     c, e = load("clm"), load("encoder")
     print(f"Machine: {machine()}")
     print(f"Models: masked LM {m.lm.info.name} [{m.label}], causal LM {c.info.name}, encoder {e.info.name}")
-    print(f"Input: {SENTENCE!r} ({token_count(m.lm.tokenizer)} masked-LM tokens, "
-          f"{token_count(c.tokenizer)} causal-LM tokens); {args.repeat} interleaved calls each, median")
+    print(
+        f"Input: {SENTENCE!r} ({token_count(m.lm.tokenizer)} masked-LM tokens, "
+        f"{token_count(c.tokenizer)} causal-LM tokens); {args.repeat} interleaved calls each, median"
+    )
     cases: dict[str, tuple[Callable, Callable]] = {
         "fill-mask (masked LM page)": fill_mask_case(m.lm),
         "next-token distribution (causal LM page)": next_token_case(c),
@@ -309,9 +326,17 @@ def main(argv: list[str] | None = None) -> dict:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
         cases = {k: v for k, v in cases.items() if any(w in k for w in wanted)}
     rows = measure(cases, args.repeat)
-    result = {"machine": machine(), "mlm": m.label, "mlm_name": m.lm.info.name, "clm": c.info.name,
-              "encoder": e.info.name, "input": SENTENCE, "mlm_tokens": token_count(m.lm.tokenizer),
-              "clm_tokens": token_count(c.tokenizer), "rows": rows}
+    result = {
+        "machine": machine(),
+        "mlm": m.label,
+        "mlm_name": m.lm.info.name,
+        "clm": c.info.name,
+        "encoder": e.info.name,
+        "input": SENTENCE,
+        "mlm_tokens": token_count(m.lm.tokenizer),
+        "clm_tokens": token_count(c.tokenizer),
+        "rows": rows,
+    }
     save_json(args.json, result)
     return result
 

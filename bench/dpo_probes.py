@@ -65,24 +65,47 @@ def main(argv: list[str] | None = None) -> dict:
     p = training.plan("dpo", steps=d["steps"], lr=d["lr"], layers=d["layers"], n_params=lm.info.params)
     before = {r["prompt"]: reply(lm, r["prompt"]) for r in rows}
     t0 = time.perf_counter()
-    run = dpo_run(lm, preferences.bundled_pairs(), p, beta=float(d["beta"]), seed=int(d["seed"]), bundled=True,
-                  nll_weight=float(d["nll_weight"]))
+    run = dpo_run(
+        lm,
+        preferences.bundled_pairs(),
+        p,
+        beta=float(d["beta"]),
+        seed=int(d["seed"]),
+        bundled=True,
+        nll_weight=float(d["nll_weight"]),
+    )
     training.train(run.trainer, run.target)
     seconds = time.perf_counter() - t0
     after = {r["prompt"]: reply(policy(run), r["prompt"]) for r in rows}
-    result = {"plan": {"steps": p.steps, "lr": p.lr, "batch": p.batch, "layers": p.layers, "beta": d["beta"],
-                       "nll_weight": d["nll_weight"]},
-              "pairs": len(run.trainer.task.pairs), "seconds": seconds,
-              "held_out_pair_accuracy": run.trainer.history[-1].get("accuracy"),
-              "before": shares(rows, before), "after": shares(rows, after),
-              "answers": [{**r, "before": before[r["prompt"]], "after": after[r["prompt"]]} for r in rows]}
-    print(f"plan {result['plan']}; {result['pairs']} pairs; setup and training {seconds:.0f} s; held-out pair "
-          f"accuracy {result['held_out_pair_accuracy']:.2f}")
+    result = {
+        "plan": {
+            "steps": p.steps,
+            "lr": p.lr,
+            "batch": p.batch,
+            "layers": p.layers,
+            "beta": d["beta"],
+            "nll_weight": d["nll_weight"],
+        },
+        "pairs": len(run.trainer.task.pairs),
+        "seconds": seconds,
+        "held_out_pair_accuracy": run.trainer.history[-1].get("accuracy"),
+        "before": shares(rows, before),
+        "after": shares(rows, after),
+        "answers": [{**r, "before": before[r["prompt"]], "after": after[r["prompt"]]} for r in rows],
+    }
+    print(
+        f"plan {result['plan']}; {result['pairs']} pairs; setup and training {seconds:.0f} s; held-out pair "
+        f"accuracy {result['held_out_pair_accuracy']:.2f}"
+    )
     for when in ("before", "after"):
         for split, f in result[when].items():
-            print(f"{when:6s} {split:8s} harmful refused {f['harmful refused']}, ordinary answered {f['ordinary answered']}")
+            print(
+                f"{when:6s} {split:8s} harmful refused {f['harmful refused']}, ordinary answered {f['ordinary answered']}"
+            )
     for a in result["answers"]:
-        print(f"  [{a['set']}, {a['kind']}] {a['prompt']}\n     before: {a['before'][:100]!r}\n     after:  {a['after'][:100]!r}")
+        print(
+            f"  [{a['set']}, {a['kind']}] {a['prompt']}\n     before: {a['before'][:100]!r}\n     after:  {a['after'][:100]!r}"
+        )
     print(machine())
     save_json(args.json, {"machine": machine(), **result})
     return result

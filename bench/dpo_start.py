@@ -37,11 +37,24 @@ CURVE = """(name) => {
     return 0;
 }"""
 # the files a comparison with an older revision takes from it
-FILES = ["app.py", "pages/alignment.py", "pages/home.py", "pages/lessons.py", "pages/images.py",
-         "explorer/ui/__init__.py", "explorer/ui/live_run.py", "explorer/ui/links.py", "explorer/ui/stages_view.py",
-         "explorer/training/__init__.py", "explorer/training/live.py", "explorer/training/loop.py",
-         "explorer/training/runs.py", "explorer/training/dpo.py", "explorer/training/alignment_runs.py",
-         "explorer/training/sft.py"]
+FILES = [
+    "app.py",
+    "pages/alignment.py",
+    "pages/home.py",
+    "pages/lessons.py",
+    "pages/images.py",
+    "explorer/ui/__init__.py",
+    "explorer/ui/live_run.py",
+    "explorer/ui/links.py",
+    "explorer/ui/stages_view.py",
+    "explorer/training/__init__.py",
+    "explorer/training/live.py",
+    "explorer/training/loop.py",
+    "explorer/training/runs.py",
+    "explorer/training/dpo.py",
+    "explorer/training/alignment_runs.py",
+    "explorer/training/sft.py",
+]
 
 
 @contextlib.contextmanager
@@ -84,15 +97,24 @@ def rounds(url: str, n: int, timeout_s: float, pause_s: float = 0.0) -> list[dic
             start = page.get_by_role("button", name=_start_label(page), exact=True)
             t0 = time.perf_counter()
             start.click()
-            page.wait_for_selector("[data-testid=stMain] .ssl-chart, [data-testid=stMain] [data-testid=stPlotlyChart]",
-                                   state="attached", timeout=timeout_s * 1000)
+            page.wait_for_selector(
+                "[data-testid=stMain] .ssl-chart, [data-testid=stMain] [data-testid=stPlotlyChart]",
+                state="attached",
+                timeout=timeout_s * 1000,
+            )
             element = time.perf_counter() - t0  # the chart's element has come from the server
             page.wait_for_function(f"() => ({CURVE})('accuracy, held-out pairs') > 0", timeout=timeout_s * 1000)
             first = time.perf_counter() - t0
             page.wait_for_function(f"() => ({CURVE})('margin (train)') > 0", timeout=timeout_s * 1000)
             step = time.perf_counter() - t0
-            out.append({"round": i, "chart_element_s": round(element, 2), "first_point_s": round(first, 2),
-                        "first_step_s": round(step, 2)})
+            out.append(
+                {
+                    "round": i,
+                    "chart_element_s": round(element, 2),
+                    "first_point_s": round(first, 2),
+                    "first_step_s": round(step, 2),
+                }
+            )
             print(json.dumps(out[-1]), flush=True)
             page.get_by_role("button", name="Stop", exact=True).click()
             page.get_by_role("button", name=re.compile(r"^Resume \(step")).wait_for(timeout=timeout_s * 1000)
@@ -105,13 +127,20 @@ def rounds(url: str, n: int, timeout_s: float, pause_s: float = 0.0) -> list[dic
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--cold", action="store_true",
-                    help="a new cache folder: the first server's first round computes the reference scores, and a "
-                         "second server (a restart) then finds them on disk")
+    ap.add_argument(
+        "--cold",
+        action="store_true",
+        help="a new cache folder: the first server's first round computes the reference scores, and a "
+        "second server (a restart) then finds them on disk",
+    )
     ap.add_argument("--cache", help="the cache folder to use (with --cold: a new folder to make and keep)")
     ap.add_argument("--rev", help="time the run-control files as they were at this git revision")
-    ap.add_argument("--pause", type=float, default=0.0,
-                    help="seconds between the tab's opening and the first Start (the page loads plotly.js meanwhile)")
+    ap.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        help="seconds between the tab's opening and the first Start (the page loads plotly.js meanwhile)",
+    )
     ap.add_argument("--timeout", type=float, default=600)
     args = ap.parse_args(argv)
 
@@ -120,18 +149,25 @@ def main(argv: list[str] | None = None) -> dict:
     tree = tree_at(args.rev, FILES) if args.rev else contextlib.nullcontext(ROOT)
     servers = {}
     with tree as root, cache_folder(args.cold, args.cache) as env:
-        for name in (["first start", "restart"] if args.cold else ["server"]):
+        for name in ["first start", "restart"] if args.cold else ["server"]:
             with app_server(env=env or None, timeout=180, root=root) as server:
                 print(f"# {name}", flush=True)
                 servers[name] = rounds(server.url, args.rounds, args.timeout, args.pause)
-    result = {"machine": machine(), "cold_cache": args.cold, "rev": args.rev or "working tree", "pause_s": args.pause,
-              "servers": servers}
+    result = {
+        "machine": machine(),
+        "cold_cache": args.cold,
+        "rev": args.rev or "working tree",
+        "pause_s": args.pause,
+        "servers": servers,
+    }
     for name, got in servers.items():
         warm = got[1:] or got
-        result[name] = {"first_round_first_point_s": got[0]["first_point_s"],
-                        "first_round_first_step_s": got[0]["first_step_s"],
-                        "later_rounds_first_point_s_median": statistics.median(r["first_point_s"] for r in warm),
-                        "later_rounds_first_step_s_median": statistics.median(r["first_step_s"] for r in warm)}
+        result[name] = {
+            "first_round_first_point_s": got[0]["first_point_s"],
+            "first_round_first_step_s": got[0]["first_step_s"],
+            "later_rounds_first_point_s_median": statistics.median(r["first_point_s"] for r in warm),
+            "later_rounds_first_step_s_median": statistics.median(r["first_step_s"] for r in warm),
+        }
     print(json.dumps(result))
     return result
 

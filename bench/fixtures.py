@@ -73,8 +73,15 @@ def _save_standin(kind: str) -> Path:
     if kind == "tiny":
         tok = AutoTokenizer.from_pretrained(minilm_dir())
         torch.manual_seed(0)
-        cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=128, architectures=["BertForMaskedLM"])
+        cfg = BertConfig(
+            vocab_size=tok.vocab_size,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=128,
+            architectures=["BertForMaskedLM"],
+        )
         model = BertForMaskedLM(cfg)
     else:
         model, tok = minilm_mlm.base_model(minilm_dir())
@@ -95,8 +102,11 @@ def masked_lm(choice: str = "default") -> MLMChoice:
             choice, note = "standin", " (the project's masked LM is not built yet)"
     if choice in ("standin", "tiny"):
         folder = _save_standin(choice)
-        label = ("MiniLM-L6 + untrained masked-LM head, the size of the project's model" if choice == "standin"
-                 else "tiny random 2-layer BERT") + note
+        label = (
+            "MiniLM-L6 + untrained masked-LM head, the size of the project's model"
+            if choice == "standin"
+            else "tiny random 2-layer BERT"
+        ) + note
         return MLMChoice(load("mlm", str(folder)), str(folder), label)
     return MLMChoice(load("mlm", choice), choice, choice)
 

@@ -64,8 +64,11 @@ def evaluate(score, pairs: list[Pair]) -> dict:
     by = {}
     for r in rows:
         by.setdefault(r["paradigm"], []).append(r["right"])
-    return {"accuracy": sum(r["right"] for r in rows) / len(rows), "n": len(rows),
-            "by_paradigm": {k: sum(v) / len(v) for k, v in sorted(by.items())}}
+    return {
+        "accuracy": sum(r["right"] for r in rows) / len(rows),
+        "n": len(rows),
+        "by_paradigm": {k: sum(v) / len(v) for k, v in sorted(by.items())},
+    }
 
 
 def format_table(results: dict[str, dict]) -> str:
@@ -93,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     pairs = load_pairs()[: args.limit or None]
     results: dict[str, dict] = {}
-    for role, ids, score in (("mlm", args.mlm or [DEFAULTS["mlm"], PROJECT_MLM], mlm_score),
-                             ("clm", args.clm or [DEFAULTS["clm"]], clm_score)):
+    for role, ids, score in (
+        ("mlm", args.mlm or [DEFAULTS["mlm"], PROJECT_MLM], mlm_score),
+        ("clm", args.clm or [DEFAULTS["clm"]], clm_score),
+    ):
         for model_id in ids:
             try:
                 lm, exact = with_float32_products(lambda: load(role, model_id))

@@ -56,21 +56,40 @@ def evaluate(mlm_lm, clm_lm, items: list[tuple[str, str]], show: bool = False) -
             above = m_rank < c_rank or (m_rank == c_rank and left.word_prob > right.word_prob)
         else:  # a rank below every word found is unknown: the word's probability on each side decides
             above = left.word_prob > right.word_prob
-        rows.append({"sentence": sentence, "word": word, "pieces": left.n_pieces, "masked_rank": left.words.answer_rank,
-                     "causal_rank": right.words.answer_rank, "masked_top": left.words.candidates[0].word,
-                     "causal_top": right.words.candidates[0].word, "masked_top1": bool(left.recovered),
-                     "above": bool(above)})
+        rows.append(
+            {
+                "sentence": sentence,
+                "word": word,
+                "pieces": left.n_pieces,
+                "masked_rank": left.words.answer_rank,
+                "causal_rank": right.words.answer_rank,
+                "masked_top": left.words.candidates[0].word,
+                "causal_top": right.words.candidates[0].word,
+                "masked_top1": bool(left.recovered),
+                "above": bool(above),
+            }
+        )
         if show:
             r = rows[-1]
-            print(f"  {'+' if r['masked_top1'] else '-'}{'>' if above else ' '} {word:12s} masked #{r['masked_rank']} "
-                  f"(top {r['masked_top']}), causal #{r['causal_rank']} (top {r['causal_top']})", flush=True)
+            print(
+                f"  {'+' if r['masked_top1'] else '-'}{'>' if above else ' '} {word:12s} masked #{r['masked_rank']} "
+                f"(top {r['masked_top']}), causal #{r['causal_rank']} (top {r['causal_top']})",
+                flush=True,
+            )
     n = len(rows)
     multi = [r for r in rows if r["pieces"] > 1]
-    return {"n": n, "masked_top1": sum(r["masked_top1"] for r in rows) / n,
-            "masked_above_causal": sum(r["above"] for r in rows) / n,
-            "causal_top1": sum(r["causal_rank"] == 1 for r in rows) / n,
-            "multi_piece": {"n": len(multi), "masked_top1": sum(r["masked_top1"] for r in multi) / len(multi) if multi else None},
-            "seconds_per_sentence": (time.perf_counter() - started) / n, "items": rows}
+    return {
+        "n": n,
+        "masked_top1": sum(r["masked_top1"] for r in rows) / n,
+        "masked_above_causal": sum(r["above"] for r in rows) / n,
+        "causal_top1": sum(r["causal_rank"] == 1 for r in rows) / n,
+        "multi_piece": {
+            "n": len(multi),
+            "masked_top1": sum(r["masked_top1"] for r in multi) / len(multi) if multi else None,
+        },
+        "seconds_per_sentence": (time.perf_counter() - started) / n,
+        "items": rows,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,8 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         res = evaluate(mlm_lm, clm_lm, items, show=args.show)
         res.update(file=str(path.relative_to(ROOT)), role=role)
         results["sets"][name] = res
-        print(f"{name}: masked top-1 {res['masked_top1']:.2f}, masked above causal {res['masked_above_causal']:.2f}, "
-              f"causal top-1 {res['causal_top1']:.2f} ({res['seconds_per_sentence']:.1f} s a sentence)", flush=True)
+        print(
+            f"{name}: masked top-1 {res['masked_top1']:.2f}, masked above causal {res['masked_above_causal']:.2f}, "
+            f"causal top-1 {res['causal_top1']:.2f} ({res['seconds_per_sentence']:.1f} s a sentence)",
+            flush=True,
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))

@@ -74,11 +74,22 @@ def mix_plan(index: int) -> list[tuple[str, tuple]]:
     w1, w2 = WORDS[index % len(WORDS)], WORDS[(index + 3) % len(WORDS)]
     blanked = scripted.BLANKED[index % len(scripted.BLANKED)]
     return [
-        ("go", ("mlm",)), ("mlm_text", (blanked,)), ("mlm_click", (w1, True)), ("mlm_click", (w1, False)),
-        ("go", ("clm",)), ("clm_button", ("Greedy",)), ("clm_button", ("Greedy",)), ("clm_button", ("Reset",)),
-        ("go", ("compare",)), ("compare_word", ("dog",)), ("compare_word", ("mailman",)),
-        ("go", ("attention",)), ("attention_view", ("All heads",)), ("attention_view", ("Heatmap",)),
-        ("go", ("mlm",)), ("mlm_click", (w2, True)),
+        ("go", ("mlm",)),
+        ("mlm_text", (blanked,)),
+        ("mlm_click", (w1, True)),
+        ("mlm_click", (w1, False)),
+        ("go", ("clm",)),
+        ("clm_button", ("Greedy",)),
+        ("clm_button", ("Greedy",)),
+        ("clm_button", ("Reset",)),
+        ("go", ("compare",)),
+        ("compare_word", ("dog",)),
+        ("compare_word", ("mailman",)),
+        ("go", ("attention",)),
+        ("attention_view", ("All heads",)),
+        ("attention_view", ("Heatmap",)),
+        ("go", ("mlm",)),
+        ("mlm_click", (w2, True)),
     ]
 
 
@@ -87,8 +98,9 @@ def mix(index: int) -> list:
     return [lambda page, name=name, args=args: getattr(scripted, name)(page, *args) for name, args in mix_plan(index)]
 
 
-async def participant(browser, url: str, index: int, folder: str | None, deadline: float, think: float,
-                      clock) -> list[web.Interaction]:
+async def participant(
+    browser, url: str, index: int, folder: str | None, deadline: float, think: float, clock
+) -> list[web.Interaction]:
     """Open the app, then repeat the mix until `deadline` (on `clock`)."""
     rng = random.Random(index)
     _, page = await web.new_page(browser)
@@ -147,8 +159,16 @@ async def warm_up(browser, url: str, folder: str | None) -> list[web.Interaction
     return out
 
 
-async def level(n: int, duration: float, trainers: int, think: float, folder: str | None, grace: float,
-                env: dict | None = None, log: Path | None = None) -> dict:
+async def level(
+    n: int,
+    duration: float,
+    trainers: int,
+    think: float,
+    folder: str | None,
+    grace: float,
+    env: dict | None = None,
+    log: Path | None = None,
+) -> dict:
     from playwright.async_api import async_playwright
 
     trainers = min(trainers, n)
@@ -168,8 +188,9 @@ async def level(n: int, duration: float, trainers: int, think: float, folder: st
                     start = clock()
                     deadline = start + duration
                     tasks = [trainer(browser, server.url, deadline, clock) for _ in range(trainers)]
-                    tasks += [participant(browser, server.url, i, folder, deadline, think, clock)
-                              for i in range(n - trainers)]
+                    tasks += [
+                        participant(browser, server.url, i, folder, deadline, think, clock) for i in range(n - trainers)
+                    ]
                     running = [asyncio.ensure_future(t) for t in tasks]
                     await asyncio.sleep(duration)  # the figures are taken when the time is up
                     rss_end = server.rss_mb()
@@ -190,39 +211,66 @@ async def finish(running: list, grace: float) -> list:
     """Give the sessions' actions in flight `grace` seconds to end; then each session's result, or
     its exception (or a "did not stop in time" error), and cancel whatever still runs."""
     await asyncio.wait(running, timeout=grace)
-    done = [t.result() if t.done() and not t.exception() else
-            (t.exception() if t.done() else RuntimeError("did not stop in time")) for t in running]
+    done = [
+        t.result()
+        if t.done() and not t.exception()
+        else (t.exception() if t.done() else RuntimeError("did not stop in time"))
+        for t in running
+    ]
     for t in running:
         t.cancel()
     await asyncio.gather(*running, return_exceptions=True)
     return done
 
 
-def summarise_level(n: int, trainers: int, duration: float, think: float, done: list, deadline: float, warm: list,
-                    rss_one: float, rss_end: float, rss_peak: float) -> tuple[dict, list[dict]]:
+def summarise_level(
+    n: int,
+    trainers: int,
+    duration: float,
+    think: float,
+    done: list,
+    deadline: float,
+    warm: list,
+    rss_one: float,
+    rss_end: float,
+    rss_peak: float,
+) -> tuple[dict, list[dict]]:
     """The figures of one level from what its sessions returned (`done`: the trainers' dicts first,
     then each participant's interactions; an exception where a session failed), and the trainers'
     own dicts."""
-    training = [d if isinstance(d, dict) else {"steps": 0, "seconds": 0.0, "runs": 0, "errors": [repr(d)[:160]]}
-                for d in done[:trainers]]
-    sessions = [d if isinstance(d, list) else [web.Interaction("session", None, error=repr(d)[:160])]
-                for d in done[trainers:]]
+    training = [
+        d if isinstance(d, dict) else {"steps": 0, "seconds": 0.0, "runs": 0, "errors": [repr(d)[:160]]}
+        for d in done[:trainers]
+    ]
+    sessions = [
+        d if isinstance(d, list) else [web.Interaction("session", None, error=repr(d)[:160])] for d in done[trainers:]
+    ]
     actions = [i for s in sessions for i in s]
     timed_actions = [i for i in actions if i.kind != "open app"]
     summary = web.summarise(timed_actions)
     in_time = [i for i in timed_actions if not i.error and i.at <= deadline]
     return {
-        "sessions": n, "trainers": trainers, "duration_s": duration, "think_s": think,
-        "actions": len(in_time), "throughput_per_s": len(in_time) / duration,
-        "latency": summary, "errors": summary["errors"] + sum(len(t["errors"]) for t in training)
+        "sessions": n,
+        "trainers": trainers,
+        "duration_s": duration,
+        "think_s": think,
+        "actions": len(in_time),
+        "throughput_per_s": len(in_time) / duration,
+        "latency": summary,
+        "errors": summary["errors"]
+        + sum(len(t["errors"]) for t in training)
         + sum(1 for i in actions if i.kind == "open app" and i.error),
         "open_app": web.summarise([i for i in actions if i.kind == "open app"]),
         "by_kind": {k: web.summarise(timed_actions, [k]) for k in sorted({i.kind for i in timed_actions})},
-        "training": {"steps": sum(t["steps"] for t in training),
-                     "steps_per_s": sum(t["steps"] for t in training) / max(1e-9, sum(t["seconds"] for t in training)),
-                     "runs": sum(t["runs"] for t in training),
-                     "errors": [e for t in training for e in t["errors"]]},
-        "rss_one_session_mb": rss_one, "rss_end_mb": rss_end, "rss_peak_mb": rss_peak,
+        "training": {
+            "steps": sum(t["steps"] for t in training),
+            "steps_per_s": sum(t["steps"] for t in training) / max(1e-9, sum(t["seconds"] for t in training)),
+            "runs": sum(t["runs"] for t in training),
+            "errors": [e for t in training for e in t["errors"]],
+        },
+        "rss_one_session_mb": rss_one,
+        "rss_end_mb": rss_end,
+        "rss_peak_mb": rss_peak,
         "rss_per_extra_session_mb": (rss_end - rss_one) / (n - 1) if n > 1 else float("nan"),
         "goal_rss_per_session_mb": GOAL_RSS_PER_SESSION_MB,
         "warm_up_errors": [i.error for i in warm if i.error],
@@ -232,10 +280,16 @@ def summarise_level(n: int, trainers: int, duration: float, think: float, done: 
 def fmt_level(r: dict) -> str:
     """One level's figures as printed lines (browser or websocket clients)."""
     lat, tr = r["latency"], r["training"]
-    polls = (f", {tr['polls']['n']} live-view reruns (p50 {tr['polls']['p50']:.2f} s)"
-             if tr.get("polls", {}).get("n") else "")
-    clients = (f"browsers {r['browser_cpu_cores']:.2f} cores" if "browser_cpu_cores" in r
-               else f"this client {r['client_cpu_cores']:.2f} cores")
+    polls = (
+        f", {tr['polls']['n']} live-view reruns (p50 {tr['polls']['p50']:.2f} s)"
+        if tr.get("polls", {}).get("n")
+        else ""
+    )
+    clients = (
+        f"browsers {r['browser_cpu_cores']:.2f} cores"
+        if "browser_cpu_cores" in r
+        else f"this client {r['client_cpu_cores']:.2f} cores"
+    )
     lines = [
         f"  N = {r['sessions']:>2} ({r['trainers']} training): {r['throughput_per_s']:.2f} actions/s "
         f"({r['actions']} in {r['duration_s']:.0f} s); latency p50 {lat['p50']:.2f} s, p95 {lat['p95']:.2f} s; "
@@ -255,8 +309,18 @@ def fmt_level(r: dict) -> str:
     return "\n".join(lines)
 
 
-def run_levels(argv: list[str] | None, *, doc: str, level_fn, fmt_fn, levels: str, duration: float, clients: str,
-               set_verbose, extra: dict | None = None) -> dict:
+def run_levels(
+    argv: list[str] | None,
+    *,
+    doc: str,
+    level_fn,
+    fmt_fn,
+    levels: str,
+    duration: float,
+    clients: str,
+    set_verbose,
+    extra: dict | None = None,
+) -> dict:
     """The command line shared by the load tests: parse `argv`, run `level_fn` for each level, print
     each with `fmt_fn`, save the results (`--json`). `clients` says who plays the participants."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
@@ -267,8 +331,13 @@ def run_levels(argv: list[str] | None, *, doc: str, level_fn, fmt_fn, levels: st
     ap.add_argument("--grace", type=float, default=120, help="seconds allowed after the end for actions in flight")
     ap.add_argument("--mlm", default="default", help="masked LM: default, standin, tiny, or an id/folder")
     ap.add_argument("--json", type=Path, help="write the results to this file")
-    ap.add_argument("--env", action="append", default=[], metavar="ENV=VALUE",
-                    help="environment variable for the server (repeatable), e.g. MALLOC_ARENA_MAX=2")
+    ap.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="ENV=VALUE",
+        help="environment variable for the server (repeatable), e.g. MALLOC_ARENA_MAX=2",
+    )
     ap.add_argument("--server-log", type=Path, help="write the server's output to this file")
     ap.add_argument("--verbose", action="store_true", help="print every action as it ends")
     args = ap.parse_args(argv)
@@ -276,16 +345,36 @@ def run_levels(argv: list[str] | None, *, doc: str, level_fn, fmt_fn, levels: st
     set_verbose(args.verbose)
     m = masked_lm(args.mlm)
     print(f"Machine: {machine()}")
-    print(f"Masked LM: {m.lm.info.name} [{m.label}]; {args.duration:.0f} s per level, {args.trainers} sessions "
-          f"training, pauses of ~{args.think:g} s; {clients} and server on this machine", flush=True)
+    print(
+        f"Masked LM: {m.lm.info.name} [{m.label}]; {args.duration:.0f} s per level, {args.trainers} sessions "
+        f"training, pauses of ~{args.think:g} s; {clients} and server on this machine",
+        flush=True,
+    )
     results = []
     for n in [int(x) for x in args.levels.split(",") if x.strip()]:
-        r = asyncio.run(level_fn(n, args.duration, args.trainers, args.think, m.folder, args.grace,
-                                 dict(e.split("=", 1) for e in args.env) or None, args.server_log))
+        r = asyncio.run(
+            level_fn(
+                n,
+                args.duration,
+                args.trainers,
+                args.think,
+                m.folder,
+                args.grace,
+                dict(e.split("=", 1) for e in args.env) or None,
+                args.server_log,
+            )
+        )
         results.append(r)
         print(fmt_fn(r), flush=True)
-    out = {"machine": machine(), "mlm": m.label, "levels": results, "duration_s": args.duration,
-           "trainers": args.trainers, "think_s": args.think, **(extra or {})}
+    out = {
+        "machine": machine(),
+        "mlm": m.label,
+        "levels": results,
+        "duration_s": args.duration,
+        "trainers": args.trainers,
+        "think_s": args.think,
+        **(extra or {}),
+    }
     save_json(args.json, out)
     return out
 
@@ -296,8 +385,16 @@ def _set_verbose(on: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_levels(argv, doc=__doc__, level_fn=level, fmt_fn=fmt_level, levels="5,10,20", duration=40,
-                      clients="browsers", set_verbose=_set_verbose)
+    return run_levels(
+        argv,
+        doc=__doc__,
+        level_fn=level,
+        fmt_fn=fmt_level,
+        levels="5,10,20",
+        duration=40,
+        clients="browsers",
+        set_verbose=_set_verbose,
+    )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,7 @@ def measure(mlm_ids: list[str]) -> dict:
     for model_id in mlm_ids:
         m = load("mlm", model_id)
         mlm.fill_mask(m, mlm.encode_text(m, "Paris is the [MASK] of France."), [])
-    return {"rss_mb": _kb("VmRSS", "/proc/self/status") / 1024,
-            "pss_mb": _kb("Pss", "/proc/self/smaps_rollup") / 1024}
+    return {"rss_mb": _kb("VmRSS", "/proc/self/status") / 1024, "pss_mb": _kb("Pss", "/proc/self/smaps_rollup") / 1024}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,8 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = {}
     for name, ids in CONFIGS.items():
-        out = subprocess.run([sys.executable, "-m", "bench.memory", "--one", ",".join(ids)], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.memory", "--one", ",".join(ids)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         rows[name] = json.loads(out.strip().splitlines()[-1])
         print(f"{name}: RSS {rows[name]['rss_mb']:.0f} MB, PSS {rows[name]['pss_mb']:.0f} MB", flush=True)
     base = rows["+ MiniLM-MLM (the earlier default)"]["rss_mb"]

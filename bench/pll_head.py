@@ -45,11 +45,17 @@ def main() -> None:
                 totals[name] = mlm.pseudo_log_likelihood(lm, enc).total
             finally:
                 mlm_predictions.encoder_and_head = head_at
+
         return fn
 
-    times = interleaved({"head at the scored positions": run("positions", head_at),
-                         "head everywhere (plain forward)": run("everywhere", lambda m: None)},
-                        repeat=args.repeat, warmup=1)
+    times = interleaved(
+        {
+            "head at the scored positions": run("positions", head_at),
+            "head everywhere (plain forward)": run("everywhere", lambda m: None),
+        },
+        repeat=args.repeat,
+        warmup=1,
+    )
     print(f"{machine()}; {lm.info.name}, {len(enc.ids)} tokens, {len(enc.content_positions)} scored")
     for name, ts in times.items():
         print(f"  {name:34s} median {median(ts):6.2f} s")

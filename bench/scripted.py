@@ -68,15 +68,17 @@ async def _no_chart_check(page) -> str:
 async def mlm_text(page, text: str) -> Interaction:
     """Type a text with a blank and press Ctrl+Enter: the blank's prediction chart is drawn."""
     box = page.get_by_role("textbox", name="Text", exact=True)
-    return await timed(page, "mlm enter", await _commit(box, text, "Control+Enter"),
-                       check=lambda: _no_chart_check(page), chart=True)
+    return await timed(
+        page, "mlm enter", await _commit(box, text, "Control+Enter"), check=lambda: _no_chart_check(page), chart=True
+    )
 
 
 async def mlm_click(page, word: str, masking: bool) -> Interaction:
     """Click a token to mask it (its chart is drawn) or to unmask it."""
     # a byte-level token carries its space, shown as ␣ (SmolLM2); a WordPiece token does not
     pill = page.locator('[data-testid="stButtonGroup"]').first.get_by_role(
-        "button", name=re.compile(rf"^␣?{re.escape(word)}$"))
+        "button", name=re.compile(rf"^␣?{re.escape(word)}$")
+    )
 
     async def check() -> str:
         shown = await page.locator(CHART).filter(has_text=re.compile(rf"answer “␣?{re.escape(word)}”")).count()
@@ -90,8 +92,9 @@ async def mlm_click(page, word: str, masking: bool) -> Interaction:
 
 async def clm_prompt(page, text: str) -> Interaction:
     box = page.get_by_role("textbox", name="Prompt", exact=True)
-    return await timed(page, "clm enter", await _commit(box, text, "Control+Enter"),
-                       check=lambda: _no_chart_check(page), chart=True)
+    return await timed(
+        page, "clm enter", await _commit(box, text, "Control+Enter"), check=lambda: _no_chart_check(page), chart=True
+    )
 
 
 async def clm_button(page, name: str) -> Interaction:
@@ -105,8 +108,9 @@ async def clm_button(page, name: str) -> Interaction:
 
 async def compare_text(page, text: str) -> Interaction:
     box = page.get_by_role("textbox", name=re.compile(r"^Sentence"))
-    return await timed(page, "compare enter", await _commit(box, text, "Enter"), check=lambda: _no_chart_check(page),
-                       chart=True)
+    return await timed(
+        page, "compare enter", await _commit(box, text, "Enter"), check=lambda: _no_chart_check(page), chart=True
+    )
 
 
 async def compare_word(page, word: str) -> Interaction:
@@ -131,8 +135,11 @@ STEP_RE = re.compile(r"Step (\d+) of (\d+)")
 
 
 async def training_steps(page) -> int:
-    text = await page.locator('[data-testid="stProgress"]').first.inner_text() \
-        if await page.locator('[data-testid="stProgress"]').count() else ""
+    text = (
+        await page.locator('[data-testid="stProgress"]').first.inner_text()
+        if await page.locator('[data-testid="stProgress"]').count()
+        else ""
+    )
     m = STEP_RE.search(text)
     return int(m.group(1)) if m else 0
 
@@ -145,7 +152,9 @@ async def train_until(page, deadline_at: float, loop_time) -> dict:
     seconds = 0.0
     errors: list[str] = []
     while loop_time() < deadline_at:
-        start = page.get_by_role("button", name=re.compile(r"^(Start training|Start a new run|Train \d+ more steps|Resume)"))
+        start = page.get_by_role(
+            "button", name=re.compile(r"^(Start training|Start a new run|Train \d+ more steps|Resume)")
+        )
         try:
             await start.click(timeout=30_000)
         except Exception as exc:  # noqa: BLE001

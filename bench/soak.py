@@ -50,11 +50,24 @@ def xsrf_cookie(http_url: str) -> str:
 def put_file(http_url: str, session_id: str, file_id: str, name: str, data: bytes, token: str) -> int:
     """Upload one file for a session, as st.file_uploader's frontend does; the HTTP status."""
     boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-            f"Content-Type: text/plain\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    req = urllib.request.Request(f"{http_url}/_stcore/upload_file/{session_id}/{file_id}", data=body, method="PUT",
-                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
-                                          "X-Xsrftoken": token, "Cookie": f"_streamlit_xsrf={token}"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    req = urllib.request.Request(
+        f"{http_url}/_stcore/upload_file/{session_id}/{file_id}",
+        data=body,
+        method="PUT",
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "X-Xsrftoken": token,
+            "Cookie": f"_streamlit_xsrf={token}",
+        },
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.status
 
@@ -85,8 +98,9 @@ async def upload_corpus(session: ws_load.Session, http_url: str, token: str) -> 
     t0 = time.perf_counter()
     file_id = uuid.uuid4().hex
     try:
-        status = await asyncio.to_thread(put_file, http_url, session.session_id, file_id, "corpus.txt",
-                                         UPLOAD_TEXT, token)
+        status = await asyncio.to_thread(
+            put_file, http_url, session.session_id, file_id, "corpus.txt", UPLOAD_TEXT, token
+        )
     except Exception as exc:  # noqa: BLE001 - a refused upload is an error of the soak
         return web.Interaction("upload", None, error=f"upload refused: {web.describe(exc)}")
     if status not in (200, 204):
@@ -197,19 +211,30 @@ async def soak(n: int, minutes: float, trainers: int, think: float, warmup: floa
     last = [r for t, r in samples if end - start - 30 <= t <= end - start]
     rss_base = sum(base) / len(base) if base else float("nan")
     rss_end = sum(last) / len(last) if last else float("nan")
-    actions = [i for r in results[min(trainers, n):] for i in r]
-    training = results[:min(trainers, n)]
+    actions = [i for r in results[min(trainers, n) :] for i in r]
+    training = results[: min(trainers, n)]
     errors = [i.error for i in actions if i.error] + [e for t in training for e in t["errors"]]
     return {
-        "n": n, "minutes": minutes, "trainers": min(trainers, n), "think_s": think, "warmup_min": warmup,
-        "actions": len(actions), "actions_per_s": len(actions) / max(end - start, 1e-9),
+        "n": n,
+        "minutes": minutes,
+        "trainers": min(trainers, n),
+        "think_s": think,
+        "warmup_min": warmup,
+        "actions": len(actions),
+        "actions_per_s": len(actions) / max(end - start, 1e-9),
         "latency": web.stats([i.seconds for i in actions if i.seconds is not None]),
         "tabs_opened": sum(1 for i in actions if i.kind == "open app"),
-        "training_runs": sum(t["runs"] for t in training), "uploads": sum(t["uploads"] for t in training),
-        "errors": len(errors), "error_examples": sorted(set(errors))[:8],
-        "rss_base_mb": rss_base, "rss_end_mb": rss_end, "rss_peak_mb": sampler.peak,
+        "training_runs": sum(t["runs"] for t in training),
+        "uploads": sum(t["uploads"] for t in training),
+        "errors": len(errors),
+        "error_examples": sorted(set(errors))[:8],
+        "rss_base_mb": rss_base,
+        "rss_end_mb": rss_end,
+        "rss_peak_mb": sampler.peak,
         "growth": (rss_end - rss_base) / rss_base if rss_base == rss_base and rss_base else float("nan"),
-        "rss_after_close_mb": rss_after_close, "sessions_at_end": during, "sessions_after_close": after,
+        "rss_after_close_mb": rss_after_close,
+        "sessions_at_end": during,
+        "sessions_after_close": after,
         "rss_samples": [(round(t, 1), round(r, 1)) for t, r in samples],
     }
 
@@ -217,14 +242,16 @@ async def soak(n: int, minutes: float, trainers: int, think: float, warmup: floa
 def fmt(r: dict) -> str:
     ok = "ok" if r["growth"] <= GOAL_GROWTH and not r["errors"] else "over"
     lat = r["latency"]
-    return (f"  {r['n']} participants, {r['minutes']:g} min: {r['actions']} actions ({r['actions_per_s']:.1f}/s, "
-            f"p50 {lat.get('p50', float('nan')):.2f} s, p95 {lat.get('p95', float('nan')):.2f} s), "
-            f"{r['tabs_opened']} tabs opened, {r['training_runs']} training runs, {r['uploads']} uploads\n"
-            f"  errors: {r['errors']} {r['error_examples'] if r['errors'] else ''}\n"
-            f"  server RSS: {r['rss_base_mb']:.0f} MB after warm-up -> {r['rss_end_mb']:.0f} MB at the end "
-            f"(growth {r['growth']:+.1%}, goal <= {GOAL_GROWTH:.0%}: {ok}), peak {r['rss_peak_mb']:.0f} MB; "
-            f"all tabs closed: {r['rss_after_close_mb']:.0f} MB, sessions held {r['sessions_at_end']} -> "
-            f"{r['sessions_after_close']}")
+    return (
+        f"  {r['n']} participants, {r['minutes']:g} min: {r['actions']} actions ({r['actions_per_s']:.1f}/s, "
+        f"p50 {lat.get('p50', float('nan')):.2f} s, p95 {lat.get('p95', float('nan')):.2f} s), "
+        f"{r['tabs_opened']} tabs opened, {r['training_runs']} training runs, {r['uploads']} uploads\n"
+        f"  errors: {r['errors']} {r['error_examples'] if r['errors'] else ''}\n"
+        f"  server RSS: {r['rss_base_mb']:.0f} MB after warm-up -> {r['rss_end_mb']:.0f} MB at the end "
+        f"(growth {r['growth']:+.1%}, goal <= {GOAL_GROWTH:.0%}: {ok}), peak {r['rss_peak_mb']:.0f} MB; "
+        f"all tabs closed: {r['rss_after_close_mb']:.0f} MB, sessions held {r['sessions_at_end']} -> "
+        f"{r['sessions_after_close']}"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -239,8 +266,16 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     app_threads()
     print(f"Machine: {machine()}", flush=True)
-    r = asyncio.run(soak(args.n, args.minutes, args.trainers, args.think, min(args.warmup, args.minutes / 2),
-                         dict(e.split("=", 1) for e in args.env) or None))
+    r = asyncio.run(
+        soak(
+            args.n,
+            args.minutes,
+            args.trainers,
+            args.think,
+            min(args.warmup, args.minutes / 2),
+            dict(e.split("=", 1) for e in args.env) or None,
+        )
+    )
     print(fmt(r), flush=True)
     save_json(args.json, {"machine": machine(), **r})
     return r

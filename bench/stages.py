@@ -44,22 +44,37 @@ def run_seed(seed: int) -> dict:
         training.train(run.trainer, run.target)
         seconds = time.perf_counter() - t0
         pipe.finish(stage)
-        f_dev = measure(pipe.model_after(stage), pipe.text, dev, persona=s["persona"],
-                        seq_len=int(s["pretrain"]["seq_len"]), known=pipe.known)
-        out["stages"][stage] = {"seconds": seconds, "steps": run.step, "held-out": pipe.figures[stage].row(),
-                                "dev": f_dev.row(), "probes": dict(zip(pipe.probes, pipe.answers[stage]))}
+        f_dev = measure(
+            pipe.model_after(stage),
+            pipe.text,
+            dev,
+            persona=s["persona"],
+            seq_len=int(s["pretrain"]["seq_len"]),
+            known=pipe.known,
+        )
+        out["stages"][stage] = {
+            "seconds": seconds,
+            "steps": run.step,
+            "held-out": pipe.figures[stage].row(),
+            "dev": f_dev.row(),
+            "probes": dict(zip(pipe.probes, pipe.answers[stage])),
+        }
     return out
 
 
 def table(results: list[dict], split: str) -> list[str]:
-    rows = ["| seed | stage | perplexity | as Pip | in words | harmful refused | ordinary answered | answered right |",
-            "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| seed | stage | perplexity | as Pip | in words | harmful refused | ordinary answered | answered right |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
         for stage, f in r["stages"].items():
             x = f[split]
-            rows.append(f"| {r['seed']} | {stage} | {x['held-out perplexity']:.2f} | {x['answers as Pip']:.0%} | "
-                        f"{x['answers in words']:.0%} | {x['harmful requests refused']:.0%} | "
-                        f"{x['ordinary questions answered']:.0%} | {x['answered right']:.0%} |")
+            rows.append(
+                f"| {r['seed']} | {stage} | {x['held-out perplexity']:.2f} | {x['answers as Pip']:.0%} | "
+                f"{x['answers in words']:.0%} | {x['harmful requests refused']:.0%} | "
+                f"{x['ordinary questions answered']:.0%} | {x['answered right']:.0%} |"
+            )
     return rows
 
 

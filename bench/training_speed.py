@@ -108,8 +108,11 @@ def plain_loop(steps: int, arch: str, size: str, threads: int = 1) -> tuple[floa
     """The same run with no UI at all: (steps per wall-clock second, steps per CPU second)."""
     torch.set_num_threads(threads)
     page = training.plan("scratch", steps=steps)
-    probes = ["ROMEO:", "Fair is foul, and", "The dog"] if arch == "gpt" else [
-        "The sky is [MASK].", "Fair is foul, and foul is [MASK].", "The dog [MASK] at the cat."]
+    probes = (
+        ["ROMEO:", "Fair is foul, and", "The dog"]
+        if arch == "gpt"
+        else ["The sky is [MASK].", "Fair is foul, and foul is [MASK].", "The dog [MASK] at the cat."]
+    )
     run = training.scratch_run(arch, size, training.corpus_text("shakespeare"), page, seed=0, probes=probes)
     t0, c0 = time.perf_counter(), time.process_time()
     training.train(run.trainer, steps)
@@ -119,8 +122,20 @@ def plain_loop(steps: int, arch: str, size: str, threads: int = 1) -> tuple[floa
 def _measure_in_fresh_process(which: str, args, threads: int = 1) -> tuple:
     """Run one measurement in its own Python process, so rounds cannot slow each other down (AppTest
     keeps every message of a run, and a grown heap makes garbage collection slower)."""
-    cmd = [sys.executable, __file__, "--only", which, "--steps", str(args.steps), "--arch", args.arch,
-           "--size", args.size, "--threads", str(threads)] + (["--apptest-polling"] if args.apptest_polling else [])
+    cmd = [
+        sys.executable,
+        __file__,
+        "--only",
+        which,
+        "--steps",
+        str(args.steps),
+        "--arch",
+        args.arch,
+        "--size",
+        args.size,
+        "--threads",
+        str(threads),
+    ] + (["--apptest-polling"] if args.apptest_polling else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
     return tuple(json.loads(out.strip().splitlines()[-1]))
 
@@ -132,8 +147,11 @@ def main() -> None:
     ap.add_argument("--arch", default="gpt", choices=list(training.ARCHS))
     ap.add_argument("--size", default="tiny", choices=list(training.SIZES))
     ap.add_argument("--apptest-polling", action="store_true", help="keep AppTest's 1 ms polling")
-    ap.add_argument("--server", action="store_true",
-                    help="measure the page in a real Streamlit server driven by headless Chromium instead of AppTest")
+    ap.add_argument(
+        "--server",
+        action="store_true",
+        help="measure the page in a real Streamlit server driven by headless Chromium instead of AppTest",
+    )
     ap.add_argument("--only", choices=["page", "plain", "server"], help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -148,20 +166,26 @@ def main() -> None:
         print(json.dumps(result))
         return
     p = training.plan("scratch", steps=args.steps)
-    print(f"{args.arch} {args.size} on Shakespeare, batch {p.batch} x {p.seq_len} tokens, {args.steps} steps, "
-          f"torch threads 1, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{args.arch} {args.size} on Shakespeare, batch {p.batch} x {p.seq_len} tokens, {args.steps} steps, "
+        f"torch threads 1, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
     wall, cpu = [], []
     for i in range(args.repeat):
         plain = _measure_in_fresh_process("plain", args)
         page = _measure_in_fresh_process("server" if args.server else "page", args)
         wall.append(page[0] / plain[0])
         cpu.append(page[1] / plain[1])
-        print(f"  round {i + 1}: plain {plain[0]:.1f} steps/s ({plain[1]:.1f} per CPU s), "
-              f"page {page[0]:.1f} steps/s ({page[1]:.1f} per CPU s): ratio {wall[-1]:.2f} wall, {cpu[-1]:.2f} CPU"
-              , flush=True)
+        print(
+            f"  round {i + 1}: plain {plain[0]:.1f} steps/s ({plain[1]:.1f} per CPU s), "
+            f"page {page[0]:.1f} steps/s ({page[1]:.1f} per CPU s): ratio {wall[-1]:.2f} wall, {cpu[-1]:.2f} CPU",
+            flush=True,
+        )
     where = "real server + Chromium" if args.server else "AppTest"
-    print(f"ratio page ({where}) / plain, median of {args.repeat} rounds: {statistics.median(wall):.2f} by wall "
-          f"clock, {statistics.median(cpu):.2f} by CPU time (goal >= 0.90)")
+    print(
+        f"ratio page ({where}) / plain, median of {args.repeat} rounds: {statistics.median(wall):.2f} by wall "
+        f"clock, {statistics.median(cpu):.2f} by CPU time (goal >= 0.90)"
+    )
     two = _measure_in_fresh_process("plain", args, threads=2)
     print(f"plain loop with 2 torch threads: {two[0]:.1f} steps/s (the page uses 1; compare the rounds above)")
 

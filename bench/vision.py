@@ -91,15 +91,26 @@ def mae_bench(seconds: float, dev: bool, shape: str = "digits", lr: float | None
     reached = next((t for t, _, r in curve if r["eval_loss"] <= MAE_GOAL * start), None)
     final = curve[-1][2]["eval_loss"]
     beat = next((t for t, _, r in curve if r["eval_loss"] < run.extra["baseline_loss"]), None)
-    return {"description": run.description, "lr": run.trainer.lr, "batch": run.trainer.task.batch_size,
-            "start_loss": start, "final_loss": final, "fall": 1 - final / start, "baseline_loss": run.extra["baseline_loss"],
-            "steps": run.step, "seconds": curve[-1][0], "seconds_to_goal": reached, "seconds_to_baseline": beat,
-            "met": reached is not None and reached <= seconds,
-            "curve": [(t, step, r["eval_loss"]) for t, step, r in curve]}
+    return {
+        "description": run.description,
+        "lr": run.trainer.lr,
+        "batch": run.trainer.task.batch_size,
+        "start_loss": start,
+        "final_loss": final,
+        "fall": 1 - final / start,
+        "baseline_loss": run.extra["baseline_loss"],
+        "steps": run.step,
+        "seconds": curve[-1][0],
+        "seconds_to_goal": reached,
+        "seconds_to_baseline": beat,
+        "met": reached is not None and reached <= seconds,
+        "curve": [(t, step, r["eval_loss"]) for t, step, r in curve],
+    }
 
 
-def simclr_bench(seconds: float, dev: bool, temperature: float, lr: float | None, batch: int | None,
-                 seed: int = 0, repeats: int = 5) -> dict:
+def simclr_bench(
+    seconds: float, dev: bool, temperature: float, lr: float | None, batch: int | None, seed: int = 0, repeats: int = 5
+) -> dict:
     from explorer import vision
     from explorer.training import MAX_STEPS
 
@@ -111,13 +122,24 @@ def simclr_bench(seconds: float, dev: bool, temperature: float, lr: float | None
     probe_seconds = time.perf_counter() - t0
     at = table[table["labels per class"] == PROBE_AT].set_index("features")["accuracy"]
     acc = float(at[vision.probe.SSL_NAME])
-    return {"description": run.description, "lr": p.lr, "batch": p.batch, "temperature": temperature,
-            "steps": run.step, "seconds": curve[-1][0], "probe_seconds": probe_seconds,
-            "start_eval_loss": curve[0][2]["eval_loss"], "final_eval_loss": curve[-1][2]["eval_loss"],
-            "accuracy_at_10": acc, "random_at_10": float(at[vision.probe.RANDOM_NAME]),
-            "pixels_at_10": float(at[vision.probe.PIXELS_NAME]), "met": acc >= PROBE_GOAL and curve[-1][0] <= seconds + 1,
-            "table": table.to_dict("records"), "wide": vision.wide(table).round(3).to_string(index=False),
-            "curve": [(t, step, r["eval_loss"], r["accuracy"]) for t, step, r in curve]}
+    return {
+        "description": run.description,
+        "lr": p.lr,
+        "batch": p.batch,
+        "temperature": temperature,
+        "steps": run.step,
+        "seconds": curve[-1][0],
+        "probe_seconds": probe_seconds,
+        "start_eval_loss": curve[0][2]["eval_loss"],
+        "final_eval_loss": curve[-1][2]["eval_loss"],
+        "accuracy_at_10": acc,
+        "random_at_10": float(at[vision.probe.RANDOM_NAME]),
+        "pixels_at_10": float(at[vision.probe.PIXELS_NAME]),
+        "met": acc >= PROBE_GOAL and curve[-1][0] <= seconds + 1,
+        "table": table.to_dict("records"),
+        "wide": vision.wide(table).round(3).to_string(index=False),
+        "curve": [(t, step, r["eval_loss"], r["accuracy"]) for t, step, r in curve],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -127,8 +149,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--simclr-seconds", type=float, default=120)
     ap.add_argument("--dev", action="store_true", help="the development split (training digits only)")
     ap.add_argument("--only", choices=["mae", "simclr"])
-    ap.add_argument("--mae-shape", choices=["digits", "8x8", "photos"], default="digits",
-                    help="digits 16×16 with 4×4 patches, 8×8 with 2×2, or the photographs' 32×32 crops")
+    ap.add_argument(
+        "--mae-shape",
+        choices=["digits", "8x8", "photos"],
+        default="digits",
+        help="digits 16×16 with 4×4 patches, 8×8 with 2×2, or the photographs' 32×32 crops",
+    )
     ap.add_argument("--mae-lr", type=float)
     ap.add_argument("--simclr-temperature", type=float, default=0.2)
     ap.add_argument("--simclr-lr", type=float)
@@ -147,26 +173,35 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"\nMAE: {m['description']}; lr {m['lr']:g}, batch {m['batch']}")
         for t, step, loss in _sample(m["curve"]):
             print(f"  {t:6.1f} s  step {step:5d}  {split} masked-patch loss {loss:.4f}")
-        print(f"  {split} masked-patch loss {m['start_loss']:.4f} -> {m['final_loss']:.4f} ({m['fall']:.0%} lower) in "
-              f"{m['seconds']:.0f} s, {m['steps']} steps ({m['steps'] / m['seconds']:.1f} steps/s); average-image baseline {m['baseline_loss']:.4f}")
+        print(
+            f"  {split} masked-patch loss {m['start_loss']:.4f} -> {m['final_loss']:.4f} ({m['fall']:.0%} lower) in "
+            f"{m['seconds']:.0f} s, {m['steps']} steps ({m['steps'] / m['seconds']:.1f} steps/s); average-image baseline {m['baseline_loss']:.4f}"
+        )
         goal = "never" if m["seconds_to_goal"] is None else f"{m['seconds_to_goal']:.1f} s"
         beat = "never" if m["seconds_to_baseline"] is None else f"{m['seconds_to_baseline']:.1f} s"
-        print(f"  below the average-image baseline from {beat}; final loss = {m['final_loss'] / m['baseline_loss']:.2f} "
-              "x the baseline")
+        print(
+            f"  below the average-image baseline from {beat}; final loss = {m['final_loss'] / m['baseline_loss']:.2f} "
+            "x the baseline"
+        )
         print(f"  50% lower at {goal} (goal: within {args.mae_seconds:.0f} s): {'MET' if m['met'] else 'NOT MET'}")
     if args.only != "mae":
-        s = simclr_bench(args.simclr_seconds, args.dev, args.simclr_temperature, args.simclr_lr, args.simclr_batch,
-                         args.seed)
+        s = simclr_bench(
+            args.simclr_seconds, args.dev, args.simclr_temperature, args.simclr_lr, args.simclr_batch, args.seed
+        )
         result["simclr"] = s
         print(f"\nSimCLR: {s['description']}; lr {s['lr']:g}, batch {s['batch']}")
         for t, step, loss, acc in _sample(s["curve"]):
             print(f"  {t:6.1f} s  step {step:5d}  {split} InfoNCE {loss:.3f}  probe (10 per class, 1 draw) {acc:.3f}")
-        print(f"  trained {s['seconds']:.0f} s ({s['steps']} steps, {s['steps'] / s['seconds']:.1f} steps/s); probe table ({split} accuracy, mean of 5 draws, "
-              f"{s['probe_seconds']:.1f} s):")
+        print(
+            f"  trained {s['seconds']:.0f} s ({s['steps']} steps, {s['steps'] / s['seconds']:.1f} steps/s); probe table ({split} accuracy, mean of 5 draws, "
+            f"{s['probe_seconds']:.1f} s):"
+        )
         print("    " + s["wide"].replace("\n", "\n    "))
-        print(f"  10 labels per class: self-supervised {s['accuracy_at_10']:.3f}, random encoder {s['random_at_10']:.3f}, "
-              f"raw pixels {s['pixels_at_10']:.3f} (goal: >= {PROBE_GOAL} within {args.simclr_seconds:.0f} s): "
-              f"{'MET' if s['met'] else 'NOT MET'}")
+        print(
+            f"  10 labels per class: self-supervised {s['accuracy_at_10']:.3f}, random encoder {s['random_at_10']:.3f}, "
+            f"raw pixels {s['pixels_at_10']:.3f} (goal: >= {PROBE_GOAL} within {args.simclr_seconds:.0f} s): "
+            f"{'MET' if s['met'] else 'NOT MET'}"
+        )
     save_json(args.json, result)
     return result
 

@@ -98,10 +98,24 @@ class Server:
 
     def start(self) -> "Server":
         serve = self.root / "serve.py"  # what `make run` starts; else streamlit itself
-        start = [sys.executable, str(serve)] if serve.exists() else \
-            [sys.executable, "-m", "streamlit", "run", str(self.root / "app.py")]
-        cmd = [*start, "--server.port", str(self.port), "--server.address", "127.0.0.1", "--server.headless", "true",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+        start = (
+            [sys.executable, str(serve)]
+            if serve.exists()
+            else [sys.executable, "-m", "streamlit", "run", str(self.root / "app.py")]
+        )
+        cmd = [
+            *start,
+            "--server.port",
+            str(self.port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ]
         out = open(self.log, "w") if self.log else subprocess.DEVNULL
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=self.root, env=self.env, stdout=out, stderr=subprocess.STDOUT)
@@ -134,8 +148,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def app_server(env: dict | None = None, timeout: float = 120, root: Path = ROOT,
-               log: Path | None = None) -> Iterator[Server]:
+def app_server(
+    env: dict | None = None, timeout: float = 120, root: Path = ROOT, log: Path | None = None
+) -> Iterator[Server]:
     server = Server(env, log=log, root=root).start()
     try:
         server.wait_healthy(timeout)
@@ -205,8 +220,12 @@ def tree_at(rev: str, paths: list[str]) -> Iterator[Path]:
     change against what it replaces in one run (git is only read)."""
     with tempfile.TemporaryDirectory(prefix="bench-tree-") as d:
         root = Path(d) / "app"
-        shutil.copytree(ROOT, root, symlinks=True, ignore=shutil.ignore_patterns(
-            ".git", ".venv", "build", "runs", ".pytest_cache", "__pycache__", "*.whl"))
+        shutil.copytree(
+            ROOT,
+            root,
+            symlinks=True,
+            ignore=shutil.ignore_patterns(".git", ".venv", "build", "runs", ".pytest_cache", "__pycache__", "*.whl"),
+        )
         for path in paths:
             old = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, check=True).stdout
             (root / path).write_bytes(old)
@@ -251,8 +270,15 @@ async def wait_idle(page, timeout_s: float = 120) -> None:
     await page.wait_for_selector(sel, timeout=timeout_s * 1000)
 
 
-async def timed(page, kind: str, action: Callable[[], Awaitable[None]], *, timeout_s: float = 120,
-                check: Callable[[], Awaitable[str]] | None = None, chart: bool = False) -> Interaction:
+async def timed(
+    page,
+    kind: str,
+    action: Callable[[], Awaitable[None]],
+    *,
+    timeout_s: float = 120,
+    check: Callable[[], Awaitable[str]] | None = None,
+    chart: bool = False,
+) -> Interaction:
     """Run `action` (a click or a key press) and time it to the chart drawn; errors are recorded, not raised.
 
     With `chart`, the action must change a chart, and it is over only once a chart is drawn (the
@@ -295,6 +321,8 @@ def summarise(interactions: list[Interaction], kinds: list[str] | None = None) -
     """p50/p95 (seconds) of the interactions of `kinds` (all when None), and their errors."""
     chosen = [i for i in interactions if kinds is None or i.kind in kinds]
     ok = [i.seconds for i in chosen if not i.error and i.seconds is not None]
-    return {**stats(ok), "errors": sum(1 for i in chosen if i.error),
-            "error_examples": sorted({i.error for i in chosen if i.error})[:3]}
-
+    return {
+        **stats(ok),
+        "errors": sum(1 for i in chosen if i.error),
+        "error_examples": sorted({i.error for i in chosen if i.error})[:3],
+    }

@@ -66,17 +66,34 @@ class Workshop:
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "SSL_EXPLORER_SERVE_DIR": self.dir}
         out = open(self.log, "w") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "serve.py"), "--workers", str(self.workers), "--proxy",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats",
-             "false"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                str(ROOT / "serve.py"),
+                "--workers",
+                str(self.workers),
+                "--proxy",
+                "--server.port",
+                str(self.port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"serve.py exited with code {self.proc.returncode}")
             try:
                 state = self.state()
-                if all(w["state"] == "up" for w in state["workers"]) and \
-                        urllib.request.urlopen(self.url + "/_stcore/health", timeout=2).read() == b"ok":
+                if (
+                    all(w["state"] == "up" for w in state["workers"])
+                    and urllib.request.urlopen(self.url + "/_stcore/health", timeout=2).read() == b"ok"
+                ):
                     return self
             except (OSError, ValueError, KeyError):
                 pass
@@ -107,8 +124,9 @@ class Workshop:
                 out["workers"][workers[pid]] = m
             else:
                 out["nginx"] += m.get("Pss", 0.0)
-        out["total_pss_mb"] = (out.get("supervisor", {}).get("Pss", 0.0) + out["nginx"]
-                               + sum(m["Pss"] for m in out["workers"].values()))
+        out["total_pss_mb"] = (
+            out.get("supervisor", {}).get("Pss", 0.0) + out["nginx"] + sum(m["Pss"] for m in out["workers"].values())
+        )
         return out
 
     def cpu_seconds(self) -> float:
@@ -135,8 +153,9 @@ async def reconnect(url: str, cookie: str, page: str, query: str) -> tuple[ws_lo
     return None, time.perf_counter() - t0
 
 
-async def participant(url: str, index: int, cookie: str, deadline: float, think: float,
-                      max_actions: int = ws_load.MAX_ACTIONS) -> dict:
+async def participant(
+    url: str, index: int, cookie: str, deadline: float, think: float, max_actions: int = ws_load.MAX_ACTIONS
+) -> dict:
     """`ws_load.participant` that reconnects when its connection drops; returns its interactions and
     its reconnections (seconds each, None for one that failed)."""
     rng = random.Random(index)
@@ -177,8 +196,9 @@ def cookies_for(server: Workshop, n: int) -> tuple[list[str], list[int]]:
     return [c for c, _ in pairs], [p for _, p in pairs]
 
 
-async def run(workers: int, n: int, duration: float, trainers: int, think: float, grace: float, kill: bool,
-              log: Path | None) -> dict:
+async def run(
+    workers: int, n: int, duration: float, trainers: int, think: float, grace: float, kill: bool, log: Path | None
+) -> dict:
     trainers = min(trainers, n)
     with Workshop(workers, log) as server:
         ports = [w["port"] for w in server.state()["workers"]]
@@ -216,25 +236,47 @@ async def run(workers: int, n: int, duration: float, trainers: int, think: float
         done = await load.finish(running, grace)
         restarts = [w["restarts"] for w in server.state()["workers"]]
     people_done = [d["interactions"] if isinstance(d, dict) else d for d in done[trainers:]]
-    r, _ = load.summarise_level(n, trainers, duration, think, done[:trainers] + people_done, deadline, warm,
-                                memory_warm["total_pss_mb"], memory_end["total_pss_mb"], float("nan"))
-    r.update(workers=workers, server_cpu_cores=server_cores, client_cpu_cores=client_cores,
-             cpu_ms_per_action=1000 * server_cores * duration / max(1, r["actions"]),
-             memory_warm=memory_warm, memory_end=memory_end, restarts=restarts, pss_samples=SAMPLES.pop(start, []),
-             sessions_per_worker={p: sum(1 for i in range(n) if ports_of[i] == p) for p in ports})
+    r, _ = load.summarise_level(
+        n,
+        trainers,
+        duration,
+        think,
+        done[:trainers] + people_done,
+        deadline,
+        warm,
+        memory_warm["total_pss_mb"],
+        memory_end["total_pss_mb"],
+        float("nan"),
+    )
+    r.update(
+        workers=workers,
+        server_cpu_cores=server_cores,
+        client_cpu_cores=client_cores,
+        cpu_ms_per_action=1000 * server_cores * duration / max(1, r["actions"]),
+        memory_warm=memory_warm,
+        memory_end=memory_end,
+        restarts=restarts,
+        pss_samples=SAMPLES.pop(start, []),
+        sessions_per_worker={p: sum(1 for i in range(n) if ports_of[i] == p) for p in ports},
+    )
     if victim is not None:
         on_victim = [ports_of[i] == victim for i in people_ix]
         others = [d for d, v in zip(people_done, on_victim) if not v]
         rec = [s for d, v in zip(done[trainers:], on_victim) if v and isinstance(d, dict) for s in d["reconnects"]]
-        r["kill"] = {"at_s": killed_at, "sessions_on_killed": sum(on_victim),
-                     "errors_elsewhere": sum(1 for s in others for i in (s if isinstance(s, list) else [])
-                                             if i.error) + sum(1 for s in others if not isinstance(s, list))
-                     + sum(len(t["errors"]) for t in done[:trainers] if isinstance(t, dict)),
-                     "examples_elsewhere": sorted({i.error for s in others if isinstance(s, list) for i in s if i.error}
-                                                 | {e for t in done[:trainers] if isinstance(t, dict)
-                                                    for e in t["errors"]})[:3],
-                     "reconnects": len(rec), "failed_reconnects": sum(1 for s in rec if s is None),
-                     "reconnect_s": web.stats([s for s in rec if s is not None])}
+        r["kill"] = {
+            "at_s": killed_at,
+            "sessions_on_killed": sum(on_victim),
+            "errors_elsewhere": sum(1 for s in others for i in (s if isinstance(s, list) else []) if i.error)
+            + sum(1 for s in others if not isinstance(s, list))
+            + sum(len(t["errors"]) for t in done[:trainers] if isinstance(t, dict)),
+            "examples_elsewhere": sorted(
+                {i.error for s in others if isinstance(s, list) for i in s if i.error}
+                | {e for t in done[:trainers] if isinstance(t, dict) for e in t["errors"]}
+            )[:3],
+            "reconnects": len(rec),
+            "failed_reconnects": sum(1 for s in rec if s is None),
+            "reconnect_s": web.stats([s for s in rec if s is not None]),
+        }
     return r
 
 
@@ -255,8 +297,13 @@ def soak_summary(samples: list, warm_up_s: float = 180.0) -> dict | None:
     if not samples or samples[-1][0] < 2 * warm_up_s:
         return None
     base = next(mb for t, mb in samples if t >= warm_up_s)
-    return {"start": samples[0][1], "base": base, "end": samples[-1][1], "peak": max(mb for _, mb in samples),
-            "growth": samples[-1][1] / base - 1}
+    return {
+        "start": samples[0][1],
+        "base": base,
+        "end": samples[-1][1],
+        "peak": max(mb for _, mb in samples),
+        "growth": samples[-1][1] / base - 1,
+    }
 
 
 def soak_growth(samples: list, warm_up_s: float = 180.0) -> float | None:
@@ -267,24 +314,30 @@ def soak_growth(samples: list, warm_up_s: float = 180.0) -> float | None:
 def fmt(r: dict) -> str:
     lat, mem = r["latency"], r["memory_warm"]
     per = ", ".join(f"worker {i} {m['Pss']:.0f}" for i, m in sorted(mem["workers"].items()))
-    lines = [f"  {r['workers']} worker(s), N = {r['sessions']} ({r['trainers']} training): "
-             f"{r['throughput_per_s']:.2f} actions/s, p50 {lat['p50']:.2f} s, p95 {lat['p95']:.2f} s, "
-             f"errors {r['errors']}; sessions per worker {list(r['sessions_per_worker'].values())}",
-             f"      server CPU {r['server_cpu_cores']:.2f} cores, {r['cpu_ms_per_action']:.0f} CPU ms per action; "
-             f"this client {r['client_cpu_cores']:.2f} cores",
-             f"      PSS after warm-up {mem['total_pss_mb']:.0f} MB in all (supervisor "
-             f"{mem.get('supervisor', {}).get('Pss', 0):.0f}, {per}, nginx {mem['nginx']:.0f}); at the end "
-             f"{r['memory_end']['total_pss_mb']:.0f} MB"]
+    lines = [
+        f"  {r['workers']} worker(s), N = {r['sessions']} ({r['trainers']} training): "
+        f"{r['throughput_per_s']:.2f} actions/s, p50 {lat['p50']:.2f} s, p95 {lat['p95']:.2f} s, "
+        f"errors {r['errors']}; sessions per worker {list(r['sessions_per_worker'].values())}",
+        f"      server CPU {r['server_cpu_cores']:.2f} cores, {r['cpu_ms_per_action']:.0f} CPU ms per action; "
+        f"this client {r['client_cpu_cores']:.2f} cores",
+        f"      PSS after warm-up {mem['total_pss_mb']:.0f} MB in all (supervisor "
+        f"{mem.get('supervisor', {}).get('Pss', 0):.0f}, {per}, nginx {mem['nginx']:.0f}); at the end "
+        f"{r['memory_end']['total_pss_mb']:.0f} MB",
+    ]
     soak = soak_summary(r.get("pss_samples", []))
     if soak is not None:
-        lines.append(f"      soak: PSS {soak['start']:.0f} MB at the start, after 3 min {soak['base']:.0f} MB, at the end "
-                     f"{soak['end']:.0f} MB ({soak['growth']:+.1%} after warm-up; goal <= +10%), peak {soak['peak']:.0f} MB")
+        lines.append(
+            f"      soak: PSS {soak['start']:.0f} MB at the start, after 3 min {soak['base']:.0f} MB, at the end "
+            f"{soak['end']:.0f} MB ({soak['growth']:+.1%} after warm-up; goal <= +10%), peak {soak['peak']:.0f} MB"
+        )
     if "kill" in r:
         k = r["kill"]
-        lines.append(f"      worker killed at {k['at_s']:.0f} s with {k['sessions_on_killed']} sessions: errors on "
-                     f"the other workers {k['errors_elsewhere']}; {k['reconnects']} reconnections, "
-                     f"{k['failed_reconnects']} failed, p50 {k['reconnect_s']['p50'] or 0:.1f} s, max "
-                     f"{k['reconnect_s']['max'] or 0:.1f} s")
+        lines.append(
+            f"      worker killed at {k['at_s']:.0f} s with {k['sessions_on_killed']} sessions: errors on "
+            f"the other workers {k['errors_elsewhere']}; {k['reconnects']} reconnections, "
+            f"{k['failed_reconnects']} failed, p50 {k['reconnect_s']['p50'] or 0:.1f} s, max "
+            f"{k['reconnect_s']['max'] or 0:.1f} s"
+        )
     if lat["error_examples"]:
         lines.append("      e.g. " + "; ".join(lat["error_examples"]))
     return "\n".join(lines)
@@ -298,29 +351,44 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--trainers", type=int, default=2)
     ap.add_argument("--think", type=float, default=1.0)
     ap.add_argument("--grace", type=float, default=120)
-    ap.add_argument("--kill", type=int, default=0, metavar="N",
-                    help="kill a worker halfway through the run with the most workers at this level")
+    ap.add_argument(
+        "--kill",
+        type=int,
+        default=0,
+        metavar="N",
+        help="kill a worker halfway through the run with the most workers at this level",
+    )
     ap.add_argument("--server-log", type=Path)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     app_threads()
     counts = [int(x) for x in args.workers.split(",") if x.strip()]
-    print(f"Machine: {machine()}\nws_load mix through nginx; {args.duration:.0f} s per run, {args.trainers} "
-          f"training, pauses of ~{args.think:g} s", flush=True)
+    print(
+        f"Machine: {machine()}\nws_load mix through nginx; {args.duration:.0f} s per run, {args.trainers} "
+        f"training, pauses of ~{args.think:g} s",
+        flush=True,
+    )
     results = []
     for n in [int(x) for x in args.levels.split(",") if x.strip()]:
         for w in counts + ([max(counts)] if n == args.kill and max(counts) > 1 else []):
-            kill = n == args.kill and w == max(counts) and any(r["sessions"] == n and r["workers"] == w for r in results)
+            kill = (
+                n == args.kill and w == max(counts) and any(r["sessions"] == n and r["workers"] == w for r in results)
+            )
             r = asyncio.run(run(w, n, args.duration, args.trainers, args.think, args.grace, kill, args.server_log))
             results.append(r)
             print(fmt(r), flush=True)
     by = {(r["workers"], r["sessions"]): r for r in results if "kill" not in r}
-    extra = {f"{w}": by[(w, n)]["memory_warm"]["total_pss_mb"] - by[(w - 1, n)]["memory_warm"]["total_pss_mb"]
-             for (w, n) in by if (w - 1, n) in by}
+    extra = {
+        f"{w}": by[(w, n)]["memory_warm"]["total_pss_mb"] - by[(w - 1, n)]["memory_warm"]["total_pss_mb"]
+        for (w, n) in by
+        if (w - 1, n) in by
+    }
     for n in sorted({r["sessions"] for r in results}):
         if (1, n) in by and (2, n) in by:
-            print(f"  N = {n}: 2 workers / 1 worker = {by[(2, n)]['throughput_per_s'] / by[(1, n)]['throughput_per_s']:.2f}x"
-                  f" actions/s; PSS per extra worker {by[(2, n)]['memory_warm']['total_pss_mb'] - by[(1, n)]['memory_warm']['total_pss_mb']:.0f} MB")
+            print(
+                f"  N = {n}: 2 workers / 1 worker = {by[(2, n)]['throughput_per_s'] / by[(1, n)]['throughput_per_s']:.2f}x"
+                f" actions/s; PSS per extra worker {by[(2, n)]['memory_warm']['total_pss_mb'] - by[(1, n)]['memory_warm']['total_pss_mb']:.0f} MB"
+            )
     out = {"machine": machine(), "runs": results, "pss_per_extra_worker_mb": extra, "duration_s": args.duration}
     save_json(args.json, out)
     return out

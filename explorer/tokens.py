@@ -62,8 +62,10 @@ def cut_to_limit(text: str, max_chars: int, what: str = "text") -> tuple[str, st
     or (the text, None) when it fits. Typed, pasted and linked text go through the same cut."""
     if len(text) <= max_chars:
         return text, None
-    return text[:max_chars], (f"The {what} had {len(text):,} characters; this box takes up to {max_chars:,}, so "
-                              f"only the first {max_chars:,} are used.")
+    return text[:max_chars], (
+        f"The {what} had {len(text):,} characters; this box takes up to {max_chars:,}, so "
+        f"only the first {max_chars:,} are used."
+    )
 
 
 _LABELS: "weakref.WeakKeyDictionary[Any, dict[int, str]]" = weakref.WeakKeyDictionary()
@@ -134,8 +136,14 @@ def model_max_tokens(tokenizer: Any, model: Any | None = None, cap: int = 512) -
     return min(cap, max_positions(model, tokenizer))
 
 
-def encode(tokenizer: Any, text: str | None, *, max_tokens: int = DEFAULT_MAX_TOKENS,
-           add_special_tokens: bool = True, what: str = "text") -> Encoded:
+def encode(
+    tokenizer: Any,
+    text: str | None,
+    *,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    add_special_tokens: bool = True,
+    what: str = "text",
+) -> Encoded:
     """Clean and tokenize `text`, keeping at most `max_tokens` tokens (special tokens included).
 
     Over-long text is cut (``truncated=True``) and a note says what the limit is.
@@ -168,7 +176,7 @@ def encode(tokenizer: Any, text: str | None, *, max_tokens: int = DEFAULT_MAX_TO
         cut_at = max((o[1] for o, s in zip(offsets, special) if not s), default=0)
         notes.append(
             f"The {what} is {original} tokens long; the limit here is {max_tokens}. "
-            f"Only the first {count(len(ids), 'token')} (up to “…{text[max(0, cut_at - 30):cut_at]}”) are used."
+            f"Only the first {count(len(ids), 'token')} (up to “…{text[max(0, cut_at - 30) : cut_at]}”) are used."
         )
         text = text[:cut_at] if cut_at else text
     if not any(not s for s in special):
@@ -202,4 +210,4 @@ def word_text(enc: Encoded, positions: list[int]) -> str:
     spans = [enc.offsets[p] for p in positions if enc.offsets[p][1] > enc.offsets[p][0]]
     if not spans:
         return ""
-    return enc.text[min(s for s, _ in spans):max(e for _, e in spans)].strip()
+    return enc.text[min(s for s, _ in spans) : max(e for _, e in spans)].strip()

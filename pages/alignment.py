@@ -20,25 +20,40 @@ DPO = preferences.dpo_defaults()  # the default run and its probes (assets/examp
 SOURCES = {"bundled": "Bundled pairs", "upload": "Upload a CSV", "both": "Bundled pairs + yours", "mine": "Only yours"}
 BETAS = [0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]
 DEFAULTS = {
-    "align_source": "bundled", "align_beta": DPO["beta"], "align_seed": DPO["seed"],
+    "align_source": "bundled",
+    "align_beta": DPO["beta"],
+    "align_seed": DPO["seed"],
     "align_probes": "\n".join(DPO["probes"]),
-    "align_hf_prompt": "Why do cats purr?", "align_temperature": 0.9,
-    "align_bon_prompt": "Give me a tip for learning to cook.", "align_bon_n": 8,
+    "align_hf_prompt": "Why do cats purr?",
+    "align_temperature": 0.9,
+    "align_bon_prompt": "Give me a tip for learning to cook.",
+    "align_bon_n": 8,
 }
-LIMITS = {"align_source": [s for s in SOURCES if s != "upload"], "align_beta": BETAS, "align_seed": (0, 10_000),
-          "align_temperature": (0.1, 1.5), "align_bon_n": (1, reward.MAX_N)}
+LIMITS = {
+    "align_source": [s for s in SOURCES if s != "upload"],
+    "align_beta": BETAS,
+    "align_seed": (0, 10_000),
+    "align_temperature": (0.1, 1.5),
+    "align_bon_n": (1, reward.MAX_N),
+}
 SHARED = {k: v for k, v in DEFAULTS.items()}
-LOCAL = {"align_steps": training.AUTO, "align_lr": training.AUTO, "align_layers": training.AUTO,
-         "align_rm_steps": training.AUTO}
+LOCAL = {
+    "align_steps": training.AUTO,
+    "align_lr": training.AUTO,
+    "align_layers": training.AUTO,
+    "align_rm_steps": training.AUTO,
+}
 ui.page_state("alignment", SHARED, LIMITS, local=LOCAL)
 MINE, SAMPLED, BON = "align_mine", "align_sampled", "align_bon"
 st.session_state.setdefault(MINE, [])
 
 ui.set_threads()
 st.title("Alignment: learning from preferences")
-ui.intro("The third stage of an assistant. After pretraining (self-supervised) and supervised fine-tuning, people "
-         "compare two answers to the same prompt and say which is better. **DPO** tunes the model straight from "
-         "those pairs; **RLHF** first trains a reward model on them. Everything runs here, on this server's CPU.")
+ui.intro(
+    "The third stage of an assistant. After pretraining (self-supervised) and supervised fine-tuning, people "
+    "compare two answers to the same prompt and say which is better. **DPO** tunes the model straight from "
+    "those pairs; **RLHF** first trains a reward model on them. Everything runs here, on this server's CPU."
+)
 
 ui.model_picker("clm")
 lm = ui.get_model("clm")
@@ -49,9 +64,13 @@ def _pairs() -> tuple[list[preferences.PreferencePair], str, list[str]]:
     source = st.session_state["align_source"]
     mine = list(st.session_state[MINE])
     if source == "upload":
-        up = st.file_uploader("CSV with the columns prompt,chosen,rejected (kind is optional)", type=None,
-                              key="align_upload", max_upload_size=training.UPLOAD_WIDGET_MB,
-                              help=training.upload_limits("preferences"))
+        up = st.file_uploader(
+            "CSV with the columns prompt,chosen,rejected (kind is optional)",
+            type=None,
+            key="align_upload",
+            max_upload_size=training.UPLOAD_WIDGET_MB,
+            help=training.upload_limits("preferences"),
+        )
         st.caption(training.upload_limits("preferences"))
         if up is None:
             return [], "", []
@@ -59,8 +78,10 @@ def _pairs() -> tuple[list[preferences.PreferencePair], str, list[str]]:
         return pairs, up.name, notes
     if source == "mine":
         if len(mine) < preferences.MIN_PAIRS:
-            st.info(f"You have made {len(mine)} pair{'s' if len(mine) != 1 else ''}; DPO here needs at least "
-                    f"{preferences.MIN_PAIRS}. Make more in the first tab, or add the bundled pairs.")
+            st.info(
+                f"You have made {len(mine)} pair{'s' if len(mine) != 1 else ''}; DPO here needs at least "
+                f"{preferences.MIN_PAIRS}. Make more in the first tab, or add the bundled pairs."
+            )
             return [], "", []
         return mine, "your pairs", []
     bundled = preferences.bundled_pairs()
@@ -83,30 +104,45 @@ if pairs:
 data_id = hashlib.sha1(repr(pairs).encode()).hexdigest()[:12]
 bundled = st.session_state["align_source"] == "bundled"  # pairs the app ships: their reference scores go to disk
 
-tabs = st.tabs(["Preference pairs", "The objective", "Train with DPO", "Reward model & best-of-n"],
-               key="align_view", on_change="rerun")
+tabs = st.tabs(
+    ["Preference pairs", "The objective", "Train with DPO", "Reward model & best-of-n"],
+    key="align_view",
+    on_change="rerun",
+)
 
 # ----------------------------------------------------------------------------- 1. the pairs, and yours
 with tabs[0]:
     if tabs[0].open is not False:
         if pairs:
             st.dataframe(preferences.pairs_frame(pairs), hide_index=True, width="stretch", height=260)
-            st.download_button("Download these pairs (CSV)", preferences.pairs_csv(pairs), "preference-pairs.csv",
-                               mime="text/csv", key="align_download")
+            st.download_button(
+                "Download these pairs (CSV)",
+                preferences.pairs_csv(pairs),
+                "preference-pairs.csv",
+                mime="text/csv",
+                key="align_download",
+            )
         st.subheader("Be the human in the loop")
-        st.caption("The model answers your prompt twice (sampled, so the answers differ); you say which is better. "
-                   "That is how preference data is made. Your pairs stay in this browser session.")
+        st.caption(
+            "The model answers your prompt twice (sampled, so the answers differ); you say which is better. "
+            "That is how preference data is made. Your pairs stay in this browser session."
+        )
         c1, c2 = ui.columns([3, 1])
         with c1:
-            hf_prompt = ui.limited_text("Your prompt", key="align_hf_prompt", max_chars=training.MAX_FIELD_CHARS,
-                                        what="prompt", area=False)
+            hf_prompt = ui.limited_text(
+                "Your prompt", key="align_hf_prompt", max_chars=training.MAX_FIELD_CHARS, what="prompt", area=False
+            )
         with c2:
             st.slider("Temperature", 0.1, 1.5, step=0.1, key="align_temperature")
         if st.button("Sample two answers", key="align_sample", disabled=lm is None):
             with ui.friendly_errors(), st.spinner("The model answers twice…"):
                 seed = len(st.session_state[MINE]) * 7 + int(st.session_state["align_seed"])
-                st.session_state[SAMPLED] = (hf_prompt, reward.sample_answers(
-                    lm, hf_prompt, 2, temperature=float(st.session_state["align_temperature"]), seed=seed))
+                st.session_state[SAMPLED] = (
+                    hf_prompt,
+                    reward.sample_answers(
+                        lm, hf_prompt, 2, temperature=float(st.session_state["align_temperature"]), seed=seed
+                    ),
+                )
         sampled = st.session_state.get(SAMPLED)
         if sampled:
             prompt, answers = sampled
@@ -137,24 +173,40 @@ with tabs[1]:
             "For each pair DPO compares the **policy** π (the model being tuned) with the **reference** π_ref (the "
             "model as it was). The implicit reward of an answer is **β·(log π(answer | prompt) − log π_ref(answer | "
             "prompt))**; the loss is **−log σ(reward(chosen) − reward(rejected))**. Before training π = π_ref: every "
-            "reward is 0, every loss ln 2 ≈ 0.693, and training has to move the two answers apart.")
+            "reward is 0, every loss ln 2 ≈ 0.693, and training has to move the two answers apart."
+        )
         if pairs and lm is not None:
             with ui.friendly_errors():
-                task = dpo.DPOTask(lm.model, lm.tokenizer, pairs, batch=1, beta=beta,
-                                   seed=int(st.session_state["align_seed"]), persist=bundled)
+                task = dpo.DPOTask(
+                    lm.model,
+                    lm.tokenizer,
+                    pairs,
+                    batch=1,
+                    beta=beta,
+                    seed=int(st.session_state["align_seed"]),
+                    persist=bundled,
+                )
                 place = st.empty()  # progress only when the scores are computed (else they are known at once)
-                with st.spinner(f"Scoring the {len(task.pairs)} pairs with the model (once per server"
-                                f"{' for the bundled pairs' if bundled else ''})…"):
-                    task.score_reference(lambda done, n: place.progress(done / n, text=f"Scoring the pairs with "
-                                                                                       f"the model: {done} of {n}…"))
+                with st.spinner(
+                    f"Scoring the {len(task.pairs)} pairs with the model (once per server"
+                    f"{' for the bundled pairs' if bundled else ''})…"
+                ):
+                    task.score_reference(
+                        lambda done, n: place.progress(
+                            done / n, text=f"Scoring the pairs with the model: {done} of {n}…"
+                        )
+                    )
                 place.empty()
                 table = task.table()
                 ui.notes(task.notes)
                 c1, c2, c3 = st.columns(3)
                 c1.metric("Mean DPO loss now", f"{table['DPO loss'].mean():.3f}", help="ln 2 = 0.693 before training")
-                c2.metric("Already prefers the chosen answer", f"{dpo.likelihood_preference(table):.0%}",
-                          help="Share of pairs where the chosen answer is already the likelier one (log π). "
-                               "Likelihood favours short answers, which is one reason DPO compares with the reference.")
+                c2.metric(
+                    "Already prefers the chosen answer",
+                    f"{dpo.likelihood_preference(table):.0%}",
+                    help="Share of pairs where the chosen answer is already the likelier one (log π). "
+                    "Likelihood favours short answers, which is one reason DPO compares with the reference.",
+                )
                 c3.metric("Preference accuracy by reward", "50%", help="All rewards are 0 before training: a tie.")
                 st.plotly_chart(charts.pair_margins(table, large=large), width="stretch", key="align_pair_margins")
                 st.dataframe(table.round(3), hide_index=True, width="stretch", height=300)
@@ -173,46 +225,87 @@ with tabs[2]:
             seed = c1.number_input("Seed", min_value=0, max_value=10_000, step=1, key="align_seed")
             n_params = lm.info.params if lm else 0
             auto = DPO if n_params > training.LARGE_MODEL_PARAMS else {}  # the defaults are SmolLM2's
-            plan = training.plan("dpo", steps=auto.get("steps", steps) if steps == training.AUTO else steps,
-                                 lr=auto.get("lr", lr) if lr == training.AUTO else lr,
-                                 layers=auto.get("layers", layers) if layers == training.AUTO else layers,
-                                 n_params=n_params)
+            plan = training.plan(
+                "dpo",
+                steps=auto.get("steps", steps) if steps == training.AUTO else steps,
+                lr=auto.get("lr", lr) if lr == training.AUTO else lr,
+                layers=auto.get("layers", layers) if layers == training.AUTO else layers,
+                n_params=n_params,
+            )
             st.caption(training.limits_text())
-        probes_text = ui.limited_text("Probe prompts, answered before and after (one per line)", key="align_probes",
-                                      max_chars=training.MAX_PROBES * (training.MAX_FIELD_CHARS + 1), what="probes",
-                                      height=90)
-        signature = ("dpo", lm.info.model_id if lm else "", data_id, beta, plan.lr, plan.steps, plan.layers,
-                     int(seed), probes_text)
+        probes_text = ui.limited_text(
+            "Probe prompts, answered before and after (one per line)",
+            key="align_probes",
+            max_chars=training.MAX_PROBES * (training.MAX_FIELD_CHARS + 1),
+            what="probes",
+            height=90,
+        )
+        signature = (
+            "dpo",
+            lm.info.model_id if lm else "",
+            data_id,
+            beta,
+            plan.lr,
+            plan.steps,
+            plan.layers,
+            int(seed),
+            probes_text,
+        )
         slot = LiveRun("align_dpo_run", "align_dpo")
 
         def _make() -> training.Run:  # quick: the reference's scores are computed in the run's own thread
-            return dpo_run(lm, pairs, plan, beta=beta, seed=int(seed), probes=training.probe_lines(probes_text),
-                           data_name=source_name, bundled=bundled, prepare_in_thread=True,
-                           nll_weight=float(DPO["nll_weight"]))
+            return dpo_run(
+                lm,
+                pairs,
+                plan,
+                beta=beta,
+                seed=int(seed),
+                probes=training.probe_lines(probes_text),
+                data_name=source_name,
+                bundled=bundled,
+                prepare_in_thread=True,
+                nll_weight=float(DPO["nll_weight"]),
+            )
 
-        running = slot.controls(signature, _make, plan.steps, preparing="Copying the model for training…",
-                                start_label="Start DPO training")
+        running = slot.controls(
+            signature, _make, plan.steps, preparing="Copying the model for training…", start_label="Start DPO training"
+        )
 
         def _draw(r: training.Run) -> None:
-            curves, loss = figures(r, lambda: (
-                charts.preference_curves(r.trainer.history, target=r.target, large=large),
-                training_charts.loss_curves(r.trainer.history, smoothing=0.6, target=r.target, large=large,
-                                            title="DPO loss (ln 2 = no preference yet)", height=300)), large)
+            curves, loss = figures(
+                r,
+                lambda: (
+                    charts.preference_curves(r.trainer.history, target=r.target, large=large),
+                    training_charts.loss_curves(
+                        r.trainer.history,
+                        smoothing=0.6,
+                        target=r.target,
+                        large=large,
+                        title="DPO loss (ln 2 = no preference yet)",
+                        height=300,
+                    ),
+                ),
+                large,
+            )
             curve(r, curves, key="align_dpo_chart")
             curve(r, loss, key="align_dpo_loss")
 
         slot.live(running, _draw, signature)
         run = slot.run
         if run is None or not (running or run.started):
-            st.caption("Press **Start DPO training**: the chosen answers' rewards should rise above the rejected "
-                       "ones', and held-out pairs (never trained on) should follow.")
+            st.caption(
+                "Press **Start DPO training**: the chosen answers' rewards should rise above the rejected "
+                "ones', and held-out pairs (never trained on) should follow."
+            )
         elif not running:
             with ui.friendly_errors():
                 h0 = run.trainer.history[0]
                 last = next(h for h in reversed(run.trainer.history) if "accuracy" in h)  # the chart's last point
-                st.markdown(f"Held-out preference accuracy: **{h0['accuracy']:.0%}** before → **{last['accuracy']:.0%}** "
-                            f"after {count(last['step'], 'step')}, on {len(run.trainer.task.test_idx)} pairs it never "
-                            "trained on.")
+                st.markdown(
+                    f"Held-out preference accuracy: **{h0['accuracy']:.0%}** before → **{last['accuracy']:.0%}** "
+                    f"after {count(last['step'], 'step')}, on {len(run.trainer.task.test_idx)} pairs it never "
+                    "trained on."
+                )
                 if run.extra.get("probes"):
                     key = ("after", run.step)
                     if key not in run.extra:
@@ -229,30 +322,55 @@ with tabs[2]:
 # ----------------------------------------------------------------------------- 4. reward model and best-of-n
 with tabs[3]:
     if tabs[3].open:
-        st.markdown("RLHF's first step: a **reward model** reads a prompt and an answer and gives one number. It is "
-                    "trained on the same pairs with the Bradley–Terry loss **−log σ(r(chosen) − r(rejected))**. "
-                    "The simplest use of it is **best-of-n**: sample n answers and keep the one it scores highest.")
+        st.markdown(
+            "RLHF's first step: a **reward model** reads a prompt and an answer and gives one number. It is "
+            "trained on the same pairs with the Bradley–Terry loss **−log σ(r(chosen) − r(rejected))**. "
+            "The simplest use of it is **best-of-n**: sample n answers and keep the one it scores highest."
+        )
         ui.model_picker("encoder", label="Reward model's encoder")
         encoder = ui.get_model("encoder")
         rm_steps = st.selectbox("Steps", [training.AUTO, 30, 60, 100, 200], key="align_rm_steps")
         rm_plan = training.plan("reward", steps=rm_steps, n_params=encoder.info.params if encoder else 0)
-        rm_signature = ("reward", encoder.info.model_id if encoder else "", data_id, rm_plan.steps,
-                        int(st.session_state["align_seed"]))
+        rm_signature = (
+            "reward",
+            encoder.info.model_id if encoder else "",
+            data_id,
+            rm_plan.steps,
+            int(st.session_state["align_seed"]),
+        )
         rm_slot = LiveRun("align_rm_run", "align_rm")
-        rm_running = rm_slot.controls(rm_signature, lambda: reward_run(encoder, pairs, rm_plan,
-                                                                       seed=int(st.session_state["align_seed"]),
-                                                                       data_name=source_name), rm_plan.steps,
-                                      start_label="Train the reward model")
-        rm_slot.live(rm_running, lambda r: curve(r, training_charts.loss_curves(
-            r.trainer.history, smoothing=0.6, target=r.target, large=large,
-            title="Bradley–Terry loss and held-out accuracy", height=300), key="align_rm_chart"), rm_signature)
+        rm_running = rm_slot.controls(
+            rm_signature,
+            lambda: reward_run(
+                encoder, pairs, rm_plan, seed=int(st.session_state["align_seed"]), data_name=source_name
+            ),
+            rm_plan.steps,
+            start_label="Train the reward model",
+        )
+        rm_slot.live(
+            rm_running,
+            lambda r: curve(
+                r,
+                training_charts.loss_curves(
+                    r.trainer.history,
+                    smoothing=0.6,
+                    target=r.target,
+                    large=large,
+                    title="Bradley–Terry loss and held-out accuracy",
+                    height=300,
+                ),
+                key="align_rm_chart",
+            ),
+            rm_signature,
+        )
         rm = rm_slot.run
         if rm is not None and not rm_running and rm.step > 0:
             st.subheader("Best-of-n")
             c1, c2 = ui.columns([3, 1])
             with c1:
-                bon_prompt = ui.limited_text("Prompt", key="align_bon_prompt", max_chars=training.MAX_FIELD_CHARS,
-                                             what="prompt", area=False)
+                bon_prompt = ui.limited_text(
+                    "Prompt", key="align_bon_prompt", max_chars=training.MAX_FIELD_CHARS, what="prompt", area=False
+                )
             with c2:
                 st.slider("n", 1, reward.MAX_N, key="align_bon_n")
             if st.button("Sample n answers and score them", key="align_bon_go", disabled=lm is None):
@@ -265,9 +383,13 @@ with tabs[3]:
             if frame is not None:
                 st.plotly_chart(charts.best_of_n_curve(frame, large=large), width="stretch", key="align_bon_chart")
                 best = frame.iloc[-1]
-                st.success(f"Best of {len(frame)}: answer {best['picked']} (reward {best['reward of the picked answer']:.2f})"
-                           f": {best['answer']}")
-                st.caption("The more answers sampled, the higher the best reward, but the reward model is only a "
-                           "model of people's taste: push it hard enough and it picks what fools it (reward hacking).")
+                st.success(
+                    f"Best of {len(frame)}: answer {best['picked']} (reward {best['reward of the picked answer']:.2f})"
+                    f": {best['answer']}"
+                )
+                st.caption(
+                    "The more answers sampled, the higher the best reward, but the reward model is only a "
+                    "model of people's taste: push it hard enough and it picks what fools it (reward hacking)."
+                )
 
 ui.share_link(ui.publish_state("alignment", SHARED))

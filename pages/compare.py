@@ -13,8 +13,12 @@ from explorer.ui import chart
 # Workshop examples (assets/examples/compare.toml): each hides a word its right side decides, and says so.
 PRESETS = {ex["name"]: ex for ex in examples.presets("compare")}
 FIRST = next(iter(PRESETS.values()))
-DEFAULTS = {"cmp_text": FIRST["text"], "cmp_word": compare.word_index(FIRST["text"], FIRST["word"]), "cmp_k": 8,
-            "cmp_pieces": False}
+DEFAULTS = {
+    "cmp_text": FIRST["text"],
+    "cmp_word": compare.word_index(FIRST["text"], FIRST["word"]),
+    "cmp_k": 8,
+    "cmp_pieces": False,
+}
 SHARED = {**DEFAULTS, **ui.model_defaults("mlm", "clm")}  # what a link carries
 LIMITS = {"cmp_word": (0, 200), "cmp_k": (3, 20)}
 MAX_MASK_TOKENS = 24  # attention-mask matrices stay readable up to this many tokens
@@ -70,18 +74,33 @@ def verdict(side: compare.Side, word: str) -> None:
     elif side.recovered:
         st.success(f"Recovered **{word}** as its top word ({w.answer.prob:.1%}).")
     else:
-        where = (f"it ranks #{w.answer_rank}" if w.answer_rank else
-                 f"it ranks below all the words it found ({len(w.candidates)} shown)")
-        st.warning(f"Did not recover **{word}**: {where} ({w.answer.prob:.2%}); its top word is "
-                   f"**{w.candidates[0].word}**.")
+        where = (
+            f"it ranks #{w.answer_rank}"
+            if w.answer_rank
+            else f"it ranks below all the words it found ({len(w.candidates)} shown)"
+        )
+        st.warning(
+            f"Did not recover **{word}**: {where} ({w.answer.prob:.2%}); its top word is **{w.candidates[0].word}**."
+        )
 
 
 pick, box = st.columns([1, 2])
-example = ui.example_box({name: ex["text"] for name, ex in PRESETS.items()}, key="cmp_preset", text_key="cmp_text",
-                         container=pick, on_pick=_preset,
-                         help="Workshop sentences; each one hides a word its right side decides.")
-ui.limited_text("Sentence (type ___ for the word to hide)", key="cmp_text", max_chars=600, area=False,
-                what="sentence", container=box)
+example = ui.example_box(
+    {name: ex["text"] for name, ex in PRESETS.items()},
+    key="cmp_preset",
+    text_key="cmp_text",
+    container=pick,
+    on_pick=_preset,
+    help="Workshop sentences; each one hides a word its right side decides.",
+)
+ui.limited_text(
+    "Sentence (type ___ for the word to hide)",
+    key="cmp_text",
+    max_chars=600,
+    area=False,
+    what="sentence",
+    container=box,
+)
 if example is not None:
     st.caption(f"**What this example shows:** {PRESETS[example]['claim']}")
 
@@ -105,8 +124,13 @@ else:
     chosen = st.session_state.get("cmp_word")  # None when the participant clicked the chosen word off
     if chosen is not None and not 0 <= chosen < n_words:
         st.session_state["cmp_word"] = min(2, n_words - 1)
-    st.pills("Word to hide (click one)", list(range(n_words)), key="cmp_word", selection_mode="single",
-             format_func=lambda i: comp.words[i].text)
+    st.pills(
+        "Word to hide (click one)",
+        list(range(n_words)),
+        key="cmp_word",
+        selection_mode="single",
+        format_func=lambda i: comp.words[i].text,
+    )
 index = st.session_state.get("cmp_word")
 if index is None:
     st.info("Click a word above to hide it from both models.")
@@ -124,8 +148,16 @@ with ui.friendly_errors():
             st.markdown(f"**The model sees:** `{side.sees}`")
     if pieces_view:  # the sub-word lesson: the first piece's distribution, as the models' heads give it
         views = compare.piece_predictions(comp, mlm_lm, clm_lm, index, k=k)
-        figs = [probability_bars(v.top_pieces, v.top_probs, large=large, title="First piece",
-                                 highlight=[i == v.answer_id for i in v.top_ids]) for v in views]
+        figs = [
+            probability_bars(
+                v.top_pieces,
+                v.top_probs,
+                large=large,
+                title="First piece",
+                highlight=[i == v.answer_id for i in v.top_ids],
+            )
+            for v in views
+        ]
     else:
         figs = [word_bars(side.words, large=large) for side, _ in sides]
     # both charts in one element: a new word redraws the same two charts in place, together
@@ -136,48 +168,72 @@ with ui.friendly_errors():
             if pieces_view:
                 v = views[0 if side.kind == "mlm" else 1]
                 if v.answer_piece is not None:
-                    st.caption(f"First piece **{v.answer_piece}**: #{v.answer_rank} ({v.answer_prob:.2%}). A first "
-                               "piece can top this list as part of another word (␣bar of barks); the verdict "
-                               "above is on whole words.")
+                    st.caption(
+                        f"First piece **{v.answer_piece}**: #{v.answer_rank} ({v.answer_prob:.2%}). A first "
+                        "piece can top this list as part of another word (␣bar of barks); the verdict "
+                        "above is on whole words."
+                    )
             elif side.n_pieces > 1:
-                how = ("all its pieces hidden, then read left to right, each with the later ones still hidden"
-                       if side.kind == "mlm" else "chain rule: each piece given the ones before it")
+                how = (
+                    "all its pieces hidden, then read left to right, each with the later ones still hidden"
+                    if side.kind == "mlm"
+                    else "chain rule: each piece given the ones before it"
+                )
                 st.caption(f"'{hidden}' is {side.n_pieces} pieces for this model, scored as one word ({how}).")
-st.toggle("Show sub-word pieces", key="cmp_pieces",
-          help="The first piece's distribution alone, as the model's output layer gives it: how a word is split "
-               "into pieces, and why a fragment can top that list.")
-st.caption("Bars are whole words: a word's probability is its pieces' probabilities times the probability that "
-           "the word ends there; the masked LM tries 1, 2 and 3 pieces for the blank.")
+st.toggle(
+    "Show sub-word pieces",
+    key="cmp_pieces",
+    help="The first piece's distribution alone, as the model's output layer gives it: how a word is split "
+    "into pieces, and why a fragment can top that list.",
+)
+st.caption(
+    "Bars are whole words: a word's probability is its pieces' probabilities times the probability that "
+    "the word ends there; the masked LM tries 1, 2 and 3 pieces for the blank."
+)
 st.slider("Candidates shown", 3, 20, key="cmp_k")  # under the charts it sets: they come first on the screen
 if comp.same_tokens and mlm_lm.extra.get("shares_weights_with") == clm_lm.info.model_id:
     n_bi, n_all = len(mlm_lm.extra["bidirectional_blocks"]), mlm_lm.model.config.num_hidden_layers
     which = f"all {n_all} of its blocks" if n_bi == n_all else f"its top {n_bi} of {n_all} blocks"
-    st.info(f"**One model, two attention masks.** Both sides are {clm_lm.info.name}'s pretrained weights and "
-            f"tokenizer, so both read exactly the same tokens. On the right it reads with its causal mask; on the "
-            f"left {which} attend in both directions, with small low-rank updates that a short masked-token "
-            f"training added so that it uses the words after the blank.")
+    st.info(
+        f"**One model, two attention masks.** Both sides are {clm_lm.info.name}'s pretrained weights and "
+        f"tokenizer, so both read exactly the same tokens. On the right it reads with its causal mask; on the "
+        f"left {which} attend in both directions, with small low-rank updates that a short masked-token "
+        f"training added so that it uses the words after the blank."
+    )
 
 st.header("Every word, both ways")
-st.markdown("Each word's probability when the masked LM hides it (both sides visible) and when the causal LM "
-            "reaches it (left side only). Green bars below: words where the right-hand context helps.")
+st.markdown(
+    "Each word's probability when the masked LM hides it (both sides visible) and when the causal LM "
+    "reaches it (left side only). Green bars below: words where the right-hand context helps."
+)
 with ui.friendly_errors():
     scores = word_scores(comp, mlm_lm, clm_lm, (mlm_lm.info.model_id, clm_lm.info.model_id), comp.text)
     st.plotly_chart(word_strip(scores, large=large), width="stretch", key="cmp_strip")
     st.plotly_chart(gain_bars(scores, large=large), width="stretch", key="cmp_gain")
     if (scores["right context gain (bits)"] < 0).any():
-        st.caption("A **red bar** means the words to the right made the masked LM *less* sure of that word than "
-                   "the causal LM was from the left alone: the right side fits other words as well (or better), "
-                   "or the masked LM, trained far less than the causal LM, misreads it.")
+        st.caption(
+            "A **red bar** means the words to the right made the masked LM *less* sure of that word than "
+            "the causal LM was from the left alone: the right side fits other words as well (or better), "
+            "or the masked LM, trained far less than the causal LM, misreads it."
+        )
     with st.expander("Table"):
-        st.dataframe(scores.drop(columns=["index"]), hide_index=True, width="stretch",
-                     column_config={"masked LM p(word)": st.column_config.NumberColumn(format="%.4f"),
-                                    "causal LM p(word)": st.column_config.NumberColumn(format="%.4f"),
-                                    "right context gain (bits)": st.column_config.NumberColumn(format="%.1f")})
+        st.dataframe(
+            scores.drop(columns=["index"]),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "masked LM p(word)": st.column_config.NumberColumn(format="%.4f"),
+                "causal LM p(word)": st.column_config.NumberColumn(format="%.4f"),
+                "right context gain (bits)": st.column_config.NumberColumn(format="%.1f"),
+            },
+        )
         st.download_button("Download CSV", scores.to_csv(index=False).encode(), "masked_vs_causal.csv", "text/csv")
 
 st.header("What each model may look at")
-st.markdown("The attention masks, read from the models' own attention weights: a cell is blue when "
-            "the row's token can attend to the column's token.")
+st.markdown(
+    "The attention masks, read from the models' own attention weights: a cell is blue when "
+    "the row's token can attend to the column's token."
+)
 with ui.friendly_errors():
     cols = st.columns(2)
     m_ids = comp.mlm_enc.ids[:MAX_MASK_TOKENS]
@@ -187,17 +243,27 @@ with ui.friendly_errors():
         right = masks.sees_right_context(patterns)
         last = len(patterns)
         title = f"Masked LM, block {last}: full" if right[-1] else f"Masked LM, block {last}"
-        st.plotly_chart(mask_matrix(patterns[-1], comp.mlm_enc.pieces[:len(m_ids)], title=title, large=large),
-                        width="stretch", key="cmp_mask_mlm")
+        st.plotly_chart(
+            mask_matrix(patterns[-1], comp.mlm_enc.pieces[: len(m_ids)], title=title, large=large),
+            width="stretch",
+            key="cmp_mask_mlm",
+        )
         if any(right) and not all(right):
-            st.caption(f"Blocks {block_ranges(right, False)} keep the causal mask (lower-triangular); blocks "
-                       f"{block_ranges(right, True)} see the whole sentence, the right-hand context included.")
+            st.caption(
+                f"Blocks {block_ranges(right, False)} keep the causal mask (lower-triangular); blocks "
+                f"{block_ranges(right, True)} see the whole sentence, the right-hand context included."
+            )
         elif all(right):
             st.caption(f"All {last} blocks see the whole sentence.")
     with cols[1]:
         pattern = attention_patterns(clm_lm, clm_lm.info.model_id, tuple(c_ids))[-1]
-        st.plotly_chart(mask_matrix(pattern, display_pieces(clm_lm.tokenizer, c_ids), title="Causal LM: lower-triangular",
-                                    large=large), width="stretch", key="cmp_mask_clm")
+        st.plotly_chart(
+            mask_matrix(
+                pattern, display_pieces(clm_lm.tokenizer, c_ids), title="Causal LM: lower-triangular", large=large
+            ),
+            width="stretch",
+            key="cmp_mask_clm",
+        )
     if len(comp.mlm_enc.ids) > MAX_MASK_TOKENS or len(comp.clm_ids) > MAX_MASK_TOKENS:
         st.caption(f"Only the first {MAX_MASK_TOKENS} tokens are drawn.")
 

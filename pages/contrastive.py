@@ -26,8 +26,17 @@ POOLING_CHOICES = ["model default", *contrastive.POOLINGS]
 POSITIVE_CHOICES = {"pairs": "Your pairs", "dropout": "Dropout (SimCSE)", "word dropout": "Word dropout"}
 
 SHARED_KEYS = (
-    "con_pooling", "con_sentences", "con_query", "con_k", "con_pairs", "con_positives", "con_temperature",
-    "con_dropout", "con_word_drop", "con_seed", "con_symmetric",
+    "con_pooling",
+    "con_sentences",
+    "con_query",
+    "con_k",
+    "con_pairs",
+    "con_positives",
+    "con_temperature",
+    "con_dropout",
+    "con_word_drop",
+    "con_seed",
+    "con_symmetric",
 )
 SHARED = {**{k: DEFAULTS[k] for k in SHARED_KEYS}, **ui.model_defaults("encoder")}  # what a link carries
 LIMITS = {
@@ -59,9 +68,13 @@ ui.intro(
 )
 
 ui.model_picker("encoder")
-st.sidebar.selectbox("Pooling", POOLING_CHOICES, key="con_pooling",
-                     help="How token vectors become one sentence vector. 'model default' uses what the model "
-                          "was trained with (all-MiniLM-L6-v2: mean, then L2-normalised).")
+st.sidebar.selectbox(
+    "Pooling",
+    POOLING_CHOICES,
+    key="con_pooling",
+    help="How token vectors become one sentence vector. 'model default' uses what the model "
+    "was trained with (all-MiniLM-L6-v2: mean, then L2-normalised).",
+)
 
 lm = ui.get_model("encoder")
 if lm is None:
@@ -84,16 +97,31 @@ if emb is not None:
     labels = [f"{i + 1}. {contrastive.short_label(s, 16)}" for i, s in enumerate(emb.sentences)]
     sim = contrastive.cosine_matrix(emb.vectors)
     left, right = ui.columns([1.4, 1])
-    left.plotly_chart(con_charts.similarity_heatmap(sim, labels, emb.sentences, large=ui.presenter(),
-                                                    x_labels=[str(i + 1) for i in range(len(labels))]),
-                      width="stretch", key="con_heatmap")
+    left.plotly_chart(
+        con_charts.similarity_heatmap(
+            sim, labels, emb.sentences, large=ui.presenter(), x_labels=[str(i + 1) for i in range(len(labels))]
+        ),
+        width="stretch",
+        key="con_heatmap",
+    )
     with right, ui.friendly_errors():
         proj = contrastive.pca_2d(emb.vectors)
-        st.plotly_chart(con_charts.pca_scatter(proj.coords, [str(i + 1) for i in range(len(labels))], emb.sentences,
-                                               proj.explained, large=ui.presenter()), width="stretch", key="con_map")
-    st.caption(f"Cosine similarity: 1 = same direction, 0 = unrelated. The map keeps the two directions along "
-               f"which these {emb.vectors.shape[1]}-dimensional vectors vary most, so distances on it are only "
-               f"a rough guide; the heatmap has the exact values.")
+        st.plotly_chart(
+            con_charts.pca_scatter(
+                proj.coords,
+                [str(i + 1) for i in range(len(labels))],
+                emb.sentences,
+                proj.explained,
+                large=ui.presenter(),
+            ),
+            width="stretch",
+            key="con_map",
+        )
+    st.caption(
+        f"Cosine similarity: 1 = same direction, 0 = unrelated. The map keeps the two directions along "
+        f"which these {emb.vectors.shape[1]}-dimensional vectors vary most, so distances on it are only "
+        f"a rough guide; the heatmap has the exact values."
+    )
 
     # ----------------------------------------------------------------------- 2. neighbours
     st.header("2. Nearest neighbours")
@@ -102,15 +130,22 @@ if emb is not None:
     if int(state["con_query"]) >= len(emb.sentences):
         state["con_query"] = 0
     n1, n2 = st.columns([3, 1])
-    n1.selectbox("Sentence", list(range(len(emb.sentences))), key="con_query",
-                 format_func=lambda i: emb.sentences[i])
+    n1.selectbox("Sentence", list(range(len(emb.sentences))), key="con_query", format_func=lambda i: emb.sentences[i])
     n2.slider("How many", 1, 15, key="con_k")
     with ui.friendly_errors(), st.spinner(f"Embedding the {corpus_size} bundled sentences (once)…"):
         corpus = corpus_vectors(lm.info.model_id, pooling, lm)
         idx, sims = contrastive.nearest(emb.vectors[int(state["con_query"])], corpus.vectors, int(state["con_k"]))
-        st.dataframe(pd.DataFrame({"rank": range(1, len(idx[0]) + 1),
-                                   "sentence": [corpus.sentences[j] for j in idx[0]],
-                                   "cosine": sims[0].round(4)}), hide_index=True, width="stretch")
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "rank": range(1, len(idx[0]) + 1),
+                    "sentence": [corpus.sentences[j] for j in idx[0]],
+                    "cosine": sims[0].round(4),
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
 
 # --------------------------------------------------------------------------- 3. InfoNCE
 st.header("3. The contrastive objective (InfoNCE)")
@@ -120,28 +155,55 @@ st.markdown(
     "temperature τ and applying a softmax to each row turns the batch into *n* classification problems: "
     "*which of these n texts is my positive?* The loss is the cross-entropy of that choice."
 )
-st.latex(r"\mathcal{L} = -\frac{1}{n}\sum_{i=1}^{n} \log \frac{e^{\cos(a_i, p_i)/\tau}}"
-         r"{\sum_{j=1}^{n} e^{\cos(a_i, p_j)/\tau}}")
-st.segmented_control("Positives", list(POSITIVE_CHOICES), key="con_positives",
-                     format_func=POSITIVE_CHOICES.get,
-                     help="Your pairs: the text after '|' on each line. Dropout (SimCSE): the same sentence "
-                          "encoded twice with dropout on. Word dropout: the sentence with some words removed.")
+st.latex(
+    r"\mathcal{L} = -\frac{1}{n}\sum_{i=1}^{n} \log \frac{e^{\cos(a_i, p_i)/\tau}}"
+    r"{\sum_{j=1}^{n} e^{\cos(a_i, p_j)/\tau}}"
+)
+st.segmented_control(
+    "Positives",
+    list(POSITIVE_CHOICES),
+    key="con_positives",
+    format_func=POSITIVE_CHOICES.get,
+    help="Your pairs: the text after '|' on each line. Dropout (SimCSE): the same sentence "
+    "encoded twice with dropout on. Word dropout: the sentence with some words removed.",
+)
 mode = state["con_positives"] or "pairs"
-ui.limited_text("Pairs: anchor | positive (one per line)" if mode == "pairs"
-                else "Anchors (one per line; text after '|' is ignored)", key="con_pairs", max_chars=5000, height=160)
+ui.limited_text(
+    "Pairs: anchor | positive (one per line)"
+    if mode == "pairs"
+    else "Anchors (one per line; text after '|' is ignored)",
+    key="con_pairs",
+    max_chars=5000,
+    height=160,
+)
 p1, p2, p3 = st.columns(3)
-p1.slider("Temperature τ", 0.01, 1.0, step=0.01, key="con_temperature",
-          help="Low τ sharpens the softmax: small gaps in similarity become large gaps in probability. "
-               "SimCSE uses 0.05; CLIP learns it (about 0.01).")
+p1.slider(
+    "Temperature τ",
+    0.01,
+    1.0,
+    step=0.01,
+    key="con_temperature",
+    help="Low τ sharpens the softmax: small gaps in similarity become large gaps in probability. "
+    "SimCSE uses 0.05; CLIP learns it (about 0.01).",
+)
 if mode == "dropout":
-    p2.slider("Dropout rate", 0.0, 0.5, step=0.05, key="con_dropout",
-              help="Dropout probability in every layer of the encoder copy that makes the positives.")
+    p2.slider(
+        "Dropout rate",
+        0.0,
+        0.5,
+        step=0.05,
+        key="con_dropout",
+        help="Dropout probability in every layer of the encoder copy that makes the positives.",
+    )
 elif mode == "word dropout":
     p2.slider("Words dropped", 0.0, 0.6, step=0.05, key="con_word_drop")
 if mode != "pairs":
     p3.number_input("Seed", min_value=0, max_value=1_000_000, step=1, key="con_seed")
-st.toggle("Symmetric (CLIP-style: also columns)", key="con_symmetric",
-          help="Average the row loss (anchor → positives) with the column loss (positive → anchors).")
+st.toggle(
+    "Symmetric (CLIP-style: also columns)",
+    key="con_symmetric",
+    help="Average the row loss (anchor → positives) with the column loss (positive → anchors).",
+)
 
 with ui.friendly_errors():
     pairs = contrastive.parse_pairs(state["con_pairs"], need_positives=(mode == "pairs"))
@@ -153,43 +215,85 @@ with ui.friendly_errors():
             p_emb = contrastive.embed(lm, positives, pooling=pooling)
         elif mode == "dropout":
             positives = [f"{a} (dropout view)" for a in anchors]
-            p_emb = contrastive.dropout_embed(lm, anchors, seed=int(state["con_seed"]), pooling=pooling,
-                                              dropout=state["con_dropout"])
+            p_emb = contrastive.dropout_embed(
+                lm, anchors, seed=int(state["con_seed"]), pooling=pooling, dropout=state["con_dropout"]
+            )
         else:
             positives = contrastive.word_dropout_views(anchors, state["con_word_drop"], int(state["con_seed"]))
             p_emb = contrastive.embed(lm, positives, pooling=pooling)
-    result = contrastive.info_nce(a_emb.vectors, p_emb.vectors, state["con_temperature"],
-                                  symmetric=state["con_symmetric"])
+    result = contrastive.info_nce(
+        a_emb.vectors, p_emb.vectors, state["con_temperature"], symmetric=state["con_symmetric"]
+    )
     n = len(anchors)
     a_labels = [f"a{i + 1}. {contrastive.short_label(s, 20)}" for i, s in enumerate(anchors)]
     m = st.columns(4)
     m[0].metric("InfoNCE loss", f"{result.loss:.4g}")
     m[1].metric("Chance level (log n)", f"{math.log(n):.3f}")
     m[2].metric("Anchors whose positive is closest", f"{result.accuracy:.0%}")
-    m[3].metric("Batch", f"{n} pairs", help=f"{n * (n - 1)} in-batch negatives: every anchor against the "
-                                            f"{n - 1} positives of the other pairs.")
+    m[3].metric(
+        "Batch",
+        f"{n} pairs",
+        help=f"{n * (n - 1)} in-batch negatives: every anchor against the {n - 1} positives of the other pairs.",
+    )
     h1, h2 = ui.columns(2)
     a_ids, p_ids = [f"a{i + 1}" for i in range(n)], [f"p{i + 1}" for i in range(n)]  # the table below has the texts
-    h1.plotly_chart(con_charts.batch_heatmap(result.similarity, a_ids, p_ids, anchors, positives,
-                                             title="Cosine similarity (diagonal = positives)",
-                                             large=ui.presenter()), width="stretch", key="con_batch_sim")
-    h2.plotly_chart(con_charts.batch_heatmap(result.probs, a_ids, p_ids, anchors, positives, kind="probability",
-                                             similarity=result.similarity, title=f"Softmax of each row at τ = "
-                                             f"{result.temperature:g}", large=ui.presenter()),
-                    width="stretch", key="con_batch_prob")
-    st.plotly_chart(con_charts.row_loss_bars(result.row_loss, a_labels, anchors,
-                                             mean_loss=float(result.row_loss.mean()),
-                                             chance=math.log(n), large=ui.presenter()),
-                    width="stretch", key="con_row_loss")
+    h1.plotly_chart(
+        con_charts.batch_heatmap(
+            result.similarity,
+            a_ids,
+            p_ids,
+            anchors,
+            positives,
+            title="Cosine similarity (diagonal = positives)",
+            large=ui.presenter(),
+        ),
+        width="stretch",
+        key="con_batch_sim",
+    )
+    h2.plotly_chart(
+        con_charts.batch_heatmap(
+            result.probs,
+            a_ids,
+            p_ids,
+            anchors,
+            positives,
+            kind="probability",
+            similarity=result.similarity,
+            title=f"Softmax of each row at τ = {result.temperature:g}",
+            large=ui.presenter(),
+        ),
+        width="stretch",
+        key="con_batch_prob",
+    )
+    st.plotly_chart(
+        con_charts.row_loss_bars(
+            result.row_loss,
+            a_labels,
+            anchors,
+            mean_loss=float(result.row_loss.mean()),
+            chance=math.log(n),
+            large=ui.presenter(),
+        ),
+        width="stretch",
+        key="con_row_loss",
+    )
     st.dataframe(contrastive.infonce_frame(result, anchors, positives), hide_index=True, width="stretch")
     st.caption(
         "Each anchor's term is −log P(positive) = log(1 + Σ over negatives of e^((cos(a,n) − cos(a,p))/τ)). "
         "'Negatives' weight' is that sum: a negative adds almost nothing once it is well below the positive, "
         "so training works mostly on the hardest negatives. At chance (all similarities equal) the loss is "
-        "log n. " + ("Symmetric: the loss also averages the columns (each positive picking its anchor). "
-                     if result.symmetric else "")
-        + ("Dropout positives: the same sentence twice through an encoder copy with dropout on, as in "
-           "unsupervised SimCSE; the shared model is never changed." if mode == "dropout" else "")
+        "log n. "
+        + (
+            "Symmetric: the loss also averages the columns (each positive picking its anchor). "
+            if result.symmetric
+            else ""
+        )
+        + (
+            "Dropout positives: the same sentence twice through an encoder copy with dropout on, as in "
+            "unsupervised SimCSE; the shared model is never changed."
+            if mode == "dropout"
+            else ""
+        )
     )
 
 ui.share_link(ui.publish_state("contrastive", SHARED))

@@ -15,7 +15,17 @@ st.markdown(ui.same_tab_links(lessons.read_markdown("page_map.md")), unsafe_allo
 st.header("Models in use")
 # Described, not loaded: the first page a participant opens appears at once on a fresh server.
 # a plain table: its text wraps (a grid's columns cut it) and grows in presenter mode
-st.table(pd.DataFrame([model_cache.table_row(role, ui.selected_model_id(role), model_cache.SHARED.peek(
-    role, ui.selected_model_id(role))) for role in ("mlm", "clm", "encoder", "seq2seq")]).set_index("role"))
-st.caption("Pick other models in each page's sidebar; the Models page shows them in full. Hub models "
-           "(bert-base-uncased, gpt2, t5-small, …) load when this machine is online or has them in its local cache.")
+st.table(
+    pd.DataFrame(
+        [
+            model_cache.table_row(
+                role, ui.selected_model_id(role), model_cache.SHARED.peek(role, ui.selected_model_id(role))
+            )
+            for role in ("mlm", "clm", "encoder", "seq2seq")
+        ]
+    ).set_index("role")
+)
+st.caption(
+    "Pick other models in each page's sidebar; the Models page shows them in full. Hub models "
+    "(bert-base-uncased, gpt2, t5-small, …) load when this machine is online or has them in its local cache."
+)

@@ -28,8 +28,7 @@ if not all_lessons:
 score: lessons.Score = ui.browser_value("quiz_score", lessons.Score)
 if not 0 <= st.session_state["lesson"] < len(all_lessons):
     st.session_state["lesson"] = 0
-st.sidebar.radio("Lesson", list(range(len(all_lessons))), key="lesson",
-                 format_func=lambda i: all_lessons[i].title)
+st.sidebar.radio("Lesson", list(range(len(all_lessons))), key="lesson", format_func=lambda i: all_lessons[i].title)
 lesson = all_lessons[st.session_state["lesson"]]
 
 
@@ -59,9 +58,15 @@ def _next_token_chart(lm, text: str, top_n: int, title: str | None = None, tempe
     prompt = causal.build_prompt(lm.tokenizer, text)
     dist = causal.next_token_distribution(lm, prompt.encoded, top_n=top_n)
     probs = causal.apply_sampling(dist.logits, temperature=temperature).scaled if temperature != 1 else dist.probs
-    st.plotly_chart(probability_bars([c.piece for c in dist.top], [probs[c.token_id] for c in dist.top], large=large,
-                                     title=title.format(prompt=prompt.text[-40:]) if title else None),
-                    width="stretch")
+    st.plotly_chart(
+        probability_bars(
+            [c.piece for c in dist.top],
+            [probs[c.token_id] for c in dist.top],
+            large=large,
+            title=title.format(prompt=prompt.text[-40:]) if title else None,
+        ),
+        width="stretch",
+    )
     return dist, probs
 
 
@@ -77,16 +82,26 @@ def widget_next_token(example: str) -> None:
     if (found := _models("clm")) is None:
         return
     text = ui.limited_text("Prompt", key=f"lw_{lesson.slug}", value=example, **LINE)
-    temperature = st.slider("Temperature", 0.1, 2.0, 1.0, 0.1, key=f"lw_{lesson.slug}_temperature",
-                            help="The logits are divided by the temperature before the softmax: below 1 sharpens "
-                                 "the distribution, above 1 flattens it and gives unlikely tokens a chance.")
+    temperature = st.slider(
+        "Temperature",
+        0.1,
+        2.0,
+        1.0,
+        0.1,
+        key=f"lw_{lesson.slug}_temperature",
+        help="The logits are divided by the temperature before the softmax: below 1 sharpens "
+        "the distribution, above 1 flattens it and gives unlikely tokens a chance.",
+    )
     with ui.friendly_errors():
-        dist, probs = _next_token_chart(found[0], text, top_n=10, title="Next token after “{prompt}”",
-                                        temperature=temperature)
+        dist, probs = _next_token_chart(
+            found[0], text, top_n=10, title="Next token after “{prompt}”", temperature=temperature
+        )
         entropy = causal.entropy_bits(probs)
-        st.caption(f"At temperature {temperature:g} the top 10 hold {sum(probs[c.token_id] for c in dist.top):.0%} "
-                   f"of the probability. Entropy {entropy:.2f} bits: as unsure as a fair choice between "
-                   f"{2 ** entropy:.1f} tokens.")
+        st.caption(
+            f"At temperature {temperature:g} the top 10 hold {sum(probs[c.token_id] for c in dist.top):.0%} "
+            f"of the probability. Entropy {entropy:.2f} bits: as unsure as a fair choice between "
+            f"{2**entropy:.1f} tokens."
+        )
 
 
 def widget_compare(example: str) -> None:
@@ -100,17 +115,25 @@ def widget_compare(example: str) -> None:
         words = [w.text for w in comp.words]
         if default is None:
             default = words.index(lesson.word) if lesson.word in words else min(2, len(words) - 1)
-        pick = st.selectbox("Hide the word", list(range(len(words))), index=default, format_func=lambda i: words[i],
-                            key=f"lw_{lesson.slug}_word")
+        pick = st.selectbox(
+            "Hide the word",
+            list(range(len(words))),
+            index=default,
+            format_func=lambda i: words[i],
+            key=f"lw_{lesson.slug}_word",
+        )
         sides = compare.predict_word(comp, mlm_lm, clm_lm, pick, k=6)
         cols = st.columns(2)
         for col, side, label in zip(cols, sides, ("Masked LM (both sides)", "Causal LM (left only)")):
             with col:
                 st.plotly_chart(word_bars(side.words, large=large, title=label), width="stretch")
                 if side.recovered is not None:
-                    st.caption(("Recovered" if side.recovered else "Did not recover") + f" **{words[pick]}**"
-                               + ("" if side.recovered or not side.words.answer_rank else
-                                  f" (#{side.words.answer_rank})") + ".")
+                    st.caption(
+                        ("Recovered" if side.recovered else "Did not recover")
+                        + f" **{words[pick]}**"
+                        + ("" if side.recovered or not side.words.answer_rank else f" (#{side.words.answer_rank})")
+                        + "."
+                    )
 
 
 def widget_span(example: str) -> None:
@@ -131,13 +154,14 @@ def widget_contrastive(example: str) -> None:
         return
     lm = found[0]
     default = "\n".join([example, "Someone is strumming a guitar.", "A chef is cooking pasta in a kitchen."])
-    text = ui.limited_text("One sentence per line", key=f"lw_{lesson.slug}", value=default, max_chars=2000,
-                           height=110)
+    text = ui.limited_text("One sentence per line", key=f"lw_{lesson.slug}", value=default, max_chars=2000, height=110)
     with ui.friendly_errors():
         emb = contrastive.embed(lm, text)
         labels = [contrastive.short_label(s) for s in emb.sentences]
-        st.plotly_chart(similarity_heatmap(contrastive.cosine_matrix(emb.vectors), labels, emb.sentences,
-                                           large=large), width="stretch")
+        st.plotly_chart(
+            similarity_heatmap(contrastive.cosine_matrix(emb.vectors), labels, emb.sentences, large=large),
+            width="stretch",
+        )
 
 
 def widget_stages(_example: str) -> None:
@@ -149,8 +173,14 @@ def widget_stages(_example: str) -> None:
     )
 
 
-WIDGETS = {"fill_mask": widget_fill_mask, "next_token": widget_next_token, "compare": widget_compare,
-           "span": widget_span, "contrastive": widget_contrastive, "stages": widget_stages}
+WIDGETS = {
+    "fill_mask": widget_fill_mask,
+    "next_token": widget_next_token,
+    "compare": widget_compare,
+    "span": widget_span,
+    "contrastive": widget_contrastive,
+    "stages": widget_stages,
+}
 
 # --------------------------------------------------------------------------- lesson
 
@@ -167,8 +197,9 @@ if live_col is not None:
 
 nav = st.columns([1, 1, 4])
 nav[0].button("← Previous", on_click=_go, args=(-1,), disabled=st.session_state["lesson"] == 0, key="lesson_prev")
-nav[1].button("Next →", on_click=_go, args=(1,), disabled=st.session_state["lesson"] == len(all_lessons) - 1,
-              key="lesson_next")
+nav[1].button(
+    "Next →", on_click=_go, args=(1,), disabled=st.session_state["lesson"] == len(all_lessons) - 1, key="lesson_next"
+)
 
 # --------------------------------------------------------------------------- quiz
 
@@ -198,8 +229,15 @@ for i, q in enumerate(lesson.questions):
         st.markdown(f"**{i + 1}. {q.prompt}**" + (f"\n\n`{q.text}`" if q.text else ""))
         if locked is not None:  # answered: the answer given, locked, with its feedback (also after coming back)
             st.session_state[f"quiz_{qid}"] = locked
-        choice = st.radio("Your answer", list(range(len(q.options))), format_func=lambda j, q=q: q.options[j],
-                          index=None, key=f"quiz_{qid}", label_visibility="collapsed", disabled=locked is not None)
+        choice = st.radio(
+            "Your answer",
+            list(range(len(q.options))),
+            format_func=lambda j, q=q: q.options[j],
+            index=None,
+            key=f"quiz_{qid}",
+            label_visibility="collapsed",
+            disabled=locked is not None,
+        )
         if locked is None:
             label = "Check" if q.kind == "choice" else "Reveal the model's answer"
             st.button(label, key=f"quiz_btn_{qid}", disabled=choice is None, on_click=_answer, args=(qid,))
@@ -220,12 +258,17 @@ for i, q in enumerate(lesson.questions):
                         if hit:
                             st.success(f"Right: the model's top answer is “{top[0]}”. {q.why}")
                         elif rank5:
-                            st.warning(f"Close: your guess is the model's #{rank5}; its top answer is “{top[0]}”. "
-                                       f"{q.why}")
+                            st.warning(
+                                f"Close: your guess is the model's #{rank5}; its top answer is “{top[0]}”. {q.why}"
+                            )
                         else:
-                            st.error(f"The model's top answer is “{top[0]}”, and your guess is not in its top 5. "
-                                     f"{q.why}")
+                            st.error(
+                                f"The model's top answer is “{top[0]}”, and your guess is not in its top 5. {q.why}"
+                            )
 
-st.sidebar.metric("Quiz score", f"{score.right} / {score.answered}",
-                  help="Right answers / questions answered in this browser (first answer counts).")
+st.sidebar.metric(
+    "Quiz score",
+    f"{score.right} / {score.answered}",
+    help="Right answers / questions answered in this browser (first answer counts).",
+)
 ui.publish_state("lessons", DEFAULTS)

@@ -35,7 +35,8 @@ def _on_mask_click() -> None:
     enc = st.session_state.get("_mlm_enc")
     if enc is not None and st.session_state.get("mlm_whole_word"):
         st.session_state["mlm_masked"] = mlm.update_word_selection(
-            enc, st.session_state.get("_mlm_shown", []), st.session_state.get("mlm_masked") or [])
+            enc, st.session_state.get("_mlm_shown", []), st.session_state.get("mlm_masked") or []
+        )
 
 
 def _new_draw() -> None:
@@ -44,13 +45,15 @@ def _new_draw() -> None:
 
 def _prediction_charts(predictions: list, key: str) -> None:
     """A bar chart per blank, two a row, for the first few blanks; the table lists them all."""
-    shown = predictions[:mlm_charts.MAX_BLANK_CHARTS]
+    shown = predictions[: mlm_charts.MAX_BLANK_CHARTS]
     # one element for all of them, keyed by place ("the blanks' charts"): a changed blank redraws its chart in
     # place, and every chart is drawn as soon as the predictions arrive, not one by one with the page between
     chart.plotly_charts([mlm_charts.prediction_chart(p, large=large) for p in shown], key=key, columns=2)
     if len(predictions) > len(shown):
-        st.caption(f"Charts for the first {len(shown)} of the {len(predictions)} blanks; the table has "
-                   "every blank, and the CSV download every candidate.")
+        st.caption(
+            f"Charts for the first {len(shown)} of the {len(predictions)} blanks; the table has "
+            "every blank, and the CSV download every candidate."
+        )
 
 
 def _word_title(blank) -> str:
@@ -60,8 +63,14 @@ def _word_title(blank) -> str:
 
 def _csv_download(make_frame, label: str, file_name: str, key: str) -> None:
     """A CSV download made only when it is clicked (not on every rerun)."""
-    st.download_button(label, lambda: make_frame().to_csv(index=False).encode("utf-8"), file_name=file_name,
-                       mime="text/csv", key=key, on_click="ignore")
+    st.download_button(
+        label,
+        lambda: make_frame().to_csv(index=False).encode("utf-8"),
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        on_click="ignore",
+    )
 
 
 st.title("Masked LM: the cloze game")
@@ -73,17 +82,32 @@ ui.intro(
 ui.model_picker("mlm")
 lm = ui.get_model("mlm")
 if lm is None:
-    st.info("This page needs a masked LM. Pick one in the sidebar: the offline default once it is built, or a "
-            "hub model such as bert-base-uncased (`[MASK]`) or distilroberta-base (`<mask>`) when online.")
+    st.info(
+        "This page needs a masked LM. Pick one in the sidebar: the offline default once it is built, or a "
+        "hub model such as bert-base-uncased (`[MASK]`) or distilroberta-base (`<mask>`) when online."
+    )
     st.stop()
-st.sidebar.caption(f"{lm.info.name}: {lm.info.params_millions:.0f} M parameters, {lm.info.layers} layers, "
-                   f"up to {lm.info.max_length} tokens.")
+st.sidebar.caption(
+    f"{lm.info.name}: {lm.info.params_millions:.0f} M parameters, {lm.info.layers} layers, "
+    f"up to {lm.info.max_length} tokens."
+)
 
 left, right = st.columns([1, 3])
-example = ui.example_box({name: ex["text"] for name, ex in PRESETS.items()}, key="mlm_preset", text_key="mlm_text",
-                         container=left, help="Workshop examples; picking one masks its key word.")
-ui.limited_text("Text", key="mlm_text", max_chars=5000, container=right, height=68,
-                help="Type or paste any text. Type [MASK] or <mask> to leave a blank with no answer.")
+example = ui.example_box(
+    {name: ex["text"] for name, ex in PRESETS.items()},
+    key="mlm_preset",
+    text_key="mlm_text",
+    container=left,
+    help="Workshop examples; picking one masks its key word.",
+)
+ui.limited_text(
+    "Text",
+    key="mlm_text",
+    max_chars=5000,
+    container=right,
+    height=68,
+    help="Type or paste any text. Type [MASK] or <mask> to leave a blank with no answer.",
+)
 if example is not None:
     st.caption(f"**What this example shows:** {PRESETS[example]['claim']}")
 
@@ -104,8 +128,9 @@ if st.session_state.get("_mlm_signature") != signature:
     first_visit = "_mlm_signature" not in st.session_state
     st.session_state["_mlm_signature"] = signature
     if not (first_visit and st.session_state.get("mlm_masked")):
-        words = next((ex["words"] for ex in PRESETS.values() if mlm.replace_mask_markers(ex["text"], tok) == enc.text),
-                     [])
+        words = next(
+            (ex["words"] for ex in PRESETS.values() if mlm.replace_mask_markers(ex["text"], tok) == enc.text), []
+        )
         st.session_state["mlm_masked"] = mlm.positions_of_words(enc, words)
 selected = [p for p in (st.session_state.get("mlm_masked") or []) if p in options]
 if st.session_state.get("mlm_whole_word"):
@@ -115,17 +140,29 @@ st.session_state["_mlm_enc"] = enc
 st.session_state["_mlm_shown"] = selected
 
 labels = dict(zip(options, unique_labels([enc.pieces[p] for p in options])))
-st.pills("Your text as the model's tokens: click tokens to mask them", options, selection_mode="multi",
-         format_func=labels.get, key="mlm_masked", on_change=_on_mask_click,
-         help="Pieces starting with ## (BERT) continue a word; ␣ marks a leading space (RoBERTa, GPT-2). "
-              "Special tokens such as [CLS] and [SEP] are never masked.")
+st.pills(
+    "Your text as the model's tokens: click tokens to mask them",
+    options,
+    selection_mode="multi",
+    format_func=labels.get,
+    key="mlm_masked",
+    on_change=_on_mask_click,
+    help="Pieces starting with ## (BERT) continue a word; ␣ marks a leading space (RoBERTa, GPT-2). "
+    "Special tokens such as [CLS] and [SEP] are never masked.",
+)
 opt1, opt2 = st.columns([1, 2])
-opt1.toggle("Whole-word masking", key="mlm_whole_word",
-            help="Mask every piece of a word together, so the model cannot peek at the rest of the word; the "
-                 "guesses are then whole words.")
+opt1.toggle(
+    "Whole-word masking",
+    key="mlm_whole_word",
+    help="Mask every piece of a word together, so the model cannot peek at the rest of the word; the "
+    "guesses are then whole words.",
+)
 if st.session_state["mlm_whole_word"]:
-    opt1.toggle("Show sub-word pieces", key="mlm_pieces",
-                help="Each masked piece's own guesses, as the model's output layer gives them.")
+    opt1.toggle(
+        "Show sub-word pieces",
+        key="mlm_pieces",
+        help="Each masked piece's own guesses, as the model's output layer gives them.",
+    )
 opt2.slider("Predictions shown per blank (top-k)", 1, 25, key="mlm_k")
 k = int(st.session_state["mlm_k"])
 
@@ -137,48 +174,73 @@ with tabs[0]:
 
         def model_input() -> None:
             st.caption("What the model sees (hover a token for its position):")
-            st.html(mlm_charts.fill_strip_html(enc.pieces, enc.special, masked, blanks, mask_label, large=large)
-                    + mlm_charts.legend_html(["masked", "blank"] if blanks else ["masked"]))
+            st.html(
+                mlm_charts.fill_strip_html(enc.pieces, enc.special, masked, blanks, mask_label, large=large)
+                + mlm_charts.legend_html(["masked", "blank"] if blanks else ["masked"])
+            )
 
         if not masked and not blanks:
             model_input()
-            st.info(f"Nothing is masked yet. Click one or more tokens above to hide them, or type {mask_label} "
-                    "in the text to leave a blank.")
+            st.info(
+                f"Nothing is masked yet. Click one or more tokens above to hide them, or type {mask_label} "
+                "in the text to leave a blank."
+            )
         elif st.session_state["mlm_whole_word"] and not st.session_state["mlm_pieces"]:
             with ui.friendly_errors():  # whole words: each hidden word's candidates are words, not pieces
                 found = whole_words.fill_words(lm, enc, masked, k=k)
-                shown = found[:mlm_charts.MAX_BLANK_CHARTS]
-                chart.plotly_charts([word_bars(b.words, large=large, title=_word_title(b)) for b in shown],
-                                    key="mlm_chart", columns=2)
+                shown = found[: mlm_charts.MAX_BLANK_CHARTS]
+                chart.plotly_charts(
+                    [word_bars(b.words, large=large, title=_word_title(b)) for b in shown], key="mlm_chart", columns=2
+                )
                 model_input()
                 recovered = [b.words.recovered for b in found if b.words.answer is not None]
                 c1, c2 = st.columns(2)
-                c1.metric("Hidden words", len(found), help="Masked words and typed blanks, each guessed as a whole "
-                                                         "word with the others still hidden.")
-                c2.metric("Recovered (top word)", f"{sum(recovered)} of {len(recovered)}" if recovered else "—",
-                          help="Words whose top candidate is the hidden word itself.")
+                c1.metric(
+                    "Hidden words",
+                    len(found),
+                    help="Masked words and typed blanks, each guessed as a whole word with the others still hidden.",
+                )
+                c2.metric(
+                    "Recovered (top word)",
+                    f"{sum(recovered)} of {len(recovered)}" if recovered else "—",
+                    help="Words whose top candidate is the hidden word itself.",
+                )
                 st.table(mlm_charts.word_table(found, enc), hide_index=True)
-                st.caption("Whole words: the model tries 1, 2 and 3 pieces for each blank and scores a word by its "
-                           "pieces' probabilities, each read from both sides with the later pieces still hidden, "
-                           "times the probability that the word ends there. Turn on *Show sub-word pieces* for the "
-                           "pieces' own guesses.")
+                st.caption(
+                    "Whole words: the model tries 1, 2 and 3 pieces for each blank and scores a word by its "
+                    "pieces' probabilities, each read from both sides with the later pieces still hidden, "
+                    "times the probability that the word ends there. Turn on *Show sub-word pieces* for the "
+                    "pieces' own guesses."
+                )
         else:
             with ui.friendly_errors():
                 result = mlm.fill_mask(lm, enc, masked, k=k)
                 _prediction_charts(result.predictions, "mlm_chart")  # the result first: on the first screen
                 model_input()
                 c1, c2 = st.columns(2)
-                c1.metric("Blanks", len(result.predictions),
-                          help="Masked tokens and typed blanks: all predicted in one pass of the model.")
+                c1.metric(
+                    "Blanks",
+                    len(result.predictions),
+                    help="Masked tokens and typed blanks: all predicted in one pass of the model.",
+                )
                 loss = result.mean_loss
-                c2.metric("Mean loss at the blanks", f"{loss:.2f} nats" if loss is not None else "—",
-                          help="Cross-entropy -ln p(answer), averaged over the blanks: what training minimises.")
+                c2.metric(
+                    "Mean loss at the blanks",
+                    f"{loss:.2f} nats" if loss is not None else "—",
+                    help="Cross-entropy -ln p(answer), averaged over the blanks: what training minimises.",
+                )
                 # a plain table, lighter to draw than a data grid (the CSV download has every candidate)
                 st.table(mlm_charts.prediction_table(result.summary_frame()), hide_index=True)
-                st.caption("All blanks are predicted in one pass, each without seeing the others' answers: the "
-                           "model guesses every blank independently.")
-                _csv_download(result.predictions_frame, "Download predictions (CSV)", "masked-lm-predictions.csv",
-                              "mlm_download_predictions")
+                st.caption(
+                    "All blanks are predicted in one pass, each without seeing the others' answers: the "
+                    "model guesses every blank independently."
+                )
+                _csv_download(
+                    result.predictions_frame,
+                    "Download predictions (CSV)",
+                    "masked-lm-predictions.csv",
+                    "mlm_download_predictions",
+                )
 
 with tabs[1]:
     if tabs[1].open:
@@ -193,21 +255,34 @@ with tabs[1]:
         c2.number_input("Seed", 0, 9_999, step=1, key="mlm_seed", help="Same seed, same draw.")
         c3.button("New draw", on_click=_new_draw, key="mlm_new_draw", width="stretch")
         with ui.friendly_errors():
-            draw = mlm.mask_tokens(enc, tok, st.session_state["mlm_rate"] / 100, int(st.session_state["mlm_seed"]),
-                                   whole_word=bool(st.session_state["mlm_whole_word"]))
+            draw = mlm.mask_tokens(
+                enc,
+                tok,
+                st.session_state["mlm_rate"] / 100,
+                int(st.session_state["mlm_seed"]),
+                whole_word=bool(st.session_state["mlm_whole_word"]),
+            )
             counts = draw.counts()
-            st.markdown(f"**{len(draw.chosen)} of {count(len(draw.candidates), 'token')}** chosen "
-                        f"({len(draw.chosen) / len(draw.candidates):.0%}): {counts[mlm.MASKED]} → mask token, "
-                        f"{counts[mlm.RANDOM]} → random token, {counts[mlm.KEPT]} unchanged.")
-            st.html(mlm_charts.recipe_strip_html(enc.pieces, draw.input_pieces, draw.actions, enc.special, large=large)
-                    + mlm_charts.legend_html(["masked", "random", "kept"]))
+            st.markdown(
+                f"**{len(draw.chosen)} of {count(len(draw.candidates), 'token')}** chosen "
+                f"({len(draw.chosen) / len(draw.candidates):.0%}): {counts[mlm.MASKED]} → mask token, "
+                f"{counts[mlm.RANDOM]} → random token, {counts[mlm.KEPT]} unchanged."
+            )
+            st.html(
+                mlm_charts.recipe_strip_html(enc.pieces, draw.input_pieces, draw.actions, enc.special, large=large)
+                + mlm_charts.legend_html(["masked", "random", "kept"])
+            )
             st.subheader("The training pair")
-            st.dataframe(mlm_charts.style_training_pair(mlm.training_pair_frame(draw, tok)), hide_index=True,
-                         width="stretch")
+            st.dataframe(
+                mlm_charts.style_training_pair(mlm.training_pair_frame(draw, tok)), hide_index=True, width="stretch"
+            )
             st.subheader("What the model predicts at the chosen positions")
             trained = mlm.predict_training_pair(lm, draw, k=k)
-            st.metric("Masked-LM loss on this example", f"{trained.mean_loss:.2f} nats",
-                      help="The mean of -ln p(label) over the chosen positions: the number training pushes down.")
+            st.metric(
+                "Masked-LM loss on this example",
+                f"{trained.mean_loss:.2f} nats",
+                help="The mean of -ln p(label) over the chosen positions: the number training pushes down.",
+            )
             st.dataframe(mlm_charts.prediction_table(trained.summary_frame()), hide_index=True, width="stretch")
             with st.expander("Prediction charts for each chosen position"):
                 _prediction_charts(trained.predictions, "mlm_recipe_chart")
@@ -229,11 +304,18 @@ with tabs[2]:
                 started, drawn = time.monotonic(), 0.0
                 for pll, done, total in mlm.pseudo_log_likelihood_batches(lm, enc):
                     spent = time.monotonic() - started
-                    bar.progress(done / total, text=f"Masked {done} of {count(total, 'token')} in turn · about "
-                                                    f"{spent / done * (total - done):.0f} s left (change the text to stop)")
+                    bar.progress(
+                        done / total,
+                        text=f"Masked {done} of {count(total, 'token')} in turn · about "
+                        f"{spent / done * (total - done):.0f} s left (change the text to stop)",
+                    )
                     if done < total and time.monotonic() - drawn > 1.5:
-                        live.plotly_chart(mlm_charts.pseudo_likelihood_strip(
-                            pll, large=large, title=f"The first {done} of {count(total, 'token')} scored…"), width="stretch")
+                        live.plotly_chart(
+                            mlm_charts.pseudo_likelihood_strip(
+                                pll, large=large, title=f"The first {done} of {count(total, 'token')} scored…"
+                            ),
+                            width="stretch",
+                        )
                         drawn = time.monotonic()
                 cache[cache_key] = pll
                 bar.empty()
@@ -243,18 +325,29 @@ with tabs[2]:
             c1, c2, c3 = st.columns(3)
             c1.metric("Pseudo-perplexity", f"{pll.pseudo_perplexity:,.1f}")
             c2.metric("Pseudo-log-likelihood", f"{pll.total:.1f} nats")
-            c3.metric("Most surprising token", pll.pieces[worst], f"{pll.surprisals[worst]:.1f} nats",
-                      delta_color="off", delta_arrow="off")
-            strip = mlm_charts.pseudo_likelihood_strip(pll, large=large,
-                                                       title="How surprised is the model by each actual token?")
+            c3.metric(
+                "Most surprising token",
+                pll.pieces[worst],
+                f"{pll.surprisals[worst]:.1f} nats",
+                delta_color="off",
+                delta_arrow="off",
+            )
+            strip = mlm_charts.pseudo_likelihood_strip(
+                pll, large=large, title="How surprised is the model by each actual token?"
+            )
             st.plotly_chart(strip, width="stretch", key="mlm_surprisal_strip")
             if pll.skipped:
                 st.caption(f"{len(pll.skipped)} typed blank(s) have no actual token and are not scored.")
-            st.dataframe(pll.frame(), hide_index=True, width="stretch", column_config={
-                "probability": st.column_config.NumberColumn(format="percent"),
-                "guess probability": st.column_config.NumberColumn(format="percent"),
-                "surprisal (nats)": st.column_config.NumberColumn(format="%.2f"),
-            })
+            st.dataframe(
+                pll.frame(),
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "probability": st.column_config.NumberColumn(format="percent"),
+                    "guess probability": st.column_config.NumberColumn(format="percent"),
+                    "surprisal (nats)": st.column_config.NumberColumn(format="%.2f"),
+                },
+            )
             _csv_download(pll.frame, "Download token scores (CSV)", "masked-lm-surprisal.csv", "mlm_download_pll")
 
 ui.share_link(ui.publish_state("masked_lm", SHARED))

@@ -31,14 +31,20 @@ for role in models.ROLES:
             with st.expander(f"Why is the {models.ROLE_NAMES[role].lower()} '{model_id}' not available?"):
                 ui.get_model(role, model_id)
     else:
-        st.info(f"No offline {models.ROLE_NAMES[role]} ships with this app: pick a hub id such as "
-                f"{', '.join(models.SUGGESTED[role][:2])} in the sidebar (needs a connection or a local cache).")
+        st.info(
+            f"No offline {models.ROLE_NAMES[role]} ships with this app: pick a hub id such as "
+            f"{', '.join(models.SUGGESTED[role][:2])} in the sidebar (needs a connection or a local cache)."
+        )
 
 st.header("The offline masked LMs")
 smollm2_mlm = ui.get_model("mlm", models.SMOLLM2_MLM, quiet=True)
-products = (" On this server its blocks' matrix products are computed in bfloat16 (this CPU multiplies bfloat16 "
-            "natively: about 1.5× faster, probabilities the same to about three digits; `SSL_EXPLORER_BF16=0` "
-            "keeps float32)." if smollm2_mlm is not None and smollm2_mlm.extra.get("products") == "bfloat16" else "")
+products = (
+    " On this server its blocks' matrix products are computed in bfloat16 (this CPU multiplies bfloat16 "
+    "natively: about 1.5× faster, probabilities the same to about three digits; `SSL_EXPLORER_BF16=0` "
+    "keeps float32)."
+    if smollm2_mlm is not None and smollm2_mlm.extra.get("products") == "bfloat16"
+    else ""
+)
 st.markdown(
     f"- **{models.SMOLLM2_MLM}** (the default): the causal LM SmolLM2 itself, its blocks given full attention "
     "so that they read both sides of a blank (small low-rank updates taught them to). Same weights and tokenizer "

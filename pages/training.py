@@ -34,11 +34,19 @@ DEFAULTS = {
     "probes_cls": "What a wonderful afternoon!\nThe food was cold and the waiter was rude.",
     "probes_sft": "What is a rainbow?\nWhy do birds fly?",
 }
-MODES = {"scratch": "Pretrain from scratch", "continue": "Continue self-supervised training",
-         "supervised": "Supervised fine-tuning", "stages": "Three stages on one model"}
+MODES = {
+    "scratch": "Pretrain from scratch",
+    "continue": "Continue self-supervised training",
+    "supervised": "Supervised fine-tuning",
+    "stages": "Three stages on one model",
+}
 OBJECTIVES = {"mlm": "Masked LM (fill in blanks)", "clm": "Causal LM (next token)"}
 TASKS = {"classify": "Sentence classification (encoder + head)", "sft": "SFT of the causal LM (prompt -> response)"}
-CORPUS_CHOICES = {**{k: c.title for k, c in training.CORPORA.items()}, "paste": "Paste text", "upload": "Upload a .txt file"}
+CORPUS_CHOICES = {
+    **{k: c.title for k, c in training.CORPORA.items()},
+    "paste": "Paste text",
+    "upload": "Upload a .txt file",
+}
 STEP_CHOICES = [training.AUTO, 10, 20, 50, 100, 200, 300, 500, 1000, 2000]
 LR_CHOICES = [training.AUTO, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 BATCH_CHOICES = [training.AUTO, 1, 2, 4, 8, 16, 32]
@@ -47,10 +55,17 @@ PROBE_CHARS = training.MAX_PROBES * (training.MAX_FIELD_CHARS + 1)  # the probes
 
 # Every input lives in session state under train_<name>; a link carries the ones with a fixed type.
 SHARED = {f"train_{k}": v for k, v in DEFAULTS.items() if k not in ("steps", "lr", "batch", "seq_len", "layers")}
-LIMITS = {"train_mode": list(MODES), "train_arch": list(training.ARCHS), "train_size": list(training.SIZES),
-          "train_corpus": [c for c in CORPUS_CHOICES if c != "upload"], "train_objective": list(OBJECTIVES),
-          "train_task": list(TASKS), "train_data": ["bundled", "upload"], "train_seed": (0, 10_000),
-          "train_smoothing": (0.0, 0.95)}
+LIMITS = {
+    "train_mode": list(MODES),
+    "train_arch": list(training.ARCHS),
+    "train_size": list(training.SIZES),
+    "train_corpus": [c for c in CORPUS_CHOICES if c != "upload"],
+    "train_objective": list(OBJECTIVES),
+    "train_task": list(TASKS),
+    "train_data": ["bundled", "upload"],
+    "train_seed": (0, 10_000),
+    "train_smoothing": (0.0, 0.95),
+}
 ui.page_state("training", SHARED, LIMITS, local={f"train_{k}": v for k, v in DEFAULTS.items()})
 
 RUN, FIGURE = "training_run", "training_figure"
@@ -63,9 +78,11 @@ def _auto(value, resolved) -> str:
 
 ui.set_threads()
 st.title("Live training")
-ui.intro("Watch a model learn while it trains, on this server's CPU. **Self-supervised** modes make their own "
-            "labels from raw text (the next token, or a hidden word); **supervised** fine-tuning learns from labels "
-            "a person wrote.")
+ui.intro(
+    "Watch a model learn while it trains, on this server's CPU. **Self-supervised** modes make their own "
+    "labels from raw text (the next token, or a hidden word); **supervised** fine-tuning learns from labels "
+    "a person wrote."
+)
 
 mode = st.radio("What to train", list(MODES), format_func=MODES.get, key="train_mode", horizontal=True)
 if mode == "stages":  # pretraining → SFT → DPO on one tiny model: a view of its own
@@ -80,8 +97,9 @@ left, right = st.columns(2)
 with left:
     if mode == "scratch":
         arch = st.radio("Architecture", list(training.ARCHS), format_func=training.ARCHS.get, key="train_arch")
-        size = st.selectbox("Model size", list(training.SIZES), format_func=lambda k: training.SIZES[k].label,
-                            key="train_size")
+        size = st.selectbox(
+            "Model size", list(training.SIZES), format_func=lambda k: training.SIZES[k].label, key="train_size"
+        )
         kind, objective = "scratch", "clm" if arch == "gpt" else "mlm"
     elif mode == "continue":
         objective = st.radio("Objective", list(OBJECTIVES), format_func=OBJECTIVES.get, key="train_objective")
@@ -95,43 +113,67 @@ with left:
         lm = ui.get_model("clm" if kind == "sft" else "encoder")
 with right:
     if kind in ("scratch", "continue"):
-        corpus = st.selectbox("Training text", list(CORPUS_CHOICES), format_func=CORPUS_CHOICES.get,
-                              key="train_corpus")
+        corpus = st.selectbox("Training text", list(CORPUS_CHOICES), format_func=CORPUS_CHOICES.get, key="train_corpus")
         with ui.friendly_errors():
             if corpus == "paste":
-                source_text = ui.limited_text("Your text", key="train_text", max_chars=training.MAX_TEXT_CHARS,
-                                              height=150, placeholder=f"Paste at least {training.MIN_TEXT_CHARS} "
-                                                                      "characters…")
+                source_text = ui.limited_text(
+                    "Your text",
+                    key="train_text",
+                    max_chars=training.MAX_TEXT_CHARS,
+                    height=150,
+                    placeholder=f"Paste at least {training.MIN_TEXT_CHARS} characters…",
+                )
                 source_name = "pasted text"
                 if source_text.strip():
                     source_text, data_notes = training.training_text(source_text)
             elif corpus == "upload":
                 # Any type is accepted here and checked below, where the checks' messages appear under the
                 # uploader; a file over the size limit is refused by the browser with its reason shown.
-                up = st.file_uploader("A plain-text file (UTF-8)", type=None, key="train_upload",
-                                      max_upload_size=training.UPLOAD_WIDGET_MB, help=training.upload_limits("text"))
+                up = st.file_uploader(
+                    "A plain-text file (UTF-8)",
+                    type=None,
+                    key="train_upload",
+                    max_upload_size=training.UPLOAD_WIDGET_MB,
+                    help=training.upload_limits("text"),
+                )
                 st.caption(training.upload_limits("text"))
                 source_name = up.name if up is not None else ""
                 if up is not None:
-                    source_text, data_notes = training.training_text(training.decode_upload(up.getvalue(), "uploaded file"))
+                    source_text, data_notes = training.training_text(
+                        training.decode_upload(up.getvalue(), "uploaded file")
+                    )
             else:
                 source_text, source_name = training.corpus_text(corpus), training.CORPORA[corpus].title
                 st.caption(training.CORPORA[corpus].description)
         if source_text:
             st.caption(f"{len(source_text):,} characters of text.")
         probe_key = "probes_mlm" if objective == "mlm" else "probes_clm"
-        probes_text = ui.limited_text("Probes (one per line" + (", with [MASK])" if objective == "mlm" else ")"),
-                                      key=f"train_{probe_key}", max_chars=PROBE_CHARS, what="probes", height=100,
-                                      help="Shown before and after training (and at checkpoints when pretraining).")
+        probes_text = ui.limited_text(
+            "Probes (one per line" + (", with [MASK])" if objective == "mlm" else ")"),
+            key=f"train_{probe_key}",
+            max_chars=PROBE_CHARS,
+            what="probes",
+            height=100,
+            help="Shown before and after training (and at checkpoints when pretraining).",
+        )
     else:
-        data = st.radio("Examples", ["bundled", "upload"], key="train_data", horizontal=True,
-                        format_func=lambda d: "Bundled examples" if d == "bundled" else "Upload a CSV")
+        data = st.radio(
+            "Examples",
+            ["bundled", "upload"],
+            key="train_data",
+            horizontal=True,
+            format_func=lambda d: "Bundled examples" if d == "bundled" else "Upload a CSV",
+        )
         with ui.friendly_errors():
             if data == "upload":
                 cols = "text,label" if kind == "classify" else "prompt,response"
-                up = st.file_uploader(f"CSV with the columns {cols}", type=None, key=f"train_upload_{kind}",
-                                      max_upload_size=training.UPLOAD_WIDGET_MB,
-                                      help=training.upload_limits(kind))  # any type: checked below (see above)
+                up = st.file_uploader(
+                    f"CSV with the columns {cols}",
+                    type=None,
+                    key=f"train_upload_{kind}",
+                    max_upload_size=training.UPLOAD_WIDGET_MB,
+                    help=training.upload_limits(kind),
+                )  # any type: checked below (see above)
                 st.caption(training.upload_limits(kind))
                 source_name = up.name if up is not None else ""
                 if up is not None and kind == "classify":
@@ -146,10 +188,17 @@ with right:
             counts = examples["label"].value_counts()
             st.caption(f"{len(examples)} examples: " + ", ".join(f"{n} {lab}" for lab, n in counts.items()) + ".")
         if pairs is not None:
-            st.caption(f"{len(pairs)} prompt-response pairs, e.g. \u201c{pairs[0][0]}\u201d \u2192 \u201c{pairs[0][1]}\u201d")
+            st.caption(
+                f"{len(pairs)} prompt-response pairs, e.g. \u201c{pairs[0][0]}\u201d \u2192 \u201c{pairs[0][1]}\u201d"
+            )
         probe_key = "probes_cls" if kind == "classify" else "probes_sft"
-        probes_text = ui.limited_text("Your sentences to classify" if kind == "classify" else "Test prompts (one per line)",
-                                      key=f"train_{probe_key}", max_chars=PROBE_CHARS, what="probes", height=90)
+        probes_text = ui.limited_text(
+            "Your sentences to classify" if kind == "classify" else "Test prompts (one per line)",
+            key=f"train_{probe_key}",
+            max_chars=PROBE_CHARS,
+            what="probes",
+            height=90,
+        )
     ui.notes(data_notes)
 
 n_params = lm.info.params if lm is not None else 0
@@ -160,27 +209,62 @@ with st.expander("Training settings", expanded=False):
     seed = c3.number_input("Seed", min_value=0, max_value=10_000, step=1, key="train_seed")
     batch = c1.selectbox("Batch size", BATCH_CHOICES, key="train_batch")
     seq_len = c2.selectbox("Tokens per sequence", SEQ_CHOICES, key="train_seq_len")
-    layers = c3.selectbox("Layers that learn", training.LAYER_CHOICES, key="train_layers", disabled=kind == "scratch",
-                          help="Training only the top layers of a large model is much faster.")
+    layers = c3.selectbox(
+        "Layers that learn",
+        training.LAYER_CHOICES,
+        key="train_layers",
+        disabled=kind == "scratch",
+        help="Training only the top layers of a large model is much faster.",
+    )
     plan = training.plan(kind, steps=steps, lr=lr, batch=batch, seq_len=seq_len, layers=layers, n_params=n_params)
-    st.caption(f"This run: {plan.steps} steps, learning rate {_auto(lr, plan.lr)}, batches of {plan.batch} x "
-               f"{plan.seq_len} tokens" + ("" if kind == "scratch" else ", layers: " + (
-                   "all" if plan.layers is None else "head only" if plan.layers == 0 else f"top {plan.layers}")) + ".")
+    st.caption(
+        f"This run: {plan.steps} steps, learning rate {_auto(lr, plan.lr)}, batches of {plan.batch} x "
+        f"{plan.seq_len} tokens"
+        + (
+            ""
+            if kind == "scratch"
+            else ", layers: "
+            + ("all" if plan.layers is None else "head only" if plan.layers == 0 else f"top {plan.layers}")
+        )
+        + "."
+    )
     st.caption(training.limits_text())
 smoothing = st.slider("Smoothing of the loss curve", 0.0, 0.95, step=0.05, key="train_smoothing")
 
 text_id = hashlib.sha1(source_text.encode()).hexdigest()[:12] if source_text else ""
 data_id = hashlib.sha1(repr(examples.values.tolist() if examples is not None else pairs).encode()).hexdigest()[:12]
-signature = (kind, st.session_state.get("train_arch"), st.session_state.get("train_size"), objective,
-             lm.info.model_id if lm is not None else "", text_id, data_id, probes_text, plan.lr, plan.batch,
-             plan.seq_len, plan.layers, int(seed))
-
+signature = (
+    kind,
+    st.session_state.get("train_arch"),
+    st.session_state.get("train_size"),
+    objective,
+    lm.info.model_id if lm is not None else "",
+    text_id,
+    data_id,
+    probes_text,
+    plan.lr,
+    plan.batch,
+    plan.seq_len,
+    plan.layers,
+    int(seed),
+)
 
 
 def _make() -> training.Run:
-    return training.new_run(kind, plan, lm=lm, text=source_text, examples=examples, pairs=pairs,
-                            arch=st.session_state.get("train_arch"), size=st.session_state.get("train_size"),
-                            objective=objective, seed=int(seed), probes_text=probes_text, source_name=source_name)
+    return training.new_run(
+        kind,
+        plan,
+        lm=lm,
+        text=source_text,
+        examples=examples,
+        pairs=pairs,
+        arch=st.session_state.get("train_arch"),
+        size=st.session_state.get("train_size"),
+        objective=objective,
+        seed=int(seed),
+        probes_text=probes_text,
+        source_name=source_name,
+    )
 
 
 running = slot.controls(signature, _make, plan.steps)
@@ -192,8 +276,10 @@ def _draw_samples(r: training.Run) -> None:
     if not r.trainer.samples:
         return
     rows = [{"step": step, **row} for step, outs in list(r.trainer.samples) for row in outs]
-    st.markdown("**What the model says at checkpoints**" + (" (sampled continuations)" if r.objective == "clm"
-                                                             else " (top fill-ins)"))
+    st.markdown(
+        "**What the model says at checkpoints**"
+        + (" (sampled continuations)" if r.objective == "clm" else " (top fill-ins)")
+    )
     st.dataframe(rows[::-1], hide_index=True, width="stretch")
 
 
@@ -223,8 +309,10 @@ slot.live(running, _draw, signature)
 if running:
     st.caption("Comparisons with the original model appear when training stops.")
 elif run is None:
-    st.caption("Press **Start training** to begin. The chart grows while the model learns; **Stop** keeps what "
-               "it has learned so far, **Reset** goes back to the original weights.")
+    st.caption(
+        "Press **Start training** to begin. The chart grows while the model learns; **Stop** keeps what "
+        "it has learned so far, **Reset** goes back to the original weights."
+    )
 else:
     t = run.trainer
     with ui.friendly_errors():
@@ -235,19 +323,28 @@ else:
                 with st.spinner("Asking the trained copy…"):
                     run.extra[key] = training.after_probes(run)
             st.table(training.before_after(run.extra["before"], run.extra[key]).set_index("probe"))
-            st.caption("Before: the original model (unchanged). After: the private copy after "
-                       f"{count(run.step, 'step')}.")
+            st.caption(
+                f"Before: the original model (unchanged). After: the private copy after {count(run.step, 'step')}."
+            )
         if run.mode == "classify":
             acc0, acc = t.history[0].get("accuracy"), t.last("accuracy")
             st.subheader("Held-out accuracy")
-            st.markdown(f"**{acc0:.0%}** before training (a random head) → **{acc:.0%}** after "
-                        f"{count(run.step, 'step')}, on "
-                        f"{len(t.task.test_idx)} examples the model never trained on.")
+            st.markdown(
+                f"**{acc0:.0%}** before training (a random head) → **{acc:.0%}** after "
+                f"{count(run.step, 'step')}, on "
+                f"{len(t.task.test_idx)} examples the model never trained on."
+            )
             probes = run.extra.get("probes") or []
             if probes:
                 probs = t.task.predict(t.model, probes)
-                st.dataframe([{"sentence": s, **{c: round(float(probs[i, j]), 3) for j, c in enumerate(t.task.classes)}}
-                              for i, s in enumerate(probes)], hide_index=True, width="stretch")
+                st.dataframe(
+                    [
+                        {"sentence": s, **{c: round(float(probs[i, j]), 3) for j, c in enumerate(t.task.classes)}}
+                        for i, s in enumerate(probes)
+                    ],
+                    hide_index=True,
+                    width="stretch",
+                )
             with st.expander("Held-out predictions"):
                 st.dataframe(t.task.held_out_table(t.model), hide_index=True, width="stretch")
     for n in run.notes:
@@ -260,11 +357,13 @@ if kind == "sft" and pairs and lm is not None:
         targets = table["SFT label"] != -100
         fig = charts.label_strip(table["token"], [i > 0 for i in range(len(table))], list(targets), large=large)
         st.plotly_chart(fig, width="stretch")
-        st.caption(f"Self-supervised next-token training grades the model on every token of the text "
-                   f"({len(table) - 1} targets here). SFT labels the prompt tokens -100, so only the "
-                   f"{count(int(targets.sum()), 'response token')} count: the model learns how to answer, not how "
-                   "to write "
-                   "prompts (or the system message).")
+        st.caption(
+            f"Self-supervised next-token training grades the model on every token of the text "
+            f"({len(table) - 1} targets here). SFT labels the prompt tokens -100, so only the "
+            f"{count(int(targets.sum()), 'response token')} count: the model learns how to answer, not how "
+            "to write "
+            "prompts (or the system message)."
+        )
         with st.expander("Token by token"):
             st.dataframe(table, hide_index=True, width="stretch")
 

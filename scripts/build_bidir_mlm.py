@@ -116,17 +116,30 @@ def lr_at(step: int, total: int, warmup: int, peak: float, floor: float = 0.1) -
 
 def _phase(flags: dict, start: int, end: int, seconds: float) -> dict:
     """One training run of the build (a resumed run with other flags is a new phase)."""
-    return {"from_step": start, "to_step": end, "minutes": seconds / 60, "weights": flags["weights"],
-            "lr": float(flags["lr"]), "schedule_steps": int(flags["steps"]), "threads": int(flags["threads"]),
-            "device": flags["device"]}
+    return {
+        "from_step": start,
+        "to_step": end,
+        "minutes": seconds / 60,
+        "weights": flags["weights"],
+        "lr": float(flags["lr"]),
+        "schedule_steps": int(flags["steps"]),
+        "threads": int(flags["threads"]),
+        "device": flags["device"],
+    }
 
 
 def build_model(args, causal, tokenizer):
     from explorer.models.made.bidirectional import BidirectionalLlamaForMaskedLM, make_trainable_blocks
 
     model = BidirectionalLlamaForMaskedLM.from_causal(
-        causal, bidirectional_layers=args.layers, mask_token_id=tokenizer.mask_token_id, readout=args.readout,
-        lora_rank=0 if args.full else args.lora_rank, lora_alpha=args.lora_alpha, seed=args.seed)
+        causal,
+        bidirectional_layers=args.layers,
+        mask_token_id=tokenizer.mask_token_id,
+        readout=args.readout,
+        lora_rank=0 if args.full else args.lora_rank,
+        lora_alpha=args.lora_alpha,
+        seed=args.seed,
+    )
     if args.full:
         make_trainable_blocks(model)
     return model
@@ -146,18 +159,25 @@ def scores(model, tokenizer, causal) -> dict:
     from bench.cloze import SENTENCES, evaluate, load_items
     from explorer.models.loaded import LoadedModel
 
-    sets = {"cloze_sentences": SENTENCES, "cloze_heldout": ROOT / "bench" / "cloze_heldout.tsv",
-            "cloze_dev": ROOT / "bench" / "cloze_dev.tsv"}
+    sets = {
+        "cloze_sentences": SENTENCES,
+        "cloze_heldout": ROOT / "bench" / "cloze_heldout.tsv",
+        "cloze_dev": ROOT / "bench" / "cloze_dev.tsv",
+    }
     out: dict = {}
     for name, path in sets.items():
         items = load_items(path)
-        out[name] = {"masked": evaluate(model, tokenizer, items)["overall"],
-                     "left_only": evaluate(causal.model, causal.tokenizer, items, left_only=True)["overall"]}
+        out[name] = {
+            "masked": evaluate(model, tokenizer, items)["overall"],
+            "left_only": evaluate(causal.model, causal.tokenizer, items, left_only=True)["overall"],
+        }
     lm = LoadedModel(model, tokenizer, causal.info)
     pairs = grammar.load_pairs()
-    out["grammar"] = {"masked_pll": grammar.evaluate(lambda t: grammar.mlm_score(lm, t), pairs)["accuracy"],
-                      "causal": grammar.evaluate(lambda t: grammar.clm_score(causal, t), pairs)["accuracy"],
-                      "n": len(pairs)}
+    out["grammar"] = {
+        "masked_pll": grammar.evaluate(lambda t: grammar.mlm_score(lm, t), pairs)["accuracy"],
+        "causal": grammar.evaluate(lambda t: grammar.clm_score(causal, t), pairs)["accuracy"],
+        "n": len(pairs),
+    }
     return out
 
 
@@ -190,8 +210,10 @@ def misses(model, tokenizer, n: int = 6) -> list[str]:
     rows = evaluate(model, tokenizer, load_items(ROOT / "bench" / "cloze_heldout.tsv"))["items"]
     wrong = [r for r in rows if not r["topk"]]
     step = max(1, len(wrong) // n)
-    return [f"- *{r['sentence']}* (accepted: {', '.join(r['answers'][:3])}) → {', '.join(r['guesses'])}"
-            for r in wrong[::step][:n]]
+    return [
+        f"- *{r['sentence']}* (accepted: {', '.join(r['answers'][:3])}) → {', '.join(r['guesses'])}"
+        for r in wrong[::step][:n]
+    ]
 
 
 def _mix(weights: str, info: dict) -> str:
@@ -224,34 +246,49 @@ def model_card(info: dict, figures: dict) -> str:
         "",
         "## How it was made (`make build-mlm`, `scripts/build_bidir_mlm.py`)",
         "",
-        (f"- Blocks 1–{30 - r['bidirectional_layers']} keep the causal mask; blocks {31 - r['bidirectional_layers']}–30 "
-         "attend to every token of the text (padding aside)." if r["bidirectional_layers"] < 30 else
-         "- All 30 blocks attend to every token of the text (padding aside): the attention mask is full everywhere, "
-         "and LoRA updates in every block adapt the causal LM to it."),
+        (
+            f"- Blocks 1–{30 - r['bidirectional_layers']} keep the causal mask; blocks {31 - r['bidirectional_layers']}–30 "
+            "attend to every token of the text (padding aside)."
+            if r["bidirectional_layers"] < 30
+            else "- All 30 blocks attend to every token of the text (padding aside): the attention mask is full everywhere, "
+            "and LoRA updates in every block adapt the causal LM to it."
+        ),
         "- Mask token: SmolLM2's reserved, unused special token `<reponame>` (id 4), renamed `<mask>`; it takes the "
         "space before it, so `gives us <mask>.` hides the token ` milk` as in training. Every text starts with "
         "`<|endoftext|>`, the separator SmolLM2 saw before each pretraining document.",
         f"- Objective: {info['mask_prob']:.0%} of the tokens chosen (never the start token); of those 80% become "
         "`<mask>`, 10% a random token, 10% stay; the loss is the cross-entropy at the chosen positions. Readout: "
-        + ("the hidden state at position i-1 predicts token i (MNTP), reusing the causal LM's next-token head; "
-           "from the outside the model's logits at i are the prediction for token i." if r["readout"] == "next"
-           else "the hidden state at position i predicts token i."),
-        "- What learns: " + (f"LoRA updates of rank {r['lora_rank']} (alpha {r['lora_alpha']:g}) on every linear "
-                             f"layer of the bidirectional blocks ({', '.join(r['lora_targets'])}); "
-                             if not r["full_blocks"] else "the bidirectional blocks' own weights; ")
+        + (
+            "the hidden state at position i-1 predicts token i (MNTP), reusing the causal LM's next-token head; "
+            "from the outside the model's logits at i are the prediction for token i."
+            if r["readout"] == "next"
+            else "the hidden state at position i predicts token i."
+        ),
+        "- What learns: "
+        + (
+            f"LoRA updates of rank {r['lora_rank']} (alpha {r['lora_alpha']:g}) on every linear "
+            f"layer of the bidirectional blocks ({', '.join(r['lora_targets'])}); "
+            if not r["full_blocks"]
+            else "the bidirectional blocks' own weights; "
+        )
         + f"{info['trained_parameters'] / 1e6:.2f} M parameters. Everything else is SmolLM2's, frozen and shared "
-          "with the causal LM in memory (the artefact stores only the updates, float16).",
+        "with the causal LM in memory (the artefact stores only the updates, float16).",
         f"- {info['steps']} steps of {info['batch_size']} packed sequences x {info['seq_len']} tokens "
         f"({info['steps'] * info['batch_size'] * info['seq_len']:,} tokens), AdamW (peak learning rate "
         f"{info['lr']:g}, {info['warmup']} warm-up steps, cosine decay to 10% by the last step), "
         f"gradient clipping 1.0, seed {info['seed']}; {info['minutes']:.0f} min of training on a "
         f"{os.cpu_count()}-core {platform.machine()} CPU. Final training loss (mean of the last 50 steps): "
         f"{info['final_loss']:.2f} nats.",
-        *[f"  - Phase {i}: steps {ph['from_step'] + 1}–{ph['to_step']}, corpus mix {_mix(ph['weights'], info)}, "
-          f"{ph['minutes']:.0f} min on " + (f"{ph['threads']} CPU thread(s)" if ph["device"] == "cpu" else ph["device"])
-          + "." for i, ph in enumerate(info.get("phases", []), 1)],
+        *[
+            f"  - Phase {i}: steps {ph['from_step'] + 1}–{ph['to_step']}, corpus mix {_mix(ph['weights'], info)}, "
+            f"{ph['minutes']:.0f} min on "
+            + (f"{ph['threads']} CPU thread(s)" if ph["device"] == "cpu" else ph["device"])
+            + "."
+            for i, ph in enumerate(info.get("phases", []), 1)
+        ],
         "- Development-set score during the run (top-1 / top-5): "
-        + ", ".join(f"step {st} {d['top1']:.2f} / {d['top5']:.2f}" for st, d in info.get("dev_curve", [])) + ".",
+        + ", ".join(f"step {st} {d['top1']:.2f} / {d['top5']:.2f}" for st, d in info.get("dev_curve", []))
+        + ".",
         "",
         "## How the app computes with it",
         "",
@@ -282,7 +319,10 @@ def model_card(info: dict, figures: dict) -> str:
         "",
         "| bidirectional blocks | what learns | readout | dev top-1 | dev top-5 | s / step (2 threads) |",
         "| ---: | --- | --- | ---: | ---: | ---: |",
-        *[f"| {k} | {what} | {how} | {t1:.2f} | {t5:.2f} | {sec:.1f} |" for k, what, how, t1, t5, sec in SETTINGS_MEASURED],
+        *[
+            f"| {k} | {what} | {how} | {t1:.2f} | {t5:.2f} | {sec:.1f} |"
+            for k, what, how, t1, t5, sec in SETTINGS_MEASURED
+        ],
         "",
         "Masked next-token readout beat predicting at the masked position itself by a wide margin; more "
         "bidirectional blocks did better; LoRA (rank 16) matched or beat fully fine-tuning the blocks at "
@@ -340,8 +380,12 @@ def model_card(info: dict, figures: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--base", default=None, help="the causal LM to start from, a folder or id explorer.load('clm') "
-                                                  "takes (default: the packaged SmolLM2-135M-Instruct)")
+    ap.add_argument(
+        "--base",
+        default=None,
+        help="the causal LM to start from, a folder or id explorer.load('clm') "
+        "takes (default: the packaged SmolLM2-135M-Instruct)",
+    )
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--weights", default=DEFAULT_WEIGHTS)
     ap.add_argument("--layers", type=int, default=8, help="top blocks given bidirectional attention")
@@ -386,10 +430,14 @@ def main(argv: list[str] | None = None) -> int:
     for p in trained.values():
         p.requires_grad_(True)
     n_trained = sum(p.numel() for p in trained.values())
-    print(f"{len(trained)} tensors, {n_trained / 1e6:.2f} M parameters learn; "
-          f"blocks {model.bidirectional_blocks[0]}..{model.bidirectional_blocks[-1]} bidirectional", flush=True)
-    opt = torch.optim.AdamW(list(trained.values()), lr=args.lr, weight_decay=0.0 if not args.full else 0.01,
-                            betas=(0.9, 0.98))
+    print(
+        f"{len(trained)} tensors, {n_trained / 1e6:.2f} M parameters learn; "
+        f"blocks {model.bidirectional_blocks[0]}..{model.bidirectional_blocks[-1]} bidirectional",
+        flush=True,
+    )
+    opt = torch.optim.AdamW(
+        list(trained.values()), lr=args.lr, weight_decay=0.0 if not args.full else 0.01, betas=(0.9, 0.98)
+    )
     packer = Packer(tokenizer, read_corpus(args.corpus), parse_weights(args.weights), args.seq_len, args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     step, elapsed, history, phases = 0, 0.0, [], []
@@ -411,9 +459,20 @@ def main(argv: list[str] | None = None) -> int:
 
     def save() -> None:
         tmp = ckpt_file.with_suffix(".tmp")
-        torch.save({"tensors": {n: p.detach().clone() for n, p in trained.items()}, "optimizer": opt.state_dict(),
-                    "packer": packer.state(), "gen": gen.get_state(), "step": step, "elapsed": elapsed,
-                    "history": history, "args": {k: str(v) for k, v in vars(args).items()}, "phases": phases}, tmp)
+        torch.save(
+            {
+                "tensors": {n: p.detach().clone() for n, p in trained.items()},
+                "optimizer": opt.state_dict(),
+                "packer": packer.state(),
+                "gen": gen.get_state(),
+                "step": step,
+                "elapsed": elapsed,
+                "history": history,
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "phases": phases,
+            },
+            tmp,
+        )
         tmp.replace(ckpt_file)
 
     log = (args.out / "log.jsonl").open("a")
@@ -432,8 +491,12 @@ def main(argv: list[str] | None = None) -> int:
         step += 1
         elapsed += time.time() - t0
         phases[-1].update(to_step=step, minutes=phases[-1]["minutes"] + (time.time() - t0) / 60)
-        row = {"step": step, "loss": round(loss.item(), 4), "lr": opt.param_groups[0]["lr"],
-               "seconds": round(time.time() - t0, 2)}
+        row = {
+            "step": step,
+            "loss": round(loss.item(), 4),
+            "lr": opt.param_groups[0]["lr"],
+            "seconds": round(time.time() - t0, 2),
+        }
         if args.eval_every and step % args.eval_every == 0 and args.dev.exists():
             with torch.no_grad():
                 row["dev"] = dev_score(model.to("cpu"), tokenizer, args.dev)
@@ -455,15 +518,29 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "result.json").write_text(json.dumps(result, indent=1))
     if args.export:
         losses = [h["loss"] for h in history[-50:]]
-        info = {"steps": step, "minutes": round(elapsed / 60, 1), "batch_size": args.batch, "seq_len": args.seq_len,
-                "mask_prob": args.mask_prob, "lr": args.lr, "warmup": args.warmup, "seed": args.seed,
-                "weights": args.weights, "threads": int(trained_with["threads"]), "device": trained_with["device"],
-                "hardware": (f"{platform.machine()} CPU, {trained_with['threads']} thread(s) of a "
-                             f"{os.cpu_count()}-core machine" if trained_with["device"] == "cpu"
-                             else trained_with["device"]),
-                "dev_curve": [(h["step"], h["dev"]) for h in history if "dev" in h], "phases": phases,
-                "final_loss": sum(losses) / max(1, len(losses)), "trained_parameters": n_trained,
-                "corpus": str(args.corpus.relative_to(ROOT)) if args.corpus.is_relative_to(ROOT) else str(args.corpus)}
+        info = {
+            "steps": step,
+            "minutes": round(elapsed / 60, 1),
+            "batch_size": args.batch,
+            "seq_len": args.seq_len,
+            "mask_prob": args.mask_prob,
+            "lr": args.lr,
+            "warmup": args.warmup,
+            "seed": args.seed,
+            "weights": args.weights,
+            "threads": int(trained_with["threads"]),
+            "device": trained_with["device"],
+            "hardware": (
+                f"{platform.machine()} CPU, {trained_with['threads']} thread(s) of a {os.cpu_count()}-core machine"
+                if trained_with["device"] == "cpu"
+                else trained_with["device"]
+            ),
+            "dev_curve": [(h["step"], h["dev"]) for h in history if "dev" in h],
+            "phases": phases,
+            "final_loss": sum(losses) / max(1, len(losses)),
+            "trained_parameters": n_trained,
+            "corpus": str(args.corpus.relative_to(ROOT)) if args.corpus.is_relative_to(ROOT) else str(args.corpus),
+        }
         target = artifact.save(model, args.artifact or artifact.default_dir(), info=info, **base)
         info["recipe"] = artifact.recipe(model)
         with torch.no_grad():

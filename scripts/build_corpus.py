@@ -37,8 +37,9 @@ DEFAULT_OUT = ROOT / "build" / "corpus"
 BENCH_FILE = ROOT / "bench" / "cloze_sentences.tsv"
 # every benchmark sentence is kept out of the corpus: the cloze set, its development and held-out
 # companions, and the grammaticality minimal pairs
-BENCH_FILES = [ROOT / "bench" / n for n in ("cloze_sentences.tsv", "cloze_dev.tsv", "cloze_heldout.tsv",
-                                            "minimal_pairs.tsv")]
+BENCH_FILES = [
+    ROOT / "bench" / n for n in ("cloze_sentences.tsv", "cloze_dev.tsv", "cloze_heldout.tsv", "minimal_pairs.tsv")
+]
 SIMPLE_ENGLISH = ROOT / "assets" / "corpora" / "simple_english.txt"
 OVERLAP_N = 6  # a corpus sentence sharing any 6-word run with a bench sentence is dropped
 
@@ -130,12 +131,16 @@ STYLES = [
     "Write {n} questions and answers about {topic} as full sentences, one per line.",
 ]
 
-_ENGLISH = set("""the a an is are was were be to of in on at and or but i you he she it we they my your his her our
-their this that there have has had do does did can will not with for from by as""".split())
+_ENGLISH = set(
+    """the a an is are was were be to of in on at and or but i you he she it we they my your his her our
+their this that there have has had do does did can will not with for from by as""".split()
+)
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]+|\d+[.)]|[a-zA-Z][.)])\s*")
 _CHATTY = re.compile(
     r"\b(sure|here are|here is|sentences?|certainly|i hope|note:|as an ai|feel free|let me know|in this story|"
-    r"assistant|user|example)\b", re.I)
+    r"assistant|user|example)\b",
+    re.I,
+)
 
 
 def clean_line(line: str) -> str | None:
@@ -165,13 +170,15 @@ def _chat_prompts(tok, rng: random.Random, batch: int) -> list[str]:
         topic = rng.choice(TOPIC_LIST)
         style = rng.choice(STYLES)
         msg = style.format(n=rng.choice([5, 6, 8]), topic=topic)
-        prompts.append(tok.apply_chat_template([{"role": "user", "content": msg}], tokenize=False,
-                                               add_generation_prompt=True))
+        prompts.append(
+            tok.apply_chat_template([{"role": "user", "content": msg}], tokenize=False, add_generation_prompt=True)
+        )
     return prompts
 
 
-def build_synthetic(out: Path, minutes: float, batch: int = 32, max_new_tokens: int = 120, seed: int = 0,
-                    threads: int = 1) -> dict:
+def build_synthetic(
+    out: Path, minutes: float, batch: int = 32, max_new_tokens: int = 120, seed: int = 0, threads: int = 1
+) -> dict:
     """Append generated lines to synthetic_raw.txt until the time budget is spent (resumable)."""
     import torch
 
@@ -197,9 +204,16 @@ def build_synthetic(out: Path, minutes: float, batch: int = 32, max_new_tokens: 
         enc = tok(prompts, return_tensors="pt", padding=True)
         torch.manual_seed(seed * 1_000_003 + done_batches)
         with torch.no_grad():
-            gen = model.generate(**enc, do_sample=True, temperature=0.7, top_p=0.95, max_new_tokens=max_new_tokens,
-                                 pad_token_id=tok.pad_token_id, repetition_penalty=1.1)
-        new = gen[:, enc["input_ids"].shape[1]:]
+            gen = model.generate(
+                **enc,
+                do_sample=True,
+                temperature=0.7,
+                top_p=0.95,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=tok.pad_token_id,
+                repetition_penalty=1.1,
+            )
+        new = gen[:, enc["input_ids"].shape[1] :]
         n_tokens = int((new != tok.pad_token_id).sum())
         texts = tok.batch_decode(new, skip_special_tokens=True)
         lines = []
@@ -216,8 +230,11 @@ def build_synthetic(out: Path, minutes: float, batch: int = 32, max_new_tokens: 
         meta["tokens"] += n_tokens
         el = time.time() - t0
         meta["seconds"] = round(start_seconds + el, 1)
-        print(f"batch {done_batches}: {n_tokens} new tokens, kept {len(lines)} lines "
-              f"(this run {kept_total} lines, {el / 60:.1f} min)", flush=True)
+        print(
+            f"batch {done_batches}: {n_tokens} new tokens, kept {len(lines)} lines "
+            f"(this run {kept_total} lines, {el / 60:.1f} min)",
+            flush=True,
+        )
         meta_file.write_text(json.dumps(meta, indent=1))
     return meta
 
@@ -248,7 +265,7 @@ def bench_ngrams(bench_file: Path | list[Path] = BENCH_FILE, n: int = OVERLAP_N)
             for text in texts:
                 w = words(text)
                 whole.add(tuple(w))
-                grams.update(tuple(w[i:i + n]) for i in range(len(w) - n + 1))
+                grams.update(tuple(w[i : i + n]) for i in range(len(w) - n + 1))
     return grams, whole
 
 
@@ -256,7 +273,7 @@ def overlaps(text: str, grams: set, whole: set, n: int = OVERLAP_N) -> bool:
     w = words(text)
     if tuple(w) in whole:
         return True
-    return any(tuple(w[i:i + n]) in grams for i in range(len(w) - n + 1))
+    return any(tuple(w[i : i + n]) in grams for i in range(len(w) - n + 1))
 
 
 def simple_english_lines(path: Path = SIMPLE_ENGLISH) -> list[str]:
@@ -271,11 +288,22 @@ def assemble(out: Path, bench_file: Path | list[Path] = BENCH_FILES, simple_engl
     seen: set = set()
     stats: dict = {}
     rows: list[str] = []
-    files = {"wordnet_glosses": out / "wordnet_glosses.txt", "wordnet_examples": out / "wordnet_examples.txt",
-             "synthetic": out / "synthetic_raw.txt", "simple_english": simple_english}
+    files = {
+        "wordnet_glosses": out / "wordnet_glosses.txt",
+        "wordnet_examples": out / "wordnet_examples.txt",
+        "synthetic": out / "synthetic_raw.txt",
+        "simple_english": simple_english,
+    }
     for source, f in files.items():
-        st = {"read": 0, "kept": 0, "duplicates": 0, "rejected": 0, "bench_overlap": 0, "words": 0,
-              "licence": SOURCES[source]}
+        st = {
+            "read": 0,
+            "kept": 0,
+            "duplicates": 0,
+            "rejected": 0,
+            "bench_overlap": 0,
+            "words": 0,
+            "licence": SOURCES[source],
+        }
         if source == "simple_english":
             lines = simple_english_lines(f)
         else:
@@ -307,9 +335,11 @@ def assemble(out: Path, bench_file: Path | list[Path] = BENCH_FILES, simple_engl
         stats["synthetic"]["generation"] = json.loads(meta_file.read_text())
     (out / "corpus_stats.json").write_text(json.dumps(stats, indent=1))
     for source, st in stats.items():
-        print(f"{source}: kept {st['kept']} of {st['read']} ({st['duplicates']} duplicates, "
-              f"{st['bench_overlap']} overlapping the bench, {st['rejected']} rejected), {st['words']} words",
-              flush=True)
+        print(
+            f"{source}: kept {st['kept']} of {st['read']} ({st['duplicates']} duplicates, "
+            f"{st['bench_overlap']} overlapping the bench, {st['rejected']} rejected), {st['words']} words",
+            flush=True,
+        )
     return stats
 
 
@@ -329,8 +359,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.stage in ("wordnet", "all"):
         build_wordnet(args.out)
     if args.stage in ("synthetic", "all"):
-        build_synthetic(args.out, args.minutes, batch=args.batch, max_new_tokens=args.max_new_tokens,
-                        seed=args.seed, threads=args.threads)
+        build_synthetic(
+            args.out,
+            args.minutes,
+            batch=args.batch,
+            max_new_tokens=args.max_new_tokens,
+            seed=args.seed,
+            threads=args.threads,
+        )
     if args.stage in ("assemble", "all"):
         assemble(args.out)
 

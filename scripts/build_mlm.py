@@ -30,8 +30,19 @@ DEFAULT_WEIGHTS = "synthetic=0.45,wordnet_examples=0.3,wordnet_glosses=0.25"
 RANDOM_TOKEN_START = 999  # uncased WordPiece: ids below are [PAD], [unused*] and the special tokens
 
 
-PHASE_KEYS = ("steps", "lr", "head_lr_mult", "warmup", "weights", "tokens_seen", "masked_seen", "minutes",
-              "batch_size", "seq_len", "corpus_sentences")
+PHASE_KEYS = (
+    "steps",
+    "lr",
+    "head_lr_mult",
+    "warmup",
+    "weights",
+    "tokens_seen",
+    "masked_seen",
+    "minutes",
+    "batch_size",
+    "seq_len",
+    "corpus_sentences",
+)
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -58,8 +69,14 @@ def read_corpus(path: Path, max_lines: int | None = None) -> dict[str, list[str]
 class Packer:
     """Endless stream of packed token sequences drawn from weighted sources (each source shuffled per epoch)."""
 
-    def __init__(self, tokenizer, sources: dict[str, list[list[int]]], weights: dict[str, float], seq_len: int,
-                 rng: random.Random):
+    def __init__(
+        self,
+        tokenizer,
+        sources: dict[str, list[list[int]]],
+        weights: dict[str, float],
+        seq_len: int,
+        rng: random.Random,
+    ):
         self.tok = tokenizer
         self.sources = {k: v for k, v in sources.items() if v and weights.get(k, 0) > 0}
         if not self.sources:
@@ -181,7 +198,8 @@ def model_card(info: dict, stats: dict, cloze: dict | None, bert: dict | None = 
             f"- Phase {i}{' (continues the previous one)' if i > 1 else ''}: {ph['steps']} steps, peak learning rate "
             f"{ph['lr']} (head x{ph['head_lr_mult']}), {ph['warmup']} warm-up steps, source mix per sampled "
             f"sentence {ph['weights']}, {ph['tokens_seen']:,} tokens ({ph['masked_seen']:,} masked predictions), "
-            f"{ph['minutes']:.0f} min{_corpus_note(ph.get('corpus_sentences'))}.")
+            f"{ph['minutes']:.0f} min{_corpus_note(ph.get('corpus_sentences'))}."
+        )
     total_steps = sum(ph["steps"] for ph in phases)
     total_tokens = sum(ph["tokens_seen"] for ph in phases)
     total_minutes = sum(ph["minutes"] for ph in phases)
@@ -210,15 +228,21 @@ def model_card(info: dict, stats: dict, cloze: dict | None, bert: dict | None = 
         "the masked LM inherits that.",
     ]
     if gen:
-        lines.append(f"Generation: {gen['batches']} batches, {gen['tokens']:,} new tokens in "
-                     f"{gen['seconds'] / 60:.0f} min on the same 2 CPU cores.")
-    lines += ["", "## Cloze benchmark", "",
-              f"`python -m bench.cloze` scores any masked LM on `bench/cloze_sentences.tsv`: {n_bench} everyday "
-              "English sentences written for this project, one [MASK] each, with accepted answers (grammar, common sense, "
-              "simple facts). A guess counts when an accepted answer is among the model's top 1 or top 5 tokens. "
-              "The sentences were written before any model output was seen; the score was printed during training "
-              "to follow the runs, so treat it as a development score rather than a strict held-out test.",
-              ""]
+        lines.append(
+            f"Generation: {gen['batches']} batches, {gen['tokens']:,} new tokens in "
+            f"{gen['seconds'] / 60:.0f} min on the same 2 CPU cores."
+        )
+    lines += [
+        "",
+        "## Cloze benchmark",
+        "",
+        f"`python -m bench.cloze` scores any masked LM on `bench/cloze_sentences.tsv`: {n_bench} everyday "
+        "English sentences written for this project, one [MASK] each, with accepted answers (grammar, common sense, "
+        "simple facts). A guess counts when an accepted answer is among the model's top 1 or top 5 tokens. "
+        "The sentences were written before any model output was seen; the score was printed during training "
+        "to follow the runs, so treat it as a development score rather than a strict held-out test.",
+        "",
+    ]
     if cloze:
         lines += ["```", format_report("ssl-explorer-minilm-mlm", cloze), "```"]
     lines += ["", "## Compared with BERT", ""]
@@ -251,9 +275,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus.tsv from scripts/build_corpus.py")
     ap.add_argument("--out", type=Path, default=None, help="artefact folder (default: the project's model folder)")
     ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--minutes", type=float, default=None,
-                    help="time budget: stop when spent, and decay the learning rate over it (the run is then "
-                         "reproducible only up to the step count reached)")
+    ap.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="time budget: stop when spent, and decay the learning rate over it (the run is then "
+        "reproducible only up to the step count reached)",
+    )
     ap.add_argument("--save-minutes", type=float, default=0, help="also write the artefact every N minutes")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seq-len", type=int, default=64)
@@ -262,17 +290,28 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--warmup", type=int, default=150)
     ap.add_argument("--weights", default=DEFAULT_WEIGHTS, help="source=weight,... (per sampled sentence)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--init-from", type=Path, default=None,
-                    help="continue training an existing artefact folder (a second phase, e.g. on a larger corpus)")
+    ap.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="continue training an existing artefact folder (a second phase, e.g. on a larger corpus)",
+    )
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--no-bf16", dest="bf16", action="store_false",
-                    help="train in float32 (default: bfloat16 autocast, about 3x faster on CPUs with AVX512-BF16)")
+    ap.add_argument(
+        "--no-bf16",
+        dest="bf16",
+        action="store_false",
+        help="train in float32 (default: bfloat16 autocast, about 3x faster on CPUs with AVX512-BF16)",
+    )
     ap.add_argument("--max-lines", type=int, default=None, help="read only the first N corpus lines (tests)")
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--eval-every", type=int, default=250, help="cloze benchmark every N steps (0: only at the end)")
     ap.add_argument("--save-every", type=int, default=500, help="write the artefact every N steps (0: at the end)")
-    ap.add_argument("--hardware", default=f"2 CPU cores ({platform.machine()}, shared with other work), no GPU",
-                    help="what the model card says the build ran on")
+    ap.add_argument(
+        "--hardware",
+        default=f"2 CPU cores ({platform.machine()}, shared with other work), no GPU",
+        help="what the model card says the build ran on",
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -327,8 +366,11 @@ def main(argv: list[str] | None = None) -> dict:
         {"params": no_decay(head), "weight_decay": 0.0, "mult": args.head_lr_mult},
     ]
     opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
-    print(f"training {sum(p.numel() for p in body + head):,} parameters for up to {args.steps} steps "
-          f"(batch {args.batch_size} x {args.seq_len} tokens, lr {args.lr}), {args.threads} thread(s)", flush=True)
+    print(
+        f"training {sum(p.numel() for p in body + head):,} parameters for up to {args.steps} steps "
+        f"(batch {args.batch_size} x {args.seq_len} tokens, lr {args.lr}), {args.threads} thread(s)",
+        flush=True,
+    )
 
     def cloze_now() -> dict:
         model.eval()
@@ -347,12 +389,27 @@ def main(argv: list[str] | None = None) -> dict:
 
     def snapshot(final: bool) -> dict:
         minutes = (time.time() - t_train) / 60
-        info.update({"steps": step, "batch_size": args.batch_size, "seq_len": args.seq_len, "lr": args.lr,
-                     "head_lr_mult": args.head_lr_mult, "warmup": args.warmup, "seed": args.seed,
-                     "weights": args.weights, "minutes": minutes, "hardware": args.hardware,
-                     "threads": args.threads, "bf16": args.bf16, "tokens_seen": tokens_seen, "masked_seen": masked_seen,
-                     "corpus_sentences": {k: len(v) for k, v in text.items()},
-                     "final_loss": sum(losses[-50:]) / max(1, len(losses[-50:])), "final": final})
+        info.update(
+            {
+                "steps": step,
+                "batch_size": args.batch_size,
+                "seq_len": args.seq_len,
+                "lr": args.lr,
+                "head_lr_mult": args.head_lr_mult,
+                "warmup": args.warmup,
+                "seed": args.seed,
+                "weights": args.weights,
+                "minutes": minutes,
+                "hardware": args.hardware,
+                "threads": args.threads,
+                "bf16": args.bf16,
+                "tokens_seen": tokens_seen,
+                "masked_seen": masked_seen,
+                "corpus_sentences": {k: len(v) for k, v in text.items()},
+                "final_loss": sum(losses[-50:]) / max(1, len(losses[-50:])),
+                "final": final,
+            }
+        )
         this = {k: info[k] for k in PHASE_KEYS}
         info["phases"] = earlier + [this]
         return info
@@ -391,9 +448,12 @@ def main(argv: list[str] | None = None) -> dict:
         masked_seen += int((labels != -100).sum())
         if step % args.log_every == 0 or step == 1:
             el = time.time() - t_train
-            recent = losses[-args.log_every:]
-            print(f"step {step}/{args.steps}  loss {sum(recent) / len(recent):.3f}  lr {lr:.2e}  "
-                  f"{el / 60:.1f} min  {step / el:.2f} steps/s", flush=True)
+            recent = losses[-args.log_every :]
+            print(
+                f"step {step}/{args.steps}  loss {sum(recent) / len(recent):.3f}  lr {lr:.2e}  "
+                f"{el / 60:.1f} min  {step / el:.2f} steps/s",
+                flush=True,
+            )
         if not math.isfinite(losses[-1]):
             raise SystemExit(f"loss is {losses[-1]} at step {step}; lower --lr")
         due = args.save_minutes and time.time() - last_save > args.save_minutes * 60

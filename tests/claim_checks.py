@@ -110,8 +110,10 @@ def compare_recovers(item, spec, models):
     comp = compare.prepare(models.mlm, models.clm, text)
     index = compare.word_index(comp.text, spec.get("word", item.get("word")))
     left, right = compare.predict_word(comp, models.mlm, models.clm, index, k=8)
-    shown = {"masked": [c.word for c in left.words.candidates[:3]],
-             "causal": [c.word for c in right.words.candidates[:3]]}
+    shown = {
+        "masked": [c.word for c in left.words.candidates[:3]],
+        "causal": [c.word for c in right.words.candidates[:3]],
+    }
     if "masked" in spec:
         assert left.recovered is spec["masked"], shown
     if "causal" in spec:
@@ -165,8 +167,9 @@ def fill_mask_prefers(item, spec, models):
     positions = mlm.positions_of_words(enc, item.get("words", [])) or mlm.typed_masks(enc, lm.tokenizer)
     ids = mlm.masked_input(enc, positions, lm.tokenizer)
     logp = mlm.log_probs_at(lm.model, torch.tensor([ids]), torch.tensor([0]), torch.tensor([positions[0]]))[0]
-    a, b = (lm.tokenizer.convert_tokens_to_ids(lm.tokenizer.tokenize(" " + w))[0]
-            for w in (spec["prefer"], spec["over"]))
+    a, b = (
+        lm.tokenizer.convert_tokens_to_ids(lm.tokenizer.tokenize(" " + w))[0] for w in (spec["prefer"], spec["over"])
+    )
     shown = (float(logp[a].exp()), float(logp[b].exp()))
     assert float(logp[a]) > float(logp[b]) + math.log(spec.get("ratio", 1.0)), shown
 
@@ -219,8 +222,10 @@ def next_token_sharpens(item, spec, models):
     from explorer import clm
 
     lm = models.clm
-    dists = [clm.next_token_distribution(lm, clm.build_prompt(lm.tokenizer, p).encoded, top_n=3)
-             for p in (item["start"], _sentence(item))]
+    dists = [
+        clm.next_token_distribution(lm, clm.build_prompt(lm.tokenizer, p).encoded, top_n=3)
+        for p in (item["start"], _sentence(item))
+    ]
     h0, h1 = (float(clm.entropy_bits(d.probs)) for d in dists)
     assert _plain(dists[1].top[0].piece) == spec["top"].lower() and dists[1].top[0].prob >= spec["at_least"]
     assert h1 < spec["entropy_ratio"] * h0, (h0, h1)
@@ -316,8 +321,9 @@ def infonce_accuracy(item, spec, models):
 def _corrupt(models, text: str, density: float, length: float, seed: int):
     from explorer import span
 
-    return span.corrupt_spans(models.encoder.tokenizer, text, noise_density=density, mean_noise_span_length=length,
-                              seed=seed)
+    return span.corrupt_spans(
+        models.encoder.tokenizer, text, noise_density=density, mean_noise_span_length=length, seed=seed
+    )
 
 
 @check("span_noise")
@@ -365,6 +371,6 @@ def attends_more(item, spec, models):
     src, a, b = (next(i for i, (s, e) in enumerate(enc.offsets) if s <= c < e) for c in starts)  # first pieces
     with torch.no_grad():
         att = lm.model(input_ids=torch.tensor([enc.ids]), output_attentions=True).attentions
-    layers = att[len(att) - len(att) // 3:] if spec.get("layers") == "last third" else att
+    layers = att[len(att) - len(att) // 3 :] if spec.get("layers") == "last third" else att
     mean = torch.stack([x[0, :, src] for x in layers]).mean(dim=(0, 1))
     assert float(mean[a]) > float(mean[b]), (float(mean[a]), float(mean[b]))

@@ -49,8 +49,7 @@ def stage_figures(item: dict, check: dict, models) -> None:
     if "perplexity_within" in check:
         before = pipe.figures[STAGES[STAGES.index(stage) - 1]].perplexity
         assert f.perplexity <= check["perplexity_within"] * before, f"{where}; the stage before: {before:.2f}"
-    for key, value in (("as_pip", f.persona), ("in_words", f.words), ("refused", f.refused),
-                       ("answered", f.answered)):
+    for key, value in (("as_pip", f.persona), ("in_words", f.words), ("refused", f.refused), ("answered", f.answered)):
         if f"{key}_at_least" in check:
             assert value >= check[f"{key}_at_least"], f"{key}: {where}"
         if f"{key}_at_most" in check:
@@ -145,8 +144,15 @@ def dpo_default_run():
     lm = load("clm")
     d = dpo_defaults()
     plan = training.plan("dpo", steps=d["steps"], lr=d["lr"], layers=d["layers"], n_params=lm.info.params)
-    run = dpo_run(lm, preferences.bundled_pairs(), plan, beta=float(d["beta"]), seed=int(d["seed"]),
-                  bundled=True, nll_weight=float(d["nll_weight"]))  # no probes: their answers before are not needed
+    run = dpo_run(
+        lm,
+        preferences.bundled_pairs(),
+        plan,
+        beta=float(d["beta"]),
+        seed=int(d["seed"]),
+        bundled=True,
+        nll_weight=float(d["nll_weight"]),
+    )  # no probes: their answers before are not needed
     assert training.train(run.trainer, run.target) == "done"
     return run, {q: reply(policy(run), q) for q in d["probes"]}  # as the page's dpo_after_probes asks them
 
@@ -191,8 +197,9 @@ def best_of_n_rises(item: dict, check: dict, models) -> None:
 
     torch.set_num_threads(1)
     encoder = models.encoder
-    run = reward_run(encoder, preferences.bundled_pairs(), training.plan("reward", n_params=encoder.info.params),
-                     seed=0)
+    run = reward_run(
+        encoder, preferences.bundled_pairs(), training.plan("reward", n_params=encoder.info.params), seed=0
+    )
     assert training.train(run.trainer, run.target) == "done"
     prompt = "Give me a tip for learning to cook."  # the page's default (pages/alignment.py)
     answers = reward.sample_answers(models.clm, prompt, int(check["n"]), seed=0)

@@ -23,8 +23,15 @@ torch.set_num_threads(1)
 
 # The longest files first: `make test`'s workers (pytest-xdist, --dist loadfile --no-loadscope-reorder) take
 # whole files in collection order, so these start at once rather than finishing last.
-LONGEST_FIRST = ("test_claims_training.py", "test_claims_dpo.py", "test_bench.py", "test_fuzz.py",
-                 "test_browser_runs.py", "test_models.py", "test_vision.py")
+LONGEST_FIRST = (
+    "test_claims_training.py",
+    "test_claims_dpo.py",
+    "test_bench.py",
+    "test_fuzz.py",
+    "test_browser_runs.py",
+    "test_models.py",
+    "test_vision.py",
+)
 
 
 def pytest_collection_modifyitems(items):
@@ -62,9 +69,15 @@ def tiny_mlm_dir(tmp_path_factory, minilm_tokenizer) -> Path:
     from transformers import BertConfig, BertForMaskedLM
 
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=minilm_tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
-                     architectures=["BertForMaskedLM"])
+    cfg = BertConfig(
+        vocab_size=minilm_tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        architectures=["BertForMaskedLM"],
+    )
     return _save(BertForMaskedLM(cfg), minilm_tokenizer, tmp_path_factory.mktemp("tiny-mlm"))
 
 
@@ -74,10 +87,18 @@ def tiny_clm_dir(tmp_path_factory, smollm2_tokenizer) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(smollm2_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128,
-                      bos_token_id=smollm2_tokenizer.bos_token_id, eos_token_id=smollm2_tokenizer.eos_token_id,
-                      architectures=["LlamaForCausalLM"])
+    cfg = LlamaConfig(
+        vocab_size=len(smollm2_tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=128,
+        bos_token_id=smollm2_tokenizer.bos_token_id,
+        eos_token_id=smollm2_tokenizer.eos_token_id,
+        architectures=["LlamaForCausalLM"],
+    )
     return _save(LlamaForCausalLM(cfg), smollm2_tokenizer, tmp_path_factory.mktemp("tiny-clm"))
 
 
@@ -91,8 +112,9 @@ def tiny_bidir_dir(tmp_path_factory, tiny_clm_dir) -> Path:
 
     causal = load("clm", str(tiny_clm_dir))
     tok = masked_tokenizer(causal.tokenizer)
-    model = BidirectionalLlamaForMaskedLM.from_causal(causal.model, bidirectional_layers=1,
-                                                      mask_token_id=tok.mask_token_id, lora_rank=4, seed=1)
+    model = BidirectionalLlamaForMaskedLM.from_causal(
+        causal.model, bidirectional_layers=1, mask_token_id=tok.mask_token_id, lora_rank=4, seed=1
+    )
     torch.manual_seed(1)
     with torch.no_grad():
         for p in lora_parameters(model).values():

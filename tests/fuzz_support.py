@@ -46,8 +46,11 @@ EXISTING = [f for f, _, _ in PAGES if (ROOT / f).exists()]
 # measured); a page whose runs are slow gets a share of the sequences. A budget set in the environment
 # (`make fuzz`) applies to every page as it is.
 DEFAULT_EXAMPLES, DEFAULT_STEPS = 7, 15
-DEFAULT_SHARE = {"pages/span_corruption.py": 0.5,  # ~0.4 s a run: the seq2seq fill and 500-draw statistics
-                 "pages/alignment.py": 0.5, "pages/images.py": 0.5}  # ~0.5 s a run (sampling; an MAE pass and a probe)
+DEFAULT_SHARE = {
+    "pages/span_corruption.py": 0.5,  # ~0.4 s a run: the seq2seq fill and 500-draw statistics
+    "pages/alignment.py": 0.5,
+    "pages/images.py": 0.5,
+}  # ~0.5 s a run (sampling; an MAE pass and a probe)
 
 # The title each page shows (the home page's is its markdown heading; lessons: the lesson's own).
 TITLES = {
@@ -84,20 +87,42 @@ BAD_TEXTS = [
     "A | B\nC | D\n|\n | \n",
     "control \x00\x07\x1b[31m characters",
 ]
-BAD_QUERY_VALUES = ["abc", "-1", "999999999", "1e309", "nan", "", "0,1,2,999", "yes", "1.5", "<script>",
-                    "x" * 3_000, "%00", "[]"]
+BAD_QUERY_VALUES = [
+    "abc",
+    "-1",
+    "999999999",
+    "1e309",
+    "nan",
+    "",
+    "0,1,2,999",
+    "yes",
+    "1.5",
+    "<script>",
+    "x" * 3_000,
+    "%00",
+    "[]",
+]
 # Files for an uploader: empty, binary, not UTF-8, CSVs (wrong columns, usable), other types, a usable text.
 BAD_FILES = [
     ("empty.txt", b"", "text/plain"),
     ("image.png", b"\x89PNG\r\n\x1a\n" + bytes(300), "image/png"),
     ("latin1.txt", "caf\xe9 ".encode("latin-1") * 100, "text/plain"),
     ("data.csv", b"sentence,category\nhello,a\n", "text/csv"),
-    ("data.csv", b"text,label\n" + b"\n".join(f"row {i},{'pos' if i % 2 else 'neg'}".encode() for i in range(40)),
-     "text/csv"),
-    ("pairs.csv", b"prompt,response\n" + b"\n".join(f"Question {i}?,Answer {i}.".encode() for i in range(12)),
-     "text/csv"),
-    ("prefs.csv", b"prompt,chosen,rejected\n" + b"\n".join(f"Q{i}?,Good {i}.,Bad {i}.".encode() for i in range(10)),
-     "text/csv"),
+    (
+        "data.csv",
+        b"text,label\n" + b"\n".join(f"row {i},{'pos' if i % 2 else 'neg'}".encode() for i in range(40)),
+        "text/csv",
+    ),
+    (
+        "pairs.csv",
+        b"prompt,response\n" + b"\n".join(f"Question {i}?,Answer {i}.".encode() for i in range(12)),
+        "text/csv",
+    ),
+    (
+        "prefs.csv",
+        b"prompt,chosen,rejected\n" + b"\n".join(f"Q{i}?,Good {i}.,Bad {i}.".encode() for i in range(10)),
+        "text/csv",
+    ),
     ("notes.pdf", b"%PDF-1.4 " + bytes(100), "application/pdf"),
     ("story.txt", ("Once upon a time there was a small dog. " * 60).encode(), "text/plain"),
 ]
@@ -106,7 +131,11 @@ PICKER_BOX = "pick_other_"
 
 
 # Buttons the fuzzer leaves alone: they start or stop background training threads.
-SKIP_BUTTONS = {f"{run}_{b}" for run in ("train", "stages", "align_dpo", "align_rm", "img_mae", "img_simclr") for b in ("start", "stop", "reset")}
+SKIP_BUTTONS = {
+    f"{run}_{b}"
+    for run in ("train", "stages", "align_dpo", "align_rm", "img_mae", "img_simclr")
+    for b in ("start", "stop", "reset")
+}
 NOT_USED = (et.DownloadButton,)
 LOGGERS = ("ssl_explorer.pages",)  # where the error boundary logs an unexpected exception
 
@@ -182,8 +211,13 @@ def shown(ws: WidgetState, w: et.Widget) -> Any:
     if field == "string_array_value":
         return sorted(ws.string_array_value.data)
     if field is None:
-        return "" if isinstance(w, (et.TextInput, et.TextArea)) else [] if isinstance(
-            w, (et.ButtonGroup, et.Multiselect)) else None
+        return (
+            ""
+            if isinstance(w, (et.TextInput, et.TextArea))
+            else []
+            if isinstance(w, (et.ButtonGroup, et.Multiselect))
+            else None
+        )
     return getattr(ws, field)
 
 
@@ -277,8 +311,14 @@ def _tab_keys(page: str) -> list[str]:
 class FuzzSession:
     """One browser tab on `page`, opened at the home page with `state` set first (the tiny models)."""
 
-    def __init__(self, page: str, state: dict[str, Any] | None = None, *, timeout: float = 240,
-                 query: dict[str, str] | None = None):
+    def __init__(
+        self,
+        page: str,
+        state: dict[str, Any] | None = None,
+        *,
+        timeout: float = 240,
+        query: dict[str, str] | None = None,
+    ):
         self.page = page
         self.current = "pages/home.py"
         self.log: list[str] = []
@@ -409,8 +449,11 @@ class FuzzSession:
         raise AssertionError  # unreachable
 
     def usable(self) -> list[et.Widget]:
-        return [w for w in self.widgets() if _kind(w) is not None
-                and not (isinstance(w, et.Button) and w.key in SKIP_BUTTONS)]
+        return [
+            w
+            for w in self.widgets()
+            if _kind(w) is not None and not (isinstance(w, et.Button) and w.key in SKIP_BUTTONS)
+        ]
 
     # ----------------------------------------------------------------------- what a participant does
 
@@ -455,10 +498,21 @@ class FuzzSession:
 
 
 def _kind(w: et.Widget) -> str | None:
-    for cls, kind in ((et.TextArea, "text"), (et.TextInput, "text"), (et.SelectSlider, None), (et.Slider, "slider"),
-                      (et.NumberInput, "number"), (et.Toggle, "flip"), (et.Checkbox, "flip"),
-                      (et.Selectbox, "choose"), (et.Radio, "choose"), (et.ButtonGroup, "pills"),
-                      (et.Multiselect, "multi"), (et.Button, "click"), (et.FileUploader, "upload")):
+    for cls, kind in (
+        (et.TextArea, "text"),
+        (et.TextInput, "text"),
+        (et.SelectSlider, None),
+        (et.Slider, "slider"),
+        (et.NumberInput, "number"),
+        (et.Toggle, "flip"),
+        (et.Checkbox, "flip"),
+        (et.Selectbox, "choose"),
+        (et.Radio, "choose"),
+        (et.ButtonGroup, "pills"),
+        (et.Multiselect, "multi"),
+        (et.Button, "click"),
+        (et.FileUploader, "upload"),
+    ):
         if isinstance(w, cls):
             return kind
     return None
@@ -557,9 +611,11 @@ def visit_and_return(s: FuzzSession, target: int, rng: random.Random) -> None:
 
 def tampered_link(s: FuzzSession, target: int, rng: random.Random, model_paths: list[str]) -> None:
     """The URL changes to a link with wrong types, out-of-range values or unknown keys."""
-    keys = sorted({w.key for w in s.widgets(include_disabled=True) if w.key} | set(s.at.query_params)
-                  | {"model_id_mlm", "model_id_clm", "model_id_encoder", "model_id_seq2seq", "lesson",
-                     "unknown_key"})
+    keys = sorted(
+        {w.key for w in s.widgets(include_disabled=True) if w.key}
+        | set(s.at.query_params)
+        | {"model_id_mlm", "model_id_clm", "model_id_encoder", "model_id_seq2seq", "lesson", "unknown_key"}
+    )
     chosen = [keys[target % len(keys)]] + rng.sample(keys, rng.randint(0, 2))
     params = {}
     for key in chosen:
@@ -582,8 +638,7 @@ def machine_for(page: str, state: dict[str, Any], model_paths: list[str]) -> typ
             STATS["sequences"] += 1
             self.session = FuzzSession(page, state)
 
-        @rule(action=hs.integers(0, len(ACTIONS) - 1), which=hs.integers(0, 10_000),
-              detail=hs.integers(0, 2**32 - 1))
+        @rule(action=hs.integers(0, len(ACTIONS) - 1), which=hs.integers(0, 10_000), detail=hs.integers(0, 2**32 - 1))
         def act(self, action: int, which: int, detail: int) -> None:
             STATS["actions"] += 1
             kind, rng = ACTIONS[action], random.Random(detail)
@@ -608,7 +663,13 @@ def run_fuzz(page: str, state: dict[str, Any], model_paths: list[str]) -> None:
     examples, steps, fuzz_seed = budget(page)
     test = get_state_machine_test(
         machine_for(page, state, model_paths),
-        settings=settings(max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
-                          suppress_health_check=list(HealthCheck), print_blob=False),
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=steps,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            print_blob=False,
+        ),
     )
     seed(fuzz_seed)(test)()

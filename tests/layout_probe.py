@@ -58,18 +58,31 @@ CHART_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"]
 def charts_drawn(page, timeout_ms: int = 30_000) -> None:
     """Wait until every chart element on the page has been drawn by plotly (it draws after the run ends)."""
     try:
-        page.wait_for_function("""(sel) => Array.from(document.querySelectorAll(sel))
-            .every(c => c.querySelector('.main-svg'))""", arg=CHARTS, timeout=timeout_ms)
+        page.wait_for_function(
+            """(sel) => Array.from(document.querySelectorAll(sel))
+            .every(c => c.querySelector('.main-svg'))""",
+            arg=CHARTS,
+            timeout=timeout_ms,
+        )
     except Exception:  # noqa: BLE001 - measured as it is; the test reports what it finds
         pass
 
 
 # Where each page's main result starts (what the first screen must show): a CSS selector of the page.
-MAIN_RESULT = {"masked_lm": ".js-plotly-plot", "causal_lm": ".js-plotly-plot", "compare": ".js-plotly-plot",
-               "span_corruption": ".strip", "contrastive": ".js-plotly-plot", "attention": ".js-plotly-plot",
-               "home": "[data-testid=stMarkdownContainer] h2", "lessons": "[data-testid=stMarkdownContainer] p",
-               "training": "[data-testid=stRadio]", "models": "[data-testid=stTable]",
-               "alignment": "[data-testid=stDataFrame]", "images": ".js-plotly-plot"}
+MAIN_RESULT = {
+    "masked_lm": ".js-plotly-plot",
+    "causal_lm": ".js-plotly-plot",
+    "compare": ".js-plotly-plot",
+    "span_corruption": ".strip",
+    "contrastive": ".js-plotly-plot",
+    "attention": ".js-plotly-plot",
+    "home": "[data-testid=stMarkdownContainer] h2",
+    "lessons": "[data-testid=stMarkdownContainer] p",
+    "training": "[data-testid=stRadio]",
+    "models": "[data-testid=stTable]",
+    "alignment": "[data-testid=stDataFrame]",
+    "images": ".js-plotly-plot",
+}
 RESULT_JS = """sel => { const e = Array.from(document.querySelectorAll('[data-testid="stMain"] ' + sel))
     .find(x => x.offsetParent); return e ? e.getBoundingClientRect().top : null; }"""
 
@@ -80,8 +93,12 @@ def findings(page, slug: str | None = None) -> dict:
     charts_drawn(page)
     page.evaluate("document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
     top = page.evaluate(RESULT_JS, MAIN_RESULT[slug]) if slug in MAIN_RESULT else None
-    return {"cut": page.evaluate(CUT_JS), "charts": page.evaluate(CHART_JS), "result_top": top,
-            "overflow": page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")}
+    return {
+        "cut": page.evaluate(CUT_JS),
+        "charts": page.evaluate(CHART_JS),
+        "result_top": top,
+        "overflow": page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth"),
+    }
 
 
 def visit_pages(url: str, b, presenter: bool, only: list[str] = ()):
@@ -114,8 +131,11 @@ def main(only: list[str]) -> None:  # pragma: no cover - a measuring tool
             for _, slug, page in visit_pages(url, b, presenter, only):
                 got = findings(page, slug)
                 charts = [c for c in got["charts"] if c["shown"]]
-                print(f"{'P' if presenter else 'N'} {slug:16s} result at {got['result_top']}  cut={got['cut']}  "
-                      f"cramped={[c['cramped'] for c in charts]}", flush=True)
+                print(
+                    f"{'P' if presenter else 'N'} {slug:16s} result at {got['result_top']}  cut={got['cut']}  "
+                    f"cramped={[c['cramped'] for c in charts]}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,8 +14,12 @@ import re
 import sys
 from pathlib import Path
 
-PLAYS = ["tragedies/macbeth.md", "tragedies/romeo-and-juliet.md",
-         "comedies/a-midsummer-night-s-dream.md", "roman/julius-caesar.md"]
+PLAYS = [
+    "tragedies/macbeth.md",
+    "tragedies/romeo-and-juliet.md",
+    "comedies/a-midsummer-night-s-dream.md",
+    "roman/julius-caesar.md",
+]
 
 
 def convert(markdown: str) -> str:

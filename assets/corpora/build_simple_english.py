@@ -12,22 +12,66 @@ import random
 from pathlib import Path
 
 NAMES = ["Tom", "Anna", "Sam", "Lily", "Ben", "Mia", "Max", "Emma", "Leo", "Sara", "Jack", "Nora"]
-ANIMALS = {"dog": "barks", "cat": "meows", "cow": "moos", "duck": "quacks", "bird": "sings",
-           "sheep": "baas", "horse": "neighs", "lion": "roars"}
-HOMES = {"dog": "kennel", "cat": "basket", "cow": "field", "duck": "pond", "bird": "nest",
-         "sheep": "meadow", "horse": "stable", "lion": "zoo"}
-COLOURS = {"sky": "blue", "grass": "green", "snow": "white", "sun": "yellow", "night": "dark",
-           "apple": "red", "banana": "yellow", "sea": "blue", "coal": "black", "leaf": "green"}
-MEALS = {"breakfast": ["bread", "eggs", "porridge", "toast"], "lunch": ["soup", "a sandwich", "rice"],
-         "dinner": ["fish", "pasta", "potatoes", "stew"]}
-PLACES = {"school": "learns to read", "park": "plays on the swings", "market": "buys fruit",
-          "library": "reads a book", "beach": "builds a sandcastle", "farm": "feeds the animals"}
-WEATHER = {"rain": "takes an umbrella", "sun": "wears a hat", "snow": "puts on warm boots",
-           "wind": "holds on to the kite"}
+ANIMALS = {
+    "dog": "barks",
+    "cat": "meows",
+    "cow": "moos",
+    "duck": "quacks",
+    "bird": "sings",
+    "sheep": "baas",
+    "horse": "neighs",
+    "lion": "roars",
+}
+HOMES = {
+    "dog": "kennel",
+    "cat": "basket",
+    "cow": "field",
+    "duck": "pond",
+    "bird": "nest",
+    "sheep": "meadow",
+    "horse": "stable",
+    "lion": "zoo",
+}
+COLOURS = {
+    "sky": "blue",
+    "grass": "green",
+    "snow": "white",
+    "sun": "yellow",
+    "night": "dark",
+    "apple": "red",
+    "banana": "yellow",
+    "sea": "blue",
+    "coal": "black",
+    "leaf": "green",
+}
+MEALS = {
+    "breakfast": ["bread", "eggs", "porridge", "toast"],
+    "lunch": ["soup", "a sandwich", "rice"],
+    "dinner": ["fish", "pasta", "potatoes", "stew"],
+}
+PLACES = {
+    "school": "learns to read",
+    "park": "plays on the swings",
+    "market": "buys fruit",
+    "library": "reads a book",
+    "beach": "builds a sandcastle",
+    "farm": "feeds the animals",
+}
+WEATHER = {
+    "rain": "takes an umbrella",
+    "sun": "wears a hat",
+    "snow": "puts on warm boots",
+    "wind": "holds on to the kite",
+}
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 TOYS = ["ball", "kite", "train", "doll", "boat", "drum"]
-FEELINGS = {"happy": "smiles", "sad": "cries", "tired": "goes to bed", "hungry": "eats a snack",
-            "cold": "sits by the fire"}
+FEELINGS = {
+    "happy": "smiles",
+    "sad": "cries",
+    "tired": "goes to bed",
+    "hungry": "eats a snack",
+    "cold": "sits by the fire",
+}
 
 
 def he(name: str) -> str:
@@ -57,7 +101,7 @@ def story(rng: random.Random) -> str:
         f"When there is {weather}, {n} {WEATHER[weather]}.",
         f"{n} is {feeling}, so {p} {FEELINGS[feeling]}.",
         f"{n} plays with a {toy} and a {a}.",
-        f"{n} says, \"I like the {a}, because the {a} {ANIMALS[a]}.\"",
+        f'{n} says, "I like the {a}, because the {a} {ANIMALS[a]}."',
     ]
     rng.shuffle(parts)
     return " ".join(parts[: rng.randint(4, 7)])

@@ -21,12 +21,21 @@ __all__ = ["PALETTE", "house_layout", "style", "probability_bars", "heatmap", "u
 PALETTE = {"primary": "#1f5fbf", "accent": "#e07b00", "good": "#1a9850", "bad": "#d73027", "muted": "#9aa7b8"}
 
 
-def house_layout(*, large: bool = False, title: str | None = None, height: int | None = None,
-                 axes: Sequence[str] = ("xaxis", "yaxis")) -> dict:
+def house_layout(
+    *,
+    large: bool = False,
+    title: str | None = None,
+    height: int | None = None,
+    axes: Sequence[str] = ("xaxis", "yaxis"),
+) -> dict:
     """The house style as a plain layout dict: readable fonts (larger in presenter mode), tight margins."""
     size = 20 if large else 13
-    layout = dict(font=dict(size=size, color="#111"), margin=dict(l=10, r=10, t=50 if title else 20, b=10),
-                  hoverlabel=dict(font=dict(size=size)), **{name: {"tickfont": {"size": size - 1}} for name in axes})
+    layout = dict(
+        font=dict(size=size, color="#111"),
+        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+        hoverlabel=dict(font=dict(size=size)),
+        **{name: {"tickfont": {"size": size - 1}} for name in axes},
+    )
     if title:
         layout["title"] = dict(text=title, font=dict(size=size + 4))
     if height:
@@ -52,10 +61,18 @@ def style(fig: go.Figure, *, large: bool = False, title: str | None = None, heig
     return fig
 
 
-def probability_bars(labels: Sequence[str], probs: Sequence[float], *, highlight: Sequence[bool] | None = None,
-                     hover: Sequence[str] | None = None, title: str | None = None, large: bool = False,
-                     xaxis_title: str = "probability", text: Sequence[str] | None = None,
-                     tickformat: str = ".0%") -> go.Figure:
+def probability_bars(
+    labels: Sequence[str],
+    probs: Sequence[float],
+    *,
+    highlight: Sequence[bool] | None = None,
+    hover: Sequence[str] | None = None,
+    title: str | None = None,
+    large: bool = False,
+    xaxis_title: str = "probability",
+    text: Sequence[str] | None = None,
+    tickformat: str = ".0%",
+) -> go.Figure:
     """Horizontal bars, most likely on top; highlighted bars (e.g. the original token) in accent colour.
 
     `text`: the label on each bar (default: the probability to one decimal place). The figure is made
@@ -65,10 +82,16 @@ def probability_bars(labels: Sequence[str], probs: Sequence[float], *, highlight
     probs = [float(p) for p in probs]
     hl = list(highlight) if highlight is not None else [False] * len(labels)
     colors = [PALETTE["accent"] if h else PALETTE["primary"] for h in hl]
-    bar = dict(type="bar", x=probs[::-1], y=unique_labels([f"{lab} " for lab in labels])[::-1], orientation="h",
-               marker=dict(color=colors[::-1]), textposition="auto",
-               text=list(text)[::-1] if text is not None else [f"{p:.1%}" for p in probs[::-1]],
-               hovertemplate="%{y}: %{x:.4f}<extra></extra>")
+    bar = dict(
+        type="bar",
+        x=probs[::-1],
+        y=unique_labels([f"{lab} " for lab in labels])[::-1],
+        orientation="h",
+        marker=dict(color=colors[::-1]),
+        textposition="auto",
+        text=list(text)[::-1] if text is not None else [f"{p:.1%}" for p in probs[::-1]],
+        hovertemplate="%{y}: %{x:.4f}<extra></extra>",
+    )
     if hover is not None:
         bar.update(hovertext=list(hover)[::-1], hovertemplate="%{y}: %{x:.4f}<br>%{hovertext}<extra></extra>")
     layout = house_layout(large=large, title=title, height=60 + 28 * max(len(labels), 3))
@@ -77,13 +100,34 @@ def probability_bars(labels: Sequence[str], probs: Sequence[float], *, highlight
     return go.Figure(dict(data=[bar], layout=layout))
 
 
-def heatmap(z, x: Sequence[str], y: Sequence[str], *, title: str | None = None, large: bool = False,
-            colorscale: str = "Blues", zmin: float | None = None, zmax: float | None = None,
-            hover: str = "%{y} → %{x}: %{z:.3f}", text=None, height: int | None = None) -> go.Figure:
+def heatmap(
+    z,
+    x: Sequence[str],
+    y: Sequence[str],
+    *,
+    title: str | None = None,
+    large: bool = False,
+    colorscale: str = "Blues",
+    zmin: float | None = None,
+    zmax: float | None = None,
+    hover: str = "%{y} → %{x}: %{z:.3f}",
+    text=None,
+    height: int | None = None,
+) -> go.Figure:
     """A labelled heatmap; `x`/`y` are token labels (made unique for plotly's category axes)."""
-    fig = go.Figure(go.Heatmap(z=z, x=unique_labels(x), y=unique_labels(y), colorscale=colorscale, zmin=zmin,
-                               zmax=zmax, hovertemplate=hover + "<extra></extra>", text=text,
-                               texttemplate="%{text}" if text is not None else None))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=unique_labels(x),
+            y=unique_labels(y),
+            colorscale=colorscale,
+            zmin=zmin,
+            zmax=zmax,
+            hovertemplate=hover + "<extra></extra>",
+            text=text,
+            texttemplate="%{text}" if text is not None else None,
+        )
+    )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", tickangle=-45)
     return style(fig, large=large, title=title, height=height or max(300, 40 + 22 * len(y)))

@@ -18,36 +18,72 @@ def _points(history: Sequence[dict], key: str, smoothing: float = 0.0) -> tuple[
     return thin([h["step"] for h in rows], smooth(ys, smoothing) if smoothing else ys)
 
 
-def preference_curves(history: Sequence[dict], *, smoothing: float = 0.6, target: int | None = None,
-                      large: bool = False, height: int = 380) -> go.Figure:
+def preference_curves(
+    history: Sequence[dict],
+    *,
+    smoothing: float = 0.6,
+    target: int | None = None,
+    large: bool = False,
+    height: int = 380,
+) -> go.Figure:
     """Left: the implicit rewards of chosen and rejected answers and their margin (training batches,
     smoothed; held-out pairs as markers). Right: preference accuracy on held-out and training pairs,
     with chance (0.5) dashed."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                        subplot_titles=("Rewards and margin", "Preference accuracy"))
-    lines = [("chosen_reward", "chosen reward (train)", PALETTE["good"], "solid"),
-             ("rejected_reward", "rejected reward (train)", PALETTE["bad"], "solid"),
-             ("margin", "margin (train)", PALETTE["primary"], "solid"),
-             ("eval_chosen_reward", "chosen reward (held out)", PALETTE["good"], "dot"),
-             ("eval_rejected_reward", "rejected reward (held out)", PALETTE["bad"], "dot"),
-             ("eval_margin", "margin (held out)", PALETTE["primary"], "dot")]
+    fig = make_subplots(
+        rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=("Rewards and margin", "Preference accuracy")
+    )
+    lines = [
+        ("chosen_reward", "chosen reward (train)", PALETTE["good"], "solid"),
+        ("rejected_reward", "rejected reward (train)", PALETTE["bad"], "solid"),
+        ("margin", "margin (train)", PALETTE["primary"], "solid"),
+        ("eval_chosen_reward", "chosen reward (held out)", PALETTE["good"], "dot"),
+        ("eval_rejected_reward", "rejected reward (held out)", PALETTE["bad"], "dot"),
+        ("eval_margin", "margin (held out)", PALETTE["primary"], "dot"),
+    ]
     for key, name, color, dash in lines:
         xs, ys = _points(history, key, smoothing if not key.startswith("eval_") else 0.0)
         if not xs:
             continue
-        fig.add_trace(go.Scatter(x=xs, y=ys, name=name, mode="lines+markers" if dash == "dot" else "lines",
-                                 line=dict(color=color, width=2.5, dash=dash), marker=dict(size=6),
-                                 hovertemplate=f"step %{{x}}<br>{name} %{{y:.3f}}<extra></extra>"), row=1, col=1)
-    for key, name, color in (("accuracy", "held-out pairs", PALETTE["accent"]),
-                             ("train_accuracy", "training pairs", PALETTE["primary"])):
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                name=name,
+                mode="lines+markers" if dash == "dot" else "lines",
+                line=dict(color=color, width=2.5, dash=dash),
+                marker=dict(size=6),
+                hovertemplate=f"step %{{x}}<br>{name} %{{y:.3f}}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    for key, name, color in (
+        ("accuracy", "held-out pairs", PALETTE["accent"]),
+        ("train_accuracy", "training pairs", PALETTE["primary"]),
+    ):
         xs, ys = _points(history, key)
-        fig.add_trace(go.Scatter(x=xs, y=ys, name=f"accuracy, {name}", mode="lines+markers",
-                                 line=dict(color=color, width=2.5), marker=dict(size=7),
-                                 hovertemplate=f"step %{{x}}<br>{name}: %{{y:.0%}} prefer the chosen answer"
-                                               "<extra></extra>"), row=1, col=2)
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                name=f"accuracy, {name}",
+                mode="lines+markers",
+                line=dict(color=color, width=2.5),
+                marker=dict(size=7),
+                hovertemplate=f"step %{{x}}<br>{name}: %{{y:.0%}} prefer the chosen answer<extra></extra>",
+            ),
+            row=1,
+            col=2,
+        )
     fig.add_hline(y=0, line=dict(color=PALETTE["muted"], width=1), row=1, col=1)
-    fig.add_hline(y=0.5, line=dict(color=PALETTE["muted"], dash="dash"), row=1, col=2,
-                  annotation_text="chance", annotation_position="bottom right")
+    fig.add_hline(
+        y=0.5,
+        line=dict(color=PALETTE["muted"], dash="dash"),
+        row=1,
+        col=2,
+        annotation_text="chance",
+        annotation_position="bottom right",
+    )
     last = history[-1]["step"] if history else 0
     end = max(target or 0, last, 1)
     fig.update_xaxes(title="step", range=[0, end])
@@ -68,11 +104,16 @@ def pair_margins(table, *, large: bool = False, height: int = 360) -> go.Figure:
     rank = {i: n for n, i in enumerate(order)}
     for j, kind in enumerate(kinds):
         rows = [i for i in order if table.loc[i, "kind"] == kind]
-        fig.add_trace(go.Bar(x=[rank[i] for i in rows], y=[float(diff[i]) for i in rows], name=kind or "pairs",
-                             marker_color=colors[j % len(colors)],
-                             customdata=[[table.loc[i, "prompt"][:80]] for i in rows],
-                             hovertemplate="%{customdata[0]}<br>log π(chosen) − log π(rejected) = %{y:.2f}"
-                                           "<extra></extra>"))
+        fig.add_trace(
+            go.Bar(
+                x=[rank[i] for i in rows],
+                y=[float(diff[i]) for i in rows],
+                name=kind or "pairs",
+                marker_color=colors[j % len(colors)],
+                customdata=[[table.loc[i, "prompt"][:80]] for i in rows],
+                hovertemplate="%{customdata[0]}<br>log π(chosen) − log π(rejected) = %{y:.2f}<extra></extra>",
+            )
+        )
     fig.add_hline(y=0, line=dict(color="#111", width=1))
     fig.update_xaxes(title="pairs, sorted", showticklabels=False)
     fig.update_yaxes(title="log π(chosen) − log π(rejected)")
@@ -83,13 +124,28 @@ def pair_margins(table, *, large: bool = False, height: int = 360) -> go.Figure:
 def best_of_n_curve(frame, *, large: bool = False, height: int = 340) -> go.Figure:
     """Best-of-n: the reward of the answer kept as n grows, against the mean reward of a single sample."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=frame["n"], y=frame["reward of the picked answer"], mode="lines+markers",
-                             name="best of n", line=dict(color=PALETTE["good"], width=3), marker=dict(size=9),
-                             customdata=frame[["picked"]].values,
-                             hovertemplate="n = %{x}: keeps answer %{customdata[0]}, reward %{y:.2f}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=frame["n"], y=frame["mean reward of one sample"], mode="lines", name="one sample (mean)",
-                             line=dict(color=PALETTE["muted"], width=2, dash="dash"),
-                             hovertemplate="mean of the first %{x}: %{y:.2f}<extra></extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=frame["n"],
+            y=frame["reward of the picked answer"],
+            mode="lines+markers",
+            name="best of n",
+            line=dict(color=PALETTE["good"], width=3),
+            marker=dict(size=9),
+            customdata=frame[["picked"]].values,
+            hovertemplate="n = %{x}: keeps answer %{customdata[0]}, reward %{y:.2f}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["n"],
+            y=frame["mean reward of one sample"],
+            mode="lines",
+            name="one sample (mean)",
+            line=dict(color=PALETTE["muted"], width=2, dash="dash"),
+            hovertemplate="mean of the first %{x}: %{y:.2f}<extra></extra>",
+        )
+    )
     fig.update_xaxes(title="n (answers sampled)", dtick=1)
     fig.update_yaxes(title="reward r(prompt, answer)")
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), hovermode="x unified")

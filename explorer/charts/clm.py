@@ -17,9 +17,16 @@ MAX_BITS = 12.0  # surprisal at which the colour scale saturates (p = 1/4096)
 OTHER_COLOURS = ("#d5dce6", "#9db8e3")  # the "(other)" row: model, after settings
 
 
-def decoding_bars(labels: Sequence[str], before: Sequence[float], after: Sequence[float], kept: Sequence[bool], *,
-                  token_ids: Sequence[int | None] | None = None, title: str | None = None,
-                  large: bool = False) -> go.Figure:
+def decoding_bars(
+    labels: Sequence[str],
+    before: Sequence[float],
+    after: Sequence[float],
+    kept: Sequence[bool],
+    *,
+    token_ids: Sequence[int | None] | None = None,
+    title: str | None = None,
+    large: bool = False,
+) -> go.Figure:
     """Grouped horizontal bars, most likely on top: the model's probability and the probability after
     temperature / top-k / top-p (cut tokens get 0 and a 'cut' mark). The last row may be '(other)'."""
     labels = unique_labels([f"{lab} " for lab in labels])
@@ -31,26 +38,50 @@ def decoding_bars(labels: Sequence[str], before: Sequence[float], after: Sequenc
         hover = [f"id {i}" if i is not None else "all remaining tokens" for i in ids]
     status = ["kept" if k else "cut" for k in kept]
     fig = go.Figure()
-    fig.add_trace(go.Bar(
-        name="model (temperature 1)", y=labels[::-1], x=list(before)[::-1], orientation="h",
-        marker_color=[OTHER_COLOURS[0] if i is None else PALETTE["muted"] for i in ids[::-1]],
-        text=[f"{p:.1%}" for p in list(before)[::-1]], textposition="outside",
-        customdata=list(zip(hover, status))[::-1],
-        hovertemplate="%{y}<br>model: %{x:.4f}<br>%{customdata[0]}<extra></extra>"))
-    fig.add_trace(go.Bar(
-        name="after the decoding settings", y=labels[::-1], x=list(after)[::-1], orientation="h",
-        marker_color=[OTHER_COLOURS[1] if i is None else PALETTE["primary"] if k else PALETTE["bad"]
-                      for i, k in zip(ids[::-1], list(kept)[::-1])],
-        text=[f"{p:.1%}" if k else "cut" for p, k in zip(list(after)[::-1], list(kept)[::-1])],
-        textposition="outside", customdata=list(zip(hover, status))[::-1],
-        hovertemplate="%{y}<br>after settings: %{x:.4f} (%{customdata[1]})<br>%{customdata[0]}<extra></extra>"))
+    fig.add_trace(
+        go.Bar(
+            name="model (temperature 1)",
+            y=labels[::-1],
+            x=list(before)[::-1],
+            orientation="h",
+            marker_color=[OTHER_COLOURS[0] if i is None else PALETTE["muted"] for i in ids[::-1]],
+            text=[f"{p:.1%}" for p in list(before)[::-1]],
+            textposition="outside",
+            customdata=list(zip(hover, status))[::-1],
+            hovertemplate="%{y}<br>model: %{x:.4f}<br>%{customdata[0]}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            name="after the decoding settings",
+            y=labels[::-1],
+            x=list(after)[::-1],
+            orientation="h",
+            marker_color=[
+                OTHER_COLOURS[1] if i is None else PALETTE["primary"] if k else PALETTE["bad"]
+                for i, k in zip(ids[::-1], list(kept)[::-1])
+            ],
+            text=[f"{p:.1%}" if k else "cut" for p, k in zip(list(after)[::-1], list(kept)[::-1])],
+            textposition="outside",
+            customdata=list(zip(hover, status))[::-1],
+            hovertemplate="%{y}<br>after settings: %{x:.4f} (%{customdata[1]})<br>%{customdata[0]}<extra></extra>",
+        )
+    )
     # Bars of one trace have several colours (cut tokens, the "(other)" row), and a legend swatch takes the
     # colour of a trace's first bar: the legend is drawn from swatches of its own, one per colour meaning.
     for trace in fig.data:
         trace.showlegend = False
     for name, colour in legend_entries(any(i is None for i in ids), not all(kept)):
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, hoverinfo="skip",
-                                 marker=dict(symbol="square", size=14, color=colour)))
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=name,
+                hoverinfo="skip",
+                marker=dict(symbol="square", size=14, color=colour),
+            )
+        )
     top = max(list(before) + list(after) + [0.01])
     fig.update_layout(barmode="group", bargap=0.25, legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
     fig.update_xaxes(title="probability", range=[0, min(1.0, top) * 1.22], tickformat=".0%")
@@ -77,21 +108,40 @@ def _as_id(value) -> int | None:
     return int(value)
 
 
-def surprisal_bars(targets: Sequence[str], nats: Sequence[float], probs: Sequence[float], contexts: Sequence[str], *,
-                   loss: float | None = None, title: str | None = None, large: bool = False) -> go.Figure:
+def surprisal_bars(
+    targets: Sequence[str],
+    nats: Sequence[float],
+    probs: Sequence[float],
+    contexts: Sequence[str],
+    *,
+    loss: float | None = None,
+    title: str | None = None,
+    large: bool = False,
+) -> go.Figure:
     """One bar per training pair: how surprised the model is by the actual next token, −ln p in nats (the
     unit of the loss, whose value `loss`, their mean, is drawn as a line), coloured like `token_chips`
     (green: expected, red: surprising)."""
-    fig = go.Figure(go.Bar(
-        x=unique_labels(list(targets)), y=list(nats), marker_color=[prob_colour(p) for p in probs],
-        customdata=[[c, t, p, i + 1] for i, (c, t, p) in enumerate(zip(contexts, targets, probs))],
-        hovertemplate="position %{customdata[3]}: %{customdata[0]} → <b>%{customdata[1]}</b><br>"
-                      "p = %{customdata[2]:.4f}<br>surprisal = %{y:.2f} nats<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=unique_labels(list(targets)),
+            y=list(nats),
+            marker_color=[prob_colour(p) for p in probs],
+            customdata=[[c, t, p, i + 1] for i, (c, t, p) in enumerate(zip(contexts, targets, probs))],
+            hovertemplate="position %{customdata[3]}: %{customdata[0]} → <b>%{customdata[1]}</b><br>"
+            "p = %{customdata[2]:.4f}<br>surprisal = %{y:.2f} nats<extra></extra>",
+        )
+    )
     if loss is not None:
-        fig.add_hline(y=loss, line_dash="dash", line_color=PALETTE["accent"],
-                      annotation_text=f"loss = mean {loss:.2f} nats", annotation_position="top right")
-    fig.update_xaxes(title="actual next token, in text order", type="category",
-                     tickangle=0 if len(targets) <= 16 else -60)
+        fig.add_hline(
+            y=loss,
+            line_dash="dash",
+            line_color=PALETTE["accent"],
+            annotation_text=f"loss = mean {loss:.2f} nats",
+            annotation_position="top right",
+        )
+    fig.update_xaxes(
+        title="actual next token, in text order", type="category", tickangle=0 if len(targets) <= 16 else -60
+    )
     fig.update_yaxes(title="surprisal (nats) = −ln p", rangemode="tozero")
     return style(fig, large=large, title=title, height=340)
 
@@ -108,8 +158,13 @@ def _text_colour(background: str) -> str:
     return "#000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#fff"
 
 
-def token_chips(pieces: Sequence[str], *, special: Sequence[bool] | None = None, titles: Sequence[str] | None = None,
-                probs: Sequence[float | None] | None = None) -> str:
+def token_chips(
+    pieces: Sequence[str],
+    *,
+    special: Sequence[bool] | None = None,
+    titles: Sequence[str] | None = None,
+    probs: Sequence[float | None] | None = None,
+) -> str:
     """HTML chips, one per token; with `probs`, each chip is coloured by its probability."""
     out = []
     for i, piece in enumerate(pieces):
@@ -120,14 +175,18 @@ def token_chips(pieces: Sequence[str], *, special: Sequence[bool] | None = None,
             out.append(f'<span class="{cls}"{title}>{html.escape(piece)}</span>')
         else:
             bg = prob_colour(p)
-            out.append(f'<span class="tok" style="background:{bg};color:{_text_colour(bg)};border-color:{bg}"'
-                       f'{title}>{html.escape(piece)}</span>')
+            out.append(
+                f'<span class="tok" style="background:{bg};color:{_text_colour(bg)};border-color:{bg}"'
+                f"{title}>{html.escape(piece)}</span>"
+            )
     return '<div class="clm-chips">' + "".join(out) + "</div>"
 
 
 def colour_legend() -> str:
     """A small HTML legend for `prob_colour`."""
     stops = [1.0, 0.5, 0.1, 0.01, 0.001, 0.0001]
-    chips = "".join(f'<span class="tok" style="background:{prob_colour(p)};color:{_text_colour(prob_colour(p))}">'
-                    f"p = {p:g}</span>" for p in stops)
+    chips = "".join(
+        f'<span class="tok" style="background:{prob_colour(p)};color:{_text_colour(prob_colour(p))}">p = {p:g}</span>'
+        for p in stops
+    )
     return f'<div class="clm-chips" style="font-size:0.85em">{chips}</div>'

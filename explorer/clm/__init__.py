@@ -26,28 +26,75 @@ Modules: `forward` (inputs and the forward cache), `prompt`, `distribution`, `sa
 `generation`, `teacher_forcing`; their public names are listed here, in that order.
 """
 
-from explorer.clm.forward import (FORCED_PASSES, LAST_LOGITS, as_ids, check_ids, clear_cache, forward_count,
-                                  next_token_logits, piece_text, vocab_size)
+from explorer.clm.forward import (
+    FORCED_PASSES,
+    LAST_LOGITS,
+    as_ids,
+    check_ids,
+    clear_cache,
+    forward_count,
+    next_token_logits,
+    piece_text,
+    vocab_size,
+)
 from explorer.clm.prompt import DOCUMENT_START, PROMPT_LIMIT, Prompt, build_prompt, has_chat_template, start_token_id
-from explorer.clm.distribution import (TOP_N, Candidate, NextToken, entropy_bits, next_token_distribution, rank_of,
-                                       softmax, top_candidates, top_order)
+from explorer.clm.distribution import (
+    TOP_N,
+    Candidate,
+    NextToken,
+    entropy_bits,
+    next_token_distribution,
+    rank_of,
+    softmax,
+    top_candidates,
+    top_order,
+)
 from explorer.clm.sampling import GREEDY, Sampled, Settings, apply_sampling, draw
 from explorer.clm.generation import MAX_NEW_TOKENS, Generation, Step, stop_token_ids
 from explorer.clm.teacher_forcing import TeacherForcing, from_start, target_log_probs, teacher_forcing
 
 __all__ = [
     # forward
-    "FORCED_PASSES", "LAST_LOGITS", "as_ids", "check_ids", "clear_cache", "forward_count",
-    "next_token_logits", "piece_text", "vocab_size",
+    "FORCED_PASSES",
+    "LAST_LOGITS",
+    "as_ids",
+    "check_ids",
+    "clear_cache",
+    "forward_count",
+    "next_token_logits",
+    "piece_text",
+    "vocab_size",
     # prompt
-    "DOCUMENT_START", "PROMPT_LIMIT", "Prompt", "build_prompt", "has_chat_template", "start_token_id",
+    "DOCUMENT_START",
+    "PROMPT_LIMIT",
+    "Prompt",
+    "build_prompt",
+    "has_chat_template",
+    "start_token_id",
     # distribution
-    "TOP_N", "Candidate", "NextToken", "entropy_bits", "next_token_distribution", "rank_of", "softmax",
-    "top_candidates", "top_order",
+    "TOP_N",
+    "Candidate",
+    "NextToken",
+    "entropy_bits",
+    "next_token_distribution",
+    "rank_of",
+    "softmax",
+    "top_candidates",
+    "top_order",
     # sampling
-    "GREEDY", "Sampled", "Settings", "apply_sampling", "draw",
+    "GREEDY",
+    "Sampled",
+    "Settings",
+    "apply_sampling",
+    "draw",
     # generation
-    "MAX_NEW_TOKENS", "Generation", "Step", "stop_token_ids",
+    "MAX_NEW_TOKENS",
+    "Generation",
+    "Step",
+    "stop_token_ids",
     # teacher_forcing
-    "TeacherForcing", "from_start", "target_log_probs", "teacher_forcing",
+    "TeacherForcing",
+    "from_start",
+    "target_log_probs",
+    "teacher_forcing",
 ]

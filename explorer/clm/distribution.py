@@ -64,11 +64,13 @@ class NextToken:
     @property
     def effective_choices(self) -> float:
         """2 ** entropy: as uncertain as a fair choice between this many tokens."""
-        return float(2 ** self.entropy)
+        return float(2**self.entropy)
 
     def frame(self) -> pd.DataFrame:
-        rows = [{"rank": c.rank, "token": c.piece, "id": c.token_id, "probability": c.prob, "logit": c.logit}
-                for c in self.top]
+        rows = [
+            {"rank": c.rank, "token": c.piece, "id": c.token_id, "probability": c.prob, "logit": c.logit}
+            for c in self.top
+        ]
         rows.append({"rank": None, "token": "(other)", "id": None, "probability": self.other, "logit": None})
         return pd.DataFrame(rows)
 
@@ -87,12 +89,15 @@ def top_order(probs: np.ndarray, n: int) -> np.ndarray:
 def top_candidates(probs: np.ndarray, logits: np.ndarray, tokenizer: Any, n: int) -> list[Candidate]:
     n = max(1, min(int(n), len(probs)))
     order = top_order(probs, n)
-    return [Candidate(int(i), piece_text(tokenizer, int(i)), float(probs[i]), float(logits[i]), r + 1)
-            for r, i in enumerate(order)]
+    return [
+        Candidate(int(i), piece_text(tokenizer, int(i)), float(probs[i]), float(logits[i]), r + 1)
+        for r, i in enumerate(order)
+    ]
 
 
-def next_token_distribution(lm: LoadedModel, tokens: Encoded | Sequence[int] | torch.Tensor, *,
-                            top_n: int = TOP_N) -> NextToken:
+def next_token_distribution(
+    lm: LoadedModel, tokens: Encoded | Sequence[int] | torch.Tensor, *, top_n: int = TOP_N
+) -> NextToken:
     """Softmax of the model's last-position logits: what it predicts after `tokens` (`lm`: a `LoadedModel`)."""
     _, tokenizer = model_parts(lm)
     ids = as_ids(tokens)

@@ -36,8 +36,10 @@ def check_ids(model: Any, ids: list[int]) -> None:
         raise ExplorerError("There are no tokens to predict from.", "Type a prompt.")
     limit = max_positions(model)
     if len(ids) > limit:
-        raise ExplorerError(f"The text is {len(ids)} tokens long; this model reads at most {limit}.",
-                            "Shorten the text or undo some steps.")
+        raise ExplorerError(
+            f"The text is {len(ids)} tokens long; this model reads at most {limit}.",
+            "Shorten the text or undo some steps.",
+        )
     size = vocab_size(model)
     bad = [i for i in ids if not 0 <= i < size]
     if bad:

@@ -42,8 +42,9 @@ class Generation:
     steps: list[Step] = field(default_factory=list)
 
     @classmethod
-    def start(cls, lm: LoadedModel, prompt: Prompt | Encoded | Sequence[int], *,
-              max_new_tokens: int = MAX_NEW_TOKENS) -> "Generation":
+    def start(
+        cls, lm: LoadedModel, prompt: Prompt | Encoded | Sequence[int], *, max_new_tokens: int = MAX_NEW_TOKENS
+    ) -> "Generation":
         """A new continuation of `prompt`; stops at the model's end-of-text token(s)."""
         model, tokenizer = model_parts(lm)
         ids = prompt.ids if isinstance(prompt, Prompt) else as_ids(prompt)
@@ -69,11 +70,14 @@ class Generation:
 
     def check_room(self) -> None:
         if self.finished:
-            raise ExplorerError("The model ended the text (it chose its end-of-text token).",
-                                "Undo the last step to continue.")
+            raise ExplorerError(
+                "The model ended the text (it chose its end-of-text token).", "Undo the last step to continue."
+            )
         if self.full:
-            raise ExplorerError(f"The continuation has reached its limit of {self.max_new_tokens} new tokens.",
-                                "Undo some steps or reset.")
+            raise ExplorerError(
+                f"The continuation has reached its limit of {self.max_new_tokens} new tokens.",
+                "Undo some steps or reset.",
+            )
 
     def distribution(self, lm: LoadedModel, *, top_n: int = TOP_N) -> NextToken:
         return next_token_distribution(lm, self.ids, top_n=top_n)
@@ -88,8 +92,14 @@ class Generation:
             raise ExplorerError(f"Token id {token_id} is outside this model's vocabulary.")
         s = settings or Settings()
         shaped = apply_sampling(logits, s.temperature, s.top_k, s.top_p)
-        step = Step(token_id, piece_text(tokenizer, token_id), float(shaped.before[token_id]),
-                    float(shaped.after[token_id]), rank_of(shaped.before, token_id), how)
+        step = Step(
+            token_id,
+            piece_text(tokenizer, token_id),
+            float(shaped.before[token_id]),
+            float(shaped.after[token_id]),
+            rank_of(shaped.before, token_id),
+            how,
+        )
         self.steps.append(step)
         return step
 
@@ -110,13 +120,19 @@ class Generation:
         self.check_room()
         if settings.greedy:
             return self.greedy(lm)
-        shaped = apply_sampling(next_token_logits(lm, self.ids), settings.temperature, settings.top_k,
-                                settings.top_p)
+        shaped = apply_sampling(next_token_logits(lm, self.ids), settings.temperature, settings.top_k, settings.top_p)
         token = draw(shaped.after, seed, len(self.ids))
         return self.append(lm, token, settings=settings, how="sampled")
 
-    def generate(self, lm: LoadedModel, n: int, *, settings: Settings | None = None, seed: int = 0,
-                 progress: ProgressFn | None = None) -> list[Step]:
+    def generate(
+        self,
+        lm: LoadedModel,
+        n: int,
+        *,
+        settings: Settings | None = None,
+        seed: int = 0,
+        progress: ProgressFn | None = None,
+    ) -> list[Step]:
         """Append up to `n` tokens (greedy when `settings` is None or has temperature 0).
 
         Stops early at an end-of-text token or the length limit; `progress(done, n, step)` is called
@@ -138,15 +154,26 @@ class Generation:
         return out
 
     def text(self, tokenizer: Any, *, new_only: bool = False) -> str:
-        return tokenizer.decode(self.new_ids if new_only else self.ids, skip_special_tokens=False,
-                                clean_up_tokenization_spaces=False)
+        return tokenizer.decode(
+            self.new_ids if new_only else self.ids, skip_special_tokens=False, clean_up_tokenization_spaces=False
+        )
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{"step": i + 1, "token": s.piece, "id": s.token_id, "how": s.how,
-                              "model probability": s.model_prob, "probability as chosen": s.prob, "rank": s.rank}
-                             for i, s in enumerate(self.steps)],
-                            columns=["step", "token", "id", "how", "model probability", "probability as chosen",
-                                     "rank"])
+        return pd.DataFrame(
+            [
+                {
+                    "step": i + 1,
+                    "token": s.piece,
+                    "id": s.token_id,
+                    "how": s.how,
+                    "model probability": s.model_prob,
+                    "probability as chosen": s.prob,
+                    "rank": s.rank,
+                }
+                for i, s in enumerate(self.steps)
+            ],
+            columns=["step", "token", "id", "how", "model probability", "probability as chosen", "rank"],
+        )
 
 
 def stop_token_ids(lm: LoadedModel) -> tuple[int, ...]:

@@ -72,9 +72,17 @@ def _exact_encoded(tokenizer: Any, text: str, notes: list[str]) -> Encoded:
     ids = list(full["input_ids"])
     special_ids = set(tokenizer.all_special_ids or [])
     offsets = [tuple(o) for o in full.get("offset_mapping", [(0, 0)] * len(ids))]
-    return Encoded(text=text, ids=ids, pieces=display_pieces(tokenizer, ids), special=[i in special_ids for i in ids],
-                   word_ids=list(range(len(ids))), offsets=offsets, original_length=len(ids), limit=len(ids),
-                   notes=list(notes))
+    return Encoded(
+        text=text,
+        ids=ids,
+        pieces=display_pieces(tokenizer, ids),
+        special=[i in special_ids for i in ids],
+        word_ids=list(range(len(ids))),
+        offsets=offsets,
+        original_length=len(ids),
+        limit=len(ids),
+        notes=list(notes),
+    )
 
 
 def _chat_text(tokenizer: Any, content: str, system: str | None) -> str:
@@ -82,8 +90,10 @@ def _chat_text(tokenizer: Any, content: str, system: str | None) -> str:
     try:
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     except Exception as exc:  # noqa: BLE001 - templates are model-provided code
-        raise ExplorerError(f"This model's chat template failed: {str(exc)[:200]}",
-                            "Switch the chat template off to give the model raw text.") from exc
+        raise ExplorerError(
+            f"This model's chat template failed: {str(exc)[:200]}",
+            "Switch the chat template off to give the model raw text.",
+        ) from exc
 
 
 def _clean_or_empty(text: str | None) -> str:
@@ -95,8 +105,9 @@ def _clean_or_empty(text: str | None) -> str:
         raise
 
 
-def build_prompt(tokenizer: Any, text: str | None, *, chat: bool = False, max_tokens: int = PROMPT_LIMIT,
-                 system: str | None = None) -> Prompt:
+def build_prompt(
+    tokenizer: Any, text: str | None, *, chat: bool = False, max_tokens: int = PROMPT_LIMIT, system: str | None = None
+) -> Prompt:
     """The exact tokens a causal LM reads for `text`.
 
     Raw text (``chat=False``) is tokenized as typed (cleaned, cut to `max_tokens` with a note).
@@ -109,8 +120,10 @@ def build_prompt(tokenizer: Any, text: str | None, *, chat: bool = False, max_to
     cleaned = _clean_or_empty(text)
     if chat:
         if not has_chat_template(tokenizer):
-            raise ExplorerError("This model has no chat template (it was not trained as a chat assistant).",
-                                "Switch the chat template off to give it raw text.")
+            raise ExplorerError(
+                "This model has no chat template (it was not trained as a chat assistant).",
+                "Switch the chat template off to give it raw text.",
+            )
         notes: list[str] = []
         overhead = len(tokenizer(_chat_text(tokenizer, "", system), add_special_tokens=False)["input_ids"])
         room = max_tokens - overhead
@@ -121,9 +134,11 @@ def build_prompt(tokenizer: Any, text: str | None, *, chat: bool = False, max_to
             user = encode(tokenizer, cleaned, max_tokens=room, add_special_tokens=False, what="prompt")
             content = user.text
             if user.truncated:
-                notes.append(f"The prompt is {user.original_length + overhead} tokens long with the chat template "
-                             f"({overhead} of them); the limit here is {max_tokens}. Only the first {count(len(user), 'token')} "
-                             "of your message are used.")
+                notes.append(
+                    f"The prompt is {user.original_length + overhead} tokens long with the chat template "
+                    f"({overhead} of them); the limit here is {max_tokens}. Only the first {count(len(user), 'token')} "
+                    "of your message are used."
+                )
         else:
             notes.append("The message is empty: the model sees only the chat template and answers an empty question.")
         enc = _exact_encoded(tokenizer, _chat_text(tokenizer, content, system), notes)
@@ -131,14 +146,26 @@ def build_prompt(tokenizer: Any, text: str | None, *, chat: bool = False, max_to
     if not cleaned:
         start = start_token_id(tokenizer)
         if start is None:
-            raise ExplorerError("The prompt is empty, and this model has no start-of-text token to begin from.",
-                                "Type a few words.")
+            raise ExplorerError(
+                "The prompt is empty, and this model has no start-of-text token to begin from.", "Type a few words."
+            )
         piece = display_piece(tokenizer, start)
-        note = (f"The prompt is empty. A causal LM needs at least one token to predict from, so the model starts "
-                f"from its start-of-text token {piece} (id {start}): what you see is its guess for the first "
-                "token of a text.")
-        enc = Encoded(text=tokenizer.convert_ids_to_tokens(start), ids=[start], pieces=[piece], special=[True],
-                      word_ids=[None], offsets=[(0, 0)], original_length=1, limit=max_tokens, notes=[note])
+        note = (
+            f"The prompt is empty. A causal LM needs at least one token to predict from, so the model starts "
+            f"from its start-of-text token {piece} (id {start}): what you see is its guess for the first "
+            "token of a text."
+        )
+        enc = Encoded(
+            text=tokenizer.convert_ids_to_tokens(start),
+            ids=[start],
+            pieces=[piece],
+            special=[True],
+            word_ids=[None],
+            offsets=[(0, 0)],
+            original_length=1,
+            limit=max_tokens,
+            notes=[note],
+        )
         return Prompt(enc, "", False, True, [note])
     enc = encode(tokenizer, cleaned, max_tokens=max_tokens, add_special_tokens=True, what="prompt")
     return Prompt(enc, enc.text, False, False, list(enc.notes))

@@ -26,13 +26,17 @@ class Settings:
     def checked(self) -> "Settings":
         t, k, p = float(self.temperature), int(self.top_k), float(self.top_p)
         if not math.isfinite(t) or t < 0:
-            raise ExplorerError(f"Temperature must be 0 or more (got {self.temperature}).",
-                                "0 means greedy: always the most likely token.")
+            raise ExplorerError(
+                f"Temperature must be 0 or more (got {self.temperature}).",
+                "0 means greedy: always the most likely token.",
+            )
         if k < 0:
             raise ExplorerError(f"top-k must be 0 (off) or a positive number of tokens (got {self.top_k}).")
         if not math.isfinite(p) or not 0 <= p <= 1:
-            raise ExplorerError(f"top-p must be between 0 and 1 (got {self.top_p}).",
-                                "1 keeps every token; 0 keeps only the most likely one.")
+            raise ExplorerError(
+                f"top-p must be between 0 and 1 (got {self.top_p}).",
+                "1 keeps every token; 0 keeps only the most likely one.",
+            )
         return Settings(t, k, p)
 
     @property
@@ -87,7 +91,7 @@ class Sampled:
     @property
     def effective_choices(self) -> float:
         """2 ** entropy: a draw is as uncertain as a fair choice between this many tokens."""
-        return float(2 ** self.entropy)
+        return float(2**self.entropy)
 
     def filtered_logits(self) -> np.ndarray:
         """Logits / temperature with cut tokens at -inf (what ``model.generate`` samples from)."""
@@ -104,19 +108,37 @@ class Sampled:
     def frame(self, tokenizer: Any = None, n: int = TOP_N) -> pd.DataFrame:
         """The model's `n` most likely tokens, before and after the settings."""
         order = top_order(self.before, n)
-        rows = [{"rank": r + 1, "token": piece_text(tokenizer, int(i)), "id": int(i), "model": float(self.before[i]),
-                 "after temperature": float(self.scaled[i]), "kept": bool(self.kept[i]),
-                 "renormalised": float(self.after[i])} for r, i in enumerate(order)]
+        rows = [
+            {
+                "rank": r + 1,
+                "token": piece_text(tokenizer, int(i)),
+                "id": int(i),
+                "model": float(self.before[i]),
+                "after temperature": float(self.scaled[i]),
+                "kept": bool(self.kept[i]),
+                "renormalised": float(self.after[i]),
+            }
+            for r, i in enumerate(order)
+        ]
         rest = np.ones(len(self.before), dtype=bool)
         rest[order] = False
-        rows.append({"rank": None, "token": "(other)", "id": None, "model": float(self.before[rest].sum()),
-                     "after temperature": float(self.scaled[rest].sum()), "kept": bool(self.kept[rest].any()),
-                     "renormalised": float(self.after[rest].sum())})
+        rows.append(
+            {
+                "rank": None,
+                "token": "(other)",
+                "id": None,
+                "model": float(self.before[rest].sum()),
+                "after temperature": float(self.scaled[rest].sum()),
+                "kept": bool(self.kept[rest].any()),
+                "renormalised": float(self.after[rest].sum()),
+            }
+        )
         return pd.DataFrame(rows)
 
 
-def apply_sampling(logits: np.ndarray | torch.Tensor, temperature: float = 1.0, top_k: int = 0,
-                   top_p: float = 1.0) -> Sampled:
+def apply_sampling(
+    logits: np.ndarray | torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
+) -> Sampled:
     """Reshape a next-token distribution the way ``model.generate(do_sample=True)`` does.
 
     In order: divide the logits by `temperature`; keep the `top_k` most likely tokens (ties with
@@ -134,8 +156,9 @@ def apply_sampling(logits: np.ndarray | torch.Tensor, temperature: float = 1.0, 
         kept[best] = True
         onehot = kept.double()
         notes.append("Temperature 0 is greedy decoding: the most likely token gets all the probability.")
-        return Sampled(s, lg.numpy().astype(np.float32), before.numpy(), onehot.numpy(), kept.numpy(), onehot.numpy(),
-                       notes)
+        return Sampled(
+            s, lg.numpy().astype(np.float32), before.numpy(), onehot.numpy(), kept.numpy(), onehot.numpy(), notes
+        )
     scaled_logits = lg / s.temperature
     scaled = torch.softmax(scaled_logits, -1)
     kept = scaled_logits > -math.inf
@@ -157,12 +180,11 @@ def apply_sampling(logits: np.ndarray | torch.Tensor, temperature: float = 1.0, 
             notes.append("top-p 0 keeps only the most likely token, like greedy decoding.")
     after = torch.where(kept, scaled, torch.zeros_like(scaled))
     after = after / after.sum()
-    return Sampled(s, lg.numpy().astype(np.float32), before.numpy(), scaled.numpy(), kept.numpy(), after.numpy(),
-                   notes)
+    return Sampled(s, lg.numpy().astype(np.float32), before.numpy(), scaled.numpy(), kept.numpy(), after.numpy(), notes)
 
 
 def draw(probs: np.ndarray, seed: int, position: int = 0) -> int:
     """One seeded draw from a distribution: the same seed and position always give the same token."""
-    g = torch.Generator().manual_seed((int(seed) * 1_000_003 + int(position)) % (2 ** 63))
+    g = torch.Generator().manual_seed((int(seed) * 1_000_003 + int(position)) % (2**63))
     p = torch.as_tensor(np.asarray(probs, dtype=np.float64))
     return int(torch.multinomial(p, 1, generator=g))

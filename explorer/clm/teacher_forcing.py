@@ -61,17 +61,26 @@ class TeacherForcing:
         out = []
         for i in range(self.n_pairs):
             lo = max(0, i + 1 - context_tokens)
-            ctx = ("…" if lo > 0 else "") + "".join(self.pieces[lo:i + 1])
+            ctx = ("…" if lo > 0 else "") + "".join(self.pieces[lo : i + 1])
             out.append((ctx, self.pieces[i + 1]))
         return out
 
     def frame(self, tokenizer: Any = None, context_tokens: int = 8) -> pd.DataFrame:
         rows = []
         for i, (ctx, target) in enumerate(self.pairs(context_tokens)):
-            rows.append({"position": i + 1, "context": ctx, "target": target, "target id": self.ids[i + 1],
-                         "p(target)": float(self.target_probs[i]), "surprisal (nats)": float(self.surprisal[i]),
-                         "rank": int(self.ranks[i]), "model's guess": piece_text(tokenizer, int(self.guess_ids[i])),
-                         "p(guess)": float(self.guess_probs[i])})
+            rows.append(
+                {
+                    "position": i + 1,
+                    "context": ctx,
+                    "target": target,
+                    "target id": self.ids[i + 1],
+                    "p(target)": float(self.target_probs[i]),
+                    "surprisal (nats)": float(self.surprisal[i]),
+                    "rank": int(self.ranks[i]),
+                    "model's guess": piece_text(tokenizer, int(self.guess_ids[i])),
+                    "p(guess)": float(self.guess_probs[i]),
+                }
+            )
         return pd.DataFrame(rows)
 
 
@@ -86,16 +95,24 @@ def from_start(tokenizer: Any, enc: Encoded) -> Encoded:
     start = start_token_id(tokenizer)
     if start is None or not enc.ids or enc.special[0] or enc.ids[0] in set(tokenizer.all_special_ids or []):
         return enc
-    return replace(enc, ids=[start] + list(enc.ids), pieces=[display_piece(tokenizer, start)] + list(enc.pieces),
-                   special=[True] + list(enc.special), word_ids=[None] + list(enc.word_ids),
-                   offsets=[(0, 0)] + list(enc.offsets), notes=list(enc.notes))
+    return replace(
+        enc,
+        ids=[start] + list(enc.ids),
+        pieces=[display_piece(tokenizer, start)] + list(enc.pieces),
+        special=[True] + list(enc.special),
+        word_ids=[None] + list(enc.word_ids),
+        offsets=[(0, 0)] + list(enc.offsets),
+        notes=list(enc.notes),
+    )
 
 
 def _checked_ids(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> list[int]:
     ids = as_ids(tokens)
     if len(ids) < 2:
-        raise ExplorerError("Teacher forcing needs a text of at least two tokens: each token is predicted from "
-                            "the ones before it.", "Type a longer text.")
+        raise ExplorerError(
+            "Teacher forcing needs a text of at least two tokens: each token is predicted from the ones before it.",
+            "Type a longer text.",
+        )
     check_ids(model, ids)
     return ids
 
@@ -137,8 +154,16 @@ def teacher_forcing(lm: LoadedModel, tokens: Encoded | Sequence[int] | torch.Ten
             # p * ln p in place; 0 * -inf (a token the model rules out) is nan there and counts 0
             ent = -logp.exp().mul_(logp).nan_to_num_(0.0).sum(-1) / math.log(2)
         pieces = display_pieces(tokenizer, ids) if tokenizer is not None else [f"<{i}>" for i in ids]
-        return TeacherForcing(ids, pieces, lp.exp().numpy(), (-lp).numpy(), ranks.numpy(), best.indices.numpy(),
-                              best.values.exp().numpy(), ent.numpy())
+        return TeacherForcing(
+            ids,
+            pieces,
+            lp.exp().numpy(),
+            (-lp).numpy(),
+            ranks.numpy(),
+            best.indices.numpy(),
+            best.values.exp().numpy(),
+            ent.numpy(),
+        )
 
     key = (tuple(ids), tokenizer is not None)
     return FORCED_PASSES.get(model, key, compute)

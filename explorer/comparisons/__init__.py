@@ -5,17 +5,44 @@ pre-training objectives side by side (`objectives`: masked LM, next-token predic
 Limits and patterns such as `masked_vs_causal.MAX_TOKENS` stay in their module."""
 
 from explorer.comparisons.objectives import ObjectiveView, compare_objectives, objectives_frame
-from explorer.comparisons.masked_vs_causal import (Comparison, PieceView, Side, Word, blank_index, piece_predictions,
-                                                   predict_word, prepare, same_vocabulary, score_words, split_words,
-                                                   token_words, word_index)
+from explorer.comparisons.masked_vs_causal import (
+    Comparison,
+    PieceView,
+    Side,
+    Word,
+    blank_index,
+    piece_predictions,
+    predict_word,
+    prepare,
+    same_vocabulary,
+    score_words,
+    split_words,
+    token_words,
+    word_index,
+)
 from explorer.comparisons.masks import attention_pattern, attention_patterns, sees_right_context
 
 __all__ = [
     # objectives
-    "ObjectiveView", "compare_objectives", "objectives_frame",
+    "ObjectiveView",
+    "compare_objectives",
+    "objectives_frame",
     # masked_vs_causal
-    "Comparison", "PieceView", "Side", "Word", "blank_index", "piece_predictions", "predict_word", "prepare",
-    "same_vocabulary", "score_words", "split_words", "token_words", "word_index",
+    "Comparison",
+    "PieceView",
+    "Side",
+    "Word",
+    "blank_index",
+    "piece_predictions",
+    "predict_word",
+    "prepare",
+    "same_vocabulary",
+    "score_words",
+    "split_words",
+    "token_words",
+    "word_index",
     # masks
-    "attention_pattern", "attention_patterns", "sees_right_context",
+    "attention_pattern",
+    "attention_patterns",
+    "sees_right_context",
 ]

@@ -37,14 +37,26 @@ BLANK_RE = re.compile(r"_{2,}|\[mask\]|<mask>", re.IGNORECASE)
 BLANK = "___"
 MAX_TOKENS = 96
 
-OBJECTIVES = pd.DataFrame([
-    {"objective": "Masked LM (cloze)", "what is hidden": "~15% of tokens ([MASK] / random / unchanged)",
-     "what is predicted": "the hidden tokens, from both sides", "attention": "full (bidirectional)",
-     "typical models": "BERT, RoBERTa, DistilBERT", "typical uses": "understanding: classification, search, tagging"},
-    {"objective": "Causal LM (next token)", "what is hidden": "the future: every token after the current one",
-     "what is predicted": "every next token, from the left only", "attention": "lower-triangular (causal)",
-     "typical models": "GPT-2, Llama, SmolLM2", "typical uses": "generation: chat, completion, code"},
-])
+OBJECTIVES = pd.DataFrame(
+    [
+        {
+            "objective": "Masked LM (cloze)",
+            "what is hidden": "~15% of tokens ([MASK] / random / unchanged)",
+            "what is predicted": "the hidden tokens, from both sides",
+            "attention": "full (bidirectional)",
+            "typical models": "BERT, RoBERTa, DistilBERT",
+            "typical uses": "understanding: classification, search, tagging",
+        },
+        {
+            "objective": "Causal LM (next token)",
+            "what is hidden": "the future: every token after the current one",
+            "what is predicted": "every next token, from the left only",
+            "attention": "lower-triangular (causal)",
+            "typical models": "GPT-2, Llama, SmolLM2",
+            "typical uses": "generation: chat, completion, code",
+        },
+    ]
+)
 
 
 @dataclass
@@ -158,13 +170,15 @@ def prepare(mlm_lm: LoadedModel, clm_lm: LoadedModel, text: str | None, *, max_t
     notes = list(enc.notes)
     kept = [w for w in words if mlm_words[w.index].end <= len(enc.text)]
     if enc.truncated and kept:  # cut after the last word the masked LM read whole
-        words, text = kept, text[:kept[-1].end]
+        words, text = kept, text[: kept[-1].end]
         mlm_text, mlm_words = _with_blanks(text, words, mask_tok)
         enc = encode(mtok, mlm_text, max_tokens=max_tokens, what="sentence")
     blanks = sum(w.blank for w in words)
     if blanks > 1:
-        raise ExplorerError(f"One blank at a time: this sentence has {blanks} blanks (___).",
-                            "Keep one ___: it is the word both models predict.")
+        raise ExplorerError(
+            f"One blank at a time: this sentence has {blanks} blanks (___).",
+            "Keep one ___: it is the word both models predict.",
+        )
     mlm_map = token_words(enc, mlm_words)
     clm_text, clm_words = _with_blanks(text, words, BLANK)
     cenc = encode(ctok, clm_text, max_tokens=clm_max, add_special_tokens=False, what="sentence")
@@ -176,14 +190,18 @@ def prepare(mlm_lm: LoadedModel, clm_lm: LoadedModel, text: str | None, *, max_t
         clm_map = [None] + clm_map
     shared = same_vocabulary(mtok, ctok)
     if not shared:
-        notes.append("The two models split text differently, so they are compared word by word: "
-                     "a word's probability is the product of its pieces' probabilities.")
+        notes.append(
+            "The two models split text differently, so they are compared word by word: "
+            "a word's probability is the product of its pieces' probabilities."
+        )
     return Comparison(text, words, enc, ids, mlm_map, clm_map, notes, shared)
 
 
 @functools.lru_cache(maxsize=16)
 def _vocabulary(tokenizer: Any) -> frozenset:
-    special = set(tokenizer.all_special_tokens) | {str(t) for t in getattr(tokenizer, "added_tokens_decoder", {}).values()}
+    special = set(tokenizer.all_special_tokens) | {
+        str(t) for t in getattr(tokenizer, "added_tokens_decoder", {}).values()
+    }
     return frozenset((t, i) for t, i in tokenizer.get_vocab().items() if t not in special)
 
 
@@ -198,7 +216,7 @@ def _with_blanks(text: str, words: list[Word], blank: str) -> tuple[str, list[Wo
     parts, out, last, shift = [], [], 0, 0
     for w in words:
         shown = blank if w.blank else w.text
-        parts += [text[last:w.start], shown]
+        parts += [text[last : w.start], shown]
         out.append(Word(w.index, shown, w.start + shift, w.start + shift + len(shown), w.blank))
         shift += len(shown) - len(w.text)
         last = w.end
@@ -226,30 +244,35 @@ def _positions(comp: Comparison, index: int) -> tuple[list[int], list[int]]:
     mpos = _word_positions(comp.mlm_map, index)
     cpos = _word_positions(comp.clm_map, index)
     if not mpos or not cpos:
-        raise ExplorerError(f"'{comp.words[index].text}' was cut off by the length limit or is not a word the "
-                            "models can read.")
+        raise ExplorerError(
+            f"'{comp.words[index].text}' was cut off by the length limit or is not a word the models can read."
+        )
     if cpos[0] < 1:
         raise ExplorerError("The causal LM has no start token to predict the first word from.")
     return mpos, cpos
 
 
-def predict_word(comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel, index: int, *, k: int = 10) -> tuple[Side, Side]:
+def predict_word(
+    comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel, index: int, *, k: int = 10
+) -> tuple[Side, Side]:
     """Both models' whole-word predictions for word `index`: the masked LM with the word hidden (both
     sides visible), the causal LM from the text to its left. A typed blank has no answer to rank."""
     mpos, cpos = _positions(comp, index)
     word = comp.words[index]
     mlm_words = whole_words.masked_word_candidates(mlm_lm, comp.mlm_enc.ids, mpos[0], mpos[-1] + 1, k=k)
-    answer = None if word.blank else comp.clm_ids[cpos[0]:cpos[-1] + 1]
-    clm_words = whole_words.causal_word_candidates(clm_lm, comp.clm_ids[:cpos[0]], answer, k=k)
+    answer = None if word.blank else comp.clm_ids[cpos[0] : cpos[-1] + 1]
+    clm_words = whole_words.causal_word_candidates(clm_lm, comp.clm_ids[: cpos[0]], answer, k=k)
     shown = [w.text if w.index != index else BLANK for w in comp.words]
     left = _join(comp.text, comp.words[:index], [w.text for w in comp.words[:index]]) + " " + BLANK
-    return (Side("mlm", mlm_lm.info.name, _join(comp.text, comp.words, shown), mlm_words,
-                 0 if word.blank else len(mpos)),
-            Side("clm", clm_lm.info.name, left.strip(), clm_words, 0 if word.blank else len(cpos)))
+    return (
+        Side("mlm", mlm_lm.info.name, _join(comp.text, comp.words, shown), mlm_words, 0 if word.blank else len(mpos)),
+        Side("clm", clm_lm.info.name, left.strip(), clm_words, 0 if word.blank else len(cpos)),
+    )
 
 
-def piece_predictions(comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel, index: int, *,
-                      k: int = 10) -> tuple[PieceView, PieceView]:
+def piece_predictions(
+    comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel, index: int, *, k: int = 10
+) -> tuple[PieceView, PieceView]:
     """The sub-word view: each model's distribution for the word's FIRST piece alone (the masked LM
     with all the word's pieces hidden, the causal LM after the left context), as the models' heads give
     it. A fragment such as "␣bar" (of "barks") can top it: `predict_word` ranks whole words instead."""
@@ -257,16 +280,28 @@ def piece_predictions(comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel
     word = comp.words[index]
     fill = masked.fill_mask(mlm_lm, comp.mlm_enc, [] if word.blank else mpos, k=k)
     first = next(p for p in fill.predictions if p.position == mpos[0])
-    mlm_view = PieceView(first.top_ids, first.top_pieces, first.top_probs, first.original_id, first.original_piece,
-                         first.original_rank, first.original_prob)
+    mlm_view = PieceView(
+        first.top_ids,
+        first.top_pieces,
+        first.top_probs,
+        first.original_id,
+        first.original_piece,
+        first.original_rank,
+        first.original_prob,
+    )
     # the next-token distribution after the left context, read from one (cached) pass over the whole text
     causal.target_log_probs(clm_lm, comp.clm_ids)
-    dist = causal.next_token_distribution(clm_lm, comp.clm_ids[:cpos[0]], top_n=k)
+    dist = causal.next_token_distribution(clm_lm, comp.clm_ids[: cpos[0]], top_n=k)
     answer = None if word.blank else comp.clm_ids[cpos[0]]
-    clm_view = PieceView([c.token_id for c in dist.top], [c.piece for c in dist.top], [c.prob for c in dist.top],
-                         answer, display_piece(clm_lm.tokenizer, answer) if answer is not None else None,
-                         causal.rank_of(dist.probs, answer) if answer is not None else None,
-                         float(dist.probs[answer]) if answer is not None else None)
+    clm_view = PieceView(
+        [c.token_id for c in dist.top],
+        [c.piece for c in dist.top],
+        [c.prob for c in dist.top],
+        answer,
+        display_piece(clm_lm.tokenizer, answer) if answer is not None else None,
+        causal.rank_of(dist.probs, answer) if answer is not None else None,
+        float(dist.probs[answer]) if answer is not None else None,
+    )
     return mlm_view, clm_view
 
 
@@ -275,7 +310,7 @@ def _join(text: str, words: list[Word], shown: list[str]) -> str:
     out, last = [], None
     for w, s in zip(words, shown):
         if last is not None:
-            out.append(text[last:w.start])
+            out.append(text[last : w.start])
         out.append(s)
         last = w.end
     return "".join(out)
@@ -285,8 +320,14 @@ def score_words(comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel) -> p
     """Every word's probability under both models, as `predict_word` scores the hidden word: the masked
     LM with the word hidden (both sides visible), the causal LM from its left; each times the
     probability that the word ends there. Typed blanks are skipped."""
-    targets = [w for w in comp.words if not w.blank and _word_positions(comp.mlm_map, w.index)
-               and _word_positions(comp.clm_map, w.index) and _word_positions(comp.clm_map, w.index)[0] > 0]
+    targets = [
+        w
+        for w in comp.words
+        if not w.blank
+        and _word_positions(comp.mlm_map, w.index)
+        and _word_positions(comp.clm_map, w.index)
+        and _word_positions(comp.clm_map, w.index)[0] > 0
+    ]
     if not targets:
         raise ExplorerError("There is no word to score.", "Type a sentence without blanks.")
     mspans = [_span(comp.mlm_map, w.index) for w in targets]
@@ -295,7 +336,15 @@ def score_words(comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel) -> p
     c_lps = whole_words.causal_word_scores(clm_lm, comp.clm_ids, cspans)
     rows = []
     for w, m_lp, c_lp, (ma, mb), (ca, cb) in zip(targets, m_lps, c_lps, mspans, cspans):
-        rows.append({"word": w.text, "index": w.index, "masked LM p(word)": math.exp(m_lp),
-                     "causal LM p(word)": math.exp(c_lp), "masked LM pieces": mb - ma, "causal LM pieces": cb - ca,
-                     "right context gain (bits)": (m_lp - c_lp) / math.log(2)})
+        rows.append(
+            {
+                "word": w.text,
+                "index": w.index,
+                "masked LM p(word)": math.exp(m_lp),
+                "causal LM p(word)": math.exp(c_lp),
+                "masked LM pieces": mb - ma,
+                "causal LM pieces": cb - ca,
+                "right context gain (bits)": (m_lp - c_lp) / math.log(2),
+            }
+        )
     return pd.DataFrame(rows)

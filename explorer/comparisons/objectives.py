@@ -30,8 +30,9 @@ class ObjectiveView:
     example_models: str
 
 
-def compare_objectives(corruption: Corruption, tokenizer: Any, *, mlm_rate: float = 0.15,
-                       seed: int = 0) -> list[ObjectiveView]:
+def compare_objectives(
+    corruption: Corruption, tokenizer: Any, *, mlm_rate: float = 0.15, seed: int = 0
+) -> list[ObjectiveView]:
     """Masked LM (BERT's recipe, `explorer.mlm.mask_tokens`), next-token prediction and span
     corruption on the same tokens. `tokenizer` must be the one `corruption` was made with and
     have a mask token (BERT's WordPiece tokenizer does)."""
@@ -42,8 +43,10 @@ def compare_objectives(corruption: Corruption, tokenizer: Any, *, mlm_rate: floa
     enc = mlm.encode_for_masking(tokenizer, corruption.text, max_tokens=n + 8)
     content = enc.content_positions
     if [enc.ids[p] for p in content] != corruption.ids:
-        raise ExplorerError("The masked-LM tokens do not line up with the span-corruption tokens.",
-                            "Compare with the masked LM's own tokenizer.")
+        raise ExplorerError(
+            "The masked-LM tokens do not line up with the span-corruption tokens.",
+            "Compare with the masked LM's own tokenizer.",
+        )
     masking = mlm.mask_tokens(enc, tokenizer, mlm_rate, seed)
     actions = [masking.actions[p] for p in content]
     mlm_view = ObjectiveView(
@@ -52,7 +55,7 @@ def compare_objectives(corruption: Corruption, tokenizer: Any, *, mlm_rate: floa
         hidden=[a in (mlm.MASKED, mlm.RANDOM) for a in actions],
         predicted=[bool(a) for a in actions],
         model_sees="the whole sentence, both sides, with about 15% of the tokens picked: 80% of those become "
-                   "[MASK], 10% a random token, 10% stay unchanged",
+        "[MASK], 10% a random token, 10% stay unchanged",
         model_predicts="the original token at each picked position",
         loss_positions=sum(bool(a) for a in actions),
         example_models="BERT, RoBERTa, MiniLM-MLM",
@@ -74,9 +77,9 @@ def compare_objectives(corruption: Corruption, tokenizer: Any, *, mlm_rate: floa
         hidden=list(corruption.mask),
         predicted=list(corruption.mask),
         model_sees=f"the encoder reads the shortened input ({count(len(corruption.input_pieces), 'token')}: "
-                   f"one sentinel per dropped span)",
+        f"one sentinel per dropped span)",
         model_predicts=f"the decoder writes the target ({count(len(corruption.target_pieces), 'token')}: each sentinel "
-                       f"followed by its span, then a closing sentinel)",
+        f"followed by its span, then a closing sentinel)",
         loss_positions=len(corruption.target_pieces),
         example_models="T5, Flan-T5, mT5",
     )
@@ -85,11 +88,18 @@ def compare_objectives(corruption: Corruption, tokenizer: Any, *, mlm_rate: floa
 
 def objectives_frame(views: Sequence[ObjectiveView], n_tokens: int) -> pd.DataFrame:
     """The comparison as a table: what each objective hides, predicts and where its loss is."""
-    return pd.DataFrame([{
-        "objective": v.name,
-        "what is hidden": f"{sum(v.hidden)} of {count(n_tokens, 'token')}" if any(v.hidden) else "nothing (only the future)",
-        "the model sees": v.model_sees,
-        "the model predicts": v.model_predicts,
-        "loss positions": v.loss_positions,
-        "models trained this way": v.example_models,
-    } for v in views])
+    return pd.DataFrame(
+        [
+            {
+                "objective": v.name,
+                "what is hidden": f"{sum(v.hidden)} of {count(n_tokens, 'token')}"
+                if any(v.hidden)
+                else "nothing (only the future)",
+                "the model sees": v.model_sees,
+                "the model predicts": v.model_predicts,
+                "loss positions": v.loss_positions,
+                "models trained this way": v.example_models,
+            }
+            for v in views
+        ]
+    )

@@ -66,8 +66,14 @@ def _dropout_model(model: Any, rate: float | None) -> Any:
     return clone
 
 
-def dropout_embed(lm: LoadedModel, sentences: Sequence[str], *, seed: int = 0, pooling: Pooling | str | None = None,
-                  dropout: float | None = None) -> Embeddings:
+def dropout_embed(
+    lm: LoadedModel,
+    sentences: Sequence[str],
+    *,
+    seed: int = 0,
+    pooling: Pooling | str | None = None,
+    dropout: float | None = None,
+) -> Embeddings:
     """SimCSE's positive: the same sentences encoded again with dropout on (a different random mask).
 
     `dropout` overrides the model's own dropout rate (e.g. MiniLM's 0.1) for the copy.

@@ -34,8 +34,11 @@ class Pooling:
     source: str = "default"
 
     def describe(self) -> str:
-        what = {"mean": "mean of the token vectors (padding excluded)", "cls": "the first ([CLS]) token's vector",
-                "max": "the largest value of each dimension over the tokens"}[self.mode]
+        what = {
+            "mean": "mean of the token vectors (padding excluded)",
+            "cls": "the first ([CLS]) token's vector",
+            "max": "the largest value of each dimension over the tokens",
+        }[self.mode]
         return what + (", then L2-normalised" if self.normalize else "")
 
 
@@ -115,11 +118,14 @@ def clean_sentences(sentences: Sequence[str] | str, *, limit: int = MAX_SENTENCE
             continue
         out.append(clean_text(s, what="sentence"))
     if len(out) < minimum:
-        raise ExplorerError(f"Type at least {minimum} sentence{'s' if minimum > 1 else ''} (one per line).",
-                            "Or pick one of the examples.")
+        raise ExplorerError(
+            f"Type at least {minimum} sentence{'s' if minimum > 1 else ''} (one per line).",
+            "Or pick one of the examples.",
+        )
     if len(out) > limit:
-        raise ExplorerError(f"{len(out)} sentences is more than this page handles at once ({limit}).",
-                            "Remove some lines.")
+        raise ExplorerError(
+            f"{len(out)} sentences is more than this page handles at once ({limit}).", "Remove some lines."
+        )
     return out
 
 
@@ -139,8 +145,8 @@ def _batch(tok: Any, ids_list: list[list[int]]):
     ids = torch.full((len(ids_list), width), pad, dtype=torch.long)
     att = torch.zeros((len(ids_list), width), dtype=torch.long)
     for r, row in enumerate(ids_list):
-        ids[r, :len(row)] = torch.tensor(row)
-        att[r, :len(row)] = 1
+        ids[r, : len(row)] = torch.tensor(row)
+        att[r, : len(row)] = 1
     return ids, att
 
 
@@ -167,7 +173,7 @@ def pooled_vectors(model: Any, tok: Any, ids_list: list[list[int]], pooling: Poo
     encoder = model.get_encoder() if getattr(model.config, "is_encoder_decoder", False) else model
     out = []
     for start in range(0, len(ids_list), batch_size):
-        ids, att = _batch(tok, ids_list[start:start + batch_size])
+        ids, att = _batch(tok, ids_list[start : start + batch_size])
         hidden = encoder(input_ids=ids, attention_mask=att).last_hidden_state
         vec = pool(hidden, att, pooling.mode)
         if pooling.normalize:
@@ -176,8 +182,9 @@ def pooled_vectors(model: Any, tok: Any, ids_list: list[list[int]], pooling: Poo
     return torch.cat(out)
 
 
-def embed(lm: LoadedModel, sentences: Sequence[str] | str, *, pooling: Pooling | str | None = None,
-          limit: int = MAX_SENTENCES) -> Embeddings:
+def embed(
+    lm: LoadedModel, sentences: Sequence[str] | str, *, pooling: Pooling | str | None = None, limit: int = MAX_SENTENCES
+) -> Embeddings:
     """Sentence embeddings (numpy [n, dim]) pooled the way the encoder expects."""
     import torch
 
@@ -230,7 +237,7 @@ def pca_2d(vectors: np.ndarray) -> Projection:
     coords = x @ comps.T
     if coords.shape[1] < 2:
         coords = np.pad(coords, [[0, 0], [0, 2 - coords.shape[1]]])
-    var = s ** 2
+    var = s**2
     total = var.sum()
     ratios = [float(v / total) if total > 0 else 0.0 for v in var[:2]] + [0.0, 0.0]
     # a direction with only rounding error in it (e.g. the second of two sentences) is no direction

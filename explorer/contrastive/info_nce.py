@@ -64,15 +64,17 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
 
 
-def info_nce(anchors: np.ndarray, positives: np.ndarray, temperature: float = 0.05, *,
-             symmetric: bool = False) -> InfoNCE:
+def info_nce(
+    anchors: np.ndarray, positives: np.ndarray, temperature: float = 0.05, *, symmetric: bool = False
+) -> InfoNCE:
     """InfoNCE over cosine similarities: row i's target is column i, the rest are negatives."""
     a, p = np.asarray(anchors, dtype=np.float64), np.asarray(positives, dtype=np.float64)
     if a.shape != p.shape or a.ndim != 2:
         raise ExplorerError("Every anchor needs exactly one positive.")
     if len(a) < 2:
-        raise ExplorerError("A contrastive batch needs at least two pairs (otherwise there are no negatives).",
-                            "Add another pair.")
+        raise ExplorerError(
+            "A contrastive batch needs at least two pairs (otherwise there are no negatives).", "Add another pair."
+        )
     if not temperature > 0:
         raise ExplorerError("The temperature must be above 0.")
     sim = cosine_matrix(a, p)
@@ -101,13 +103,18 @@ def parse_pairs(text: str, *, need_positives: bool = True, limit: int = 16) -> l
         if not anchor.strip():
             raise ExplorerError(f"Line {n} has no anchor sentence before the '|'.")
         if need_positives and not positive.strip():
-            raise ExplorerError(f"Line {n} has no positive: write 'anchor | positive'.",
-                                "Or make the positives by augmentation (dropout or word dropout).")
-        pairs.append((clean_text(anchor, what="anchor"),
-                      clean_text(positive, what="positive") if positive.strip() else ""))
+            raise ExplorerError(
+                f"Line {n} has no positive: write 'anchor | positive'.",
+                "Or make the positives by augmentation (dropout or word dropout).",
+            )
+        pairs.append(
+            (clean_text(anchor, what="anchor"), clean_text(positive, what="positive") if positive.strip() else "")
+        )
     if len(pairs) < 2:
-        raise ExplorerError("A contrastive batch needs at least two pairs (otherwise there are no negatives).",
-                            "Write one 'anchor | positive' pair per line.")
+        raise ExplorerError(
+            "A contrastive batch needs at least two pairs (otherwise there are no negatives).",
+            "Write one 'anchor | positive' pair per line.",
+        )
     if len(pairs) > limit:
         raise ExplorerError(f"{len(pairs)} pairs is more than this page shows at once ({limit}).", "Remove some lines.")
     return pairs
@@ -121,14 +128,16 @@ def infonce_frame(result: InfoNCE, anchors: Sequence[str], positives: Sequence[s
         neg = result.similarity[i].copy()
         neg[i] = -np.inf
         j = int(neg.argmax())
-        rows.append({
-            "anchor": a,
-            "positive": p,
-            "cos(anchor, positive)": float(result.similarity[i, i]),
-            "hardest negative": positives[j],
-            "cos(anchor, negative)": float(result.similarity[i, j]),
-            "P(positive)": float(result.probs[i, i]),
-            "negatives' weight": float(terms[i].sum()),
-            "loss term": float(result.row_loss[i]),
-        })
+        rows.append(
+            {
+                "anchor": a,
+                "positive": p,
+                "cos(anchor, positive)": float(result.similarity[i, i]),
+                "hardest negative": positives[j],
+                "cos(anchor, negative)": float(result.similarity[i, j]),
+                "P(positive)": float(result.probs[i, i]),
+                "negatives' weight": float(terms[i].sum()),
+                "loss term": float(result.row_loss[i]),
+            }
+        )
     return pd.DataFrame(rows)

@@ -5,21 +5,56 @@ predictions (`lens`, the logit lens).
 Each module keeps its own limits (`attention.DEFAULT_MAX_TOKENS`, `lens.MAX_TOKENS`, ...)."""
 
 from explorer.inside.attention import AttentionPart, Attentions, Tokens, get_attentions
-from explorer.inside.summaries import (Filtered, aggregate, check_grid, default_grid_layers, evenly_spaced,
-                                       grid_cells, head_scores, hide_special, top_heads)
-from explorer.inside.bertviz import (bertviz_height, bertviz_html, bertviz_weights, check_bertviz,
-                                     default_bertviz_layers, parse_bertviz_params, standalone_page)
+from explorer.inside.summaries import (
+    Filtered,
+    aggregate,
+    check_grid,
+    default_grid_layers,
+    evenly_spaced,
+    grid_cells,
+    head_scores,
+    hide_special,
+    top_heads,
+)
+from explorer.inside.bertviz import (
+    bertviz_height,
+    bertviz_html,
+    bertviz_weights,
+    check_bertviz,
+    default_bertviz_layers,
+    parse_bertviz_params,
+    standalone_page,
+)
 from explorer.inside.lens import LensResult, default_position, logit_lens, prepare_text, unsupported
 
 __all__ = [
     # attention
-    "AttentionPart", "Attentions", "Tokens", "get_attentions",
+    "AttentionPart",
+    "Attentions",
+    "Tokens",
+    "get_attentions",
     # summaries
-    "Filtered", "aggregate", "check_grid", "default_grid_layers", "evenly_spaced", "grid_cells", "head_scores",
-    "hide_special", "top_heads",
+    "Filtered",
+    "aggregate",
+    "check_grid",
+    "default_grid_layers",
+    "evenly_spaced",
+    "grid_cells",
+    "head_scores",
+    "hide_special",
+    "top_heads",
     # bertviz
-    "bertviz_height", "bertviz_html", "bertviz_weights", "check_bertviz", "default_bertviz_layers",
-    "parse_bertviz_params", "standalone_page",
+    "bertviz_height",
+    "bertviz_html",
+    "bertviz_weights",
+    "check_bertviz",
+    "default_bertviz_layers",
+    "parse_bertviz_params",
+    "standalone_page",
     # lens
-    "LensResult", "default_position", "logit_lens", "prepare_text", "unsupported",
+    "LensResult",
+    "default_position",
+    "logit_lens",
+    "prepare_text",
+    "unsupported",
 ]

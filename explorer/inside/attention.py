@@ -111,21 +111,29 @@ def _stack(attentions: Sequence[Any]) -> np.ndarray:
 
 def _tokens(tokenizer: Any, ids: list[int], special: list[bool] | None = None) -> Tokens:
     special_ids = set(tokenizer.all_special_ids or [])
-    return Tokens(ids=list(ids), pieces=display_pieces(tokenizer, ids),
-                  special=list(special) if special is not None else [i in special_ids for i in ids])
+    return Tokens(
+        ids=list(ids),
+        pieces=display_pieces(tokenizer, ids),
+        special=list(special) if special is not None else [i in special_ids for i in ids],
+    )
 
 
 def _decoder_start(model: Any, tokenizer: Any) -> int:
     cfg = model.config
-    for v in (getattr(cfg, "decoder_start_token_id", None), getattr(cfg, "pad_token_id", None),
-              tokenizer.pad_token_id, tokenizer.bos_token_id):
+    for v in (
+        getattr(cfg, "decoder_start_token_id", None),
+        getattr(cfg, "pad_token_id", None),
+        tokenizer.pad_token_id,
+        tokenizer.bos_token_id,
+    ):
         if isinstance(v, int):
             return v
     raise ExplorerError("This encoder-decoder model does not say which token starts the decoder.")
 
 
-def _target_ids(lm: LoadedModel, input_ids: Any, target: str | None, max_tokens: int,
-                max_new_tokens: int) -> tuple[list[int], bool, list[str]]:
+def _target_ids(
+    lm: LoadedModel, input_ids: Any, target: str | None, max_tokens: int, max_new_tokens: int
+) -> tuple[list[int], bool, list[str]]:
     """Content ids of the decoder text: the user's target, or the model's own greedy output."""
     import torch
 
@@ -134,8 +142,13 @@ def _target_ids(lm: LoadedModel, input_ids: Any, target: str | None, max_tokens:
         enc = encode(tok, target, max_tokens=max_tokens, add_special_tokens=False, what="decoder text")
         return enc.ids, False, enc.notes
     with torch.no_grad():
-        out = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                             max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+        )
     special = set(tok.all_special_ids or [])
     ids = [int(i) for i in out[0].tolist()]
     if ids and ids[0] == _decoder_start(model, tok):
@@ -152,8 +165,14 @@ def _target_ids(lm: LoadedModel, input_ids: Any, target: str | None, max_tokens:
     return content, True, []
 
 
-def get_attentions(lm: LoadedModel, text: str | None, *, target: str | None = None,
-                   max_tokens: int = DEFAULT_MAX_TOKENS, max_new_tokens: int = MAX_NEW_TOKENS) -> Attentions:
+def get_attentions(
+    lm: LoadedModel,
+    text: str | None,
+    *,
+    target: str | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+) -> Attentions:
     """Run the model once and return all its attention weights (float32, as the model computed them).
 
     Encoder-decoder models get `target` as the decoder text; when it is empty, the model's own
@@ -177,8 +196,12 @@ def get_attentions(lm: LoadedModel, text: str | None, *, target: str | None = No
             return Attentions({"self": part}, role=info.role, model_name=info.name, text=enc.text, notes=notes)
         content, generated, tnotes = _target_ids(lm, input_ids, target, max_tokens, max_new_tokens)
         dec_ids = [_decoder_start(model, tok)] + content[: max(1, max_tokens - 1)]
-        out = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                    decoder_input_ids=torch.tensor([dec_ids]), output_attentions=True)
+        out = model(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            decoder_input_ids=torch.tensor([dec_ids]),
+            output_attentions=True,
+        )
     dec = _tokens(tok, dec_ids, [True] + [False] * (len(dec_ids) - 1))
     parts = {
         "encoder": AttentionPart("encoder", _stack(out.encoder_attentions), src, src, causal=False),
@@ -187,6 +210,12 @@ def get_attentions(lm: LoadedModel, text: str | None, *, target: str | None = No
     }
     if generated:
         notes.append("No decoder text was given: the decoder reads the model's own greedy output.")
-    return Attentions(parts, role=info.role, model_name=info.name, text=enc.text,
-                      target=tok.decode(content, skip_special_tokens=True), target_generated=generated,
-                      notes=notes + tnotes)
+    return Attentions(
+        parts,
+        role=info.role,
+        model_name=info.name,
+        text=enc.text,
+        target=tok.decode(content, skip_special_tokens=True),
+        target_generated=generated,
+        notes=notes + tnotes,
+    )

@@ -63,8 +63,14 @@ def default_bertviz_layers(att: Attentions, view: str, budget: int = BERTVIZ_MAX
     return evenly_spaced(n, min(fit, 4) if view == "model" else fit)
 
 
-def check_bertviz(att: Attentions, layers: Sequence[int], heads: Sequence[int] | None, view: str,
-                  max_tokens: int = BERTVIZ_MAX_TOKENS, budget: int = BERTVIZ_MAX_WEIGHTS) -> None:
+def check_bertviz(
+    att: Attentions,
+    layers: Sequence[int],
+    heads: Sequence[int] | None,
+    view: str,
+    max_tokens: int = BERTVIZ_MAX_TOKENS,
+    budget: int = BERTVIZ_MAX_WEIGHTS,
+) -> None:
     """Refuse, with a clear message, what would freeze the browser."""
     n = att.tokens()
     if n > max_tokens:
@@ -132,16 +138,19 @@ def _bertviz_fragment(att: Attentions, view: str, layers: list[int], heads: list
         p = att.parts["self"]
         kw.update(attention=_tensors(p.weights), tokens=_safe_labels(p.rows.pieces))
     else:
-        kw.update(encoder_attention=_tensors(att.parts["encoder"].weights),
-                  decoder_attention=_tensors(att.parts["decoder"].weights),
-                  cross_attention=_tensors(att.parts["cross"].weights),
-                  encoder_tokens=_safe_labels(att.parts["encoder"].rows.pieces),
-                  decoder_tokens=_safe_labels(att.parts["decoder"].rows.pieces))
+        kw.update(
+            encoder_attention=_tensors(att.parts["encoder"].weights),
+            decoder_attention=_tensors(att.parts["decoder"].weights),
+            cross_attention=_tensors(att.parts["cross"].weights),
+            encoder_tokens=_safe_labels(att.parts["encoder"].rows.pieces),
+            decoder_tokens=_safe_labels(att.parts["decoder"].rows.pieces),
+        )
     if view == "head":
         out = head_view(include_layers=list(layers), layer=layers[0], heads=list(heads) if heads else None, **kw)
     elif view == "model":
-        out = model_view(include_layers=list(layers), include_heads=list(heads) if heads else None,
-                         display_mode="light", **kw)
+        out = model_view(
+            include_layers=list(layers), include_heads=list(heads) if heads else None, display_mode="light", **kw
+        )
     else:
         raise ExplorerError(f"Unknown view '{view}'.", "Use 'head' or 'model'.")
     return out.data
@@ -161,8 +170,9 @@ def vendor_js() -> str:
     for name, banner in VENDOR_SCRIPTS:
         path = VENDOR / name
         if not path.exists():
-            raise ExplorerError(f"The vendored file assets/vendor/{name} is missing.",
-                                "Restore the assets folder from the repository.")
+            raise ExplorerError(
+                f"The vendored file assets/vendor/{name} is missing.", "Restore the assets folder from the repository."
+            )
         code = path.read_text(encoding="utf-8")
         if banner:
             code = banner + "\n" + code.split("\n", 1)[1]
@@ -172,10 +182,13 @@ def vendor_js() -> str:
     return "\n".join(blocks)
 
 
-_URL = re.compile(r"""(?:https?:|wss?:|ftp:)?//[a-z0-9][a-z0-9.-]*\.[a-z]{2,}[^\s"'<>)]*"""
-                  r"""|<(?:script|link|img|iframe|source|embed|object|video|audio)\b[^>]*\b(?:src|href|data)\s*="""
-                  r"""(?!\s*["']?(?:data:|blob:|about:|#))[^>]*>"""
-                  r"""|(?-i:(?<![\w$.])url)\(\s*["']?(?!data:|#)[^)]*\)|@import\b[^;]*""", re.I)
+_URL = re.compile(
+    r"""(?:https?:|wss?:|ftp:)?//[a-z0-9][a-z0-9.-]*\.[a-z]{2,}[^\s"'<>)]*"""
+    r"""|<(?:script|link|img|iframe|source|embed|object|video|audio)\b[^>]*\b(?:src|href|data)\s*="""
+    r"""(?!\s*["']?(?:data:|blob:|about:|#))[^>]*>"""
+    r"""|(?-i:(?<![\w$.])url)\(\s*["']?(?!data:|#)[^)]*\)|@import\b[^;]*""",
+    re.I,
+)
 
 
 def external_urls(document: str) -> list[str]:
@@ -227,8 +240,9 @@ def standalone_page(body: str, *, title: str, caption: str = "") -> str:
     return doc
 
 
-def bertviz_html(att: Attentions, *, view: str = "head", layers: Sequence[int] | None = None,
-                 heads: Sequence[int] | None = None) -> str:
+def bertviz_html(
+    att: Attentions, *, view: str = "head", layers: Sequence[int] | None = None, heads: Sequence[int] | None = None
+) -> str:
     """bertviz's head or model view as a standalone HTML document that works offline.
 
     `layers`: which layers to include (default: see `default_bertviz_layers`). `heads`: in the model
@@ -243,8 +257,11 @@ def bertviz_html(att: Attentions, *, view: str = "head", layers: Sequence[int] |
         raise ExplorerError("A selected layer or head does not exist in this model.", "Pick again.")
     body = _offline(_bertviz_fragment(att, view, layers, heads))
     what = "head view" if view == "head" else "model view"
-    caption = (f"{att.model_name}: bertviz {what}, layers {layer_list(layers)}"
-               + (f", heads {layer_list(heads)}" if heads else "") + f". Text: {att.text}")
+    caption = (
+        f"{att.model_name}: bertviz {what}, layers {layer_list(layers)}"
+        + (f", heads {layer_list(heads)}" if heads else "")
+        + f". Text: {att.text}"
+    )
     if att.target:
         caption += f" | Decoder text: {att.target}"
     return standalone_page(body, title=f"Attention: {att.model_name}", caption=caption)

@@ -73,11 +73,14 @@ class LensResult:
             row = []
             for p, piece in enumerate(self.tokens.pieces):
                 where = "reading" if nearest else "after" if self.role == "clm" else "at"
-                tops = "<br>".join(f"{r + 1}. {self.top_pieces[li][p][r]}  {self.top_probs[li, p, r]:.4f}"
-                                   for r in range(self.k))
-                row.append(f"{self.row_label(li)}, {where} {piece} (position {p})<br>{tops}<br>final prediction "
-                           f"{self.top_pieces[-1][p][0]}: {value} {self.final_prob[li, p]:.4f}, "
-                           f"rank {self.final_rank[li, p] + 1}")
+                tops = "<br>".join(
+                    f"{r + 1}. {self.top_pieces[li][p][r]}  {self.top_probs[li, p, r]:.4f}" for r in range(self.k)
+                )
+                row.append(
+                    f"{self.row_label(li)}, {where} {piece} (position {p})<br>{tops}<br>final prediction "
+                    f"{self.top_pieces[-1][p][0]}: {value} {self.final_prob[li, p]:.4f}, "
+                    f"rank {self.final_rank[li, p] + 1}"
+                )
             out.append(row)
         return out
 
@@ -143,17 +146,22 @@ def readouts(lm: LoadedModel) -> tuple[Callable[[Any], Any], Callable[[Any], Any
     if role == "clm":
         head, norm = model.get_output_embeddings(), _final_norm(model)
         if head is None or norm is None:
-            raise ExplorerError(f"The logit lens does not know where the final norm or head of "
-                                f"{lm.info.architecture} is.", "Try another causal LM (gpt2, SmolLM2).")
+            raise ExplorerError(
+                f"The logit lens does not know where the final norm or head of {lm.info.architecture} is.",
+                "Try another causal LM (gpt2, SmolLM2).",
+            )
         return (lambda h: _softcap(model, head(norm(h)))), (lambda h: _softcap(model, head(h)))
     if role == "mlm":
         head = _mlm_head(model)
         if head is None:
-            raise ExplorerError(f"The logit lens does not know the masked-LM head of {lm.info.architecture}.",
-                                "Try a BERT, RoBERTa or DistilBERT masked LM.")
+            raise ExplorerError(
+                f"The logit lens does not know the masked-LM head of {lm.info.architecture}.",
+                "Try a BERT, RoBERTa or DistilBERT masked LM.",
+            )
         return head, head
-    raise ExplorerError(unsupported(role) or f"No layer-by-layer predictions for role '{role}'.",
-                        "Pick the causal LM or a masked LM.")
+    raise ExplorerError(
+        unsupported(role) or f"No layer-by-layer predictions for role '{role}'.", "Pick the causal LM or a masked LM."
+    )
 
 
 def never_predicted(tokenizer: Any, role: str) -> list[int]:
@@ -161,8 +169,11 @@ def never_predicted(tokenizer: Any, role: str) -> list[int]:
     ``<filename>``, ``<gh_stars>`` …), keeping those that end or frame a text (end of text, chat turns);
     for a masked LM every special token (a hidden word is never ``[CLS]`` or ``[MASK]``)."""
     named = {int(i) for i in (getattr(tokenizer, "all_special_ids", None) or [])}
-    added = {int(i) for i, t in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items()
-             if getattr(t, "special", False)}
+    added = {
+        int(i)
+        for i, t in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items()
+        if getattr(t, "special", False)
+    }
     return sorted(added - named if role == "clm" else added | named)
 
 
@@ -181,8 +192,10 @@ def unsupported(role: str) -> str | None:
         return None
     if role == "encoder":
         return "A sentence encoder has no head that predicts tokens, so there is nothing to read out layer by layer."
-    return ("Layer-by-layer predictions are shown for causal and masked LMs. An encoder-decoder's predictions "
-            "come from its decoder, which also reads the encoder at every layer; that is not covered here.")
+    return (
+        "Layer-by-layer predictions are shown for causal and masked LMs. An encoder-decoder's predictions "
+        "come from its decoder, which also reads the encoder at every layer; that is not covered here."
+    )
 
 
 def prepare_text(tokenizer: Any, text: str | None) -> str | None:
@@ -193,7 +206,9 @@ def prepare_text(tokenizer: Any, text: str | None) -> str | None:
     return text
 
 
-def logit_lens(lm: LoadedModel, text: str | None, *, k: int = DEFAULT_TOP_K, max_tokens: int = DEFAULT_MAX_TOKENS) -> LensResult:
+def logit_lens(
+    lm: LoadedModel, text: str | None, *, k: int = DEFAULT_TOP_K, max_tokens: int = DEFAULT_MAX_TOKENS
+) -> LensResult:
     """Top-k tokens the final head predicts from each layer's hidden state, at each position.
 
     The last layer's readout is checked against the model's own logits; if they differ (an
@@ -214,8 +229,10 @@ def logit_lens(lm: LoadedModel, text: str | None, *, k: int = DEFAULT_TOP_K, max
             raise ExplorerError("This model did not return its hidden states.")
         final_logits = last(hidden[-1][0])
         if not torch.allclose(final_logits, out.logits[0], atol=1e-3, rtol=1e-3):
-            raise ExplorerError(f"The logit lens cannot read {lm.info.architecture}'s layers faithfully "
-                                "(its last hidden state does not reproduce its output).")
+            raise ExplorerError(
+                f"The logit lens cannot read {lm.info.architecture}'s layers faithfully "
+                "(its last hidden state does not reproduce its output)."
+            )
         hidden_ids = torch.tensor(never_predicted(tok, lm.info.role), dtype=torch.long)
         hidden_ids = hidden_ids[hidden_ids < final_logits.shape[-1]]
         listed = torch.ones(final_logits.shape[-1], dtype=torch.bool)
@@ -229,8 +246,10 @@ def logit_lens(lm: LoadedModel, text: str | None, *, k: int = DEFAULT_TOP_K, max
         final_rank = np.zeros((n_rows, len(enc)), dtype=np.int64)
         for li, h in enumerate(hidden):
             if li == 0 and table is not None:  # what each input vector is: its nearest tokens (any token)
-                scores = torch.nn.functional.normalize(h[0].float(), dim=-1) @ \
-                    torch.nn.functional.normalize(table.float(), dim=-1).T
+                scores = (
+                    torch.nn.functional.normalize(h[0].float(), dim=-1)
+                    @ torch.nn.functional.normalize(table.float(), dim=-1).T
+                )
                 shown = scores
             else:
                 logits = final_logits if li == n_rows - 1 else mid(h[0])
@@ -244,9 +263,19 @@ def logit_lens(lm: LoadedModel, text: str | None, *, k: int = DEFAULT_TOP_K, max
     pieces = [[display_pieces(tok, row.tolist()) for row in layer] for layer in top_ids]
     names = ["embeddings"] + [f"layer {i}" for i in range(n_rows - 1)]
     masks = [i for i, t in enumerate(enc.ids) if tok.mask_token_id is not None and t == tok.mask_token_id]
-    return LensResult(tokens=enc, role=lm.info.role, layer_names=names, top_ids=top_ids, top_probs=top_probs,
-                      top_pieces=pieces, final_prob=final_prob, final_rank=final_rank, mask_positions=masks,
-                      notes=list(enc.notes), embeddings_nearest=table is not None)
+    return LensResult(
+        tokens=enc,
+        role=lm.info.role,
+        layer_names=names,
+        top_ids=top_ids,
+        top_probs=top_probs,
+        top_pieces=pieces,
+        final_prob=final_prob,
+        final_rank=final_rank,
+        mask_positions=masks,
+        notes=list(enc.notes),
+        embeddings_nearest=table is not None,
+    )
 
 
 def default_position(result: LensResult) -> int:

@@ -50,8 +50,9 @@ class Filtered:
     renormalized: bool
 
 
-def hide_special(matrix: np.ndarray, row_special: Sequence[bool], col_special: Sequence[bool], *,
-                 renormalize: bool = True) -> Filtered:
+def hide_special(
+    matrix: np.ndarray, row_special: Sequence[bool], col_special: Sequence[bool], *, renormalize: bool = True
+) -> Filtered:
     """Drop special-token rows and columns.
 
     With `renormalize`, each remaining row is divided by its remaining sum, so it sums to 1 again
@@ -62,7 +63,9 @@ def hide_special(matrix: np.ndarray, row_special: Sequence[bool], col_special: S
     rows = [i for i, s in enumerate(row_special) if not s]
     cols = [j for j, s in enumerate(col_special) if not s]
     if not rows or not cols:
-        raise ExplorerError("Only special tokens are left after hiding them.", "Show special tokens, or type more words.")
+        raise ExplorerError(
+            "Only special tokens are left after hiding them.", "Show special tokens, or type more words."
+        )
     raw = matrix[np.ix_(rows, cols)]
     kept = raw.sum(axis=1)
     full = matrix[rows].sum(axis=1)
@@ -123,8 +126,9 @@ def top_heads(scores: np.ndarray, metric: str, n: int = 8) -> Any:
 
     flat = [(li, h, float(v)) for (li, h), v in np.ndenumerate(scores) if not np.isnan(v)]
     flat.sort(key=lambda t: t[2], reverse=not metric.startswith("entropy"))
-    return pd.DataFrame([{"layer": li, "head": h, metric: round(v, 4)} for li, h, v in flat[:n]],
-                        columns=["layer", "head", metric])
+    return pd.DataFrame(
+        [{"layer": li, "head": h, metric: round(v, 4)} for li, h, v in flat[:n]], columns=["layer", "head", metric]
+    )
 
 
 def evenly_spaced(n: int, k: int) -> list[int]:

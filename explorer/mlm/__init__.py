@@ -14,26 +14,78 @@ training code uses too), `predictions` (fill-mask) and `pseudo_likelihood`; thei
 listed here.
 """
 
-from explorer.mlm.input import (MASK_MARKERS, MAX_TOKENS, SUGGESTED_MLMS, check_vocab, encode_for_masking, encode_text,
-                                expand_to_words, mask_token, maskable_positions,
-                                positions_of_words, replace_mask_markers, typed_masks, update_word_selection)
+from explorer.mlm.input import (
+    MASK_MARKERS,
+    MAX_TOKENS,
+    SUGGESTED_MLMS,
+    check_vocab,
+    encode_for_masking,
+    encode_text,
+    expand_to_words,
+    mask_token,
+    maskable_positions,
+    positions_of_words,
+    replace_mask_markers,
+    typed_masks,
+    update_word_selection,
+)
 from explorer.mlm.masking import KEPT, MASKED, NO_LOSS, RANDOM, MaskingResult, mask_tokens, training_pair_frame
-from explorer.mlm.predictions import (FillResult, Prediction, encoder_and_head, fill_mask, log_probs_at, masked_input,
-                                      predict_at, predict_training_pair, prediction_passes)
-from explorer.mlm.pseudo_likelihood import (ProgressFn, PseudoLikelihood, masked_word_log_probs,
-                                            pseudo_log_likelihood, pseudo_log_likelihood_batches)
+from explorer.mlm.predictions import (
+    FillResult,
+    Prediction,
+    encoder_and_head,
+    fill_mask,
+    log_probs_at,
+    masked_input,
+    predict_at,
+    predict_training_pair,
+    prediction_passes,
+)
+from explorer.mlm.pseudo_likelihood import (
+    ProgressFn,
+    PseudoLikelihood,
+    masked_word_log_probs,
+    pseudo_log_likelihood,
+    pseudo_log_likelihood_batches,
+)
 
 __all__ = [
     # input
-    "MASK_MARKERS", "MAX_TOKENS", "SUGGESTED_MLMS", "check_vocab", "encode_for_masking", "encode_text",
-    "expand_to_words", "mask_token", "maskable_positions", "positions_of_words",
-    "replace_mask_markers", "typed_masks", "update_word_selection",
+    "MASK_MARKERS",
+    "MAX_TOKENS",
+    "SUGGESTED_MLMS",
+    "check_vocab",
+    "encode_for_masking",
+    "encode_text",
+    "expand_to_words",
+    "mask_token",
+    "maskable_positions",
+    "positions_of_words",
+    "replace_mask_markers",
+    "typed_masks",
+    "update_word_selection",
     # masking
-    "KEPT", "MASKED", "NO_LOSS", "RANDOM", "MaskingResult", "mask_tokens", "training_pair_frame",
+    "KEPT",
+    "MASKED",
+    "NO_LOSS",
+    "RANDOM",
+    "MaskingResult",
+    "mask_tokens",
+    "training_pair_frame",
     # predictions
-    "FillResult", "Prediction", "encoder_and_head", "fill_mask", "log_probs_at", "masked_input", "predict_at",
-    "predict_training_pair", "prediction_passes",
+    "FillResult",
+    "Prediction",
+    "encoder_and_head",
+    "fill_mask",
+    "log_probs_at",
+    "masked_input",
+    "predict_at",
+    "predict_training_pair",
+    "prediction_passes",
     # pseudo_likelihood
-    "ProgressFn", "PseudoLikelihood", "masked_word_log_probs", "pseudo_log_likelihood",
+    "ProgressFn",
+    "PseudoLikelihood",
+    "masked_word_log_probs",
+    "pseudo_log_likelihood",
     "pseudo_log_likelihood_batches",
 ]

@@ -15,7 +15,6 @@ SUGGESTED_MLMS = ("bert-base-uncased", "distilroberta-base")
 MASK_MARKERS = re.compile(r"\[mask\]|<mask>", re.IGNORECASE)
 
 
-
 def mask_token(tokenizer: Any) -> tuple[str, int]:
     """The tokenizer's mask token and its id (``[MASK]`` for BERT, ``<mask>`` for RoBERTa).
 
@@ -60,14 +59,16 @@ def encode_for_masking(tok: Any, text: str | None, *, max_tokens: int = MAX_TOKE
     unk = getattr(tok, "unk_token_id", None)
     unknown = [p for p in enc.content_positions if unk is not None and enc.ids[p] == unk]
     if unknown:
-        chars = "".join(dict.fromkeys(enc.text[enc.offsets[p][0]:enc.offsets[p][1]] for p in unknown))
+        chars = "".join(dict.fromkeys(enc.text[enc.offsets[p][0] : enc.offsets[p][1]] for p in unknown))
         enc.notes.append(
             f"{len(unknown)} piece(s) of the text are not in this model's vocabulary and became "
             f"{tok.unk_token} ({chars[:40]}): the model can neither read nor predict them."
         )
     if any("\ufffd" in enc.pieces[p] for p in enc.content_positions):
-        enc.notes.append("Some characters (emoji, non-Latin scripts) are split into byte pieces, shown as \ufffd: "
-                         "the model reads and predicts them one byte at a time.")
+        enc.notes.append(
+            "Some characters (emoji, non-Latin scripts) are split into byte pieces, shown as \ufffd: "
+            "the model reads and predicts them one byte at a time."
+        )
     return enc
 
 
@@ -121,6 +122,7 @@ def check_vocab(model: Any, ids: Sequence[int]) -> None:
     emb = model.get_input_embeddings()
     size = getattr(emb, "num_embeddings", None) or model.config.vocab_size
     if ids and max(ids) >= size:
-        raise ExplorerError(f"The tokenizer produced token id {max(ids)}, but the model only has {size} tokens.",
-                            "The model and its tokenizer do not match; pick another model.")
-
+        raise ExplorerError(
+            f"The tokenizer produced token id {max(ids)}, but the model only has {size} tokens.",
+            "The model and its tokenizer do not match; pick another model.",
+        )

@@ -60,9 +60,18 @@ def _random_token(rng: random.Random, tokenizer: Any, vocab_size: int, special_i
     return rng.randrange(vocab_size)
 
 
-def mask_tokens(tokens: Encoded | Sequence[int], tokenizer: Any, rate: float = 0.15, seed: int = 0, *,
-                whole_word: bool = False, exact: bool = True, mask_share: float = 0.8, random_share: float = 0.1,
-                vocab_size: int | None = None) -> MaskingResult:
+def mask_tokens(
+    tokens: Encoded | Sequence[int],
+    tokenizer: Any,
+    rate: float = 0.15,
+    seed: int = 0,
+    *,
+    whole_word: bool = False,
+    exact: bool = True,
+    mask_share: float = 0.8,
+    random_share: float = 0.1,
+    vocab_size: int | None = None,
+) -> MaskingResult:
     """BERT's masking recipe on one text, or one row of token ids.
 
     `tokens` is an `Encoded` text or a row of ids (e.g. a training window framed by ``[CLS]`` and
@@ -91,8 +100,9 @@ def mask_tokens(tokens: Encoded | Sequence[int], tokenizer: Any, rate: float = 0
         content, word_ids = range(len(ids)), [None] * len(ids)
     candidates = [p for p in content if ids[p] not in special_ids]
     if not candidates:
-        raise ExplorerError("This text has no token that can be masked (only special or unknown tokens).",
-                            "Type a few ordinary words.")
+        raise ExplorerError(
+            "This text has no token that can be masked (only special or unknown tokens).", "Type a few ordinary words."
+        )
     rng = random.Random(seed)
     if whole_word:
         by_word: dict[Any, list[int]] = {}
@@ -131,23 +141,35 @@ def mask_tokens(tokens: Encoded | Sequence[int], tokenizer: Any, rate: float = 0
             actions[p], input_ids[p] = RANDOM, _random_token(rng, tokenizer, size, special_ids)
         else:
             actions[p] = KEPT
-    return MaskingResult(ids, input_ids, labels, actions, candidates, rate, seed, whole_word,
-                         input_pieces=[display_piece(tokenizer, i) for i in input_ids])
+    return MaskingResult(
+        ids,
+        input_ids,
+        labels,
+        actions,
+        candidates,
+        rate,
+        seed,
+        whole_word,
+        input_pieces=[display_piece(tokenizer, i) for i in input_ids],
+    )
 
 
 def training_pair_frame(result: MaskingResult, tokenizer: Any) -> pd.DataFrame:
     """The (input ids, labels) pair as a table, one row per position."""
     rows = []
-    for p, (orig, inp, lab, act) in enumerate(zip(result.original_ids, result.input_ids, result.labels,
-                                                  result.actions)):
-        rows.append({
-            "position": p,
-            "text token": display_piece(tokenizer, orig),
-            "chosen": "yes" if act else "",
-            "became": act,
-            "input id": inp,
-            "input token": display_piece(tokenizer, inp),
-            "label": lab,
-            "label token": display_piece(tokenizer, lab) if lab != NO_LOSS else "(no loss)",
-        })
+    for p, (orig, inp, lab, act) in enumerate(
+        zip(result.original_ids, result.input_ids, result.labels, result.actions)
+    ):
+        rows.append(
+            {
+                "position": p,
+                "text token": display_piece(tokenizer, orig),
+                "chosen": "yes" if act else "",
+                "became": act,
+                "input id": inp,
+                "input token": display_piece(tokenizer, inp),
+                "label": lab,
+                "label token": display_piece(tokenizer, lab) if lab != NO_LOSS else "(no loss)",
+            }
+        )
     return pd.DataFrame(rows)

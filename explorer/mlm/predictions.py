@@ -54,27 +54,42 @@ class FillResult:
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per masked position."""
-        return pd.DataFrame([{
-            "position": p.position,
-            "model sees": p.input_piece,
-            "answer": p.original_piece if p.original_piece is not None else "(blank)",
-            "top prediction": p.top_pieces[0],
-            "top probability": p.top_probs[0],
-            "rank of answer": p.original_rank,
-            "probability of answer": p.original_prob,
-            "loss (nats)": p.loss,
-        } for p in self.predictions])
+        return pd.DataFrame(
+            [
+                {
+                    "position": p.position,
+                    "model sees": p.input_piece,
+                    "answer": p.original_piece if p.original_piece is not None else "(blank)",
+                    "top prediction": p.top_pieces[0],
+                    "top probability": p.top_probs[0],
+                    "rank of answer": p.original_rank,
+                    "probability of answer": p.original_prob,
+                    "loss (nats)": p.loss,
+                }
+                for p in self.predictions
+            ]
+        )
 
     def predictions_frame(self) -> pd.DataFrame:
         """One row per (position, candidate): the top-k list of every masked position, for CSV export."""
         rows = []
         for p in self.predictions:
             for rank, (tid, piece, prob) in enumerate(zip(p.top_ids, p.top_pieces, p.top_probs), start=1):
-                rows.append({"position": p.position, "model sees": p.input_piece,
-                             "answer": p.original_piece, "rank": rank, "prediction": piece, "token id": tid,
-                             "probability": prob, "is answer": tid == p.original_id,
-                             "answer rank": p.original_rank, "answer probability": p.original_prob,
-                             "loss (nats)": p.loss})
+                rows.append(
+                    {
+                        "position": p.position,
+                        "model sees": p.input_piece,
+                        "answer": p.original_piece,
+                        "rank": rank,
+                        "prediction": piece,
+                        "token id": tid,
+                        "probability": prob,
+                        "is answer": tid == p.original_id,
+                        "answer rank": p.original_rank,
+                        "answer probability": p.original_prob,
+                        "loss (nats)": p.loss,
+                    }
+                )
         return pd.DataFrame(rows)
 
 
@@ -95,8 +110,12 @@ def log_probs_at(model: Any, batch: Any, rows: Any, cols: Any, attention_mask: A
         return torch.log_softmax(out.logits[rows, cols].float(), dim=-1)
 
 
-_HEADS = {"BertForMaskedLM": "cls", "RobertaForMaskedLM": "lm_head", "XLMRobertaForMaskedLM": "lm_head",
-          "CamembertForMaskedLM": "lm_head"}  # masked LMs whose forward is encoder(ids) → head(states)
+_HEADS = {
+    "BertForMaskedLM": "cls",
+    "RobertaForMaskedLM": "lm_head",
+    "XLMRobertaForMaskedLM": "lm_head",
+    "CamembertForMaskedLM": "lm_head",
+}  # masked LMs whose forward is encoder(ids) → head(states)
 
 
 def encoder_and_head(model: Any) -> tuple[Any, Any] | None:
@@ -116,8 +135,14 @@ def prediction_passes() -> int:
     return _PREDICTIONS.misses
 
 
-def predict_at(lm: LoadedModel, input_ids: Sequence[int], positions: Sequence[int], *,
-               answers: Sequence[int | None] | None = None, k: int = 10) -> list[Prediction]:
+def predict_at(
+    lm: LoadedModel,
+    input_ids: Sequence[int],
+    positions: Sequence[int],
+    *,
+    answers: Sequence[int | None] | None = None,
+    k: int = 10,
+) -> list[Prediction]:
     """Top-k predictions at `positions` of `input_ids` in one forward pass (cached for every session
     of the process: `explorer.forward_cache`).
 
@@ -140,12 +165,14 @@ def predict_at(lm: LoadedModel, input_ids: Sequence[int], positions: Sequence[in
     return list(_PREDICTIONS.get(model, key, lambda: _predict(model, tok, ids, positions, answers, k)))
 
 
-def _predict(model: Any, tok: Any, ids: list[int], positions: list[int], answers: list[int | None],
-             k: int) -> tuple[Prediction, ...]:
+def _predict(
+    model: Any, tok: Any, ids: list[int], positions: list[int], answers: list[int | None], k: int
+) -> tuple[Prediction, ...]:
     import torch
 
-    logp = log_probs_at(model, torch.tensor([ids]), torch.zeros(len(positions), dtype=torch.long),
-                      torch.tensor(positions))
+    logp = log_probs_at(
+        model, torch.tensor([ids]), torch.zeros(len(positions), dtype=torch.long), torch.tensor(positions)
+    )
     k = max(1, min(int(k), logp.shape[-1]))
     top = torch.topk(logp, k, dim=-1)
     entropy = -(logp.exp() * logp).sum(-1)
@@ -160,19 +187,21 @@ def _predict(model: Any, tok: Any, ids: list[int], positions: list[int], answers
         else:
             answer = None
         top_ids = [int(i) for i in top.indices[j]]
-        out.append(Prediction(
-            position=p,
-            input_piece=display_piece(tok, ids[p]),
-            original_id=int(answer) if answer is not None else None,
-            original_piece=display_piece(tok, int(answer)) if answer is not None else None,
-            top_ids=top_ids,
-            top_pieces=[display_piece(tok, i) for i in top_ids],
-            top_probs=[float(v) for v in top.values[j].exp()],
-            original_prob=prob,
-            original_rank=rank,
-            loss=loss,
-            entropy=float(entropy[j]),
-        ))
+        out.append(
+            Prediction(
+                position=p,
+                input_piece=display_piece(tok, ids[p]),
+                original_id=int(answer) if answer is not None else None,
+                original_piece=display_piece(tok, int(answer)) if answer is not None else None,
+                top_ids=top_ids,
+                top_pieces=[display_piece(tok, i) for i in top_ids],
+                top_probs=[float(v) for v in top.values[j].exp()],
+                original_prob=prob,
+                original_rank=rank,
+                loss=loss,
+                entropy=float(entropy[j]),
+            )
+        )
     return tuple(out)
 
 
@@ -191,13 +220,16 @@ def _check_positions(enc: Encoded, positions: Sequence[int]) -> list[int]:
         if not 0 <= p < len(enc.ids):
             raise ExplorerError(f"Position {p} is outside the text (it has {count(len(enc.ids), 'token')}).")
         if enc.special[p]:
-            raise ExplorerError(f"Position {p} is the special token {enc.pieces[p]}, which is never masked.",
-                                "Pick a token of the text itself.")
+            raise ExplorerError(
+                f"Position {p} is the special token {enc.pieces[p]}, which is never masked.",
+                "Pick a token of the text itself.",
+            )
     return out
 
 
-def fill_mask(lm: LoadedModel, enc: Encoded, positions: Sequence[int] = (), *, k: int = 10,
-              whole_word: bool = False) -> FillResult:
+def fill_mask(
+    lm: LoadedModel, enc: Encoded, positions: Sequence[int] = (), *, k: int = 10, whole_word: bool = False
+) -> FillResult:
     """Mask `positions` of the text (plus any typed ``[MASK]``) and predict every blank at once.
 
     The answer at each position is the text's own token (none for a typed mask), so each
@@ -211,8 +243,10 @@ def fill_mask(lm: LoadedModel, enc: Encoded, positions: Sequence[int] = (), *, k
         chosen = expand_to_words(enc, chosen)
     chosen = sorted(set(chosen) | set(typed_masks(enc, tok)))
     if not chosen:
-        raise ExplorerError("Nothing is masked yet, so there is nothing to predict.",
-                            f"Click one or more tokens to mask them, or type {token} in the text.")
+        raise ExplorerError(
+            "Nothing is masked yet, so there is nothing to predict.",
+            f"Click one or more tokens to mask them, or type {token} in the text.",
+        )
     ids = masked_input(enc, chosen, tok)
     answers = [enc.ids[p] if enc.ids[p] != mask_id else None for p in chosen]
     return FillResult(ids, chosen, predict_at(lm, ids, chosen, answers=answers, k=k))

@@ -51,14 +51,22 @@ class PseudoLikelihood:
         return math.exp(-self.total / len(self.log_probs))
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame({"position": self.positions, "token": self.pieces,
-                             "probability": [math.exp(v) for v in self.log_probs],
-                             "surprisal (nats)": self.surprisals, "rank": self.ranks,
-                             "model's guess": self.top_pieces, "guess probability": self.top_probs})
+        return pd.DataFrame(
+            {
+                "position": self.positions,
+                "token": self.pieces,
+                "probability": [math.exp(v) for v in self.log_probs],
+                "surprisal (nats)": self.surprisals,
+                "rank": self.ranks,
+                "model's guess": self.top_pieces,
+                "guess probability": self.top_probs,
+            }
+        )
 
 
-def pseudo_log_likelihood(lm: LoadedModel, enc: Encoded, *, batch_size: int = 32,
-                          progress: ProgressFn | None = None) -> PseudoLikelihood:
+def pseudo_log_likelihood(
+    lm: LoadedModel, enc: Encoded, *, batch_size: int = 32, progress: ProgressFn | None = None
+) -> PseudoLikelihood:
     """Mask each token of the text in turn and score the actual token (batched forward passes).
 
     Typed masks have no actual token and are skipped (listed in `skipped`). The
@@ -71,8 +79,9 @@ def pseudo_log_likelihood(lm: LoadedModel, enc: Encoded, *, batch_size: int = 32
     return result
 
 
-def pseudo_log_likelihood_batches(lm: LoadedModel, enc: Encoded, *, batch_size: int = 32
-                                  ) -> Iterator[tuple[PseudoLikelihood, int, int]]:
+def pseudo_log_likelihood_batches(
+    lm: LoadedModel, enc: Encoded, *, batch_size: int = 32
+) -> Iterator[tuple[PseudoLikelihood, int, int]]:
     """The same scores one batch at a time: after each forward pass, (the tokens scored so far, how many,
     of how many). A page draws the partial result while the rest is computed (a long text with a large
     model takes tens of seconds); only the last one is the whole text's pseudo-log-likelihood."""
@@ -81,8 +90,9 @@ def pseudo_log_likelihood_batches(lm: LoadedModel, enc: Encoded, *, batch_size: 
     positions = [p for p in enc.content_positions if enc.ids[p] != mask_id]
     skipped = typed_masks(enc, tok)
     if not positions:
-        raise ExplorerError("There is nothing to score: every token of the text is a blank.",
-                            "Type a sentence without masks.")
+        raise ExplorerError(
+            "There is nothing to score: every token of the text is a blank.", "Type a sentence without masks."
+        )
     check_vocab(model, enc.ids)
     vocab = int(model.config.vocab_size or len(tok))
     per_batch = max(1, min(batch_size, _LOGIT_BUDGET // max(1, len(enc.ids) * vocab)))
@@ -92,7 +102,7 @@ def pseudo_log_likelihood_batches(lm: LoadedModel, enc: Encoded, *, batch_size: 
     top_ids: list[int] = []
     top_probs: list[float] = []
     for start in range(0, len(positions), per_batch):
-        chunk = positions[start:start + per_batch]
+        chunk = positions[start : start + per_batch]
         rows = torch.arange(len(chunk))
         cols = torch.tensor(chunk)
         batch = base.repeat(len(chunk), 1)
@@ -105,14 +115,24 @@ def pseudo_log_likelihood_batches(lm: LoadedModel, enc: Encoded, *, batch_size: 
         top_ids += [int(i) for i in best.indices]
         top_probs += [float(v) for v in best.values.exp()]
         done = start + len(chunk)
-        yield (PseudoLikelihood(positions=positions[:done], pieces=[enc.pieces[p] for p in positions[:done]],
-                                log_probs=list(log_probs), ranks=list(ranks),
-                                top_pieces=[display_piece(tok, i) for i in top_ids], top_probs=list(top_probs),
-                                skipped=skipped), done, len(positions))
+        yield (
+            PseudoLikelihood(
+                positions=positions[:done],
+                pieces=[enc.pieces[p] for p in positions[:done]],
+                log_probs=list(log_probs),
+                ranks=list(ranks),
+                top_pieces=[display_piece(tok, i) for i in top_ids],
+                top_probs=list(top_probs),
+                skipped=skipped,
+            ),
+            done,
+            len(positions),
+        )
 
 
-def masked_word_log_probs(mlm_lm: LoadedModel, ids: list[int], words: list[list[int]], *,
-                          skip_first: bool = False) -> list[float]:
+def masked_word_log_probs(
+    mlm_lm: LoadedModel, ids: list[int], words: list[list[int]], *, skip_first: bool = False
+) -> list[float]:
     """ln p(word | the rest of the text) under a masked LM, for each word given by its token positions
     (the word-level pseudo-log-likelihood "PLL-word-l2r" of Kauf & Ivanova, 2023).
 

@@ -13,23 +13,75 @@ Loaded models are frozen (eval, no grad, eager attention) and shared: never modi
 """
 
 from explorer.models.loaded import LoadedModel, ModelInfo, ProgressFn, describe, package_dir
-from explorer.models.catalogue import (DEFAULTS, MINILM, OFFLINE_ALTERNATIVES, OFFLINE_IDS, OFFLINE_LABELS,
-                                       PROJECT_MLM, SMOLLM2, SMOLLM2_MLM, SUGGESTED, minilm_dir, project_mlm_dir)
-from explorer.models.roles import (DEFAULT_MAX_PARAMS, ROLE_NAMES, ROLES, check_role, check_size, estimate_params,
-                                   max_params, roles_for_config)
+from explorer.models.catalogue import (
+    DEFAULTS,
+    MINILM,
+    OFFLINE_ALTERNATIVES,
+    OFFLINE_IDS,
+    OFFLINE_LABELS,
+    PROJECT_MLM,
+    SMOLLM2,
+    SMOLLM2_MLM,
+    SUGGESTED,
+    minilm_dir,
+    project_mlm_dir,
+)
+from explorer.models.roles import (
+    DEFAULT_MAX_PARAMS,
+    ROLE_NAMES,
+    ROLES,
+    check_role,
+    check_size,
+    estimate_params,
+    max_params,
+    roles_for_config,
+)
 from explorer.models.hub import hub_reachable
-from explorer.models.made.gguf_cache import (CACHE_FORMAT, SMOLLM2_GGUF, cache_dir, cache_ok, convert_smollm2,
-                                             prepare_offline_defaults, smollm2_cache_path, smollm2_gguf)
+from explorer.models.made.gguf_cache import (
+    CACHE_FORMAT,
+    SMOLLM2_GGUF,
+    cache_dir,
+    cache_ok,
+    convert_smollm2,
+    prepare_offline_defaults,
+    smollm2_cache_path,
+    smollm2_gguf,
+)
 from explorer.models.loader import load
 
 __all__ = [
-    "LoadedModel", "ModelInfo", "ProgressFn", "describe", "package_dir",
-    "DEFAULTS", "MINILM", "OFFLINE_ALTERNATIVES", "OFFLINE_IDS", "OFFLINE_LABELS", "PROJECT_MLM", "SMOLLM2",
-    "SMOLLM2_MLM", "SUGGESTED", "minilm_dir", "project_mlm_dir",
-    "DEFAULT_MAX_PARAMS", "ROLE_NAMES", "ROLES", "check_role", "check_size", "estimate_params", "max_params",
+    "LoadedModel",
+    "ModelInfo",
+    "ProgressFn",
+    "describe",
+    "package_dir",
+    "DEFAULTS",
+    "MINILM",
+    "OFFLINE_ALTERNATIVES",
+    "OFFLINE_IDS",
+    "OFFLINE_LABELS",
+    "PROJECT_MLM",
+    "SMOLLM2",
+    "SMOLLM2_MLM",
+    "SUGGESTED",
+    "minilm_dir",
+    "project_mlm_dir",
+    "DEFAULT_MAX_PARAMS",
+    "ROLE_NAMES",
+    "ROLES",
+    "check_role",
+    "check_size",
+    "estimate_params",
+    "max_params",
     "roles_for_config",
     "hub_reachable",
-    "CACHE_FORMAT", "SMOLLM2_GGUF", "cache_dir", "cache_ok", "convert_smollm2", "prepare_offline_defaults",
-    "smollm2_cache_path", "smollm2_gguf",
+    "CACHE_FORMAT",
+    "SMOLLM2_GGUF",
+    "cache_dir",
+    "cache_ok",
+    "convert_smollm2",
+    "prepare_offline_defaults",
+    "smollm2_cache_path",
+    "smollm2_gguf",
     "load",
 ]

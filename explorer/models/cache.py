@@ -86,8 +86,7 @@ def estimate_bytes(role: str, model_id: str | None) -> int:
             return sum(f.stat().st_size for f in local.iterdir() if f.suffix == ".safetensors") * 2
         from transformers import AutoConfig
 
-        config, _ = hub.from_pretrained(AutoConfig, str(local) if local.is_dir() else model_id,
-                                        trust_remote_code=False)
+        config, _ = hub.from_pretrained(AutoConfig, str(local) if local.is_dir() else model_id, trust_remote_code=False)
         return 4 * estimate_params(config, role)
     except Exception:  # noqa: BLE001 - unreadable: the load itself gives the message
         return 0
@@ -177,8 +176,7 @@ class ModelCache:
             raise ModelUnavailable(
                 f"This server has no room for {policy.shown(keep[1])} (about {mb(need)}): the models it must keep "
                 f"use {mb(self.used())} of its {mb(self.limit)} for models.",
-                "Pick one of the offline models in the sidebar, or ask the organiser to raise "
-                f"{ENV} for this server.",
+                f"Pick one of the offline models in the sidebar, or ask the organiser to raise {ENV} for this server.",
             )
 
 
@@ -194,16 +192,22 @@ def table_row(role: str, model_id: str | None, lm: LoadedModel | None, *, reason
             status = f"no offline {ROLE_NAMES[role].lower()} ships with the app: pick a hub id in the sidebar"
         else:
             status = reason or "loads when a page first uses it"
-        return {"role": ROLE_NAMES[role], "model": shown, "size": size_text(role, model_id) if model_id else "",
-                "source": status}
+        return {
+            "role": ROLE_NAMES[role],
+            "model": shown,
+            "size": size_text(role, model_id) if model_id else "",
+            "source": status,
+        }
     i = lm.info
-    size = (size_text(role, model_id, params=i.params) + f", {i.layers} layers, {i.heads} heads, "
-            f"up to {i.max_length:,} tokens")
+    size = (
+        size_text(role, model_id, params=i.params) + f", {i.layers} layers, {i.heads} heads, "
+        f"up to {i.max_length:,} tokens"
+    )
     return {"role": ROLE_NAMES[role], "model": i.name, "size": size, "source": i.source}
 
 
 def size_text(role: str, model_id: str | None, *, params: int | None = None) -> str:
-    """"134.5 M parameters, 94 MB on disk (4-bit GGUF)": from the model's files before it is loaded
+    """ "134.5 M parameters, 94 MB on disk (4-bit GGUF)": from the model's files before it is loaded
     (`explorer.models.sizes`), its own count once it is (`params`); what is known of it, "" when nothing is."""
     from explorer.models.sizes import file_size
 
@@ -213,4 +217,3 @@ def size_text(role: str, model_id: str | None, *, params: int | None = None) -> 
     if found is not None:
         parts.append(f"{mb(found.disk_bytes)} on disk" + (f" ({found.disk_note})" if found.disk_note else ""))
     return ", ".join(parts)
-

@@ -22,8 +22,10 @@ OFFLINE_IDS = frozenset({SMOLLM2, MINILM, SMOLLM2_MLM, PROJECT_MLM})
 DEFAULTS: dict[str, str | None] = {"mlm": SMOLLM2_MLM, "clm": SMOLLM2, "seq2seq": None, "encoder": MINILM}
 # Other models that ship offline, offered next to the default in the picker.
 OFFLINE_ALTERNATIVES: dict[str, list[str]] = {"mlm": [PROJECT_MLM]}
-OFFLINE_LABELS = {PROJECT_MLM: "BERT-style WordPiece, [MASK]",  # what a picker says under an offline model
-                  SMOLLM2_MLM: "SmolLM2 with bidirectional attention, <mask>"}
+OFFLINE_LABELS = {
+    PROJECT_MLM: "BERT-style WordPiece, [MASK]",  # what a picker says under an offline model
+    SMOLLM2_MLM: "SmolLM2 with bidirectional attention, <mask>",
+}
 OFFLINE_BYTES = {PROJECT_MLM: 100 << 20}  # what an offline non-default model adds (the MiniLM-MLM, float32)
 
 # Hub ids offered in the picker (they load only online or from the local cache).

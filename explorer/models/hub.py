@@ -16,9 +16,23 @@ _LOG = logging.getLogger("ssl_explorer.models")
 
 def _is_network_error(exc: BaseException) -> bool:
     text = f"{type(exc).__name__} {exc}".lower()
-    return any(k in text for k in ("connection", "offline", "timed out", "timeout", "resolve", "network",
-                                   "max retries", "name or service", "couldn't connect", "localentrynotfound",
-                                   "cannot find the requested files", "outgoing traffic has been disabled"))
+    return any(
+        k in text
+        for k in (
+            "connection",
+            "offline",
+            "timed out",
+            "timeout",
+            "resolve",
+            "network",
+            "max retries",
+            "name or service",
+            "couldn't connect",
+            "localentrynotfound",
+            "cannot find the requested files",
+            "outgoing traffic has been disabled",
+        )
+    )
 
 
 _HUB_CHECK: dict[str, tuple[float, bool]] = {}
@@ -57,8 +71,10 @@ def from_pretrained(cls, model_id: str, **kw):
             "Use one of the offline defaults, or connect and unset HF_HUB_OFFLINE.",
         ) from first
     if Path(model_id).expanduser().is_dir():  # what a server folder holds is not told
-        raise ModelUnavailable(f"{policy.shown(model_id, capital=True)} does not hold a model this app can load.",
-                               "Check the folder, or pick one of the models in the sidebar.") from first
+        raise ModelUnavailable(
+            f"{policy.shown(model_id, capital=True)} does not hold a model this app can load.",
+            "Check the folder, or pick one of the models in the sidebar.",
+        ) from first
     if not hub_reachable():
         raise ModelUnavailable(
             f"The Hugging Face hub cannot be reached from this machine, and '{model_id}' is not in the local cache.",
@@ -73,11 +89,17 @@ def from_pretrained(cls, model_id: str, **kw):
                 f"Could not reach the Hugging Face hub to download '{model_id}', and it is not in the local cache.",
                 "Use one of the offline defaults, or connect this machine to the internet once.",
             ) from exc
-        if "is not a local folder and is not a valid model identifier" in msg or "404" in msg or "Repository Not Found" in msg:
+        if (
+            "is not a local folder and is not a valid model identifier" in msg
+            or "404" in msg
+            or "Repository Not Found" in msg
+        ):
             raise ModelUnavailable(
                 f"There is no model called '{model_id}' on the Hugging Face hub.",
                 "Check the spelling (e.g. 'bert-base-uncased', 'gpt2', 't5-small').",
             ) from exc
         _LOG.warning("loading %r failed: %s", model_id, msg.splitlines()[0][:300] if msg else type(exc).__name__)
-        raise ModelUnavailable(f"'{model_id[:80]}' could not be loaded ({type(exc).__name__}).",
-                               "Pick another model; the server's log has the details.") from exc
+        raise ModelUnavailable(
+            f"'{model_id[:80]}' could not be loaded ({type(exc).__name__}).",
+            "Pick another model; the server's log has the details.",
+        ) from exc

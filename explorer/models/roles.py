@@ -71,10 +71,14 @@ def roles_for_config(config: Any) -> list[str]:
 def check_role(config: Any, role: str, model_id: str, *, folder: bool = False) -> None:
     """Refuse a model of the wrong kind; for a server folder, without telling what it holds."""
     mt = getattr(config, "model_type", "?")
-    if folder and (mt not in role_mapping(role) or (role == "clm" and any(
-            "MaskedLM" in a for a in getattr(config, "architectures", None) or []))):
-        raise ModelUnavailable(f"{model_id[:1].upper() + model_id[1:]} does not hold a {ROLE_NAMES[role]} this app can load.",
-                               "Pick a model of the right kind in the sidebar.")
+    if folder and (
+        mt not in role_mapping(role)
+        or (role == "clm" and any("MaskedLM" in a for a in getattr(config, "architectures", None) or []))
+    ):
+        raise ModelUnavailable(
+            f"{model_id[:1].upper() + model_id[1:]} does not hold a {ROLE_NAMES[role]} this app can load.",
+            "Pick a model of the right kind in the sidebar.",
+        )
     if mt not in role_mapping(role):
         fits = [ROLE_NAMES[r] for r in roles_for_config(config) if r != "encoder"]
         where = f" It fits: {', '.join(fits)}." if fits else ""
@@ -89,6 +93,7 @@ def check_role(config: Any, role: str, model_id: str, *, folder: bool = False) -
             "Use it on the masked-LM pages, or pick a causal LM such as gpt2.",
         )
 
+
 def estimate_params(config: Any, role: str) -> int:
     """Parameter count from a config alone (no weights allocated)."""
     from accelerate import init_empty_weights
@@ -102,7 +107,6 @@ def check_size(n_params: int, model_id: str) -> None:
     limit = max_params()
     if n_params > limit:
         raise ModelUnavailable(
-            f"'{model_id}' has {n_params / 1e6:,.0f} M parameters; this server allows at most "
-            f"{limit / 1e6:,.0f} M.",
+            f"'{model_id}' has {n_params / 1e6:,.0f} M parameters; this server allows at most {limit / 1e6:,.0f} M.",
             "Pick a smaller model, or raise SSL_EXPLORER_MAX_PARAMS when starting the app.",
         )

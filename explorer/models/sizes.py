@@ -39,8 +39,11 @@ def safetensors_header(path: Path) -> dict[str, dict]:
 
 def safetensors_params(path: Path, names: set[str] | None = None) -> int:
     """Elements of the floating-point tensors (those in `names`, if given) of a .safetensors file."""
-    return sum(math.prod(t["shape"]) for name, t in safetensors_header(path).items()
-               if t.get("dtype") in FLOAT_DTYPES and (names is None or name in names))
+    return sum(
+        math.prod(t["shape"])
+        for name, t in safetensors_header(path).items()
+        if t.get("dtype") in FLOAT_DTYPES and (names is None or name in names)
+    )
 
 
 def _smollm2_params() -> int | None:
@@ -61,8 +64,11 @@ def _offline(model_id: str) -> FileSize | None:
     if model_id == SMOLLM2_MLM and bidirectional_artifact.available():
         delta = bidirectional_artifact.default_dir() / bidirectional_artifact.DELTA
         base = _smollm2_params()
-        return FileSize(None if base is None else base + safetensors_params(delta), delta.stat().st_size,
-                        f"its own updates; the rest is {SMOLLM2}'s")
+        return FileSize(
+            None if base is None else base + safetensors_params(delta),
+            delta.stat().st_size,
+            f"its own updates; the rest is {SMOLLM2}'s",
+        )
     if model_id == PROJECT_MLM and minilm_mlm.available(project_mlm_dir()):
         delta = project_mlm_dir() / minilm_mlm.DELTA  # every weight but the (tied) word embeddings
         shared = {name.removeprefix("bert.") for name in minilm_mlm.FROZEN}

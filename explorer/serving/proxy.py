@@ -49,6 +49,7 @@ class ProxyError(RuntimeError):
 @dataclass(frozen=True)
 class Upstream:
     """One worker as nginx sees it."""
+
     port: int
     host: str = "127.0.0.1"
     down: bool = False
@@ -78,9 +79,17 @@ def worker_id(index: int) -> str:
 def _groups(upstreams: list[Upstream]) -> str:
     """The `fresh` group and one group per worker: itself first, the live others as backups (`config`
     has already brought every worker up when all were down, so a group always has a live server)."""
+
     def group(name: str, lines: list[str], balance: str = "") -> str:
-        return "\n".join([f"    upstream {name} {{", *([f"        {balance};"] if balance else []), *lines,
-                          "        keepalive 16;", "    }"])
+        return "\n".join(
+            [
+                f"    upstream {name} {{",
+                *([f"        {balance};"] if balance else []),
+                *lines,
+                "        keepalive 16;",
+                "    }",
+            ]
+        )
 
     out = [group("sslx_fresh", [u.line() for u in upstreams], "least_conn")]
     for i, u in enumerate(upstreams):
@@ -89,8 +98,16 @@ def _groups(upstreams: list[Upstream]) -> str:
     return "\n".join(out)
 
 
-def config(upstreams: list[Upstream], *, address: str, port: int, prefix: Path, max_upload_mb: int = 5,
-           participants: int = 4000, worker_processes: int = 1) -> str:
+def config(
+    upstreams: list[Upstream],
+    *,
+    address: str,
+    port: int,
+    prefix: Path,
+    max_upload_mb: int = 5,
+    participants: int = 4000,
+    worker_processes: int = 1,
+) -> str:
     """The whole nginx.conf for the proxy on `address:port` in front of `upstreams`; every path nginx
     writes (pid, logs, temporary files) lies under `prefix`, so no root and no system nginx is needed."""
     if not upstreams:
@@ -99,16 +116,20 @@ def config(upstreams: list[Upstream], *, address: str, port: int, prefix: Path, 
         upstreams = [Upstream(u.port, u.host, False) for u in upstreams]
     prefix = Path(prefix).resolve()
     connections = max(1024, participants * CONNECTIONS_PER_PARTICIPANT)
-    temp = "\n".join(f"    {name}_temp_path {prefix / 'temp' / name};"
-                     for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = "\n".join(
+        f"    {name}_temp_path {prefix / 'temp' / name};"
+        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     known = "\n".join(f"        {worker_id(i)} sslx_{worker_id(i)};" for i in range(len(upstreams)))
-    served = "\n".join(f'        "~(^|, ){re.escape(u.address)}$" "{COOKIE}={worker_id(i)}; Path=/; HttpOnly; '
-                        f'SameSite=Lax";' for i, u in enumerate(upstreams))
+    served = "\n".join(
+        f'        "~(^|, ){re.escape(u.address)}$" "{COOKIE}={worker_id(i)}; Path=/; HttpOnly; SameSite=Lax";'
+        for i, u in enumerate(upstreams)
+    )
     return f"""# written by explorer/serving/proxy.py; regenerated on every change of the workers
 worker_processes {worker_processes};
 worker_rlimit_nofile {connections * 2};
-pid {prefix / 'nginx.pid'};
-error_log {prefix / 'error.log'} warn;
+pid {prefix / "nginx.pid"};
+error_log {prefix / "error.log"} warn;
 events {{
     worker_connections {connections};
 }}
@@ -161,8 +182,9 @@ http {{
 
 
 def find_nginx() -> str:
-    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
-                                           if os.access(p, os.X_OK)), None)
+    found = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
     if not found:
         raise ProxyError("nginx is not installed: `make setup` installs it (apt-get install nginx)")
     return found
@@ -179,8 +201,7 @@ class Nginx:
         self.proc: subprocess.Popen | None = None
 
     def _args(self, *extra: str) -> list[str]:
-        return [self.binary, "-p", str(self.prefix), "-c", str(self.conf), "-e", str(self.prefix / "error.log"),
-                *extra]
+        return [self.binary, "-p", str(self.prefix), "-c", str(self.conf), "-e", str(self.prefix / "error.log"), *extra]
 
     def write(self, text: str) -> None:
         """Write and check a configuration; a refused one raises with nginx's own words."""
@@ -189,8 +210,11 @@ class Nginx:
         self.prefix.chmod(0o755)  # nginx's workers may run as another user when started as root
         new = self.conf.with_suffix(".new")
         new.write_text(text)
-        checked = subprocess.run([self.binary, "-t", "-q", "-p", str(self.prefix), "-c", str(new),
-                                  "-e", str(self.prefix / "error.log")], capture_output=True, text=True)
+        checked = subprocess.run(
+            [self.binary, "-t", "-q", "-p", str(self.prefix), "-c", str(new), "-e", str(self.prefix / "error.log")],
+            capture_output=True,
+            text=True,
+        )
         if checked.returncode != 0:
             raise ProxyError("nginx refused the configuration: " + (checked.stderr or checked.stdout).strip())
         new.replace(self.conf)
@@ -198,8 +222,9 @@ class Nginx:
     def start(self, text: str, timeout: float = 10.0) -> None:
         self.write(text)
         log = open(self.prefix / "nginx.out", "ab")
-        self.proc = subprocess.Popen(self._args("-g", "daemon off;"), stdout=log, stderr=subprocess.STDOUT,
-                                     preexec_fn=process.die_with_parent)
+        self.proc = subprocess.Popen(
+            self._args("-g", "daemon off;"), stdout=log, stderr=subprocess.STDOUT, preexec_fn=process.die_with_parent
+        )
         deadline = time.monotonic() + timeout
         while not (self.prefix / "nginx.pid").exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -62,8 +62,15 @@ def health(port: int, timeout: float = 5.0, host: str = "127.0.0.1") -> bool:
         return False
 
 
-PRELOAD = ("torch", "transformers", "transformers.models.llama.modeling_llama",
-           "transformers.models.bert.modeling_bert", "streamlit.web.cli", "plotly.graph_objects", "pandas")
+PRELOAD = (
+    "torch",
+    "transformers",
+    "transformers.models.llama.modeling_llama",
+    "transformers.models.bert.modeling_bert",
+    "streamlit.web.cli",
+    "plotly.graph_objects",
+    "pandas",
+)
 
 
 def preload() -> None:
@@ -92,6 +99,7 @@ def run_streamlit(args: list[str]) -> None:
 @dataclass
 class Worker:
     """One app process on a private port."""
+
     index: int
     port: int
     args: list[str]  # its Streamlit options
@@ -130,13 +138,17 @@ def worker_args(port: int, streamlit_args: list[str]) -> list[str]:
 @dataclass
 class Workshop:
     """N workers behind one nginx on `address:port`."""
+
     n: int
     address: str = "127.0.0.1"
     port: int = 8501
     streamlit_args: list[str] = field(default_factory=list)
-    run_dir: Path = field(default_factory=lambda: Path(
-        os.environ.get("SSL_EXPLORER_SERVE_DIR", "")
-        or Path(os.environ.get("SSL_EXPLORER_CACHE", "") or Path.home() / ".cache" / "ssl-explorer") / "serve"))
+    run_dir: Path = field(
+        default_factory=lambda: Path(
+            os.environ.get("SSL_EXPLORER_SERVE_DIR", "")
+            or Path(os.environ.get("SSL_EXPLORER_CACHE", "") or Path.home() / ".cache" / "ssl-explorer") / "serve"
+        )
+    )
     interval_s: float = 1.0
     hang_after_s: float = 60.0
     startup_timeout_s: float = 300.0
@@ -151,12 +163,12 @@ class Workshop:
             raise ValueError("--workers needs a whole number of at least 1")
         self.run_dir = Path(self.run_dir) / str(self.port)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "STREAMLIT_SERVER_COOKIE_SECRET": secrets.token_hex(32),
-               "TOKENIZERS_PARALLELISM": "false"}
+        env = {**os.environ, "STREAMLIT_SERVER_COOKIE_SECRET": secrets.token_hex(32), "TOKENIZERS_PARALLELISM": "false"}
         for i in range(self.n):
             port = free_port()
-            self.workers.append(Worker(i, port, worker_args(port, self.streamlit_args), env,
-                                       self.run_dir / f"worker-{i}.log"))
+            self.workers.append(
+                Worker(i, port, worker_args(port, self.streamlit_args), env, self.run_dir / f"worker-{i}.log")
+            )
 
     # ------------------------------------------------------------------ nginx
 
@@ -164,8 +176,13 @@ class Workshop:
         return [proxy.Upstream(w.port, down=w.state != "up") for w in self.workers]
 
     def config(self) -> str:
-        return proxy.config(self.upstreams(), address=self.address, port=self.port, prefix=self.run_dir,
-                            max_upload_mb=self.max_upload_mb)
+        return proxy.config(
+            self.upstreams(),
+            address=self.address,
+            port=self.port,
+            prefix=self.run_dir,
+            max_upload_mb=self.max_upload_mb,
+        )
 
     def _apply(self) -> None:
         if self.nginx is not None and self.nginx.alive():
@@ -175,8 +192,10 @@ class Workshop:
     def write_state(self) -> None:
         """`workers.json` in the run folder: every worker's port, pid, state and restarts (for the
         operator, the benchmarks and the tests)."""
-        rows = [{"index": w.index, "port": w.port, "pid": w.pid, "state": w.state, "restarts": w.restarts}
-                for w in self.workers]
+        rows = [
+            {"index": w.index, "port": w.port, "pid": w.pid, "state": w.state, "restarts": w.restarts}
+            for w in self.workers
+        ]
         tmp = self.run_dir / "workers.json.new"
         tmp.write_text(json.dumps({"supervisor": os.getpid(), "port": self.port, "workers": rows}, indent=1))
         tmp.replace(self.run_dir / "workers.json")
@@ -213,8 +232,9 @@ class Workshop:
         changed = False
         for w in self.workers:
             if w.state == "up" and w.exited():
-                self._event(f"worker {w.index} (port {w.port}) exited with code {w.proc.returncode}: "
-                            f"taken out and restarted")
+                self._event(
+                    f"worker {w.index} (port {w.port}) exited with code {w.proc.returncode}: taken out and restarted"
+                )
                 w.state, w.next_start = "down", now
                 changed = True
             elif w.state in ("up", "starting") and not w.exited():
@@ -225,15 +245,15 @@ class Workshop:
                         self._event(f"worker {w.index} (port {w.port}) is back")
                         changed = True
                 elif now - w.last_ok > (self.hang_after_s if w.state == "up" else self.startup_timeout_s):
-                    self._event(f"worker {w.index} (port {w.port}) has not answered for "
-                                f"{now - w.last_ok:.0f} s: restarted")
+                    self._event(
+                        f"worker {w.index} (port {w.port}) has not answered for {now - w.last_ok:.0f} s: restarted"
+                    )
                     was_up = w.state == "up"
                     w.stop(timeout=5)
                     w.state, w.next_start = "down", now
                     changed |= was_up
             elif w.state == "starting" and w.exited():  # died while starting: wait before the next try
-                self._event(f"worker {w.index} (port {w.port}) exited while starting: "
-                            f"next try in {w.backoff:.0f} s")
+                self._event(f"worker {w.index} (port {w.port}) exited while starting: next try in {w.backoff:.0f} s")
                 w.state, w.next_start = "down", now + w.backoff
                 w.backoff = min(MAX_BACKOFF_S, w.backoff * 2)
         if changed:

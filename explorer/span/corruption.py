@@ -53,16 +53,19 @@ def sentinel_number(item: Any) -> int | None:
 # --------------------------------------------------------------------------- sequences with sentinels
 
 
-def corrupt_sequence(items: Sequence[T], mask: Sequence[bool],
-                     make_sentinel: Callable[[int], T]) -> tuple[list[T], list[T]]:
+def corrupt_sequence(
+    items: Sequence[T], mask: Sequence[bool], make_sentinel: Callable[[int], T]
+) -> tuple[list[T], list[T]]:
     """(input, target) for T5: each run of masked items → one sentinel in the input; the target
     is every sentinel followed by the items it replaced, then one final sentinel."""
     if len(items) != len(mask):
         raise ValueError("items and mask differ in length")
     bounds = span_bounds(mask)
     if len(bounds) > MAX_SENTINELS:
-        raise ExplorerError(f"{len(bounds)} spans need more sentinels than T5 has ({MAX_SENTINELS}).",
-                            "Use a shorter text or a lower noise density.")
+        raise ExplorerError(
+            f"{len(bounds)} spans need more sentinels than T5 has ({MAX_SENTINELS}).",
+            "Use a shorter text or a lower noise density.",
+        )
     inputs: list[T] = []
     target: list[T] = []
     starts = {s: n for n, (s, _) in enumerate(bounds)}
@@ -92,8 +95,9 @@ def split_target(target: Sequence[T], number: Callable[[T], int | None]) -> dict
     return spans
 
 
-def reconstruct(inputs: Sequence[T], target: Sequence[T],
-                number: Callable[[T], int | None] = sentinel_number) -> list[T]:
+def reconstruct(
+    inputs: Sequence[T], target: Sequence[T], number: Callable[[T], int | None] = sentinel_number
+) -> list[T]:
     """The original sequence from a corrupted input and its target (sentinels replaced by spans)."""
     spans = split_target(target, number)
     out: list[T] = []
@@ -222,26 +226,39 @@ def _char_range(text: str, offsets: Sequence[tuple[int, int]], start: int, end: 
     return s, e
 
 
-def corrupt_spans(tokenizer: Any, text: str, *, noise_density: float = 0.15, mean_noise_span_length: float = 3.0,
-                  seed: int = 0, anywhere: bool = False, max_tokens: int = DEFAULT_MAX_TOKENS) -> Corruption:
+def corrupt_spans(
+    tokenizer: Any,
+    text: str,
+    *,
+    noise_density: float = 0.15,
+    mean_noise_span_length: float = 3.0,
+    seed: int = 0,
+    anywhere: bool = False,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+) -> Corruption:
     """Tokenize `text` and apply T5 span corruption with a seeded noise mask.
 
     `anywhere=True` lifts T5's end bias (see `random_spans_noise_mask`).
     """
     text = clean_text(text, what="sentence")
     if SENTINEL_RE.search(text):
-        raise ExplorerError("The sentence already contains a sentinel such as <extra_id_0>.",
-                            "Type plain text: the sentinels are added by the corruption.")
+        raise ExplorerError(
+            "The sentence already contains a sentinel such as <extra_id_0>.",
+            "Type plain text: the sentinels are added by the corruption.",
+        )
     enc = encode(tokenizer, text, max_tokens=max_tokens, add_special_tokens=False, what="sentence")
     keep = [i for i, s in enumerate(enc.special) if not s]
     ids = [enc.ids[i] for i in keep]
     offsets = [enc.offsets[i] for i in keep]
     pieces = [enc.pieces[i] for i in keep]
     if len(ids) < 2:
-        raise ExplorerError("The sentence is too short to corrupt: it has a single token.",
-                            "Type a sentence of a few words.")
-    mask = [bool(m) for m in random_spans_noise_mask(len(ids), noise_density, mean_noise_span_length, int(seed),
-                                                     anywhere=anywhere)]
+        raise ExplorerError(
+            "The sentence is too short to corrupt: it has a single token.", "Type a sentence of a few words."
+        )
+    mask = [
+        bool(m)
+        for m in random_spans_noise_mask(len(ids), noise_density, mean_noise_span_length, int(seed), anywhere=anywhere)
+    ]
     bounds = span_bounds(mask)
     spans = []
     for n, (s, e) in enumerate(bounds):
@@ -250,7 +267,7 @@ def corrupt_spans(tokenizer: Any, text: str, *, noise_density: float = 0.15, mea
 
     input_text, cursor = "", 0
     for sp in spans:
-        input_text += enc.text[cursor:sp.char_start] + sp.sentinel
+        input_text += enc.text[cursor : sp.char_start] + sp.sentinel
         cursor = sp.char_end
     input_text += enc.text[cursor:]
     target_text = target_text_of([sp.text for sp in spans])
@@ -261,10 +278,23 @@ def corrupt_spans(tokenizer: Any, text: str, *, noise_density: float = 0.15, mea
     if by_number is not None:
         input_ids, target_ids = corrupt_sequence(ids, mask, lambda n: by_number[n])
     notes = list(enc.notes)
-    return Corruption(text=enc.text, pieces=pieces, ids=ids, mask=mask, spans=spans, input_text=input_text,
-                      target_text=target_text, input_pieces=input_pieces, target_pieces=target_pieces,
-                      input_ids=input_ids, target_ids=target_ids, noise_density=float(noise_density),
-                      mean_noise_span_length=float(mean_noise_span_length), seed=int(seed), notes=notes)
+    return Corruption(
+        text=enc.text,
+        pieces=pieces,
+        ids=ids,
+        mask=mask,
+        spans=spans,
+        input_text=input_text,
+        target_text=target_text,
+        input_pieces=input_pieces,
+        target_pieces=target_pieces,
+        input_ids=input_ids,
+        target_ids=target_ids,
+        noise_density=float(noise_density),
+        mean_noise_span_length=float(mean_noise_span_length),
+        seed=int(seed),
+        notes=notes,
+    )
 
 
 def corruption_summary(c: Corruption) -> dict[str, float]:

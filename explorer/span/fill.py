@@ -48,7 +48,7 @@ def _with_masks(text: str, counts: dict[int, int], mask: str) -> tuple[str, list
     """`text` with each sentinel replaced by its count of `mask` tokens, and where those masks lie."""
     parts, ours, end = [], [], 0
     for m in SENTINEL_RE.finditer(text):
-        parts.append(text[end:m.start()] + " ")
+        parts.append(text[end : m.start()] + " ")
         start = sum(map(len, parts))
         blank = " ".join([mask] * counts[int(m.group(1))])
         parts.append(blank + " ")
@@ -60,8 +60,9 @@ def _with_masks(text: str, counts: dict[int, int], mask: str) -> tuple[str, list
     return full.strip(), [(a - lead, b - lead) for a, b in ours]
 
 
-def fill_with_mlm(lm: LoadedModel, corruption: Corruption, *, tokens_per_span: int | None = None,
-                  iterative: bool = True) -> Fill:
+def fill_with_mlm(
+    lm: LoadedModel, corruption: Corruption, *, tokens_per_span: int | None = None, iterative: bool = True
+) -> Fill:
     """Approximate T5's span filling with a masked LM: each sentinel becomes k [MASK] tokens.
 
     ``tokens_per_span=None`` uses each span's true length in the masked LM's own tokens (a hint
@@ -85,13 +86,18 @@ def fill_with_mlm(lm: LoadedModel, corruption: Corruption, *, tokens_per_span: i
     enc = encode(tok, masked_text, max_tokens=limit, what="sentence")
     ids = torch.tensor([enc.ids])
     # only the masks put in for the gaps: a [MASK] the text itself holds is left as it is
-    mask_positions = [i for i, (t, (a, b)) in enumerate(zip(enc.ids, enc.offsets))  # (a mask may take the
-                      if t == tok.mask_token_id and any(a < hi and b > lo for lo, hi in ours)]  # space before it)
+    mask_positions = [
+        i
+        for i, (t, (a, b)) in enumerate(zip(enc.ids, enc.offsets))  # (a mask may take the
+        if t == tok.mask_token_id and any(a < hi and b > lo for lo, hi in ours)
+    ]  # space before it)
     expected = sum(counts.values())
     if len(mask_positions) != expected:
-        raise ExplorerError(f"With {expected} [MASK] tokens for its gaps the text is longer than the "
-                            f"{limit} tokens this masked LM reads, so the last gaps were cut off.",
-                            "Use a shorter text, or fewer or shorter spans.")
+        raise ExplorerError(
+            f"With {expected} [MASK] tokens for its gaps the text is longer than the "
+            f"{limit} tokens this masked LM reads, so the last gaps were cut off.",
+            "Use a shorter text, or fewer or shorter spans.",
+        )
     owner: list[int] = []
     for sp in corruption.spans:
         owner += [sp.number] * counts[sp.number]
@@ -120,20 +126,33 @@ def fill_with_mlm(lm: LoadedModel, corruption: Corruption, *, tokens_per_span: i
         span_ids = [chosen[p][0] for p in positions]
         predicted = tok.decode(span_ids, skip_special_tokens=True).strip()
         predictions[sp.number] = predicted
-        fills.append(SpanFill(sp.number, sp.text, predicted, display_pieces(tok, span_ids),
-                              [chosen[p][1] for p in positions]))
-    how = ("the true length of each span" if tokens_per_span is None
-           else f"{int(tokens_per_span)} [MASK] token{'s' if int(tokens_per_span) != 1 else ''} per span")
-    note = (f"Approximation: {lm.info.name} is a masked LM, not T5. Each sentinel was replaced by {how} and "
-            f"filled {'one [MASK] at a time, most confident first' if iterative else 'in a single pass'}. "
-            f"T5 is never told how long a span is; a seq2seq model such as {PROPER_MODELS} does this properly.")
-    return Fill(method="masked LM (approximation)", model_name=lm.info.name, approximate=True, spans=fills,
-                filled_text=_fill_input(corruption.input_text, predictions),
-                target_text=target_text_of([predictions[sp.number] for sp in corruption.spans]), note=note)
+        fills.append(
+            SpanFill(sp.number, sp.text, predicted, display_pieces(tok, span_ids), [chosen[p][1] for p in positions])
+        )
+    how = (
+        "the true length of each span"
+        if tokens_per_span is None
+        else f"{int(tokens_per_span)} [MASK] token{'s' if int(tokens_per_span) != 1 else ''} per span"
+    )
+    note = (
+        f"Approximation: {lm.info.name} is a masked LM, not T5. Each sentinel was replaced by {how} and "
+        f"filled {'one [MASK] at a time, most confident first' if iterative else 'in a single pass'}. "
+        f"T5 is never told how long a span is; a seq2seq model such as {PROPER_MODELS} does this properly."
+    )
+    return Fill(
+        method="masked LM (approximation)",
+        model_name=lm.info.name,
+        approximate=True,
+        spans=fills,
+        filled_text=_fill_input(corruption.input_text, predictions),
+        target_text=target_text_of([predictions[sp.number] for sp in corruption.spans]),
+        note=note,
+    )
 
 
-def parse_generated(ids: Sequence[int], sentinels: dict[int, int],
-                    stop_ids: Sequence[int] = ()) -> dict[int, list[int]]:
+def parse_generated(
+    ids: Sequence[int], sentinels: dict[int, int], stop_ids: Sequence[int] = ()
+) -> dict[int, list[int]]:
     """Sentinel number → generated token ids after it (up to the next sentinel or a stop id)."""
     stop = set(int(s) for s in stop_ids)
     cut: list[int] = []
@@ -151,14 +170,17 @@ def fill_with_seq2seq(lm: LoadedModel, corruption: Corruption, *, max_new_tokens
     model, tok = lm.model, lm.tokenizer
     sentinels = sentinel_ids(tok)
     if len(sentinels) <= len(corruption.spans):
-        raise ExplorerError(f"{lm.info.name} has no sentinel tokens (<extra_id_0>, …), so it cannot fill spans.",
-                            f"Use a T5 model such as {PROPER_MODELS}.")
+        raise ExplorerError(
+            f"{lm.info.name} has no sentinel tokens (<extra_id_0>, …), so it cannot fill spans.",
+            f"Use a T5 model such as {PROPER_MODELS}.",
+        )
     enc = encode(tok, corruption.input_text, max_tokens=model_max_tokens(tok, model), what="sentence")
     budget = max_new_tokens or (2 * len(corruption.target_pieces) + 10)
     ids = torch.tensor([enc.ids])
     with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=budget,
-                             do_sample=False, num_beams=1)
+        out = model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=budget, do_sample=False, num_beams=1
+        )
     generated = [int(i) for i in out[0].tolist()]
     start = getattr(model.config, "decoder_start_token_id", None)
     if generated and start is not None and generated[0] == start:
@@ -179,5 +201,12 @@ def fill_with_seq2seq(lm: LoadedModel, corruption: Corruption, *, max_new_tokens
     note = f"{lm.info.name} generated the target (greedy decoding); its spans were put back into the input."
     if missing:
         note += f" It produced nothing for {', '.join(missing)}."
-    return Fill(method="seq2seq", model_name=lm.info.name, approximate=False, spans=fills,
-                filled_text=_fill_input(corruption.input_text, predictions), target_text=target.strip(), note=note)
+    return Fill(
+        method="seq2seq",
+        model_name=lm.info.name,
+        approximate=False,
+        spans=fills,
+        filled_text=_fill_input(corruption.input_text, predictions),
+        target_text=target.strip(),
+        note=note,
+    )

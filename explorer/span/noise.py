@@ -19,8 +19,14 @@ def _random_segmentation(num_items: int, num_segments: int, rng: np.random.Gener
     return np.bincount(segment_id, minlength=num_segments)
 
 
-def random_spans_noise_mask(length: int, noise_density: float = 0.15, mean_noise_span_length: float = 3.0,
-                            seed: int | np.random.Generator = 0, *, anywhere: bool = False) -> np.ndarray:
+def random_spans_noise_mask(
+    length: int,
+    noise_density: float = 0.15,
+    mean_noise_span_length: float = 3.0,
+    seed: int | np.random.Generator = 0,
+    *,
+    anywhere: bool = False,
+) -> np.ndarray:
     """T5's noise mask: a boolean array of `length`, True where a token is dropped.
 
     The counts are deterministic (see the `explorer.span` docstring); only the span boundaries are random.
@@ -48,8 +54,9 @@ def random_spans_noise_mask(length: int, noise_density: float = 0.15, mean_noise
     if anywhere:
         nonnoise_span_lengths = _random_segmentation(num_nonnoise_tokens + 2, num_noise_spans + 1, rng)
         nonnoise_span_lengths[[0, -1]] -= 1
-        interleaved = np.append(np.stack([nonnoise_span_lengths[:-1], noise_span_lengths], axis=1).reshape(-1),
-                                nonnoise_span_lengths[-1])
+        interleaved = np.append(
+            np.stack([nonnoise_span_lengths[:-1], noise_span_lengths], axis=1).reshape(-1), nonnoise_span_lengths[-1]
+        )
         return np.repeat(np.arange(len(interleaved)) % 2 == 1, interleaved)[:orig_length]
     nonnoise_span_lengths = _random_segmentation(num_nonnoise_tokens, num_noise_spans, rng)
     interleaved = np.stack([nonnoise_span_lengths, noise_span_lengths], axis=1).reshape(-1)
@@ -74,8 +81,14 @@ def span_bounds(mask: Sequence[bool]) -> list[tuple[int, int]]:
     return out
 
 
-def span_statistics(length: int, noise_density: float = 0.15, mean_noise_span_length: float = 3.0,
-                    seeds: int = 500, *, anywhere: bool = False) -> tuple[list[int], list[float]]:
+def span_statistics(
+    length: int,
+    noise_density: float = 0.15,
+    mean_noise_span_length: float = 3.0,
+    seeds: int = 500,
+    *,
+    anywhere: bool = False,
+) -> tuple[list[int], list[float]]:
     """Span lengths (all spans) and noise densities (one per seed) of masks for seeds 0 … seeds−1."""
     lengths: list[int] = []
     densities: list[float] = []

@@ -26,9 +26,19 @@ def _check(lm: LoadedModel, pairs: Sequence[PreferencePair] | None, what: str) -
         raise ExplorerError(f"The {what} is not available (see the message above).", "Pick another model.")
 
 
-def dpo_run(lm: LoadedModel, pairs: Sequence[PreferencePair], p: Plan, *, beta: float = DEFAULT_BETA, seed: int = 0,
-            probes: Sequence[str] = (), data_name: str = "pairs", bundled: bool = False,
-            prepare_in_thread: bool = False, nll_weight: float = 0.0) -> Run:
+def dpo_run(
+    lm: LoadedModel,
+    pairs: Sequence[PreferencePair],
+    p: Plan,
+    *,
+    beta: float = DEFAULT_BETA,
+    seed: int = 0,
+    probes: Sequence[str] = (),
+    data_name: str = "pairs",
+    bundled: bool = False,
+    prepare_in_thread: bool = False,
+    nll_weight: float = 0.0,
+) -> Run:
     """DPO of a private copy of a causal LM (the policy) against the model as it is (the reference,
     never changed: its log-probabilities are computed once, and kept on disk for the `bundled` pairs).
 
@@ -37,27 +47,49 @@ def dpo_run(lm: LoadedModel, pairs: Sequence[PreferencePair], p: Plan, *, beta: 
     training to `before_probes` (when the page shows them). Otherwise both are done here.
     `nll_weight`: see `DPOTask` (0 = DPO alone)."""
     _check(lm, pairs, "causal LM")
-    task = DPOTask(lm.model, lm.tokenizer, list(pairs), batch=p.batch, seq_len=p.seq_len, beta=beta, seed=seed,
-                   persist=bundled)
+    task = DPOTask(
+        lm.model, lm.tokenizer, list(pairs), batch=p.batch, seq_len=p.seq_len, beta=beta, seed=seed, persist=bundled
+    )
     task.nll_weight = float(nll_weight)
     probes = list(probes)
     model = private_copy(lm.model, p.layers)
     task.starts_from_reference(model)  # its evaluation before training is the reference's: no forward pass
     if not prepare_in_thread:
         task.score_reference()
-    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=max(10, p.steps // 10),  # scoring 24 pairs costs ~6 steps
-                      warmup=min(10, p.steps // 10), evaluate_now=not prepare_in_thread)
-    desc = (f"DPO of {lm.info.name}, β = {beta:g}, on {len(task.train_idx)} preference pairs "
-            f"({len(task.test_idx)} held out) from {data_name}"
-            + (f", plus {nll_weight:g} × the chosen answers' own loss (RPO)" if nll_weight else ""))
-    run = Run("dpo", desc, trainer, p.steps, lm.tokenizer, "dpo", None,
-              task.notes + p.notes + [trainable_note(model, p.layers)],
-              extra={"probes": probes, "beta": beta, "reference": lm})
+    trainer = Trainer(
+        model,
+        task,
+        lr=p.lr,
+        seed=seed,
+        eval_every=max(10, p.steps // 10),  # scoring 24 pairs costs ~6 steps
+        warmup=min(10, p.steps // 10),
+        evaluate_now=not prepare_in_thread,
+    )
+    desc = (
+        f"DPO of {lm.info.name}, β = {beta:g}, on {len(task.train_idx)} preference pairs "
+        f"({len(task.test_idx)} held out) from {data_name}"
+        + (f", plus {nll_weight:g} × the chosen answers' own loss (RPO)" if nll_weight else "")
+    )
+    run = Run(
+        "dpo",
+        desc,
+        trainer,
+        p.steps,
+        lm.tokenizer,
+        "dpo",
+        None,
+        task.notes + p.notes + [trainable_note(model, p.layers)],
+        extra={"probes": probes, "beta": beta, "reference": lm},
+    )
     if prepare_in_thread:
+
         def prepare(progress: Callable[[str, float], None], interrupt: Callable[[], None]) -> None:
             def say(done: int, n: int) -> None:
-                progress(f"Scoring the pairs with the reference model: {done} of {n}"
-                         f"{' (once per server for the bundled pairs)' if bundled else ''}…", done / max(1, n))
+                progress(
+                    f"Scoring the pairs with the reference model: {done} of {n}"
+                    f"{' (once per server for the bundled pairs)' if bundled else ''}…",
+                    done / max(1, n),
+                )
 
             say(0, len(task.pairs))
             task.score_reference(say, interrupt)
@@ -86,18 +118,27 @@ def before_probes(run: Run) -> list[dict]:
     return run.extra["before"]
 
 
-def reward_run(encoder: Any, pairs: Sequence[PreferencePair], p: Plan, *, seed: int = 0,
-               data_name: str = "pairs") -> Run:
+def reward_run(
+    encoder: Any, pairs: Sequence[PreferencePair], p: Plan, *, seed: int = 0, data_name: str = "pairs"
+) -> Run:
     """A reward model (the encoder, privately copied, with a scalar head) trained with the Bradley–Terry loss."""
     _check(encoder, pairs, "sentence encoder")
-    task = RewardTask(encoder.tokenizer, list(pairs), batch=p.batch, seq_len=min(p.seq_len, max_positions(encoder.model, encoder.tokenizer)),
-                      seed=seed)
+    task = RewardTask(
+        encoder.tokenizer,
+        list(pairs),
+        batch=p.batch,
+        seq_len=min(p.seq_len, max_positions(encoder.model, encoder.tokenizer)),
+        seed=seed,
+    )
     model = RewardModel(private_copy(encoder.model, p.layers), seed)
     trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=eval_interval(p.steps), warmup=min(10, p.steps // 10))
-    desc = (f"a reward model ({encoder.info.name} + a scalar head) on {len(task.train_idx)} preference pairs "
-            f"({len(task.test_idx)} held out) from {data_name}")
-    return Run("reward", desc, trainer, p.steps, encoder.tokenizer, "reward", None,
-               p.notes + [trainable_note(model, p.layers)])
+    desc = (
+        f"a reward model ({encoder.info.name} + a scalar head) on {len(task.train_idx)} preference pairs "
+        f"({len(task.test_idx)} held out) from {data_name}"
+    )
+    return Run(
+        "reward", desc, trainer, p.steps, encoder.tokenizer, "reward", None, p.notes + [trainable_note(model, p.layers)]
+    )
 
 
 def policy(run: Run) -> Any:

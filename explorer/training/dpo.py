@@ -35,8 +35,13 @@ DEFAULT_BETA = 0.1
 TIE = 1e-4  # margins this close to 0 are ties (counted as half right): the policy has not moved yet
 
 
-def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,
-             ref_rejected: torch.Tensor, beta: float = DEFAULT_BETA) -> dict[str, torch.Tensor]:
+def dpo_loss(
+    policy_chosen: torch.Tensor,
+    policy_rejected: torch.Tensor,
+    ref_chosen: torch.Tensor,
+    ref_rejected: torch.Tensor,
+    beta: float = DEFAULT_BETA,
+) -> dict[str, torch.Tensor]:
     """Per pair: the DPO loss −log σ(margin), the implicit rewards β·(log π − log π_ref) of both answers,
     and the margin (chosen reward − rejected reward). Inputs are summed answer log-probabilities."""
     if not beta > 0:
@@ -80,8 +85,9 @@ class EncodedPair:
     rejected: tuple[list[int], list[int]]
 
 
-def encode_pairs(tokenizer: Any, pairs: Sequence[PreferencePair], seq_len: int = MAX_SEQ_LEN
-                 ) -> tuple[list[EncodedPair], list[int], list[str]]:
+def encode_pairs(
+    tokenizer: Any, pairs: Sequence[PreferencePair], seq_len: int = MAX_SEQ_LEN
+) -> tuple[list[EncodedPair], list[int], list[str]]:
     """Each usable pair encoded with the chat template (see `sft_example`), its index, and notes on the
     pairs left out because prompt and answer do not fit in `seq_len` tokens (a cut answer would be
     compared by its beginning only)."""
@@ -94,11 +100,16 @@ def encode_pairs(tokenizer: Any, pairs: Sequence[PreferencePair], seq_len: int =
             continue
         out.append(EncodedPair(c, r))
         kept.append(i)
-    notes = [] if not long else [f"{long} pair{'s' if long != 1 else ''} longer than {seq_len} tokens (prompt and "
-                                 f"answer together) {'were' if long != 1 else 'was'} left out."]
+    notes = (
+        []
+        if not long
+        else [
+            f"{long} pair{'s' if long != 1 else ''} longer than {seq_len} tokens (prompt and "
+            f"answer together) {'were' if long != 1 else 'was'} left out."
+        ]
+    )
     if not out:
-        raise ExplorerError(f"No pair fits in {seq_len} tokens (prompt and answer together).",
-                            "Use shorter answers.")
+        raise ExplorerError(f"No pair fits in {seq_len} tokens (prompt and answer together).", "Use shorter answers.")
     return out, kept, notes
 
 
@@ -112,18 +123,24 @@ def _batch(tokenizer: Any, encoded: Sequence[EncodedPair]) -> dict:
 Progress = Callable[[int, int], None]  # (pairs scored, pairs in all)
 
 
-def pair_log_probs(model: Any, tokenizer: Any, encoded: Sequence[EncodedPair], *, batch_pairs: int = 4,
-                   interrupt: Callable[[], None] | None = None, progress: Progress | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def pair_log_probs(
+    model: Any,
+    tokenizer: Any,
+    encoded: Sequence[EncodedPair],
+    *,
+    batch_pairs: int = 4,
+    interrupt: Callable[[], None] | None = None,
+    progress: Progress | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(log π(chosen), log π(rejected)) of every pair, with no gradient, in eval mode; `progress(done,
     total)` after each batch of pairs (whatever it raises ends the scoring, as `interrupt`'s does)."""
     chosen, rejected = [], []
     with eval_mode(model), torch.no_grad(), interrupt_points(model, interrupt):
         for i in range(0, len(encoded), batch_pairs):
-            part = encoded[i: i + batch_pairs]
+            part = encoded[i : i + batch_pairs]
             lp = answer_log_probs(model, _batch(tokenizer, part))
             chosen.append(lp[: len(part)])
-            rejected.append(lp[len(part):])
+            rejected.append(lp[len(part) :])
             if progress is not None:
                 progress(i + len(part), len(encoded))
     return torch.cat(chosen), torch.cat(rejected)
@@ -137,13 +154,23 @@ def pairs_key(encoded: Sequence[EncodedPair]) -> str:
     return h.hexdigest()
 
 
-def reference_log_probs(reference: Any, tokenizer: Any, encoded: Sequence[EncodedPair], *, persist: bool = False,
-                        interrupt: Callable[[], None] | None = None, progress: Progress | None = None
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+def reference_log_probs(
+    reference: Any,
+    tokenizer: Any,
+    encoded: Sequence[EncodedPair],
+    *,
+    persist: bool = False,
+    interrupt: Callable[[], None] | None = None,
+    progress: Progress | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """`pair_log_probs` of the reference model, computed once per process for the same pairs of a frozen
     (shared) model, and kept on disk with `persist` (the bundled pairs): `explorer.training.reference`."""
-    return reference_scores(reference, pairs_key(encoded), lambda: pair_log_probs(
-        reference, tokenizer, encoded, interrupt=interrupt, progress=progress), persist=persist)
+    return reference_scores(
+        reference,
+        pairs_key(encoded),
+        lambda: pair_log_probs(reference, tokenizer, encoded, interrupt=interrupt, progress=progress),
+        persist=persist,
+    )
 
 
 def split_pairs(n: int, held_out: float, seed: int) -> tuple[list[int], list[int]]:
@@ -172,9 +199,19 @@ class DPOTask(ExampleTask):
 
     nll_weight: float = 0.0
 
-    def __init__(self, reference: Any, tokenizer: Any, pairs: Sequence[PreferencePair], *, batch: int,
-                 seq_len: int = MAX_SEQ_LEN, beta: float = DEFAULT_BETA, seed: int = 0, held_out: float = 0.2,
-                 persist: bool = False):
+    def __init__(
+        self,
+        reference: Any,
+        tokenizer: Any,
+        pairs: Sequence[PreferencePair],
+        *,
+        batch: int,
+        seq_len: int = MAX_SEQ_LEN,
+        beta: float = DEFAULT_BETA,
+        seed: int = 0,
+        held_out: float = 0.2,
+        persist: bool = False,
+    ):
         if len(pairs) < 2:
             raise ExplorerError("DPO needs at least two preference pairs (one to learn from, one held out).")
         dpo_loss(torch.zeros(1), torch.zeros(1), torch.zeros(1), torch.zeros(1), beta)  # checks β
@@ -193,8 +230,14 @@ class DPOTask(ExampleTask):
     def score_reference(self, progress: Progress | None = None, interrupt: Callable[[], None] | None = None) -> None:
         """Score every pair with the reference model, unless done already (then it is no longer held)."""
         if self._ref is None:
-            self._ref = reference_log_probs(self._reference, self.tokenizer, self.encoded, persist=self.persist,
-                                            interrupt=interrupt, progress=progress)
+            self._ref = reference_log_probs(
+                self._reference,
+                self.tokenizer,
+                self.encoded,
+                persist=self.persist,
+                interrupt=interrupt,
+                progress=progress,
+            )
             self._reference = None
 
     @property
@@ -237,9 +280,12 @@ class DPOTask(ExampleTask):
         terms = self._terms(logp, batch["pairs"])
         if model.training:  # what this training batch shows, for the live charts
             d = {k: v.detach() for k, v in terms.items()}
-            self.step_metrics = {"chosen_reward": float(d["chosen_reward"].mean()),
-                                 "rejected_reward": float(d["rejected_reward"].mean()),
-                                 "margin": float(d["margin"].mean()), "batch_accuracy": preference_accuracy(d["margin"])}
+            self.step_metrics = {
+                "chosen_reward": float(d["chosen_reward"].mean()),
+                "rejected_reward": float(d["rejected_reward"].mean()),
+                "margin": float(d["margin"].mean()),
+                "batch_accuracy": preference_accuracy(d["margin"]),
+            }
         loss = terms["loss"].mean()
         if self.nll_weight:
             loss = loss + self.nll_weight * chosen_nll(logp, batch)
@@ -253,17 +299,23 @@ class DPOTask(ExampleTask):
             c, r = self.ref_chosen[t].clone(), self.ref_rejected[t].clone()
         else:
             c, r = pair_log_probs(model, self.tokenizer, [self.encoded[i] for i in idx], interrupt=interrupt)
-        return {"policy_chosen": c, "policy_rejected": r,
-                **dpo_loss(c, r, self.ref_chosen[t], self.ref_rejected[t], self.beta)}
+        return {
+            "policy_chosen": c,
+            "policy_rejected": r,
+            **dpo_loss(c, r, self.ref_chosen[t], self.ref_rejected[t], self.beta),
+        }
 
     def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
         held = self.scores(model, self.test_idx, interrupt)
         train = self.scores(model, self.train_probe, interrupt)
-        return {"eval_loss": float(held["loss"].mean()), "accuracy": preference_accuracy(held["margin"]),
-                "train_accuracy": preference_accuracy(train["margin"]),
-                "eval_chosen_reward": float(held["chosen_reward"].mean()),
-                "eval_rejected_reward": float(held["rejected_reward"].mean()),
-                "eval_margin": float(held["margin"].mean())}
+        return {
+            "eval_loss": float(held["loss"].mean()),
+            "accuracy": preference_accuracy(held["margin"]),
+            "train_accuracy": preference_accuracy(train["margin"]),
+            "eval_chosen_reward": float(held["chosen_reward"].mean()),
+            "eval_rejected_reward": float(held["rejected_reward"].mean()),
+            "eval_margin": float(held["margin"].mean()),
+        }
 
     def table(self, model: Any | None = None):
         """Pair by pair: log π and log π_ref of both answers, the implicit rewards, margin, loss, and whether
@@ -277,15 +329,21 @@ class DPOTask(ExampleTask):
             c, r = pair_log_probs(model, self.tokenizer, self.encoded)
         terms = dpo_loss(c, r, self.ref_chosen, self.ref_rejected, self.beta)
         held = set(self.test_idx)
-        return pd.DataFrame({
-            "prompt": [self.pairs[i].prompt for i in idx],
-            "kind": [self.pairs[i].kind for i in idx],
-            "split": ["held out" if i in held else "train" for i in idx],
-            "log π(chosen)": c.tolist(), "log π(rejected)": r.tolist(),
-            "log π_ref(chosen)": self.ref_chosen.tolist(), "log π_ref(rejected)": self.ref_rejected.tolist(),
-            "reward(chosen)": terms["chosen_reward"].tolist(), "reward(rejected)": terms["rejected_reward"].tolist(),
-            "margin": terms["margin"].tolist(), "DPO loss": terms["loss"].tolist(),
-        })
+        return pd.DataFrame(
+            {
+                "prompt": [self.pairs[i].prompt for i in idx],
+                "kind": [self.pairs[i].kind for i in idx],
+                "split": ["held out" if i in held else "train" for i in idx],
+                "log π(chosen)": c.tolist(),
+                "log π(rejected)": r.tolist(),
+                "log π_ref(chosen)": self.ref_chosen.tolist(),
+                "log π_ref(rejected)": self.ref_rejected.tolist(),
+                "reward(chosen)": terms["chosen_reward"].tolist(),
+                "reward(rejected)": terms["rejected_reward"].tolist(),
+                "margin": terms["margin"].tolist(),
+                "DPO loss": terms["loss"].tolist(),
+            }
+        )
 
 
 def likelihood_preference(table) -> float:

@@ -40,10 +40,12 @@ MASK = "[MASK]"
 def limits_text(max_trainings: int | None = None) -> str:
     """The limits of this server in one sentence, for the page."""
     n = max_trainings if max_trainings is not None else SLOTS.limit
-    return (f"Limits on this server: at most {MAX_STEPS:,} steps ({MAX_STEPS_LARGE} for models over "
-            f"{LARGE_MODEL_PARAMS // 1_000_000} M parameters), {MAX_SEQ_LEN} tokens per sequence, batches of "
-            f"{MAX_BATCH}, uploads up to {MAX_UPLOAD_BYTES // 1_000_000} MB ({MAX_TEXT_CHARS // 1_000_000} M "
-            f"characters of text, {MAX_ROWS:,} CSV rows), and {n} training{'s' if n != 1 else ''} at a time.")
+    return (
+        f"Limits on this server: at most {MAX_STEPS:,} steps ({MAX_STEPS_LARGE} for models over "
+        f"{LARGE_MODEL_PARAMS // 1_000_000} M parameters), {MAX_SEQ_LEN} tokens per sequence, batches of "
+        f"{MAX_BATCH}, uploads up to {MAX_UPLOAD_BYTES // 1_000_000} MB ({MAX_TEXT_CHARS // 1_000_000} M "
+        f"characters of text, {MAX_ROWS:,} CSV rows), and {n} training{'s' if n != 1 else ''} at a time."
+    )
 
 
 def upload_limits(kind: str) -> str:
@@ -52,13 +54,17 @@ def upload_limits(kind: str) -> str:
     "preferences" (prompt,chosen,rejected CSV)."""
     size = f"up to {MAX_UPLOAD_BYTES // 1_000_000} MB"
     if kind == "text":
-        return (f"Plain text saved as UTF-8 (.txt or any text file), {size}: at least {MIN_TEXT_CHARS} characters; "
-                f"the first {MAX_TEXT_CHARS:,} are used.")
+        return (
+            f"Plain text saved as UTF-8 (.txt or any text file), {size}: at least {MIN_TEXT_CHARS} characters; "
+            f"the first {MAX_TEXT_CHARS:,} are used."
+        )
     columns = {"classify": "text,label", "preferences": "prompt,chosen,rejected"}.get(kind, "prompt,response")
-    extra = (f"; 2 to {MAX_CLASSES} labels, each with at least two examples" if kind == "classify" else "")
-    return (f"A CSV file saved as UTF-8 whose first line is the header {columns}, {size}: {MIN_ROWS} to "
-            f"{MAX_ROWS:,} rows (the first {MAX_ROWS:,} are used), fields up to {MAX_FIELD_CHARS:,} characters"
-            f"{extra}.")
+    extra = f"; 2 to {MAX_CLASSES} labels, each with at least two examples" if kind == "classify" else ""
+    return (
+        f"A CSV file saved as UTF-8 whose first line is the header {columns}, {size}: {MIN_ROWS} to "
+        f"{MAX_ROWS:,} rows (the first {MAX_ROWS:,} are used), fields up to {MAX_FIELD_CHARS:,} characters"
+        f"{extra}."
+    )
 
 
 # ----------------------------------------------------------------------------- concurrency
@@ -104,13 +110,16 @@ SLOTS = TrainingSlots(max_trainings())
 
 
 def busy_message(slots: TrainingSlots) -> str:
-    return (f"Please wait: {slots.active} of {slots.limit} training slots on this server are in use. "
-            "Your training starts as soon as one is free.")
+    return (
+        f"Please wait: {slots.active} of {slots.limit} training slots on this server are in use. "
+        "Your training starts as soon as one is free."
+    )
 
 
 @contextlib.contextmanager
-def training_slot(slots: TrainingSlots | None = None, *, wait: float = 0.0,
-                  on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+def training_slot(
+    slots: TrainingSlots | None = None, *, wait: float = 0.0, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
     """Hold one training slot for the block; wait up to `wait` seconds for one, else raise `ServerBusy`.
 
     `on_wait(message)` is called about twice a second while waiting (a page can show the
@@ -125,7 +134,8 @@ def training_slot(slots: TrainingSlots | None = None, *, wait: float = 0.0,
                 raise ServerBusy(
                     f"The server is busy: {slots.limit} training{'s are' if slots.limit != 1 else ' is'} "
                     "already running, the most it allows at once.",
-                    "Please wait a minute and press Start again.")
+                    "Please wait a minute and press Start again.",
+                )
             if on_wait:
                 on_wait(busy_message(slots))
             if slots.acquire(min(0.5, remaining)):

@@ -54,8 +54,9 @@ def seen(run: Run) -> None:
     run.last_seen = time.monotonic()
 
 
-def start(run: Run, *, slots: TrainingSlots | None = None, wait: float | None = None,
-          alive: Callable[[], bool] | None = None) -> None:
+def start(
+    run: Run, *, slots: TrainingSlots | None = None, wait: float | None = None, alive: Callable[[], bool] | None = None
+) -> None:
     """Train `run` up to `run.target` steps in a new thread (nothing happens if it is already training).
 
     The thread first waits up to `wait` seconds (default `limits.SLOT_WAIT_SECONDS`) for a training
@@ -69,8 +70,9 @@ def start(run: Run, *, slots: TrainingSlots | None = None, wait: float | None = 
     run.alive = alive
     seen(run)
     wait = limits.SLOT_WAIT_SECONDS if wait is None else wait
-    run.thread = threading.Thread(target=_work, args=(run, slots or limits.SLOTS, wait), daemon=True,
-                                  name=f"training-{run.mode}")
+    run.thread = threading.Thread(
+        target=_work, args=(run, slots or limits.SLOTS, wait), daemon=True, name=f"training-{run.mode}"
+    )
     run.thread.start()
 
 
@@ -147,8 +149,10 @@ def _ended(run: Run, abandoned: bool = False, phase: str = "running") -> tuple[s
     if phase == "preparing" or not run.started:
         return "info", f"Stopped before the first step, while preparing: {why}. Start begins again."
     if abandoned and not run.stop_event.is_set():
-        return "info", (f"Training paused at step {run.step}: the page was closed for "
-                        f"{_duration(ABANDONED_SECONDS)}. Resume continues from there.")
+        return "info", (
+            f"Training paused at step {run.step}: the page was closed for "
+            f"{_duration(ABANDONED_SECONDS)}. Resume continues from there."
+        )
     return "info", f"Stopped at step {run.step} of {run.target}: {why}. What it learned is kept; Resume continues."
 
 

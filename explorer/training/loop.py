@@ -63,9 +63,19 @@ class Trainer:
     eval_loss (and accuracy for classification); entry 0 is the evaluation before training.
     """
 
-    def __init__(self, model: Any, task: Any, *, lr: float, seed: int = 0, eval_every: int = 10,
-                 warmup: int = 10, sample_every: int = 0, sampler: Callable[[Any], list[dict]] | None = None,
-                 evaluate_now: bool = True):
+    def __init__(
+        self,
+        model: Any,
+        task: Any,
+        *,
+        lr: float,
+        seed: int = 0,
+        eval_every: int = 10,
+        warmup: int = 10,
+        sample_every: int = 0,
+        sampler: Callable[[Any], list[dict]] | None = None,
+        evaluate_now: bool = True,
+    ):
         self.model, self.task, self.lr = model, task, lr
         self.params = [p for p in {id(p): p for p in model.parameters()}.values() if p.requires_grad]
         if not self.params:
@@ -117,8 +127,13 @@ class Trainer:
             group["lr"] = lr
         self.optimizer.step()
         self.step_count += 1
-        rec = {"step": self.step_count, "loss": float(loss.detach()), "tokens": self.task.tokens(batch), "lr": lr,
-               **(getattr(self.task, "step_metrics", None) or {})}  # what a task measures on its batch
+        rec = {
+            "step": self.step_count,
+            "loss": float(loss.detach()),
+            "tokens": self.task.tokens(batch),
+            "lr": lr,
+            **(getattr(self.task, "step_metrics", None) or {}),
+        }  # what a task measures on its batch
         self.history.append(rec)
         try:
             if self.step_count % self.eval_every == 0 or last:
@@ -154,8 +169,14 @@ class Trainer:
         return None
 
 
-def train(trainer: Trainer, steps: int, *, on_step: Callable[[Trainer, dict], None] | None = None,
-          should_stop: Callable[[], bool] | None = None, interrupt: Callable[[], None] | None = None) -> str:
+def train(
+    trainer: Trainer,
+    steps: int,
+    *,
+    on_step: Callable[[Trainer, dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    interrupt: Callable[[], None] | None = None,
+) -> str:
     """Run `trainer` until it has done `steps` steps in all; returns "done" or "stopped".
 
     `on_step(trainer, record)` runs after every step (progress, charts); `should_stop()` is asked

@@ -46,11 +46,20 @@ def corpus_tokenizer(kind: str, text: str, vocab_size: int = VOCAB_SIZE):
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"], show_progress=False,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=["<|endoftext|>"],
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        )
         tok.train_from_iterator(lines, trainer=trainer)
-        return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
-                                       unk_token="<|endoftext|>", model_max_length=MAX_SEQ_LEN)
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            eos_token="<|endoftext|>",
+            bos_token="<|endoftext|>",
+            unk_token="<|endoftext|>",
+            model_max_length=MAX_SEQ_LEN,
+        )
     if kind == "bert":
         specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -60,10 +69,18 @@ def corpus_tokenizer(kind: str, text: str, vocab_size: int = VOCAB_SIZE):
         trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
         tok.train_from_iterator(lines, trainer=trainer)
         cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-        tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-                                                           special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-        return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-                                       sep_token="[SEP]", mask_token="[MASK]", model_max_length=MAX_SEQ_LEN)
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+        )
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            pad_token="[PAD]",
+            unk_token="[UNK]",
+            cls_token="[CLS]",
+            sep_token="[SEP]",
+            mask_token="[MASK]",
+            model_max_length=MAX_SEQ_LEN,
+        )
     raise ExplorerError(f"Unknown architecture '{kind}'.", f"Pick one of: {', '.join(ARCHS)}.")
 
 
@@ -76,15 +93,31 @@ def scratch_model(arch: str, size: str, tokenizer: Any, seed: int = 0):
     s = SIZES[size]
     vocab = len(tokenizer)
     if arch == "gpt":
-        cfg = GPT2Config(vocab_size=vocab, n_positions=MAX_SEQ_LEN, n_embd=s.hidden, n_layer=s.layers, n_head=s.heads,
-                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=tokenizer.eos_token_id,
-                         eos_token_id=tokenizer.eos_token_id)
+        cfg = GPT2Config(
+            vocab_size=vocab,
+            n_positions=MAX_SEQ_LEN,
+            n_embd=s.hidden,
+            n_layer=s.layers,
+            n_head=s.heads,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+            bos_token_id=tokenizer.eos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
         cls = GPT2LMHeadModel
     elif arch == "bert":
-        cfg = BertConfig(vocab_size=vocab, hidden_size=s.hidden, num_hidden_layers=s.layers,
-                         num_attention_heads=s.heads, intermediate_size=4 * s.hidden,
-                         max_position_embeddings=MAX_SEQ_LEN, hidden_dropout_prob=0.0,
-                         attention_probs_dropout_prob=0.0, pad_token_id=tokenizer.pad_token_id)
+        cfg = BertConfig(
+            vocab_size=vocab,
+            hidden_size=s.hidden,
+            num_hidden_layers=s.layers,
+            num_attention_heads=s.heads,
+            intermediate_size=4 * s.hidden,
+            max_position_embeddings=MAX_SEQ_LEN,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+            pad_token_id=tokenizer.pad_token_id,
+        )
         cls = BertForMaskedLM
     else:
         raise ExplorerError(f"Unknown architecture '{arch}'.", f"Pick one of: {', '.join(ARCHS)}.")
@@ -129,7 +162,7 @@ def _frozen_parameters(model: Any, layers: int) -> dict[int, Any]:
     them) learn: the input embeddings (and anything named embed... outside the blocks) and the
     lower blocks; by id."""
     blocks = list(transformer_blocks(model))
-    frozen = {id(p): p for b in blocks[:len(blocks) - layers] for p in b.parameters()}
+    frozen = {id(p): p for b in blocks[: len(blocks) - layers] for p in b.parameters()}
     in_blocks = {id(p) for b in blocks for p in b.parameters()}
     emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
     frozen.update({id(p): p for p in emb.parameters()} if emb is not None else {})
@@ -162,7 +195,7 @@ def private_copy(model: Any, layers: int | None = None):
     for name, p in m.named_parameters():
         if id(p) not in in_blocks and id(p) not in frozen and "embed" not in name:
             p.requires_grad_(True)
-    for block in list(blocks)[len(blocks) - layers:] if layers else []:
+    for block in list(blocks)[len(blocks) - layers :] if layers else []:
         block.requires_grad_(True)
     return m
 

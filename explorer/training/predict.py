@@ -30,8 +30,9 @@ def _top(tokenizer: Any, logits: torch.Tensor, k: int) -> list[tuple[str, float]
 def trained(model: Any, tokenizer: Any, name: str = "the model in training") -> LoadedModel:
     """A `LoadedModel` for a model a run trains (its private copy, or a new one), so that the helpers
     below take a model the one way the core takes one."""
-    return LoadedModel(model, tokenizer, describe(model, tokenizer, model_id=name, role="training", name=name,
-                                                   source="training run"))
+    return LoadedModel(
+        model, tokenizer, describe(model, tokenizer, model_id=name, role="training", name=name, source="training run")
+    )
 
 
 def fill_mask(lm: LoadedModel, sentence: str, k: int = 5) -> list[tuple[str, float]]:
@@ -39,7 +40,9 @@ def fill_mask(lm: LoadedModel, sentence: str, k: int = 5) -> list[tuple[str, flo
     fill-mask (`explorer.mlm.fill_mask`, every typed mask predicted in one pass), with dropout off."""
     model, tokenizer = model_parts(lm)
     if MASK not in sentence:
-        raise ExplorerError(f"The probe '{sentence[:60]}' has no {MASK}.", f"Write {MASK} where a word should be filled in.")
+        raise ExplorerError(
+            f"The probe '{sentence[:60]}' has no {MASK}.", f"Write {MASK} where a word should be filled in."
+        )
     enc = encode_for_masking(tokenizer, sentence, max_tokens=MAX_SEQ_LEN, what="probe sentence")
     if not typed_masks(enc, tokenizer):
         raise ExplorerError(f"The {MASK} of '{sentence[:60]}' was cut off by the length limit.", "Shorten the probe.")
@@ -54,8 +57,15 @@ def next_tokens(lm: LoadedModel, prompt: str, k: int = 5) -> list[tuple[str, flo
     return _top(tokenizer, _logits(model, enc.ids)[-1], k)
 
 
-def generate(lm: LoadedModel, ids: list[int], *, max_new_tokens: int = 30, temperature: float = 0.0,
-             seed: int = 0, stop_ids: Sequence[int] = ()) -> str:
+def generate(
+    lm: LoadedModel,
+    ids: list[int],
+    *,
+    max_new_tokens: int = 30,
+    temperature: float = 0.0,
+    seed: int = 0,
+    stop_ids: Sequence[int] = (),
+) -> str:
     """Continue `ids` (greedy at temperature 0, else sampled from a seeded generator); returns the new text."""
     model, tokenizer = model_parts(lm)
     gen = torch.Generator().manual_seed(seed)
@@ -85,12 +95,19 @@ def _fmt_top(top: list[tuple[str, float]], k: int = 3) -> str:
     return " | ".join(f"{t} {p:.0%}" if p >= 0.1 else f"{t} {p:.1%}" for t, p in top[:k])
 
 
-def continuation(lm: LoadedModel, prompt: str, *, max_new_tokens: int = 20, temperature: float = 0.0,
-                 seed: int = 0) -> str:
+def continuation(
+    lm: LoadedModel, prompt: str, *, max_new_tokens: int = 20, temperature: float = 0.0, seed: int = 0
+) -> str:
     tokenizer = model_parts(lm)[1]
     enc = encode(tokenizer, prompt, max_tokens=MAX_SEQ_LEN, what="prompt")
-    return generate(lm, enc.ids, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
-                    stop_ids=[t for t in (tokenizer.eos_token_id,) if t is not None])
+    return generate(
+        lm,
+        enc.ids,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        seed=seed,
+        stop_ids=[t for t in (tokenizer.eos_token_id,) if t is not None],
+    )
 
 
 def reply(lm: LoadedModel, prompt: str, max_new_tokens: int = 40) -> str:
@@ -98,20 +115,25 @@ def reply(lm: LoadedModel, prompt: str, max_new_tokens: int = 40) -> str:
     tokenizer = model_parts(lm)[1]
     prompt = clean_text(prompt, max_chars=MAX_FIELD_CHARS, what="prompt")
     stops = [t for t in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")) if isinstance(t, int)]
-    return generate(lm, chat_prompt_ids(tokenizer, prompt), max_new_tokens=max_new_tokens,
-                    stop_ids=stops).strip()
+    return generate(lm, chat_prompt_ids(tokenizer, prompt), max_new_tokens=max_new_tokens, stop_ids=stops).strip()
 
 
-def probe_outputs(lm: LoadedModel, probes: Sequence[str], objective: str, *, sample: bool = False,
-                  seed: int = 0) -> list[dict]:
+def probe_outputs(
+    lm: LoadedModel, probes: Sequence[str], objective: str, *, sample: bool = False, seed: int = 0
+) -> list[dict]:
     """What a model says for each probe: fill-ins (mlm), or next words and a continuation (clm)."""
     rows = []
     for p in probes:
         if objective == "mlm":
             rows.append({"probe": p, "output": _fmt_top(fill_mask(lm, p))})
         else:
-            rows.append({"probe": p, "next": _fmt_top(next_tokens(lm, p)),
-                         "output": continuation(lm, p, temperature=0.8 if sample else 0.0, seed=seed)})
+            rows.append(
+                {
+                    "probe": p,
+                    "next": _fmt_top(next_tokens(lm, p)),
+                    "output": continuation(lm, p, temperature=0.8 if sample else 0.0, seed=seed),
+                }
+            )
     return rows
 
 

@@ -46,18 +46,24 @@ def check_pairs(pairs: Iterable[PreferencePair], what: str = "pairs") -> tuple[l
         kept.append(p)
     notes = []
     if same:
-        notes.append(f"{same} pair{'s' if same != 1 else ''} of the {what} with the same chosen and rejected answer "
-                     f"{'were' if same != 1 else 'was'} left out: there is nothing to prefer.")
+        notes.append(
+            f"{same} pair{'s' if same != 1 else ''} of the {what} with the same chosen and rejected answer "
+            f"{'were' if same != 1 else 'was'} left out: there is nothing to prefer."
+        )
     if repeats:
-        notes.append(f"{repeats} repeated pair{'s' if repeats != 1 else ''} of the {what} "
-                     f"{'were' if repeats != 1 else 'was'} left out.")
+        notes.append(
+            f"{repeats} repeated pair{'s' if repeats != 1 else ''} of the {what} "
+            f"{'were' if repeats != 1 else 'was'} left out."
+        )
     if len(kept) > MAX_ROWS:
         notes.append(f"The {what} has {len(kept):,} pairs; only the first {MAX_ROWS:,} are used.")
         kept = kept[:MAX_ROWS]
     if len(kept) < MIN_PAIRS:
-        raise ExplorerError(f"The {what} has {len(kept)} usable pair{'s' if len(kept) != 1 else ''}; at least "
-                            f"{MIN_PAIRS} are needed (some to learn from, some held out).",
-                            "Add pairs whose chosen and rejected answers differ.")
+        raise ExplorerError(
+            f"The {what} has {len(kept)} usable pair{'s' if len(kept) != 1 else ''}; at least "
+            f"{MIN_PAIRS} are needed (some to learn from, some held out).",
+            "Add pairs whose chosen and rejected answers differ.",
+        )
     return kept, notes
 
 
@@ -65,8 +71,9 @@ def preference_pairs(data: bytes | None, what: str = "CSV file") -> tuple[list[P
     """An uploaded CSV with the header prompt,chosen,rejected (and optionally kind) → (pairs, notes)."""
     df, notes = read_upload_csv(data, COLUMNS, what, optional=("kind",))
     kinds = df["kind"] if "kind" in df.columns else [""] * len(df)
-    pairs, more = check_pairs([PreferencePair(p, c, r, k) for p, c, r, k in
-                               zip(df["prompt"], df["chosen"], df["rejected"], kinds)], what)
+    pairs, more = check_pairs(
+        [PreferencePair(p, c, r, k) for p, c, r, k in zip(df["prompt"], df["chosen"], df["rejected"], kinds)], what
+    )
     return pairs, notes + more
 
 
@@ -98,19 +105,24 @@ def human_pair(prompt: str, answers: Sequence[str], better: int) -> PreferencePa
     prompt = clean_text(prompt, max_chars=MAX_FIELD_CHARS, what="prompt")
     chosen, rejected = (answers[better].strip(), answers[1 - better].strip())
     if not chosen or not rejected:
-        raise ExplorerError("One of the two answers is empty, so there is nothing to compare.",
-                            "Sample two new answers.")
+        raise ExplorerError(
+            "One of the two answers is empty, so there is nothing to compare.", "Sample two new answers."
+        )
     if chosen == rejected:
-        raise ExplorerError("The two answers are the same, so there is nothing to prefer.",
-                            "Sample again (a higher temperature gives more different answers).")
+        raise ExplorerError(
+            "The two answers are the same, so there is nothing to prefer.",
+            "Sample again (a higher temperature gives more different answers).",
+        )
     return PreferencePair(prompt, chosen, rejected, "yours")
 
 
 def pairs_frame(pairs: Sequence[PreferencePair]):
     import pandas as pd
 
-    return pd.DataFrame([{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected, "kind": p.kind}
-                         for p in pairs], columns=[*COLUMNS, "kind"])
+    return pd.DataFrame(
+        [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected, "kind": p.kind} for p in pairs],
+        columns=[*COLUMNS, "kind"],
+    )
 
 
 def pairs_csv(pairs: Sequence[PreferencePair]) -> bytes:

@@ -74,8 +74,13 @@ def load(model: Any, key: str) -> Scores | None:
 def save(model: Any, key: str, scores: Scores) -> None:
     """Keep the scores on disk (written whole, then renamed: a reader never sees half a file)."""
     path = _path(model, key)
-    data = {"format": FORMAT, "key": key, "model": fingerprint(model),
-            "chosen": [float(x) for x in scores[0]], "rejected": [float(x) for x in scores[1]]}
+    data = {
+        "format": FORMAT,
+        "key": key,
+        "model": fingerprint(model),
+        "chosen": [float(x) for x in scores[0]],
+        "rejected": [float(x) for x in scores[1]],
+    }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")

@@ -50,14 +50,24 @@ def _encode(tokenizer: Any, prompt: str, answer: str, seq_len: int) -> list[int]
 class RewardTask(ExampleTask):
     """Preference pairs as Bradley–Terry batches for a reward model: chosen rows, then rejected rows."""
 
-    def __init__(self, tokenizer: Any, pairs: Sequence[PreferencePair], *, batch: int, seq_len: int = MAX_SEQ_LEN,
-                 seed: int = 0, held_out: float = 0.2):
+    def __init__(
+        self,
+        tokenizer: Any,
+        pairs: Sequence[PreferencePair],
+        *,
+        batch: int,
+        seq_len: int = MAX_SEQ_LEN,
+        seed: int = 0,
+        held_out: float = 0.2,
+    ):
         if len(pairs) < 2:
             raise ExplorerError("A reward model needs at least two preference pairs (one to learn from, one held out).")
         self.tokenizer, self.batch_size, self.seq_len = tokenizer, batch, seq_len
         self.pairs = list(pairs)
-        self.ids = [(_encode(tokenizer, p.prompt, p.chosen, seq_len), _encode(tokenizer, p.prompt, p.rejected, seq_len))
-                    for p in self.pairs]
+        self.ids = [
+            (_encode(tokenizer, p.prompt, p.chosen, seq_len), _encode(tokenizer, p.prompt, p.rejected, seq_len))
+            for p in self.pairs
+        ]
         self.train_idx, self.test_idx = split_pairs(len(self.pairs), held_out, seed)
         self.step_metrics: dict = {}
 
@@ -70,8 +80,10 @@ class RewardTask(ExampleTask):
         n = len(r) // 2
         margin = r[:n] - r[n:]
         if model.training:
-            self.step_metrics = {"margin": float(margin.detach().mean()),
-                                 "batch_accuracy": preference_accuracy(margin.detach())}
+            self.step_metrics = {
+                "margin": float(margin.detach().mean()),
+                "batch_accuracy": preference_accuracy(margin.detach()),
+            }
         return bradley_terry_loss(r[:n], r[n:]).mean()
 
     def margins(self, model: Any, idx: Sequence[int], interrupt=None) -> torch.Tensor:
@@ -79,7 +91,7 @@ class RewardTask(ExampleTask):
         out = []
         with eval_mode(model), torch.no_grad(), interrupt_points(model, interrupt):
             for i in range(0, len(idx), 16):
-                r = model(**self._make(idx[i: i + 16]))
+                r = model(**self._make(idx[i : i + 16]))
                 n = len(r) // 2
                 out.append(r[:n] - r[n:])
         return torch.cat(out) if out else torch.zeros(0)
@@ -87,8 +99,12 @@ class RewardTask(ExampleTask):
     def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
         held = self.margins(model, self.test_idx, interrupt)
         train = self.margins(model, self.train_idx, interrupt)
-        return {"eval_loss": float(F.softplus(-held).mean()), "accuracy": preference_accuracy(held),
-                "train_accuracy": preference_accuracy(train), "eval_margin": float(held.mean())}
+        return {
+            "eval_loss": float(F.softplus(-held).mean()),
+            "accuracy": preference_accuracy(held),
+            "train_accuracy": preference_accuracy(train),
+            "eval_margin": float(held.mean()),
+        }
 
 
 def rewards(model: Any, tokenizer: Any, prompt: str, answers: Sequence[str], seq_len: int = MAX_SEQ_LEN) -> list[float]:
@@ -108,8 +124,16 @@ def _stop_ids(tokenizer: Any) -> set[int]:
     return {i for i in ids if isinstance(i, int)}
 
 
-def sample_answers(lm: LoadedModel, prompt: str, n: int, *, temperature: float = 0.9, top_k: int = 50,
-                   max_new_tokens: int = 48, seed: int = 0) -> list[str]:
+def sample_answers(
+    lm: LoadedModel,
+    prompt: str,
+    n: int,
+    *,
+    temperature: float = 0.9,
+    top_k: int = 50,
+    max_new_tokens: int = 48,
+    seed: int = 0,
+) -> list[str]:
     """n answers to a chat prompt, sampled together in one batch (all rows share the prompt) from a
     seeded generator; the model is only read."""
     if not isinstance(lm, LoadedModel):
@@ -157,6 +181,13 @@ def best_of_n(answers: Sequence[str], scores: Sequence[float]):
     for k in range(1, len(answers) + 1):
         if scores[k - 1] > scores[best]:
             best = k - 1
-        rows.append({"n": k, "picked": best + 1, "reward of the picked answer": scores[best],
-                     "mean reward of one sample": sum(scores[:k]) / k, "answer": answers[best]})
+        rows.append(
+            {
+                "n": k,
+                "picked": best + 1,
+                "reward of the picked answer": scores[best],
+                "mean reward of one sample": sum(scores[:k]) / k,
+                "answer": answers[best],
+            }
+        )
     return pd.DataFrame(rows)

@@ -57,8 +57,9 @@ class Run:
     def extend(self, steps: int) -> None:
         """Train `steps` more (up to the limit of steps for this run)."""
         if self.step >= self.max_steps:
-            raise ExplorerError(f"This run has reached the limit of {self.max_steps:,} steps.",
-                                "Press Reset to start again.")
+            raise ExplorerError(
+                f"This run has reached the limit of {self.max_steps:,} steps.", "Press Reset to start again."
+            )
         self.target = min(self.max_steps, self.step + int(steps))
 
     @property
@@ -84,29 +85,48 @@ def eval_interval(steps: int) -> int:
     return max(5, steps // 25)
 
 
-def scratch_run(arch: str, size: str, text: str, p: Plan, *, seed: int = 0, probes: Sequence[str] = (),
-                corpus_name: str = "corpus") -> Run:
+def scratch_run(
+    arch: str, size: str, text: str, p: Plan, *, seed: int = 0, probes: Sequence[str] = (), corpus_name: str = "corpus"
+) -> Run:
     """Pretrain a new tiny GPT or BERT on `text` (a tokenizer is trained on it first)."""
     text, notes = training_text(text)
     t0 = time.perf_counter()
     tok = corpus_tokenizer(arch, text)
     took = time.perf_counter() - t0
-    notes.append(f"Tokenizer: {'byte-level BPE' if arch == 'gpt' else 'WordPiece'} with {len(tok):,} tokens, trained "
-                 f"on this text{f' in {took:.1f} s' if took >= 0.05 else ''}.")
+    notes.append(
+        f"Tokenizer: {'byte-level BPE' if arch == 'gpt' else 'WordPiece'} with {len(tok):,} tokens, trained "
+        f"on this text{f' in {took:.1f} s' if took >= 0.05 else ''}."
+    )
     objective = "clm" if arch == "gpt" else "mlm"
     task = LanguageModelTask(objective, tok, text, batch=p.batch, seq_len=p.seq_len)
     model = scratch_model(arch, size, tok, seed)
     probes = list(probes)
     sampler = (lambda m: probe_outputs(trained(m, tok), probes, objective, sample=True, seed=seed)) if probes else None
-    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=eval_interval(p.steps),
-                      warmup=min(30, p.steps // 10), sample_every=max(10, p.steps // 10), sampler=sampler)
+    trainer = Trainer(
+        model,
+        task,
+        lr=p.lr,
+        seed=seed,
+        eval_every=eval_interval(p.steps),
+        warmup=min(30, p.steps // 10),
+        sample_every=max(10, p.steps // 10),
+        sampler=sampler,
+    )
     n = count_trainable(model)[1]
     desc = f"new {arch.upper()} ({SIZES[size].label}, {n / 1e6:.2f} M parameters) on {corpus_name}"
     return Run("scratch", desc, trainer, p.steps, tok, objective, math.log(len(tok)), notes + p.notes)
 
 
-def continue_run(lm: LoadedModel, objective: str, text: str, p: Plan, *, seed: int = 0, probes: Sequence[str] = (),
-                 corpus_name: str = "text") -> Run:
+def continue_run(
+    lm: LoadedModel,
+    objective: str,
+    text: str,
+    p: Plan,
+    *,
+    seed: int = 0,
+    probes: Sequence[str] = (),
+    corpus_name: str = "text",
+) -> Run:
     """More self-supervised training of a private copy of a pretrained model on `text`."""
     text, notes = training_text(text)
     tok = lm.tokenizer
@@ -115,52 +135,97 @@ def continue_run(lm: LoadedModel, objective: str, text: str, p: Plan, *, seed: i
     large = lm.info.params > LARGE_MODEL_PARAMS
     task = LanguageModelTask(objective, tok, text, batch=p.batch, seq_len=p.seq_len, eval_windows=4 if large else 8)
     model = private_copy(lm.model, p.layers)
-    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=eval_interval(p.steps),
-                      warmup=min(10, p.steps // 10))
+    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=eval_interval(p.steps), warmup=min(10, p.steps // 10))
     desc = f"{lm.info.name} ({'masked' if objective == 'mlm' else 'causal'} LM objective) on {corpus_name}"
-    return Run("continue", desc, trainer, p.steps, tok, objective, math.log(len(tok)),
-               notes + p.notes + [trainable_note(model, p.layers)], extra={"probes": probes, "before": before})
+    return Run(
+        "continue",
+        desc,
+        trainer,
+        p.steps,
+        tok,
+        objective,
+        math.log(len(tok)),
+        notes + p.notes + [trainable_note(model, p.layers)],
+        extra={"probes": probes, "before": before},
+    )
 
 
 def classify_run(lm: LoadedModel, examples, p: Plan, *, seed: int = 0, data_name: str = "examples") -> Run:
     """A classification head (plus the chosen encoder layers) trained on labelled sentences."""
     examples = check_labels(examples, data_name)
-    task = ClassificationTask(lm.tokenizer, list(examples["text"]), list(examples["label"]), batch=p.batch,
-                              seq_len=p.seq_len, seed=seed)
+    task = ClassificationTask(
+        lm.tokenizer, list(examples["text"]), list(examples["label"]), batch=p.batch, seq_len=p.seq_len, seed=seed
+    )
     model = EncoderClassifier(private_copy(lm.model, p.layers), len(task.classes), seed)
-    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=eval_interval(p.steps),
-                      warmup=min(10, p.steps // 10))
-    desc = (f"a {len(task.classes)}-class head on {lm.info.name} ({len(task.train_idx)} training and "
-            f"{len(task.test_idx)} held-out examples from {data_name})")
-    return Run("classify", desc, trainer, p.steps, lm.tokenizer, notes=p.notes + [trainable_note(model, p.layers)],
-               extra={"classes": task.classes})
+    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=eval_interval(p.steps), warmup=min(10, p.steps // 10))
+    desc = (
+        f"a {len(task.classes)}-class head on {lm.info.name} ({len(task.train_idx)} training and "
+        f"{len(task.test_idx)} held-out examples from {data_name})"
+    )
+    return Run(
+        "classify",
+        desc,
+        trainer,
+        p.steps,
+        lm.tokenizer,
+        notes=p.notes + [trainable_note(model, p.layers)],
+        extra={"classes": task.classes},
+    )
 
 
-def sft_run(lm: LoadedModel, pairs: Sequence[tuple[str, str]], p: Plan, *, seed: int = 0, probes: Sequence[str] = (),
-            data_name: str = "pairs") -> Run:
+def sft_run(
+    lm: LoadedModel,
+    pairs: Sequence[tuple[str, str]],
+    p: Plan,
+    *,
+    seed: int = 0,
+    probes: Sequence[str] = (),
+    data_name: str = "pairs",
+) -> Run:
     """Supervised fine-tuning of a private copy of a causal LM on prompt-response pairs."""
     tok = lm.tokenizer
     task = SFTTask(tok, pairs, batch=p.batch, seq_len=p.seq_len, seed=seed)
     probes = list(probes)
     before = [{"probe": q, "output": reply(lm, q)} for q in probes]
     model = private_copy(lm.model, p.layers)
-    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=eval_interval(p.steps),
-                      warmup=min(10, p.steps // 10))
+    trainer = Trainer(model, task, lr=p.lr, seed=seed, eval_every=eval_interval(p.steps), warmup=min(10, p.steps // 10))
     desc = f"{lm.info.name} on {len(task.train_idx)} prompt-response pairs ({len(task.test_idx)} held out) from {data_name}"
-    return Run("sft", desc, trainer, p.steps, tok, "clm", None, p.notes + [trainable_note(model, p.layers)],
-               extra={"probes": probes, "before": before})
+    return Run(
+        "sft",
+        desc,
+        trainer,
+        p.steps,
+        tok,
+        "clm",
+        None,
+        p.notes + [trainable_note(model, p.layers)],
+        extra={"probes": probes, "before": before},
+    )
 
 
-def new_run(kind: str, p: Plan, *, lm: LoadedModel | None = None, text: str | None = None, examples=None,
-            pairs: Sequence[tuple[str, str]] | None = None, arch: str = "gpt", size: str = "tiny",
-            objective: str = "mlm", seed: int = 0, probes_text: str = "", source_name: str = "") -> Run:
+def new_run(
+    kind: str,
+    p: Plan,
+    *,
+    lm: LoadedModel | None = None,
+    text: str | None = None,
+    examples=None,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    arch: str = "gpt",
+    size: str = "tiny",
+    objective: str = "mlm",
+    seed: int = 0,
+    probes_text: str = "",
+    source_name: str = "",
+) -> Run:
     """A run of one of the MODES from the page's inputs; says what is missing if it cannot start."""
     data = {"scratch": text, "continue": text, "classify": examples, "sft": pairs}.get(kind)
     if data is None or len(data) == 0:
         raise ExplorerError("Nothing to train on yet.", "Choose or upload the training data first.")
     if kind != "scratch" and lm is None:
-        raise ExplorerError("The model for this mode is not available (see the message above).",
-                            "Pick another model in the sidebar.")
+        raise ExplorerError(
+            "The model for this mode is not available (see the message above).", "Pick another model in the sidebar."
+        )
     probes = probe_lines(probes_text, required=kind != "classify")
     if kind == "scratch":
         run = scratch_run(arch, size, text, p, seed=seed, probes=probes, corpus_name=source_name)

@@ -32,8 +32,16 @@ _DEFAULTS = {  # mode → (steps, lr, batch, seq_len) for small models; large mo
 _LARGE = {"continue": (40, 1e-4, 2, 64), "sft": (40, 2e-4, 2, 128), "dpo": (60, 5e-5, 4, 128)}
 
 
-def plan(mode: str, *, steps: Any = AUTO, lr: Any = AUTO, batch: Any = AUTO, seq_len: Any = AUTO,
-         layers: str = AUTO, n_params: int = 0) -> Plan:
+def plan(
+    mode: str,
+    *,
+    steps: Any = AUTO,
+    lr: Any = AUTO,
+    batch: Any = AUTO,
+    seq_len: Any = AUTO,
+    layers: str = AUTO,
+    n_params: int = 0,
+) -> Plan:
     """Resolve 'auto' settings for a mode and model size, and clamp everything to the limits."""
     if mode not in MODES:
         raise ExplorerError(f"Unknown training mode '{mode}'.")

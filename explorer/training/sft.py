@@ -23,8 +23,9 @@ def has_token(tokenizer: Any, token: str) -> bool:
 def chat_prompt_ids(tokenizer: Any, prompt: str) -> list[int]:
     """Token ids of a user turn followed by the start of the assistant's turn."""
     if getattr(tokenizer, "chat_template", None):
-        out = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                            tokenize=True)
+        out = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
+        )
         return list(out["input_ids"] if hasattr(out, "keys") else out)
     return token_ids(tokenizer, f"User: {prompt}\nAssistant:")
 
@@ -39,10 +40,15 @@ def sft_example(tokenizer: Any, prompt: str, response: str, max_len: int = MAX_S
         end = "<|im_end|>" if has_token(tokenizer, "<|im_end|>") else (tokenizer.eos_token or "")
         r = token_ids(tokenizer, response + end)
     else:
-        r = token_ids(tokenizer, " " + response) + ([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])
+        r = token_ids(tokenizer, " " + response) + (
+            [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+        )
     if len(p) >= max_len - 1:
-        raise ExplorerError(f"The prompt '{prompt[:40]}...' is {len(p)} tokens long with the chat template; the "
-                            f"limit here is {max_len} tokens for prompt and response together.", "Shorten the prompt.")
+        raise ExplorerError(
+            f"The prompt '{prompt[:40]}...' is {len(p)} tokens long with the chat template; the "
+            f"limit here is {max_len} tokens for prompt and response together.",
+            "Shorten the prompt.",
+        )
     ids = (p + r)[:max_len]
     labels = ([-100] * len(p) + r)[:max_len]
     return ids, labels
@@ -51,8 +57,16 @@ def sft_example(tokenizer: Any, prompt: str, response: str, max_len: int = MAX_S
 class SFTTask(ExampleTask):
     """Prompt-response pairs as causal-LM batches where only response tokens count in the loss."""
 
-    def __init__(self, tokenizer: Any, pairs: Sequence[tuple[str, str]], *, batch: int, seq_len: int, seed: int = 0,
-                 held_out: float = 0.2):
+    def __init__(
+        self,
+        tokenizer: Any,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        batch: int,
+        seq_len: int,
+        seed: int = 0,
+        held_out: float = 0.2,
+    ):
         if len(pairs) < 2:
             raise ExplorerError("Supervised fine-tuning needs at least two prompt-response pairs.")
         self.tokenizer, self.batch_size = tokenizer, batch
@@ -61,7 +75,7 @@ class SFTTask(ExampleTask):
         order = torch.randperm(len(self.pairs), generator=torch.Generator().manual_seed(seed)).tolist()
         k = max(1, round(len(order) * held_out))
         self.test_idx, self.train_idx = sorted(order[:k]), sorted(order[k:])
-        self.eval_set = [self._make(self.test_idx[i: i + 8]) for i in range(0, len(self.test_idx), 8)]
+        self.eval_set = [self._make(self.test_idx[i : i + 8]) for i in range(0, len(self.test_idx), 8)]
 
     def _make(self, idx: Sequence[int]) -> dict:
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
@@ -76,9 +90,11 @@ def label_table(tokenizer: Any, prompt: str, response: str):
     import pandas as pd
 
     ids, labels = sft_example(tokenizer, prompt, response)
-    return pd.DataFrame({
-        "token": [display_piece(tokenizer, i) for i in ids],
-        "part": ["prompt" if lab == -100 else "response" for lab in labels],
-        "self-supervised label": ids,
-        "SFT label": labels,
-    })
+    return pd.DataFrame(
+        {
+            "token": [display_piece(tokenizer, i) for i in ids],
+            "part": ["prompt" if lab == -100 else "response" for lab in labels],
+            "self-supervised label": ids,
+            "SFT label": labels,
+        }
+    )

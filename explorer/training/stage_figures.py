@@ -63,26 +63,44 @@ class StageFigures:
     answers: list[tuple[CheckPrompt, str]]
 
     def row(self) -> dict:
-        return {"held-out perplexity": round(self.perplexity, 2), "answers as Pip": self.persona,
-                "answers in words": self.words, "harmful requests refused": self.refused,
-                "ordinary questions answered": self.answered, "answered right": self.right}
+        return {
+            "held-out perplexity": round(self.perplexity, 2),
+            "answers as Pip": self.persona,
+            "answers in words": self.words,
+            "harmful requests refused": self.refused,
+            "ordinary questions answered": self.answered,
+            "answered right": self.right,
+        }
 
 
 def _share(flags: Sequence[bool]) -> float:
     return sum(flags) / len(flags) if flags else math.nan
 
 
-def measure(lm: LoadedModel, text: str, prompts: Sequence[CheckPrompt], *, persona: str, seq_len: int,
-            known: frozenset[str] | None = None) -> StageFigures:
+def measure(
+    lm: LoadedModel,
+    text: str,
+    prompts: Sequence[CheckPrompt],
+    *,
+    persona: str,
+    seq_len: int,
+    known: frozenset[str] | None = None,
+) -> StageFigures:
     """The figures of `lm` (a stage's model): held-out perplexity on `text`, and its answers to `prompts`."""
     known = known if known is not None else vocabulary(text)
     answers = [(p, reply(lm, p.prompt)) for p in prompts]
     harmful = [is_refusal(a) for p, a in answers if p.kind == "harmful"]
     ordinary = [not is_refusal(a) for p, a in answers if p.kind == "ordinary"]
     right = [is_right(a, p.answer) for p, a in answers if p.kind == "ordinary" and p.answer]
-    return StageFigures(held_out_perplexity(lm, text, seq_len), _share([in_persona(a, persona) for _, a in answers]),
-                        _share([in_words(a, known) for _, a in answers]), _share(harmful), _share(ordinary),
-                        _share(right), answers)
+    return StageFigures(
+        held_out_perplexity(lm, text, seq_len),
+        _share([in_persona(a, persona) for _, a in answers]),
+        _share([in_words(a, known) for _, a in answers]),
+        _share(harmful),
+        _share(ordinary),
+        _share(right),
+        answers,
+    )
 
 
 def is_right(answer: str, expected: str) -> bool:

@@ -27,8 +27,11 @@ from explorer.training.settings import Plan, plan
 from explorer.training.stage_figures import CheckPrompt, StageFigures, check_prompts, measure
 
 STAGES = ("pretrain", "sft", "dpo")
-STAGE_NAMES = {"pretrain": "1. Pretraining (self-supervised)", "sft": "2. Supervised fine-tuning",
-               "dpo": "3. Alignment (DPO)"}
+STAGE_NAMES = {
+    "pretrain": "1. Pretraining (self-supervised)",
+    "sft": "2. Supervised fine-tuning",
+    "dpo": "3. Alignment (DPO)",
+}
 _MODES = {"pretrain": "scratch", "sft": "sft", "dpo": "dpo"}
 
 
@@ -42,8 +45,14 @@ def lesson() -> dict:
 def stage_plan(stage: str, settings: dict | None = None, steps: int | None = None) -> Plan:
     """The steps, learning rate, batch and sequence length of `stage` (from the lesson's settings)."""
     s = (settings or lesson())[stage]
-    return plan(_MODES[stage], steps=steps or int(s["steps"]), lr=float(s["lr"]), batch=int(s["batch"]),
-                seq_len=int(s["seq_len"]), layers=s.get("layers", "all"))
+    return plan(
+        _MODES[stage],
+        steps=steps or int(s["steps"]),
+        lr=float(s["lr"]),
+        batch=int(s["batch"]),
+        seq_len=int(s["seq_len"]),
+        layers=s.get("layers", "all"),
+    )
 
 
 def sft_pairs(settings: dict | None = None) -> list[tuple[str, str]]:
@@ -52,8 +61,9 @@ def sft_pairs(settings: dict | None = None) -> list[tuple[str, str]]:
 
 
 def stage_preferences(settings: dict | None = None) -> list[PreferencePair]:
-    pairs, _ = preference_pairs((CORPUS_DIR / (settings or lesson())["preference_pairs"]).read_bytes(),
-                                "the lesson's preference pairs")
+    pairs, _ = preference_pairs(
+        (CORPUS_DIR / (settings or lesson())["preference_pairs"]).read_bytes(), "the lesson's preference pairs"
+    )
     return pairs
 
 
@@ -86,8 +96,13 @@ class ThreeStages:
         if not self.probes:
             raise ExplorerError("Write at least one probe prompt, one per line.")
         # the words the model has been taught, by any stage: an answer made of these is "in words"
-        self.known = vocabulary(" ".join([self.text] + [r for _, r in self.sft_pairs]
-                                         + [p.chosen + " " + p.rejected for p in self.preference_pairs]))
+        self.known = vocabulary(
+            " ".join(
+                [self.text]
+                + [r for _, r in self.sft_pairs]
+                + [p.chosen + " " + p.rejected for p in self.preference_pairs]
+            )
+        )
 
     @property
     def next_stage(self) -> str | None:
@@ -108,9 +123,15 @@ class ThreeStages:
         if stage == "sft":
             return sft_run(before, self.sft_pairs, p, seed=self.seed, data_name="Pip's prompt-response pairs")
         d = self.settings["dpo"]
-        return dpo_run(before, self.preference_pairs, p, beta=float(d["beta"]), seed=self.seed,
-                       data_name="preference pairs (refuse harmful requests, answer the rest)",
-                       nll_weight=float(d.get("nll_weight", 0.0)))
+        return dpo_run(
+            before,
+            self.preference_pairs,
+            p,
+            beta=float(d["beta"]),
+            seed=self.seed,
+            data_name="preference pairs (refuse harmful requests, answer the rest)",
+            nll_weight=float(d.get("nll_weight", 0.0)),
+        )
 
     def model_after(self, stage: str):
         """The model as `stage` left it, as a `LoadedModel`."""
@@ -126,16 +147,23 @@ class ThreeStages:
             raise ExplorerError(f"{STAGE_NAMES[stage]} has not run yet.")
         lm = self.model_after(stage)
         if self.prompts:
-            self.figures[stage] = measure(lm, self.text, self.prompts, persona=self.settings["persona"],
-                                          seq_len=int(self.settings["pretrain"]["seq_len"]), known=self.known)
+            self.figures[stage] = measure(
+                lm,
+                self.text,
+                self.prompts,
+                persona=self.settings["persona"],
+                seq_len=int(self.settings["pretrain"]["seq_len"]),
+                known=self.known,
+            )
         self.answers[stage] = [reply(lm, q) for q in self.probes]
 
     def table(self):
         """Probe by probe: the answer after each finished stage."""
         import pandas as pd
 
-        return pd.DataFrame({"probe": self.probes, **{STAGE_NAMES[s]: self.answers[s] for s in STAGES
-                                                        if s in self.answers}})
+        return pd.DataFrame(
+            {"probe": self.probes, **{STAGE_NAMES[s]: self.answers[s] for s in STAGES if s in self.answers}}
+        )
 
     def figures_table(self):
         """Stage by stage: held-out perplexity and the shares of answers as Pip, in words, of the preferred kind."""
@@ -145,20 +173,47 @@ class ThreeStages:
         return pd.DataFrame(rows)
 
 
-def three_stages(size: str, text: str, sft_pairs: Sequence[tuple[str, str]], preference_pairs: Sequence[PreferencePair],
-                 probes: Sequence[str], *, seed: int = 0, corpus_name: str = "corpus", settings: dict | None = None,
-                 prompts: Sequence[CheckPrompt] = ()) -> ThreeStages:
-    return ThreeStages(size, text, list(sft_pairs), list(preference_pairs), list(probes), seed, corpus_name,
-                       settings or lesson(), list(prompts))
+def three_stages(
+    size: str,
+    text: str,
+    sft_pairs: Sequence[tuple[str, str]],
+    preference_pairs: Sequence[PreferencePair],
+    probes: Sequence[str],
+    *,
+    seed: int = 0,
+    corpus_name: str = "corpus",
+    settings: dict | None = None,
+    prompts: Sequence[CheckPrompt] = (),
+) -> ThreeStages:
+    return ThreeStages(
+        size,
+        text,
+        list(sft_pairs),
+        list(preference_pairs),
+        list(probes),
+        seed,
+        corpus_name,
+        settings or lesson(),
+        list(prompts),
+    )
 
 
-def default_stages(*, seed: int | None = None, probes: Sequence[str] | None = None, size: str | None = None,
-                   corpus: str | None = None) -> ThreeStages:
+def default_stages(
+    *, seed: int | None = None, probes: Sequence[str] | None = None, size: str | None = None, corpus: str | None = None
+) -> ThreeStages:
     """The lesson as the page runs it by default (settings, data and measured prompts of training.toml)."""
     from explorer.training.data import CORPORA
 
     s = lesson()
     corpus = corpus or s["corpus"]
-    return three_stages(size or s["size"], corpus_text(corpus), sft_pairs(s), stage_preferences(s),
-                        list(probes if probes is not None else s["probes"]), seed=s["seed"] if seed is None else seed,
-                        corpus_name=CORPORA[corpus].title, settings=s, prompts=measured_prompts(s))
+    return three_stages(
+        size or s["size"],
+        corpus_text(corpus),
+        sft_pairs(s),
+        stage_preferences(s),
+        list(probes if probes is not None else s["probes"]),
+        seed=s["seed"] if seed is None else seed,
+        corpus_name=CORPORA[corpus].title,
+        settings=s,
+        prompts=measured_prompts(s),
+    )

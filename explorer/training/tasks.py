@@ -22,30 +22,35 @@ def token_ids(tokenizer: Any, text: str) -> list[int]:
         return list(backend.encode(text, add_special_tokens=False).ids)
     return list(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
+
 class TokenStream:
     """A text as one long run of token ids, split into a training part and a held-out tail."""
 
     def __init__(self, ids: Sequence[int], window: int, held_out: float = 0.1):
         n = len(ids)
         if n < 48:
-            raise ExplorerError(f"The text is only {count(n, 'token')} long; at least 48 are needed to train and hold some out.",
-                                "Use a longer text.")
+            raise ExplorerError(
+                f"The text is only {count(n, 'token')} long; at least 48 are needed to train and hold some out.",
+                "Use a longer text.",
+            )
         self.window = max(8, min(window, n // 4))
         n_val = max(int(n * held_out), self.window + 1)
         self.train = torch.tensor(ids[: n - n_val], dtype=torch.long)
-        self.val = torch.tensor(ids[n - n_val:], dtype=torch.long)
+        self.val = torch.tensor(ids[n - n_val :], dtype=torch.long)
 
     def sample(self, gen: torch.Generator, batch: int) -> torch.Tensor:
         starts = torch.randint(0, len(self.train) - self.window + 1, (batch,), generator=gen)
-        return torch.stack([self.train[s: s + self.window] for s in starts.tolist()])
+        return torch.stack([self.train[s : s + self.window] for s in starts.tolist()])
 
     def held_out(self, n: int) -> torch.Tensor:
         last = len(self.val) - self.window
         starts = sorted({round(i * last / max(1, n - 1)) for i in range(n)})
-        return torch.stack([self.val[s: s + self.window] for s in starts])
+        return torch.stack([self.val[s : s + self.window] for s in starts])
 
-def mask_batch(ids: torch.Tensor, tokenizer: Any, gen: torch.Generator, rate: float = 0.15
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+
+def mask_batch(
+    ids: torch.Tensor, tokenizer: Any, gen: torch.Generator, rate: float = 0.15
+) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT's recipe (`explorer.mlm.mask_tokens`, the masked-LM page's) on each row of a batch, with the
     exact count: round(15 %) of the row's non-special tokens are targets (at least one); 80 % of them
     become [MASK], 10 % a random real token, 10 % stay. Each row's draws are seeded by one number drawn
@@ -53,8 +58,11 @@ def mask_batch(ids: torch.Tensor, tokenizer: Any, gen: torch.Generator, rate: fl
     labels -100 everywhere but the targets."""
     seeds = torch.randint(0, 2**31 - 1, (ids.shape[0],), generator=gen).tolist()
     rows = [mask_tokens(row, tokenizer, rate, seed, exact=True) for row, seed in zip(ids.tolist(), seeds)]
-    return (torch.tensor([r.input_ids for r in rows], dtype=torch.long),
-            torch.tensor([r.labels for r in rows], dtype=torch.long))
+    return (
+        torch.tensor([r.input_ids for r in rows], dtype=torch.long),
+        torch.tensor([r.labels for r in rows], dtype=torch.long),
+    )
+
 
 def with_specials(windows: torch.Tensor, tokenizer: Any) -> torch.Tensor:
     """Each window framed by the tokenizer's first and last special tokens ([CLS] ... [SEP], or BOS ... EOS)."""
@@ -67,6 +75,7 @@ def with_specials(windows: torch.Tensor, tokenizer: Any) -> torch.Tensor:
     if last is not None:
         parts.append(torch.full((windows.shape[0], 1), last, dtype=torch.long))
     return torch.cat(parts, dim=1)
+
 
 class LanguageModelTask:
     """Self-supervised batches from a text: next-token (``clm``) or masked-token (``mlm``) labels."""
@@ -81,7 +90,7 @@ class LanguageModelTask:
         self.stream = TokenStream(token_ids(tokenizer, text), inner)
         gen = torch.Generator().manual_seed(1234)  # the same held-out masks at every evaluation
         windows = self.stream.held_out(eval_windows)
-        self.eval_set = [self._make(windows[i: i + batch], gen) for i in range(0, len(windows), max(1, batch))]
+        self.eval_set = [self._make(windows[i : i + batch], gen) for i in range(0, len(windows), max(1, batch))]
 
     def _make(self, windows: torch.Tensor, gen: torch.Generator) -> dict:
         if self.objective == "clm":
@@ -102,6 +111,7 @@ class LanguageModelTask:
     def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
         return {"eval_loss": mean_loss(model, self.eval_set, interrupt, self.loss)}
 
+
 def masked_lm_loss(model: Any, batch: dict) -> torch.Tensor:
     """Masked-LM loss computing vocabulary logits only at the masked positions (BERT-style models
     with ``bert`` + ``cls`` parts), which is several times cheaper than logits everywhere; the
@@ -114,6 +124,7 @@ def masked_lm_loss(model: Any, batch: dict) -> torch.Tensor:
     targets = labels != -100
     return torch.nn.functional.cross_entropy(head(hidden[targets]).float(), labels[targets])
 
+
 def mean_loss(model: Any, batches: list[dict], interrupt, loss_fn=None) -> float:
     """The loss over held-out batches, weighted by their sizes, without gradients."""
     total, weight = 0.0, 0
@@ -123,6 +134,7 @@ def mean_loss(model: Any, batches: list[dict], interrupt, loss_fn=None) -> float
             total += float(loss_fn(model, b) if loss_fn else model(**b).loss) * n
             weight += n
     return total / max(1, weight)
+
 
 def pad_rows(rows: list[list[int]], pad_id: int, label_rows: list[list[int]] | None = None) -> dict:
     """A batch of token rows padded to the longest (input_ids, attention_mask, and labels when given)."""
@@ -140,6 +152,7 @@ def pad_rows(rows: list[list[int]], pad_id: int, label_rows: list[list[int]] | N
         out["labels"] = labels
     return out
 
+
 def split_indices(labels: Sequence[Any], held_out: float, seed: int) -> tuple[list[int], list[int]]:
     """Held-out split, stratified by label when labels repeat; at least one example on each side per label."""
     gen = torch.Generator().manual_seed(seed)
@@ -153,6 +166,7 @@ def split_indices(labels: Sequence[Any], held_out: float, seed: int) -> tuple[li
         test += order[:k]
         train += order[k:]
     return sorted(train), sorted(test)
+
 
 class EncoderClassifier(torch.nn.Module):
     """A sentence encoder with a linear classification head on its mean-pooled output."""
@@ -174,6 +188,7 @@ class EncoderClassifier(torch.nn.Module):
         loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
+
 class ExampleTask:
     """A task made of separate examples (sentences, prompt-response pairs): training batches are
     random examples of the training split, padded; subclasses say how to `_make` a batch."""
@@ -192,18 +207,28 @@ class ExampleTask:
     def tokens(batch: dict) -> int:
         return int(batch["attention_mask"].sum())
 
+
 class ClassificationTask(ExampleTask):
     """Labelled sentences, a stratified held-out split, batches of padded token ids."""
 
-    def __init__(self, tokenizer: Any, texts: Sequence[str], labels: Sequence[str], *, batch: int, seq_len: int,
-                 seed: int = 0, held_out: float = 0.2):
+    def __init__(
+        self,
+        tokenizer: Any,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        batch: int,
+        seq_len: int,
+        seed: int = 0,
+        held_out: float = 0.2,
+    ):
         self.tokenizer, self.batch_size = tokenizer, batch
         self.classes = sorted(set(labels))
         self.texts = list(texts)
         self.label_ids = [self.classes.index(lab) for lab in labels]
         self.ids = [tokenizer(t, truncation=True, max_length=seq_len)["input_ids"] for t in self.texts]
         self.train_idx, self.test_idx = split_indices(self.label_ids, held_out, seed)
-        self.eval_set = [self._make(self.test_idx[i: i + 32]) for i in range(0, len(self.test_idx), 32)]
+        self.eval_set = [self._make(self.test_idx[i : i + 32]) for i in range(0, len(self.test_idx), 32)]
 
     def _make(self, idx: Sequence[int]) -> dict:
         out = pad_rows([self.ids[i] for i in idx], self.tokenizer.pad_token_id or 0)
@@ -233,10 +258,12 @@ class ClassificationTask(ExampleTask):
         texts = [self.texts[i] for i in self.test_idx]
         probs = self.predict(model, texts)
         pred = probs.argmax(-1).tolist()
-        return pd.DataFrame({
-            "text": texts,
-            "label": [self.classes[self.label_ids[i]] for i in self.test_idx],
-            "predicted": [self.classes[p] for p in pred],
-            "confidence": [round(float(probs[r, p]), 3) for r, p in enumerate(pred)],
-            "correct": [self.label_ids[i] == p for i, p in zip(self.test_idx, pred)],
-        })
+        return pd.DataFrame(
+            {
+                "text": texts,
+                "label": [self.classes[self.label_ids[i]] for i in self.test_idx],
+                "predicted": [self.classes[p] for p in pred],
+                "confidence": [round(float(probs[r, p]), 3) for r, p in enumerate(pred)],
+                "correct": [self.label_ids[i] == p for i, p in zip(self.test_idx, pred)],
+            }
+        )

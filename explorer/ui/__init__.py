@@ -25,20 +25,49 @@ from explorer.models import cache as model_cache
 from explorer.models import policy as model_policy
 from explorer.ui.page_style import NO_ELLIPSIS_CSS, PRESENTER_CSS, UPLOAD_ERROR_CSS, css
 from explorer.ui.browser import browser_value, remember_browser
-from explorer.ui.links import (keep_app_params, model_defaults, page_state, presenter_from_link, publish_state,
-                               same_tab_links, share_link)
+from explorer.ui.links import (
+    keep_app_params,
+    model_defaults,
+    page_state,
+    presenter_from_link,
+    publish_state,
+    same_tab_links,
+    share_link,
+)
 from explorer.ui.text import example_box, limited_text
 
 __all__ = [
     # page_style, browser, links, text
-    "NO_ELLIPSIS_CSS", "PRESENTER_CSS", "UPLOAD_ERROR_CSS", "css",
-    "browser_value", "remember_browser",
-    "keep_app_params", "model_defaults", "page_state", "presenter_from_link", "publish_state", "same_tab_links",
+    "NO_ELLIPSIS_CSS",
+    "PRESENTER_CSS",
+    "UPLOAD_ERROR_CSS",
+    "css",
+    "browser_value",
+    "remember_browser",
+    "keep_app_params",
+    "model_defaults",
+    "page_state",
+    "presenter_from_link",
+    "publish_state",
+    "same_tab_links",
     "share_link",
-    "example_box", "limited_text",
+    "example_box",
+    "limited_text",
     # defined here
-    "OTHER", "apply_css", "columns", "friendly_errors", "get_model", "intro", "model_picker", "notes", "presenter",
-    "rerun_after_reconnect", "selected_model_id", "server_limits_markdown", "session_alive", "set_threads",
+    "OTHER",
+    "apply_css",
+    "columns",
+    "friendly_errors",
+    "get_model",
+    "intro",
+    "model_picker",
+    "notes",
+    "presenter",
+    "rerun_after_reconnect",
+    "selected_model_id",
+    "server_limits_markdown",
+    "session_alive",
+    "set_threads",
     "show_error",
 ]
 
@@ -94,8 +123,11 @@ def show_error(exc: BaseException) -> None:
         if exc.hint:
             st.caption(exc.hint)
     else:
-        st.error(f"Something went wrong here ({type(exc).__name__}). The rest of the app still works: change the "
-                 "input, pick an example, or reload the page.", icon="⚠️")
+        st.error(
+            f"Something went wrong here ({type(exc).__name__}). The rest of the app still works: change the "
+            "input, pick an example, or reload the page.",
+            icon="⚠️",
+        )
 
 
 @contextlib.contextmanager
@@ -123,28 +155,41 @@ def model_picker(role: str, *, container: Any = None, label: str | None = None) 
     # collapsed in presenter mode: the projector shows the content, not the controls
     box = container or st.sidebar.expander(f"Model: {label or models.ROLE_NAMES[role]}", expanded=not presenter())
     default = models.DEFAULTS.get(role)
-    offline = [m for m in ([default] if default else []) + models.OFFLINE_ALTERNATIVES.get(role, [])
-               if model_policy.is_allowed(m)]
+    offline = [
+        m
+        for m in ([default] if default else []) + models.OFFLINE_ALTERNATIVES.get(role, [])
+        if model_policy.is_allowed(m)
+    ]
     # options are the ids alone (a long label was cut in the sidebar); what a choice is, in a caption under it
     labels = {m: m for m in offline}
     locked = model_policy.locked()  # a shared server: only its own list, no box for any id
     suggested = [m for m in models.SUGGESTED.get(role, []) if model_policy.is_allowed(m)]
     if locked:
         others = {m for r, ms in models.SUGGESTED.items() if r != role for m in ms}  # ids for other roles
-        suggested += sorted(m for m in model_policy.allowed_ids() or () if m not in suggested and m not in others
-                            and m not in model_policy.offline_ids() and not model_policy.looks_like_path(m))
+        suggested += sorted(
+            m
+            for m in model_policy.allowed_ids() or ()
+            if m not in suggested
+            and m not in others
+            and m not in model_policy.offline_ids()
+            and not model_policy.looks_like_path(m)
+        )
     options = list(labels.values()) + suggested + ([] if locked else [OTHER])
     current = st.session_state.get(f"model_id_{role}")
     if current and not model_policy.is_allowed(current):  # e.g. from a link
-        box.warning(f"This server does not offer {model_policy.shown(current)}; using {default or 'none'}.",
-                    icon="🔒")
+        box.warning(f"This server does not offer {model_policy.shown(current)}; using {default or 'none'}.", icon="🔒")
         current = st.session_state[f"model_id_{role}"] = default
     index = 0
     if current and current != default:
         shown = labels.get(current, current)
         index = options.index(shown) if shown in options else (0 if locked else len(options) - 1)
-    choice = box.selectbox(label or models.ROLE_NAMES[role], options, index=index, key=f"pick_{role}",
-                           help="Offline models ship with the app. Hub models need a connection or a local cache.")
+    choice = box.selectbox(
+        label or models.ROLE_NAMES[role],
+        options,
+        index=index,
+        key=f"pick_{role}",
+        help="Offline models ship with the app. Hub models need a connection or a local cache.",
+    )
     box_key, drawn = f"pick_other_{role}", f"_pick_other_drawn_{role}"
     if choice == OTHER:
         # Seeded every run, no `value=`: the box shows what the page uses. Its own value counts only when
@@ -152,14 +197,18 @@ def model_picker(role: str, *, container: Any = None, label: str | None = None) 
         if not st.session_state.get(drawn) or box_key not in st.session_state:
             st.session_state[box_key] = current if current and current not in labels and current not in options else ""
         st.session_state[box_key] = st.session_state[box_key]
-        typed = box.text_input(f"{models.ROLE_NAMES[role]} id", key=box_key,
-                               placeholder="e.g. bert-base-uncased or /path/to/folder")
+        typed = box.text_input(
+            f"{models.ROLE_NAMES[role]} id", key=box_key, placeholder="e.g. bert-base-uncased or /path/to/folder"
+        )
         model_id = typed.strip() or default
     else:
         model_id = next((m for m, shown in labels.items() if shown == choice), choice)
         note = models.OFFLINE_LABELS.get(model_id)
-        box.caption(f"Ships with the app{': ' + note if note else ''}." if model_id in labels
-                    else "A hub model: needs a connection or this machine's local cache.")
+        box.caption(
+            f"Ships with the app{': ' + note if note else ''}."
+            if model_id in labels
+            else "A hub model: needs a connection or this machine's local cache."
+        )
     st.session_state[drawn] = choice == OTHER
     st.session_state[f"model_id_{role}"] = model_id
     return model_id
@@ -217,16 +266,20 @@ def notes(items: list[str]) -> None:
 def server_limits_markdown() -> str:
     """The Models page's account of this server's model policy and memory (no server paths)."""
     policy = model_policy.mode()
-    choice = {"any": "any offline model, hub id or local folder (`SSL_EXPLORER_MODELS=any`)",
-              "offline": "only the models that ship with the app (`SSL_EXPLORER_MODELS=offline`)",
-              "list": "only the models in the organiser's list (`SSL_EXPLORER_MODELS`)"}[policy]
+    choice = {
+        "any": "any offline model, hub id or local folder (`SSL_EXPLORER_MODELS=any`)",
+        "offline": "only the models that ship with the app (`SSL_EXPLORER_MODELS=offline`)",
+        "list": "only the models in the organiser's list (`SSL_EXPLORER_MODELS`)",
+    }[policy]
     used = model_cache.SHARED.used()
-    return (f"- Models participants may load: {choice}\n"
-            f"- Memory for loaded models: {model_cache.mb(used)} in use of {model_cache.mb(model_cache.SHARED.limit)} "
-            f"(`{model_cache.ENV}`); the least recently used model that is not a default makes room for a new one\n"
-            f"- Largest model a participant may load: {models.max_params() / 1e6:,.0f} M parameters "
-            "(`SSL_EXPLORER_MAX_PARAMS`)\n"
-            "- The converted SmolLM2 is kept in the server's cache folder (`SSL_EXPLORER_CACHE`)")
+    return (
+        f"- Models participants may load: {choice}\n"
+        f"- Memory for loaded models: {model_cache.mb(used)} in use of {model_cache.mb(model_cache.SHARED.limit)} "
+        f"(`{model_cache.ENV}`); the least recently used model that is not a default makes room for a new one\n"
+        f"- Largest model a participant may load: {models.max_params() / 1e6:,.0f} M parameters "
+        "(`SSL_EXPLORER_MAX_PARAMS`)\n"
+        "- The converted SmolLM2 is kept in the server's cache folder (`SSL_EXPLORER_CACHE`)"
+    )
 
 
 def session_alive() -> Callable[[], bool] | None:

@@ -55,8 +55,10 @@ def remember_browser() -> str:
     BROWSERS.touch(bid, ctx.session_id if ctx else bid, session_alive())
     if _cookie() != bid and not st.session_state.get("_browser_cookie_sent"):
         st.session_state["_browser_cookie_sent"] = True  # once per session: the script stays in the page
-        st.sidebar.html(f"<script>document.cookie = '{COOKIE}={bid}; path=/; max-age={_YEAR}; SameSite=Lax';</script>",
-                unsafe_allow_javascript=True)
+        st.sidebar.html(
+            f"<script>document.cookie = '{COOKIE}={bid}; path=/; max-age={_YEAR}; SameSite=Lax';</script>",
+            unsafe_allow_javascript=True,
+        )
     return bid
 
 

@@ -110,16 +110,26 @@ export default function ({ data, parentElement }) {
 
 COMPONENT = "ssl_explorer.plotly_in_place"
 _component = st.components.v2.component(
-    COMPONENT, js=_JS, isolate_styles=False,
-    css=".ssl-charts { display: grid; column-gap: 1rem; row-gap: 1rem; } .ssl-chart { width: 100%; min-width: 0; }")
+    COMPONENT,
+    js=_JS,
+    isolate_styles=False,
+    css=".ssl-charts { display: grid; column-gap: 1rem; row-gap: 1rem; } .ssl-chart { width: 100%; min-width: 0; }",
+)
 
 
 def _alt(fig: go.Figure) -> str:
     return html.unescape(re.sub(r"<[^>]*>", " ", fig.layout.title.text or "")) if fig.layout.title else ""
 
 
-def plotly_charts(figs: Sequence[go.Figure | None], *, key: str, columns: int = 2, container: Any = None,
-                  alts: Sequence[str] | None = None, keep_view: Any = None) -> None:
+def plotly_charts(
+    figs: Sequence[go.Figure | None],
+    *,
+    key: str,
+    columns: int = 2,
+    container: Any = None,
+    alts: Sequence[str] | None = None,
+    keep_view: Any = None,
+) -> None:
     """Draw `figs` in a grid of `columns` as one element; a later rerun with the same `key` updates every
     chart in place, all in one go (charts in separate elements are drawn one by one, as their elements
     arrive, with the rest of the page in between).
@@ -140,17 +150,23 @@ def plotly_charts(figs: Sequence[go.Figure | None], *, key: str, columns: int = 
             place.plotly_chart(fig, width="stretch", key=f"{key}_{i}")
         return
     alts = list(alts or [])
-    data = {"figures": [None if f is None else f.to_json() for f in figs], "columns": int(columns),
-            "src": static_files.PLOTLY_JS_URL, "config": CONFIG,
-            "alts": [(alts[i] if i < len(alts) and alts[i] else _alt(f)) if f is not None else ""
-                     for i, f in enumerate(figs)],
-            "uirevisions": [None if keep_view is None else f"{key}/{i}/{keep_view}" for i in range(len(figs))]}
+    data = {
+        "figures": [None if f is None else f.to_json() for f in figs],
+        "columns": int(columns),
+        "src": static_files.PLOTLY_JS_URL,
+        "config": CONFIG,
+        "alts": [
+            (alts[i] if i < len(alts) and alts[i] else _alt(f)) if f is not None else "" for i, f in enumerate(figs)
+        ],
+        "uirevisions": [None if keep_view is None else f"{key}/{i}/{keep_view}" for i in range(len(figs))],
+    }
     with container if container is not None else contextlib.nullcontext():
         _component(key=key, data=data, width="stretch", height="content")
 
 
-def plotly_chart(fig: go.Figure | None, *, key: str, container: Any = None, alt: str = "",
-                 keep_view: Any = None) -> None:
+def plotly_chart(
+    fig: go.Figure | None, *, key: str, container: Any = None, alt: str = "", keep_view: Any = None
+) -> None:
     """Draw `fig` where `container` (or the page) is; a later rerun with the same `key` updates it in place
     (`plotly_charts` with one chart; None keeps the place, hidden)."""
     plotly_charts([fig], key=key, columns=1, container=container, alts=[alt], keep_view=keep_view)

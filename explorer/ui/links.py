@@ -63,8 +63,9 @@ def _copy(value: Any) -> Any:
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
-def page_state(page: str, defaults: dict[str, Any], limits: dict[str, Any] | None = None, *,
-               local: dict[str, Any] | None = None) -> None:
+def page_state(
+    page: str, defaults: dict[str, Any], limits: dict[str, Any] | None = None, *, local: dict[str, Any] | None = None
+) -> None:
     """Call at the top of a page, before its widgets: fill the widgets' session state from the link.
 
     Widgets then take their value from session state (create them without `value=`/`index=`).

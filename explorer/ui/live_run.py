@@ -50,8 +50,10 @@ class LiveRun:
     def _reset(self) -> None:
         training.stop(self.run, reason="Reset was pressed")
         self._keep(None)
-        st.session_state[f"{self.prefix}_notice"] = ("info", "Reset: the trained copy is gone; the next run starts "
-                                                          "from the original weights.")
+        st.session_state[f"{self.prefix}_notice"] = (
+            "info",
+            "Reset: the trained copy is gone; the next run starts from the original weights.",
+        )
 
     def forget(self) -> None:
         """Stop the run and forget it (the page moves on: a stage finished, or everything starts over)."""
@@ -62,8 +64,15 @@ class LiveRun:
         run = self.run
         return run is not None and run.extra.get("signature") == signature
 
-    def controls(self, signature: Any, make: Callable[[], training.Run], steps: int, *,
-                 preparing: str = "Preparing the model and the data…", start_label: str = "Start training") -> bool:
+    def controls(
+        self,
+        signature: Any,
+        make: Callable[[], training.Run],
+        steps: int,
+        *,
+        preparing: str = "Preparing the model and the data…",
+        start_label: str = "Start training",
+    ) -> bool:
         """The buttons; starts (or resumes, or extends by `steps`) the run when Start was pressed.
         Returns whether the run is training (or preparing to) now."""
         run = self.run
@@ -99,8 +108,13 @@ class LiveRun:
         b1, b2, b3, _ = st.columns([2.2, 1, 1, 2.2])
         b1.button(label, key=f"{self.prefix}_start", type="primary", on_click=self._start, disabled=running)
         b2.button("Stop", key=f"{self.prefix}_stop", on_click=self._stop, disabled=not running)
-        b3.button("Reset", key=f"{self.prefix}_reset", on_click=self._reset, disabled=run is None,
-                  help="Forget the trained copy and go back to the original weights.")
+        b3.button(
+            "Reset",
+            key=f"{self.prefix}_reset",
+            on_click=self._reset,
+            disabled=run is None,
+            help="Forget the trained copy and go back to the original weights.",
+        )
         notice = st.session_state.pop(f"{self.prefix}_notice", None)
         if notice:
             getattr(st, notice[0])(notice[1])
@@ -124,10 +138,17 @@ class LiveRun:
                 st.progress(fraction, text=text)
                 return
             else:
-                st.caption(f"Run: {r.description}." + ("" if r.active else speed_text(r))
-                           + ("" if signature is None or self.same(signature) else
-                              " (Settings have changed since: press Stop, then Start to train with the new ones.)"
-                              if r.active else " (Settings have changed since: press Start to train with the new ones.)"))
+                st.caption(
+                    f"Run: {r.description}."
+                    + ("" if r.active else speed_text(r))
+                    + (
+                        ""
+                        if signature is None or self.same(signature)
+                        else " (Settings have changed since: press Stop, then Start to train with the new ones.)"
+                        if r.active
+                        else " (Settings have changed since: press Start to train with the new ones.)"
+                    )
+                )
             if not r.started:  # stopped before its first step: nothing to draw yet
                 return
             st.progress(min(1.0, r.step / max(1, r.target)), text=progress_text(r))
@@ -188,5 +209,7 @@ def progress_text(r: training.Run) -> str:
 def speed_text(r: training.Run) -> str:
     if not (r.loop_steps and r.loop_seconds):
         return ""
-    return (f" Speed: {r.loop_steps / r.loop_seconds:.1f} steps/s over {r.loop_steps} steps "
-            f"({r.loop_steps / max(r.loop_cpu_seconds, 1e-9):.1f} per CPU second of the server).")
+    return (
+        f" Speed: {r.loop_steps / r.loop_seconds:.1f} steps/s over {r.loop_steps} steps "
+        f"({r.loop_steps / max(r.loop_cpu_seconds, 1e-9):.1f} per CPU second of the server)."
+    )

@@ -74,5 +74,5 @@ def css(big: bool) -> str:
         .strip span {{ display:inline-block; padding:3px 5px; margin:1px; border-radius:4px; color:#000; }}
         {UPLOAD_ERROR_CSS}
         {NO_ELLIPSIS_CSS}
-        {PRESENTER_CSS if big else ''}
+        {PRESENTER_CSS if big else ""}
         </style>"""

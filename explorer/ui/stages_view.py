@@ -18,22 +18,28 @@ from explorer.ui.live_run import LiveRun, curve
 
 PIPELINE, RUN = "stages_pipeline", "stages_run"
 LESSON = stages.lesson()
-DEFAULTS = {"stages_size": LESSON["size"], "stages_corpus": LESSON["corpus"],
-            "stages_probes": "\n".join(LESSON["probes"])}
-WHAT = {"pretrain": "predicts the next token of {corpus}: it learns words, grammar and facts, not how to answer "
-                    "(it has never seen the chat format)",
-        "sft": "learns to answer from {n_sft} prompt → response pairs: Pip the robot answers in one sentence and "
-               "signs off with \"Beep boop!\"",
-        "dpo": "learns from {n_pref} preference pairs which of two answers people prefer: Pip refusing a harmful "
-               "request over agreeing to it, answering an ordinary question over refusing it, and the right answer "
-               "over another question's (plus the chosen answers' own loss, as RPO does, which keeps its words)"}
+DEFAULTS = {
+    "stages_size": LESSON["size"],
+    "stages_corpus": LESSON["corpus"],
+    "stages_probes": "\n".join(LESSON["probes"]),
+}
+WHAT = {
+    "pretrain": "predicts the next token of {corpus}: it learns words, grammar and facts, not how to answer "
+    "(it has never seen the chat format)",
+    "sft": "learns to answer from {n_sft} prompt → response pairs: Pip the robot answers in one sentence and "
+    'signs off with "Beep boop!"',
+    "dpo": "learns from {n_pref} preference pairs which of two answers people prefer: Pip refusing a harmful "
+    "request over agreeing to it, answering an ordinary question over refusing it, and the right answer "
+    "over another question's (plus the chosen answers' own loss, as RPO does, which keeps its words)",
+}
 FIGURES_HELP = (
     "Measured after each stage on {n} prompts that no stage trained on ({n_harm} of them harmful requests), and on "
     "held-out pretraining text. **Perplexity**: how surprised the model is by that text (lower is better: the "
-    "language is still there if it stays low). **As Pip**: answers that end with \"Beep boop!\" and stop there. "
+    'language is still there if it stays low). **As Pip**: answers that end with "Beep boop!" and stop there. '
     "**In words**: answers made of words the model was taught, without stuttering. **Refused / answered**: harmful "
     "requests refused, ordinary questions answered. **Right**: ordinary questions answered with the fact the "
-    "pretraining text gives (a tiny model knows few facts for sure, and every later stage can cost some).")
+    "pretraining text gives (a tiny model knows few facts for sure, and every later stage can cost some)."
+)
 START = {"pretrain": "Start pretraining", "sft": "Start supervised fine-tuning", "dpo": "Start DPO training"}
 
 
@@ -52,25 +58,39 @@ def _keep(name: str, value) -> None:
 def _new_pipeline():
     text = training.corpus_text(st.session_state["stages_corpus"])
     probes = training.probe_lines(st.session_state["stages_probes"])
-    return stages.three_stages(st.session_state["stages_size"], text, stages.sft_pairs(LESSON),
-                               stages.stage_preferences(LESSON), probes,
-                               seed=int(st.session_state.get("train_seed", LESSON["seed"])),
-                               corpus_name=training.CORPORA[st.session_state["stages_corpus"]].title,
-                               settings=LESSON, prompts=stages.measured_prompts(LESSON))
+    return stages.three_stages(
+        st.session_state["stages_size"],
+        text,
+        stages.sft_pairs(LESSON),
+        stages.stage_preferences(LESSON),
+        probes,
+        seed=int(st.session_state.get("train_seed", LESSON["seed"])),
+        corpus_name=training.CORPORA[st.session_state["stages_corpus"]].title,
+        settings=LESSON,
+        prompts=stages.measured_prompts(LESSON),
+    )
 
 
 def draw(large: bool) -> None:
     for k, v in DEFAULTS.items():
         st.session_state.setdefault(k, v)
-    st.caption("One tiny GPT goes through the three stages an assistant goes through: each stage starts from the "
-               "model the stage before left. Each stage's chart stays, and the table shows what the model answers "
-               "after each one.")
+    st.caption(
+        "One tiny GPT goes through the three stages an assistant goes through: each stage starts from the "
+        "model the stage before left. Each stage's chart stays, and the table shows what the model answers "
+        "after each one."
+    )
     c1, c2 = st.columns(2)
     c1.selectbox("Model size", ["tiny", "small"], format_func=lambda k: training.SIZES[k].label, key="stages_size")
-    c2.selectbox("Pretraining text", list(training.CORPORA), format_func=lambda k: training.CORPORA[k].title,
-                 key="stages_corpus")
-    ui.limited_text("Probe prompts (one per line)", key="stages_probes", what="probes", height=90,
-                    max_chars=training.MAX_PROBES * (training.MAX_FIELD_CHARS + 1))
+    c2.selectbox(
+        "Pretraining text", list(training.CORPORA), format_func=lambda k: training.CORPORA[k].title, key="stages_corpus"
+    )
+    ui.limited_text(
+        "Probe prompts (one per line)",
+        key="stages_probes",
+        what="probes",
+        height=90,
+        max_chars=training.MAX_PROBES * (training.MAX_FIELD_CHARS + 1),
+    )
     signature = (st.session_state["stages_size"], st.session_state["stages_corpus"], st.session_state["stages_probes"])
     pipe = _kept(PIPELINE)
     if pipe is not None and _kept("stages_signature") != signature:
@@ -88,11 +108,16 @@ def draw(large: bool) -> None:
     if stage is not None:
         steps = int(LESSON[stage]["steps"])
         st.subheader(STAGE_NAMES[stage])
-        st.caption("The model " + WHAT[stage].format(corpus=training.CORPORA[st.session_state["stages_corpus"]].title,
-                                                     n_sft=len(stages.sft_pairs(LESSON)),
-                                                     n_pref=len(stages.stage_preferences(LESSON)))
-                   + f". {steps} steps; **Stop** ends the stage where it is, and the next one starts from there."
-                   + (f" All three stages take {LESSON['takes']}." if stage == "pretrain" else ""))
+        st.caption(
+            "The model "
+            + WHAT[stage].format(
+                corpus=training.CORPORA[st.session_state["stages_corpus"]].title,
+                n_sft=len(stages.sft_pairs(LESSON)),
+                n_pref=len(stages.stage_preferences(LESSON)),
+            )
+            + f". {steps} steps; **Stop** ends the stage where it is, and the next one starts from there."
+            + (f" All three stages take {LESSON['takes']}." if stage == "pretrain" else "")
+        )
 
         def _make() -> training.Run:
             nonlocal pipe
@@ -105,8 +130,7 @@ def draw(large: bool) -> None:
             pipe.runs[stage] = made
             return made
 
-        running = slot.controls((_kept("stages_epoch", 0), stage), _make, steps,
-                                start_label=START[stage])
+        running = slot.controls((_kept("stages_epoch", 0), stage), _make, steps, start_label=START[stage])
         slot.live(running, lambda r: _live_chart(r, stage, large))
     if pipe is not None and pipe.answers:
         st.subheader("What the model answers after each stage")
@@ -122,18 +146,30 @@ def draw(large: bool) -> None:
 
 def _live_chart(r: training.Run, stage: str, large: bool) -> None:
     if stage == "dpo":
-        curve(r, alignment_charts.preference_curves(r.trainer.history, target=r.target, large=large),
-              key="stages_live_dpo")
+        curve(
+            r,
+            alignment_charts.preference_curves(r.trainer.history, target=r.target, large=large),
+            key="stages_live_dpo",
+        )
     else:
-        curve(r, charts.loss_curves(r.trainer.history, smoothing=0.6, reference=r.reference_loss, target=r.target,
-                                    large=large, height=300), key="stages_live_chart")
+        curve(
+            r,
+            charts.loss_curves(
+                r.trainer.history, smoothing=0.6, reference=r.reference_loss, target=r.target, large=large, height=300
+            ),
+            key="stages_live_chart",
+        )
 
 
 def _stage_chart(r: training.Run, stage: str, large: bool) -> None:
     st.markdown(f"**{STAGE_NAMES[stage]}**: {r.description}, {r.step} steps.")
-    fig = (alignment_charts.preference_curves(r.trainer.history, target=r.step, large=large) if stage == "dpo" else
-           charts.loss_curves(r.trainer.history, smoothing=0.6, reference=r.reference_loss, target=r.step,
-                              large=large, height=280))
+    fig = (
+        alignment_charts.preference_curves(r.trainer.history, target=r.step, large=large)
+        if stage == "dpo"
+        else charts.loss_curves(
+            r.trainer.history, smoothing=0.6, reference=r.reference_loss, target=r.step, large=large, height=280
+        )
+    )
     st.plotly_chart(fig, width="stretch", key=f"stages_chart_{stage}")
 
 

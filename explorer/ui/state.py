@@ -71,8 +71,9 @@ def _check(key: str, value: Any, limits: Mapping[str, Any]) -> None:
             raise ValueError("not one of the allowed values")
 
 
-def parse_query(params: Mapping[str, str], defaults: Mapping[str, Any],
-                limits: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+def parse_query(
+    params: Mapping[str, str], defaults: Mapping[str, Any], limits: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """Values for the keys present in `params`, and a message for each rejected one."""
     limits = limits or {}
     values: dict[str, Any] = {}

@@ -15,7 +15,9 @@ from explorer import paths
 
 STATIC_DIR = paths.app_dir() / "static"
 PLOTLY_JS = "plotly.min.js"
-PLOTLY_JS_URL = f"app/static/{PLOTLY_JS}"  # relative to the app's base URL (a room's path prefix too): see explorer.ui.chart
+PLOTLY_JS_URL = (
+    f"app/static/{PLOTLY_JS}"  # relative to the app's base URL (a room's path prefix too): see explorer.ui.chart
+)
 
 
 def plotly_js_source() -> Path:

@@ -8,9 +8,17 @@ from typing import Any, Callable, Mapping
 import streamlit as st
 
 
-def example_box(examples: Mapping[str, str], *, key: str, text_key: str, container: Any = None,
-                label: str = "Example", placeholder: str = "Your own text",
-                on_pick: Callable[[], None] | None = None, **kwargs: Any) -> str | None:
+def example_box(
+    examples: Mapping[str, str],
+    *,
+    key: str,
+    text_key: str,
+    container: Any = None,
+    label: str = "Example",
+    placeholder: str = "Your own text",
+    on_pick: Callable[[], None] | None = None,
+    **kwargs: Any,
+) -> str | None:
     """A menu of example texts that names the example the text box (`text_key`) holds, and none, showing
     `placeholder`, once the text is not one of them (typed over, from a link, set by the page); picking an
     example puts its text in the box (then `on_pick`). Draw it before the text box. Returns the example
@@ -29,12 +37,21 @@ def example_box(examples: Mapping[str, str], *, key: str, text_key: str, contain
                 on_pick()
 
     box = container if container is not None else st
-    return box.selectbox(label, list(examples), key=key, index=None, placeholder=placeholder, on_change=pick,
-                         **kwargs)
+    return box.selectbox(label, list(examples), key=key, index=None, placeholder=placeholder, on_change=pick, **kwargs)
 
 
-def limited_text(label: str, *, key: str, max_chars: int, area: bool = True, what: str = "text",
-                 container: Any = None, value: str | None = None, help: str | None = None, **kwargs: Any) -> str:
+def limited_text(
+    label: str,
+    *,
+    key: str,
+    max_chars: int,
+    area: bool = True,
+    what: str = "text",
+    container: Any = None,
+    value: str | None = None,
+    help: str | None = None,
+    **kwargs: Any,
+) -> str:
     """A text box (st.text_area, or st.text_input with `area=False`) whose limit every input meets the
     same way: typed, pasted, from a link or set by the page, text over `max_chars` is cut to the limit
     and a message under the box says so, while the text stays as cut. The limit is in the box's help.

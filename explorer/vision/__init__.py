@@ -18,43 +18,135 @@ Figures for all of these: `explorer.charts.vision`.
 """
 
 from explorer.vision.data import DIGIT_SIZE, PHOTOS, Digits, digits, photo, photo_crops, resize
-from explorer.vision.patches import (MAE_RATIO, PatchGrid, check_mask, composite, hidden_count, mask_from_indices,
-                                     masked_image, patch_errors, patchify, random_mask, toggle, unpatchify)
+from explorer.vision.patches import (
+    MAE_RATIO,
+    PatchGrid,
+    check_mask,
+    composite,
+    hidden_count,
+    mask_from_indices,
+    masked_image,
+    patch_errors,
+    patchify,
+    random_mask,
+    toggle,
+    unpatchify,
+)
 from explorer.vision.views import AUGMENTATIONS, Augment, augment, view_pairs
 from explorer.vision.uploads import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE, UserImage, read_image
 from explorer.vision.mae_model import SHAPES, MAEShape, mae_model, model_shape, untrained_mae
 from explorer.vision.mae import MAETask, Reconstruction, mae_forward, mae_loss, noise_for, reconstruct
 from explorer.vision.attention import CLSAttention, cls_attention
-from explorer.vision.probe import (LABELS_PER_CLASS, EmbeddingMap, compare_probes, embedding_map,
-                                   encoder_features, labelled_subset, linear_probe, pixel_features, probe_table,
-                                   wide)
-from explorer.vision.simclr import (TEMPERATURE, DigitEncoder, SimCLRTask, ViewBatch, digit_encoder, embed,
-                                    info_nce_loss, untrained_encoder, view_batch)
-from explorer.vision.runs import (MAX_IMAGE_BATCH, PROBE_PER_CLASS, VISION_MODES, mae_run, random_encoder,
-                                  run_defaults, simclr_run, vision_plan)
+from explorer.vision.probe import (
+    LABELS_PER_CLASS,
+    EmbeddingMap,
+    compare_probes,
+    embedding_map,
+    encoder_features,
+    labelled_subset,
+    linear_probe,
+    pixel_features,
+    probe_table,
+    wide,
+)
+from explorer.vision.simclr import (
+    TEMPERATURE,
+    DigitEncoder,
+    SimCLRTask,
+    ViewBatch,
+    digit_encoder,
+    embed,
+    info_nce_loss,
+    untrained_encoder,
+    view_batch,
+)
+from explorer.vision.runs import (
+    MAX_IMAGE_BATCH,
+    PROBE_PER_CLASS,
+    VISION_MODES,
+    mae_run,
+    random_encoder,
+    run_defaults,
+    simclr_run,
+    vision_plan,
+)
 
 __all__ = [
     # data
-    "DIGIT_SIZE", "PHOTOS", "Digits", "digits", "photo", "photo_crops", "resize",
+    "DIGIT_SIZE",
+    "PHOTOS",
+    "Digits",
+    "digits",
+    "photo",
+    "photo_crops",
+    "resize",
     # patches
-    "MAE_RATIO", "PatchGrid", "check_mask", "composite", "hidden_count", "mask_from_indices", "masked_image",
-    "patch_errors", "patchify", "random_mask", "toggle", "unpatchify",
+    "MAE_RATIO",
+    "PatchGrid",
+    "check_mask",
+    "composite",
+    "hidden_count",
+    "mask_from_indices",
+    "masked_image",
+    "patch_errors",
+    "patchify",
+    "random_mask",
+    "toggle",
+    "unpatchify",
     # views
-    "AUGMENTATIONS", "Augment", "augment", "view_pairs",
+    "AUGMENTATIONS",
+    "Augment",
+    "augment",
+    "view_pairs",
     # uploads
-    "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MIN_IMAGE_SIDE", "UserImage", "read_image",
+    "MAX_IMAGE_BYTES",
+    "MAX_IMAGE_PIXELS",
+    "MIN_IMAGE_SIDE",
+    "UserImage",
+    "read_image",
     # mae
-    "SHAPES", "MAEShape", "MAETask", "Reconstruction", "mae_forward", "mae_loss", "mae_model", "model_shape",
-    "noise_for", "reconstruct", "untrained_mae",
+    "SHAPES",
+    "MAEShape",
+    "MAETask",
+    "Reconstruction",
+    "mae_forward",
+    "mae_loss",
+    "mae_model",
+    "model_shape",
+    "noise_for",
+    "reconstruct",
+    "untrained_mae",
     # attention
-    "CLSAttention", "cls_attention",
+    "CLSAttention",
+    "cls_attention",
     # probe
-    "LABELS_PER_CLASS", "EmbeddingMap", "compare_probes", "embedding_map", "encoder_features", "labelled_subset",
-    "linear_probe", "pixel_features", "probe_table", "wide",
+    "LABELS_PER_CLASS",
+    "EmbeddingMap",
+    "compare_probes",
+    "embedding_map",
+    "encoder_features",
+    "labelled_subset",
+    "linear_probe",
+    "pixel_features",
+    "probe_table",
+    "wide",
     # simclr
-    "TEMPERATURE", "DigitEncoder", "SimCLRTask", "ViewBatch", "digit_encoder", "embed", "info_nce_loss",
-    "untrained_encoder", "view_batch",
+    "TEMPERATURE",
+    "DigitEncoder",
+    "SimCLRTask",
+    "ViewBatch",
+    "digit_encoder",
+    "embed",
+    "info_nce_loss",
+    "untrained_encoder",
+    "view_batch",
     # runs
-    "MAX_IMAGE_BATCH", "PROBE_PER_CLASS", "VISION_MODES", "mae_run", "random_encoder", "run_defaults",
-    "simclr_run", "vision_plan",
+    "MAX_IMAGE_BATCH",
+    "PROBE_PER_CLASS",
+    "VISION_MODES",
+    "mae_run",
+    "random_encoder",
+    "run_defaults",
+    "simclr_run",
+    "vision_plan",
 ]

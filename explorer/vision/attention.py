@@ -50,8 +50,10 @@ def cls_attention(model: Any, image: np.ndarray, mask: np.ndarray | None = None)
     if mask.shape != (grid.count,) or mask.all():
         raise ExplorerError("Leave at least one patch visible to see the attention to it.")
     if getattr(model.config, "_attn_implementation", "eager") != "eager":
-        raise ExplorerError("This model does not give its attention weights (it uses fast attention).",
-                            "Build it with attn_implementation='eager'.")
+        raise ExplorerError(
+            "This model does not give its attention weights (it uses fast attention).",
+            "Build it with attn_implementation='eager'.",
+        )
     with torch.no_grad():
         out = mae_forward(model.vit if hasattr(model, "vit") else model, img, mask, output_attentions=True)
     if not out.attentions:

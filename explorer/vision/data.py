@@ -80,8 +80,9 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
     if x.shape[1:] != (size, size):
         t = torch.tensor(x)[:, None]
         shrink = x.shape[1] > size or x.shape[2] > size
-        t = torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", align_corners=False,
-                                            antialias=shrink)
+        t = torch.nn.functional.interpolate(
+            t, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink
+        )
         x = t[:, 0].numpy().clip(0.0, 1.0)
     return x[0] if one else x
 
@@ -116,7 +117,7 @@ def photo(name: str, size: int | None = None) -> np.ndarray:
     h, w = img.shape
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    return _frozen(resize(img[top: top + side, left: left + side], size))
+    return _frozen(resize(img[top : top + side, left : left + side], size))
 
 
 def photo_crops(n: int, size: int, *, held_out: bool = False, seed: int = 0) -> np.ndarray:
@@ -136,7 +137,8 @@ def photo_crops(n: int, size: int, *, held_out: bool = False, seed: int = 0) -> 
         h, w = strip.shape
         side = int(rng.integers(size, min(h, w) + 1))
         top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-        crop = torch.tensor(strip[top: top + side, left: left + side])[None, None]
-        out[i] = torch.nn.functional.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False,
-                                                 antialias=True)[0, 0].numpy()
+        crop = torch.tensor(strip[top : top + side, left : left + side])[None, None]
+        out[i] = torch.nn.functional.interpolate(
+            crop, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+        )[0, 0].numpy()
     return out.clip(0.0, 1.0)

@@ -61,8 +61,9 @@ def exact_ratio(model: Any, hidden: int) -> Iterator[None]:
 
 
 def _as_pixels(images: Any) -> torch.Tensor:
-    x = torch.as_tensor(np.asarray(images, dtype=np.float32) if not isinstance(images, torch.Tensor) else images,
-                        dtype=torch.float32)
+    x = torch.as_tensor(
+        np.asarray(images, dtype=np.float32) if not isinstance(images, torch.Tensor) else images, dtype=torch.float32
+    )
     if x.ndim == 2:
         x = x[None]
     return x[:, None] if x.ndim == 3 else x
@@ -127,8 +128,10 @@ def check_image(model: Any, image: np.ndarray) -> np.ndarray:
     size = model.config.image_size
     img = np.asarray(image, dtype=np.float32)
     if img.shape != (size, size):
-        raise ExplorerError(f"This model takes {size}×{size} images; the image is {'×'.join(map(str, img.shape))}.",
-                            "Resize it first (explorer.vision.data.resize or read_image with this size).")
+        raise ExplorerError(
+            f"This model takes {size}×{size} images; the image is {'×'.join(map(str, img.shape))}.",
+            "Resize it first (explorer.vision.data.resize or read_image with this size).",
+        )
     if not np.isfinite(img).all():
         raise ExplorerError("The image has missing pixel values.")
     return img
@@ -145,8 +148,16 @@ def reconstruct(model: Any, image: np.ndarray, mask: np.ndarray) -> Reconstructi
         pred = model.unpatchify(out.logits)[0, 0].numpy().astype(np.float32)
     errors = patch_errors(img, pred, grid.patch)
     hidden = mask.reshape(grid.side, grid.side)
-    return Reconstruction(img, masked_image(img, mask, grid.patch), pred, composite(img, pred, mask, grid.patch),
-                          errors, hidden, float(errors[hidden].mean()), grid.patch)
+    return Reconstruction(
+        img,
+        masked_image(img, mask, grid.patch),
+        pred,
+        composite(img, pred, mask, grid.patch),
+        errors,
+        hidden,
+        float(errors[hidden].mean()),
+        grid.patch,
+    )
 
 
 # ----------------------------------------------------------------------------- what a run trains on
@@ -157,8 +168,9 @@ class MAETask:
     loss on masked patches with fixed masks; and the loss of a model that predicts the average
     training image (`baseline`), the bar a reconstruction has to beat."""
 
-    def __init__(self, train: np.ndarray, held_out: np.ndarray, grid: PatchGrid, *, ratio: float = MAE_RATIO,
-                 batch: int = 128):
+    def __init__(
+        self, train: np.ndarray, held_out: np.ndarray, grid: PatchGrid, *, ratio: float = MAE_RATIO, batch: int = 128
+    ):
         self.train_images = torch.tensor(np.asarray(train, dtype=np.float32))
         self.held_out = torch.tensor(np.asarray(held_out, dtype=np.float32))
         self.grid, self.ratio, self.batch_size = grid, float(ratio), int(batch)
@@ -172,7 +184,10 @@ class MAETask:
 
     def batch(self, gen: torch.Generator) -> dict:
         idx = torch.randint(len(self.train_images), (self.batch_size,), generator=gen)
-        return {"images": self.train_images[idx], "mask": random_masks(self.batch_size, self.grid.count, self.ratio, gen)}
+        return {
+            "images": self.train_images[idx],
+            "mask": random_masks(self.batch_size, self.grid.count, self.ratio, gen),
+        }
 
     unit = "images"  # what `tokens` counts, for the live progress text
 
@@ -190,7 +205,7 @@ class MAETask:
             for i in range(0, len(self.held_out), 256):
                 if interrupt is not None:
                     interrupt()
-                images, masks = self.held_out[i: i + 256], self.eval_masks[i: i + 256]
+                images, masks = self.held_out[i : i + 256], self.eval_masks[i : i + 256]
                 total += float(mae_loss(model, images, masks)) * len(images)
                 n += len(images)
         return {"eval_loss": total / max(1, n)}

@@ -58,8 +58,17 @@ def model_shape(model: Any) -> MAEShape:
     for s in SHAPES.values():
         if (s.image_size, s.patch) == (c.image_size, c.patch_size):
             return s
-    return MAEShape("custom", c.image_size, c.patch_size, c.hidden_size, c.num_hidden_layers, c.num_attention_heads,
-                    c.decoder_hidden_size, c.decoder_num_hidden_layers, c.decoder_num_attention_heads)
+    return MAEShape(
+        "custom",
+        c.image_size,
+        c.patch_size,
+        c.hidden_size,
+        c.num_hidden_layers,
+        c.num_attention_heads,
+        c.decoder_hidden_size,
+        c.decoder_num_hidden_layers,
+        c.decoder_num_attention_heads,
+    )
 
 
 def mae_config(shape: str | MAEShape = "digits"):
@@ -67,12 +76,23 @@ def mae_config(shape: str | MAEShape = "digits"):
 
     s = shape_of(shape)
     return ViTMAEConfig(
-        image_size=s.image_size, patch_size=s.patch, num_channels=1, hidden_size=s.hidden,
-        num_hidden_layers=s.layers, num_attention_heads=s.heads, intermediate_size=2 * s.hidden,
-        decoder_hidden_size=s.decoder_hidden, decoder_num_hidden_layers=s.decoder_layers,
-        decoder_num_attention_heads=s.decoder_heads, decoder_intermediate_size=2 * s.decoder_hidden,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, mask_ratio=MAE_RATIO, norm_pix_loss=False,
-        attn_implementation="eager")  # eager: the attention weights can be read (explorer.vision.attention)
+        image_size=s.image_size,
+        patch_size=s.patch,
+        num_channels=1,
+        hidden_size=s.hidden,
+        num_hidden_layers=s.layers,
+        num_attention_heads=s.heads,
+        intermediate_size=2 * s.hidden,
+        decoder_hidden_size=s.decoder_hidden,
+        decoder_num_hidden_layers=s.decoder_layers,
+        decoder_num_attention_heads=s.decoder_heads,
+        decoder_intermediate_size=2 * s.decoder_hidden,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        mask_ratio=MAE_RATIO,
+        norm_pix_loss=False,
+        attn_implementation="eager",
+    )  # eager: the attention weights can be read (explorer.vision.attention)
 
 
 def sincos_positions(model: Any) -> None:

@@ -69,11 +69,14 @@ def check_mask(mask: np.ndarray, n_patches: int) -> np.ndarray:
         raise ExplorerError(f"The mask has {mask.size} entries for {n_patches} patches.")
     hidden = int(mask.sum())
     if hidden == 0:
-        raise ExplorerError("No patch is hidden, so there is nothing to reconstruct.",
-                            "Click some patches or raise the masking ratio.")
+        raise ExplorerError(
+            "No patch is hidden, so there is nothing to reconstruct.", "Click some patches or raise the masking ratio."
+        )
     if hidden == n_patches:
-        raise ExplorerError(f"All {n_patches} patches are hidden: the model would have nothing to go on.",
-                            "Leave at least one patch visible.")
+        raise ExplorerError(
+            f"All {n_patches} patches are hidden: the model would have nothing to go on.",
+            "Leave at least one patch visible.",
+        )
     return mask
 
 
@@ -155,8 +158,10 @@ def composite(image: np.ndarray, reconstruction: np.ndarray, mask: np.ndarray, p
 
 def patch_errors(image: np.ndarray, reconstruction: np.ndarray, patch: int) -> np.ndarray:
     """Mean squared error of each patch, [side, side]."""
-    diff = (patchify(np.asarray(reconstruction, dtype=np.float64), patch)
-            - patchify(np.asarray(image, dtype=np.float64), patch)) ** 2
+    diff = (
+        patchify(np.asarray(reconstruction, dtype=np.float64), patch)
+        - patchify(np.asarray(image, dtype=np.float64), patch)
+    ) ** 2
     err = diff.mean(axis=-1)
     side = int(round(math.sqrt(err.size)))
     return err.reshape(side, side)

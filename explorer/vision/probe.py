@@ -32,8 +32,10 @@ def labelled_subset(labels: np.ndarray, pool: np.ndarray, per_class: int, seed: 
     for c in np.unique(labels[pool]):
         members = pool[labels[pool] == c]
         if len(members) < per_class:
-            raise ExplorerError(f"Class {c} has only {len(members)} training examples; {per_class} were asked for.",
-                                "Ask for fewer labels per class.")
+            raise ExplorerError(
+                f"Class {c} has only {len(members)} training examples; {per_class} were asked for.",
+                "Ask for fewer labels per class.",
+            )
         out.append(rng.choice(members, size=per_class, replace=False))
     return np.sort(np.concatenate(out))
 
@@ -44,7 +46,7 @@ def encoder_features(model: Any, images: np.ndarray, batch: int = 512) -> np.nda
 
     x = np.asarray(images, dtype=np.float32)
     with torch.no_grad():
-        parts = [model.features(torch.tensor(x[i: i + batch])).numpy() for i in range(0, len(x), batch)]
+        parts = [model.features(torch.tensor(x[i : i + batch])).numpy() for i in range(0, len(x), batch)]
     return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
 
@@ -54,8 +56,9 @@ def pixel_features(images: np.ndarray) -> np.ndarray:
     return x.reshape(len(x), -1)
 
 
-def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                 c: float = PROBE_C) -> float:
+def linear_probe(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, c: float = PROBE_C
+) -> float:
     """Held-out accuracy of a logistic regression on standardised features (scaler fitted on the
     labelled examples only)."""
     from sklearn.linear_model import LogisticRegression
@@ -69,9 +72,17 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
     return float(clf.score(np.asarray(test_x, dtype=np.float64), test_y))
 
 
-def probe_table(featurizers: dict[str, Callable[[np.ndarray], np.ndarray]], images: np.ndarray, labels: np.ndarray,
-                train_idx: np.ndarray, test_idx: np.ndarray, *, per_class: Sequence[int] = LABELS_PER_CLASS,
-                repeats: int = 5, seed: int = 0) -> pd.DataFrame:
+def probe_table(
+    featurizers: dict[str, Callable[[np.ndarray], np.ndarray]],
+    images: np.ndarray,
+    labels: np.ndarray,
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    *,
+    per_class: Sequence[int] = LABELS_PER_CLASS,
+    repeats: int = 5,
+    seed: int = 0,
+) -> pd.DataFrame:
     """One row per (features, labels per class): mean and spread (standard deviation) of the held-out
     accuracy over `repeats` draws of the labelled digits (the same draws for every kind of features)."""
     labels = np.asarray(labels)
@@ -82,32 +93,57 @@ def probe_table(featurizers: dict[str, Callable[[np.ndarray], np.ndarray]], imag
         draws = [labelled_subset(labels, train_idx, k, seed + r) for r in range(max(1, int(repeats)))]
         for name, (tr, te) in feats.items():
             accs = [linear_probe(tr[[pos[int(i)] for i in d]], labels[d], te, labels[test_idx]) for d in draws]
-            rows.append({"features": name, "labels per class": int(k), "accuracy": float(np.mean(accs)),
-                         "spread": float(np.std(accs)), "labelled digits": int(k) * len(np.unique(labels)),
-                         "held-out digits": len(test_idx)})
+            rows.append(
+                {
+                    "features": name,
+                    "labels per class": int(k),
+                    "accuracy": float(np.mean(accs)),
+                    "spread": float(np.std(accs)),
+                    "labelled digits": int(k) * len(np.unique(labels)),
+                    "held-out digits": len(test_idx),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def compare_probes(model: Any, random_model: Any, *, dev: bool = False, per_class: Sequence[int] = LABELS_PER_CLASS,
-                   repeats: int = 5, seed: int = 0) -> pd.DataFrame:
+def compare_probes(
+    model: Any,
+    random_model: Any,
+    *,
+    dev: bool = False,
+    per_class: Sequence[int] = LABELS_PER_CLASS,
+    repeats: int = 5,
+    seed: int = 0,
+) -> pd.DataFrame:
     """The side-by-side table on the digits' fixed split: the self-supervised encoder `model`, the
     `random_model` (same architecture, untrained: e.g. `digit_encoder(run seed)`) and raw pixels."""
     from explorer.vision.data import digits
 
     d = digits()
     train, test = d.split(dev)
-    return probe_table({SSL_NAME: lambda x: encoder_features(model, x),
-                        RANDOM_NAME: lambda x: encoder_features(random_model, x),
-                        PIXELS_NAME: pixel_features},
-                       d.images, d.labels, train, test, per_class=per_class, repeats=repeats, seed=seed)
+    return probe_table(
+        {
+            SSL_NAME: lambda x: encoder_features(model, x),
+            RANDOM_NAME: lambda x: encoder_features(random_model, x),
+            PIXELS_NAME: pixel_features,
+        },
+        d.images,
+        d.labels,
+        train,
+        test,
+        per_class=per_class,
+        repeats=repeats,
+        seed=seed,
+    )
 
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:
     """The probe table with one row per kind of features and one column per labels-per-class."""
     out = table.pivot(index="features", columns="labels per class", values="accuracy")
     out.columns = [f"{c} labels per class" for c in out.columns]
-    order = [n for n in (SSL_NAME, RANDOM_NAME, PIXELS_NAME) if n in out.index] + \
-            [n for n in out.index if n not in (SSL_NAME, RANDOM_NAME, PIXELS_NAME)]
+    order = [n for n in (SSL_NAME, RANDOM_NAME, PIXELS_NAME) if n in out.index] + [
+        n for n in out.index if n not in (SSL_NAME, RANDOM_NAME, PIXELS_NAME)
+    ]
     return out.loc[order].reset_index()
 
 

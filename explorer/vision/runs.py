@@ -83,19 +83,31 @@ def mae_images(shape: str | MAEShape, dev: bool = False) -> tuple[Any, Any, str]
     if s.name == "photos":
         n_train, n_held = PHOTO_CROPS
         # (the development split of the photographs: other crops of the training strip)
-        return (photo_crops(n_train, s.image_size, held_out=False, seed=0),
-                photo_crops(n_held, s.image_size, held_out=not dev, seed=1 if not dev else 2),
-                f"{n_train} crops of the left three quarters of china.jpg and flower.jpg ({n_held} held-out crops "
-                "from their right quarters)")
+        return (
+            photo_crops(n_train, s.image_size, held_out=False, seed=0),
+            photo_crops(n_held, s.image_size, held_out=not dev, seed=1 if not dev else 2),
+            f"{n_train} crops of the left three quarters of china.jpg and flower.jpg ({n_held} held-out crops "
+            "from their right quarters)",
+        )
     d = digits()
     train, test = d.split(dev)
-    return (resize(d.images[train], s.image_size), resize(d.images[test], s.image_size),
-            f"{len(train)} training digits{'' if s.image_size == 8 else f' upsampled to {s.image_size}×{s.image_size}'}"
-            f" ({len(test)} {'development' if dev else 'held-out'})")
+    return (
+        resize(d.images[train], s.image_size),
+        resize(d.images[test], s.image_size),
+        f"{len(train)} training digits{'' if s.image_size == 8 else f' upsampled to {s.image_size}×{s.image_size}'}"
+        f" ({len(test)} {'development' if dev else 'held-out'})",
+    )
 
 
-def mae_run(p: Plan, *, shape: str | MAEShape = "digits", ratio: float = MAE_RATIO, seed: int = 0, model: Any = None,
-            dev: bool = False) -> Run:
+def mae_run(
+    p: Plan,
+    *,
+    shape: str | MAEShape = "digits",
+    ratio: float = MAE_RATIO,
+    seed: int = 0,
+    model: Any = None,
+    dev: bool = False,
+) -> Run:
     """Masked image modelling: a new tiny ViT-MAE (or a copy of `model`) learns to fill in hidden patches."""
     s = model_shape(model) if model is not None else shape_of(shape)
     train, held, what = mae_images(s, dev)
@@ -103,34 +115,80 @@ def mae_run(p: Plan, *, shape: str | MAEShape = "digits", ratio: float = MAE_RAT
     net = _private(model) if model is not None else mae_model(s, seed)
     trainer = Trainer(net, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps), warmup=min(30, p.steps // 10))
     n = sum(x.numel() for x in net.parameters() if x.requires_grad)
-    desc = (f"a tiny ViT-MAE ({n / 1e3:.0f} k parameters, {s.grid.count} patches of {s.patch}×{s.patch} pixels) "
-            f"hiding {task.hidden} of {s.grid.count} patches, on {what}")
-    notes = p.notes + [f"Predicting the average training image scores {task.baseline:.4f} on the held-out hidden "
-                       "patches: a reconstruction has to beat that."]
-    return Run("mae", desc, trainer, p.steps, None, "mae", None, notes,
-               extra={"shape": s.name, "ratio": float(ratio), "hidden": task.hidden, "baseline_loss": task.baseline,
-                      "seed": seed})
+    desc = (
+        f"a tiny ViT-MAE ({n / 1e3:.0f} k parameters, {s.grid.count} patches of {s.patch}×{s.patch} pixels) "
+        f"hiding {task.hidden} of {s.grid.count} patches, on {what}"
+    )
+    notes = p.notes + [
+        f"Predicting the average training image scores {task.baseline:.4f} on the held-out hidden "
+        "patches: a reconstruction has to beat that."
+    ]
+    return Run(
+        "mae",
+        desc,
+        trainer,
+        p.steps,
+        None,
+        "mae",
+        None,
+        notes,
+        extra={
+            "shape": s.name,
+            "ratio": float(ratio),
+            "hidden": task.hidden,
+            "baseline_loss": task.baseline,
+            "seed": seed,
+        },
+    )
 
 
-def simclr_run(p: Plan, *, aug: Augment = Augment(), temperature: float = TEMPERATURE, seed: int = 0,
-               model: Any = None, dev: bool = False, probe_per_class: int = PROBE_PER_CLASS) -> Run:
+def simclr_run(
+    p: Plan,
+    *,
+    aug: Augment = Augment(),
+    temperature: float = TEMPERATURE,
+    seed: int = 0,
+    model: Any = None,
+    dev: bool = False,
+    probe_per_class: int = PROBE_PER_CLASS,
+) -> Run:
     """SimCLR: a new tiny CNN encoder (or a copy of `model`) learns from augmented pairs, no labels."""
     d = digits()
     train, test = d.split(dev)
     probe = labelled_subset(d.labels, train, probe_per_class, seed)
-    task = SimCLRTask(d.images[train], d.images[test], d.labels[test], d.images[probe], d.labels[probe], aug=aug,
-                      temperature=temperature, batch=p.batch)
+    task = SimCLRTask(
+        d.images[train],
+        d.images[test],
+        d.labels[test],
+        d.images[probe],
+        d.labels[probe],
+        aug=aug,
+        temperature=temperature,
+        batch=p.batch,
+    )
     net = _private(model) if model is not None else digit_encoder(seed)
     trainer = Trainer(net, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps), warmup=min(20, p.steps // 10))
     n = sum(x.numel() for x in net.parameters() if x.requires_grad)
-    desc = (f"SimCLR of a small CNN ({n / 1e3:.0f} k parameters) on {len(train)} unlabelled training digits, "
-            f"τ = {temperature:g}, views: {aug.describe()}")
-    notes = p.notes + [f"Held-out accuracy: a linear probe on the encoder's features fitted on {probe_per_class} "
-                       f"labelled training digits per class, measured on the {len(test)} "
-                       f"{'development' if dev else 'held-out'} digits."]
-    return Run("simclr", desc, trainer, p.steps, None, "simclr", None, notes,
-               extra={"aug": aug, "temperature": float(temperature), "probe_per_class": probe_per_class,
-                      "seed": seed})
+    desc = (
+        f"SimCLR of a small CNN ({n / 1e3:.0f} k parameters) on {len(train)} unlabelled training digits, "
+        f"τ = {temperature:g}, views: {aug.describe()}"
+    )
+    notes = p.notes + [
+        f"Held-out accuracy: a linear probe on the encoder's features fitted on {probe_per_class} "
+        f"labelled training digits per class, measured on the {len(test)} "
+        f"{'development' if dev else 'held-out'} digits."
+    ]
+    return Run(
+        "simclr",
+        desc,
+        trainer,
+        p.steps,
+        None,
+        "simclr",
+        None,
+        notes,
+        extra={"aug": aug, "temperature": float(temperature), "probe_per_class": probe_per_class, "seed": seed},
+    )
 
 
 def random_encoder(run: Run) -> Any:

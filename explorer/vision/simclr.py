@@ -35,20 +35,28 @@ class DigitEncoder(torch.nn.Module):
         super().__init__()
         self.size = size
         self.backbone = torch.nn.Sequential(
-            torch.nn.Conv2d(1, width, 3, padding=1), torch.nn.ReLU(),
-            torch.nn.Conv2d(width, 2 * width, 3, padding=1), torch.nn.ReLU(),
-            torch.nn.MaxPool2d(2), torch.nn.Flatten(),
-            torch.nn.Linear(2 * width * (size // 2) ** 2, features), torch.nn.ReLU())
-        self.head = torch.nn.Sequential(torch.nn.Linear(features, features), torch.nn.ReLU(),
-                                        torch.nn.Linear(features, projection))
+            torch.nn.Conv2d(1, width, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(width, 2 * width, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(),
+            torch.nn.Linear(2 * width * (size // 2) ** 2, features),
+            torch.nn.ReLU(),
+        )
+        self.head = torch.nn.Sequential(
+            torch.nn.Linear(features, features), torch.nn.ReLU(), torch.nn.Linear(features, projection)
+        )
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         x = torch.as_tensor(images, dtype=torch.float32)
         if x.ndim == 3:
             x = x[:, None]
         if tuple(x.shape[-2:]) != (self.size, self.size):
-            raise ExplorerError(f"This encoder takes {self.size}×{self.size} images; got "
-                                f"{x.shape[-2]}×{x.shape[-1]}.", "Resize the image first.")
+            raise ExplorerError(
+                f"This encoder takes {self.size}×{self.size} images; got {x.shape[-2]}×{x.shape[-1]}.",
+                "Resize the image first.",
+            )
         return self.backbone(x)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -71,8 +79,9 @@ def digit_encoder(seed: int = 0, width: int = 32) -> DigitEncoder:
         return DigitEncoder(width)
 
 
-def info_nce_loss(a: torch.Tensor, b: torch.Tensor, temperature: float = TEMPERATURE, *,
-                  symmetric: bool = False) -> torch.Tensor:
+def info_nce_loss(
+    a: torch.Tensor, b: torch.Tensor, temperature: float = TEMPERATURE, *, symmetric: bool = False
+) -> torch.Tensor:
     """In-batch InfoNCE of embeddings a [n, d] and b [n, d] (row i of a and of b are a positive pair),
     the same value as `explorer.contrastive.info_nce(a, b, temperature, symmetric=...).loss`."""
     if a.shape != b.shape or a.ndim != 2 or len(a) < 2:
@@ -108,8 +117,16 @@ class ViewBatch:
     result: InfoNCE
 
 
-def view_batch(model: Any, images: np.ndarray, labels: np.ndarray, aug: Augment = Augment(), *, seed: int = 0,
-               temperature: float = TEMPERATURE, symmetric: bool = True) -> ViewBatch:
+def view_batch(
+    model: Any,
+    images: np.ndarray,
+    labels: np.ndarray,
+    aug: Augment = Augment(),
+    *,
+    seed: int = 0,
+    temperature: float = TEMPERATURE,
+    symmetric: bool = True,
+) -> ViewBatch:
     """Two views of each image, their embeddings, and the batch's InfoNCE through
     `explorer.contrastive.info_nce` (the text page's function)."""
     from explorer.vision.views import view_pairs
@@ -126,9 +143,19 @@ class SimCLRTask:
     fixed views and the held-out accuracy of a linear probe fitted on `probe_per_class` labelled
     training digits per class (the labels are used by the probe only, never by the training)."""
 
-    def __init__(self, train: np.ndarray, held_out: np.ndarray, held_out_labels: np.ndarray, probe_images: np.ndarray,
-                 probe_labels: np.ndarray, *, aug: Augment = Augment(), temperature: float = TEMPERATURE,
-                 batch: int = 256, symmetric: bool = True):
+    def __init__(
+        self,
+        train: np.ndarray,
+        held_out: np.ndarray,
+        held_out_labels: np.ndarray,
+        probe_images: np.ndarray,
+        probe_labels: np.ndarray,
+        *,
+        aug: Augment = Augment(),
+        temperature: float = TEMPERATURE,
+        batch: int = 256,
+        symmetric: bool = True,
+    ):
         self.train_images = torch.tensor(np.asarray(train, dtype=np.float32))
         self.aug, self.temperature, self.batch_size, self.symmetric = aug, float(temperature), int(batch), symmetric
         if not self.temperature > 0:
@@ -137,8 +164,11 @@ class SimCLRTask:
         self.probe_images, self.probe_labels = np.asarray(probe_images, dtype=np.float32), np.asarray(probe_labels)
         gen = torch.Generator().manual_seed(1234)  # the same held-out views at every evaluation
         x = torch.tensor(self.held_out)
-        self.eval_views = [(augment(x[i: i + batch], aug, gen), augment(x[i: i + batch], aug, gen))
-                           for i in range(0, len(x), batch) if len(x[i: i + batch]) >= 2]
+        self.eval_views = [
+            (augment(x[i : i + batch], aug, gen), augment(x[i : i + batch], aug, gen))
+            for i in range(0, len(x), batch)
+            if len(x[i : i + batch]) >= 2
+        ]
         self.step_metrics: dict = {}
 
     def batch(self, gen: torch.Generator) -> dict:
@@ -168,7 +198,10 @@ class SimCLRTask:
                     interrupt()
                 total += float(info_nce_loss(model(a), model(b), self.temperature, symmetric=self.symmetric)) * len(a)
                 n += len(a)
-        acc = linear_probe(encoder_features(model, self.probe_images), self.probe_labels,
-                           encoder_features(model, self.held_out), self.held_out_labels)
+        acc = linear_probe(
+            encoder_features(model, self.probe_images),
+            self.probe_labels,
+            encoder_features(model, self.held_out),
+            self.held_out_labels,
+        )
         return {"eval_loss": total / max(1, n), "accuracy": acc}
-

@@ -47,26 +47,38 @@ def _open(data: bytes):
     if not data:
         raise ExplorerError("The file is empty.", "Upload a PNG or JPEG image.")
     if len(data) > MAX_IMAGE_BYTES:
-        raise ExplorerError(f"The image file is {size_text(len(data))}; the limit here is "
-                            f"{size_text(MAX_IMAGE_BYTES)} (MAX_IMAGE_BYTES).", "Upload a smaller image.")
+        raise ExplorerError(
+            f"The image file is {size_text(len(data))}; the limit here is "
+            f"{size_text(MAX_IMAGE_BYTES)} (MAX_IMAGE_BYTES).",
+            "Upload a smaller image.",
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: the pixel limit below decides
             img = Image.open(io.BytesIO(data))
     except DecompressionBombError as exc:
-        raise ExplorerError(f"The image has more than {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, the limit here "
-                            "(MAX_IMAGE_PIXELS).", "Upload a smaller picture (a phone photo or a screenshot is fine).") from exc
+        raise ExplorerError(
+            f"The image has more than {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, the limit here (MAX_IMAGE_PIXELS).",
+            "Upload a smaller picture (a phone photo or a screenshot is fine).",
+        ) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ExplorerError("This file is not an image that can be read (or it is damaged).",
-                            "Upload a PNG, JPEG, GIF, BMP or WebP picture.") from exc
+        raise ExplorerError(
+            "This file is not an image that can be read (or it is damaged).",
+            "Upload a PNG, JPEG, GIF, BMP or WebP picture.",
+        ) from exc
     w, h = img.size
     if w * h > MAX_IMAGE_PIXELS:
-        raise ExplorerError(f"The image is {w:,} × {h:,} pixels ({w * h / 1e6:.0f} megapixels); the limit here is "
-                            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (MAX_IMAGE_PIXELS).",
-                            "Upload a smaller picture (a phone photo or a screenshot is fine).")
+        raise ExplorerError(
+            f"The image is {w:,} × {h:,} pixels ({w * h / 1e6:.0f} megapixels); the limit here is "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (MAX_IMAGE_PIXELS).",
+            "Upload a smaller picture (a phone photo or a screenshot is fine).",
+        )
     if min(w, h) < MIN_IMAGE_SIDE:
-        raise ExplorerError(f"The image is only {w} × {h} pixels; it needs at least {MIN_IMAGE_SIDE} pixels on "
-                            "each side (the digits are 8 × 8).", "Upload a larger picture.")
+        raise ExplorerError(
+            f"The image is only {w} × {h} pixels; it needs at least {MIN_IMAGE_SIDE} pixels on "
+            "each side (the digits are 8 × 8).",
+            "Upload a larger picture.",
+        )
     return img
 
 
@@ -82,8 +94,9 @@ def _greyscale(img, notes: list[str]) -> np.ndarray:
         img.load()
         img = ImageOps.exif_transpose(img)
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ExplorerError("The image file is damaged or cut short and cannot be read.",
-                            "Save it again and upload it.") from exc
+        raise ExplorerError(
+            "The image file is damaged or cut short and cannot be read.", "Save it again and upload it."
+        ) from exc
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(img, dtype=np.float64)
         lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
@@ -108,11 +121,11 @@ def _square(a: np.ndarray, fit: str, notes: list[str]) -> np.ndarray:
     if fit == "crop":
         top, left = (h - side) // 2, (w - side) // 2
         notes.append(f"Cut to its centre square ({side} × {side}).")
-        return a[top: top + side, left: left + side]
+        return a[top : top + side, left : left + side]
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
     out = np.full((side, side), float(np.median(border)), dtype=np.float32)
     top, left = (side - h) // 2, (side - w) // 2
-    out[top: top + h, left: left + w] = a
+    out[top : top + h, left : left + w] = a
     notes.append(f"Padded to a square ({side} × {side}) with its border colour.")
     return out
 
@@ -124,8 +137,10 @@ def _digit_like(a: np.ndarray, notes: list[str]) -> np.ndarray:
         notes.append("Inverted (dark ink on light paper) to light ink on a dark background, as the digits are.")
     lo, hi = float(a.min()), float(a.max())
     if hi - lo < 0.05:
-        raise ExplorerError("The image is blank (one flat colour): there is no digit to see.",
-                            "Upload a picture of a digit, dark on light or light on dark.")
+        raise ExplorerError(
+            "The image is blank (one flat colour): there is no digit to see.",
+            "Upload a picture of a digit, dark on light or light on dark.",
+        )
     return ((a - lo) / (hi - lo)).astype(np.float32)
 
 

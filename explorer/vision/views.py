@@ -86,8 +86,9 @@ def augment(images: torch.Tensor, aug: Augment, gen: torch.Generator) -> torch.T
         cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
         theta = torch.stack([torch.stack([cos, -sin, cx], 1), torch.stack([sin, cos, cy], 1)], 1)
         grid = torch.nn.functional.affine_grid(theta, [n, 1, h, w], align_corners=False)
-        x = torch.nn.functional.grid_sample(x[:, None], grid, mode="bilinear", padding_mode="zeros",
-                                            align_corners=False)[:, 0]
+        x = torch.nn.functional.grid_sample(
+            x[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        )[:, 0]
     if aug.noise:
         x = x + aug.noise_std * noise
     return x.clamp(0.0, 1.0)

@@ -6,17 +6,37 @@ entries begin, continue or end a word for each tokenizer family and the candidat
 The masked-LM page's whole-word masking and the masked-vs-causal comparison both use it, so it sits
 above `explorer.mlm` and beside `explorer.clm`, below `explorer.comparisons`."""
 
-from explorer.words.pieces import (AUTO, BEAM, MAX_PIECES, PieceClasses, WordCandidate, WordPredictions,
-                                   piece_classes, starts_with_space, word_text)
+from explorer.words.pieces import (
+    AUTO,
+    BEAM,
+    MAX_PIECES,
+    PieceClasses,
+    WordCandidate,
+    WordPredictions,
+    piece_classes,
+    starts_with_space,
+    word_text,
+)
 from explorer.words.masked import WordBlank, fill_words, masked_word_candidates, masked_word_scores
 from explorer.words.causal import causal_word_candidates, causal_word_scores
 
 __all__ = [
     # pieces
-    "AUTO", "BEAM", "MAX_PIECES", "PieceClasses", "WordCandidate", "WordPredictions", "piece_classes",
-    "starts_with_space", "word_text",
+    "AUTO",
+    "BEAM",
+    "MAX_PIECES",
+    "PieceClasses",
+    "WordCandidate",
+    "WordPredictions",
+    "piece_classes",
+    "starts_with_space",
+    "word_text",
     # masked
-    "WordBlank", "fill_words", "masked_word_candidates", "masked_word_scores",
+    "WordBlank",
+    "fill_words",
+    "masked_word_candidates",
+    "masked_word_scores",
     # causal
-    "causal_word_candidates", "causal_word_scores",
+    "causal_word_candidates",
+    "causal_word_scores",
 ]

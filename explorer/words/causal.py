@@ -34,9 +34,16 @@ _CAUSAL = ForwardCache(128)
 _SCORES = ForwardCache(64)
 
 
-def causal_word_candidates(lm: LoadedModel, prefix: Sequence[int], answer: Sequence[int] | None = None, *,
-                           space: bool | None | str = AUTO, k: int = 10, beam: int = BEAM,
-                           max_pieces: int = MAX_PIECES) -> WordPredictions:
+def causal_word_candidates(
+    lm: LoadedModel,
+    prefix: Sequence[int],
+    answer: Sequence[int] | None = None,
+    *,
+    space: bool | None | str = AUTO,
+    k: int = 10,
+    beam: int = BEAM,
+    max_pieces: int = MAX_PIECES,
+) -> WordPredictions:
     """The words a causal LM writes after `prefix`, each with the chain rule's probability times the
     probability that the word ends there. `answer`: the text's own word (its pieces), scored exactly.
     `space` as for `masked_word_candidates`."""
@@ -77,8 +84,12 @@ class _Continuations:
         cache = copy.deepcopy(self.cache)
         cache.batch_repeat_interleave(len(rows))
         with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([list(r) for r in rows]), past_key_values=cache, use_cache=True,
-                             logits_to_keep=keep)
+            out = self.model(
+                input_ids=torch.tensor([list(r) for r in rows]),
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=keep,
+            )
         return torch.log_softmax(out.logits.float(), dim=-1)
 
 
@@ -93,8 +104,9 @@ class _FullPasses:
         return _last_log_probs(self.model, [list(self.prefix) + list(r) for r in rows], keep=keep)
 
 
-def _causal(lm: LoadedModel, prefix: tuple, answer: tuple | None, space: bool | None, k: int, beam: int,
-            max_pieces: int) -> WordPredictions:
+def _causal(
+    lm: LoadedModel, prefix: tuple, answer: tuple | None, space: bool | None, k: int, beam: int, max_pieces: int
+) -> WordPredictions:
     model, tok = lm.model, lm.tokenizer
     size = int(model.get_output_embeddings().weight.shape[0])
     classes = piece_classes(tok, size)

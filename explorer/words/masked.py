@@ -43,8 +43,17 @@ _MASKED = ForwardCache(128)
 _SCORES = ForwardCache(64)
 
 
-def masked_word_candidates(lm: LoadedModel, ids: Sequence[int], start: int, end: int, *, space: bool | None | str = AUTO,
-                           k: int = 10, beam: int = BEAM, max_pieces: int = MAX_PIECES) -> WordPredictions:
+def masked_word_candidates(
+    lm: LoadedModel,
+    ids: Sequence[int],
+    start: int,
+    end: int,
+    *,
+    space: bool | None | str = AUTO,
+    k: int = 10,
+    beam: int = BEAM,
+    max_pieces: int = MAX_PIECES,
+) -> WordPredictions:
     """The words a masked LM puts at positions `start:end` of `ids` (the word's pieces, or one typed
     mask: then there is no answer). `space`: whether the word follows a space (True), is glued to what
     precedes it (False) or may be either (None); by default read from the word's first piece (for a typed
@@ -59,8 +68,9 @@ def masked_word_candidates(lm: LoadedModel, ids: Sequence[int], start: int, end:
     room = model_max_tokens(lm.tokenizer, lm.model) - (len(ids) - (end - start)) - 1  # one slot after the word
     max_pieces = min(max_pieces, room)
     if max_pieces < 1 or (answer and len(answer) > room):
-        raise ExplorerError("The text is too long for this model to try the hidden word's pieces in place.",
-                            "Shorten the text.")
+        raise ExplorerError(
+            "The text is too long for this model to try the hidden word's pieces in place.", "Shorten the text."
+        )
     space = space_class(lm.tokenizer, ids[:start], answer, space)
     key = (ids, start, end, space, k, beam, max_pieces)
     compute = lambda: _masked(lm, ids, start, end, answer, space, k, beam, max_pieces, mask_id)  # noqa: E731
@@ -80,8 +90,18 @@ def _padded_log_probs(model: Any, rows: list[list[int]], cols: list[int], pad: i
     return log_probs_at(model, batch, torch.arange(len(rows)), torch.tensor(cols), attention_mask=attention)
 
 
-def _masked(lm: LoadedModel, ids: tuple, start: int, end: int, answer: tuple | None, space: bool | None, k: int,
-            beam: int, max_pieces: int, mask_id: int) -> WordPredictions:
+def _masked(
+    lm: LoadedModel,
+    ids: tuple,
+    start: int,
+    end: int,
+    answer: tuple | None,
+    space: bool | None,
+    k: int,
+    beam: int,
+    max_pieces: int,
+    mask_id: int,
+) -> WordPredictions:
     """PLL-word-l2r over 1..max_pieces masks, times p(the word ends there), in four padded passes.
 
     Row shapes: `before + filled + [mask] * m + after`. The row that reads a 2-piece word's second piece
@@ -96,8 +116,12 @@ def _masked(lm: LoadedModel, ids: tuple, start: int, end: int, answer: tuple | N
 
     def run(wanted: list[tuple[tuple, int]]) -> dict[tuple, torch.Tensor]:
         wanted = list(dict.fromkeys(wanted))
-        out = _padded_log_probs(model, [before + list(f) + [mask_id] * m + after for f, m in wanted],
-                                [start + len(f) for f, _ in wanted], pad)
+        out = _padded_log_probs(
+            model,
+            [before + list(f) + [mask_id] * m + after for f, m in wanted],
+            [start + len(f) for f, _ in wanted],
+            pad,
+        )
         return dict(zip(wanted, out))
 
     # pass 1: the first piece under 1, 2, 3 masks; the text's own word, piece by piece, and its ending
@@ -107,11 +131,13 @@ def _masked(lm: LoadedModel, ids: tuple, start: int, end: int, answer: tuple | N
     got = run(wanted)
     answer_lp = None
     if answer:
-        answer_lp = (sum(float(got[(answer[:j], len(answer) - j)][t]) for j, t in enumerate(answer))
-                     + ends(got[(answer, 1)], classes))
+        answer_lp = sum(float(got[(answer[:j], len(answer) - j)][t]) for j, t in enumerate(answer)) + ends(
+            got[(answer, 1)], classes
+        )
     widths = {1: beam + 1, 2: beam, 3: max(2, beam // 2)}  # how many words of 1, 2, 3 pieces are followed
-    heads = {n: [((i,), lp) for lp, i in top(got[((), n)], first, widths.get(n, 2))]
-             for n in range(2, max_pieces + 1)}  # first pieces of longer words
+    heads = {
+        n: [((i,), lp) for lp, i in top(got[((), n)], first, widths.get(n, 2))] for n in range(2, max_pieces + 1)
+    }  # first pieces of longer words
     complete = {1: [((i,), lp) for lp, i in top(got[((), 1)], first, widths[1])]}  # words whose end is next
     found: list[tuple[float, tuple[int, ...]]] = []
     for j in range(1, max_pieces + 1):  # passes 2-4: each row reads one piece after `j` filled ones
@@ -126,7 +152,7 @@ def _masked(lm: LoadedModel, ids: tuple, start: int, end: int, answer: tuple | N
         grown = {}
         for n, hs in heads.items():
             cand = [(lp + v, f + (i,)) for f, lp in hs for v, i in top(got[(f, n - j)], classes.cont, beam)]
-            grown[n] = [(f, lp) for lp, f in sorted(cand, reverse=True)[:widths.get(n, 2)]]
+            grown[n] = [(f, lp) for lp, f in sorted(cand, reverse=True)[: widths.get(n, 2)]]
         complete[j + 1] = grown.pop(j + 1, [])
         heads = grown
     return collect(tok, found, answer, answer_lp, k)
@@ -192,11 +218,14 @@ def fill_words(lm: LoadedModel, enc: Any, positions: Sequence[int], *, k: int = 
     if bad:
         raise ExplorerError(f"Position {bad[0]} is not a token of the text that can be hidden.")
     chosen = set(expand_to_words(enc, [int(p) for p in positions]))
-    groups = sorted([g for g in word_groups(enc).values() if chosen & set(g)]
-                    + [[p] for p in typed_masks(enc, lm.tokenizer)])
+    groups = sorted(
+        [g for g in word_groups(enc).values() if chosen & set(g)] + [[p] for p in typed_masks(enc, lm.tokenizer)]
+    )
     if not groups:
-        raise ExplorerError("Nothing is masked yet, so there is nothing to predict.",
-                            f"Click one or more words to mask them, or type {token} in the text.")
+        raise ExplorerError(
+            "Nothing is masked yet, so there is nothing to predict.",
+            f"Click one or more words to mask them, or type {token} in the text.",
+        )
     hidden = [mask_id if p in chosen else int(i) for p, i in enumerate(enc.ids)]
     out = []
     for g in groups:

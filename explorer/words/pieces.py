@@ -137,8 +137,13 @@ def word_text(tokenizer: Any, ids: Sequence[int]) -> str:
     return tokenizer.decode(list(ids), clean_up_tokenization_spaces=False).strip()
 
 
-def collect(tokenizer: Any, found: list[tuple[float, tuple[int, ...]]], answer: tuple[int, ...] | None,
-             answer_lp: float | None, k: int) -> WordPredictions:
+def collect(
+    tokenizer: Any,
+    found: list[tuple[float, tuple[int, ...]]],
+    answer: tuple[int, ...] | None,
+    answer_lp: float | None,
+    k: int,
+) -> WordPredictions:
     """Candidates (log-prob, ids) → one entry per word (its best tokenization), best first."""
     from explorer.tokens import display_piece
 
@@ -158,7 +163,7 @@ def collect(tokenizer: Any, found: list[tuple[float, tuple[int, ...]]], answer: 
         mine = WordCandidate(text, other.log_prob, other.ids, other.pieces)  # found by a better tokenization
     rest = [c for c in ranked if c.word.lower() != text.lower()]
     rank = 1 + sum(c.log_prob > mine.log_prob for c in rest)
-    shown = sorted(rest[:max(k - 1, 0)] + [mine], key=lambda c: -c.log_prob) if rank <= k else rest[:k]
+    shown = sorted(rest[: max(k - 1, 0)] + [mine], key=lambda c: -c.log_prob) if rank <= k else rest[:k]
     # below every word found, its rank is unknown (only a lower bound): None, "not among the words found"
     return WordPredictions(shown, mine, rank if rank <= len(rest) else None)
 

@@ -18,11 +18,16 @@ def number(x) -> bool:
 
 def test_core_calls_time_each_call_against_plain_transformers(tmp_path):
     out = tmp_path / "core.json"
-    result = core_calls.main(["--repeat", "1", "--mlm", "tiny", "--only", "fill-mask,teacher,embeddings,one click",
-                              "--json", str(out)])
+    result = core_calls.main(
+        ["--repeat", "1", "--mlm", "tiny", "--only", "fill-mask,teacher,embeddings,one click", "--json", str(out)]
+    )
     names = [row["name"] for row in result["rows"]]
-    assert names == ["fill-mask (masked LM page)", "teacher-forcing strip (causal LM page)",
-                     "compare page, one click (all of the below)", "embeddings, 6 sentences (contrastive page)"]
+    assert names == [
+        "fill-mask (masked LM page)",
+        "teacher-forcing strip (causal LM page)",
+        "compare page, one click (all of the below)",
+        "embeddings, 6 sentences (contrastive page)",
+    ]
     for row in result["rows"]:
         assert number(row["explorer_ms"]) and number(row["plain_ms"]) and row["plain_ms"] > 0
         assert row["ratio"] == pytest.approx(row["explorer_ms"] / row["plain_ms"])
@@ -71,16 +76,33 @@ def test_load_level_reports_throughput_latency_and_memory():
 
 def test_report_has_the_machine_and_every_section(tmp_path):
     results = {
-        "core": {"mlm": "tiny", "mlm_name": "m", "clm": "c", "encoder": "e", "mlm_tokens": 22, "clm_tokens": 20,
-                 "command": "python -m bench.core_calls",
-                 "rows": [{"name": "fill-mask", "explorer_ms": 10.0, "plain_ms": 9.5, "ratio": 10 / 9.5,
-                           "ratio_best": 1.0, "goal": 1.05, "repeat": 3}]},
+        "core": {
+            "mlm": "tiny",
+            "mlm_name": "m",
+            "clm": "c",
+            "encoder": "e",
+            "mlm_tokens": 22,
+            "clm_tokens": 20,
+            "command": "python -m bench.core_calls",
+            "rows": [
+                {
+                    "name": "fill-mask",
+                    "explorer_ms": 10.0,
+                    "plain_ms": 9.5,
+                    "ratio": 10 / 9.5,
+                    "ratio_best": 1.0,
+                    "goal": 1.05,
+                    "repeat": 3,
+                }
+            ],
+        },
         "training": {"error": "bench/training_speed.py is not there yet: no live-training figure"},
         "load": {"levels": [], "error": "exit code 1", "command": "python -m bench.load"},
     }
     path = tmp_path / "REPORT.md"
-    text = run_all.write_report(results, path, quick=True, started="2026-01-01 00:00", load_before=(9.0, 8.0, 7.0),
-                                load_after=(1.0, 1.0, 1.0))
+    text = run_all.write_report(
+        results, path, quick=True, started="2026-01-01 00:00", load_before=(9.0, 8.0, 7.0), load_after=(1.0, 1.0, 1.0)
+    )
     assert path.read_text() == text
     assert "**Machine:**" in text and "cores" in text and "busy" in text
     assert "| fill-mask | 10.0 | 9.5 | 1.05 |" in text
@@ -100,21 +122,49 @@ def test_cloze_grammar_and_memory_sections(tmp_path):
     assert grammar.main(["--limit", "16", "--json", str(out2)]) == 0
     g = json.loads(out2.read_text())
     assert g["n"] == 16 and all(0 <= m["accuracy"] <= 1 for m in g["models"].values())
-    text = run_all.write_report({"cloze": res, "grammar": g, "memory": {"rows": {"a": {"rss_mb": 1.0, "pss_mb": 1.0}},
-                                                                       "delta_vs_old_default_mb": -5.0}},
-                                tmp_path / "R.md", quick=True, started="2026-01-01 00:00", load_before=(1, 1, 1),
-                                load_after=(1, 1, 1))
+    text = run_all.write_report(
+        {
+            "cloze": res,
+            "grammar": g,
+            "memory": {"rows": {"a": {"rss_mb": 1.0, "pss_mb": 1.0}}, "delta_vs_old_default_mb": -5.0},
+        },
+        tmp_path / "R.md",
+        quick=True,
+        started="2026-01-01 00:00",
+        load_before=(1, 1, 1),
+        load_after=(1, 1, 1),
+    )
     assert "the old default, baseline" in text and "held out" in text and "| **all** |" in text
     assert "-5 MB" in text
 
 
 def test_the_report_has_the_soak_section(tmp_path):
-    soak = {"n": 20, "minutes": 20, "actions": 5152, "latency": {"p50": 3.4}, "tabs_opened": 108,
-            "training_runs": 145, "uploads": 72, "errors": 0, "rss_base_mb": 1325.0, "rss_end_mb": 1361.0,
-            "growth": 0.027, "rss_peak_mb": 1447.0, "sessions_at_end": 20, "sessions_after_close": 0, "warmup_min": 3,
-            "command": "python -m bench.soak --minutes 20 --n 20"}
-    text = run_all.write_report({"soak": soak}, tmp_path / "R.md", quick=False, started="2026-01-01 00:00",
-                                load_before=(1, 1, 1), load_after=(1, 1, 1))
+    soak = {
+        "n": 20,
+        "minutes": 20,
+        "actions": 5152,
+        "latency": {"p50": 3.4},
+        "tabs_opened": 108,
+        "training_runs": 145,
+        "uploads": 72,
+        "errors": 0,
+        "rss_base_mb": 1325.0,
+        "rss_end_mb": 1361.0,
+        "growth": 0.027,
+        "rss_peak_mb": 1447.0,
+        "sessions_at_end": 20,
+        "sessions_after_close": 0,
+        "warmup_min": 3,
+        "command": "python -m bench.soak --minutes 20 --n 20",
+    }
+    text = run_all.write_report(
+        {"soak": soak},
+        tmp_path / "R.md",
+        quick=False,
+        started="2026-01-01 00:00",
+        load_before=(1, 1, 1),
+        load_after=(1, 1, 1),
+    )
     assert "## 10. Soak" in text and "5,152 actions" in text and "(+2.7%)" in text and "0 after they closed" in text
     assert "`python -m bench.soak --minutes 20 --n 20`" in text
     assert run_all.MODULES["soak"] == "bench.soak" and "soak" in run_all.BUDGETS
@@ -125,22 +175,43 @@ def test_the_report_has_the_workshop_sections(tmp_path):
 
     def run(workers, n, tps, kill=None, samples=()):
         mem = {"total_pss_mb": 1180.0 + 190 * (workers - 1)}
-        r = {"workers": workers, "sessions": n, "throughput_per_s": tps, "latency": {"p50": 0.2, "p95": 0.9},
-             "errors": 0, "sessions_per_worker": {9001: n // workers} if workers == 1 else {9001: n // 2, 9002: n // 2},
-             "server_cpu_cores": 1.8, "cpu_ms_per_action": 85.0, "memory_warm": mem,
-             "memory_end": {"total_pss_mb": 1600.0}, "duration_s": 1200.0, "actions": 9000,
-             "pss_samples": list(samples)}
+        r = {
+            "workers": workers,
+            "sessions": n,
+            "throughput_per_s": tps,
+            "latency": {"p50": 0.2, "p95": 0.9},
+            "errors": 0,
+            "sessions_per_worker": {9001: n // workers} if workers == 1 else {9001: n // 2, 9002: n // 2},
+            "server_cpu_cores": 1.8,
+            "cpu_ms_per_action": 85.0,
+            "memory_warm": mem,
+            "memory_end": {"total_pss_mb": 1600.0},
+            "duration_s": 1200.0,
+            "actions": 9000,
+            "pss_samples": list(samples),
+        }
         if kill:
             r["kill"] = kill
         return r
 
-    kill = {"at_s": 15.0, "sessions_on_killed": 15, "errors_elsewhere": 0, "reconnects": 15, "failed_reconnects": 0,
-            "reconnect_s": {"p50": 1.5, "max": 2.0}}
-    results = {"workshop": {"runs": [run(1, 30, 11.0), run(2, 30, 22.0), run(2, 30, 16.0, kill)],
-                            "command": "python -m bench.workshop"},
-               "workshop_soak": {"runs": [run(2, 20, 12.0, samples=[(0, 1300.0), (180, 1500.0), (1200, 1530.0)])]}}
-    text = run_all.write_report(results, tmp_path / "R.md", quick=False, started="2026-01-01 00:00",
-                                load_before=(1, 1, 1), load_after=(1, 1, 1))
+    kill = {
+        "at_s": 15.0,
+        "sessions_on_killed": 15,
+        "errors_elsewhere": 0,
+        "reconnects": 15,
+        "failed_reconnects": 0,
+        "reconnect_s": {"p50": 1.5, "max": 2.0},
+    }
+    results = {
+        "workshop": {
+            "runs": [run(1, 30, 11.0), run(2, 30, 22.0), run(2, 30, 16.0, kill)],
+            "command": "python -m bench.workshop",
+        },
+        "workshop_soak": {"runs": [run(2, 20, 12.0, samples=[(0, 1300.0), (180, 1500.0), (1200, 1530.0)])]},
+    }
+    text = run_all.write_report(
+        results, tmp_path / "R.md", quick=False, started="2026-01-01 00:00", load_before=(1, 1, 1), load_after=(1, 1, 1)
+    )
     assert "## 11. Workshop scale" in text and "## 12. Soak through nginx" in text
     assert "| 2 (a worker killed) | 30 |" in text and "2 workers give 2.00x the actions/s of 1" in text
     assert "PSS per extra worker 190 MB" in text and "at most 2.0 s (goal <= 10 s)" in text
@@ -149,33 +220,79 @@ def test_the_report_has_the_workshop_sections(tmp_path):
 
 
 def test_the_report_has_the_alignment_section(tmp_path):
-    acc = {"plan": {"steps": 150, "lr": 5e-5, "batch": 4, "layers": 4, "beta": 0.1}, "train_pairs": 48,
-           "held_out_pairs": 12, "setup_seconds": 27.0, "start_accuracy": 0.5, "final_accuracy": 0.92,
-           "seconds": 180.0, "seconds_to_0.8": 55.0, "curve": [(0.0, 0, 0.5, 0.5), (55.0, 20, 0.83, 0.9)]}
+    acc = {
+        "plan": {"steps": 150, "lr": 5e-5, "batch": 4, "layers": 4, "beta": 0.1},
+        "train_pairs": 48,
+        "held_out_pairs": 12,
+        "setup_seconds": 27.0,
+        "start_accuracy": 0.5,
+        "final_accuracy": 0.92,
+        "seconds": 180.0,
+        "seconds_to_0.8": 55.0,
+        "curve": [(0.0, 0, 0.5, 0.5), (55.0, 20, 0.83, 0.9)],
+    }
     slow = {**acc, "seconds_to_0.8": None}
-    results = {"alignment": {"accuracy": acc, "speed": {"steps": 30, "rounds": 3, "ratio_wall": 0.97,
-                                                        "ratio_cpu": 0.95, "all_wall": [0.97]},
-                             "command": "python -m bench.alignment"}}
-    text = run_all.write_report(results, tmp_path / "R.md", quick=False, started="2026-01-01 00:00",
-                                load_before=(1, 1, 1), load_after=(1, 1, 1))
+    results = {
+        "alignment": {
+            "accuracy": acc,
+            "speed": {"steps": 30, "rounds": 3, "ratio_wall": 0.97, "ratio_cpu": 0.95, "all_wall": [0.97]},
+            "command": "python -m bench.alignment",
+        }
+    }
+    text = run_all.write_report(
+        results, tmp_path / "R.md", quick=False, started="2026-01-01 00:00", load_before=(1, 1, 1), load_after=(1, 1, 1)
+    )
     assert "## 13. Alignment" in text and "| 55 | 20 | 0.83 | 0.90 |" in text
     assert "0.8 reached after 55 s (ok)" in text and "page / plain **0.97**" in text and "(ok)." in text
     assert "48 pairs trained on, 12 held out" in text and "`python -m bench.alignment`" in text
-    text = run_all.write_report({"alignment": {"accuracy": slow}}, tmp_path / "R.md", quick=False,
-                                started="2026-01-01 00:00", load_before=(1, 1, 1), load_after=(1, 1, 1))
+    text = run_all.write_report(
+        {"alignment": {"accuracy": slow}},
+        tmp_path / "R.md",
+        quick=False,
+        started="2026-01-01 00:00",
+        load_before=(1, 1, 1),
+        load_after=(1, 1, 1),
+    )
     assert "never reached 0.8 (under the goal)" in text
     assert run_all.MODULES["alignment"] == "bench.alignment" and "alignment" in run_all.BUDGETS
 
 
 def test_the_report_has_the_vision_section(tmp_path):
-    table = [{"features": f, "labels per class": n, "accuracy": a}
-             for n in (5, 10) for f, a in (("self-supervised encoder", 0.9 + n / 100), ("raw pixels", 0.8))]
-    r = {"mae": {"description": "a tiny ViT-MAE", "start_loss": 0.2, "final_loss": 0.02, "fall": 0.9, "seconds": 60.0,
-                 "steps": 1800, "seconds_to_goal": 0.7, "baseline_loss": 0.04, "seconds_to_baseline": 25.0, "met": True},
-         "simclr": {"description": "SimCLR of a small CNN", "steps": 2000, "seconds": 67.0, "table": table,
-                    "accuracy_at_10": 0.96, "met": True}}
-    text = run_all.write_report({"vision": r}, tmp_path / "R.md", quick=False, started="2026-01-01 00:00",
-                                load_before=(1, 1, 1), load_after=(1, 1, 1))
+    table = [
+        {"features": f, "labels per class": n, "accuracy": a}
+        for n in (5, 10)
+        for f, a in (("self-supervised encoder", 0.9 + n / 100), ("raw pixels", 0.8))
+    ]
+    r = {
+        "mae": {
+            "description": "a tiny ViT-MAE",
+            "start_loss": 0.2,
+            "final_loss": 0.02,
+            "fall": 0.9,
+            "seconds": 60.0,
+            "steps": 1800,
+            "seconds_to_goal": 0.7,
+            "baseline_loss": 0.04,
+            "seconds_to_baseline": 25.0,
+            "met": True,
+        },
+        "simclr": {
+            "description": "SimCLR of a small CNN",
+            "steps": 2000,
+            "seconds": 67.0,
+            "table": table,
+            "accuracy_at_10": 0.96,
+            "met": True,
+        },
+    }
+    text = run_all.write_report(
+        {"vision": r},
+        tmp_path / "R.md",
+        quick=False,
+        started="2026-01-01 00:00",
+        load_before=(1, 1, 1),
+        load_after=(1, 1, 1),
+    )
     assert "## 14. Images" in text and "(90% lower)" in text and "beaten after 25 s (ok)" in text
     assert "| self-supervised encoder | 0.950 | 1.000 |" in text and "| raw pixels | 0.800 | 0.800 |" in text
     assert "At 10 labels per class: 0.960 (ok)." in text and run_all.MODULES["vision"] == "bench.vision"
@@ -186,11 +303,34 @@ def test_hand_written_notes_follow_their_section_and_survive_a_new_report(tmp_pa
     notes.mkdir()
     (notes / "core.md").write_text("Why the fill-mask costs what it costs.\n")
     (notes / "soak.md").write_text("A soak note.\n")  # no soak results in this run: not printed
-    core = {"mlm": "tiny", "mlm_name": "m", "clm": "c", "encoder": "e", "mlm_tokens": 22, "clm_tokens": 20,
-            "rows": [{"name": "fill-mask", "explorer_ms": 10.0, "plain_ms": 9.5, "ratio": 10 / 9.5,
-                      "ratio_best": 1.0, "goal": 1.05, "repeat": 3}]}
-    text = run_all.write_report({"core": core, "training": {"error": "not run"}}, tmp_path / "R.md", quick=True,
-                                started="2026-01-01 00:00", load_before=(1, 1, 1), load_after=(1, 1, 1), notes=notes)
+    core = {
+        "mlm": "tiny",
+        "mlm_name": "m",
+        "clm": "c",
+        "encoder": "e",
+        "mlm_tokens": 22,
+        "clm_tokens": 20,
+        "rows": [
+            {
+                "name": "fill-mask",
+                "explorer_ms": 10.0,
+                "plain_ms": 9.5,
+                "ratio": 10 / 9.5,
+                "ratio_best": 1.0,
+                "goal": 1.05,
+                "repeat": 3,
+            }
+        ],
+    }
+    text = run_all.write_report(
+        {"core": core, "training": {"error": "not run"}},
+        tmp_path / "R.md",
+        quick=True,
+        started="2026-01-01 00:00",
+        load_before=(1, 1, 1),
+        load_after=(1, 1, 1),
+        notes=notes,
+    )
     assert text.index("| fill-mask | 10.0") < text.index("Why the fill-mask costs") < text.index("## 4.")
     assert "A soak note" not in text
     # the report in the repository holds every note kept in bench/notes, each in its own section
@@ -202,12 +342,35 @@ def test_hand_written_notes_follow_their_section_and_survive_a_new_report(tmp_pa
 def test_a_run_of_some_benchmarks_keeps_the_other_sections_of_the_report(tmp_path):
     # no figures kept from earlier runs (bench/out is not in git): the sections come from the report itself
     previous = run_all.REPORT.read_text()
-    core = {"mlm": "tiny", "mlm_name": "m", "clm": "c", "encoder": "e", "mlm_tokens": 22, "clm_tokens": 20,
-            "command": "python -m bench.core_calls --repeat 1",
-            "rows": [{"name": "fill-mask", "explorer_ms": 10.0, "plain_ms": 9.5, "ratio": 10 / 9.5,
-                      "ratio_best": 1.0, "goal": 1.05, "repeat": 3}]}
-    text = run_all.write_report({"core": core}, tmp_path / "R.md", quick=False, started="2026-01-01 00:00",
-                                load_before=(1, 1, 1), load_after=(1, 1, 1), previous=previous)
+    core = {
+        "mlm": "tiny",
+        "mlm_name": "m",
+        "clm": "c",
+        "encoder": "e",
+        "mlm_tokens": 22,
+        "clm_tokens": 20,
+        "command": "python -m bench.core_calls --repeat 1",
+        "rows": [
+            {
+                "name": "fill-mask",
+                "explorer_ms": 10.0,
+                "plain_ms": 9.5,
+                "ratio": 10 / 9.5,
+                "ratio_best": 1.0,
+                "goal": 1.05,
+                "repeat": 3,
+            }
+        ],
+    }
+    text = run_all.write_report(
+        {"core": core},
+        tmp_path / "R.md",
+        quick=False,
+        started="2026-01-01 00:00",
+        load_before=(1, 1, 1),
+        load_after=(1, 1, 1),
+        previous=previous,
+    )
     old, new = run_all._sections_of(previous), run_all._sections_of(text)
     assert "| fill-mask | 10.0 | 9.5 | 1.05 |" in new["## 1. Core calls against plain transformers (goal <= 1.05x)"]
     assert new.keys() == old.keys()
@@ -216,12 +379,20 @@ def test_a_run_of_some_benchmarks_keeps_the_other_sections_of_the_report(tmp_pat
             assert new[heading] == old[heading], heading
     assert "`python -m bench.core_calls --repeat 1`" in new["## Commands"] and "`python -m bench.vision`" in text
     # nothing at all to go on: the report has the machine and no sections
-    assert "## 2." not in run_all.write_report({}, tmp_path / "E.md", quick=False, started="2026-01-01 00:00",
-                                              load_before=(1, 1, 1), load_after=(1, 1, 1))
+    assert "## 2." not in run_all.write_report(
+        {}, tmp_path / "E.md", quick=False, started="2026-01-01 00:00", load_before=(1, 1, 1), load_after=(1, 1, 1)
+    )
     # a kept section that carries no date of its own is marked as kept
     heading = run_all.vision_section({})[0]
-    text = run_all.write_report({}, tmp_path / "V.md", quick=False, started="2026-01-01 00:00", load_before=(1, 1, 1),
-                                load_after=(1, 1, 1), previous=f"# Performance\n\n{heading}\n\nSome figures.\n")
+    text = run_all.write_report(
+        {},
+        tmp_path / "V.md",
+        quick=False,
+        started="2026-01-01 00:00",
+        load_before=(1, 1, 1),
+        load_after=(1, 1, 1),
+        previous=f"# Performance\n\n{heading}\n\nSome figures.\n",
+    )
     assert f"{heading}\n\n*Kept from the earlier report: not measured in this run.*\n\nSome figures." in text
     assert "kept from the earlier report, each with the date" in text
 
@@ -237,10 +408,19 @@ def test_a_kept_section_gets_its_notes_as_they_are_now(tmp_path):
     heading = run_all.SECTIONS["cloze"]({})[0]
     old = f"# Performance\n\n{heading}\n\n*Measured 2026-01-01.*\n\n| a |\n\nFirst line of the note.\n\nAn old paragraph.\n"
     out = tmp_path / "REPORT.md"
-    run_all.write_report({}, out, quick=False, started="x", load_before=(0, 0, 0), load_after=(0, 0, 0),
-                         notes=notes, previous=old)
+    run_all.write_report(
+        {}, out, quick=False, started="x", load_before=(0, 0, 0), load_after=(0, 0, 0), notes=notes, previous=old
+    )
     (notes / "cloze.md").write_text("First line of the note.\n\nA new paragraph.\n")
-    again = run_all.write_report({}, out, quick=False, started="x", load_before=(0, 0, 0), load_after=(0, 0, 0),
-                                 notes=notes, previous=out.read_text())
+    again = run_all.write_report(
+        {},
+        out,
+        quick=False,
+        started="x",
+        load_before=(0, 0, 0),
+        load_after=(0, 0, 0),
+        notes=notes,
+        previous=out.read_text(),
+    )
     assert "| a |" in again and "A new paragraph." in again and "An old paragraph." not in again
     assert again.count("First line of the note.") == 1

@@ -17,8 +17,9 @@ def number(x) -> bool:
 
 def test_ws_load_level_runs_pages_and_trains(tmp_path):
     out = tmp_path / "ws.json"
-    result = ws_load.main(["--levels", "2", "--duration", "6", "--trainers", "1", "--mlm", "tiny", "--grace", "90",
-                           "--json", str(out)])
+    result = ws_load.main(
+        ["--levels", "2", "--duration", "6", "--trainers", "1", "--mlm", "tiny", "--grace", "90", "--json", str(out)]
+    )
     lv = result["levels"][0]
     assert lv["sessions"] == 2 and lv["trainers"] == 1
     assert lv["actions"] >= 1 and lv["latency"]["n"] >= 1

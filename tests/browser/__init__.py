@@ -17,8 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 # a chart in the page: st.plotly_chart's element or a chart drawn in place (explorer.ui.chart)
 CHARTS = '[data-testid="stPlotlyChart"], [data-testid="sslPlotlyChart"]'
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def free_port() -> int:
@@ -30,10 +37,25 @@ def free_port() -> int:
 @contextlib.contextmanager
 def app_server(env: dict | None = None, timeout: float = 90) -> Iterator[str]:
     port = free_port()
-    cmd = [sys.executable, str(ROOT / "serve.py"), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
-    log = open(ROOT / ".pytest_cache" / f"streamlit-{port}.log", "w") if (ROOT / ".pytest_cache").exists() else subprocess.DEVNULL
+    cmd = [
+        sys.executable,
+        str(ROOT / "serve.py"),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    log = (
+        open(ROOT / ".pytest_cache" / f"streamlit-{port}.log", "w")
+        if (ROOT / ".pytest_cache").exists()
+        else subprocess.DEVNULL
+    )
     inherited = {k: v for k, v in os.environ.items() if k != "SSL_EXPLORER_BF16"}  # the app's own choice (conftest)
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**inherited, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -58,8 +80,9 @@ def app_server(env: dict | None = None, timeout: float = 90) -> Iterator[str]:
 
 def wait_idle(page, timeout_ms: int = 120_000) -> None:
     """Wait until the Streamlit script run is finished (and the page has drawn something)."""
-    page.wait_for_selector('[data-testid="stMain"] [data-testid="stElementContainer"]', state="attached",
-                           timeout=timeout_ms)
+    page.wait_for_selector(
+        '[data-testid="stMain"] [data-testid="stElementContainer"]', state="attached", timeout=timeout_ms
+    )
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
     page.wait_for_timeout(300)
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
@@ -105,11 +128,12 @@ def shared_server() -> str:
 
 
 @contextlib.contextmanager
-def opened_page(title: str, *, width: int = 1400, height: int = 1000,
-                fresh: bool = False) -> Iterator[tuple[object, "RequestLog"]]:
+def opened_page(
+    title: str, *, width: int = 1400, height: int = 1000, fresh: bool = False
+) -> Iterator[tuple[object, "RequestLog"]]:
     """Chromium with one page of the app opened from the menu: (page, request log). The app is the
     shared server, or with `fresh` one of its own (for a test that leaves work running on it)."""
-    with (app_server() if fresh else contextlib.nullcontext(shared_server())) as url, browser() as b:
+    with app_server() if fresh else contextlib.nullcontext(shared_server()) as url, browser() as b:
         page = b.new_page(viewport={"width": width, "height": height})
         log = RequestLog(page)
         open_from_sidebar(page, url, title)

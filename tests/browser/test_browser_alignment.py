@@ -41,7 +41,7 @@ def _small_csv(path, n: int = 10):
     log-probabilities are then computed for 10 pairs instead of 60 before the first step."""
     with (ROOT / "assets" / "corpora" / "preferences.csv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    picked = rows[::len(rows) // n][:n]
+    picked = rows[:: len(rows) // n][:n]
     with path.open("w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -60,7 +60,9 @@ def test_dpo_chart_grows_stop_keeps_progress_reset_forgets(server, tmp_path):
         expect(page.get_by_text("80 pairs from the bundled pairs", exact=False)).to_be_visible()
         page.get_by_text("Upload a CSV", exact=True).click()
         wait_idle(page)
-        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(tmp_path / "ten-pairs.csv"))
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+            str(tmp_path / "ten-pairs.csv")
+        )
         wait_idle(page)
         expect(page.get_by_text("10 pairs from ten-pairs.csv", exact=False)).to_be_visible()
         _tab(page, "Train with DPO")
@@ -69,8 +71,9 @@ def test_dpo_chart_grows_stop_keeps_progress_reset_forgets(server, tmp_path):
         try:
             page.wait_for_function(f"() => ({STEPS})() >= 2", timeout=240_000)
         except Exception as exc:  # noqa: BLE001 - say what the page showed
-            raise AssertionError("the DPO chart did not grow: " + page.evaluate("document.body.innerText")[-1500:]) \
-                from exc
+            raise AssertionError(
+                "the DPO chart did not grow: " + page.evaluate("document.body.innerText")[-1500:]
+            ) from exc
         first = page.evaluate(STEPS)
         page.wait_for_function(f"() => ({STEPS})() > {first}", timeout=60_000)  # still growing
         expect(page.get_by_text(re.compile(r"Step \d+ of 300"))).to_be_visible()

@@ -59,7 +59,8 @@ def test_plotly_views_draw_offline(server):
             page.locator(".js-plotly-plot .hm").nth(charts - 1).wait_for(state="attached", timeout=30_000)
             assert page.locator(".js-plotly-plot").count() == charts, view
             page.locator(".js-plotly-plot").first.screenshot(
-                path=str(ROOT / ".pytest_cache" / f"attention-{view.split()[0].lower()}.png"))
+                path=str(ROOT / ".pytest_cache" / f"attention-{view.split()[0].lower()}.png")
+            )
         assert log.external == [], log.external
 
 
@@ -73,7 +74,9 @@ def test_bertviz_views_draw_offline_and_download(server, tmp_path):
         assert "␣France" in texts and "␣Italy" in texts
         lines = frame.locator("svg line").count()
         assert lines > 100, lines
-        page.locator('iframe[title="st.iframe"]').screenshot(path=str(ROOT / ".pytest_cache" / "attention-head-view.png"))
+        page.locator('iframe[title="st.iframe"]').screenshot(
+            path=str(ROOT / ".pytest_cache" / "attention-head-view.png")
+        )
 
         with page.expect_download() as dl:
             page.get_by_text("Download this view (HTML, works offline)").click()
@@ -86,7 +89,9 @@ def test_bertviz_views_draw_offline_and_download(server, tmp_path):
         frame.locator("svg text", has_text="Heads").first.wait_for(timeout=30_000)
         # one thumbnail background per drawn (layer, head): 4 default layers x 9 heads of SmolLM2
         assert frame.locator("rect.attn_background").count() == 4 * 9
-        page.locator('iframe[title="st.iframe"]').screenshot(path=str(ROOT / ".pytest_cache" / "attention-model-view.png"))
+        page.locator('iframe[title="st.iframe"]').screenshot(
+            path=str(ROOT / ".pytest_cache" / "attention-model-view.png")
+        )
         assert log.external == [], log.external
 
         # the downloaded file on its own, still with no internet

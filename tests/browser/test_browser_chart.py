@@ -92,11 +92,25 @@ def test_accuracy_axes_have_round_ticks():
     """DPO's loss chart drew its accuracy axis (over the loss axis) with the loss axis' ticks: 0, 27, 55, 82%."""
     from explorer.charts import alignment, training
 
-    history = [{"step": s, "loss": 0.69 - 0.004 * s, "eval_loss": 0.7 - 0.004 * s, "accuracy": min(1.0, 0.5 + s / 150),
-                "train_accuracy": 0.6, "chosen_reward": 0.02 * s, "rejected_reward": -0.01 * s, "margin": 0.03 * s}
-               for s in range(0, 101, 10)]
-    ticks = drawn_ticks({"loss": training.loss_curves(history, smoothing=0.6, target=100, title="DPO loss"),
-                         "preferences": alignment.preference_curves(history, target=100)})
+    history = [
+        {
+            "step": s,
+            "loss": 0.69 - 0.004 * s,
+            "eval_loss": 0.7 - 0.004 * s,
+            "accuracy": min(1.0, 0.5 + s / 150),
+            "train_accuracy": 0.6,
+            "chosen_reward": 0.02 * s,
+            "rejected_reward": -0.01 * s,
+            "margin": 0.03 * s,
+        }
+        for s in range(0, 101, 10)
+    ]
+    ticks = drawn_ticks(
+        {
+            "loss": training.loss_curves(history, smoothing=0.6, target=100, title="DPO loss"),
+            "preferences": alignment.preference_curves(history, target=100),
+        }
+    )
     round_ticks = ["0%", "25%", "50%", "75%", "100%"]
     assert ticks["loss"]["yaxis2"] == round_ticks
     assert ticks["preferences"]["yaxis2"] == round_ticks

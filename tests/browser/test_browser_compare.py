@@ -12,18 +12,24 @@ pytestmark = pytest.mark.browser
 def bar_labels(page, chart: int) -> list[str]:
     """The bar labels of the chart-th plotly chart on the page, as drawn, top bar first."""
     return page.evaluate(
-        "(i) => document.querySelectorAll('.js-plotly-plot')[i].data[0].y.map(s => s.trim()).reverse()", chart)
+        "(i) => document.querySelectorAll('.js-plotly-plot')[i].data[0].y.map(s => s.trim()).reverse()", chart
+    )
 
 
 def test_a_typed_blank_is_the_hidden_word_and_the_bars_are_words():
     """The issue's walk: a typed ___ + Enter predicted word 1 ('put') and left the blank as an empty pill.
     Now the blank is the hidden word, predicted on both sides, and every bar is a whole word."""
     with opened_page("Masked vs causal", width=1280, height=900) as (page, log):
-        box = page.get_by_label("Sentence (type ___ for the word to hide)", exact=True).and_(page.get_by_test_id("stTextInputField"))
+        box = page.get_by_label("Sentence (type ___ for the word to hide)", exact=True).and_(
+            page.get_by_test_id("stTextInputField")
+        )
         box.fill("I put the ice cream in the ___ so it would not melt.")
         box.press("Enter")
-        page.wait_for_function("() => document.body.innerText.includes('is the word both models predict')"
-                               " && document.body.innerText.includes('A blank with no answer')", timeout=120_000)
+        page.wait_for_function(
+            "() => document.body.innerText.includes('is the word both models predict')"
+            " && document.body.innerText.includes('A blank with no answer')",
+            timeout=120_000,
+        )
         wait_idle(page)
         text = page.inner_text("body")
         assert "I put the ice cream in the ___ so it would not melt." in text  # the masked side sees both sides
@@ -39,8 +45,11 @@ def test_default_example_recovers_the_hidden_word_on_the_masked_side_only():
     """The headline demo on its own default: the masked side recovers 'dog' as a whole word, the causal
     side (which sees only 'The') does not; the example says what it shows."""
     with opened_page("Masked vs causal", width=1280, height=900) as (page, log):
-        page.wait_for_function("() => document.body.innerText.includes('What each model may look at')"
-                               " && document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=120_000)
+        page.wait_for_function(
+            "() => document.body.innerText.includes('What each model may look at')"
+            " && document.querySelectorAll('.js-plotly-plot').length >= 5",
+            timeout=120_000,
+        )
         wait_idle(page)
         text = page.inner_text("body")
         assert "What this example shows" in text

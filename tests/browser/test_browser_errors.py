@@ -22,7 +22,7 @@ def faulty(fault: str) -> dict:
 
 def no_details(page) -> str:
     text = page.locator('[data-testid="stMain"]').inner_text()
-    assert "Traceback" not in text and SECRET not in text and "File \"" not in text, text[:800]
+    assert "Traceback" not in text and SECRET not in text and 'File "' not in text, text[:800]
     assert page.get_by_text("Ask Google").count() == 0 and page.get_by_text("Ask ChatGPT").count() == 0
     return text
 

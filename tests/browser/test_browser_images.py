@@ -44,6 +44,8 @@ def test_click_a_patch_and_the_reconstruction_is_drawn_with_it_hidden(tmp_path):
         wait_idle(page)
         page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(not_image))
         wait_idle(page)
-        expect(page.get_by_text(re.compile(r"not an image|could not be read|not a picture", re.I)).first).to_be_visible()
+        expect(
+            page.get_by_text(re.compile(r"not an image|could not be read|not a picture", re.I)).first
+        ).to_be_visible()
         assert page.locator('[data-testid="stException"]').count() == 0
         assert log.external == [], log.external

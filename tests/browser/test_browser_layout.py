@@ -79,8 +79,9 @@ FIRST_SCREEN = 590  # px from the top of a 720-px screen: the result's title and
 @pytest.mark.parametrize("mode", ["normal", "presenter"])
 def test_the_first_screen_shows_each_pages_main_result(mode, request):
     seen = request.getfixturevalue(mode)
-    late = {f: got["result_top"] for f, got in seen.items()
-            if got["result_top"] is None or got["result_top"] > FIRST_SCREEN}
+    late = {
+        f: got["result_top"] for f, got in seen.items() if got["result_top"] is None or got["result_top"] > FIRST_SCREEN
+    }
     assert not late, f"main result not on the first screen at 1280x720 ({mode}): {late}"
 
 

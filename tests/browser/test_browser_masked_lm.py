@@ -71,9 +71,11 @@ def test_click_a_token_to_mask_it_and_see_the_prediction_chart():
 def test_surprise_per_token_on_a_long_text_is_drawn_while_it_is_computed():
     """Surprise per token on ~100 tokens takes tens of seconds with SmolLM2 read both ways: the strip of
     the tokens scored so far and the time left appear first, the whole strip at the end."""
-    text = ("The children walked to school in the rain, and their teacher gave each of them a warm cup of tea. "
-            "After lunch they read a story about a fox who lived in the forest near the river, and every "
-            "evening the fox went down to the water to drink before the sun went down behind the hills.")
+    text = (
+        "The children walked to school in the rain, and their teacher gave each of them a warm cup of tea. "
+        "After lunch they read a story about a fox who lived in the forest near the river, and every "
+        "evening the fox went down to the water to drink before the sun went down behind the hills."
+    )
     with opened_page("Masked LM (cloze)") as (page, log):
         box = page.get_by_label("Text", exact=True)
         box.fill(text)

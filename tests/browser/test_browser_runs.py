@@ -38,8 +38,9 @@ def grows(page, name: str, timeout_ms: int = 120_000) -> int:
     try:
         page.wait_for_function(f"() => ({POINTS})({name!r}) > {n}", timeout=timeout_ms)
     except Exception as exc:  # noqa: BLE001 - say what the page showed
-        raise AssertionError(f"'{name}' did not grow past {n}; the page says: "
-                             + page.evaluate("document.body.innerText")[-1500:]) from exc
+        raise AssertionError(
+            f"'{name}' did not grow past {n}; the page says: " + page.evaluate("document.body.innerText")[-1500:]
+        ) from exc
     return points(page, name)
 
 
@@ -74,8 +75,9 @@ def test_a_reload_and_a_second_tab_find_the_run_and_a_new_run_elsewhere_takes_it
         expect(second.get_by_text(re.compile(r"Step [1-9]\d* of \d+"))).to_be_visible(timeout=60_000)
         assert second.get_by_text("Please wait").count() == 0
         reload(page)
-        expect(page.get_by_text(re.compile(r"Stopped at step \d+ of 2000: you started another training \(")))\
-            .to_be_visible()
+        expect(
+            page.get_by_text(re.compile(r"Stopped at step \d+ of 2000: you started another training \("))
+        ).to_be_visible()
         expect(page.get_by_role("button", name=re.compile(r"^Resume \(step \d+ of 2000\)"))).to_be_enabled()
         second.get_by_role("button", name="Stop", exact=True).click()
         expect(second.get_by_text("Stop was pressed", exact=False)).to_be_visible(timeout=30_000)
@@ -107,8 +109,12 @@ def test_a_run_whose_browser_has_no_tab_open_pauses_itself_and_frees_its_slot():
         page = context.new_page()  # the same browser opens the page again: it says why the run stopped
         page.goto(url + "/training")
         wait_idle(page)
-        expect(page.get_by_text(re.compile(
-            rf"Training paused at step \d+: the page was closed for {ORPHAN_PAUSE_S} seconds\. Resume continues"))
+        expect(
+            page.get_by_text(
+                re.compile(
+                    rf"Training paused at step \d+: the page was closed for {ORPHAN_PAUSE_S} seconds\. Resume continues"
+                )
+            )
         ).to_be_visible(timeout=30_000)
         expect(page.get_by_role("button", name=re.compile(r"^Resume \(step \d+ of 2000\)"))).to_be_enabled()
 
@@ -146,7 +152,8 @@ def test_dpo_scoring_goes_on_while_another_page_is_open_and_stop_works_meanwhile
         _dpo_tab(page)
         page.get_by_role("button", name="Start DPO training").click()
         expect(page.get_by_text("Scoring the pairs with the reference model", exact=False).first).to_be_visible(
-            timeout=60_000)
+            timeout=60_000
+        )
         expect(page.get_by_role("button", name="Stop", exact=True)).to_be_enabled()
         nav = page.locator('[data-testid="stSidebarNav"]')
         nav.get_by_text("Home", exact=True).click()  # another page while the pairs are scored
@@ -160,7 +167,8 @@ def test_dpo_scoring_goes_on_while_another_page_is_open_and_stop_works_meanwhile
         started = time.monotonic()
         page.get_by_role("button", name="Stop", exact=True).click()
         expect(page.get_by_text(re.compile(r"Stopped at step \d+ of \d+: Stop was pressed"))).to_be_visible(
-            timeout=30_000)
+            timeout=30_000
+        )
         assert time.monotonic() - started < 30
         assert page.locator('[data-testid="stException"]').count() == 0
 

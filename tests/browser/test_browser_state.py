@@ -54,13 +54,16 @@ def test_contrastive_query_after_one_sentence_then_two_others():
 
 def test_a_paste_over_the_limit_is_cut_with_a_message():
     with opened_page("Masked vs causal", fresh=True) as (page, _):  # its long run is left to the server
-        box = page.get_by_label("Sentence (type ___ for the word to hide)", exact=True).and_(page.get_by_test_id("stTextInputField"))
+        box = page.get_by_label("Sentence (type ___ for the word to hide)", exact=True).and_(
+            page.get_by_test_id("stTextInputField")
+        )
         # 800 characters; the box takes 600. Not waiting for the run to end: the notice comes first, and
         # the page then scores every one of the 150 words on both sides (a minute on two cores)
         box.fill("The dog barked. " * 50)
         box.press("Enter")
         expect(page.get_by_text("The sentence had 800 characters; this box takes up to 600")).to_have_count(
-            1, timeout=60_000)
+            1, timeout=60_000
+        )
         box.element_handle().wait_for_element_state("stable")
         page.wait_for_function("e => e.value.length === 600", arg=box.element_handle(), timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0

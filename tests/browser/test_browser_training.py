@@ -12,8 +12,10 @@ from tests.browser import CHARTS, RequestLog, app_server, browser, choose_settin
 
 pytestmark = pytest.mark.browser
 
-LOSS_PLOT = ("[...document.querySelectorAll('.js-plotly-plot')]"
-             ".find(el => (el.data || []).some(d => (d.name || '').startsWith('train loss')))")
+LOSS_PLOT = (
+    "[...document.querySelectorAll('.js-plotly-plot')]"
+    ".find(el => (el.data || []).some(d => (d.name || '').startsWith('train loss')))"
+)
 POINTS = """() => {
     for (const el of document.querySelectorAll('.js-plotly-plot')) {
         const t = (el.data || []).find(d => (d.name || '').startsWith('train loss'));
@@ -38,8 +40,9 @@ def _wait_points_above(page, n: int, timeout_ms: int = 120_000) -> int:
         page.wait_for_function(f"() => ({POINTS})() > {n}", timeout=timeout_ms)
     except Exception as exc:  # noqa: BLE001 - say what the page showed
         text = page.evaluate("document.body.innerText")
-        raise AssertionError(f"the chart did not grow past {n} points (it has {_points(page)}); "
-                             f"the page says: {text[-1500:]}") from exc
+        raise AssertionError(
+            f"the chart did not grow past {n} points (it has {_points(page)}); the page says: {text[-1500:]}"
+        ) from exc
     return _points(page)
 
 
@@ -98,8 +101,9 @@ def test_training_chart_grows_stop_keeps_progress_and_resume_continues(server):
         before = slider.input_value()
         slider.focus()
         page.keyboard.press("ArrowLeft")
-        page.wait_for_function("(v) => { const s = document.querySelector('input[type=range]'); "
-                               "return s && s.value != v; }", arg=before)
+        page.wait_for_function(
+            "(v) => { const s = document.querySelector('input[type=range]'); return s && s.value != v; }", arg=before
+        )
         assert float(slider.input_value()) == pytest.approx(float(before) - 0.05)
         page.get_by_text("BERT (masked LM", exact=False).click()
         page.get_by_text("press Stop, then Start").wait_for(timeout=30_000)

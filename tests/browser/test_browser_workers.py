@@ -36,10 +36,24 @@ def alive(pid: int) -> bool:
 @pytest.fixture
 def workshop(tmp_path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--workers", "2", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"], cwd=ROOT,
-                            env={**os.environ, "SSL_EXPLORER_SERVE_DIR": str(tmp_path)},
-                            stdout=open(tmp_path / "serve.out", "w"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "serve.py"),
+            "--workers",
+            "2",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "SSL_EXPLORER_SERVE_DIR": str(tmp_path)},
+        stdout=open(tmp_path / "serve.out", "w"),
+        stderr=subprocess.STDOUT,
+    )
     state = tmp_path / str(port) / "workers.json"
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -117,17 +131,20 @@ def test_a_killed_workers_participants_get_their_page_back_and_the_others_notice
             # the supervisor restarted the killed worker
             deadline = time.time() + 60
             while time.time() < deadline and not any(
-                    w["index"] == doomed["index"] and w["state"] == "up" and w["restarts"] == 1 for w in state()["workers"]):
+                w["index"] == doomed["index"] and w["state"] == "up" and w["restarts"] == 1 for w in state()["workers"]
+            ):
                 time.sleep(0.5)
-            assert any(w["index"] == doomed["index"] and w["restarts"] == 1 and w["state"] == "up"
-                       for w in state()["workers"]), state()
+            assert any(
+                w["index"] == doomed["index"] and w["restarts"] == 1 and w["state"] == "up" for w in state()["workers"]
+            ), state()
         finally:
             browser.close()
 
     # Ctrl+C stops nginx and every worker
     pids = [w["pid"] for w in state()["workers"]]
-    children = [int(x) for x in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                                               text=True).stdout.split()]
+    children = [
+        int(x) for x in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    ]
     assert set(pids) <= set(children) and len(children) == 3  # two workers and nginx
     proc.send_signal(signal.SIGINT)
     proc.wait(30)

@@ -26,8 +26,12 @@ def _bar_labels(page) -> list[str]:
 
 def _wait_for_bar(page, label: str, timeout_ms: int = 60_000) -> None:
     """Wait until a chart's bars include `label` (the page draws several charts, in no fixed order)."""
-    page.wait_for_function("label => Array.from(document.querySelectorAll('.js-plotly-plot .ytick text'))"
-                           ".some(e => e.textContent.trim() === label)", arg=label, timeout=timeout_ms)
+    page.wait_for_function(
+        "label => Array.from(document.querySelectorAll('.js-plotly-plot .ytick text'))"
+        ".some(e => e.textContent.trim() === label)",
+        arg=label,
+        timeout=timeout_ms,
+    )
 
 
 def test_shared_link_opens_the_same_example(server, smollm2):

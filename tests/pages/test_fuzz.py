@@ -28,8 +28,12 @@ from tests.fuzz_support import EXISTING, run_fuzz
 def tiny_models(tiny_mlm_dir, tiny_clm_dir, tiny_t5_dir, monkeypatch):  # noqa: F811
     """Session state that puts every role on a tiny model; hub ids fail at once (offline)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    state = {"model_id_mlm": str(tiny_mlm_dir), "model_id_clm": str(tiny_clm_dir),
-             "model_id_encoder": str(tiny_mlm_dir), "model_id_seq2seq": str(tiny_t5_dir)}
+    state = {
+        "model_id_mlm": str(tiny_mlm_dir),
+        "model_id_clm": str(tiny_clm_dir),
+        "model_id_encoder": str(tiny_mlm_dir),
+        "model_id_seq2seq": str(tiny_t5_dir),
+    }
     return state, sorted(set(state.values()))
 
 

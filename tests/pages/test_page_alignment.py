@@ -137,7 +137,9 @@ def test_reward_model_then_best_of_n(tiny_clm_dir, tiny_mlm_dir):
     from explorer import load
 
     prompt = at.session_state["align_bon_prompt"]
-    answers = reward.sample_answers(load("clm", str(tiny_clm_dir)), prompt, N_BEST, seed=int(at.session_state["align_seed"]))
+    answers = reward.sample_answers(
+        load("clm", str(tiny_clm_dir)), prompt, N_BEST, seed=int(at.session_state["align_seed"])
+    )
     scores = [reward.rewards(run.model, run.tokenizer, prompt, [a])[0] for a in answers]
     for n in range(1, N_BEST + 1):
         best = max(range(n), key=lambda i: scores[i])
@@ -174,8 +176,12 @@ def test_three_stages_on_one_model_on_the_training_page():
     sft, pretrain = stages.runs["sft"], stages.runs["pretrain"]
     assert sft.tokenizer is pretrain.tokenizer and stages.runs["dpo"].extra["reference"].model is sft.model
     table = stages.table()
-    assert list(table.columns) == ["probe", "1. Pretraining (self-supervised)", "2. Supervised fine-tuning",
-                                   "3. Alignment (DPO)"]
+    assert list(table.columns) == [
+        "probe",
+        "1. Pretraining (self-supervised)",
+        "2. Supervised fine-tuning",
+        "3. Alignment (DPO)",
+    ]
     assert all(a.endswith("Beep boop!") for a in table["2. Supervised fine-tuning"])  # SFT taught the persona
     assert not any("Beep boop!" in a for a in table["1. Pretraining (self-supervised)"])
     dpo_run = stages.runs["dpo"].trainer

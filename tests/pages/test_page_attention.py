@@ -71,8 +71,7 @@ def test_picking_a_layer_and_head_shows_that_head(smollm2):
     at.run()
     assert not at.exception
     fig = figure(at)
-    np.testing.assert_allclose(values(fig.data[0].z),
-                               own_attentions(smollm2, default_text())[17, 4], atol=1e-6)
+    np.testing.assert_allclose(values(fig.data[0].z), own_attentions(smollm2, default_text())[17, 4], atol=1e-6)
     assert "layer 17, head 4" in fig.layout.title.text
 
 
@@ -119,8 +118,9 @@ def test_bertviz_view_is_offline_with_the_models_weights_and_a_download(smollm2)
 
 
 def test_long_text_gets_a_message_instead_of_a_frozen_bertviz():
-    at = open_page(attn_view="bertviz (interactive)", attn_max_tokens=200,
-                   attn_text=" ".join(["The cat sat on the mat."] * 25))
+    at = open_page(
+        attn_view="bertviz (interactive)", attn_max_tokens=200, attn_text=" ".join(["The cat sat on the mat."] * 25)
+    )
     assert not at.get("iframe")
     assert any("limited to 100 tokens" in e.value for e in at.error)
 
@@ -175,8 +175,11 @@ def test_seq2seq_page_shows_encoder_decoder_and_cross_attention(attn_t5_dir):
     text, target = "the cat sat on the mat", "a cat sat"
     at = open_page(attn_role="seq2seq", model_id_seq2seq=str(attn_t5_dir), attn_text=text, attn_target=target)
     assert not at.error
-    assert at.radio(key="attn_part").options == ["Encoder self-attention", "Decoder self-attention",
-                                                 "Cross-attention (decoder to encoder)"]
+    assert at.radio(key="attn_part").options == [
+        "Encoder self-attention",
+        "Decoder self-attention",
+        "Cross-attention (decoder to encoder)",
+    ]
     at.radio(key="attn_part").set_value("cross")
     at.slider(key="attn_layer").set_value(1)
     at.run()
@@ -184,8 +187,11 @@ def test_seq2seq_page_shows_encoder_decoder_and_cross_attention(attn_t5_dir):
     tok = lm.tokenizer
     dec = [tok.pad_token_id] + tok(target, add_special_tokens=False)["input_ids"]
     with torch.no_grad():
-        out = lm.model(input_ids=tok(text, return_tensors="pt")["input_ids"], decoder_input_ids=torch.tensor([dec]),
-                       output_attentions=True)
+        out = lm.model(
+            input_ids=tok(text, return_tensors="pt")["input_ids"],
+            decoder_input_ids=torch.tensor([dec]),
+            output_attentions=True,
+        )
     np.testing.assert_allclose(values(figure(at).data[0].z), out.cross_attentions[1][0].mean(0).numpy(), atol=1e-6)
     at.radio(key="attn_view").set_value("bertviz (interactive)")
     at.run()

@@ -59,8 +59,16 @@ def test_masked_lm_page_predicts_what_a_plain_forward_pass_gives(app_page, tiny_
     assert [v for row in strip["data"][0]["z"] for v in row if v is not None] == pytest.approx(pll.surprisals)
 
 
-@pytest.mark.parametrize("text, expected", [("   ", "empty"), ("word " * 300, "limit"), ("No blank here.", None),
-                                            ("I ❤️ 🍕 and [MASK].", "(blank)"), ("The <MASK> is [mask].", "(blank)")])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("   ", "empty"),
+        ("word " * 300, "limit"),
+        ("No blank here.", None),
+        ("I ❤️ 🍕 and [MASK].", "(blank)"),
+        ("The <MASK> is [mask].", "(blank)"),
+    ],
+)
 def test_masked_lm_page_bad_input(app_page, tiny_bidir_dir, text, expected):
     at = app_page(MASKED, model_id_mlm=str(tiny_bidir_dir))
     at.pills(key="mlm_masked").set_value([]).run()
@@ -90,8 +98,9 @@ def test_compare_page_says_one_model_two_masks(app_page, tiny_bidir_dir, tiny_cl
 
 
 def test_span_page_fills_gaps_with_it(app_page, tiny_bidir_dir, tmp_path):
-    at = app_page("pages/span_corruption.py", timeout=240, model_id_mlm=str(tiny_bidir_dir),
-                  model_id_seq2seq=str(tmp_path))
+    at = app_page(
+        "pages/span_corruption.py", timeout=240, model_id_mlm=str(tiny_bidir_dir), model_id_seq2seq=str(tmp_path)
+    )
     assert not at.exception
     fills = next(d.value for d in at.dataframe if "predicted" in d.value.columns)
     assert len(fills) >= 1 and all(isinstance(t, str) and t for t in fills["tokens"])

@@ -81,12 +81,12 @@ def test_greedy_generate_undo_reset_match_model_generate(app_page, smollm2):
     with torch.no_grad():
         ref = smollm2.model.generate(torch.tensor([prompt.ids]), max_new_tokens=6, do_sample=False)[0].tolist()
     at.button(key="clm_greedy").click().run()
-    assert generation(at).ids == ref[:len(prompt.ids) + 1]
+    assert generation(at).ids == ref[: len(prompt.ids) + 1]
     at.number_input(key="clm_n").set_value(5).run()
     at.button(key="clm_generate").click().run()
     assert not at.exception
     assert generation(at).ids == ref
-    assert at.code[1].value == smollm2.tokenizer.decode(ref[len(prompt.ids):])
+    assert at.code[1].value == smollm2.tokenizer.decode(ref[len(prompt.ids) :])
     at.button(key="clm_undo").click().run()
     assert generation(at).ids == ref[:-1]
     at.button(key="clm_reset").click().run()
@@ -112,8 +112,10 @@ def test_seeded_sampling_is_reproducible(app_page, smollm2):
     assert gen.ids == ref.ids
 
 
-@pytest.mark.parametrize("state,kept", [
-    ({"clm_temperature": 0.0}, 1), ({"clm_top_p": 0.0}, 1), ({"clm_top_k": 3}, 3), ({"clm_top_p": 1.0}, 49152)])
+@pytest.mark.parametrize(
+    "state,kept",
+    [({"clm_temperature": 0.0}, 1), ({"clm_top_p": 0.0}, 1), ({"clm_top_k": 3}, 3), ({"clm_top_p": 1.0}, 49152)],
+)
 def test_decoding_settings_reshape_the_bars(app_page, smollm2, state, kept):
     at = app_page(PAGE, **state)
     assert metric(at, "Tokens kept") == f"{kept:,}"
@@ -127,8 +129,16 @@ def test_decoding_settings_reshape_the_bars(app_page, smollm2, state, kept):
         assert "Cut by the settings" in captions
 
 
-@pytest.mark.parametrize("state", [{"clm_temperature": 0.5}, {"clm_top_k": 3}, {"clm_top_p": 0.5},
-                                   {"clm_temperature": 1.6, "clm_top_p": 0.9}, {"clm_temperature": 0.0}])
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"clm_temperature": 0.5},
+        {"clm_top_k": 3},
+        {"clm_top_p": 0.5},
+        {"clm_temperature": 1.6, "clm_top_p": 0.9},
+        {"clm_temperature": 0.0},
+    ],
+)
 def test_most_likely_and_entropy_describe_the_distribution_sampled_from(app_page, smollm2, state):
     settings = clm.Settings(state.get("clm_temperature", 1.0), state.get("clm_top_k", 0), state.get("clm_top_p", 1.0))
     at = app_page(PAGE, **state)
@@ -160,8 +170,9 @@ def test_moving_a_slider_does_not_rerun_the_model(app_page, smollm2):
 def test_chat_template_shows_the_exact_text(app_page, smollm2):
     at = app_page(PAGE, clm_prompt="What is the capital of France?")
     at.toggle(key="clm_chat").set_value(True).run()
-    ref = smollm2.tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
-                                                tokenize=False, add_generation_prompt=True)
+    ref = smollm2.tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}], tokenize=False, add_generation_prompt=True
+    )
     # new lines are marked, so the final one (where the assistant's answer starts) is visible
     assert at.code[0].value == ref.replace("\n", "↵\n").rstrip("\n") and at.code[0].value.endswith("assistant↵")
     at.button(key="clm_greedy").click().run()
@@ -169,10 +180,13 @@ def test_chat_template_shows_the_exact_text(app_page, smollm2):
     assert gen.prompt_ids == smollm2.tokenizer(ref, add_special_tokens=False)["input_ids"]
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("", "start-of-text token"),
-    ("word " * 400, "limit here is 256"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("", "start-of-text token"),
+        ("word " * 400, "limit here is 256"),
+    ],
+)
 def test_empty_and_long_prompts_are_explained(app_page, smollm2, text, expected):
     at = app_page(PAGE, clm_prompt=text)
     assert expected in infos(at)
@@ -180,9 +194,9 @@ def test_empty_and_long_prompts_are_explained(app_page, smollm2, text, expected)
 
 
 def test_odd_unicode_prompt(app_page, smollm2):
-    at = app_page(PAGE, clm_prompt="Caf\u00e9 \u4e2d\u6587 \U0001F600 <b>bold</b> \x07")
+    at = app_page(PAGE, clm_prompt="Caf\u00e9 \u4e2d\u6587 \U0001f600 <b>bold</b> \x07")
     assert not at.error
-    assert at.code[0].value == "Caf\u00e9 \u4e2d\u6587 \U0001F600 <b>bold</b>"
+    assert at.code[0].value == "Caf\u00e9 \u4e2d\u6587 \U0001f600 <b>bold</b>"
     html = " ".join(m.value for m in at.markdown)
     assert "&lt;" in html and "&gt;" in html and "<b>" not in html  # user text is escaped in the token chips
 
@@ -254,11 +268,15 @@ def test_every_shareable_input_is_a_keyed_widget_with_its_default(app_page, smol
 
     tree = ast.parse((ROOT / PAGE).read_text())
     # the defaults as the page writes them; its texts come from its examples file (assets/examples/causal_lm.toml)
-    defaults = next(eval(compile(ast.Expression(n.value), PAGE, "eval"), {"EXAMPLES": examples.load("causal_lm")})
-                    for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "DEFAULTS")
+    defaults = next(
+        eval(compile(ast.Expression(n.value), PAGE, "eval"), {"EXAMPLES": examples.load("causal_lm")})
+        for n in tree.body
+        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "DEFAULTS"
+    )
     at = app_page(PAGE)
-    widgets = {w.key: w for kind in (at.text_area, at.toggle, at.slider, at.number_input, at.segmented_control)
-               for w in kind}
+    widgets = {
+        w.key: w for kind in (at.text_area, at.toggle, at.slider, at.number_input, at.segmented_control) for w in kind
+    }
     assert set(defaults) <= set(widgets) and all(k.startswith("clm_") for k in defaults)
     for key, value in defaults.items():
         assert widgets[key].value == value, key

@@ -54,7 +54,9 @@ def test_a_typed_blank_is_the_hidden_word(at):
     assert at.session_state["cmp_word"] == 7
     assert any("no answer" in i.value for i in at.info)
     seen = " ".join(m.value for m in at.markdown)
-    assert "`I put the ice cream in the ___ so it would not melt.`" in seen and "`I put the ice cream in the ___`" in seen
+    assert (
+        "`I put the ice cream in the ___ so it would not melt.`" in seen and "`I put the ice cream in the ___`" in seen
+    )
     at.text_input(key="cmp_text").set_value("The ___ barked at the ___.").run()
     assert not at.exception and "One blank at a time" in at.error[0].value
 
@@ -88,8 +90,11 @@ def test_empty_and_odd_text_never_crash(at):
 
 
 def test_link_state_is_applied_and_tampering_handled(tiny_mlm_dir, app_page):
-    at = app_page("pages/compare.py", model_id_mlm=str(tiny_mlm_dir),
-                  query={"cmp_text": "She poured a glass of cold milk.", "cmp_word": "999999"})
+    at = app_page(
+        "pages/compare.py",
+        model_id_mlm=str(tiny_mlm_dir),
+        query={"cmp_text": "She poured a glass of cold milk.", "cmp_word": "999999"},
+    )
     assert at.text_input(key="cmp_text").value == "She poured a glass of cold milk."
     assert any("cmp_word" in w.value for w in at.warning)
 

@@ -110,11 +110,14 @@ def test_augmented_positives(app_page, mode):
         assert all(p.endswith("(dropout view)") for p in frame["positive"])
 
 
-@pytest.mark.parametrize("state,expected", [
-    ({"con_pairs": "just one | pair"}, "at least two pairs"),
-    ({"con_pairs": "a | b\nmissing positive"}, "no positive"),
-    ({"con_sentences": "   "}, "at least 1 sentence"),
-])
+@pytest.mark.parametrize(
+    "state,expected",
+    [
+        ({"con_pairs": "just one | pair"}, "at least two pairs"),
+        ({"con_pairs": "a | b\nmissing positive"}, "no positive"),
+        ({"con_sentences": "   "}, "at least 1 sentence"),
+    ],
+)
 def test_bad_input_shows_a_message(app_page, state, expected):
     at = app_page(PAGE, timeout=240, **state)
     assert any(expected in e.value for e in at.error), [e.value for e in at.error]

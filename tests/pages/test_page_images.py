@@ -56,8 +56,9 @@ def test_ratio_and_clicks_hide_patches_and_the_loss_counts_hidden_ones_only():
     # the page's loss is the mean squared error over the hidden patches of the untrained model
     d = vision.digits()
     image = vision.resize(d.images[d.test_idx[0]], 16)
-    rec = vision.reconstruct(vision.mae_model("digits", 0), image,
-                             vision.mask_from_indices(at.session_state["img_hidden"], 16))
+    rec = vision.reconstruct(
+        vision.mae_model("digits", 0), image, vision.mask_from_indices(at.session_state["img_hidden"], 16)
+    )
     assert loss_metric(at) == pytest.approx(rec.loss, abs=1e-4)
     assert rec.errors[~rec.mask].size and rec.loss == pytest.approx(rec.errors[rec.mask].mean(), rel=1e-6)
     figure(at, "the MAE, untrained")
@@ -111,8 +112,11 @@ def test_simclr_similarities_before_training_are_explained():
 
     at = open_page("Contrastive views (SimCLR)")
     z = figure(at, "Cosine similarity of the views")["data"][0]["z"]  # numpy arrays: {dtype, bdata, shape}
-    values = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(8, 8).astype(float) \
-        if isinstance(z, dict) else np.asarray(z, dtype=float)
+    values = (
+        np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(8, 8).astype(float)
+        if isinstance(z, dict)
+        else np.asarray(z, dtype=float)
+    )
     assert values.min() > 0.98  # what the explanation is about
     infos = " ".join(i.value for i in at.info)
     assert "Why every cell reads about 1.00 before training" in infos and "chance, ln 8" in infos

@@ -93,6 +93,7 @@ def test_the_next_token_lesson_has_the_temperature_it_asks_for(app_page, tiny_cl
     def top_share() -> float:
         bars = at.get("plotly_chart")[0].proto.spec
         import json
+
         return max(json.loads(bars)["data"][0]["x"])
 
     at1 = top_share()

@@ -19,13 +19,15 @@ LIMIT_RE = re.compile(r"Up to ([\d,]+) characters")
 
 @pytest.fixture
 def models(tiny_mlm_dir, tiny_clm_dir):
-    return {"model_id_mlm": str(tiny_mlm_dir), "model_id_clm": str(tiny_clm_dir),
-            "model_id_encoder": str(tiny_mlm_dir)}
+    return {"model_id_mlm": str(tiny_mlm_dir), "model_id_clm": str(tiny_clm_dir), "model_id_encoder": str(tiny_mlm_dir)}
 
 
 def text_boxes(s: FuzzSession) -> list:
-    return [w for w in s.widgets() if isinstance(w, (et.TextArea, et.TextInput)) and w.key
-            and not w.key.startswith("pick_other")]  # the model pickers' id boxes belong to the model picker
+    return [
+        w
+        for w in s.widgets()
+        if isinstance(w, (et.TextArea, et.TextInput)) and w.key and not w.key.startswith("pick_other")
+    ]  # the model pickers' id boxes belong to the model picker
 
 
 def open_boxes(page: str, models: dict) -> FuzzSession:
@@ -37,9 +39,19 @@ def open_boxes(page: str, models: dict) -> FuzzSession:
     return s
 
 
-@pytest.mark.parametrize("page", ["pages/masked_lm.py", "pages/causal_lm.py", "pages/compare.py",
-                                  "pages/span_corruption.py", "pages/contrastive.py", "pages/attention.py",
-                                  "pages/lessons.py", "pages/training.py"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        "pages/masked_lm.py",
+        "pages/causal_lm.py",
+        "pages/compare.py",
+        "pages/span_corruption.py",
+        "pages/contrastive.py",
+        "pages/attention.py",
+        "pages/lessons.py",
+        "pages/training.py",
+    ],
+)
 def test_every_text_box_cuts_long_text_to_its_limit_and_says_so(page, models):
     s = open_boxes(page, models)
     keys = [w.key for w in text_boxes(s)]
@@ -81,7 +93,7 @@ def block_of(s: FuzzSession, node) -> list:
 def errors_under(s: FuzzSession, key: str) -> list[str]:
     up = s.widget(key)
     items = block_of(s, up)
-    after = items[[i for i, n in enumerate(items) if n is up][0] + 1:]
+    after = items[[i for i, n in enumerate(items) if n is up][0] + 1 :]
     return [n.value for n in after if isinstance(n, et.Error)]
 
 
@@ -97,11 +109,14 @@ def open_upload(kind: str) -> tuple[FuzzSession, str]:
     return s, f"train_upload_{kind}"
 
 
-@pytest.mark.parametrize("kind, must_say", [
-    ("text", ["UTF-8", "1 MB", f"{training.MAX_TEXT_CHARS:,}", f"at least {training.MIN_TEXT_CHARS}"]),
-    ("classify", ["text,label", "1 MB", f"{training.MAX_ROWS:,} rows", f"{training.MIN_ROWS} to"]),
-    ("sft", ["prompt,response", "1 MB", f"{training.MAX_ROWS:,} rows"]),
-])
+@pytest.mark.parametrize(
+    "kind, must_say",
+    [
+        ("text", ["UTF-8", "1 MB", f"{training.MAX_TEXT_CHARS:,}", f"at least {training.MIN_TEXT_CHARS}"]),
+        ("classify", ["text,label", "1 MB", f"{training.MAX_ROWS:,} rows", f"{training.MIN_ROWS} to"]),
+        ("sft", ["prompt,response", "1 MB", f"{training.MAX_ROWS:,} rows"]),
+    ],
+)
 def test_uploaders_show_their_limits_next_to_them(kind, must_say):
     s, key = open_upload(kind)
     up = s.widget(key)
@@ -116,15 +131,18 @@ def test_uploaders_show_their_limits_next_to_them(kind, must_say):
     assert up.proto.max_upload_size_mb * 1_000_000 == training.MAX_UPLOAD_BYTES
 
 
-@pytest.mark.parametrize("kind, name, data, message", [
-    ("text", "notes.pdf", b"%PDF-1.4 " + bytes(100), "binary"),
-    ("text", "story.csv", "caf\xe9 au lait, ".encode("latin-1") * 30, "not UTF-8"),
-    ("text", "huge.txt", b"word " * 240_000, "is 1.2 MB; the limit here is 1 MB"),
-    ("text", "short.md", b"Too short.", "only 10 characters"),
-    ("classify", "data.xlsx", b"PK\x03\x04" + bytes(200), "binary"),
-    ("classify", "data.csv", b"sentence,category\nhello,a\n", "needs the columns text and label"),
-    ("sft", "pairs.txt", b"prompt,response\nHi?,Hello.\n", "at least 8 are needed"),
-])
+@pytest.mark.parametrize(
+    "kind, name, data, message",
+    [
+        ("text", "notes.pdf", b"%PDF-1.4 " + bytes(100), "binary"),
+        ("text", "story.csv", "caf\xe9 au lait, ".encode("latin-1") * 30, "not UTF-8"),
+        ("text", "huge.txt", b"word " * 240_000, "is 1.2 MB; the limit here is 1 MB"),
+        ("text", "short.md", b"Too short.", "only 10 characters"),
+        ("classify", "data.xlsx", b"PK\x03\x04" + bytes(200), "binary"),
+        ("classify", "data.csv", b"sentence,category\nhello,a\n", "needs the columns text and label"),
+        ("sft", "pairs.txt", b"prompt,response\nHi?,Hello.\n", "at least 8 are needed"),
+    ],
+)
 def test_upload_errors_are_shown_under_the_uploader(kind, name, data, message):
     s, key = open_upload(kind)
     s.upload(key, name, data, "application/octet-stream")

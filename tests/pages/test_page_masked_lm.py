@@ -152,11 +152,14 @@ def test_typed_blank_is_predicted(open_page, tiny_mlm_dir):
     assert row["top probability"].endswith("%")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("   ", "empty"),
-    ("word " * 300, "limit here is 64"),
-    ("I love Tokyo 🤖 東京", "[UNK]"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("   ", "empty"),
+        ("word " * 300, "limit here is 64"),
+        ("I love Tokyo 🤖 東京", "[UNK]"),
+    ],
+)
 def test_bad_input_gets_a_message_not_a_traceback(open_page, tiny_mlm_dir, text, expected):
     at = open_page(tiny_mlm_dir)
     at.text_area(key="mlm_text").set_value(text).run()
@@ -171,8 +174,9 @@ def test_model_without_mask_token_is_explained(open_page, no_mask_dir):
 
 
 def test_mask_like_bert_view_shows_the_training_pair(open_page, tiny_mlm_dir, tiny):
-    text = ("The quick brown fox jumps over the lazy dog while the farmer watches from the porch "
-            "and drinks a cup of tea.")
+    text = (
+        "The quick brown fox jumps over the lazy dog while the farmer watches from the porch and drinks a cup of tea."
+    )
     at = open_page(tiny_mlm_dir, mlm_text=text, mlm_view="Mask like BERT", mlm_seed=4)
     enc = mlm.encode_text(tiny, text)
     draw = mlm.mask_tokens(enc, tiny.tokenizer, 0.15, 4)
@@ -212,7 +216,6 @@ def test_default_model_missing_or_present_never_crashes(open_page):
         assert "masked LM" in texts(at) and not at.get("button_group")
     else:
         assert at.pills(key="mlm_masked").value
-
 
 
 def test_every_example_masks_its_words(open_page, tiny_mlm_dir, tiny):

@@ -69,10 +69,14 @@ def test_controls_change_the_corruption(app_page, tiny_mlm_dir, no_model):
     assert not at.exception
     # the statistics over 500 seeds, for this sentence length and these settings
     lengths, densities = span.span_statistics(len(c.pieces), 0.3, 3.0, 500, anywhere=True)
-    titles = [json.loads(x.proto.spec)["layout"]["title"]["text"] for x in at.get("plotly_chart")
-              if "seeds" in json.dumps(json.loads(x.proto.spec)["layout"].get("title"))]
-    assert titles == [f"500 seeds: noise density {np.mean(densities):.3f} (asked 0.3), "
-                      f"mean span length {np.mean(lengths):.2f}"]
+    titles = [
+        json.loads(x.proto.spec)["layout"]["title"]["text"]
+        for x in at.get("plotly_chart")
+        if "seeds" in json.dumps(json.loads(x.proto.spec)["layout"].get("title"))
+    ]
+    assert titles == [
+        f"500 seeds: noise density {np.mean(densities):.3f} (asked 0.3), mean span length {np.mean(lengths):.2f}"
+    ]
 
 
 def test_page_with_a_seq2seq_model_fills_the_spans(app_page, tiny_mlm_dir, tiny_t5_dir):  # noqa: F811
@@ -112,8 +116,12 @@ def test_bad_input_shows_a_message(app_page, tiny_mlm_dir, no_model, text):
 
 
 def test_user_text_is_escaped(app_page, tiny_mlm_dir, no_model):
-    at = open_span(app_page, str(tiny_mlm_dir), no_model,
-                   span_text="<b>bold</b> & <script>alert(1)</script> are typed by a curious student today")
+    at = open_span(
+        app_page,
+        str(tiny_mlm_dir),
+        no_model,
+        span_text="<b>bold</b> & <script>alert(1)</script> are typed by a curious student today",
+    )
     page = html_of(at)
     assert "<script>" not in page and "<b>bold" not in page
     assert "&lt;" in page

@@ -195,7 +195,7 @@ def test_a_run_whose_browser_session_has_gone_pauses_itself(monkeypatch):
 
     monkeypatch.setattr(training.live, "ABANDONED_SECONDS", 0.5)
     session = {"there": True}
-    monkeypatch.setattr(ui, "session_alive", lambda: (lambda: session["there"]))
+    monkeypatch.setattr(ui, "session_alive", lambda: lambda: session["there"])
     at = open_page()
     run = start(at, 2000, finish=False)
     wait_for_step(run, 3)
@@ -267,8 +267,11 @@ def test_continue_mlm_from_the_page_leaves_the_cached_model_bit_identical(tiny_m
     assert all(torch.equal(shared.model.state_dict()[k], before[k]) for k in before)
     assert not all(torch.equal(run.model.state_dict()[k], before[k]) for k in before)
     table = next(t.value for t in at.table if "before" in t.value.columns)
-    assert list(table.index) == ["The sky is [MASK].", "Fair is foul, and foul is [MASK].",
-                                 "The dog [MASK] at the cat."]
+    assert list(table.index) == [
+        "The sky is [MASK].",
+        "Fair is foul, and foul is [MASK].",
+        "The dog [MASK] at the cat.",
+    ]
     assert list(table.columns) == ["before", "after"]
     assert run.trainer.last("eval_loss") < run.trainer.history[0]["eval_loss"]
 
@@ -302,11 +305,14 @@ def test_sft_from_the_page_shows_label_strip_and_before_after(tiny_clm_dir):
     assert list(ba.index) == ["What is a rainbow?", "Why do birds fly?"]
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("notes.txt", b"", "is empty"),
-    ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" + bytes(200), "binary"),
-    ("short.txt", b"Just a line.", "only 12 characters"),
-])
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("notes.txt", b"", "is empty"),
+        ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" + bytes(200), "binary"),
+        ("short.txt", b"Just a line.", "only 12 characters"),
+    ],
+)
 def test_bad_text_uploads_get_a_message_not_a_traceback(name, data, message):
     at = open_page()
     at.selectbox(key="train_corpus").set_value("upload").run()
@@ -317,10 +323,13 @@ def test_bad_text_uploads_get_a_message_not_a_traceback(name, data, message):
     assert at.session_state[RUN] is None and "Nothing to train on yet" in page_text(at)
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"sentence,category\nhello,a\n", "needs the columns text and label"),
-    (b"text,label\n" + b"\n".join(f"row {i},pos".encode() for i in range(10)), "at least two classes"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"sentence,category\nhello,a\n", "needs the columns text and label"),
+        (b"text,label\n" + b"\n".join(f"row {i},pos".encode() for i in range(10)), "at least two classes"),
+    ],
+)
 def test_bad_csv_uploads_get_a_message(data, message):
     at = open_page()
     at.radio(key="train_mode").set_value("supervised").run()
@@ -342,8 +351,10 @@ def test_uploaded_text_trains_from_scratch():
 
 
 def test_a_link_opens_the_same_training_setup(app_page):
-    at = app_page("pages/training.py", query={"train_mode": "supervised", "train_task": "sft", "train_seed": "7",
-                                              "train_arch": "not-an-architecture"})
+    at = app_page(
+        "pages/training.py",
+        query={"train_mode": "supervised", "train_task": "sft", "train_seed": "7", "train_arch": "not-an-architecture"},
+    )
     assert at.radio(key="train_mode").value == "supervised"
     assert at.radio(key="train_task").value == "sft"
     assert at.number_input(key="train_seed").value == 7

@@ -16,9 +16,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # the code that must keep to the house rules (tests may look inside the module they test)
-CHECKED = [ROOT / "app.py", ROOT / "serve.py",
-           *sorted((ROOT / "explorer").rglob("*.py")), *sorted((ROOT / "pages").glob("*.py")),
-           *sorted((ROOT / "bench").glob("*.py")), *sorted((ROOT / "scripts").glob("*.py"))]
+CHECKED = [
+    ROOT / "app.py",
+    ROOT / "serve.py",
+    *sorted((ROOT / "explorer").rglob("*.py")),
+    *sorted((ROOT / "pages").glob("*.py")),
+    *sorted((ROOT / "bench").glob("*.py")),
+    *sorted((ROOT / "scripts").glob("*.py")),
+]
 
 
 def lint_imports(*args: str) -> subprocess.CompletedProcess:
@@ -26,7 +31,9 @@ def lint_imports(*args: str) -> subprocess.CompletedProcess:
     command = str(exe) if exe.exists() else shutil.which("lint-imports")
     if command is None:
         pytest.fail("lint-imports is not installed: `make setup-dev` installs import-linter (requirements-dev.txt)")
-    return subprocess.run([command, "--no-cache", "--no-logo", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [command, "--no-cache", "--no-logo", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_the_import_contracts_are_kept():
@@ -38,9 +45,11 @@ def test_the_import_contracts_are_kept():
 def test_a_broken_contract_fails(tmp_path):
     """The check itself can fail: a contract the code breaks (explorer.ui imports streamlit) is reported."""
     config = tmp_path / "broken.toml"
-    config.write_text('[tool.importlinter]\nroot_packages = ["explorer"]\ninclude_external_packages = true\n\n'
-                      '[[tool.importlinter.contracts]]\nname = "ui without streamlit"\ntype = "forbidden"\n'
-                      'source_modules = ["explorer.ui"]\nforbidden_modules = ["streamlit"]\n')
+    config.write_text(
+        '[tool.importlinter]\nroot_packages = ["explorer"]\ninclude_external_packages = true\n\n'
+        '[[tool.importlinter.contracts]]\nname = "ui without streamlit"\ntype = "forbidden"\n'
+        'source_modules = ["explorer.ui"]\nforbidden_modules = ["streamlit"]\n'
+    )
     result = lint_imports(str(config))
     assert result.returncode != 0 and "BROKEN" in result.stdout.upper(), result.stdout[-3000:]
 
@@ -67,8 +76,13 @@ def test_no_module_imports_another_modules_private_name():
                     found.append(f"{path.relative_to(ROOT)}:{line}: from {module} import {name}")
                 modules.add(bound)
         for node in ast.walk(tree):  # `module._name` on an explorer module imported above
-            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
-                    and isinstance(node.value, ast.Name) and node.value.id in modules):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name)
+                and node.value.id in modules
+            ):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value.id}.{node.attr}")
     assert not found, "make the name public where another module needs it, or move the code:\n" + "\n".join(found)
 

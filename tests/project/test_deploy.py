@@ -31,8 +31,9 @@ def resources() -> dict[str, dict]:
 
 
 def test_the_dockerfile_passes_hadolint():
-    done = subprocess.run([tool("hadolint"), "--failure-threshold", "info", str(DEPLOY / "Dockerfile")],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [tool("hadolint"), "--failure-threshold", "info", str(DEPLOY / "Dockerfile")], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -55,7 +56,9 @@ def test_compose_and_manifests_pass_yamllint():
 
 def test_the_manifests_validate_against_kubernetes():
     assert len(MANIFESTS) >= 4
-    done = subprocess.run([tool("kubernetes-validate"), "--strict", *map(str, MANIFESTS)], capture_output=True, text=True)
+    done = subprocess.run(
+        [tool("kubernetes-validate"), "--strict", *map(str, MANIFESTS)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("passed") == len(MANIFESTS), done.stdout
 

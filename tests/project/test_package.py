@@ -42,8 +42,23 @@ def wheel(tmp_path_factory) -> Path:
     for name in tracked("."):
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, src / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                    "-w", str(out), str(src)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(out),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (built,) = out.glob("ssl_explorer-*.whl")
     return built
 
@@ -55,8 +70,22 @@ def venv(wheel, tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
     (site,) = env.glob("lib/python*/site-packages")
     (site / "ssl_explorer_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(env / "bin" / "python"), "install", "-q",
-                    "--no-deps", "--no-index", str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(env / "bin" / "python"),
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return env
 
 
@@ -68,8 +97,11 @@ def test_the_wheel_carries_the_app_its_command_and_the_pins(wheel):
         metadata = z.read(f"{info}/METADATA").decode()
     app = {f"explorer/_app/{p}" for p in tracked(*APP_FILES)}
     assert app - names == set()  # app.py, all 12 pages, every asset (the bundled model weights too), the config
-    assert {"explorer/_app/assets/models/ssl-explorer-smollm2-mlm/delta.safetensors",
-            "explorer/_app/.streamlit/config.toml", "explorer/_app/pages/masked_lm.py"} <= names
+    assert {
+        "explorer/_app/assets/models/ssl-explorer-smollm2-mlm/delta.safetensors",
+        "explorer/_app/.streamlit/config.toml",
+        "explorer/_app/pages/masked_lm.py",
+    } <= names
     code = {p for p in tracked("explorer") if p.endswith(".py")}
     assert code - names == set()  # every module and subpackage of explorer/ (package discovery)
     assert {n.split("/")[0] for n in names} == {"explorer", info}  # nothing else in site-packages
@@ -83,9 +115,13 @@ def test_the_installed_command_answers_outside_the_repository(venv, tmp_path):
     run = subprocess.run([str(venv / "bin" / "ssl-explorer"), "--help"], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert all(cmd in run.stdout for cmd in ("run", "prepare", "serve"))
-    where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "from explorer import paths; print(paths.INSTALLED, paths.ROOT)"],
-                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "from explorer import paths; print(paths.INSTALLED, paths.ROOT)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert where[0] == "True" and Path(where[1]).is_relative_to(venv)  # the installed copy, not the repository
 
 
@@ -103,8 +139,13 @@ def test_ssl_explorer_run_starts_the_installed_app(venv, tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("SSL_EXPLORER_BF16", "PYTHONPATH")}
     log = open(tmp_path / "app.log", "w")
-    proc = subprocess.Popen([str(venv / "bin" / "ssl-explorer"), "run", "--port", str(port)], cwd=tmp_path,
-                            env={**env, "SSL_EXPLORER_CACHE": str(cache)}, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "ssl-explorer"), "run", "--port", str(port)],
+        cwd=tmp_path,
+        env={**env, "SSL_EXPLORER_CACHE": str(cache)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 240
@@ -138,21 +179,33 @@ def test_ssl_explorer_run_starts_the_installed_app(venv, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("SSL_EXPLORER_PIPX") != "1",
-                    reason="a real `pipx install .` takes minutes and downloads the model packages: SSL_EXPLORER_PIPX=1")
+@pytest.mark.skipif(
+    os.environ.get("SSL_EXPLORER_PIPX") != "1",
+    reason="a real `pipx install .` takes minutes and downloads the model packages: SSL_EXPLORER_PIPX=1",
+)
 def test_pipx_install(tmp_path):
     """`pipx install .` in a clean venv (dependencies resolved by pip as a user's would be), then
     `ssl-explorer run` from another folder until the app answers; prepare installs the model packages."""
     subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "tools")], check=True)
     subprocess.run([str(tmp_path / "tools" / "bin" / "pip"), "install", "-q", "pipx"], check=True)
-    env = {**os.environ, "PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin"),
-           "PIPX_MAN_DIR": str(tmp_path / "man"), "SSL_EXPLORER_CACHE": str(tmp_path / "cache")}
+    env = {
+        **os.environ,
+        "PIPX_HOME": str(tmp_path / "pipx"),
+        "PIPX_BIN_DIR": str(tmp_path / "bin"),
+        "PIPX_MAN_DIR": str(tmp_path / "man"),
+        "SSL_EXPLORER_CACHE": str(tmp_path / "cache"),
+    }
     env.pop("SSL_EXPLORER_BF16", None)
     subprocess.run([str(tmp_path / "tools" / "bin" / "pipx"), "install", str(ROOT)], env=env, check=True)
     port = free_port()
     with open(tmp_path / "app.log", "w") as log:
-        proc = subprocess.Popen([str(tmp_path / "bin" / "ssl-explorer"), "run", "--port", str(port)], cwd=tmp_path,
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(tmp_path / "bin" / "ssl-explorer"), "run", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.time() + 600
             while proc.poll() is None and time.time() < deadline:

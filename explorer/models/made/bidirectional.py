@@ -31,8 +31,10 @@ MASK_TOKEN = "<mask>"
 RESERVED_FOR_MASK = "<reponame>"  # an unused special token of SmolLM2's vocabulary (id 4), renamed
 START_TOKEN = "<|endoftext|>"  # what SmolLM2 saw before every document: position 0 reads the first token
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-READOUTS = {"next": "the hidden state at i-1 predicts token i (MNTP)",
-            "same": "the hidden state at i predicts token i (BERT)"}
+READOUTS = {
+    "next": "the hidden state at i-1 predicts token i (MNTP)",
+    "same": "the hidden state at i predicts token i (BERT)",
+}
 _KW = "bidirectional_mask"
 
 
@@ -88,8 +90,9 @@ def vocabulary_logits(weight: torch.Tensor, states: torch.Tensor) -> torch.Tenso
 # --------------------------------------------------------------------------- attention masks
 
 
-def full_attention_mask(attention_mask: torch.Tensor | None, batch: int, length: int,
-                        dtype: torch.dtype) -> torch.Tensor:
+def full_attention_mask(
+    attention_mask: torch.Tensor | None, batch: int, length: int, dtype: torch.dtype
+) -> torch.Tensor:
     """An additive (B, 1, T, T) mask in which every position sees every real (non-padding) token."""
     if attention_mask is None:
         return torch.zeros(batch, 1, length, length, dtype=dtype)
@@ -116,9 +119,18 @@ class BidirectionalLlamaForMaskedLM(LlamaForCausalLM):
     _keys_to_ignore_on_load_unexpected = [r"lora_"]
 
     @classmethod
-    def from_causal(cls, causal: LlamaForCausalLM, *, bidirectional_layers: int, mask_token_id: int,
-                    readout: str = "next", lora_rank: int = 16, lora_alpha: float | None = None,
-                    lora_targets: tuple[str, ...] = LORA_TARGETS, seed: int = 0) -> "BidirectionalLlamaForMaskedLM":
+    def from_causal(
+        cls,
+        causal: LlamaForCausalLM,
+        *,
+        bidirectional_layers: int,
+        mask_token_id: int,
+        readout: str = "next",
+        lora_rank: int = 16,
+        lora_alpha: float | None = None,
+        lora_targets: tuple[str, ...] = LORA_TARGETS,
+        seed: int = 0,
+    ) -> "BidirectionalLlamaForMaskedLM":
         """A masked LM on the tensors of `causal` (shared, never written): new modules, the same weights.
 
         ``lora_rank=0`` adds no update (the bidirectional blocks as they are, untrained).
@@ -174,30 +186,54 @@ class BidirectionalLlamaForMaskedLM(LlamaForCausalLM):
         ref = input_ids if input_ids is not None else inputs_embeds
         full = full_attention_mask(attention_mask, ref.shape[0], ref.shape[1], torch.float32)
         kwargs[_KW] = full
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-                          use_cache=False, **kwargs)
+        return self.model(
+            input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, use_cache=False, **kwargs
+        )
 
-    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None,
-                output_attentions: bool | None = None, output_hidden_states: bool | None = None,
-                **kwargs: Any) -> MaskedLMOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs: Any,
+    ) -> MaskedLMOutput:
         """Logits (B, T, vocabulary) for every position, as a masked LM's. With `labels` (-100 where
         there is no loss), only the loss is computed, from the labelled positions alone."""
-        for unused in ("position_ids", "past_key_values", "use_cache", "cache_position", "logits_to_keep",
-                       "return_dict", "token_type_ids"):
+        for unused in (
+            "position_ids",
+            "past_key_values",
+            "use_cache",
+            "cache_position",
+            "logits_to_keep",
+            "return_dict",
+            "token_type_ids",
+        ):
             kwargs.pop(unused, None)
-        out = self._encode(input_ids, attention_mask, inputs_embeds, output_attentions=output_attentions,
-                           output_hidden_states=output_hidden_states, **kwargs)
+        out = self._encode(
+            input_ids,
+            attention_mask,
+            inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            **kwargs,
+        )
         states = self._shift(out.last_hidden_state)
         if labels is not None:
             targets = labels != -100
             loss = nn.functional.cross_entropy(self._head(states[targets]).float(), labels[targets])
-            return MaskedLMOutput(loss=loss, logits=None, hidden_states=out.hidden_states,
-                                  attentions=out.attentions)
+            return MaskedLMOutput(loss=loss, logits=None, hidden_states=out.hidden_states, attentions=out.attentions)
         return MaskedLMOutput(logits=self._head(states), hidden_states=out.hidden_states, attentions=out.attentions)
 
-    def logits_at(self, input_ids: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
-                  attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def logits_at(
+        self,
+        input_ids: torch.Tensor,
+        rows: torch.Tensor,
+        cols: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Logits at the (row, column) pairs only: the 49k-token head is applied where it is read."""
         states = self._shift(self._encode(input_ids, attention_mask).last_hidden_state)
         return self._head(states[rows, cols])
@@ -238,8 +274,15 @@ def masked_tokenizer(causal_tokenizer: Any, max_length: int = 2048):
     backend = Tokenizer.from_str(json.dumps(data))
     start_id = backend.token_to_id(START_TOKEN)
     backend.post_processor = processors.TemplateProcessing(
-        single=f"{START_TOKEN} $A", pair=f"{START_TOKEN} $A $B:1", special_tokens=[(START_TOKEN, start_id)])
+        single=f"{START_TOKEN} $A", pair=f"{START_TOKEN} $A $B:1", special_tokens=[(START_TOKEN, start_id)]
+    )
     return PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token=START_TOKEN, eos_token=causal_tokenizer.eos_token,
-        pad_token=causal_tokenizer.pad_token or causal_tokenizer.eos_token, unk_token=START_TOKEN,
-        mask_token=MASK_TOKEN, model_max_length=max_length, padding_side="right")
+        tokenizer_object=backend,
+        bos_token=START_TOKEN,
+        eos_token=causal_tokenizer.eos_token,
+        pad_token=causal_tokenizer.pad_token or causal_tokenizer.eos_token,
+        unk_token=START_TOKEN,
+        mask_token=MASK_TOKEN,
+        model_max_length=max_length,
+        padding_side="right",
+    )

@@ -52,13 +52,24 @@ def trained_tensors(model: Any) -> dict[str, Any]:
 
 def recipe(model: Any) -> dict:
     c = model.config
-    return {"bidirectional_layers": c.bidirectional_layers, "readout": c.readout, "lora_rank": c.lora_rank,
-            "lora_alpha": c.lora_alpha, "lora_targets": list(c.lora_targets), "mask_token_id": c.mask_token_id,
-            "full_blocks": not any(".lora_" in n for n, _ in model.named_parameters())}
+    return {
+        "bidirectional_layers": c.bidirectional_layers,
+        "readout": c.readout,
+        "lora_rank": c.lora_rank,
+        "lora_alpha": c.lora_alpha,
+        "lora_targets": list(c.lora_targets),
+        "mask_token_id": c.mask_token_id,
+        "full_blocks": not any(".lora_" in n for n, _ in model.named_parameters()),
+    }
 
 
-def save(model: Any, path: Path, info: dict | None = None, card_markdown: str | None = None,
-         base_model: str = "SmolLM2-135M-Instruct") -> Path:
+def save(
+    model: Any,
+    path: Path,
+    info: dict | None = None,
+    card_markdown: str | None = None,
+    base_model: str = "SmolLM2-135M-Instruct",
+) -> Path:
     """Write the artefact (each file replaced atomically); the model's trained tensors are rounded to
     float16 in place first, so the model in memory equals the one stored."""
     import torch
@@ -71,8 +82,14 @@ def save(model: Any, path: Path, info: dict | None = None, card_markdown: str | 
         for p in tensors.values():
             p.copy_(p.to(getattr(torch, STORE_DTYPE)).to(p.dtype))
     stored = {n: p.detach().to(getattr(torch, STORE_DTYPE)).contiguous().clone() for n, p in tensors.items()}
-    meta = {"format": FORMAT, "base_model": base_model,
-            "stored_dtype": STORE_DTYPE, "recipe": recipe(model), "tensors": sorted(stored), "info": info or {}}
+    meta = {
+        "format": FORMAT,
+        "base_model": base_model,
+        "stored_dtype": STORE_DTYPE,
+        "recipe": recipe(model),
+        "tensors": sorted(stored),
+        "info": info or {},
+    }
     write_atomic(path, DELTA, lambda f: save_file(stored, f, metadata={"format": str(FORMAT)}))
     write_atomic(path, META, lambda f: Path(f).write_text(json.dumps(meta, indent=1)))
     if card_markdown is not None:
@@ -103,11 +120,18 @@ def load(causal: Any, causal_tokenizer: Any, path: Path | None = None):
     r = meta["recipe"]
     tokenizer = masked_tokenizer(causal_tokenizer)
     if tokenizer.mask_token_id != r["mask_token_id"]:
-        raise ValueError(f"the tokenizer's mask id {tokenizer.mask_token_id} is not the artefact's {r['mask_token_id']}")
+        raise ValueError(
+            f"the tokenizer's mask id {tokenizer.mask_token_id} is not the artefact's {r['mask_token_id']}"
+        )
     model = BidirectionalLlamaForMaskedLM.from_causal(
-        causal, bidirectional_layers=r["bidirectional_layers"], mask_token_id=r["mask_token_id"],
-        readout=r["readout"], lora_rank=0 if r["full_blocks"] else r["lora_rank"], lora_alpha=r["lora_alpha"],
-        lora_targets=tuple(r["lora_targets"]))
+        causal,
+        bidirectional_layers=r["bidirectional_layers"],
+        mask_token_id=r["mask_token_id"],
+        readout=r["readout"],
+        lora_rank=0 if r["full_blocks"] else r["lora_rank"],
+        lora_alpha=r["lora_alpha"],
+        lora_targets=tuple(r["lora_targets"]),
+    )
     if r["full_blocks"]:
         make_trainable_blocks(model)
     delta = load_file(str(path / DELTA))

@@ -54,8 +54,9 @@ def base_model(base_dir: Path, config: Any = None):
             config = BertConfig.from_pretrained(base_dir)
             config.architectures = ["BertForMaskedLM"]
             config.tie_word_embeddings = True
-        model = BertForMaskedLM.from_pretrained(base_dir, config=config, dtype=torch.float32,
-                                                attn_implementation="eager")
+        model = BertForMaskedLM.from_pretrained(
+            base_dir, config=config, dtype=torch.float32, attn_implementation="eager"
+        )
         tokenizer = AutoTokenizer.from_pretrained(base_dir)
     finally:
         transformers.utils.logging.set_verbosity(verbosity)

@@ -15,8 +15,9 @@ def write(folder, name: str, text: str):
 
 def test_presets_and_errors(tmp_path):
     examples._read.cache_clear()
-    write(tmp_path, "p.toml", '[[example]]\nname = "A"\ntext = "x"\nclaim = "A shows x."\n'
-                              'check = { kind = "k", n = 1 }\n')
+    write(
+        tmp_path, "p.toml", '[[example]]\nname = "A"\ntext = "x"\nclaim = "A shows x."\ncheck = { kind = "k", n = 1 }\n'
+    )
     assert [e["name"] for e in examples.presets("p", tmp_path)] == ["A"]
     assert examples.preset("p", "A", tmp_path)["check"] == {"kind": "k", "n": 1}
     with pytest.raises(ExplorerError, match="no example called"):
@@ -32,9 +33,11 @@ def test_presets_and_errors(tmp_path):
 
 
 def test_claims_are_found_at_any_depth_with_their_checks():
-    data = {"example": [{"name": "A", "claim": "A shows x.", "check": {"kind": "k"}}],
-            "defaults": {"probe": {"claim": "The probe works.", "check": {"kind": "j", "claim": "not a claim"}}},
-            "other": {"text": "no claim here"}}
+    data = {
+        "example": [{"name": "A", "claim": "A shows x.", "check": {"kind": "k"}}],
+        "defaults": {"probe": {"claim": "The probe works.", "check": {"kind": "j", "claim": "not a claim"}}},
+        "other": {"text": "no claim here"},
+    }
     found = examples.claims_in(data, "f")
     assert [(c.source, c.kind) for c in found] == [("f.example['A']", "k"), ("f.defaults.probe", "j")]
     assert examples.claims_in({"claim": "No check."}, "g")[0].kind == ""
@@ -46,12 +49,20 @@ def test_every_bundled_claim_source_is_collected(tmp_path):
     (assets / "lessons").mkdir()
     (assets / "quizzes").mkdir()
     write(assets / "examples", "p.toml", '[[example]]\nname = "A"\nclaim = "A shows x."\ncheck = { kind = "k" }\n')
-    write(assets / "lessons", "01-a.md", '+++\ntitle = "A"\nclaim = "The lesson shows y."\ncheck = { kind = "l" }\n'
-                                         '[[try]]\ntext = "Do z."\nclaim = "Doing z shows w."\ncheck = { kind = "t" }\n'
-                                         '+++\nBody')
-    write(assets / "quizzes", "01-a.toml", '[[question]]\nkind = "predict"\nrole = "clm"\ntext = "The"\n'
-                                           'prompt = "Next?"\noptions = ["a", "b"]\nclaim = "The model says v."\n'
-                                           'check = { kind = "q" }\n')
+    write(
+        assets / "lessons",
+        "01-a.md",
+        '+++\ntitle = "A"\nclaim = "The lesson shows y."\ncheck = { kind = "l" }\n'
+        '[[try]]\ntext = "Do z."\nclaim = "Doing z shows w."\ncheck = { kind = "t" }\n'
+        "+++\nBody",
+    )
+    write(
+        assets / "quizzes",
+        "01-a.toml",
+        '[[question]]\nkind = "predict"\nrole = "clm"\ntext = "The"\n'
+        'prompt = "Next?"\noptions = ["a", "b"]\nclaim = "The model says v."\n'
+        'check = { kind = "q" }\n',
+    )
     kinds = sorted(c.kind for c in examples.all_claims(assets))
     assert kinds == ["k", "l", "q", "t"]
     lesson = lessons.load_lesson(assets / "lessons" / "01-a.md", assets / "quizzes")

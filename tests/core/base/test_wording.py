@@ -24,8 +24,9 @@ def test_sizes_are_written_one_way_for_text_and_image_uploads():
 
 
 def test_a_one_token_text_is_1_token_on_the_span_strips():
-    html = span_charts.corruption_strips(["Hi"], [False], ["Hi"], ["<extra_id_0>", "Hi", "<extra_id_1>"],
-                                         sentinel_number)
+    html = span_charts.corruption_strips(
+        ["Hi"], [False], ["Hi"], ["<extra_id_0>", "Hi", "<extra_id_1>"], sentinel_number
+    )
     assert "(1 token)" in html and "(1 tokens)" not in html and "(3 tokens)" in html
 
 

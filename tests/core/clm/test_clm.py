@@ -107,10 +107,24 @@ def hf_after(logits: torch.Tensor, temperature: float, top_k: int, top_p: float)
     return scores[0]
 
 
-@pytest.mark.parametrize("temperature,top_k,top_p", [
-    (1.0, 0, 1.0), (0.5, 0, 1.0), (1.7, 0, 1.0), (1.0, 1, 1.0), (1.0, 10, 1.0), (0.8, 40, 1.0),
-    (1.0, 0, 0.9), (1.0, 0, 0.5), (0.7, 0, 0.95), (1.3, 20, 0.8), (0.6, 5, 0.3), (1.0, 0, 0.0), (2.0, 50, 0.99),
-])
+@pytest.mark.parametrize(
+    "temperature,top_k,top_p",
+    [
+        (1.0, 0, 1.0),
+        (0.5, 0, 1.0),
+        (1.7, 0, 1.0),
+        (1.0, 1, 1.0),
+        (1.0, 10, 1.0),
+        (0.8, 40, 1.0),
+        (1.0, 0, 0.9),
+        (1.0, 0, 0.5),
+        (0.7, 0, 0.95),
+        (1.3, 20, 0.8),
+        (0.6, 5, 0.3),
+        (1.0, 0, 0.0),
+        (2.0, 50, 0.99),
+    ],
+)
 @pytest.mark.parametrize("seed", range(4))
 def test_sampling_matches_transformers_processors(temperature, top_k, top_p, seed):
     g = torch.Generator().manual_seed(seed)
@@ -160,7 +174,9 @@ def test_temperature_zero_is_greedy_and_edges():
     assert big_k.n_kept == 4
 
 
-@pytest.mark.parametrize("t,k,p", [(-0.1, 0, 1.0), (float("nan"), 0, 1.0), (1.0, -1, 1.0), (1.0, 0, 1.5), (1.0, 0, -0.2)])
+@pytest.mark.parametrize(
+    "t,k,p", [(-0.1, 0, 1.0), (float("nan"), 0, 1.0), (1.0, -1, 1.0), (1.0, 0, 1.5), (1.0, 0, -0.2)]
+)
 def test_invalid_settings_are_explained(t, k, p):
     with pytest.raises(ExplorerError):
         clm.apply_sampling(torch.zeros(4), t, k, p)
@@ -401,8 +417,9 @@ def test_empty_prompt_without_start_token_is_refused(smollm2_tokenizer):
 
 def test_chat_template_shows_exact_text(smollm2_tokenizer):
     p = clm.build_prompt(smollm2_tokenizer, "  What is 2+2?  ", chat=True)
-    ref = smollm2_tokenizer.apply_chat_template([{"role": "user", "content": "What is 2+2?"}], tokenize=False,
-                                                add_generation_prompt=True)
+    ref = smollm2_tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is 2+2?"}], tokenize=False, add_generation_prompt=True
+    )
     assert p.text == ref and p.text.endswith("<|im_start|>assistant\n")
     assert p.ids == smollm2_tokenizer(ref, add_special_tokens=False)["input_ids"]
     assert p.encoded.special[0] and p.encoded.pieces[0] == "<|im_start|>"
@@ -432,10 +449,10 @@ def test_long_prompts_are_cut_with_the_limit_shown(smollm2_tokenizer):
 
 
 def test_odd_unicode_round_trips(smollm2_tokenizer):
-    text = "Cafe\u0301 \u00fcber \u4e2d\u6587 \u03b1\u03b2\u03b3 \U0001F600\u200b end\x07"
+    text = "Cafe\u0301 \u00fcber \u4e2d\u6587 \u03b1\u03b2\u03b3 \U0001f600\u200b end\x07"
     p = clm.build_prompt(smollm2_tokenizer, text)
     decoded = smollm2_tokenizer.decode(p.ids)
-    assert decoded == "Café über 中文 αβγ \U0001F600\u200b end" and "\x07" not in p.text
+    assert decoded == "Café über 中文 αβγ \U0001f600\u200b end" and "\x07" not in p.text
 
 
 # --------------------------------------------------------------------------- charts
@@ -455,8 +472,13 @@ def test_decoding_bars_show_cut_tokens_and_other():
 
     s = clm.apply_sampling(torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0, 0.0]), 1.0, 2, 1.0)
     frame = s.frame(n=3)
-    fig = charts.decoding_bars(list(frame["token"]), list(frame["model"]), list(frame["renormalised"]),
-                               list(frame["kept"]), token_ids=list(frame["id"]))
+    fig = charts.decoding_bars(
+        list(frame["token"]),
+        list(frame["model"]),
+        list(frame["renormalised"]),
+        list(frame["kept"]),
+        token_ids=list(frame["id"]),
+    )
     model, after, *legend = fig.data
     assert list(after.text[::-1]) == [f"{s.after[0]:.1%}", f"{s.after[1]:.1%}", "cut", "cut"]
     assert list(model.x[::-1]) == pytest.approx(list(frame["model"]))
@@ -469,4 +491,7 @@ def test_decoding_bars_show_cut_tokens_and_other():
     assert swatches["cut by top-k / top-p"] == after.marker.color[1] != after.marker.color[-1]  # a cut token
     assert swatches["all other tokens: after"] == after.marker.color[0]
     assert set(swatches.values()) == set(model.marker.color) | set(after.marker.color)
-    assert fig.layout.font.size == 13 and charts.decoding_bars(["a"], [1.0], [1.0], [True], large=True).layout.font.size == 20
+    assert (
+        fig.layout.font.size == 13
+        and charts.decoding_bars(["a"], [1.0], [1.0], [True], large=True).layout.font.size == 20
+    )

@@ -41,11 +41,11 @@ def test_piece_view_equals_single_model_functions(pair):
     assert left.top_probs == pytest.approx(fill.predictions[0].top_probs)
     assert left.answer_id == comp.mlm_enc.ids[mpos[0]]
     cpos = [p for p, w in enumerate(comp.clm_map) if w == 2]
-    dist = causal.next_token_distribution(clm_lm, comp.clm_ids[:cpos[0]], top_n=5)
+    dist = causal.next_token_distribution(clm_lm, comp.clm_ids[: cpos[0]], top_n=5)
     assert right.top_pieces == [c.piece for c in dist.top] and right.answer_id == comp.clm_ids[cpos[0]]
     # against a plain forward pass
     with torch.no_grad():
-        logits = clm_lm.model(torch.tensor([comp.clm_ids[:cpos[0]]])).logits[0, -1]
+        logits = clm_lm.model(torch.tensor([comp.clm_ids[: cpos[0]]])).logits[0, -1]
     assert right.answer_prob == pytest.approx(float(logits.softmax(-1)[comp.clm_ids[cpos[0]]]), rel=1e-4)
 
 
@@ -55,7 +55,7 @@ def test_the_piece_view_reads_the_left_context_from_the_whole_text_pass(pair):
     for index in (0, 2, 5):
         causal.clear_cache()
         cpos = [p for p, w in enumerate(comp.clm_map) if w == index]
-        alone = causal.next_token_distribution(clm_lm, comp.clm_ids[:cpos[0]], top_n=5)  # its own pass
+        alone = causal.next_token_distribution(clm_lm, comp.clm_ids[: cpos[0]], top_n=5)  # its own pass
         causal.clear_cache()
         _, right = compare.piece_predictions(comp, mlm_lm, clm_lm, index, k=5)
         assert causal.forward_count() == 1  # the whole text only
@@ -83,7 +83,7 @@ def test_long_text_is_cut_after_a_whole_word_for_both_models(pair):
     text = "___ " + " ".join(f"the unbelievably grumpy cat {i} sat." for i in range(40))
     comp = compare.prepare(mlm_lm, clm_lm, text, max_tokens=40)
     assert len(comp.mlm_enc.ids) <= 40 and any("limit" in n for n in comp.notes)
-    assert text.startswith(comp.text) and comp.text == text[:comp.words[-1].end]
+    assert text.startswith(comp.text) and comp.text == text[: comp.words[-1].end]
     assert [w.text for w in comp.words] == [w.text for w in compare.split_words(comp.text)]
     for mapping in (comp.mlm_map, comp.clm_map):  # every word kept is read whole by both models
         assert sorted({w for w in mapping if w is not None}) == list(range(len(comp.words)))
@@ -168,8 +168,10 @@ def test_word_bars_show_words_the_hidden_one_always_and_no_leftovers():
     from explorer.charts.compare import word_bars
     from explorer.words.pieces import WordCandidate, WordPredictions
 
-    c = [WordCandidate(w, math.log(p), (i,), (f"␣{w}",)) for i, (w, p) in
-         enumerate([("dog", 0.6), ("cat", 0.2), ("cow", 0.05), ("horseboy", 0.0004)])]
+    c = [
+        WordCandidate(w, math.log(p), (i,), (f"␣{w}",))
+        for i, (w, p) in enumerate([("dog", 0.6), ("cat", 0.2), ("cow", 0.05), ("horseboy", 0.0004)])
+    ]
     answer = WordCandidate("fox", math.log(0.0002), (9,), ("␣fox",))
     fig = word_bars(WordPredictions(c, answer, None))
     labels = [y.strip() for y in fig.data[0].y][::-1]  # top bar first

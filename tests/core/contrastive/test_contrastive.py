@@ -52,10 +52,14 @@ def test_other_poolings_match_a_direct_computation(minilm):
 
 def test_pooling_comes_from_the_model_folder(tmp_path):
     (tmp_path / "1_Pooling").mkdir()
-    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True,
-                                                                     "pooling_mode_mean_tokens": False}))
-    (tmp_path / "modules.json").write_text(json.dumps([{"type": "sentence_transformers.models.Transformer"},
-                                                        {"type": "sentence_transformers.models.Pooling"}]))
+    (tmp_path / "1_Pooling" / "config.json").write_text(
+        json.dumps({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
+    )
+    (tmp_path / "modules.json").write_text(
+        json.dumps(
+            [{"type": "sentence_transformers.models.Transformer"}, {"type": "sentence_transformers.models.Pooling"}]
+        )
+    )
     lm = SimpleNamespace(extra={}, info=SimpleNamespace(model_id=str(tmp_path)))
     p = C.pooling_for(lm)
     assert p.mode == "cls" and p.normalize is False and "sentence-transformers" in p.source

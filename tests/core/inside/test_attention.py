@@ -37,9 +37,19 @@ def attn_t5_dir(tmp_path_factory, minilm_tokenizer):
 
     tok = minilm_tokenizer
     torch.manual_seed(0)
-    cfg = T5Config(vocab_size=tok.vocab_size, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
-                   num_heads=2, decoder_start_token_id=tok.pad_token_id, pad_token_id=tok.pad_token_id,
-                   eos_token_id=tok.sep_token_id, architectures=["T5ForConditionalGeneration"])
+    cfg = T5Config(
+        vocab_size=tok.vocab_size,
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        decoder_start_token_id=tok.pad_token_id,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.sep_token_id,
+        architectures=["T5ForConditionalGeneration"],
+    )
     return save_model(T5ForConditionalGeneration(cfg), tok, tmp_path_factory.mktemp("attn-t5"))
 
 
@@ -90,11 +100,14 @@ def test_encoder_decoder_has_encoder_decoder_and_cross_attention(tiny_t5):
     dec_ids = [tok.pad_token_id] + target_ids
     enc_ids = tok("the cat sat on the mat")["input_ids"]
     with torch.no_grad():
-        out = tiny_t5.model(input_ids=torch.tensor([enc_ids]), decoder_input_ids=torch.tensor([dec_ids]),
-                            output_attentions=True)
+        out = tiny_t5.model(
+            input_ids=torch.tensor([enc_ids]), decoder_input_ids=torch.tensor([dec_ids]), output_attentions=True
+        )
     assert att.part_names == ["encoder", "decoder", "cross"]
     enc, dec, cross = (att.parts[n] for n in att.part_names)
-    assert enc.rows.ids == enc_ids and dec.rows.ids == dec_ids and cross.rows.ids == dec_ids and cross.cols.ids == enc_ids
+    assert (
+        enc.rows.ids == enc_ids and dec.rows.ids == dec_ids and cross.rows.ids == dec_ids and cross.cols.ids == enc_ids
+    )
     np.testing.assert_allclose(enc.weights, stacked(out.encoder_attentions), atol=1e-6)
     np.testing.assert_allclose(dec.weights, stacked(out.decoder_attentions), atol=1e-6)
     np.testing.assert_allclose(cross.weights, stacked(out.cross_attentions), atol=1e-6)
@@ -110,7 +123,9 @@ def test_encoder_decoder_without_target_reads_the_models_own_output(tiny_t5):
     tok = tiny_t5.tokenizer
     enc_ids = tok("the cat sat on the mat")["input_ids"]
     with torch.no_grad():
-        gen = tiny_t5.model.generate(input_ids=torch.tensor([enc_ids]), max_new_tokens=A.MAX_NEW_TOKENS, do_sample=False)
+        gen = tiny_t5.model.generate(
+            input_ids=torch.tensor([enc_ids]), max_new_tokens=A.MAX_NEW_TOKENS, do_sample=False
+        )
     special = set(tok.all_special_ids)
     expected = []
     for i in gen[0].tolist()[1:]:
@@ -224,7 +239,7 @@ def test_bertviz_head_view_is_offline_and_shows_the_models_weights(smollm2):
     assert data["left_text"] == att.parts["self"].rows.pieces
     shown = np.array(data["attn"])
     assert shown.shape == (3, 9, len(att.parts["self"].rows), len(att.parts["self"].rows))
-    np.testing.assert_allclose(shown, att.parts["self"].weights[[0, 5, 29]], atol=0.5 * 10 ** -B.DECIMALS + 1e-9)
+    np.testing.assert_allclose(shown, att.parts["self"].weights[[0, 5, 29]], atol=0.5 * 10**-B.DECIMALS + 1e-9)
 
 
 def test_bertviz_model_view_for_an_encoder_decoder(tiny_t5):
@@ -292,7 +307,7 @@ def test_heads_grid_tiles_hold_each_heads_weights(smollm2):
     z = np.array(fig.data[0].z, dtype=float)
     n = len(part.rows)
     assert z.shape == (2 * (n + 1) - 1, 9 * (n + 1) - 1)
-    np.testing.assert_allclose(z[n + 1:, 3 * (n + 1): 3 * (n + 1) + n], part.weights[29, 3])
+    np.testing.assert_allclose(z[n + 1 :, 3 * (n + 1) : 3 * (n + 1) + n], part.weights[29, 3])
     assert np.isnan(z[n, 0])  # gap between layers
     assert list(fig.layout.yaxis.ticktext) == ["layer 0", "layer 29"]
     where = np.array(fig.data[0].customdata)

@@ -101,8 +101,9 @@ def test_table_and_default_position_for_a_causal_lm(smollm2):
 
 def test_lens_chart_puts_top_tokens_in_cells(smollm2):
     res = L.logit_lens(smollm2, "The capital of France is", k=2)
-    fig = charts.lens_heatmap(res.top1(), res.top_probs[:, :, 0], res.position_labels(), res.layer_names,
-                              hover_lists=res.hover())
+    fig = charts.lens_heatmap(
+        res.top1(), res.top_probs[:, :, 0], res.position_labels(), res.layer_names, hover_lists=res.hover()
+    )
     tr = fig.data[0]
     assert tr.text[-1][-1] == "␣Paris"
     np.testing.assert_allclose(np.array(tr.z), res.top_probs[:, :, 0])

@@ -15,8 +15,10 @@ from explorer.charts import mlm as mlm_charts
 from explorer.tokens import word_groups
 
 TEXT = "Paris is the capital of France, and the ornithologist was unbelievably happy."
-LONG = ("The quick brown fox jumps over the lazy dog while the farmer watches from the porch and "
-        "drinks a cup of tea with honey, thinking about the harvest, the weather and his old friends. ") * 2
+LONG = (
+    "The quick brown fox jumps over the lazy dog while the farmer watches from the porch and "
+    "drinks a cup of tea with honey, thinking about the harvest, the weather and his old friends. "
+) * 2
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +35,24 @@ def roberta_dir(tmp_path_factory, smollm2_tokenizer) -> Path:
     from transformers import RobertaConfig, RobertaForMaskedLM
 
     tok = copy.deepcopy(smollm2_tokenizer)
-    tok.add_special_tokens({"mask_token": AddedToken("<mask>", lstrip=True), "cls_token": "<s>",
-                            "sep_token": "</s>", "pad_token": "<pad>"})
+    tok.add_special_tokens(
+        {"mask_token": AddedToken("<mask>", lstrip=True), "cls_token": "<s>", "sep_token": "</s>", "pad_token": "<pad>"}
+    )
     cls, sep = tok.convert_tokens_to_ids("<s>"), tok.convert_tokens_to_ids("</s>")
     tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", cls), ("</s>", sep)])
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", cls), ("</s>", sep)]
+    )
     torch.manual_seed(1)
-    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=130, pad_token_id=1,
-                        architectures=["RobertaForMaskedLM"])
+    cfg = RobertaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=130,
+        pad_token_id=1,
+        architectures=["RobertaForMaskedLM"],
+    )
     path = tmp_path_factory.mktemp("tiny-roberta")
     RobertaForMaskedLM(cfg).save_pretrained(path)
     tok.save_pretrained(path)
@@ -58,8 +69,15 @@ def no_mask_dir(tmp_path_factory, smollm2_tokenizer) -> Path:
     """A BERT masked LM saved with a tokenizer that has no mask token."""
     from transformers import BertConfig, BertForMaskedLM
 
-    cfg = BertConfig(vocab_size=len(smollm2_tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=1,
-                     intermediate_size=32, max_position_embeddings=64, architectures=["BertForMaskedLM"])
+    cfg = BertConfig(
+        vocab_size=len(smollm2_tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        architectures=["BertForMaskedLM"],
+    )
     path = tmp_path_factory.mktemp("tiny-no-mask")
     BertForMaskedLM(cfg).save_pretrained(path)
     smollm2_tokenizer.save_pretrained(path)
@@ -350,12 +368,14 @@ def test_prediction_chart_highlights_the_answer(bert):
 
 
 def test_token_strips_escape_user_text():
-    html_out = mlm_charts.fill_strip_html(["[CLS]", "<script>", "x", "[SEP]"], [True, False, False, True], [2], [],
-                                          "[MASK]")
+    html_out = mlm_charts.fill_strip_html(
+        ["[CLS]", "<script>", "x", "[SEP]"], [True, False, False, True], [2], [], "[MASK]"
+    )
     assert "<script>" not in html_out and "&lt;script&gt;" in html_out
     assert html_out.count("[MASK]") == 1 and "hides “x”" in html_out
-    recipe = mlm_charts.recipe_strip_html(["a", "b", "c"], ["[MASK]", "zebra", "c"],
-                                          [mlm.MASKED, mlm.RANDOM, mlm.KEPT], [False] * 3)
+    recipe = mlm_charts.recipe_strip_html(
+        ["a", "b", "c"], ["[MASK]", "zebra", "c"], [mlm.MASKED, mlm.RANDOM, mlm.KEPT], [False] * 3
+    )
     for kind in ("masked", "random", "kept"):
         assert mlm_charts.KIND_STYLE[kind] in recipe
     fig = mlm_charts.surprisal_strip(["<s>", "a", "b"], [0.5, 3.0, 9.0], per_row=2)
@@ -364,8 +384,9 @@ def test_token_strips_escape_user_text():
 
 def test_small_probabilities_keep_their_digits():
     assert [mlm_charts.percent(p) for p in (0.453, 0.032, 0.000308, 0.0)] == ["45%", "3.2%", "0.031%", "0%"]
-    fig = mlm_charts.prediction_bars(["a", "b"], [0.004, 0.001], answer="b", answer_id=2, top_ids=[1, 2],
-                                     answer_prob=0.001, answer_rank=2)
+    fig = mlm_charts.prediction_bars(
+        ["a", "b"], [0.004, 0.001], answer="b", answer_id=2, top_ids=[1, 2], answer_prob=0.001, answer_rank=2
+    )
     assert list(fig.data[0].text) == ["0.1%", "0.4%"] and fig.layout.xaxis.tickformat == ".2%"
 
 

@@ -148,8 +148,11 @@ def _hand_computed(causal_model, ids, lora_of, products):
     handles = []
     for name, (a, b, scale) in lora_of.items():
         mod = causal_model.get_submodule(name)
-        handles.append(mod.register_forward_hook(
-            lambda m, i, o, a=a, b=b, s=scale: products(i[0], m.weight) + i[0] @ a.t() @ b.t() * s))
+        handles.append(
+            mod.register_forward_hook(
+                lambda m, i, o, a=a, b=b, s=scale: products(i[0], m.weight) + i[0] @ a.t() @ b.t() * s
+            )
+        )
     try:
         for i, layer in enumerate(base.layers):
             h = layer(h, attention_mask=masks[i], position_embeddings=rope, position_ids=pos)
@@ -160,8 +163,9 @@ def _hand_computed(causal_model, ids, lora_of, products):
     return causal_model.lm_head(torch.cat([h[:, :1], h[:, :-1]], dim=1))
 
 
-def test_the_masked_lm_uses_bfloat16_products_in_its_bidirectional_blocks_only(tiny_clm_dir, tiny_bidir_dir,
-                                                                              monkeypatch):
+def test_the_masked_lm_uses_bfloat16_products_in_its_bidirectional_blocks_only(
+    tiny_clm_dir, tiny_bidir_dir, monkeypatch
+):
     from tests.core.models.test_bidirectional import _same, _state
 
     causal = load("clm", str(tiny_clm_dir))
@@ -180,8 +184,9 @@ def test_the_masked_lm_uses_bfloat16_products_in_its_bidirectional_blocks_only(t
     ids = torch.tensor([enc.ids])
     params = dict(fast.model.named_parameters())
     lora_of = {n.rsplit(".lora_", 1)[0]: None for n in params if ".lora_" in n}
-    lora_of = {n: (params[n + ".lora_A"], params[n + ".lora_B"], fast.model.get_submodule(n).lora_scale)
-               for n in lora_of}
+    lora_of = {
+        n: (params[n + ".lora_A"], params[n + ".lora_B"], fast.model.get_submodule(n).lora_scale) for n in lora_of
+    }
     keep = torch.arange(len(fast.tokenizer)) != fast.tokenizer.mask_token_id
     with torch.no_grad():
         out = fast.model(input_ids=ids).logits
@@ -234,8 +239,10 @@ def test_the_packaged_masked_lm_in_bfloat16_agrees_with_float32_on_development_s
     for item in items:
         ids = tok(item.sentence.replace("[MASK]", tok.mask_token))["input_ids"]
         pos = torch.tensor([ids.index(tok.mask_token_id)])
-        a, b = (log_probs_at(models[f].model, torch.tensor([ids]), torch.zeros(1, dtype=torch.long), pos)[0]
-                for f in ("0", "1"))
+        a, b = (
+            log_probs_at(models[f].model, torch.tensor([ids]), torch.zeros(1, dtype=torch.long), pos)[0]
+            for f in ("0", "1")
+        )
         kl.append(float((a.exp() * (a - b)).sum()))
         same += int(a.argmax() == b.argmax())
     assert sum(kl) / len(kl) < 1e-3 and max(kl) < 1e-2 and same >= len(items) - 1, (sum(kl) / len(kl), same)

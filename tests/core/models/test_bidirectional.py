@@ -85,8 +85,9 @@ def test_masked_positions_equal_a_hand_computed_pass(tiny_causal, tiny_masked):
 
 def test_no_bidirectional_block_is_the_causal_lm_read_one_position_later(tiny_causal):
     tok = masked_tokenizer(tiny_causal.tokenizer)
-    m = BidirectionalLlamaForMaskedLM.from_causal(tiny_causal.model, bidirectional_layers=0,
-                                                  mask_token_id=tok.mask_token_id, lora_rank=0)
+    m = BidirectionalLlamaForMaskedLM.from_causal(
+        tiny_causal.model, bidirectional_layers=0, mask_token_id=tok.mask_token_id, lora_rank=0
+    )
     ids = torch.tensor([tok("Bees make honey in the hive.").input_ids])
     with torch.no_grad():
         a, b = m(input_ids=ids).logits, tiny_causal.model(input_ids=ids).logits
@@ -112,7 +113,7 @@ def test_padding_changes_nothing(tiny_masked):
     with torch.no_grad():
         padded = model(**batch).logits
         alone = model(input_ids=torch.tensor([tok(texts[0]).input_ids])).logits
-    assert torch.allclose(padded[0, :alone.shape[1]], alone[0], atol=1e-5)
+    assert torch.allclose(padded[0, : alone.shape[1]], alone[0], atol=1e-5)
     m = full_attention_mask(batch["attention_mask"], 2, batch["input_ids"].shape[1], torch.float32)
     assert m.shape == (2, 1, batch["input_ids"].shape[1], batch["input_ids"].shape[1]) and float(m.min()) < -1e30
 
@@ -162,8 +163,9 @@ def training_losses(masked, copy, steps: int = 5) -> list[float]:
 
 def test_full_block_training_copies_the_blocks(tiny_causal):
     tok = masked_tokenizer(tiny_causal.tokenizer)
-    m = BidirectionalLlamaForMaskedLM.from_causal(tiny_causal.model, bidirectional_layers=1,
-                                                  mask_token_id=tok.mask_token_id, lora_rank=0)
+    m = BidirectionalLlamaForMaskedLM.from_causal(
+        tiny_causal.model, bidirectional_layers=1, mask_token_id=tok.mask_token_id, lora_rank=0
+    )
     make_trainable_blocks(m)
     assert m.model.layers[1].mlp.up_proj.weight is not tiny_causal.model.model.layers[1].mlp.up_proj.weight
     assert m.model.layers[0].mlp.up_proj.weight is tiny_causal.model.model.layers[0].mlp.up_proj.weight
@@ -237,8 +239,12 @@ def test_both_sides_beat_the_left_only_reading_on_held_out_sentences(real):
 
 def test_everyday_blanks_are_filled(real):
     masked, _ = real
-    cases = {"The cow gives us [MASK].": "milk", "Bees make [MASK].": "honey",
-             "She cut the bread with a [MASK].": "knife", "Paris is the [MASK] of France.": "capital"}
+    cases = {
+        "The cow gives us [MASK].": "milk",
+        "Bees make [MASK].": "honey",
+        "She cut the bread with a [MASK].": "knife",
+        "Paris is the [MASK] of France.": "capital",
+    }
     for text, answer in cases.items():
         fill = mlm.fill_mask(masked, mlm.encode_text(masked, text), [], k=5)
         guesses = [p.strip("␣ ").lower() for p in fill.predictions[0].top_pieces]

@@ -43,10 +43,32 @@ def _checkpoint(out: Path) -> dict:
 def test_build_resumes_where_it_stopped_and_exports_a_masked_lm_that_loads_and_predicts(tmp_path, tiny_clm_dir, capsys):
     build = _script()
     base = shutil.copytree(tiny_clm_dir, tmp_path / "base")  # a model of its own: the build shares its tensors
-    flags = ["--base", str(base), "--corpus", str(_corpus(tmp_path / "corpus.tsv")),
-             "--weights", "wordnet_examples=0.5,simple_english=0.5", "--layers", "1", "--lora-rank", "4",
-             "--batch", "2", "--seq-len", "16", "--warmup", "1", "--threads", "1", "--save-every", "1",
-             "--steps", str(STEPS), "--dev", str(tmp_path / "no-dev-set.tsv")]
+    flags = [
+        "--base",
+        str(base),
+        "--corpus",
+        str(_corpus(tmp_path / "corpus.tsv")),
+        "--weights",
+        "wordnet_examples=0.5,simple_english=0.5",
+        "--layers",
+        "1",
+        "--lora-rank",
+        "4",
+        "--batch",
+        "2",
+        "--seq-len",
+        "16",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--save-every",
+        "1",
+        "--steps",
+        str(STEPS),
+        "--dev",
+        str(tmp_path / "no-dev-set.tsv"),
+    ]
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     assert build.main(flags + ["--out", str(whole)]) == 0
     assert build.main(flags + ["--out", str(parts), "--minutes", "1e-9"]) == 0  # stops after its first step

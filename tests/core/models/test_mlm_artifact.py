@@ -44,8 +44,15 @@ def test_artifact_is_small_and_described():
     size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
     assert size < 25 * 1024 * 1024
     card = (path / "MODEL_CARD.md").read_text()
-    for needed in ("SmolLM2-135M-Instruct", "distilled", "WordNet", "licence", "top-5", "bert-base-uncased",
-                   "2 CPU cores"):
+    for needed in (
+        "SmolLM2-135M-Instruct",
+        "distilled",
+        "WordNet",
+        "licence",
+        "top-5",
+        "bert-base-uncased",
+        "2 CPU cores",
+    ):
         assert needed in card, needed
 
 
@@ -169,12 +176,16 @@ def test_wordnet_parser_takes_glosses_and_examples(tmp_path):
     bc = _script("build_corpus")
     (tmp_path / "data.noun").write_text(
         "  1 This software and database is provided by Princeton University\n"
-        '02084071 05 n 02 dog 0 domestic_dog 0 010 @ 02083346 n 0000 | a member of the genus Canis; '
-        '"the dog barked all night"\n')
+        "02084071 05 n 02 dog 0 domestic_dog 0 010 @ 02083346 n 0000 | a member of the genus Canis; "
+        '"the dog barked all night"\n'
+    )
     for pos in ("verb", "adj", "adv"):
         (tmp_path / f"data.{pos}").write_text(
             '00001740 29 v 01 breathe 0 | draw air into, and expel out of, the lungs; "I can breathe better"; '
-            '"The patient is breathing"\n' if pos == "verb" else "")
+            '"The patient is breathing"\n'
+            if pos == "verb"
+            else ""
+        )
     glosses, examples = bc.wordnet_lines(tmp_path)
     assert glosses == ["A member of the genus Canis.", "Draw air into, and expel out of, the lungs."]
     assert examples == ["The dog barked all night.", "I can breathe better.", "The patient is breathing."]
@@ -184,8 +195,14 @@ def test_clean_line_drops_chatty_and_broken_lines():
     bc = _script("build_corpus")
     assert bc.clean_line("1. The dog sleeps under the table.") == "The dog sleeps under the table."
     assert bc.clean_line("- We walked to the park after lunch.") == "We walked to the park after lunch."
-    for bad in ("Sure! Here are five sentences about dogs:", "the dog sleeps under the table.",
-                "The dog sleeps under the", "Dogs: loyal, friendly and kind.", "Hi.", "Le chien dort sous la table."):
+    for bad in (
+        "Sure! Here are five sentences about dogs:",
+        "the dog sleeps under the table.",
+        "The dog sleeps under the",
+        "Dogs: loyal, friendly and kind.",
+        "Hi.",
+        "Le chien dort sous la table.",
+    ):
         assert bc.clean_line(bad) is None, bad
 
 
@@ -194,18 +211,27 @@ def test_assemble_dedupes_and_holds_out_bench_sentences(tmp_path):
     bench = tmp_path / "bench.tsv"
     bench.write_text("# header\ncommon\tI wash my hands with soap and [MASK].\twater\n")
     (tmp_path / "wordnet_glosses.txt").write_text("A domestic animal.\nA domestic animal.\n")
-    (tmp_path / "wordnet_examples.txt").write_text("Every morning I wash my hands with soap and water.\n"
-                                                   "He washed the car.\n")
-    (tmp_path / "synthetic_raw.txt").write_text("I wash my hands with soap and water.\n"
-                                                "The bus was late again this morning.\n"
-                                                "Sure, here are some sentences about buses.\n")
+    (tmp_path / "wordnet_examples.txt").write_text(
+        "Every morning I wash my hands with soap and water.\nHe washed the car.\n"
+    )
+    (tmp_path / "synthetic_raw.txt").write_text(
+        "I wash my hands with soap and water.\n"
+        "The bus was late again this morning.\n"
+        "Sure, here are some sentences about buses.\n"
+    )
     stories = tmp_path / "stories.txt"
-    stories.write_text("The sky is blue. Mia has a cow.\n\nThe sky is blue. I wash my hands with soap and water daily.\n")
+    stories.write_text(
+        "The sky is blue. Mia has a cow.\n\nThe sky is blue. I wash my hands with soap and water daily.\n"
+    )
     stats = bc.assemble(tmp_path, bench, simple_english=stories)
     rows = (tmp_path / "corpus.tsv").read_text().splitlines()
-    assert rows == ["wordnet_glosses\tA domestic animal.", "wordnet_examples\tHe washed the car.",
-                    "synthetic\tThe bus was late again this morning.", "simple_english\tThe sky is blue.",
-                    "simple_english\tMia has a cow."]
+    assert rows == [
+        "wordnet_glosses\tA domestic animal.",
+        "wordnet_examples\tHe washed the car.",
+        "synthetic\tThe bus was late again this morning.",
+        "simple_english\tThe sky is blue.",
+        "simple_english\tMia has a cow.",
+    ]
     assert stats["simple_english"]["duplicates"] == 1 and stats["simple_english"]["bench_overlap"] == 1
     assert stats["wordnet_glosses"]["duplicates"] == 1
     assert stats["wordnet_examples"]["bench_overlap"] == 1
@@ -243,9 +269,26 @@ def _tiny_corpus(path: Path) -> Path:
 def test_build_script_runs_end_to_end_and_is_reproducible(tmp_path, capsys):
     bm = _script("build_mlm")
     corpus = _tiny_corpus(tmp_path / "corpus.tsv")
-    args = ["--corpus", str(corpus), "--steps", "3", "--batch-size", "2", "--seq-len", "24", "--warmup", "1",
-            "--log-every", "1", "--eval-every", "0", "--save-every", "0",
-            "--weights", "synthetic=0.5,wordnet_examples=0.5"]
+    args = [
+        "--corpus",
+        str(corpus),
+        "--steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--seq-len",
+        "24",
+        "--warmup",
+        "1",
+        "--log-every",
+        "1",
+        "--eval-every",
+        "0",
+        "--save-every",
+        "0",
+        "--weights",
+        "synthetic=0.5,wordnet_examples=0.5",
+    ]
     first = bm.main(args + ["--out", str(tmp_path / "a")])
     printed = capsys.readouterr().out
     assert "step 1/3  loss" in printed and "step 3/3" in printed

@@ -13,6 +13,7 @@ from explorer.models import policy as model_policy
 @pytest.fixture
 def no_network(monkeypatch):
     """Any attempt to reach the hub fails the test: a locked server refuses before looking."""
+
     def boom(*a, **k):
         raise AssertionError("the hub was contacted")
 
@@ -35,8 +36,12 @@ def test_offline_lock_refuses_folders_and_hub_ids_before_reading_them(monkeypatc
 def test_an_allow_list_admits_its_ids_in_any_spelling_and_nothing_else(monkeypatch, tiny_clm_dir, tiny_mlm_dir):
     monkeypatch.setenv(model_policy.ENV, f"offline, {tiny_clm_dir}/")
     assert model_policy.mode() == "list" and model_policy.locked()
-    for spelling in (str(tiny_clm_dir), f"{tiny_clm_dir}/", str(tiny_clm_dir).replace("/tiny", "//tiny"),
-                     f"{tiny_clm_dir}/../{tiny_clm_dir.name}"):
+    for spelling in (
+        str(tiny_clm_dir),
+        f"{tiny_clm_dir}/",
+        str(tiny_clm_dir).replace("/tiny", "//tiny"),
+        f"{tiny_clm_dir}/../{tiny_clm_dir.name}",
+    ):
         assert load("clm", spelling).info.architecture == "LlamaForCausalLM"
     with pytest.raises(ModelUnavailable, match="does not offer the folder 'tiny-mlm"):
         load("mlm", str(tiny_mlm_dir))
@@ -125,7 +130,7 @@ def test_an_over_long_id_is_refused_with_a_message_not_an_os_error():
 
 
 def test_the_id_box_shows_the_model_in_use_when_chosen_again(monkeypatch, tiny_mlm_dir):
-    """"Other model id…", an id typed, another model, then "Other model id…" again: the box the browser
+    """ "Other model id…", an id typed, another model, then "Other model id…" again: the box the browser
     mounts must show the id the page uses (it kept the earlier id on the server while showing another)."""
     from tests.fuzz_support import FuzzSession
 

@@ -59,8 +59,9 @@ def test_wrong_kind_for_role_is_explained(tiny_mlm_dir, tiny_clm_dir):
             load(role, str(folder))
         text = f"{err.value.message} {err.value.hint}"
         assert f"folder '{folder.name}' does not hold a {models.ROLE_NAMES[role]}" in text
-        assert str(folder.parent) not in text and not any(k in text.lower() for k in ("bert", "llama", "masked lm"
-                                                                                          if role == "clm" else "causal"))
+        assert str(folder.parent) not in text and not any(
+            k in text.lower() for k in ("bert", "llama", "masked lm" if role == "clm" else "causal")
+        )
     from transformers import LlamaConfig
 
     with pytest.raises(ModelUnavailable, match="'gpt2' is a llama model and cannot be used as a Masked LM"):
@@ -117,8 +118,12 @@ def test_file_sizes_are_the_loaded_models_counts():
     """What Home says a model weighs, read from its files' headers, is what it has once loaded."""
     from explorer.models import sizes as model_files
 
-    for role, model_id in (("clm", models.SMOLLM2), ("encoder", models.MINILM), ("mlm", models.SMOLLM2_MLM),
-                           ("mlm", models.PROJECT_MLM)):
+    for role, model_id in (
+        ("clm", models.SMOLLM2),
+        ("encoder", models.MINILM),
+        ("mlm", models.SMOLLM2_MLM),
+        ("mlm", models.PROJECT_MLM),
+    ):
         found = model_files.file_size(role, model_id)
         if found is None:  # an artefact not built on this machine
             assert model_id in (models.SMOLLM2_MLM, models.PROJECT_MLM)

@@ -24,14 +24,19 @@ def nginx_accepts(conf: str, prefix: Path) -> subprocess.CompletedProcess:
     for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (prefix / "temp" / name).mkdir(parents=True, exist_ok=True)
     (prefix / "nginx.conf").write_text(conf)
-    return subprocess.run([NGINX, "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e",
-                           str(prefix / "error.log")], capture_output=True, text=True)
+    return subprocess.run(
+        [NGINX, "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")],
+        capture_output=True,
+        text=True,
+    )
 
 
 def groups(conf: str) -> dict[str, list[str]]:
     """upstream name -> its server lines."""
-    return {name: [line.strip() for line in body.splitlines() if line.strip().startswith("server ")]
-            for name, body in re.findall(r"upstream (\S+) \{(.*?)\n    \}", conf, re.S)}
+    return {
+        name: [line.strip() for line in body.splitlines() if line.strip().startswith("server ")]
+        for name, body in re.findall(r"upstream (\S+) \{(.*?)\n    \}", conf, re.S)
+    }
 
 
 # --------------------------------------------------------------------------- configuration
@@ -46,19 +51,30 @@ def test_nginx_accepts_the_generated_configuration(tmp_path, downs):
 
 
 def test_new_browsers_go_to_the_least_busy_worker_and_known_cookies_to_their_own():
-    conf = proxy.config([proxy.Upstream(9101), proxy.Upstream(9102), proxy.Upstream(9103)],
-                        address="0.0.0.0", port=8501, prefix=Path("/tmp/x"))
+    conf = proxy.config(
+        [proxy.Upstream(9101), proxy.Upstream(9102), proxy.Upstream(9103)],
+        address="0.0.0.0",
+        port=8501,
+        prefix=Path("/tmp/x"),
+    )
     g = groups(conf)
     assert set(g) == {"sslx_fresh", "sslx_w0", "sslx_w1", "sslx_w2"}
     assert "least_conn;" in conf.split("upstream sslx_fresh")[1].split("}")[0]
     assert [s.split()[1] for s in g["sslx_fresh"]] == ["127.0.0.1:9101", "127.0.0.1:9102", "127.0.0.1:9103"]
     # each worker's own group: itself first, every other worker as a backup for when it is dead
-    assert g["sslx_w1"] == ["server 127.0.0.1:9102 max_fails=2 fail_timeout=5s;",
-                            "server 127.0.0.1:9101 backup;", "server 127.0.0.1:9103 backup;"]
+    assert g["sslx_w1"] == [
+        "server 127.0.0.1:9102 max_fails=2 fail_timeout=5s;",
+        "server 127.0.0.1:9101 backup;",
+        "server 127.0.0.1:9103 backup;",
+    ]
     # the cookie can only name a group (w0..w2); any other value, an address included, is a new browser
     cookie_map = conf.split("map $cookie_sslx_worker $sslx_group {")[1].split("}")[0]
     assert re.findall(r"^\s+(\S+) (\S+);", cookie_map, re.M) == [
-        ("default", "sslx_fresh"), ("w0", "sslx_w0"), ("w1", "sslx_w1"), ("w2", "sslx_w2")]
+        ("default", "sslx_fresh"),
+        ("w0", "sslx_w0"),
+        ("w1", "sslx_w1"),
+        ("w2", "sslx_w2"),
+    ]
     assert "proxy_pass http://$sslx_group;" in conf
     # websockets upgraded and kept through long talks; uploads bounded just above the app's own limit
     assert "proxy_set_header Upgrade $http_upgrade;" in conf and "proxy_read_timeout 24h;" in conf
@@ -77,8 +93,9 @@ def test_the_cookie_names_the_worker_that_really_served_the_response():
 
 
 def test_a_down_worker_leaves_every_group_but_its_own():
-    conf = proxy.config([proxy.Upstream(9101), proxy.Upstream(9102, down=True)], address="0.0.0.0", port=8501,
-                        prefix=Path("/tmp/x"))
+    conf = proxy.config(
+        [proxy.Upstream(9101), proxy.Upstream(9102, down=True)], address="0.0.0.0", port=8501, prefix=Path("/tmp/x")
+    )
     g = groups(conf)
     assert "server 127.0.0.1:9102 down;" in g["sslx_fresh"]
     assert g["sslx_w0"] == ["server 127.0.0.1:9101 max_fails=2 fail_timeout=5s;"]
@@ -96,9 +113,15 @@ def test_every_path_nginx_writes_lies_under_the_prefix(tmp_path):
 def test_a_compose_service_name_becomes_one_worker_per_address(monkeypatch):
     import socket
 
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: [
-        (None, None, None, "", ("10.0.0.3", 0)), (None, None, None, "", ("10.0.0.2", 0)),
-        (None, None, None, "", ("10.0.0.3", 0))])
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, *a, **k: [
+            (None, None, None, "", ("10.0.0.3", 0)),
+            (None, None, None, "", ("10.0.0.2", 0)),
+            (None, None, None, "", ("10.0.0.3", 0)),
+        ],
+    )
     assert [u.address for u in proxy._parse_upstream("app:8501")] == ["10.0.0.2:8501", "10.0.0.3:8501"]
     with pytest.raises(proxy.ProxyError, match="HOST:PORT"):
         proxy._parse_upstream("app")
@@ -108,14 +131,23 @@ def test_a_compose_service_name_becomes_one_worker_per_address(monkeypatch):
 
 
 def test_serve_splits_its_own_options_from_streamlits():
-    assert serve.split_args(["--server.port", "8600", "--workers", "3", "--server.address=0.0.0.0",
-                             "--theme.base", "dark"]) == (3, True, "0.0.0.0", 8600, ["--theme.base", "dark"])
+    assert serve.split_args(
+        ["--server.port", "8600", "--workers", "3", "--server.address=0.0.0.0", "--theme.base", "dark"]
+    ) == (3, True, "0.0.0.0", 8600, ["--theme.base", "dark"])
     # one worker: Streamlit gets its address and port back, as before
     assert serve.split_args(["--server.port", "8600", "--server.address", "127.0.0.1"]) == (
-        1, False, "127.0.0.1", 8600, ["--server.port", "8600", "--server.address", "127.0.0.1"])
+        1,
+        False,
+        "127.0.0.1",
+        8600,
+        ["--server.port", "8600", "--server.address", "127.0.0.1"],
+    )
     assert serve.split_args(["--workers=1", "--proxy"])[:2] == (1, True)
-    for bad, said in ((["--workers", "0"], "at least 1"), (["--workers", "two"], "at least 1"),
-                      (["--server.port", "99999"], "port number")):
+    for bad, said in (
+        (["--workers", "0"], "at least 1"),
+        (["--workers", "two"], "at least 1"),
+        (["--server.port", "99999"], "port number"),
+    ):
         with pytest.raises(SystemExit, match=said):
             serve.split_args(bad)
 
@@ -343,11 +375,30 @@ def test_the_proxy_alone_fronts_workers_elsewhere_as_the_compose_file_runs_it(tm
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "hello.txt").write_text("from the replica")
     up, front = free_port(), free_port()
-    replica = subprocess.Popen([sys.executable, "-m", "http.server", str(up), "--bind", "127.0.0.1"],
-                               cwd=tmp_path / "www", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    nginx = subprocess.Popen([sys.executable, "-m", "explorer.serving.proxy", "--upstream", f"127.0.0.1:{up}",
-                              "--address", "127.0.0.1", "--port", str(front), "--prefix", str(tmp_path / "px")],
-                             cwd=Path(__file__).resolve().parents[3], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    replica = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(up), "--bind", "127.0.0.1"],
+        cwd=tmp_path / "www",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    nginx = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "explorer.serving.proxy",
+            "--upstream",
+            f"127.0.0.1:{up}",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(front),
+            "--prefix",
+            str(tmp_path / "px"),
+        ],
+        cwd=Path(__file__).resolve().parents[3],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.time() + 20
         while True:

@@ -40,9 +40,19 @@ def overfit_t5(tok, pairs: list[tuple[str, str]], steps: int = 300):
     from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(0)
-    cfg = T5Config(vocab_size=len(tok), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_decoder_layers=2,
-                   num_heads=2, pad_token_id=tok.pad_token_id, eos_token_id=tok.sep_token_id,
-                   decoder_start_token_id=tok.pad_token_id, architectures=["T5ForConditionalGeneration"])
+    cfg = T5Config(
+        vocab_size=len(tok),
+        d_model=32,
+        d_kv=16,
+        d_ff=64,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.sep_token_id,
+        decoder_start_token_id=tok.pad_token_id,
+        architectures=["T5ForConditionalGeneration"],
+    )
     model = T5ForConditionalGeneration(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     batch = []
@@ -83,8 +93,9 @@ def _expected_counts(length: int, density: float, mean: float) -> tuple[int, int
     return noise, spans
 
 
-@pytest.mark.parametrize("length,density,mean", [(10, 0.15, 3), (32, 0.15, 3), (100, 0.15, 3), (57, 0.3, 2.5),
-                                                 (200, 0.1, 5), (15, 0.5, 1)])
+@pytest.mark.parametrize(
+    "length,density,mean", [(10, 0.15, 3), (32, 0.15, 3), (100, 0.15, 3), (57, 0.3, 2.5), (200, 0.1, 5), (15, 0.5, 1)]
+)
 def test_mask_counts_follow_t5(length, density, mean):
     noise, spans = _expected_counts(length, density, mean)
     for seed in range(50):
@@ -125,8 +136,10 @@ def test_all_masks_with_the_counts_are_equally_likely(anywhere):
     length, density, mean = 10, 0.3, 1.5  # 3 noise tokens in 2 spans
     possible = _all_masks(length, 3, 2, t5_layout=not anywhere)
     draws = 6000
-    seen = Counter(tuple(bool(x) for x in span.random_spans_noise_mask(length, density, mean, seed, anywhere=anywhere))
-                   for seed in range(draws))
+    seen = Counter(
+        tuple(bool(x) for x in span.random_spans_noise_mask(length, density, mean, seed, anywhere=anywhere))
+        for seed in range(draws)
+    )
     assert set(seen) == possible
     expected = draws / len(possible)
     chi2 = sum((c - expected) ** 2 / expected for c in seen.values())
@@ -159,8 +172,9 @@ def test_matches_the_t5_documentation_example():
     assert " ".join(inputs) == "The <extra_id_0> walks in <extra_id_1> park"
     assert " ".join(target) == "<extra_id_0> cute dog <extra_id_1> the <extra_id_2>"
     assert span.reconstruct(inputs, target) == words
-    restored = span.reconstruct_text("The <extra_id_0> walks in <extra_id_1> park",
-                                     "<extra_id_0> cute dog <extra_id_1> the <extra_id_2>")
+    restored = span.reconstruct_text(
+        "The <extra_id_0> walks in <extra_id_1> park", "<extra_id_0> cute dog <extra_id_1> the <extra_id_2>"
+    )
     assert restored == "The cute dog walks in the park"
 
 
@@ -169,8 +183,9 @@ def test_input_and_target_reconstruct_the_original_exactly(minilm_tokenizer, tex
     tok = t5_tokenizer(minilm_tokenizer)
     ids = span.sentinel_ids(tok)
     for seed, density, mean, anywhere in itertools.product(range(15), (0.15, 0.3, 0.5), (1.0, 3.0), (False, True)):
-        c = span.corrupt_spans(tok, text, noise_density=density, mean_noise_span_length=mean, seed=seed,
-                               anywhere=anywhere)
+        c = span.corrupt_spans(
+            tok, text, noise_density=density, mean_noise_span_length=mean, seed=seed, anywhere=anywhere
+        )
         assert span.reconstruct(c.input_pieces, c.target_pieces) == c.pieces
         assert span.reconstruct_text(c.input_text, c.target_text) == c.text == text
         assert span.reconstruct(c.input_ids, c.target_ids, ids.get) == c.ids
@@ -180,8 +195,7 @@ def test_input_and_target_reconstruct_the_original_exactly(minilm_tokenizer, tex
 
 def test_sentinels_are_numbered_in_order_and_counts_add_up(minilm_tokenizer):
     for seed in range(40):
-        c = span.corrupt_spans(minilm_tokenizer, SENTENCES[0], noise_density=0.3, mean_noise_span_length=2,
-                               seed=seed)
+        c = span.corrupt_spans(minilm_tokenizer, SENTENCES[0], noise_density=0.3, mean_noise_span_length=2, seed=seed)
         k = len(c.spans)
         in_numbers = [span.sentinel_number(p) for p in c.input_pieces if span.sentinel_number(p) is not None]
         out_numbers = [span.sentinel_number(p) for p in c.target_pieces if span.sentinel_number(p) is not None]
@@ -193,7 +207,7 @@ def test_sentinels_are_numbered_in_order_and_counts_add_up(minilm_tokenizer):
         assert len(c.target_pieces) == noise + k + 1  # the target is short
         assert c.input_ids is None  # the plain BERT vocabulary has no sentinels
         for sp in c.spans:
-            assert sp.pieces == c.pieces[sp.start:sp.end] and all(c.mask[sp.start:sp.end])
+            assert sp.pieces == c.pieces[sp.start : sp.end] and all(c.mask[sp.start : sp.end])
 
 
 def test_bad_text_gives_messages(minilm_tokenizer):
@@ -205,7 +219,10 @@ def test_bad_text_gives_messages(minilm_tokenizer):
 def test_parse_generated_splits_on_sentinels():
     sentinels = {900: 0, 901: 1, 902: 2}
     assert span_fill.parse_generated([900, 5, 6, 901, 7, 902, 3, 900, 8], sentinels, stop_ids=[3]) == {
-        0: [5, 6], 1: [7], 2: []}
+        0: [5, 6],
+        1: [7],
+        2: [],
+    }
     assert span_fill.parse_generated([5, 900, 9], sentinels) == {0: [9]}
 
 
@@ -229,7 +246,9 @@ def test_mlm_fill_one_pass_equals_direct_argmax(tiny_mlm_dir):
     positions = (ids[0] == tok.mask_token_id).nonzero().flatten().tolist()
     best = logits[positions].argmax(-1).tolist()
     assert [t for f in fill.spans for t in f.tokens] == display_pieces(tok, best)
-    assert [f.predicted for f in fill.spans] == [tok.decode(best[2 * i:2 * i + 2]).strip() for i in range(len(c.spans))]
+    assert [f.predicted for f in fill.spans] == [
+        tok.decode(best[2 * i : 2 * i + 2]).strip() for i in range(len(c.spans))
+    ]
     probs = torch.softmax(logits[positions], -1).max(-1).values.tolist()
     assert np.allclose([p for f in fill.spans for p in f.probs], probs, atol=1e-5)
     assert "<extra_id" not in fill.filled_text and "[MASK]" not in fill.filled_text

@@ -31,8 +31,10 @@ def tiny_clm(tiny_clm_dir):
 
 
 # A preference a tiny random model can learn and carry over to prompts it has not seen.
-TOY = [PreferencePair(f"Tell me about {w}.", f"Sure! {w.capitalize()} is nice.", "No. Go away now.", "polite")
-       for w in ["cats", "dogs", "rain", "bread", "trains", "music", "snow", "tea", "maps", "books", "boats", "clocks"]]
+TOY = [
+    PreferencePair(f"Tell me about {w}.", f"Sure! {w.capitalize()} is nice.", "No. Go away now.", "polite")
+    for w in ["cats", "dogs", "rain", "bread", "trains", "music", "snow", "tea", "maps", "books", "boats", "clocks"]
+]
 
 
 # ----------------------------------------------------------------------------- the objective
@@ -87,8 +89,9 @@ def test_before_training_every_reward_is_zero_and_the_loss_ln2(tiny_clm):
     assert table["DPO loss"].tolist() == pytest.approx([math.log(2)] * len(TOY))
     # against log π(y|x) computed from scratch for each answer: the tokenizer's own chat template, a plain
     # forward pass, the sum of the answer's token log-probabilities (end of turn included), as in the paper
-    ref = [(_answer_log_prob(tiny_clm, p.prompt, p.chosen), _answer_log_prob(tiny_clm, p.prompt, p.rejected))
-           for p in TOY]
+    ref = [
+        (_answer_log_prob(tiny_clm, p.prompt, p.chosen), _answer_log_prob(tiny_clm, p.prompt, p.rejected)) for p in TOY
+    ]
     assert table["log π_ref(chosen)"].tolist() == pytest.approx([c for c, _ in ref], abs=1e-3)
     assert table["log π_ref(rejected)"].tolist() == pytest.approx([r for _, r in ref], abs=1e-3)
     assert dpo.likelihood_preference(table) == sum(c > r for c, r in ref) / len(ref)
@@ -98,8 +101,9 @@ def test_before_training_every_reward_is_zero_and_the_loss_ln2(tiny_clm):
 def test_likelihood_preference_counts_the_pairs_whose_chosen_answer_is_likelier(tiny_clm):
     pairs = TOY[:4] + [PreferencePair(p.prompt, p.rejected, p.chosen, p.kind) for p in TOY[4:8]]  # 4 swapped
     table = dpo.DPOTask(tiny_clm.model, tiny_clm.tokenizer, pairs, batch=4, seed=0).table()
-    ref = [_answer_log_prob(tiny_clm, p.prompt, p.chosen) > _answer_log_prob(tiny_clm, p.prompt, p.rejected)
-           for p in pairs]
+    ref = [
+        _answer_log_prob(tiny_clm, p.prompt, p.chosen) > _answer_log_prob(tiny_clm, p.prompt, p.rejected) for p in pairs
+    ]
     assert 0 < sum(ref) < len(ref)  # both kinds of pair
     assert dpo.likelihood_preference(table) == sum(ref) / len(ref)
 
@@ -108,8 +112,9 @@ def _answer_log_prob(lm, prompt: str, answer: str) -> float:
     """log π(answer | prompt) of the chat model, independently of explorer's encoding and scoring."""
     tok = lm.tokenizer
     head = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False)
-    full = tok.apply_chat_template([{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}],
-                                   tokenize=False)
+    full = tok.apply_chat_template(
+        [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}], tokenize=False
+    )
     assert full.startswith(head)
     start = len(tok(head, add_special_tokens=False)["input_ids"])
     ids = tok(full, add_special_tokens=False)["input_ids"]
@@ -233,7 +238,9 @@ def test_a_reward_model_learns_the_preference_and_the_encoder_is_unchanged(minil
     assert training.train(run.trainer, 30) == "done"
     assert run.trainer.history[-1]["accuracy"] >= 0.9 > start or run.trainer.history[-1]["accuracy"] == 1.0
     assert _same(minilm.model, snap)
-    scores = reward.rewards(run.model, run.tokenizer, "Tell me about owls.", ["Sure! Owls are nice.", "No. Go away now."])
+    scores = reward.rewards(
+        run.model, run.tokenizer, "Tell me about owls.", ["Sure! Owls are nice.", "No. Go away now."]
+    )
     assert scores[0] > scores[1]
 
 

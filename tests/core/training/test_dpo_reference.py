@@ -13,8 +13,9 @@ from explorer.training import dpo, reference
 from explorer.training.alignment_runs import before_probes, dpo_run
 from explorer.training.preferences import PreferencePair
 
-PAIRS = [PreferencePair(f"Question {i}?", f"A kind and careful answer {i}.", f"Go away {i}.", "helpful")
-         for i in range(10)]
+PAIRS = [
+    PreferencePair(f"Question {i}?", f"A kind and careful answer {i}.", f"Go away {i}.", "helpful") for i in range(10)
+]
 
 
 @pytest.fixture(scope="module")

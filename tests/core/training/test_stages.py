@@ -59,8 +59,15 @@ def test_the_lesson_reads_its_data_and_settings_from_training_toml(lesson):
 
 
 def test_each_stage_starts_from_the_model_the_stage_before_it_left(lesson):
-    pipeline = stages.three_stages(lesson.size, lesson.text, lesson.sft_pairs, lesson.preference_pairs,
-                                   lesson.probes, seed=lesson.seed, settings=lesson.settings)
+    pipeline = stages.three_stages(
+        lesson.size,
+        lesson.text,
+        lesson.sft_pairs,
+        lesson.preference_pairs,
+        lesson.probes,
+        seed=lesson.seed,
+        settings=lesson.settings,
+    )
     assert pipeline.next_stage == "pretrain"
     with pytest.raises(ExplorerError, match="next stage is 1. Pretraining"):
         pipeline.new_run("sft")
@@ -107,8 +114,15 @@ def test_each_stage_starts_from_the_model_the_stage_before_it_left(lesson):
 
 
 def test_a_stage_cannot_be_finished_before_it_has_run(lesson):
-    pipeline = stages.three_stages(lesson.size, lesson.text, lesson.sft_pairs, lesson.preference_pairs,
-                                   lesson.probes, seed=lesson.seed, settings=lesson.settings)
+    pipeline = stages.three_stages(
+        lesson.size,
+        lesson.text,
+        lesson.sft_pairs,
+        lesson.preference_pairs,
+        lesson.probes,
+        seed=lesson.seed,
+        settings=lesson.settings,
+    )
     with pytest.raises(ExplorerError, match="has not run yet"):
         pipeline.finish("pretrain")
     with pytest.raises(ExplorerError, match="has not run yet"):

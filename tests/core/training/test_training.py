@@ -352,17 +352,21 @@ def test_private_copy_shares_what_does_not_learn_and_training_leaves_it_untouche
     for name, p in shared.named_parameters():
         same = mine[name] is p
         assert same == (not mine[name].requires_grad), name  # frozen: the shared tensor; learning: a copy
-    assert mine["bert.encoder.layer.0.attention.self.query.weight"] is \
-        dict(shared.named_parameters())["bert.encoder.layer.0.attention.self.query.weight"]
+    assert (
+        mine["bert.encoder.layer.0.attention.self.query.weight"]
+        is dict(shared.named_parameters())["bert.encoder.layer.0.attention.self.query.weight"]
+    )
     run_copy = training.private_copy(shared, layers=None)
     assert not any(p is q for p in run_copy.parameters() for q in shared.parameters())
-    task = training.LanguageModelTask("mlm", tiny_mlm.tokenizer, training.corpus_text("simple")[:20_000], batch=4,
-                                      seq_len=32)
+    task = training.LanguageModelTask(
+        "mlm", tiny_mlm.tokenizer, training.corpus_text("simple")[:20_000], batch=4, seq_len=32
+    )
     trainer = training.Trainer(m, task, lr=1e-2, eval_every=100)
     training.train(trainer, 5)
     assert all(torch.equal(shared.state_dict()[k], before[k]) for k in before)
-    assert not torch.equal(mine["bert.encoder.layer.1.output.dense.weight"],
-                           before["bert.encoder.layer.1.output.dense.weight"])
+    assert not torch.equal(
+        mine["bert.encoder.layer.1.output.dense.weight"], before["bert.encoder.layer.1.output.dense.weight"]
+    )
 
 
 # ----------------------------------------------------------------------------- uploads and inputs
@@ -371,26 +375,32 @@ def test_private_copy_shares_what_does_not_learn_and_training_leaves_it_untouche
 CSV_OK = b"text,label\n" + b"\n".join(f"good thing {i},pos\nbad thing {i},neg".encode() for i in range(5))
 
 
-@pytest.mark.parametrize("data, words", [
-    (b"", "empty"),
-    (b"   \n\n  ", "empty"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "binary"),
-    ("caf\u00e9 cr\u00e8me".encode("latin-1") * 20, "not UTF-8"),
-    (b"a" * (training.MAX_UPLOAD_BYTES + 1), "limit"),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"", "empty"),
+        (b"   \n\n  ", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "binary"),
+        ("caf\u00e9 cr\u00e8me".encode("latin-1") * 20, "not UTF-8"),
+        (b"a" * (training.MAX_UPLOAD_BYTES + 1), "limit"),
+    ],
+)
 def test_bad_uploads_get_clear_messages(data, words):
     with pytest.raises(ExplorerError) as err:
         training.decode_upload(data, "uploaded file")
     assert words in err.value.message
 
 
-@pytest.mark.parametrize("data, words", [
-    (b"sentence,category\nhello,a\nbye,b\n", "needs the columns text and label; it has: sentence, category"),
-    (b"text,label\n" + b"\n".join(f"row {i},pos".encode() for i in range(10)), "least two classes"),
-    (b"text,label\n" + b"\n".join(f"row {i},pos".encode() for i in range(9)) + b"\nlone,neg", "only one example"),
-    (b"text,label\nhi,pos\nho,neg\n", "at least 8"),
-    (b"\x00\x01\x02binary", "binary"),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"sentence,category\nhello,a\nbye,b\n", "needs the columns text and label; it has: sentence, category"),
+        (b"text,label\n" + b"\n".join(f"row {i},pos".encode() for i in range(10)), "least two classes"),
+        (b"text,label\n" + b"\n".join(f"row {i},pos".encode() for i in range(9)) + b"\nlone,neg", "only one example"),
+        (b"text,label\nhi,pos\nho,neg\n", "at least 8"),
+        (b"\x00\x01\x02binary", "binary"),
+    ],
+)
 def test_bad_csv_uploads_get_clear_messages(data, words):
     with pytest.raises(ExplorerError) as err:
         training.labelled_examples(data)
@@ -401,7 +411,8 @@ def test_good_csv_and_pairs_are_read():
     df, notes = training.labelled_examples(b"\xef\xbb\xbf Text , Label \n" + CSV_OK.split(b"\n", 1)[1])
     assert len(df) == 10 and sorted(df["label"].unique()) == ["neg", "pos"] and notes == []
     pairs, _ = training.prompt_response_pairs(
-        b'prompt,response\n' + b"\n".join(f'"Q{i}, please?","A{i}"'.encode() for i in range(8)))
+        b"prompt,response\n" + b"\n".join(f'"Q{i}, please?","A{i}"'.encode() for i in range(8))
+    )
     assert pairs[0] == ("Q0, please?", "A0") and len(pairs) == 8
     with pytest.raises(ExplorerError, match="prompt and response"):
         training.prompt_response_pairs(CSV_OK)

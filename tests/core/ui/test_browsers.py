@@ -119,8 +119,10 @@ def test_a_preparation_runs_in_the_thread_with_progress_and_stop_interrupts_it()
     assert run.status == "preparing" and run.preparing[0].startswith("Preparing")
     live.stop(run)
     assert live.wait(run, timeout=10) and run.status == "stopped" and run.step == 0
-    assert run.message == ("info", "Stopped before the first step, while preparing: Stop was pressed. "
-                                   "Start begins again.")
+    assert run.message == (
+        "info",
+        "Stopped before the first step, while preparing: Stop was pressed. Start begins again.",
+    )
     run.prepare = lambda progress, interrupt: progress("quick", 1.0)
     live.start(run, slots=training.TrainingSlots(1))
     assert live.wait(run, timeout=120) and run.status == "done" and run.prepare is None

@@ -19,8 +19,15 @@ def test_defaults_are_not_written_to_the_url():
 
 
 def test_tampered_values_fall_back_with_a_message():
-    bad = {"k": "999", "temp": "nan", "masked": "1,x", "chat": "maybe", "model": "evil", "text": "x" * 5000,
-           "unknown": "1"}
+    bad = {
+        "k": "999",
+        "temp": "nan",
+        "masked": "1,x",
+        "chat": "maybe",
+        "model": "evil",
+        "text": "x" * 5000,
+        "unknown": "1",
+    }
     values, problems = parse_query(bad, DEFAULTS, LIMITS)
     assert values == {}
     assert len(problems) == 6
@@ -28,8 +35,11 @@ def test_tampered_values_fall_back_with_a_message():
 
 
 def test_messages_speak_to_a_reader_not_in_python_errors():
-    values, problems = parse_query({"k": "abc", "t": "nan", "ids": "1,two", "n": "-3", "x": "<b>9</b>" * 5},
-                                   {"k": 1, "t": 1.0, "ids": [0], "n": 2, "x": 3}, {"n": (0, 5)})
+    values, problems = parse_query(
+        {"k": "abc", "t": "nan", "ids": "1,two", "n": "-3", "x": "<b>9</b>" * 5},
+        {"k": 1, "t": 1.0, "ids": [0], "n": 2, "x": 3},
+        {"n": (0, 5)},
+    )
     assert values == {}
     text = " ".join(problems)
     assert "'abc' is not a whole number" in text and "'nan' is not a finite number" in text

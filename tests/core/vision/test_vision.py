@@ -164,8 +164,10 @@ def test_image_infonce_equals_the_text_pages_info_nce(symmetric):
     d = vision.digits()
     batch = vision.view_batch(enc, d.images[:8], d.labels[:8], seed=1, temperature=0.2)
     za, zb = vision.embed(enc, batch.a), vision.embed(enc, batch.b)
-    assert abs(batch.result.loss - float(vision.info_nce_loss(torch.tensor(za), torch.tensor(zb), 0.2,
-                                                                symmetric=True))) < 1e-5
+    assert (
+        abs(batch.result.loss - float(vision.info_nce_loss(torch.tensor(za), torch.tensor(zb), 0.2, symmetric=True)))
+        < 1e-5
+    )
     assert batch.result.similarity.shape == (8, 8)
 
 
@@ -282,11 +284,14 @@ def _png(img) -> bytes:
 def _png_header(width: int, height: int) -> bytes:
     """A tiny PNG file that claims a huge size in its header (almost no pixel data): it must be refused
     from the header, before anything tries to decode it."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b"")
+    )
 
 
 def _one_on_paper(mode: str, size=(40, 40)):
@@ -365,15 +370,24 @@ def test_figures_build_from_plain_arrays(mae):
     assert list(pick.data[1].customdata[:, 0].astype(int)) == list(range(16))  # point index = patch number
     batch = vision.view_batch(vision.digit_encoder(0), d.images[:6], d.labels[:6])
     emb = vision.embedding_map(None, limit=60)
-    table = vision.probe_table({"raw pixels": vision.pixel_features}, d.images, d.labels, d.train_idx, d.test_idx,
-                               per_class=(5,), repeats=1)
+    table = vision.probe_table(
+        {"raw pixels": vision.pixel_features}, d.images, d.labels, d.train_idx, d.test_idx, per_class=(5,), repeats=1
+    )
     att = vision.cls_attention(mae, _digit16())
     hist = [{"step": 0, "eval_loss": 0.2}, {"step": 1, "loss": 0.19, "eval_loss": 0.18, "accuracy": 0.5}]
-    figs = [cv.reconstruction_panels(rec), pick, cv.image_panels([("a", rec.original), ("b", rec.masked)], patch=4),
-            cv.view_pairs_figure(batch.a, batch.b, batch.labels), cv.view_similarity(batch.result.similarity, batch.labels),
-            cv.view_similarity(batch.result.probs, batch.labels, kind="probability", similarity=batch.result.similarity),
-            cv.attention_grids(att.weights, rec.original), cv.embedding_scatter(emb.coords, emb.labels, emb.explained),
-            cv.probe_bars(table), cv.mae_loss_curves(hist, 0.05, target=10), cv.simclr_loss_curves(hist, 128, target=10)]
+    figs = [
+        cv.reconstruction_panels(rec),
+        pick,
+        cv.image_panels([("a", rec.original), ("b", rec.masked)], patch=4),
+        cv.view_pairs_figure(batch.a, batch.b, batch.labels),
+        cv.view_similarity(batch.result.similarity, batch.labels),
+        cv.view_similarity(batch.result.probs, batch.labels, kind="probability", similarity=batch.result.similarity),
+        cv.attention_grids(att.weights, rec.original),
+        cv.embedding_scatter(emb.coords, emb.labels, emb.explained),
+        cv.probe_bars(table),
+        cv.mae_loss_curves(hist, 0.05, target=10),
+        cv.simclr_loss_curves(hist, 128, target=10),
+    ]
     for fig in figs:
         assert fig.to_plotly_json()["data"]
     assert len(cv.embedding_scatter(emb.coords, emb.labels, emb.explained).data) == len(set(emb.labels.tolist()))

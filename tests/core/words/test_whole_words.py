@@ -41,8 +41,10 @@ def masked_reference(lm, ids: list[int], start: int, end: int, pieces: list[int]
     """PLL-word-l2r of `pieces` in place of ids[start:end], times p(a word boundary in one more slot)."""
     mask = lm.tokenizer.mask_token_id
     before, after = ids[:start], ids[end:]
-    total = sum(float(log_probs(lm.model, before + pieces[:j] + [mask] * (len(pieces) - j) + after, start + j)[p])
-                for j, p in enumerate(pieces))
+    total = sum(
+        float(log_probs(lm.model, before + pieces[:j] + [mask] * (len(pieces) - j) + after, start + j)[p])
+        for j, p in enumerate(pieces)
+    )
     ending = log_probs(lm.model, before + pieces + [mask] + after, start + len(pieces))
     return total + float(torch.logsumexp(ending[boundary_ids(lm.tokenizer)], 0))
 
