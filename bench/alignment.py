@@ -35,12 +35,12 @@ from bench.common import machine, save_json  # noqa: E402
 
 
 def _pairs(dev: bool):
-    from explorer.training import dpo, preferences
+    from explorer.training import pair_scores, preferences
 
     pairs = preferences.bundled_pairs()
     if not dev:
         return pairs
-    train, _ = dpo.split_pairs(len(pairs), 0.2, 0)
+    train, _ = pair_scores.split_pairs(len(pairs), 0.2, 0)
     return [pairs[i] for i in train]
 
 

@@ -45,12 +45,13 @@ def load_items(path: Path) -> list[tuple[str, str]]:
 
 def evaluate(mlm_lm, clm_lm, items: list[tuple[str, str]], show: bool = False) -> dict:
     from explorer.comparisons import masked_vs_causal as compare
+    from explorer.comparisons.sentence import word_index
 
     rows = []
     started = time.perf_counter()
     for sentence, word in items:
         comp = compare.prepare(mlm_lm, clm_lm, sentence)
-        left, right = compare.predict_word(comp, mlm_lm, clm_lm, compare.word_index(comp.text, word), k=8)
+        left, right = compare.predict_word(comp, mlm_lm, clm_lm, word_index(comp.text, word), k=8)
         m_rank, c_rank = left.words.answer_rank, right.words.answer_rank
         if m_rank and c_rank:
             above = m_rank < c_rank or (m_rank == c_rank and left.word_prob > right.word_prob)

@@ -7,6 +7,7 @@ from explorer.charts import probability_bars
 from explorer.charts.compare import gain_bars, mask_matrix, word_bars, word_strip
 from explorer.comparisons import masked_vs_causal as compare
 from explorer.comparisons import masks
+from explorer.comparisons.sentence import word_index
 from explorer.tokens import display_pieces
 from explorer.ui import chart
 
@@ -15,7 +16,7 @@ PRESETS = {ex["name"]: ex for ex in examples.presets("compare")}
 FIRST = next(iter(PRESETS.values()))
 DEFAULTS = {
     "cmp_text": FIRST["text"],
-    "cmp_word": compare.word_index(FIRST["text"], FIRST["word"]),
+    "cmp_word": word_index(FIRST["text"], FIRST["word"]),
     "cmp_k": 8,
     "cmp_pieces": False,
 }
@@ -40,7 +41,7 @@ def _preset() -> None:
     text = st.session_state["cmp_text"]
     ex = next(e for e in PRESETS.values() if e["text"] == text)
     if ex.get("word"):  # an example with a typed ___ hides its blank
-        st.session_state["cmp_word"] = compare.word_index(text, ex["word"])
+        st.session_state["cmp_word"] = word_index(text, ex["word"])
 
 
 # The same for every click on a sentence (and every participant typing it): computed once per sentence.

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import training, ui, vision
+from explorer.charts import images as pictures
 from explorer.charts import vision as charts
 from explorer.ui.live_run import LiveRun, curve
 from explorer.wording import count
@@ -103,7 +104,7 @@ with tabs[0]:
                 else "untrained: press Start training below and watch it learn"
             )
             st.plotly_chart(
-                charts.reconstruction_panels(rec, large=large, title=f"{what}: the MAE, {state}"),
+                pictures.reconstruction_panels(rec, large=large, title=f"{what}: the MAE, {state}"),
                 width="stretch",
                 key="img_reconstruction",
             )

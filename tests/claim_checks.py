@@ -105,10 +105,11 @@ def _sentence(item: dict) -> str:
 def compare_recovers(item, spec, models):
     """Masked vs causal: whether each side's top WORD is the hidden word (`masked`, `causal`: true/false)."""
     from explorer.comparisons import masked_vs_causal as compare
+    from explorer.comparisons.sentence import word_index
 
     text = _sentence(item)
     comp = compare.prepare(models.mlm, models.clm, text)
-    index = compare.word_index(comp.text, spec.get("word", item.get("word")))
+    index = word_index(comp.text, spec.get("word", item.get("word")))
     left, right = compare.predict_word(comp, models.mlm, models.clm, index, k=8)
     shown = {
         "masked": [c.word for c in left.words.candidates[:3]],

@@ -1,8 +1,7 @@
 """Masked vs causal on the same sentence: the same blank predicted from both sides vs from the left.
 
-Words are the common ground between two tokenizers: the text is split into words by one
-neutral rule (`split_words`), and each model's tokens are mapped to words by character
-offsets. Both sides predict whole words, not the first pieces of words (`explorer.words`):
+Words are the common ground between two tokenizers (`explorer.comparisons.sentence`: the text split into
+words by one neutral rule, each model's tokens mapped to words by character offsets). Both sides predict whole words, not the first pieces of words (`explorer.words`):
 
 - masked LM: the blank is hidden as 1, 2 or 3 masks and decoded left to right, each piece from both
   sides with the later pieces still hidden (PLL-word-l2r, Kauf & Ivanova 2023), times the probability
@@ -16,25 +15,30 @@ distribution, `piece_predictions`) stays available for the lesson on sub-words.
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
 from explorer import clm as causal
 from explorer import mlm as masked
 from explorer import words as whole_words
+from explorer.comparisons.sentence import (
+    BLANK,
+    Word,
+    join_words,
+    same_vocabulary,
+    split_words,
+    token_words,
+    with_blanks,
+    word_positions,
+    word_span,
+)
 from explorer.errors import ExplorerError
 from explorer.models.loaded import LoadedModel
 from explorer.tokens import Encoded, clean_text, display_piece, encode, model_max_tokens
 from explorer.words.pieces import WordPredictions
 
-WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
-BLANK_RE = re.compile(r"_{2,}|\[mask\]|<mask>", re.IGNORECASE)
-BLANK = "___"
 MAX_TOKENS = 96
 
 OBJECTIVES = pd.DataFrame(
@@ -57,51 +61,6 @@ OBJECTIVES = pd.DataFrame(
         },
     ]
 )
-
-
-@dataclass
-class Word:
-    index: int
-    text: str
-    start: int
-    end: int
-    blank: bool = False
-
-
-def split_words(text: str) -> list[Word]:
-    """Words and punctuation marks of `text` with character spans; `___`, [MASK] or <mask> are blanks."""
-    out: list[Word] = []
-    for m in re.finditer(BLANK_RE.pattern + "|" + WORD_RE.pattern, text, flags=re.IGNORECASE):
-        out.append(Word(len(out), m.group(0), m.start(), m.end(), bool(BLANK_RE.fullmatch(m.group(0)))))
-    return out
-
-
-def token_words(enc: Encoded, words: list[Word]) -> list[int | None]:
-    """For each token of `enc`, the index of the word it belongs to (None for special tokens)."""
-    out: list[int | None] = []
-    for (s, e), special in zip(enc.offsets, enc.special):
-        if special or e <= s:
-            out.append(None)
-            continue
-        while s < e and enc.text[s].isspace():  # byte-level BPE tokens carry the space before a word
-            s += 1
-        hit = None
-        for w in words:
-            if w.start < e and s < w.end:
-                hit = w.index
-                break
-        out.append(hit)
-    return out
-
-
-def _word_positions(mapping: list[int | None], index: int) -> list[int]:
-    return [p for p, w in enumerate(mapping) if w == index]
-
-
-def _span(mapping: list[int | None], index: int) -> tuple[int, int]:
-    """The token positions start:end of word `index` (its pieces are consecutive)."""
-    positions = _word_positions(mapping, index)
-    return positions[0], positions[-1] + 1
 
 
 @dataclass
@@ -165,13 +124,13 @@ def prepare(mlm_lm: LoadedModel, clm_lm: LoadedModel, text: str | None, *, max_t
     max_tokens = min(max_tokens, model_max_tokens(mtok, mlm_lm.model) - whole_words.MAX_PIECES)
     clm_max = min(4 * max_tokens, model_max_tokens(ctok, clm_lm.model, cap=1_000_000) - 1)  # and the start token
     mask_tok, _ = masked.mask_token(mtok)
-    mlm_text, mlm_words = _with_blanks(text, words, mask_tok)
+    mlm_text, mlm_words = with_blanks(text, words, mask_tok)
     enc = encode(mtok, mlm_text, max_tokens=max_tokens, what="sentence")
     notes = list(enc.notes)
     kept = [w for w in words if mlm_words[w.index].end <= len(enc.text)]
     if enc.truncated and kept:  # cut after the last word the masked LM read whole
         words, text = kept, text[: kept[-1].end]
-        mlm_text, mlm_words = _with_blanks(text, words, mask_tok)
+        mlm_text, mlm_words = with_blanks(text, words, mask_tok)
         enc = encode(mtok, mlm_text, max_tokens=max_tokens, what="sentence")
     blanks = sum(w.blank for w in words)
     if blanks > 1:
@@ -180,7 +139,7 @@ def prepare(mlm_lm: LoadedModel, clm_lm: LoadedModel, text: str | None, *, max_t
             "Keep one ___: it is the word both models predict.",
         )
     mlm_map = token_words(enc, mlm_words)
-    clm_text, clm_words = _with_blanks(text, words, BLANK)
+    clm_text, clm_words = with_blanks(text, words, BLANK)
     cenc = encode(ctok, clm_text, max_tokens=clm_max, add_special_tokens=False, what="sentence")
     clm_map = token_words(cenc, clm_words)
     ids = list(cenc.ids)
@@ -197,40 +156,6 @@ def prepare(mlm_lm: LoadedModel, clm_lm: LoadedModel, text: str | None, *, max_t
     return Comparison(text, words, enc, ids, mlm_map, clm_map, notes, shared)
 
 
-@functools.lru_cache(maxsize=16)
-def _vocabulary(tokenizer: Any) -> frozenset:
-    special = set(tokenizer.all_special_tokens) | {
-        str(t) for t in getattr(tokenizer, "added_tokens_decoder", {}).values()
-    }
-    return frozenset((t, i) for t, i in tokenizer.get_vocab().items() if t not in special)
-
-
-def same_vocabulary(a: Any, b: Any) -> bool:
-    """Whether two tokenizers split text into the same pieces with the same ids (special tokens aside):
-    then the two models read exactly the same tokens and no alignment across tokenizers is needed."""
-    return a is b or (len(a) == len(b) and _vocabulary(a) == _vocabulary(b))
-
-
-def _with_blanks(text: str, words: list[Word], blank: str) -> tuple[str, list[Word]]:
-    """`text` with every blank written as `blank`, and its words with their places in that text."""
-    parts, out, last, shift = [], [], 0, 0
-    for w in words:
-        shown = blank if w.blank else w.text
-        parts += [text[last : w.start], shown]
-        out.append(Word(w.index, shown, w.start + shift, w.start + shift + len(shown), w.blank))
-        shift += len(shown) - len(w.text)
-        last = w.end
-    return "".join(parts) + text[last:], out
-
-
-def word_index(text: str, word: str) -> int:
-    """The index (in `split_words(text)`) of the first word of `text` equal to `word`."""
-    for w in split_words(text):
-        if w.text == word:
-            return w.index
-    raise ExplorerError(f"'{word}' is not a word of the sentence.")
-
-
 def blank_index(comp: Comparison) -> int | None:
     for w in comp.words:
         if w.blank:
@@ -241,8 +166,8 @@ def blank_index(comp: Comparison) -> int | None:
 def _positions(comp: Comparison, index: int) -> tuple[list[int], list[int]]:
     if not 0 <= index < len(comp.words):
         raise ExplorerError(f"There is no word number {index + 1} in this sentence.")
-    mpos = _word_positions(comp.mlm_map, index)
-    cpos = _word_positions(comp.clm_map, index)
+    mpos = word_positions(comp.mlm_map, index)
+    cpos = word_positions(comp.clm_map, index)
     if not mpos or not cpos:
         raise ExplorerError(
             f"'{comp.words[index].text}' was cut off by the length limit or is not a word the models can read."
@@ -263,9 +188,11 @@ def predict_word(
     answer = None if word.blank else comp.clm_ids[cpos[0] : cpos[-1] + 1]
     clm_words = whole_words.causal_word_candidates(clm_lm, comp.clm_ids[: cpos[0]], answer, k=k)
     shown = [w.text if w.index != index else BLANK for w in comp.words]
-    left = _join(comp.text, comp.words[:index], [w.text for w in comp.words[:index]]) + " " + BLANK
+    left = join_words(comp.text, comp.words[:index], [w.text for w in comp.words[:index]]) + " " + BLANK
     return (
-        Side("mlm", mlm_lm.info.name, _join(comp.text, comp.words, shown), mlm_words, 0 if word.blank else len(mpos)),
+        Side(
+            "mlm", mlm_lm.info.name, join_words(comp.text, comp.words, shown), mlm_words, 0 if word.blank else len(mpos)
+        ),
         Side("clm", clm_lm.info.name, left.strip(), clm_words, 0 if word.blank else len(cpos)),
     )
 
@@ -305,17 +232,6 @@ def piece_predictions(
     return mlm_view, clm_view
 
 
-def _join(text: str, words: list[Word], shown: list[str]) -> str:
-    """Rebuild text from words keeping the original spacing, with some words replaced."""
-    out, last = [], None
-    for w, s in zip(words, shown):
-        if last is not None:
-            out.append(text[last : w.start])
-        out.append(s)
-        last = w.end
-    return "".join(out)
-
-
 def score_words(comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel) -> pd.DataFrame:
     """Every word's probability under both models, as `predict_word` scores the hidden word: the masked
     LM with the word hidden (both sides visible), the causal LM from its left; each times the
@@ -324,14 +240,14 @@ def score_words(comp: Comparison, mlm_lm: LoadedModel, clm_lm: LoadedModel) -> p
         w
         for w in comp.words
         if not w.blank
-        and _word_positions(comp.mlm_map, w.index)
-        and _word_positions(comp.clm_map, w.index)
-        and _word_positions(comp.clm_map, w.index)[0] > 0
+        and word_positions(comp.mlm_map, w.index)
+        and word_positions(comp.clm_map, w.index)
+        and word_positions(comp.clm_map, w.index)[0] > 0
     ]
     if not targets:
         raise ExplorerError("There is no word to score.", "Type a sentence without blanks.")
-    mspans = [_span(comp.mlm_map, w.index) for w in targets]
-    cspans = [_span(comp.clm_map, w.index) for w in targets]
+    mspans = [word_span(comp.mlm_map, w.index) for w in targets]
+    cspans = [word_span(comp.clm_map, w.index) for w in targets]
     m_lps = whole_words.masked_word_scores(mlm_lm, comp.mlm_enc.ids, mspans)
     c_lps = whole_words.causal_word_scores(clm_lm, comp.clm_ids, cspans)
     rows = []

@@ -10,7 +10,8 @@ from typing import Sequence
 
 from explorer.errors import ExplorerError
 from explorer.models.loaded import LoadedModel
-from explorer.span.corruption import PROPER_MODELS, SENTINEL_RE, Corruption, sentinel_ids, split_target, target_text_of
+from explorer.span.corruption import Corruption
+from explorer.span.sentinels import PROPER_MODELS, SENTINEL_RE, sentinel_ids, split_target, target_text_of
 from explorer.tokens import display_pieces, encode, model_max_tokens
 
 

@@ -18,9 +18,10 @@ import torch.nn.functional as F
 from explorer.errors import ExplorerError
 from explorer.models.loaded import LoadedModel
 from explorer.tokens import clean_text, max_positions
-from explorer.training.dpo import preference_accuracy, split_pairs
+from explorer.training.dpo import preference_accuracy
 from explorer.training.limits import MAX_FIELD_CHARS, MAX_SEQ_LEN
 from explorer.training.loop import eval_mode, interrupt_points
+from explorer.training.pair_scores import split_pairs
 from explorer.training.preferences import PreferencePair
 from explorer.training.sft import chat_prompt_ids
 from explorer.training.tasks import EncoderClassifier, ExampleTask, pad_rows

@@ -14,7 +14,7 @@
   and the PCA map of held-out embeddings;
 - `runs`: the `Run`s the page starts with `explorer.training.start(run)` (`mae_run`, `simclr_run`).
 
-Figures for all of these: `explorer.charts.vision`.
+Figures for all of these: `explorer.charts.vision` (the pictures themselves: `explorer.charts.images`).
 """
 
 from explorer.vision.data import DIGIT_SIZE, PHOTOS, Digits, digits, photo, photo_crops, resize

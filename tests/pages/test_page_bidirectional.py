@@ -9,6 +9,7 @@ from explorer import load, mlm, training
 from explorer.charts import compare as compare_charts
 from explorer.comparisons import masked_vs_causal as compare
 from explorer.comparisons import masks
+from explorer.comparisons.sentence import word_index
 from explorer.tokens import display_piece
 from tests.figures import figures
 
@@ -91,7 +92,7 @@ def test_compare_page_says_one_model_two_masks(app_page, tiny_bidir_dir, tiny_cl
     assert comp.same_tokens
     patterns = masks.attention_patterns(pair[0], comp.mlm_enc.ids)
     assert masks.sees_right_context(patterns) == [False, True]
-    left, _ = compare.predict_word(comp, *pair, compare.word_index(comp.text, "dog"), k=8)  # the default
+    left, _ = compare.predict_word(comp, *pair, word_index(comp.text, "dog"), k=8)  # the default
     bars = [s for s in charts(at) if s["data"][0]["type"] == "bar"]
     expected = compare_charts.word_bars(left.words).data[0].x
     assert len(expected) >= 3 and sorted(bars[0]["data"][0]["x"]) == pytest.approx(sorted(expected), abs=1e-8)

@@ -77,9 +77,9 @@ def test_an_example_can_be_picked_again_after_an_edit(at):
 
 
 def compare_index(example) -> int:
-    from explorer.comparisons import masked_vs_causal as compare
+    from explorer.comparisons.sentence import word_index
 
-    return compare.word_index(example["text"], example["word"])
+    return word_index(example["text"], example["word"])
 
 
 def test_empty_and_odd_text_never_crash(at):

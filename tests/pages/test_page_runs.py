@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import ROOT
 from explorer import forward_cache, training
-from explorer.training import dpo
+from explorer.training import dpo, pair_scores
 from tests.figures import figures
 
 ALICE, BOB = "alice-browser-0000000001", "bob-browser-00000000002"
@@ -93,14 +93,14 @@ def slow_reference(monkeypatch, tmp_path):
     """Reference scoring that takes seconds (as SmolLM2's does), from an empty cache."""
     monkeypatch.setenv("SSL_EXPLORER_CACHE", str(tmp_path))
     forward_cache.clear_all()
-    original = dpo.answer_log_probs
+    original = pair_scores.answer_log_probs
 
     def slow(model, batch):
         if not model.training:  # scoring, not a training step
             time.sleep(0.4)
         return original(model, batch)
 
-    monkeypatch.setattr(dpo, "answer_log_probs", slow)
+    monkeypatch.setattr(pair_scores, "answer_log_probs", slow)
     yield
     forward_cache.clear_all()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from explorer import clm
 from explorer.charts import span as span_charts
-from explorer.span.corruption import sentinel_number
+from explorer.span.sentinels import sentinel_number
 from explorer.wording import count, size_text
 
 

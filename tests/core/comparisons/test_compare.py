@@ -13,6 +13,7 @@ from explorer import clm as causal
 from explorer import mlm as masked
 from explorer.comparisons import masked_vs_causal as compare
 from explorer.comparisons import masks
+from explorer.comparisons.sentence import split_words, word_index
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_the_piece_view_reads_the_left_context_from_the_whole_text_pass(pair):
 def test_both_sides_predict_whole_words_and_judge_the_whole_word(pair):
     mlm_lm, clm_lm = pair
     comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the unbelievably grumpy mailman.")
-    index = compare.word_index(comp.text, "unbelievably")
+    index = word_index(comp.text, "unbelievably")
     left, right = compare.predict_word(comp, mlm_lm, clm_lm, index, k=5)
     assert left.n_pieces == comp.mlm_map.count(index) > 1 and right.n_pieces == comp.clm_map.count(index) > 1
     for side in (left, right):
@@ -84,7 +85,7 @@ def test_long_text_is_cut_after_a_whole_word_for_both_models(pair):
     comp = compare.prepare(mlm_lm, clm_lm, text, max_tokens=40)
     assert len(comp.mlm_enc.ids) <= 40 and any("limit" in n for n in comp.notes)
     assert text.startswith(comp.text) and comp.text == text[: comp.words[-1].end]
-    assert [w.text for w in comp.words] == [w.text for w in compare.split_words(comp.text)]
+    assert [w.text for w in comp.words] == [w.text for w in split_words(comp.text)]
     for mapping in (comp.mlm_map, comp.clm_map):  # every word kept is read whole by both models
         assert sorted({w for w in mapping if w is not None}) == list(range(len(comp.words)))
     last = [w for w in comp.words if not w.blank][-1]
@@ -122,9 +123,9 @@ def test_one_blank_at_a_time(pair):
     mlm_lm, clm_lm = pair
     with pytest.raises(ExplorerError, match="One blank at a time: this sentence has 2 blanks"):
         compare.prepare(mlm_lm, clm_lm, "The ___ barked at the ___.")
-    assert compare.word_index("The dog barked.", "barked") == 2
+    assert word_index("The dog barked.", "barked") == 2
     with pytest.raises(ExplorerError, match="not a word"):
-        compare.word_index("The dog barked.", "cat")
+        word_index("The dog barked.", "cat")
 
 
 def test_masks_are_the_models_real_masks(pair, smollm2):

@@ -11,7 +11,7 @@ import torch
 
 from explorer import load, training
 from explorer.errors import ExplorerError
-from explorer.training import dpo, preferences, reward
+from explorer.training import dpo, pair_scores, preferences, reward
 from explorer.training.alignment_runs import dpo_run, policy, reward_run
 from explorer.training.preferences import PreferencePair
 
@@ -66,9 +66,9 @@ def test_preference_accuracy_counts_ties_half():
 
 def test_answer_log_probs_equal_a_token_by_token_sum(tiny_clm):
     tok, model = tiny_clm.tokenizer, tiny_clm.model
-    encoded, kept, notes = dpo.encode_pairs(tok, TOY[:3])
+    encoded, kept, notes = pair_scores.encode_pairs(tok, TOY[:3])
     assert kept == [0, 1, 2] and notes == []
-    chosen, rejected = dpo.pair_log_probs(model, tok, encoded)
+    chosen, rejected = pair_scores.pair_log_probs(model, tok, encoded)
     for k, e in enumerate(encoded):
         for (ids, labels), got in ((e.chosen, chosen[k]), (e.rejected, rejected[k])):
             with torch.no_grad():
@@ -138,7 +138,7 @@ def test_seeded_dpo_raises_held_out_preference_accuracy_and_keeps_the_reference(
     assert last["eval_chosen_reward"] > last["eval_rejected_reward"]
     assert all("margin" in h and "batch_accuracy" in h for h in run.trainer.history[1:])
     assert _same(tiny_clm.model, snap)  # the shared model, and so the reference, never changed
-    again_c, again_r = dpo.pair_log_probs(tiny_clm.model, tiny_clm.tokenizer, run.trainer.task.encoded)
+    again_c, again_r = pair_scores.pair_log_probs(tiny_clm.model, tiny_clm.tokenizer, run.trainer.task.encoded)
     assert torch.equal(again_c, ref_c) and torch.equal(again_r, ref_r)
     after = run.trainer.task.table(run.model)
     assert (after["margin"] > 0).mean() >= 0.99
@@ -201,11 +201,11 @@ def test_an_uploaded_csv_is_checked_with_clear_messages():
 
 def test_over_long_pairs_are_left_out_with_a_note(tiny_clm):
     long = PreferencePair("Tell me about owls.", "Owls " * 200, "No.", "")
-    encoded, kept, notes = dpo.encode_pairs(tiny_clm.tokenizer, TOY[:3] + [long], seq_len=128)
+    encoded, kept, notes = pair_scores.encode_pairs(tiny_clm.tokenizer, TOY[:3] + [long], seq_len=128)
     assert kept == [0, 1, 2] and len(encoded) == 3
     assert notes and "longer than 128 tokens" in notes[0]
     with pytest.raises(ExplorerError, match="No pair fits"):
-        dpo.encode_pairs(tiny_clm.tokenizer, [long], seq_len=128)
+        pair_scores.encode_pairs(tiny_clm.tokenizer, [long], seq_len=128)
 
 
 def test_a_pair_made_by_picking_the_better_answer():

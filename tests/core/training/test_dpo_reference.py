@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from explorer import forward_cache, load, training
-from explorer.training import dpo, reference
+from explorer.training import dpo, pair_scores, reference
 from explorer.training.alignment_runs import before_probes, dpo_run
 from explorer.training.preferences import PreferencePair
 
@@ -33,13 +33,13 @@ def cache(tmp_path, monkeypatch):
 
 def _count_forward(monkeypatch) -> list:
     calls = []
-    original = dpo.pair_log_probs
+    original = pair_scores.pair_log_probs
 
     def counting(*args, **kwargs):
         calls.append(len(args[2]))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(dpo, "pair_log_probs", counting)
+    monkeypatch.setattr(pair_scores, "pair_log_probs", counting)
     return calls
 
 
@@ -70,7 +70,7 @@ def test_a_participants_pairs_never_go_to_disk_and_other_weights_do_not_match(ti
         next(other.parameters()).add_(0.01)
     other.requires_grad_(False)
     assert reference.fingerprint(other) != reference.fingerprint(tiny_clm.model)
-    assert reference.load(other, dpo.pairs_key(dpo.encode_pairs(tiny_clm.tokenizer, PAIRS)[0])) is None
+    assert reference.load(other, pair_scores.pairs_key(pair_scores.encode_pairs(tiny_clm.tokenizer, PAIRS)[0])) is None
 
 
 def test_a_damaged_file_is_scored_afresh(tiny_clm, cache, monkeypatch):

@@ -10,7 +10,7 @@ import torch
 
 from explorer import training
 from explorer.errors import ExplorerError
-from explorer.training import dpo, stages
+from explorer.training import pair_scores, stages
 from explorer.training.data import corpus_text
 
 STEPS = {"pretrain": 12, "sft": 3, "dpo": 2}
@@ -101,7 +101,7 @@ def test_each_stage_starts_from_the_model_the_stage_before_it_left(lesson):
     task = run.trainer.task
     assert [p.prompt for p in task.pairs] == [p.prompt for p in lesson.preference_pairs]
     assert task.beta == lesson.settings["dpo"]["beta"] and task.nll_weight == lesson.settings["dpo"]["nll_weight"]
-    ref_c, ref_r = dpo.pair_log_probs(sft.model, sft.tokenizer, task.encoded)  # the SFT model's own scores
+    ref_c, ref_r = pair_scores.pair_log_probs(sft.model, sft.tokenizer, task.encoded)  # the SFT model's own scores
     assert torch.allclose(task.ref_chosen, ref_c, atol=1e-4) and torch.allclose(task.ref_rejected, ref_r, atol=1e-4)
     pipeline.runs["dpo"] = run
     assert training.train(run.trainer, STEPS["dpo"]) == "done"

@@ -362,11 +362,12 @@ def test_a_large_photo_is_downscaled():
 
 
 def test_figures_build_from_plain_arrays(mae):
+    from explorer.charts import images as pictures
     from explorer.charts import vision as cv
 
     d = vision.digits()
     rec = vision.reconstruct(mae, _digit16(), vision.random_mask(16, 0.75, 0))
-    pick = cv.patch_picker(rec.original, rec.mask, 4)
+    pick = pictures.patch_picker(rec.original, rec.mask, 4)
     assert list(pick.data[1].customdata[:, 0].astype(int)) == list(range(16))  # point index = patch number
     batch = vision.view_batch(vision.digit_encoder(0), d.images[:6], d.labels[:6])
     emb = vision.embedding_map(None, limit=60)
@@ -376,9 +377,9 @@ def test_figures_build_from_plain_arrays(mae):
     att = vision.cls_attention(mae, _digit16())
     hist = [{"step": 0, "eval_loss": 0.2}, {"step": 1, "loss": 0.19, "eval_loss": 0.18, "accuracy": 0.5}]
     figs = [
-        cv.reconstruction_panels(rec),
+        pictures.reconstruction_panels(rec),
         pick,
-        cv.image_panels([("a", rec.original), ("b", rec.masked)], patch=4),
+        pictures.image_panels([("a", rec.original), ("b", rec.masked)], patch=4),
         cv.view_pairs_figure(batch.a, batch.b, batch.labels),
         cv.view_similarity(batch.result.similarity, batch.labels),
         cv.view_similarity(batch.result.probs, batch.labels, kind="probability", similarity=batch.result.similarity),

@@ -10,6 +10,7 @@ import torch
 from explorer import load
 from explorer import words as whole_words
 from explorer.comparisons import masked_vs_causal as compare
+from explorer.comparisons.sentence import word_index
 from explorer.words.pieces import piece_classes
 
 WORD = re.compile(r"[^\W_]+")
@@ -109,7 +110,7 @@ def test_causal_word_scores_equal_the_chain_rule_and_the_word_end(pair):
 def test_masked_candidates_are_whole_words_scored_as_the_reference(pair, word):
     mlm_lm, clm_lm = pair
     comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the unbelievably grumpy mailman.")
-    index = compare.word_index(comp.text, word)
+    index = word_index(comp.text, word)
     a, b = spans(comp, comp.mlm_map)[index]
     ids = list(comp.mlm_enc.ids)
     got = whole_words.masked_word_candidates(mlm_lm, ids, a, b, k=6)
@@ -135,7 +136,7 @@ def test_masked_candidates_are_whole_words_scored_as_the_reference(pair, word):
 def test_causal_candidates_are_whole_words_scored_as_the_reference(pair):
     mlm_lm, clm_lm = pair
     comp = compare.prepare(mlm_lm, clm_lm, "The dog barked at the unbelievably grumpy mailman.")
-    a, b = spans(comp, comp.clm_map)[compare.word_index(comp.text, "unbelievably")]
+    a, b = spans(comp, comp.clm_map)[word_index(comp.text, "unbelievably")]
     ids = list(comp.clm_ids)
     got = whole_words.causal_word_candidates(clm_lm, ids[:a], ids[a:b], k=8)
     assert got.candidates
@@ -173,7 +174,7 @@ def test_real_models_read_barked_as_whole_words(smollm2):
     hidden word is 'barked', and no fragment is offered as a word."""
     mlm_lm = load("mlm")
     comp = compare.prepare(mlm_lm, smollm2, "The dog barked at the mailman.")
-    index = compare.word_index(comp.text, "barked")
+    index = word_index(comp.text, "barked")
     left, right = compare.predict_word(comp, mlm_lm, smollm2, index, k=8)
     words = [c.word for c in left.words.candidates]
     assert "bar" not in words and "barks" in words
