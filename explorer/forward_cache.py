@@ -14,7 +14,10 @@ import os
 import threading
 import weakref
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 _ALL: "weakref.WeakSet[ForwardCache]" = weakref.WeakSet()
 
@@ -37,7 +40,7 @@ class ForwardCache:
         self.misses = 0
         self.hits = 0
 
-    def get(self, model: Any, key: tuple, compute: Callable[[], Any]) -> Any:
+    def get(self, model: Module, key: tuple, compute: Callable[[], Any]) -> Any:
         """The cached result for `key`, or `compute()`'s (stored); concurrent callers share one compute.
         With SSL_EXPLORER_FORWARD_CACHE=0 every call computes (benchmarks that time the model path)."""
         if os.environ.get("SSL_EXPLORER_FORWARD_CACHE") == "0":
@@ -66,7 +69,7 @@ class ForwardCache:
                 self._flight.pop(flight_key, None)
             running.set()
 
-    def put(self, model: Any, key: tuple, value: Any, *, miss: bool = False) -> None:
+    def put(self, model: Module, key: tuple, value: Any, *, miss: bool = False) -> None:
         """Store a value computed elsewhere, unless the key is already there (what was shown stays shown)."""
         with self._lock:
             if miss:
@@ -83,6 +86,6 @@ class ForwardCache:
             self.misses = self.hits = 0
 
 
-def is_frozen(model: Any) -> bool:
+def is_frozen(model: Module) -> bool:
     """Whether no parameter of `model` is being trained (only then may its results be cached)."""
     return not any(p.requires_grad for p in model.parameters())

@@ -9,10 +9,13 @@ from __future__ import annotations
 import unicodedata
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from explorer.errors import ExplorerError
 from explorer.wording import count
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 MAX_CHARS = 5_000
 DEFAULT_MAX_TOKENS = 128
@@ -112,7 +115,7 @@ NO_LIMIT = 1_000_000  # a tokenizer's `model_max_length` at or above this means 
 POSITION_FIELDS = ("max_position_embeddings", "n_positions", "n_ctx")
 
 
-def max_positions(model: Any | None, tokenizer: Any = None, *, default: int = NO_LIMIT) -> int:
+def max_positions(model: Module | None, tokenizer: Any = None, *, default: int = NO_LIMIT) -> int:
     """How many tokens `model` reads at once, by one rule: the first position limit its configuration
     sets (`POSITION_FIELDS`; a wrapper's `encoder.config` where it has no config of its own), lowered to
     the tokenizer's `model_max_length` when a tokenizer is given and sets one (RoBERTa's 514 positions
@@ -131,7 +134,7 @@ def max_positions(model: Any | None, tokenizer: Any = None, *, default: int = NO
     return min(limits) if limits else default
 
 
-def model_max_tokens(tokenizer: Any, model: Any | None = None, cap: int = 512) -> int:
+def model_max_tokens(tokenizer: Any, model: Module | None = None, cap: int = 512) -> int:
     """The most tokens a page lets a text have: `max_positions`, at most `cap`."""
     return min(cap, max_positions(model, tokenizer))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+from torch.nn import Module
 
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, clear_all
@@ -26,11 +27,11 @@ def piece_text(tokenizer: Any, token_id: int) -> str:
     return display_piece(tokenizer, token_id) if tokenizer is not None else f"<{token_id}>"
 
 
-def vocab_size(model: Any) -> int:
+def vocab_size(model: Module) -> int:
     return int(model.get_output_embeddings().weight.shape[0])
 
 
-def check_ids(model: Any, ids: list[int]) -> None:
+def check_ids(model: Module, ids: list[int]) -> None:
     """Refuse no tokens, more than the model reads, or ids outside its vocabulary, with a message for the page."""
     if not ids:
         raise ExplorerError("There are no tokens to predict from.", "Type a prompt.")

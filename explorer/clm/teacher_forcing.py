@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 import torch
+from torch.nn import Module
 
 from explorer.clm.forward import FORCED_PASSES, LAST_LOGITS, as_ids, check_ids, piece_text
 from explorer.clm.prompt import start_token_id
@@ -106,7 +107,7 @@ def from_start(tokenizer: Any, enc: Encoded) -> Encoded:
     )
 
 
-def _checked_ids(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> list[int]:
+def _checked_ids(model: Module, tokens: Encoded | Sequence[int] | torch.Tensor) -> list[int]:
     ids = as_ids(tokens)
     if len(ids) < 2:
         raise ExplorerError(
@@ -117,7 +118,7 @@ def _checked_ids(model: Any, tokens: Encoded | Sequence[int] | torch.Tensor) -> 
     return ids
 
 
-def _forward_log_probs(model: Any, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def _forward_log_probs(model: Module, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """One pass over the whole text (its rows also fill the next-token cache): the log-probabilities
     at every position but the last, and those of the actual next tokens."""
     logits = model(input_ids=torch.tensor([ids]), use_cache=False).logits[0].float()
@@ -169,7 +170,7 @@ def teacher_forcing(lm: LoadedModel, tokens: Encoded | Sequence[int] | torch.Ten
     return FORCED_PASSES.get(model, key, compute)
 
 
-def _keep_prefix_logits(model: Any, ids: list[int], logits: torch.Tensor) -> None:
+def _keep_prefix_logits(model: Module, ids: list[int], logits: torch.Tensor) -> None:
     """Put row i of a whole-text pass (the logits after ids[:i+1]) in the next-token cache, for the
     prefixes it can hold (the longest ones)."""
     for end in range(max(1, len(ids) + 1 - LAST_LOGITS.size), len(ids) + 1):

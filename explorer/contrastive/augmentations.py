@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from explorer.contrastive.embeddings import (
 from explorer.errors import ExplorerError
 from explorer.models.loaded import LoadedModel
 from explorer.tokens import clean_text
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 
 def word_dropout(sentence: str, p: float, rng: np.random.Generator) -> str:
@@ -43,7 +46,7 @@ _DROPOUT_COPIES: dict[int, tuple[Any, Any]] = {}
 _DROPOUT_LOCK = threading.Lock()
 
 
-def _dropout_model(model: Any, rate: float | None) -> Any:
+def _dropout_model(model: Module, rate: float | None) -> Any:
     """A deep copy of the shared encoder in train mode (dropout on); the shared model is untouched.
 
     `rate` sets every dropout layer of the copy (None: the model's own rates)."""

@@ -8,7 +8,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from explorer import paths
 from explorer.errors import ExplorerError
 from explorer.models.loaded import LoadedModel
 from explorer.tokens import clean_text, encode, model_max_tokens
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 ASSETS = paths.ASSETS
 NEIGHBOURS_FILE = ASSETS / "corpora" / "neighbours.txt"
@@ -150,7 +153,7 @@ def _batch(tok: Any, ids_list: list[list[int]]):
     return ids, att
 
 
-def encode_sentences(tok: Any, model: Any, sentences: list[str]) -> tuple[list[list[int]], list[str]]:
+def encode_sentences(tok: Any, model: Module, sentences: list[str]) -> tuple[list[list[int]], list[str]]:
     """Token ids of the (cleaned) sentences, in one tokenizer call; a sentence over the length limit, or
     with nothing the model can read, goes through `encode` (cut with a note, or refused)."""
     limit = model_max_tokens(tok, model, cap=MAX_TOKENS)
@@ -165,7 +168,7 @@ def encode_sentences(tok: Any, model: Any, sentences: list[str]) -> tuple[list[l
     return ids, notes
 
 
-def pooled_vectors(model: Any, tok: Any, ids_list: list[list[int]], pooling: Pooling, batch_size: int = 32):
+def pooled_vectors(model: Module, tok: Any, ids_list: list[list[int]], pooling: Pooling, batch_size: int = 32):
     """The pooled (and, where the model expects it, normalised) vectors of token-id rows, in batches (a tensor)."""
     import torch
 

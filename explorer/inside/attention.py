@@ -10,7 +10,7 @@ approximated: the arrays are the model's own attention probabilities.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from explorer import examples
 from explorer.errors import ExplorerError
 from explorer.models.loaded import LoadedModel
 from explorer.tokens import display_pieces, encode, model_max_tokens
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 DEFAULT_MAX_TOKENS = 64
 MAX_NEW_TOKENS = 20
@@ -118,7 +121,7 @@ def _tokens(tokenizer: Any, ids: list[int], special: list[bool] | None = None) -
     )
 
 
-def _decoder_start(model: Any, tokenizer: Any) -> int:
+def _decoder_start(model: Module, tokenizer: Any) -> int:
     cfg = model.config
     for v in (
         getattr(cfg, "decoder_start_token_id", None),

@@ -18,13 +18,16 @@ model's own, over the whole vocabulary.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from explorer.errors import ExplorerError
 from explorer.models.loaded import LoadedModel
 from explorer.tokens import Encoded, display_pieces, encode, model_max_tokens
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 DEFAULT_MAX_TOKENS = 64
 MAX_TOKENS = 64  # every layer is read out over the whole vocabulary: ~7 s for 64 tokens of SmolLM2 on one core
@@ -102,7 +105,7 @@ class LensResult:
         return pd.DataFrame(rows)
 
 
-def _final_norm(model: Any) -> Any:
+def _final_norm(model: Module) -> Any:
     """The norm a causal LM applies after its last layer (Llama `norm`, GPT-2 `ln_f`, OPT ...)."""
     base = model.base_model
     for holder in (base, getattr(base, "decoder", None)):
@@ -115,7 +118,7 @@ def _final_norm(model: Any) -> Any:
     return None
 
 
-def _mlm_head(model: Any) -> Callable[[Any], Any] | None:
+def _mlm_head(model: Module) -> Callable[[Any], Any] | None:
     """The full masked-LM head of a model (transform + projection), as one function."""
     if hasattr(model, "cls"):  # BERT family: BertOnlyMLMHead (transform + decoder)
         return model.cls
@@ -126,7 +129,7 @@ def _mlm_head(model: Any) -> Callable[[Any], Any] | None:
     return None
 
 
-def _softcap(model: Any, logits: Any) -> Any:
+def _softcap(model: Module, logits: Any) -> Any:
     import torch
 
     cap = getattr(model.config, "final_logit_softcapping", None)
@@ -177,7 +180,7 @@ def never_predicted(tokenizer: Any, role: str) -> list[int]:
     return sorted(added - named if role == "clm" else added | named)
 
 
-def tied_embeddings(model: Any) -> Any:
+def tied_embeddings(model: Module) -> Any:
     """The output embedding matrix when it is the input embeddings' own (tied weights), else None."""
     inp, out = model.get_input_embeddings(), model.get_output_embeddings()
     w_in, w_out = getattr(inp, "weight", None), getattr(out, "weight", None)

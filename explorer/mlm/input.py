@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from explorer.errors import ExplorerError
 from explorer.models.loaded import LoadedModel, model_parts
 from explorer.tokens import Encoded, encode, model_max_tokens, word_groups, word_text
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 MAX_TOKENS = 128  # the most tokens a text may have on the cloze pages (below the model's own limit)
 SUGGESTED_MLMS = ("bert-base-uncased", "distilroberta-base")
@@ -117,7 +120,7 @@ def update_word_selection(enc: Encoded, before: Sequence[int], after: Sequence[i
     return sorted(new)
 
 
-def check_vocab(model: Any, ids: Sequence[int]) -> None:
+def check_vocab(model: Module, ids: Sequence[int]) -> None:
     """Refuse token ids the model has no embedding for (a tokenizer that does not match its model)."""
     emb = model.get_input_embeddings()
     size = getattr(emb, "num_embeddings", None) or model.config.vocab_size

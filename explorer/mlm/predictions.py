@@ -4,7 +4,7 @@ loss at every masked position, all from one forward pass."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pandas as pd
 
@@ -15,6 +15,9 @@ from explorer.mlm.masking import NO_LOSS, MaskingResult
 from explorer.models.loaded import LoadedModel, model_parts
 from explorer.tokens import Encoded, display_piece
 from explorer.wording import count
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class FillResult:
         return pd.DataFrame(rows)
 
 
-def log_probs_at(model: Any, batch: Any, rows: Any, cols: Any, attention_mask: Any = None) -> Any:
+def log_probs_at(model: Module, batch: Any, rows: Any, cols: Any, attention_mask: Any = None) -> Any:
     """Log-probabilities over the vocabulary at (row, column) pairs of a batch of id sequences
     (of one length; rows padded on the right come with an `attention_mask`, 0 on the padding)."""
     import torch
@@ -118,7 +121,7 @@ _HEADS = {
 }  # masked LMs whose forward is encoder(ids) → head(states)
 
 
-def encoder_and_head(model: Any) -> tuple[Any, Any] | None:
+def encoder_and_head(model: Module) -> tuple[Any, Any] | None:
     """(encoder, vocabulary head) of a masked LM whose logits are head(encoder(ids)), to apply the head
     only where it is read (it is a third of MiniLM's work at every position); None for other models."""
     name = _HEADS.get(type(model).__name__)
@@ -166,7 +169,7 @@ def predict_at(
 
 
 def _predict(
-    model: Any, tok: Any, ids: list[int], positions: list[int], answers: list[int | None], k: int
+    model: Module, tok: Any, ids: list[int], positions: list[int], answers: list[int | None], k: int
 ) -> tuple[Prediction, ...]:
     import torch
 

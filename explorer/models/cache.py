@@ -16,7 +16,7 @@ import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from explorer.errors import ModelUnavailable
 from explorer.models import hub, policy
@@ -24,6 +24,9 @@ from explorer.models.catalogue import DEFAULTS, MINILM, OFFLINE_BYTES, SMOLLM2
 from explorer.models.loaded import LoadedModel
 from explorer.models.loader import load
 from explorer.models.roles import ROLE_NAMES, estimate_params
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 ENV = "SSL_EXPLORER_MODEL_MEMORY"
 MIN_BUDGET = 1 << 30
@@ -56,7 +59,7 @@ def budget() -> int:
     return max(machine_memory() // 2, MIN_BUDGET)
 
 
-def tensor_bytes(model: Any) -> dict[int, int]:
+def tensor_bytes(model: Module) -> dict[int, int]:
     """{storage address: bytes} of a model's parameters and buffers (shared tensors once)."""
     out: dict[int, int] = {}
     for t in list(model.parameters()) + list(model.buffers()):

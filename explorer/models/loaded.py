@@ -6,9 +6,12 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from explorer.tokens import max_positions
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 ProgressFn = Callable[[float, str], None]
 
@@ -35,7 +38,7 @@ class ModelInfo:
 
 @dataclass
 class LoadedModel:
-    model: Any
+    model: Module
     tokenizer: Any
     info: ModelInfo
     extra: dict = field(default_factory=dict)
@@ -68,7 +71,7 @@ def quiet_transformers() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def freeze(model: Any) -> Any:
+def freeze(model: Module) -> Any:
     """Eval mode, no gradients, eager attention (so attention weights can be returned): how every
     loader hands a model over."""
     model.eval()
@@ -80,7 +83,7 @@ def freeze(model: Any) -> Any:
     return model
 
 
-def param_count(model: Any) -> int:
+def param_count(model: Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
@@ -93,7 +96,15 @@ def _first(config: Any, *names: str, default: int = 0) -> int:
 
 
 def describe(
-    model: Any, tokenizer: Any, *, model_id: str, role: str, name: str, source: str, licence: str = "", note: str = ""
+    model: Module,
+    tokenizer: Any,
+    *,
+    model_id: str,
+    role: str,
+    name: str,
+    source: str,
+    licence: str = "",
+    note: str = "",
 ) -> ModelInfo:
     cfg = model.config
     max_length = max_positions(model, tokenizer, default=512)  # T5's relative positions: its training length

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, is_frozen
@@ -17,6 +17,9 @@ from explorer.training.preferences import PreferencePair
 from explorer.training.reward import RewardModel, RewardTask
 from explorer.training.runs import Run, eval_interval, trainable_note
 from explorer.training.settings import Plan
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 
 def _check(lm: LoadedModel, pairs: Sequence[PreferencePair] | None, what: str) -> None:
@@ -119,7 +122,7 @@ def before_probes(run: Run) -> list[dict]:
 
 
 def reward_run(
-    encoder: Any, pairs: Sequence[PreferencePair], p: Plan, *, seed: int = 0, data_name: str = "pairs"
+    encoder: Module, pairs: Sequence[PreferencePair], p: Plan, *, seed: int = 0, data_name: str = "pairs"
 ) -> Run:
     """A reward model (the encoder, privately copied, with a scalar head) trained with the Bradley–Terry loss."""
     _check(encoder, pairs, "sentence encoder")

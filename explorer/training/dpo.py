@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch.nn import Module
 
 from explorer.errors import ExplorerError
 from explorer.training import pair_scores
@@ -78,7 +79,7 @@ class DPOTask(ExampleTask):
 
     def __init__(
         self,
-        reference: Any,
+        reference: Module,
         tokenizer: Any,
         pairs: Sequence[PreferencePair],
         *,
@@ -132,7 +133,7 @@ class DPOTask(ExampleTask):
         self.score_reference()
         return self._ref[1]
 
-    def starts_from_reference(self, policy: Any) -> None:
+    def starts_from_reference(self, policy: Module) -> None:
         """`policy` is an untrained copy of the reference: until its first training step its scores are the
         reference's, so its evaluation before training costs no forward pass."""
         self._start = weakref.ref(policy)
@@ -150,7 +151,7 @@ class DPOTask(ExampleTask):
         n = len(idx)
         return dpo_loss(logp[:n], logp[n:], self.ref_chosen[idx], self.ref_rejected[idx], self.beta)
 
-    def loss(self, model: Any, batch: dict) -> torch.Tensor:
+    def loss(self, model: Module, batch: dict) -> torch.Tensor:
         if model.training:
             self._start = None  # the policy is about to move away from the reference
         logp = pair_scores.answer_log_probs(model, batch)
@@ -168,7 +169,7 @@ class DPOTask(ExampleTask):
             loss = loss + self.nll_weight * chosen_nll(logp, batch)
         return loss
 
-    def scores(self, model: Any, idx: Sequence[int], interrupt=None) -> dict[str, torch.Tensor]:
+    def scores(self, model: Module, idx: Sequence[int], interrupt=None) -> dict[str, torch.Tensor]:
         """Policy log-probabilities and the DPO terms of the pairs `idx` under `model`."""
         idx = list(idx)
         t = torch.tensor(idx, dtype=torch.long)
@@ -184,7 +185,7 @@ class DPOTask(ExampleTask):
             **dpo_loss(c, r, self.ref_chosen[t], self.ref_rejected[t], self.beta),
         }
 
-    def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
+    def evaluate(self, model: Module, interrupt: Callable[[], None] | None = None) -> dict:
         held = self.scores(model, self.test_idx, interrupt)
         train = self.scores(model, self.train_probe, interrupt)
         return {
@@ -196,7 +197,7 @@ class DPOTask(ExampleTask):
             "eval_margin": float(held["margin"].mean()),
         }
 
-    def table(self, model: Any | None = None):
+    def table(self, model: Module | None = None):
         """Pair by pair: log π and log π_ref of both answers, the implicit rewards, margin, loss, and whether
         the pair is held out; `model=None` is the reference itself (before training)."""
         import pandas as pd

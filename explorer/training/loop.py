@@ -7,6 +7,7 @@ import time
 from typing import Any, Callable, Iterator
 
 import torch
+from torch.nn import Module
 
 from explorer.errors import ExplorerError
 from explorer.training.limits import INTERRUPT_ABOVE_SECONDS, MAX_STEPS
@@ -14,7 +15,7 @@ from explorer.training.modelling import transformer_blocks
 
 
 @contextlib.contextmanager
-def interrupt_points(model: Any, interrupt: Callable[[], None] | None) -> Iterator[None]:
+def interrupt_points(model: Module, interrupt: Callable[[], None] | None) -> Iterator[None]:
     """Call `interrupt()` before every transformer block in the forward pass and after each in the
     backward pass, so whatever it raises ends a long step early."""
     if interrupt is None:
@@ -44,7 +45,7 @@ def interrupt_points(model: Any, interrupt: Callable[[], None] | None) -> Iterat
 
 
 @contextlib.contextmanager
-def eval_mode(model: Any) -> Iterator[None]:
+def eval_mode(model: Module) -> Iterator[None]:
     """The model in eval mode within the block (dropout off), as it was after it."""
     was = model.training
     if was:
@@ -65,7 +66,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: Any,
+        model: Module,
         task: Any,
         *,
         lr: float,

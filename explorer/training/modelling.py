@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
+from torch.nn import Module
 
 from explorer.errors import ExplorerError
 from explorer.training.limits import MAX_SEQ_LEN, VOCAB_SIZE
@@ -139,14 +140,14 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
-def _fast_attention(model: Any) -> None:
+def _fast_attention(model: Module) -> None:
     try:
         model.set_attn_implementation("sdpa")
     except Exception:  # noqa: BLE001 - eager attention trains too, only slower
         pass
 
 
-def transformer_blocks(model: Any) -> torch.nn.ModuleList:
+def transformer_blocks(model: Module) -> torch.nn.ModuleList:
     """The model's stack of transformer blocks (the longest ModuleList)."""
     best = None
     for module in model.modules():
@@ -157,7 +158,7 @@ def transformer_blocks(model: Any) -> torch.nn.ModuleList:
     return best
 
 
-def _frozen_parameters(model: Any, layers: int) -> dict[int, Any]:
+def _frozen_parameters(model: Module, layers: int) -> dict[int, Any]:
     """The parameters that stay as they are when only the top `layers` blocks (and what follows
     them) learn: the input embeddings (and anything named embed... outside the blocks) and the
     lower blocks; by id."""
@@ -170,7 +171,7 @@ def _frozen_parameters(model: Any, layers: int) -> dict[int, Any]:
     return frozen
 
 
-def private_copy(model: Any, layers: int | None = None):
+def private_copy(model: Module, layers: int | None = None):
     """A copy of a shared model that can be trained; only the top `layers` blocks (and what
     follows them, e.g. the final norm and prediction head) learn, or all of it with `layers=None`.
 
@@ -200,6 +201,6 @@ def private_copy(model: Any, layers: int | None = None):
     return m
 
 
-def count_trainable(model: Any) -> tuple[int, int]:
+def count_trainable(model: Module) -> tuple[int, int]:
     params = list({id(p): p for p in model.parameters()}.values())
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import torch
+from torch.nn import Module
 
 from explorer.errors import ExplorerError
 from explorer.training.limits import MAX_SEQ_LEN
@@ -22,7 +23,7 @@ from explorer.training.sft import sft_example
 from explorer.training.tasks import pad_rows
 
 
-def answer_log_probs(model: Any, batch: dict) -> torch.Tensor:
+def answer_log_probs(model: Module, batch: dict) -> torch.Tensor:
     """log π(answer | prompt) for each row of a padded batch whose `labels` are -100 on the prompt and
     padding: the sum of the answer tokens' log-probabilities. The vocabulary head is applied only at
     the positions that predict an answer token."""
@@ -86,7 +87,7 @@ Progress = Callable[[int, int], None]  # (pairs scored, pairs in all)
 
 
 def pair_log_probs(
-    model: Any,
+    model: Module,
     tokenizer: Any,
     encoded: Sequence[EncodedPair],
     *,
@@ -117,7 +118,7 @@ def pairs_key(encoded: Sequence[EncodedPair]) -> str:
 
 
 def reference_log_probs(
-    reference: Any,
+    reference: Module,
     tokenizer: Any,
     encoded: Sequence[EncodedPair],
     *,

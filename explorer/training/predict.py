@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+from torch.nn import Module
 
 from explorer.errors import ExplorerError
 from explorer.mlm.input import encode_for_masking, typed_masks
@@ -16,7 +17,7 @@ from explorer.training.loop import eval_mode
 from explorer.training.sft import chat_prompt_ids
 
 
-def _logits(model: Any, ids: list[int]) -> torch.Tensor:
+def _logits(model: Module, ids: list[int]) -> torch.Tensor:
     with eval_mode(model), torch.no_grad():
         return model(input_ids=torch.tensor([ids])).logits[0]
 
@@ -27,7 +28,7 @@ def _top(tokenizer: Any, logits: torch.Tensor, k: int) -> list[tuple[str, float]
     return [(display_piece(tokenizer, int(t)), float(v)) for t, v in zip(i, p)]
 
 
-def trained(model: Any, tokenizer: Any, name: str = "the model in training") -> LoadedModel:
+def trained(model: Module, tokenizer: Any, name: str = "the model in training") -> LoadedModel:
     """A `LoadedModel` for a model a run trains (its private copy, or a new one), so that the helpers
     below take a model the one way the core takes one."""
     return LoadedModel(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch.nn import Module
 
 from explorer.forward_cache import ForwardCache, is_frozen
 from explorer.models.made.gguf_cache import cache_dir
@@ -34,7 +35,7 @@ _MEMORY = ForwardCache(8)  # a room training on the same pairs scores them with 
 _FINGERPRINTS: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
 
 
-def fingerprint(model: Any) -> str:
+def fingerprint(model: Module) -> str:
     """A digest of a model's weights (every tensor's name, shape and evenly spaced values) and config."""
     known = _FINGERPRINTS.get(model)
     if known is not None:
@@ -53,11 +54,11 @@ def fingerprint(model: Any) -> str:
     return digest
 
 
-def _path(model: Any, key: str) -> Path:
+def _path(model: Module, key: str) -> Path:
     return cache_dir() / FOLDER / f"{fingerprint(model)[:20]}-{key[:20]}.json"
 
 
-def load(model: Any, key: str) -> Scores | None:
+def load(model: Module, key: str) -> Scores | None:
     """The scores kept on disk for this model and these pairs, or None."""
     try:
         data = json.loads(_path(model, key).read_text(encoding="utf-8"))
@@ -71,7 +72,7 @@ def load(model: Any, key: str) -> Scores | None:
         return None
 
 
-def save(model: Any, key: str, scores: Scores) -> None:
+def save(model: Module, key: str, scores: Scores) -> None:
     """Keep the scores on disk (written whole, then renamed: a reader never sees half a file)."""
     path = _path(model, key)
     data = {
@@ -91,7 +92,7 @@ def save(model: Any, key: str, scores: Scores) -> None:
         pass
 
 
-def scores(model: Any, key: str, compute: Callable[[], Scores], *, persist: bool = False) -> Scores:
+def scores(model: Module, key: str, compute: Callable[[], Scores], *, persist: bool = False) -> Scores:
     """`compute()`'s scores of the pairs `key` names under `model`: from memory, from disk (`persist`,
     for the bundled pairs), or computed (and kept). A model in training is never cached."""
     if not is_frozen(model):

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch.nn import Module
 
 from explorer.errors import ExplorerError
 from explorer.models.loaded import LoadedModel
@@ -32,7 +33,7 @@ MAX_N = 16
 class RewardModel(EncoderClassifier):
     """A sentence encoder with a scalar head: r(prompt, answer)."""
 
-    def __init__(self, encoder: Any, seed: int = 0):
+    def __init__(self, encoder: Module, seed: int = 0):
         super().__init__(encoder, 1, seed)
 
     def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
@@ -76,7 +77,7 @@ class RewardTask(ExampleTask):
         pad = self.tokenizer.pad_token_id or 0
         return pad_rows([self.ids[i][0] for i in idx] + [self.ids[i][1] for i in idx], pad)
 
-    def loss(self, model: Any, batch: dict) -> torch.Tensor:
+    def loss(self, model: Module, batch: dict) -> torch.Tensor:
         r = model(**batch)
         n = len(r) // 2
         margin = r[:n] - r[n:]
@@ -87,7 +88,7 @@ class RewardTask(ExampleTask):
             }
         return bradley_terry_loss(r[:n], r[n:]).mean()
 
-    def margins(self, model: Any, idx: Sequence[int], interrupt=None) -> torch.Tensor:
+    def margins(self, model: Module, idx: Sequence[int], interrupt=None) -> torch.Tensor:
         idx = list(idx)
         out = []
         with eval_mode(model), torch.no_grad(), interrupt_points(model, interrupt):
@@ -97,7 +98,7 @@ class RewardTask(ExampleTask):
                 out.append(r[:n] - r[n:])
         return torch.cat(out) if out else torch.zeros(0)
 
-    def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
+    def evaluate(self, model: Module, interrupt: Callable[[], None] | None = None) -> dict:
         held = self.margins(model, self.test_idx, interrupt)
         train = self.margins(model, self.train_idx, interrupt)
         return {
@@ -108,7 +109,9 @@ class RewardTask(ExampleTask):
         }
 
 
-def rewards(model: Any, tokenizer: Any, prompt: str, answers: Sequence[str], seq_len: int = MAX_SEQ_LEN) -> list[float]:
+def rewards(
+    model: Module, tokenizer: Any, prompt: str, answers: Sequence[str], seq_len: int = MAX_SEQ_LEN
+) -> list[float]:
     """r(prompt, answer) for each answer."""
     if not answers:
         return []

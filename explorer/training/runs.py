@@ -6,7 +6,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from explorer.errors import ExplorerError
 from explorer.models.loaded import LoadedModel
@@ -18,6 +18,9 @@ from explorer.training.predict import probe_outputs, reply, trained
 from explorer.training.settings import Plan
 from explorer.training.sft import SFTTask
 from explorer.training.tasks import ClassificationTask, EncoderClassifier, LanguageModelTask
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 
 @dataclass
@@ -72,10 +75,10 @@ class Run:
         return self.trainer.step_count
 
     @property
-    def model(self) -> Any:
+    def model(self) -> Module:
         return self.trainer.model
 
-    def loaded(self) -> Any:
+    def loaded(self) -> LoadedModel:
         """The model in training as a `LoadedModel`, the way the core's helpers take a model."""
         return trained(self.model, self.tokenizer)
 
@@ -241,7 +244,7 @@ def new_run(
     return run
 
 
-def trainable_note(model: Any, layers: int | None) -> str:
+def trainable_note(model: Module, layers: int | None) -> str:
     """What a run trains, in a sentence for the page."""
     trainable, total = count_trainable(model)
     which = "all layers" if layers is None else "the head only" if layers == 0 else f"the top {layers} layers"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import torch
+from torch.nn import Module
 
 from explorer.errors import ExplorerError
 from explorer.tokens import clean_text, display_piece
@@ -81,7 +82,7 @@ class SFTTask(ExampleTask):
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         return pad_rows([self.examples[i][0] for i in idx], pad, [self.examples[i][1] for i in idx])
 
-    def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
+    def evaluate(self, model: Module, interrupt: Callable[[], None] | None = None) -> dict:
         return {"eval_loss": mean_loss(model, self.eval_set, interrupt)}
 
 

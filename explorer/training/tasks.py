@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import torch
+from torch.nn import Module
 
 from explorer.errors import ExplorerError
 from explorer.mlm.masking import mask_tokens
@@ -105,14 +106,14 @@ class LanguageModelTask:
     def tokens(batch: dict) -> int:
         return int(batch["input_ids"].numel())
 
-    def loss(self, model: Any, batch: dict) -> torch.Tensor:
+    def loss(self, model: Module, batch: dict) -> torch.Tensor:
         return masked_lm_loss(model, batch) if self.objective == "mlm" else model(**batch).loss
 
-    def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
+    def evaluate(self, model: Module, interrupt: Callable[[], None] | None = None) -> dict:
         return {"eval_loss": mean_loss(model, self.eval_set, interrupt, self.loss)}
 
 
-def masked_lm_loss(model: Any, batch: dict) -> torch.Tensor:
+def masked_lm_loss(model: Module, batch: dict) -> torch.Tensor:
     """Masked-LM loss computing vocabulary logits only at the masked positions (BERT-style models
     with ``bert`` + ``cls`` parts), which is several times cheaper than logits everywhere; the
     same value as ``model(**batch).loss``. Other models take the plain path."""
@@ -125,7 +126,7 @@ def masked_lm_loss(model: Any, batch: dict) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(head(hidden[targets]).float(), labels[targets])
 
 
-def mean_loss(model: Any, batches: list[dict], interrupt, loss_fn=None) -> float:
+def mean_loss(model: Module, batches: list[dict], interrupt, loss_fn=None) -> float:
     """The loss over held-out batches, weighted by their sizes, without gradients."""
     total, weight = 0.0, 0
     with torch.no_grad(), interrupt_points(model, interrupt):
@@ -171,7 +172,7 @@ def split_indices(labels: Sequence[Any], held_out: float, seed: int) -> tuple[li
 class EncoderClassifier(torch.nn.Module):
     """A sentence encoder with a linear classification head on its mean-pooled output."""
 
-    def __init__(self, encoder: Any, n_labels: int, seed: int = 0):
+    def __init__(self, encoder: Module, n_labels: int, seed: int = 0):
         super().__init__()
         self.encoder = encoder
         self.dropout = torch.nn.Dropout(0.1)
@@ -235,14 +236,14 @@ class ClassificationTask(ExampleTask):
         out["labels"] = torch.tensor([self.label_ids[i] for i in idx], dtype=torch.long)
         return out
 
-    def predict(self, model: Any, texts: Sequence[str], interrupt=None) -> torch.Tensor:
+    def predict(self, model: Module, texts: Sequence[str], interrupt=None) -> torch.Tensor:
         """Class probabilities for `texts` (rows) with the model in eval mode."""
         rows = [self.tokenizer(t, truncation=True, max_length=MAX_SEQ_LEN)["input_ids"] for t in texts]
         with eval_mode(model), torch.no_grad(), interrupt_points(model, interrupt):
             b = pad_rows(rows, self.tokenizer.pad_token_id or 0)
             return torch.softmax(model(**b).logits, dim=-1)
 
-    def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
+    def evaluate(self, model: Module, interrupt: Callable[[], None] | None = None) -> dict:
         total, correct, n = 0.0, 0, 0
         with torch.no_grad(), interrupt_points(model, interrupt):
             for b in self.eval_set:
@@ -252,7 +253,7 @@ class ClassificationTask(ExampleTask):
                 n += len(b["labels"])
         return {"eval_loss": total / max(1, n), "accuracy": correct / max(1, n)}
 
-    def held_out_table(self, model: Any):
+    def held_out_table(self, model: Module):
         import pandas as pd
 
         texts = [self.texts[i] for i in self.test_idx]

@@ -5,10 +5,10 @@ get NaN (no attention: they are not in the sequence at all)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
+from torch.nn import Module
 
 from explorer.errors import ExplorerError
 from explorer.vision.mae import check_image, mae_forward
@@ -40,7 +40,7 @@ class CLSAttention:
         return grid.mean(axis=0) if head is None else grid[head]
 
 
-def cls_attention(model: Any, image: np.ndarray, mask: np.ndarray | None = None) -> CLSAttention:
+def cls_attention(model: Module, image: np.ndarray, mask: np.ndarray | None = None) -> CLSAttention:
     """CLS → patch attention of the ViT-MAE encoder for one image ([H, W], the model's size), with
     `mask` hidden ([L] bool; None: every patch visible, as when the encoder is used after training).
     Needs eager attention (`mae_model` builds it so)."""

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
+from torch.nn import Module
 
 from explorer.errors import ExplorerError
 from explorer.vision.patches import (
@@ -47,7 +48,7 @@ def noise_for(mask: torch.Tensor) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def exact_ratio(model: Any, hidden: int) -> Iterator[None]:
+def exact_ratio(model: Module, hidden: int) -> Iterator[None]:
     """For the block, the model's mask ratio is one that keeps exactly L − `hidden` patches."""
     n = model.config.image_size // model.config.patch_size
     n = n * n
@@ -69,7 +70,7 @@ def _as_pixels(images: Any) -> torch.Tensor:
     return x[:, None] if x.ndim == 3 else x
 
 
-def mae_forward(model: Any, images: Any, mask: Any, **kwargs) -> Any:
+def mae_forward(model: Module, images: Any, mask: Any, **kwargs) -> Any:
     """`model(pixel_values, noise)` with exactly `mask` hidden ([B, L] or [L] bool, the same count in
     every row); returns the model's output (logits = predicted pixels of every patch)."""
     pixels = _as_pixels(images)
@@ -84,7 +85,7 @@ def mae_forward(model: Any, images: Any, mask: Any, **kwargs) -> Any:
     return out
 
 
-def mae_loss(model: Any, images: Any, mask: Any) -> torch.Tensor:
+def mae_loss(model: Module, images: Any, mask: Any) -> torch.Tensor:
     """Mean squared error of the predicted pixels of the hidden patches only (visible patches do not count)."""
     pixels = _as_pixels(images)
     mask = torch.as_tensor(mask, dtype=torch.bool)
@@ -124,7 +125,7 @@ class Reconstruction:
         return int(self.mask.sum())
 
 
-def check_image(model: Any, image: np.ndarray) -> np.ndarray:
+def check_image(model: Module, image: np.ndarray) -> np.ndarray:
     size = model.config.image_size
     img = np.asarray(image, dtype=np.float32)
     if img.shape != (size, size):
@@ -137,7 +138,7 @@ def check_image(model: Any, image: np.ndarray) -> np.ndarray:
     return img
 
 
-def reconstruct(model: Any, image: np.ndarray, mask: np.ndarray) -> Reconstruction:
+def reconstruct(model: Module, image: np.ndarray, mask: np.ndarray) -> Reconstruction:
     """The model's reconstruction of `image` ([H, W] in [0, 1], the model's size) with `mask` hidden
     ([L] bool, e.g. from `random_mask` or `mask_from_indices`). Changes nothing in the model."""
     img = check_image(model, image)
@@ -196,10 +197,10 @@ class MAETask:
         """Images per step."""
         return int(batch["images"].shape[0])
 
-    def loss(self, model: Any, batch: dict) -> torch.Tensor:
+    def loss(self, model: Module, batch: dict) -> torch.Tensor:
         return mae_loss(model, batch["images"], batch["mask"])
 
-    def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
+    def evaluate(self, model: Module, interrupt: Callable[[], None] | None = None) -> dict:
         total, n = 0.0, 0
         with torch.no_grad():
             for i in range(0, len(self.held_out), 256):

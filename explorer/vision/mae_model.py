@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
 
 import torch
+from torch.nn import Module
 
 from explorer.errors import ExplorerError
 from explorer.vision.patches import (
@@ -52,7 +52,7 @@ def shape_of(shape: str | MAEShape) -> MAEShape:
     return SHAPES[shape]
 
 
-def model_shape(model: Any) -> MAEShape:
+def model_shape(model: Module) -> MAEShape:
     """The shape a ViT-MAE was built with (from its config)."""
     c = model.config
     for s in SHAPES.values():
@@ -95,7 +95,7 @@ def mae_config(shape: str | MAEShape = "digits"):
     )  # eager: the attention weights can be read (explorer.vision.attention)
 
 
-def sincos_positions(model: Any) -> None:
+def sincos_positions(model: Module) -> None:
     """Fill the encoder's and the decoder's position embeddings with fixed 2-D sin-cos values."""
     from transformers.models.vit_mae.modeling_vit_mae import build_2d_sinusoidal_position_embedding as sincos
 
@@ -125,7 +125,7 @@ def mae_model(shape: str | MAEShape = "digits", seed: int = 0):
     return model
 
 
-def xavier_init(model: Any) -> None:
+def xavier_init(model: Module) -> None:
     """The MAE paper's code's initialisation: linear layers and the patch embedding (as a matrix) xavier-
     uniform, biases zero. transformers' normal(0, 0.02), ~6× smaller for 64-wide layers, kept the loss on
     the average image's line for many more steps (bench/notes/vision.md)."""

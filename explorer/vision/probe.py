@@ -9,12 +9,15 @@ the held-out digits are never used to fit anything. Also: the 2-D map (PCA) of h
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from explorer.errors import ExplorerError
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 LABELS_PER_CLASS = (5, 10, 20)
 PROBE_C = 1.0  # inverse L2 strength of the logistic regression (features standardised first)
@@ -40,7 +43,7 @@ def labelled_subset(labels: np.ndarray, pool: np.ndarray, per_class: int, seed: 
     return np.sort(np.concatenate(out))
 
 
-def encoder_features(model: Any, images: np.ndarray, batch: int = 512) -> np.ndarray:
+def encoder_features(model: Module, images: np.ndarray, batch: int = 512) -> np.ndarray:
     """The encoder's representation (`model.features`) of images [n, H, W], without gradients."""
     import torch
 
@@ -107,7 +110,7 @@ def probe_table(
 
 
 def compare_probes(
-    model: Any,
+    model: Module,
     random_model: Any,
     *,
     dev: bool = False,
@@ -157,7 +160,7 @@ class EmbeddingMap:
     index: np.ndarray  # which digits (indices into `digits().images`)
 
 
-def embedding_map(model: Any | None, *, limit: int = 540, dev: bool = False) -> EmbeddingMap:
+def embedding_map(model: Module | None, *, limit: int = 540, dev: bool = False) -> EmbeddingMap:
     """The first `limit` held-out digits on a PCA map of the encoder's features (`model` None: raw pixels)."""
     from explorer.contrastive.embeddings import pca_2d
     from explorer.vision.data import digits

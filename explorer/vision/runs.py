@@ -13,7 +13,7 @@ A model handed in (`model=`, e.g. one the page keeps) is copied first: the run n
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from explorer.errors import ExplorerError
 from explorer.training.limits import AUTO, MAX_STEPS
@@ -27,6 +27,9 @@ from explorer.vision.patches import MAE_RATIO
 from explorer.vision.probe import labelled_subset
 from explorer.vision.simclr import TEMPERATURE, SimCLRTask, digit_encoder
 from explorer.vision.views import Augment
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 VISION_MODES = ("mae", "simclr")
 MAX_IMAGE_BATCH = 512  # images per step (they are tiny: 8×8 to 32×32 pixels)
@@ -63,7 +66,7 @@ def vision_plan(mode: str, *, steps: Any = AUTO, lr: Any = AUTO, batch: Any = AU
     return Plan(steps, lr, batch, 0, None, notes)
 
 
-def _private(model: Any) -> Any:
+def _private(model: Module) -> Any:
     m = copy.deepcopy(model)
     m.requires_grad_(True)
     if hasattr(m, "vit"):  # the fixed sin-cos position embeddings stay fixed
@@ -105,7 +108,7 @@ def mae_run(
     shape: str | MAEShape = "digits",
     ratio: float = MAE_RATIO,
     seed: int = 0,
-    model: Any = None,
+    model: Module = None,
     dev: bool = False,
 ) -> Run:
     """Masked image modelling: a new tiny ViT-MAE (or a copy of `model`) learns to fill in hidden patches."""
@@ -148,7 +151,7 @@ def simclr_run(
     aug: Augment = Augment(),
     temperature: float = TEMPERATURE,
     seed: int = 0,
-    model: Any = None,
+    model: Module = None,
     dev: bool = False,
     probe_per_class: int = PROBE_PER_CLASS,
 ) -> Run:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
+from torch.nn import Module
 
 from explorer.contrastive.info_nce import InfoNCE, info_nce
 from explorer.errors import ExplorerError
@@ -97,7 +98,7 @@ def info_nce_loss(
     return loss
 
 
-def embed(model: Any, images: np.ndarray, *, projection: bool = True) -> np.ndarray:
+def embed(model: Module, images: np.ndarray, *, projection: bool = True) -> np.ndarray:
     """Embeddings of images [n, 8, 8]: the projection head's output (what the loss compares), or with
     `projection=False` the encoder's features (what a linear probe reads)."""
     if not projection:
@@ -118,7 +119,7 @@ class ViewBatch:
 
 
 def view_batch(
-    model: Any,
+    model: Module,
     images: np.ndarray,
     labels: np.ndarray,
     aug: Augment = Augment(),
@@ -183,14 +184,14 @@ class SimCLRTask:
         """Images per step (two views each)."""
         return int(batch["a"].shape[0])
 
-    def loss(self, model: Any, batch: dict) -> torch.Tensor:
+    def loss(self, model: Module, batch: dict) -> torch.Tensor:
         za, zb = model(batch["a"]), model(batch["b"])
         with torch.no_grad():
             sim = torch.nn.functional.normalize(za, dim=1) @ torch.nn.functional.normalize(zb, dim=1).T
             self.step_metrics = {"pair_accuracy": float((sim.argmax(1) == torch.arange(len(sim))).float().mean())}
         return info_nce_loss(za, zb, self.temperature, symmetric=self.symmetric)
 
-    def evaluate(self, model: Any, interrupt: Callable[[], None] | None = None) -> dict:
+    def evaluate(self, model: Module, interrupt: Callable[[], None] | None = None) -> dict:
         total, n = 0.0, 0
         with torch.no_grad():
             for a, b in self.eval_views:

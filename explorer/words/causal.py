@@ -10,9 +10,10 @@ has no rank.
 from __future__ import annotations
 
 import copy
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
+from torch.nn import Module
 
 from explorer.forward_cache import ForwardCache, is_frozen
 from explorer.models.loaded import LoadedModel
@@ -57,7 +58,7 @@ def causal_word_candidates(
     return _CAUSAL.get(lm.model, key, compute) if is_frozen(lm.model) else compute()
 
 
-def _last_log_probs(model: Any, rows: list[list[int]], keep: int = 1) -> torch.Tensor:
+def _last_log_probs(model: Module, rows: list[list[int]], keep: int = 1) -> torch.Tensor:
     """Log-probabilities at the last `keep` positions of rows of one length: (rows, keep, vocabulary)."""
     with torch.inference_mode():
         x = torch.tensor(rows)
@@ -72,7 +73,7 @@ class _Continuations:
     """Log-probabilities after `prefix` + pieces, the prefix read once: its keys and values are kept
     and each batch of continuations reads only its own pieces (a small fraction of a full pass)."""
 
-    def __init__(self, model: Any, prefix: tuple):
+    def __init__(self, model: Module, prefix: tuple):
         self.model, self.prefix = model, prefix
         with torch.inference_mode():
             out = model(input_ids=torch.tensor([list(prefix)]), use_cache=True, logits_to_keep=1)
@@ -96,7 +97,7 @@ class _Continuations:
 class _FullPasses:
     """The same readings from whole passes, for models without a reusable cache."""
 
-    def __init__(self, model: Any, prefix: tuple):
+    def __init__(self, model: Module, prefix: tuple):
         self.model, self.prefix = model, prefix
         self.first = _last_log_probs(model, [list(prefix)])[0, 0]
 

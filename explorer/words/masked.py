@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
+from torch.nn import Module
 
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, is_frozen
@@ -77,7 +78,7 @@ def masked_word_candidates(
     return _MASKED.get(lm.model, key, compute) if is_frozen(lm.model) else compute()
 
 
-def _padded_log_probs(model: Any, rows: list[list[int]], cols: list[int], pad: int) -> torch.Tensor:
+def _padded_log_probs(model: Module, rows: list[list[int]], cols: list[int], pad: int) -> torch.Tensor:
     """Log-probabilities at one position of each row; rows of several lengths are padded on the right
     and the padding hidden from attention."""
     from explorer.mlm.predictions import log_probs_at

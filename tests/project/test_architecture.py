@@ -144,3 +144,38 @@ def test_the_typed_handle_check_finds_an_untyped_one(tmp_path):
     src = tmp_path / "m.py"
     src.write_text("def f(lm: Any, clm_lm, x: int) -> None:\n    pass\n")
     assert model_parameters(src) == [("f", "lm", "Any"), ("f", "clm_lm", "")]
+
+
+RAW_MODEL_NAMES = ("model", "reference", "policy", "encoder")
+
+
+def test_a_bare_model_is_typed_as_a_torch_module_never_any():
+    """The core takes a model two ways only: a `LoadedModel` (`lm`, `*_lm`: what pages hand over) or, inside
+    the training, vision and loading code that works on the network itself, a `torch.nn.Module` (`model`,
+    `reference`, `policy`, `encoder`): never `Any`."""
+    core = [p for p in (ROOT / "explorer").rglob("*.py") if "ui" not in p.relative_to(ROOT / "explorer").parts]
+    seen, untyped = 0, []
+    for path in core:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for arg in node.args.args + node.args.kwonlyargs + node.args.posonlyargs:
+                    if arg.arg in RAW_MODEL_NAMES and arg.annotation is not None:
+                        seen += 1
+                        if "Any" in ast.unparse(arg.annotation):
+                            untyped.append((str(path.relative_to(ROOT)), node.name, arg.arg))
+    assert seen >= 60
+    assert not untyped, untyped
+
+
+MAX_MODULE_LINES = 300
+
+
+def test_no_product_module_is_over_300_lines():
+    """One concept, one module: every module of the product (`explorer/`, `pages/`, `app.py`, `serve.py`),
+    as `ruff format` writes it, stays within 300 lines."""
+    product = [*(ROOT / "explorer").rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "app.py", ROOT / "serve.py"]
+    long = {
+        str(p.relative_to(ROOT)): n for p in product if (n := len(p.read_text(encoding="utf-8").splitlines())) > 300
+    }
+    assert len(product) > 100
+    assert not long, long

@@ -1,5 +1,6 @@
-"""ruff's lint rules (pyproject.toml's [tool.ruff]) hold over the whole repository, so `make test` fails on a
-finding; and the check does find one."""
+"""ruff's lint rules and its formatter (pyproject.toml's [tool.ruff]) hold over the whole repository, so
+`make test` fails on a finding or on code not formatted as `ruff format` writes it; and each check does
+find what it looks for."""
 
 from __future__ import annotations
 
@@ -25,3 +26,15 @@ def test_ruff_check_finds_an_unused_import_and_unsorted_imports(tmp_path):
     (tmp_path / "bad.py").write_text("import sys\nimport os\n\nprint(os.sep)\n", encoding="utf-8")
     done = ruff("check", "--no-cache", "bad.py", cwd=tmp_path)
     assert done.returncode == 1 and "F401" in done.stdout and "I001" in done.stdout, done.stdout
+
+
+def test_the_code_is_formatted_as_ruff_format_writes_it():
+    done = ruff("format", "--check", ".")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ruff_format_check_finds_badly_formatted_code(tmp_path):
+    (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "ugly.py").write_text("x = {  'a':1,'b' :2 }\n", encoding="utf-8")
+    done = ruff("format", "--check", "--no-cache", "ugly.py", cwd=tmp_path)
+    assert done.returncode == 1 and "ugly.py" in done.stdout + done.stderr, done.stdout + done.stderr

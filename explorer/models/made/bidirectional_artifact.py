@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from explorer import paths
 from explorer.models.made.minilm_mlm import write_atomic
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 FORMAT = 1
 DELTA = "delta.safetensors"
@@ -39,7 +42,7 @@ def available(path: Path | None = None) -> bool:
     return (path / DELTA).exists() and (path / META).exists()
 
 
-def trained_tensors(model: Any) -> dict[str, Any]:
+def trained_tensors(model: Module) -> dict[str, Any]:
     """The tensors a build trains and the artefact stores: LoRA updates, or the bidirectional blocks' weights."""
     from explorer.models.made.bidirectional import lora_parameters
 
@@ -50,7 +53,7 @@ def trained_tensors(model: Any) -> dict[str, Any]:
     return {n: p for n, p in model.named_parameters() if n.startswith(prefixes)}
 
 
-def recipe(model: Any) -> dict:
+def recipe(model: Module) -> dict:
     c = model.config
     return {
         "bidirectional_layers": c.bidirectional_layers,
@@ -64,7 +67,7 @@ def recipe(model: Any) -> dict:
 
 
 def save(
-    model: Any,
+    model: Module,
     path: Path,
     info: dict | None = None,
     card_markdown: str | None = None,

@@ -19,7 +19,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 FORMAT = 1
 CONFIG = "config.json"
@@ -35,7 +38,7 @@ def available(path: Path) -> bool:
     return all((path / name).exists() for name in (CONFIG, DELTA, META))
 
 
-def trainable_names(model: Any) -> list[str]:
+def trainable_names(model: Module) -> list[str]:
     """Parameters the build trains and the artefact stores: all but the (tied) word embeddings."""
     return [n for n, _ in model.named_parameters() if n not in FROZEN and not n.startswith("bert.pooler.")]
 
@@ -63,7 +66,7 @@ def base_model(base_dir: Path, config: Any = None):
     return model, tokenizer
 
 
-def round_to_storage(model: Any, names: Iterable[str] | None = None) -> None:
+def round_to_storage(model: Module, names: Iterable[str] | None = None) -> None:
     """Round the stored tensors to float16 in place, so the model in memory equals the one saved."""
     import torch
 
@@ -92,7 +95,7 @@ def write_atomic(folder: Path, name: str, writer) -> None:
             os.unlink(tmp)
 
 
-def save(model: Any, path: Path, base_dir: Path, card_markdown: str | None = None, info: dict | None = None) -> Path:
+def save(model: Module, path: Path, base_dir: Path, card_markdown: str | None = None, info: dict | None = None) -> Path:
     """Write the artefact into `path` (each file replaced atomically); returns `path`.
 
     The model's stored tensors are rounded to float16 first (in place).
