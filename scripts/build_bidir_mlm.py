@@ -7,7 +7,9 @@
 
 Recipe (LLM2Vec's masked next-token prediction): the top `--layers` blocks of SmolLM2-135M-Instruct get
 a full attention mask; `--mask-prob` of the tokens (never the start token) are chosen, 80% of them become
-``<mask>``, 10% a random token, 10% stay; with ``--readout next`` the hidden state at i-1 predicts token
+``<mask>``, 10% a random token, 10% stay (BERT's recipe, `explorer.training.tasks.mask_batch`, as the
+pages and the live training use it: the artefact shipped today drew the same shares by a coin flip per
+token, before the two were made one); with ``--readout next`` the hidden state at i-1 predicts token
 i (with ``same``, the state at i). The bidirectional blocks learn through LoRA updates of rank
 `--lora-rank` (``--full`` trains the blocks' weights instead); everything else stays frozen, so the
 artefact holds only the updates. Sentences from the corpus are packed into sequences of `--seq-len`
@@ -34,7 +36,6 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT_CORPUS = ROOT / "build" / "corpus" / "corpus.tsv"
 DEFAULT_WEIGHTS = "wordnet_examples=0.5,simple_english=0.2,wordnet_glosses=0.3"
-FIRST_RANDOM_ID = 17  # SmolLM2: ids below are special tokens
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -90,21 +91,6 @@ class Packer:
         rng = state["rng"]
         self.rng.setstate((rng[0], tuple(rng[1]), rng[2]))
         self.order = state["order"]
-
-
-def mask_batch(ids, mask_id: int, vocab: int, gen, prob: float):
-    """(inputs, labels): `prob` of the positions after the start token chosen; 80/10/10."""
-    import torch
-
-    chosen = torch.rand(ids.shape, generator=gen) < prob
-    chosen[:, 0] = False
-    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
-    roll = torch.rand(ids.shape, generator=gen)
-    inputs = ids.clone()
-    inputs[chosen & (roll < 0.8)] = mask_id
-    rand = chosen & (roll >= 0.8) & (roll < 0.9)
-    inputs[rand] = torch.randint(FIRST_RANDOM_ID, vocab, ids.shape, generator=gen)[rand]
-    return inputs, labels
 
 
 def lr_at(step: int, total: int, warmup: int, peak: float, floor: float = 0.1) -> float:
@@ -416,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     from explorer.models.loader import load
     from explorer.models.made import bidirectional_artifact as artifact
     from explorer.models.made.bidirectional import masked_tokenizer
+    from explorer.training.tasks import mask_batch
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -480,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     while not args.export and step < args.steps and not (args.minutes and elapsed > args.minutes * 60):
         t0 = time.time()
         ids = packer.batch(args.batch)
-        inputs, labels = mask_batch(ids, tokenizer.mask_token_id, len(tokenizer), gen, args.mask_prob)
+        inputs, labels = mask_batch(ids, tokenizer, gen, args.mask_prob)  # the start token is special: never chosen
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.warmup, args.lr)
         loss = model(input_ids=inputs.to(args.device), labels=labels.to(args.device)).loss

@@ -3,8 +3,10 @@
     python scripts/build_corpus.py all --minutes 40     # corpus first (build/corpus/corpus.tsv)
     python scripts/build_mlm.py --steps 3000            # trains and writes assets/models/ssl-explorer-minilm-mlm
 
-Recipe: 15% of the (non-special) tokens are chosen; of those 80% become [MASK], 10% a random token and
-10% stay unchanged; the loss is the cross-entropy at the chosen positions. Sentences are packed into
+Recipe: BERT's, from the one implementation the pages and the live training use
+(`explorer.training.tasks.mask_batch`): round(15%) of each row's non-special tokens are chosen; of those
+80% become [MASK], 10% a random real token and 10% stay unchanged (the artefact shipped today was built
+with the same shares drawn by an independent coin flip per token, before the two were made one); the loss is the cross-entropy at the chosen positions. Sentences are packed into
 fixed-length sequences ([CLS] s1 [SEP] s2 [SEP] ...), sampled from the corpus sources with fixed weights.
 The encoder layers and a fresh MLM head are trained; the word embeddings stay frozen (the output layer is
 tied to them, so the artefact only stores what differs from MiniLM). AdamW, linear warm-up then linear
@@ -27,7 +29,6 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT_CORPUS = ROOT / "build" / "corpus" / "corpus.tsv"
 DEFAULT_WEIGHTS = "synthetic=0.45,wordnet_examples=0.3,wordnet_glosses=0.25"
-RANDOM_TOKEN_START = 999  # uncased WordPiece: ids below are [PAD], [unused*] and the special tokens
 
 
 PHASE_KEYS = (
@@ -118,23 +119,6 @@ class Packer:
             ids[i, : len(s)] = torch.tensor(s)
             att[i, : len(s)] = 1
         return ids, att
-
-
-def mask_tokens(ids, attention, tokenizer, gen, prob: float = 0.15):
-    """BERT masking: (inputs, labels) with labels -100 where no loss is taken."""
-    import torch
-
-    special = (ids == tokenizer.cls_token_id) | (ids == tokenizer.sep_token_id) | (attention == 0)
-    chosen = (torch.rand(ids.shape, generator=gen) < prob) & ~special
-    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
-    inputs = ids.clone()
-    roll = torch.rand(ids.shape, generator=gen)
-    to_mask = chosen & (roll < 0.8)
-    to_random = chosen & (roll >= 0.8) & (roll < 0.9)
-    inputs[to_mask] = tokenizer.mask_token_id
-    random_ids = torch.randint(RANDOM_TOKEN_START, tokenizer.vocab_size, ids.shape, generator=gen)
-    inputs[to_random] = random_ids[to_random]
-    return inputs, labels
 
 
 def mlm_loss(model, inputs, attention, labels):
@@ -319,6 +303,7 @@ def main(argv: list[str] | None = None) -> dict:
     from bench.cloze import evaluate, format_report
     from explorer.models.catalogue import minilm_dir, project_mlm_dir
     from explorer.models.made import minilm_mlm
+    from explorer.training.tasks import mask_batch
 
     out = args.out or project_mlm_dir()
     torch.set_num_threads(args.threads)
@@ -431,7 +416,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"time budget of {args.minutes} min reached at step {step}", flush=True)
             break
         ids, att = packer.batch(args.batch_size)
-        inputs, labels = mask_tokens(ids, att, tok, gen)
+        inputs, labels = mask_batch(ids, tok, gen)  # padding is a special token: never chosen
         spent = (time.time() - t_train) / (args.minutes * 60) if args.minutes else 0.0
         lr = lr_at(step, args.steps, args.warmup, args.lr, time_frac=spent)
         for g in opt.param_groups:

@@ -239,20 +239,21 @@ def test_assemble_dedupes_and_holds_out_bench_sentences(tmp_path):
     assert json.loads((tmp_path / "corpus_stats.json").read_text())["synthetic"]["kept"] == 1
 
 
-def test_mask_tokens_follows_the_bert_recipe(minilm_tokenizer):
+def test_the_build_masks_with_the_one_bert_recipe_and_never_chooses_padding(minilm_tokenizer):
+    from explorer.training.tasks import mask_batch
+
     bm = _script("build_mlm")
+    assert "mask_batch(ids, tok, gen)" in Path(bm.__file__).read_text() and not hasattr(bm, "mask_tokens")
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(2000, 30000, (64, 128))
     ids[:, 0] = minilm_tokenizer.cls_token_id
     ids[:, -1] = minilm_tokenizer.sep_token_id
-    att = torch.ones_like(ids)
-    att[:8, 100:] = 0
-    inputs, labels = bm.mask_tokens(ids, att, minilm_tokenizer, gen)
+    ids[:8, 100:] = minilm_tokenizer.pad_token_id
+    inputs, labels = mask_batch(ids, minilm_tokenizer, gen)
     chosen = labels != -100
     assert not chosen[:, 0].any() and not chosen[:, -1].any() and not chosen[:8, 100:].any()
     assert torch.equal(labels[chosen], ids[chosen])
-    rate = chosen.float().mean().item()
-    assert 0.13 < rate < 0.17
+    assert chosen[8:].sum(1).tolist() == [round(0.15 * 126)] * 56  # exactly round(15%) of each row's tokens
     masked = (inputs[chosen] == minilm_tokenizer.mask_token_id).float().mean().item()
     unchanged = (inputs[chosen] == ids[chosen]).float().mean().item()
     assert 0.75 < masked < 0.85 and 0.07 < unchanged < 0.14
