@@ -59,6 +59,26 @@ def verify(claim, models: "Models") -> None:
     fn(claim.item, claim.check, models)
 
 
+def lane_tests(lane: str):
+    """The test of one lane's claims and its shared models, for a `tests/claims/test_claims*.py` file to
+    bind at module level: ``models, test_claim_holds = claim_checks.lane_tests("dpo")`` (the models are
+    loaded once per file; each claim is one test, named by where the claim is written)."""
+    import pytest
+
+    claims = claims_in(lane)
+
+    @pytest.fixture(scope="module")
+    def models():
+        return Models()
+
+    @pytest.mark.claims
+    @pytest.mark.parametrize("claim", claims, ids=[c.source for c in claims])
+    def test_claim_holds(claim, models):
+        verify(claim, models)
+
+    return models, test_claim_holds
+
+
 class Models:
     """The real offline models, each loaded on first use (the same objects the app serves)."""
 

@@ -9,17 +9,11 @@ are in `test_claims_training.py` and `test_claims_dpo.py`.
 
 from __future__ import annotations
 
-import pytest
-
 from explorer import examples
 from tests import claim_checks
 
 CLAIMS = claim_checks.claims_in("text")
-
-
-@pytest.fixture(scope="module")
-def models():
-    return claim_checks.Models()
+models, test_claim_holds = claim_checks.lane_tests("text")
 
 
 def test_every_claim_names_a_known_check_and_is_checked_in_one_file():
@@ -36,9 +30,3 @@ def test_every_claim_is_a_sentence():
     assert CLAIMS
     for c in examples.all_claims():
         assert len(c.claim.split()) >= 3, c.source
-
-
-@pytest.mark.claims
-@pytest.mark.parametrize("claim", CLAIMS, ids=[c.source for c in CLAIMS])
-def test_claim_holds(claim, models):
-    claim_checks.verify(claim, models)
