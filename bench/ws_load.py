@@ -31,6 +31,7 @@ after --duration seconds plus at most --grace seconds for the actions in flight.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import sys
@@ -54,6 +55,7 @@ PAGES = {
     "attention": "attention",
     "training": "training",
 }  # the pages' url paths
+IN_PLACE_CHART = "ssl_explorer.plotly_in_place"  # explorer.ui.chart.COMPONENT: charts redrawn in place
 FINAL = {0, 1, 3}  # script_finished: successfully, with a compile error, fragment run successfully
 STEP_RE = scripted.STEP_RE
 VERBOSE = False
@@ -123,10 +125,10 @@ class Session:
         proto = getattr(element, kind) if kind else None
         if proto is None:
             return
-        if getattr(proto, "id", "") and kind != "plotly_chart":
+        if getattr(proto, "id", "") and kind not in ("plotly_chart", "bidi_component"):
             self.widgets[proto.id] = proto
-        if kind == "plotly_chart":
-            self.run["charts"] += 1
+        if kind in ("plotly_chart", "bidi_component"):
+            self.run["charts"] += charts_in(kind, proto)
         elif kind == "exception":
             self.run["errors"].append(f"exception: {proto.type}: {proto.message[:120]}")
         elif kind == "alert" and proto.format == 1:  # ERROR
@@ -187,6 +189,20 @@ class Session:
         except Exception:  # noqa: BLE001
             pass
         self.reader.cancel()
+
+
+def charts_in(kind: str, proto) -> int:
+    """How many charts an element draws: a `st.plotly_chart` one, or the figures of an in-place chart
+    element (`explorer.ui.chart`: one element holds a grid of charts; a place kept hidden, None, is not
+    drawn)."""
+    if kind == "plotly_chart":
+        return 1
+    if kind == "bidi_component" and proto.component_name == IN_PLACE_CHART:
+        try:
+            return sum(f is not None for f in json.loads(proto.json or "{}").get("figures", []))
+        except ValueError:
+            return 0
+    return 0
 
 
 async def connect(url: str, cookie: str = "") -> Session:

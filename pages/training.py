@@ -9,9 +9,8 @@ import streamlit as st
 
 from explorer import training, ui
 from explorer.charts import training as charts
-from explorer.ui import live_run, stages_view
+from explorer.ui import live_run, stages_view, training_view
 from explorer.ui.live_run import LiveRun
-from explorer.wording import count
 
 DEFAULTS = {
     "mode": "scratch",
@@ -42,16 +41,10 @@ MODES = {
 }
 OBJECTIVES = {"mlm": "Masked LM (fill in blanks)", "clm": "Causal LM (next token)"}
 TASKS = {"classify": "Sentence classification (encoder + head)", "sft": "SFT of the causal LM (prompt -> response)"}
-CORPUS_CHOICES = {
-    **{k: c.title for k, c in training.CORPORA.items()},
-    "paste": "Paste text",
-    "upload": "Upload a .txt file",
-}
 STEP_CHOICES = [training.AUTO, 10, 20, 50, 100, 200, 300, 500, 1000, 2000]
 LR_CHOICES = [training.AUTO, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 BATCH_CHOICES = [training.AUTO, 1, 2, 4, 8, 16, 32]
 SEQ_CHOICES = [training.AUTO, 32, 64, 128]
-PROBE_CHARS = training.MAX_PROBES * (training.MAX_FIELD_CHARS + 1)  # the probes' own limits, one per line
 
 # Every input lives in session state under train_<name>; a link carries the ones with a fixed type.
 SHARED = {f"train_{k}": v for k, v in DEFAULTS.items() if k not in ("steps", "lr", "batch", "seq_len", "layers")}
@@ -59,7 +52,7 @@ LIMITS = {
     "train_mode": list(MODES),
     "train_arch": list(training.ARCHS),
     "train_size": list(training.SIZES),
-    "train_corpus": [c for c in CORPUS_CHOICES if c != "upload"],
+    "train_corpus": [c for c in training_view.CORPUS_CHOICES if c != "upload"],
     "train_objective": list(OBJECTIVES),
     "train_task": list(TASKS),
     "train_data": ["bundled", "upload"],
@@ -113,92 +106,9 @@ with left:
         lm = ui.get_model("clm" if kind == "sft" else "encoder")
 with right:
     if kind in ("scratch", "continue"):
-        corpus = st.selectbox("Training text", list(CORPUS_CHOICES), format_func=CORPUS_CHOICES.get, key="train_corpus")
-        with ui.friendly_errors():
-            if corpus == "paste":
-                source_text = ui.limited_text(
-                    "Your text",
-                    key="train_text",
-                    max_chars=training.MAX_TEXT_CHARS,
-                    height=150,
-                    placeholder=f"Paste at least {training.MIN_TEXT_CHARS} characters…",
-                )
-                source_name = "pasted text"
-                if source_text.strip():
-                    source_text, data_notes = training.training_text(source_text)
-            elif corpus == "upload":
-                # Any type is accepted here and checked below, where the checks' messages appear under the
-                # uploader; a file over the size limit is refused by the browser with its reason shown.
-                up = st.file_uploader(
-                    "A plain-text file (UTF-8)",
-                    type=None,
-                    key="train_upload",
-                    max_upload_size=training.UPLOAD_WIDGET_MB,
-                    help=training.upload_limits("text"),
-                )
-                st.caption(training.upload_limits("text"))
-                source_name = up.name if up is not None else ""
-                if up is not None:
-                    source_text, data_notes = training.training_text(
-                        training.decode_upload(up.getvalue(), "uploaded file")
-                    )
-            else:
-                source_text, source_name = training.corpus_text(corpus), training.CORPORA[corpus].title
-                st.caption(training.CORPORA[corpus].description)
-        if source_text:
-            st.caption(f"{len(source_text):,} characters of text.")
-        probe_key = "probes_mlm" if objective == "mlm" else "probes_clm"
-        probes_text = ui.limited_text(
-            "Probes (one per line" + (", with [MASK])" if objective == "mlm" else ")"),
-            key=f"train_{probe_key}",
-            max_chars=PROBE_CHARS,
-            what="probes",
-            height=100,
-            help="Shown before and after training (and at checkpoints when pretraining).",
-        )
+        source_text, source_name, data_notes, probes_text = training_view.text_data(objective)
     else:
-        data = st.radio(
-            "Examples",
-            ["bundled", "upload"],
-            key="train_data",
-            horizontal=True,
-            format_func=lambda d: "Bundled examples" if d == "bundled" else "Upload a CSV",
-        )
-        with ui.friendly_errors():
-            if data == "upload":
-                cols = "text,label" if kind == "classify" else "prompt,response"
-                up = st.file_uploader(
-                    f"CSV with the columns {cols}",
-                    type=None,
-                    key=f"train_upload_{kind}",
-                    max_upload_size=training.UPLOAD_WIDGET_MB,
-                    help=training.upload_limits(kind),
-                )  # any type: checked below (see above)
-                st.caption(training.upload_limits(kind))
-                source_name = up.name if up is not None else ""
-                if up is not None and kind == "classify":
-                    examples, data_notes = training.labelled_examples(up.getvalue(), "uploaded CSV")
-                elif up is not None:
-                    pairs, data_notes = training.prompt_response_pairs(up.getvalue(), "uploaded CSV")
-            elif kind == "classify":
-                examples, source_name = training.sentiment_examples(), "bundled sentiment examples"
-            else:
-                pairs, source_name = training.sft_examples(), "bundled prompt-response pairs"
-        if examples is not None:
-            counts = examples["label"].value_counts()
-            st.caption(f"{len(examples)} examples: " + ", ".join(f"{n} {lab}" for lab, n in counts.items()) + ".")
-        if pairs is not None:
-            st.caption(
-                f"{len(pairs)} prompt-response pairs, e.g. \u201c{pairs[0][0]}\u201d \u2192 \u201c{pairs[0][1]}\u201d"
-            )
-        probe_key = "probes_cls" if kind == "classify" else "probes_sft"
-        probes_text = ui.limited_text(
-            "Your sentences to classify" if kind == "classify" else "Test prompts (one per line)",
-            key=f"train_{probe_key}",
-            max_chars=PROBE_CHARS,
-            what="probes",
-            height=90,
-        )
+        examples, pairs, source_name, data_notes, probes_text = training_view.labelled_data(kind)
     ui.notes(data_notes)
 
 n_params = lm.info.params if lm is not None else 0
@@ -306,65 +216,9 @@ def _draw(r: training.Run) -> None:
 
 slot.live(running, _draw, signature)
 
-if running:
-    st.caption("Comparisons with the original model appear when training stops.")
-elif run is None:
-    st.caption(
-        "Press **Start training** to begin. The chart grows while the model learns; **Stop** keeps what "
-        "it has learned so far, **Reset** goes back to the original weights."
-    )
-else:
-    t = run.trainer
-    with ui.friendly_errors():
-        if run.mode in ("continue", "sft") and run.extra.get("probes"):
-            st.subheader("Before and after")
-            key = ("after", run.step)
-            if key not in run.extra:
-                with st.spinner("Asking the trained copy…"):
-                    run.extra[key] = training.after_probes(run)
-            st.table(training.before_after(run.extra["before"], run.extra[key]).set_index("probe"))
-            st.caption(
-                f"Before: the original model (unchanged). After: the private copy after {count(run.step, 'step')}."
-            )
-        if run.mode == "classify":
-            acc0, acc = t.history[0].get("accuracy"), t.last("accuracy")
-            st.subheader("Held-out accuracy")
-            st.markdown(
-                f"**{acc0:.0%}** before training (a random head) → **{acc:.0%}** after "
-                f"{count(run.step, 'step')}, on "
-                f"{len(t.task.test_idx)} examples the model never trained on."
-            )
-            probes = run.extra.get("probes") or []
-            if probes:
-                probs = t.task.predict(t.model, probes)
-                st.dataframe(
-                    [
-                        {"sentence": s, **{c: round(float(probs[i, j]), 3) for j, c in enumerate(t.task.classes)}}
-                        for i, s in enumerate(probes)
-                    ],
-                    hide_index=True,
-                    width="stretch",
-                )
-            with st.expander("Held-out predictions"):
-                st.dataframe(t.task.held_out_table(t.model), hide_index=True, width="stretch")
-    for n in run.notes:
-        st.caption(n)
+training_view.outcome(run, running)
 
 if kind == "sft" and pairs and lm is not None:
-    with ui.friendly_errors():
-        st.subheader("Which tokens count in the loss")
-        table = training.label_table(lm.tokenizer, *pairs[0])
-        targets = table["SFT label"] != -100
-        fig = charts.label_strip(table["token"], [i > 0 for i in range(len(table))], list(targets), large=large)
-        st.plotly_chart(fig, width="stretch")
-        st.caption(
-            f"Self-supervised next-token training grades the model on every token of the text "
-            f"({len(table) - 1} targets here). SFT labels the prompt tokens -100, so only the "
-            f"{count(int(targets.sum()), 'response token')} count: the model learns how to answer, not how "
-            "to write "
-            "prompts (or the system message)."
-        )
-        with st.expander("Token by token"):
-            st.dataframe(table, hide_index=True, width="stretch")
+    training_view.sft_labels(lm, pairs, large)
 
 ui.share_link(ui.publish_state("training", SHARED))

@@ -5,8 +5,9 @@ starts it). The page-state links (`page_state`, `publish_state`, `share_link`, p
 `same_tab_links`) live in `ui.links` (their query strings parsed and checked in `ui.state`), the browser's
 id and what is kept per browser (`remember_browser`, `browser_value`) in `ui.browser` (the store itself:
 `ui.browser_store`), the limited text box in `ui.text`, the style sheet in `ui.page_style`; their public
-names are listed here too. `ui.chart` (charts redrawn in place, with `ui.static_files`), `ui.live_run` and
-`ui.stages_view` are imported by the pages that use them.
+names are listed here too. `ui.chart` (charts redrawn in place, with `ui.static_files`), `ui.live_run`, and the parts of a page
+drawn apart from it (`ui.masked_view`, `ui.causal_view`, `ui.attention_view`, `ui.training_view`,
+`ui.alignment_view`, `ui.stages_view`) are imported by the pages that use them.
 """
 
 from __future__ import annotations

@@ -30,3 +30,36 @@ def test_ws_load_level_runs_pages_and_trains(tmp_path):
     assert lv["training"]["steps"] >= 1 and lv["training"]["runs"] >= 1
     assert not lv["warm_up_errors"]
     assert out.exists() and "tiny" in result["mlm"]
+
+
+def test_the_in_place_chart_name_is_the_apps():
+    from explorer.ui import chart
+
+    assert ws_load.IN_PLACE_CHART == chart.COMPONENT
+
+
+def test_every_chart_action_of_the_mix_sees_its_charts():
+    """One participant's round of the workshop mix against the real app (the default models): every action
+    that draws a chart (masked-LM Enter and click, causal-LM Greedy, compare click, attention view) finds
+    it, whether drawn by st.plotly_chart or in place. The masked-LM, causal-LM and compare charts are
+    drawn in place: if the detection missed them, these actions would report "no chart in the run"."""
+    import asyncio
+
+    from bench import web
+
+    async def round_of_the_mix(url: str) -> list:
+        session, opened = await ws_load.open_app(url, 300)
+        done = [opened]
+        try:
+            for action in ws_load.mix(0, None):
+                done.append(await action(session))
+        finally:
+            await session.close()
+        return done
+
+    with web.app_server() as server:
+        done = asyncio.run(round_of_the_mix(f"ws://127.0.0.1:{server.port}/_stcore/stream"))
+    errors = [(d.kind, d.error) for d in done if d.error]
+    assert not errors, errors
+    drawing = [d for d in done if d.kind in ("mlm enter", "mlm click", "clm greedy", "compare click", "attention view")]
+    assert len(drawing) == 9 and all(d.chart for d in drawing), [(d.kind, d.chart) for d in drawing]
