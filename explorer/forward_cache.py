@@ -19,13 +19,18 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     from torch.nn import Module
 
-_ALL: "weakref.WeakSet[ForwardCache]" = weakref.WeakSet()
+_ALL: weakref.WeakSet = weakref.WeakSet()  # every cache of forward results: these, and others that register
 
 
 def clear_all() -> None:
     """Empty every forward cache of the process (benchmarks time the model, not the cache)."""
     for cache in list(_ALL):
         cache.clear()
+
+
+def register(cache: Any) -> None:
+    """Have `clear_all` empty `cache` too (anything with a `clear()`: e.g. the causal LM's kept readings)."""
+    _ALL.add(cache)
 
 
 class ForwardCache:

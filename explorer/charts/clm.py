@@ -3,6 +3,7 @@ position, and coloured token strips (HTML, every piece escaped)."""
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 from typing import Sequence
@@ -146,13 +147,23 @@ def surprisal_bars(
     return style(fig, large=large, title=title, height=340)
 
 
+COLOUR_LEVELS = 512  # shades between the most surprising and the most expected token
+
+
 def prob_colour(p: float) -> str:
     """Background colour for a probability: green when expected, red when surprising (log scale)."""
     bits = -math.log2(max(float(p), 1e-300))
     x = max(0.0, min(1.0, 1 - bits / MAX_BITS))
-    return sample_colorscale(SURPRISE_SCALE, [0.08 + 0.84 * x])[0]  # skip the darkest ends
+    return _shade(round(x * (COLOUR_LEVELS - 1)))
 
 
+@functools.lru_cache(maxsize=None)
+def _shade(level: int) -> str:
+    """One of the scale's shades, computed once (plotly's colour parsing costs ~0.1 ms a call)."""
+    return sample_colorscale(SURPRISE_SCALE, [0.08 + 0.84 * level / (COLOUR_LEVELS - 1)])[0]  # skip the darkest ends
+
+
+@functools.lru_cache(maxsize=None)
 def _text_colour(background: str) -> str:
     r, g, b = unlabel_rgb(background)
     return "#000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#fff"

@@ -20,12 +20,15 @@ ids either as an `Encoded`
 Forward passes are cached per model and token sequence (a small LRU), so reshaping a
 distribution or undoing a step never recomputes the model. A teacher-forcing pass over a text
 also fills the cache with the next-token logits of each of its prefixes: under the causal mask,
-position i of the whole text sees exactly what a pass over the first i+1 tokens sees.
+position i of the whole text sees exactly what a pass over the first i+1 tokens sees. A pass starts from
+the kept keys and values of the text's beginning (`prefix`): a step that adds a token reads that token
+only.
 
-Modules: `forward` (inputs and the forward cache), `prompt`, `distribution`, `sampling`,
+Modules: `prefix` (the kept readings), `forward` (inputs and the forward cache), `prompt`, `distribution`, `sampling`,
 `generation`, `teacher_forcing`; their public names are listed here, in that order.
 """
 
+from explorer.clm.prefix import STORE, PrefixStore, Reading, Rows
 from explorer.clm.forward import (
     FORCED_PASSES,
     LAST_LOGITS,
@@ -54,6 +57,11 @@ from explorer.clm.generation import MAX_NEW_TOKENS, Generation, Step, stop_token
 from explorer.clm.teacher_forcing import TeacherForcing, from_start, target_log_probs, teacher_forcing
 
 __all__ = [
+    # prefix
+    "STORE",
+    "PrefixStore",
+    "Reading",
+    "Rows",
     # forward
     "FORCED_PASSES",
     "LAST_LOGITS",

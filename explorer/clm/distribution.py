@@ -101,6 +101,10 @@ def next_token_distribution(
     """Softmax of the model's last-position logits: what it predicts after `tokens` (`lm`: a `LoadedModel`)."""
     _, tokenizer = model_parts(lm)
     ids = as_ids(tokens)
-    logits = next_token_logits(lm, ids).numpy()
+    return distribution_of(ids, next_token_logits(lm, ids).numpy(), tokenizer, top_n=top_n)
+
+
+def distribution_of(ids: list[int], logits: np.ndarray, tokenizer: Any, *, top_n: int = TOP_N) -> NextToken:
+    """The distribution after `ids` from the model's logits there."""
     probs = softmax(logits)
-    return NextToken(ids, logits, probs, top_candidates(probs, logits, tokenizer, top_n))
+    return NextToken(list(ids), logits, probs, top_candidates(probs, logits, tokenizer, top_n))

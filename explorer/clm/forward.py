@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import torch
 from torch.nn import Module
 
+from explorer.clm.prefix import STORE
 from explorer.errors import ExplorerError
 from explorer.forward_cache import ForwardCache, clear_all
 from explorer.models.loaded import LoadedModel, model_parts
@@ -60,23 +61,28 @@ def clear_cache() -> None:
 
 
 def forward_count() -> int:
-    """How many forward passes the cache has not been able to spare (for tests and benchmarks)."""
+    """How many forward passes the caches have not been able to spare (for tests and benchmarks); a pass
+    that reads only the tokens after a kept beginning (`explorer.clm.prefix`) counts as one."""
     return LAST_LOGITS.misses + FORCED_PASSES.misses
 
 
+def keep_logits(model: Module, ids: list[int], first: int, logits: torch.Tensor) -> None:
+    """Put the rows of a pass in the next-token cache: logits[j] are those after ids[:first + j + 1] (the
+    longest prefixes the cache can hold)."""
+    for j in range(max(0, len(logits) - LAST_LOGITS.size), len(logits)):
+        LAST_LOGITS.put(model, tuple(ids[: first + j + 1]), logits[j].clone())
+
+
 def next_token_logits(lm: LoadedModel, tokens: Encoded | Sequence[int] | torch.Tensor) -> torch.Tensor:
-    """The model's logits for the token after `tokens` (1-d float32 tensor over the vocabulary); cached."""
+    """The model's logits for the token after `tokens` (1-d float32 tensor over the vocabulary); cached,
+    and read from the kept keys and values of the text's beginning (`explorer.clm.prefix`)."""
     model, _ = model_parts(lm)
     ids = as_ids(tokens)
     check_ids(model, ids)
 
     def compute() -> torch.Tensor:
-        with torch.inference_mode():
-            x = torch.tensor([ids])
-            try:
-                out = model(input_ids=x, use_cache=False, logits_to_keep=1)
-            except TypeError:  # models without logits_to_keep
-                out = model(input_ids=x, use_cache=False)
-            return out.logits[0, -1].float().clone()
+        reading, first, logits = STORE.read_logits(model, ids)
+        keep_logits(model, ids, first, logits[:-1])
+        return reading.last.clone()
 
     return LAST_LOGITS.get(model, tuple(ids), compute).clone()

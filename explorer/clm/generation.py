@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import torch
 
-from explorer.clm.distribution import TOP_N, NextToken, next_token_distribution, rank_of
+from explorer.clm.distribution import TOP_N, NextToken, distribution_of, rank_of
 from explorer.clm.forward import as_ids, next_token_logits, piece_text
 from explorer.clm.prompt import Prompt
 from explorer.clm.sampling import GREEDY, Settings, apply_sampling, draw
@@ -40,6 +40,9 @@ class Generation:
     stop_ids: tuple[int, ...] = ()
     max_new_tokens: int = MAX_NEW_TOKENS
     steps: list[Step] = field(default_factory=list)
+    # the logits after the text as it stands, for the model that read it: a step reads the distribution it
+    # was chosen from once (the one shown before it), and the text's new distribution once
+    last_logits: tuple[tuple, torch.Tensor] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def start(
@@ -79,15 +82,25 @@ class Generation:
                 "Undo some steps or reset.",
             )
 
+    def logits(self, lm: LoadedModel) -> torch.Tensor:
+        """The model's logits for the token after the text as it stands (`next_token_logits`), kept with the
+        text until it changes."""
+        model, _ = model_parts(lm)
+        key = (id(model), tuple(self.ids))
+        if self.last_logits is None or self.last_logits[0] != key:
+            self.last_logits = (key, next_token_logits(lm, self.ids))
+        return self.last_logits[1]
+
     def distribution(self, lm: LoadedModel, *, top_n: int = TOP_N) -> NextToken:
-        return next_token_distribution(lm, self.ids, top_n=top_n)
+        _, tokenizer = model_parts(lm)
+        return distribution_of(self.ids, self.logits(lm).numpy(), tokenizer, top_n=top_n)
 
     def append(self, lm: LoadedModel, token_id: int, *, settings: Settings | None = None, how: str = "picked") -> Step:
         """Append a chosen token, recording its probability (under `settings`, default temperature 1)."""
         self.check_room()
         _, tokenizer = model_parts(lm)
         token_id = int(token_id)
-        logits = next_token_logits(lm, self.ids)
+        logits = self.logits(lm)
         if not 0 <= token_id < logits.numel():
             raise ExplorerError(f"Token id {token_id} is outside this model's vocabulary.")
         s = settings or Settings()
@@ -112,7 +125,7 @@ class Generation:
     def greedy(self, lm: LoadedModel) -> Step:
         """Append the most likely token."""
         self.check_room()
-        best = int(torch.argmax(next_token_logits(lm, self.ids)))
+        best = int(torch.argmax(self.logits(lm)))
         return self.append(lm, best, settings=GREEDY, how="greedy")
 
     def sample(self, lm: LoadedModel, settings: Settings, seed: int) -> Step:
@@ -120,7 +133,7 @@ class Generation:
         self.check_room()
         if settings.greedy:
             return self.greedy(lm)
-        shaped = apply_sampling(next_token_logits(lm, self.ids), settings.temperature, settings.top_k, settings.top_p)
+        shaped = apply_sampling(self.logits(lm), settings.temperature, settings.top_k, settings.top_p)
         token = draw(shaped.after, seed, len(self.ids))
         return self.append(lm, token, settings=settings, how="sampled")
 

@@ -11,7 +11,8 @@ import pandas as pd
 import torch
 from torch.nn import Module
 
-from explorer.clm.forward import FORCED_PASSES, LAST_LOGITS, as_ids, check_ids, piece_text
+from explorer.clm.forward import FORCED_PASSES, as_ids, check_ids, keep_logits, piece_text
+from explorer.clm.prefix import STORE, Rows
 from explorer.clm.prompt import start_token_id
 from explorer.errors import ExplorerError
 from explorer.models.loaded import LoadedModel, model_parts
@@ -118,14 +119,12 @@ def _checked_ids(model: Module, tokens: Encoded | Sequence[int] | torch.Tensor) 
     return ids
 
 
-def _forward_log_probs(model: Module, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """One pass over the whole text (its rows also fill the next-token cache): the log-probabilities
-    at every position but the last, and those of the actual next tokens."""
-    logits = model(input_ids=torch.tensor([ids]), use_cache=False).logits[0].float()
-    _keep_prefix_logits(model, ids, logits)
-    # float32 over the vocabulary (float64 there made the call ~15% slower than the forward pass alone)
-    logp = torch.log_softmax(logits[:-1], -1)
-    return logp, logp.gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
+def _rows(model: Module, ids: list[int]) -> Rows:
+    """One reading of the whole text (from the kept reading of its beginning, `explorer.clm.prefix`), its
+    rows also put in the next-token cache."""
+    reading, first, logits = STORE.read_logits(model, ids, rows=True)
+    keep_logits(model, ids, first, logits)
+    return reading.rows
 
 
 def target_log_probs(lm: LoadedModel, tokens: Encoded | Sequence[int] | torch.Tensor) -> np.ndarray:
@@ -135,8 +134,7 @@ def target_log_probs(lm: LoadedModel, tokens: Encoded | Sequence[int] | torch.Te
     ids = _checked_ids(model, tokens)
 
     def compute() -> np.ndarray:
-        with torch.inference_mode():
-            return _forward_log_probs(model, ids)[1].double().numpy()
+        return _rows(model, ids).target_lp.double().numpy()
 
     return FORCED_PASSES.get(model, ("targets", tuple(ids)), compute)
 
@@ -147,31 +145,19 @@ def teacher_forcing(lm: LoadedModel, tokens: Encoded | Sequence[int] | torch.Ten
     ids = _checked_ids(model, tokens)
 
     def compute() -> TeacherForcing:
-        with torch.inference_mode():
-            logp, lp = _forward_log_probs(model, ids)
-            ranks = (logp > lp[:, None]).sum(-1) + 1
-            lp = lp.double()
-            best = logp.max(-1)
-            # p * ln p in place; 0 * -inf (a token the model rules out) is nan there and counts 0
-            ent = -logp.exp().mul_(logp).nan_to_num_(0.0).sum(-1) / math.log(2)
+        rows = _rows(model, ids)
+        lp = rows.target_lp.double()
         pieces = display_pieces(tokenizer, ids) if tokenizer is not None else [f"<{i}>" for i in ids]
         return TeacherForcing(
             ids,
             pieces,
             lp.exp().numpy(),
             (-lp).numpy(),
-            ranks.numpy(),
-            best.indices.numpy(),
-            best.values.exp().numpy(),
-            ent.numpy(),
+            rows.ranks.numpy(),
+            rows.best.numpy(),
+            rows.best_lp.exp().numpy(),
+            rows.entropy.numpy(),
         )
 
     key = (tuple(ids), tokenizer is not None)
     return FORCED_PASSES.get(model, key, compute)
-
-
-def _keep_prefix_logits(model: Module, ids: list[int], logits: torch.Tensor) -> None:
-    """Put row i of a whole-text pass (the logits after ids[:i+1]) in the next-token cache, for the
-    prefixes it can hold (the longest ones)."""
-    for end in range(max(1, len(ids) + 1 - LAST_LOGITS.size), len(ids) + 1):
-        LAST_LOGITS.put(model, tuple(ids[:end]), logits[end - 1].clone())

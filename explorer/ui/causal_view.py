@@ -178,26 +178,13 @@ def teacher_forcing(lm: LoadedModel, gen: clm.Generation, *, limit: int, large: 
     with ui.friendly_errors():
         tf_enc = clm.from_start(tok, encode(tok, tf_text, max_tokens=limit - 1, what="text"))
         ui.notes(tf_enc.notes)
-        tf = clm.teacher_forcing(lm, tf_enc)
+        tf, chips, fig, frame = _strip(lm, tf_enc, large)
         t1, t2, t3, t4 = st.columns(4)
         t1.metric("Training pairs", tf.n_pairs)
         t2.metric("Loss (nats/token)", f"{tf.loss:.3f}", help="Mean of −ln p(actual next token): cross-entropy.")
         t3.metric("Perplexity", f"{tf.perplexity:,.1f}", help="exp(loss).")
         t4.metric("Top-1 accuracy", f"{tf.accuracy:.0%}", help="Positions where the model's first guess was right.")
-        pairs = tf.pairs()
-        titles = ["where the text starts: nothing to predict it from; the first token is predicted from it alone"] + [
-            f"{ctx} → {target}: p = {p:.4f}, {n:.2f} nats, rank {r}"
-            for (ctx, target), p, n, r in zip(pairs, tf.target_probs, tf.surprisal, tf.ranks)
-        ]
-        st.markdown(
-            charts.token_chips(
-                tf.pieces,
-                titles=titles,
-                special=[True] + [False] * tf.n_pairs,
-                probs=[None] + [float(p) for p in tf.target_probs],
-            ),
-            unsafe_allow_html=True,
-        )
+        st.markdown(chips, unsafe_allow_html=True)
         st.markdown(charts.colour_legend(), unsafe_allow_html=True)
         st.caption(
             "Each token coloured by the probability the model gave it from the tokens before it "
@@ -205,21 +192,10 @@ def teacher_forcing(lm: LoadedModel, gen: clm.Generation, *, limit: int, large: 
             "Hover a token for details. Below, each bar is one pair's surprisal −ln p in nats, the unit of "
             "the loss: the loss is their mean (dashed line)."
         )
-        st.plotly_chart(
-            charts.surprisal_bars(
-                [t for _, t in pairs],
-                list(tf.surprisal),
-                list(tf.target_probs),
-                [c for c, _ in pairs],
-                loss=tf.loss,
-                large=large,
-            ),
-            width="stretch",
-            key="clm_surprisal",
-        )
+        st.plotly_chart(fig, width="stretch", key="clm_surprisal")
         st.markdown("**The (context → target) training pairs**")
         st.dataframe(
-            tf.frame(tok),
+            frame,
             hide_index=True,
             width="stretch",
             column_config={
@@ -228,3 +204,34 @@ def teacher_forcing(lm: LoadedModel, gen: clm.Generation, *, limit: int, large: 
                 "p(guess)": st.column_config.NumberColumn(format="%.4f"),
             },
         )
+
+
+def _strip(lm: LoadedModel, enc, large: bool) -> tuple:
+    """The strip's text scored (`clm.teacher_forcing`) and drawn (its chips, bars and pairs' table), kept
+    for this tab while the text, the model and the presenter size stay: a step of the continuation above
+    reruns the page, not the strip's pass and drawing."""
+    key = (id(lm.model), tuple(enc.ids), large)
+    kept = st.session_state.get("_clm_tf_strip")
+    if kept is None or kept[0] != key:
+        tf = clm.teacher_forcing(lm, enc)
+        pairs = tf.pairs()
+        titles = ["where the text starts: nothing to predict it from; the first token is predicted from it alone"] + [
+            f"{ctx} → {target}: p = {p:.4f}, {n:.2f} nats, rank {r}"
+            for (ctx, target), p, n, r in zip(pairs, tf.target_probs, tf.surprisal, tf.ranks)
+        ]
+        chips = charts.token_chips(
+            tf.pieces,
+            titles=titles,
+            special=[True] + [False] * tf.n_pairs,
+            probs=[None] + [float(p) for p in tf.target_probs],
+        )
+        fig = charts.surprisal_bars(
+            [t for _, t in pairs],
+            list(tf.surprisal),
+            list(tf.target_probs),
+            [c for c, _ in pairs],
+            loss=tf.loss,
+            large=large,
+        )
+        kept = st.session_state["_clm_tf_strip"] = (key, (tf, chips, fig, tf.frame(lm.tokenizer)))
+    return kept[1]
