@@ -6,13 +6,17 @@ approximation: it must be told how many tokens each gap holds; T5 is not.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from explorer.errors import ExplorerError
+from explorer.forward_cache import ForwardCache, is_frozen
 from explorer.models.loaded import LoadedModel
 from explorer.span.corruption import Corruption
 from explorer.span.sentinels import PROPER_MODELS, SENTINEL_RE, sentinel_ids, split_target, target_text_of
 from explorer.tokens import display_pieces, encode, model_max_tokens
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 
 @dataclass
@@ -61,6 +65,50 @@ def _with_masks(text: str, counts: dict[int, int], mask: str) -> tuple[str, list
     return full.strip(), [(a - lead, b - lead) for a, b in ours]
 
 
+_FILLED = ForwardCache(32)  # (masked text's ids, the gaps' positions, iterative) -> each gap's token and probability
+
+
+def _probs_at(model: Module, ids, positions: list[int]):
+    """The masked LM's probabilities at `positions` of one text (the vocabulary head only there where the
+    model can: `logits_at`)."""
+    import torch
+
+    mask = torch.ones_like(ids)
+    if hasattr(model, "logits_at"):
+        rows = torch.zeros(len(positions), dtype=torch.long)
+        logits = model.logits_at(ids, rows, torch.tensor(positions, dtype=torch.long), attention_mask=mask)
+    else:
+        logits = model(input_ids=ids, attention_mask=mask).logits[0, positions]
+    return torch.softmax(logits.float(), dim=-1)
+
+
+def _fill_masks(model: Module, tok, ids: list[int], mask_positions: list[int], iterative: bool) -> dict:
+    """Position -> (token id, probability) of each gap's [MASK]: the most confident one first and the text
+    read again (`iterative`), or all of them from one reading."""
+    import torch
+
+    batch = torch.tensor([list(ids)])
+    banned = torch.tensor(sorted(set(tok.all_special_ids or [])), dtype=torch.long)
+    chosen: dict[int, tuple[int, float]] = {}
+    todo = list(mask_positions)
+    with torch.inference_mode():
+        while todo:
+            probs = _probs_at(model, batch, todo)
+            if len(banned):
+                probs[:, banned] = 0.0
+            best_p, best_id = probs.max(dim=-1)
+            if iterative:
+                k = int(best_p.argmax())
+                picks = [(todo[k], int(best_id[k]), float(best_p[k]))]
+            else:
+                picks = [(p, int(i), float(q)) for p, i, q in zip(todo, best_id, best_p)]
+            for pos, tid, p in picks:
+                batch[0, pos] = tid
+                chosen[pos] = (tid, p)
+                todo.remove(pos)
+    return chosen
+
+
 def fill_with_mlm(
     lm: LoadedModel, corruption: Corruption, *, tokens_per_span: int | None = None, iterative: bool = True
 ) -> Fill:
@@ -70,7 +118,6 @@ def fill_with_mlm(
     T5 never gets). ``iterative`` fills the most confident [MASK] first and predicts again
     (one forward pass per [MASK]); otherwise all are filled in one pass.
     """
-    import torch
 
     model, tok = lm.model, lm.tokenizer
     if tok.mask_token is None or tok.mask_token_id is None:
@@ -85,7 +132,6 @@ def fill_with_mlm(
     masked_text, ours = _with_masks(corruption.input_text, counts, tok.mask_token)
     limit = model_max_tokens(tok, model)
     enc = encode(tok, masked_text, max_tokens=limit, what="sentence")
-    ids = torch.tensor([enc.ids])
     # only the masks put in for the gaps: a [MASK] the text itself holds is left as it is
     mask_positions = [
         i
@@ -102,25 +148,9 @@ def fill_with_mlm(
     owner: list[int] = []
     for sp in corruption.spans:
         owner += [sp.number] * counts[sp.number]
-    banned = torch.tensor(sorted(set(tok.all_special_ids or [])), dtype=torch.long)
-    chosen: dict[int, tuple[int, float]] = {}
-    todo = list(mask_positions)
-    with torch.no_grad():
-        while todo:
-            logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0]
-            probs = torch.softmax(logits[todo].float(), dim=-1)
-            if len(banned):
-                probs[:, banned] = 0.0
-            best_p, best_id = probs.max(dim=-1)
-            if iterative:
-                k = int(best_p.argmax())
-                picks = [(todo[k], int(best_id[k]), float(best_p[k]))]
-            else:
-                picks = [(p, int(i), float(q)) for p, i, q in zip(todo, best_id, best_p)]
-            for pos, tid, p in picks:
-                ids[0, pos] = tid
-                chosen[pos] = (tid, p)
-                todo.remove(pos)
+    key = (tuple(enc.ids), tuple(mask_positions), bool(iterative))
+    compute = lambda: _fill_masks(model, tok, enc.ids, mask_positions, iterative)  # noqa: E731
+    chosen = _FILLED.get(model, key, compute) if is_frozen(model) else compute()
     fills, predictions = [], {}
     for sp in corruption.spans:
         positions = [p for p, o in zip(mask_positions, owner) if o == sp.number]
