@@ -55,6 +55,23 @@ def attention_patterns(_lm, model_id: str, ids: tuple):
     return masks.attention_patterns(_lm, list(ids))
 
 
+# A click on a word changes the hidden word's part of the page only: the sentence's reading and the figures
+# below it are made once per sentence (and shared by every participant on it; never changed once made).
+@st.cache_resource(max_entries=32, show_spinner=False)
+def prepared(_mlm_lm, _clm_lm, model_ids: tuple, text: str) -> compare.Comparison:
+    return compare.prepare(_mlm_lm, _clm_lm, text)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def strip_figures(model_ids: tuple, text: str, large: bool, _scores) -> tuple:
+    return word_strip(_scores, large=large), gain_bars(_scores, large=large)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def mask_figure(model_id: str, ids: tuple, pieces: tuple, title: str, large: bool, _pattern):
+    return mask_matrix(_pattern, list(pieces), title=title, large=large)
+
+
 def block_ranges(flags: list[bool], value: bool) -> str:
     """'1–22' style ranges of the (1-based) blocks whose flag is `value`."""
     runs, start = [], None
@@ -112,7 +129,7 @@ if mlm_lm is None or clm_lm is None:
 
 comp = None
 with ui.friendly_errors():
-    comp = compare.prepare(mlm_lm, clm_lm, st.session_state["cmp_text"])
+    comp = prepared(mlm_lm, clm_lm, (mlm_lm.info.model_id, clm_lm.info.model_id), st.session_state["cmp_text"])
 if comp is None:
     st.stop()
 ui.notes(comp.notes)
@@ -208,9 +225,11 @@ st.markdown(
     "reaches it (left side only). Green bars below: words where the right-hand context helps."
 )
 with ui.friendly_errors():
-    scores = word_scores(comp, mlm_lm, clm_lm, (mlm_lm.info.model_id, clm_lm.info.model_id), comp.text)
-    st.plotly_chart(word_strip(scores, large=large), width="stretch", key="cmp_strip")
-    st.plotly_chart(gain_bars(scores, large=large), width="stretch", key="cmp_gain")
+    model_ids = (mlm_lm.info.model_id, clm_lm.info.model_id)
+    scores = word_scores(comp, mlm_lm, clm_lm, model_ids, comp.text)
+    strip, gain = strip_figures(model_ids, comp.text, large, scores)
+    st.plotly_chart(strip, width="stretch", key="cmp_strip")
+    st.plotly_chart(gain, width="stretch", key="cmp_gain")
     if (scores["right context gain (bits)"] < 0).any():
         st.caption(
             "A **red bar** means the words to the right made the masked LM *less* sure of that word than "
@@ -244,11 +263,9 @@ with ui.friendly_errors():
         right = masks.sees_right_context(patterns)
         last = len(patterns)
         title = f"Masked LM, block {last}: full" if right[-1] else f"Masked LM, block {last}"
-        st.plotly_chart(
-            mask_matrix(patterns[-1], comp.mlm_enc.pieces[: len(m_ids)], title=title, large=large),
-            width="stretch",
-            key="cmp_mask_mlm",
-        )
+        pieces = tuple(comp.mlm_enc.pieces[: len(m_ids)])
+        fig = mask_figure(mlm_lm.info.model_id, tuple(m_ids), pieces, title, large, patterns[-1])
+        st.plotly_chart(fig, width="stretch", key="cmp_mask_mlm")
         if any(right) and not all(right):
             st.caption(
                 f"Blocks {block_ranges(right, False)} keep the causal mask (lower-triangular); blocks "
@@ -258,13 +275,9 @@ with ui.friendly_errors():
             st.caption(f"All {last} blocks see the whole sentence.")
     with cols[1]:
         pattern = attention_patterns(clm_lm, clm_lm.info.model_id, tuple(c_ids))[-1]
-        st.plotly_chart(
-            mask_matrix(
-                pattern, display_pieces(clm_lm.tokenizer, c_ids), title="Causal LM: lower-triangular", large=large
-            ),
-            width="stretch",
-            key="cmp_mask_clm",
-        )
+        pieces = tuple(display_pieces(clm_lm.tokenizer, c_ids))
+        fig = mask_figure(clm_lm.info.model_id, tuple(c_ids), pieces, "Causal LM: lower-triangular", large, pattern)
+        st.plotly_chart(fig, width="stretch", key="cmp_mask_clm")
     if len(comp.mlm_enc.ids) > MAX_MASK_TOKENS or len(comp.clm_ids) > MAX_MASK_TOKENS:
         st.caption(f"Only the first {MAX_MASK_TOKENS} tokens are drawn.")
 

@@ -11,7 +11,7 @@ from typing import Sequence
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale, unlabel_rgb
 
-from explorer.charts import PALETTE, style, unique_labels
+from explorer.charts import PALETTE, house_layout, style, unique_labels
 
 SURPRISE_SCALE = "RdYlGn"
 MAX_BITS = 12.0  # surprisal at which the colour scale saturates (p = 1/4096)
@@ -29,7 +29,11 @@ def decoding_bars(
     large: bool = False,
 ) -> go.Figure:
     """Grouped horizontal bars, most likely on top: the model's probability and the probability after
-    temperature / top-k / top-p (cut tokens get 0 and a 'cut' mark). The last row may be '(other)'."""
+    temperature / top-k / top-p (cut tokens get 0 and a 'cut' mark). The last row may be '(other)'.
+
+    Drawn on every step of the causal-LM page: the figure is written as one plain specification and made
+    without plotly's per-property validation (which took most of its 17 ms); `tests/core/charts` checks
+    that plotly accepts it as valid."""
     labels = unique_labels([f"{lab} " for lab in labels])
     if token_ids is None:
         ids: list[int | None] = [0] * len(labels)
@@ -38,43 +42,38 @@ def decoding_bars(
         ids = [_as_id(i) for i in token_ids]
         hover = [f"id {i}" if i is not None else "all remaining tokens" for i in ids]
     status = ["kept" if k else "cut" for k in kept]
-    fig = go.Figure()
-    fig.add_trace(
-        go.Bar(
+    rev_ids, rev_kept, rev_after = ids[::-1], list(kept)[::-1], list(after)[::-1]
+    custom = [list(c) for c in zip(hover, status)][::-1]
+    bar = dict(type="bar", y=labels[::-1], orientation="h", textposition="outside", customdata=custom, showlegend=False)
+    data = [
+        dict(
+            bar,
             name="model (temperature 1)",
-            y=labels[::-1],
             x=list(before)[::-1],
-            orientation="h",
-            marker_color=[OTHER_COLOURS[0] if i is None else PALETTE["muted"] for i in ids[::-1]],
+            marker=dict(color=[OTHER_COLOURS[0] if i is None else PALETTE["muted"] for i in rev_ids]),
             text=[f"{p:.1%}" for p in list(before)[::-1]],
-            textposition="outside",
-            customdata=list(zip(hover, status))[::-1],
             hovertemplate="%{y}<br>model: %{x:.4f}<br>%{customdata[0]}<extra></extra>",
-        )
-    )
-    fig.add_trace(
-        go.Bar(
+        ),
+        dict(
+            bar,
             name="after the decoding settings",
-            y=labels[::-1],
-            x=list(after)[::-1],
-            orientation="h",
-            marker_color=[
-                OTHER_COLOURS[1] if i is None else PALETTE["primary"] if k else PALETTE["bad"]
-                for i, k in zip(ids[::-1], list(kept)[::-1])
-            ],
-            text=[f"{p:.1%}" if k else "cut" for p, k in zip(list(after)[::-1], list(kept)[::-1])],
-            textposition="outside",
-            customdata=list(zip(hover, status))[::-1],
+            x=rev_after,
+            marker=dict(
+                color=[
+                    OTHER_COLOURS[1] if i is None else PALETTE["primary"] if k else PALETTE["bad"]
+                    for i, k in zip(rev_ids, rev_kept)
+                ]
+            ),
+            text=[f"{p:.1%}" if k else "cut" for p, k in zip(rev_after, rev_kept)],
             hovertemplate="%{y}<br>after settings: %{x:.4f} (%{customdata[1]})<br>%{customdata[0]}<extra></extra>",
-        )
-    )
+        ),
+    ]
     # Bars of one trace have several colours (cut tokens, the "(other)" row), and a legend swatch takes the
     # colour of a trace's first bar: the legend is drawn from swatches of its own, one per colour meaning.
-    for trace in fig.data:
-        trace.showlegend = False
     for name, colour in legend_entries(any(i is None for i in ids), not all(kept)):
-        fig.add_trace(
-            go.Scatter(
+        data.append(
+            dict(
+                type="scatter",
                 x=[None],
                 y=[None],
                 mode="markers",
@@ -84,12 +83,18 @@ def decoding_bars(
             )
         )
     top = max(list(before) + list(after) + [0.01])
-    fig.update_layout(barmode="group", bargap=0.25, legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
-    fig.update_xaxes(title="probability", range=[0, min(1.0, top) * 1.22], tickformat=".0%")
-    fig.update_yaxes(type="category")
-    fig = style(fig, large=large, title=title, height=90 + 40 * max(len(labels), 3))
-    fig.update_layout(margin=dict(t=60 if title else 40))
-    return fig
+    layout = house_layout(large=large, title=title, height=90 + 40 * max(len(labels), 3))
+    layout.update(
+        barmode="group",
+        bargap=0.25,
+        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
+        xaxis=dict(layout["xaxis"], title=dict(text="probability"), range=[0, min(1.0, top) * 1.22], tickformat=".0%"),
+        yaxis=dict(layout["yaxis"], type="category"),
+    )
+    layout["margin"]["t"] = 60 if title else 40
+    if title:  # a legend row above the plot, under the title (as `style` places it)
+        layout["title"].update(yref="container", y=1, yanchor="top", pad=dict(t=8))
+    return go.Figure(dict(data=data, layout=layout), _validate=False)
 
 
 def legend_entries(other: bool, cut: bool) -> list[tuple[str, str]]:

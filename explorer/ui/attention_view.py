@@ -30,6 +30,13 @@ def keep_valid(key: str, options: list, default, *, allow_empty: bool = False) -
         st.session_state[key] = default
 
 
+# The grid of every head is the page's costliest figure (one heatmap per head): made once per text, layers and
+# size, and shared by every participant on the same text (a figure is never changed once made).
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _heads_grid(weights, layers: tuple, rows: tuple, cols: tuple, title: str, large: bool):
+    return charts.heads_grid(weights, list(layers), list(rows), list(cols), title=title, large=large)
+
+
 @st.cache_data(max_entries=8, show_spinner="Reading out every layer…")
 def _lens(_lm, model_key: tuple, text: str, k: int, max_tokens: int) -> lens.LensResult:
     return lens.logit_lens(_lm, text, k=k, max_tokens=max_tokens)
@@ -180,18 +187,11 @@ def all_heads(part: attention.AttentionPart, *, large: bool) -> None:
     )
     summaries.check_grid(part, layers)
     layers = sorted(layers)
-    st.plotly_chart(
-        charts.heads_grid(
-            part.weights[layers],
-            layers,
-            part.rows.pieces,
-            part.cols.pieces,
-            title=f"{part.title}: {len(layers)} layers x {part.heads} heads",
-            large=large,
-        ),
-        width="stretch",
-        key="attn_grid_chart",
+    title = f"{part.title}: {len(layers)} layers x {part.heads} heads"
+    grid = _heads_grid(
+        part.weights[layers], tuple(layers), tuple(part.rows.pieces), tuple(part.cols.pieces), title, large
     )
+    st.plotly_chart(grid, width="stretch", key="attn_grid_chart")
     st.subheader("Head patterns across all layers")
     metric = st.selectbox("Pattern", list(summaries.HEAD_METRICS), key="attn_metric")
     scores = summaries.head_scores(part, metric)

@@ -495,3 +495,8 @@ def test_decoding_bars_show_cut_tokens_and_other():
         fig.layout.font.size == 13
         and charts.decoding_bars(["a"], [1.0], [1.0], [True], large=True).layout.font.size == 20
     )
+    # made without plotly's validation (it is drawn on every step): plotly must accept the same figure validated
+    import plotly.graph_objects as go
+
+    for f in (fig, charts.decoding_bars(["a", "b"], [0.6, 0.4], [1.0, 0.0], [True, False], title="T", large=True)):
+        assert go.Figure(f.to_plotly_json()).to_plotly_json() == f.to_plotly_json()
