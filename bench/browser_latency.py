@@ -32,6 +32,7 @@ CHART_KINDS = {
     "mlm": ["mlm enter", "mlm click"],
     "clm": ["clm enter", "clm greedy"],
     "compare": ["compare enter", "compare click"],
+    "span": ["span seed"],
 }
 
 
@@ -76,6 +77,11 @@ def compare_plan(n: int, sentence: str = SENTENCE, words: list[str] = WORDS) -> 
     steps: list[Step] = [lambda page: scripted.compare_text(page, sentence)]
     steps += [lambda page, w=words[i % len(words)]: scripted.compare_word(page, w) for i in range(1, max(1, n))]
     return steps
+
+
+def span_plan(n: int) -> list[Step]:
+    """The span-corruption page's default sentence with seeds 1, 2, ...: other spans each time."""
+    return [lambda page, s=i: scripted.span_seed(page, s) for i in range(1, max(1, n) + 1)]
 
 
 async def open_page(page, name: str, folder: str | None) -> web.Interaction:
@@ -162,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=24, help="timed chart interactions on the masked-LM page")
     ap.add_argument("--n-other", type=int, default=12, help="timed chart interactions on each other page")
-    ap.add_argument("--pages", default="mlm,clm,compare", help="pages to measure: mlm, clm, compare")
+    ap.add_argument("--pages", default="mlm,clm,compare", help="pages to measure: mlm, clm, compare, span")
     ap.add_argument("--mlm", default="default", help="masked LM: default, standin, tiny, or an id/folder")
     ap.add_argument(
         "--versus",
@@ -206,6 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
         "compare": lambda: compare_plan(
             args.n_other, *((TWO_PIECES[0], TWO_PIECES[1]) if args.compare_words == "two-pieces" else ())
         ),
+        "span": lambda: span_plan(args.n_other),
     }
     plans = {name: builders[name]() for name in pages}
     with contextlib.ExitStack() as stack:

@@ -16,8 +16,14 @@ MENU = {
     "mlm": "Masked LM (cloze)",
     "clm": "Causal LM (next token)",
     "compare": "Masked vs causal",
+    "span": "Span corruption (T5)",
+    "contrastive": "Contrastive embeddings",
+    "images": "Images (MAE, SimCLR)",
     "attention": "Inside the model",
     "training": "Live training",
+    "alignment": "Alignment (preferences)",
+    "lessons": "Lessons & quizzes",
+    "models": "Models",
 }
 # The benchmark sentence with one word left blank: typed into the masked-LM page, each one draws a chart.
 BLANKED = [SENTENCE.replace(w, "[MASK]", 1) for w in ("slowly", "wet", "along", "looking")]
@@ -117,6 +123,17 @@ async def compare_word(page, word: str) -> Interaction:
     """Hide another word: both models' bars are redrawn."""
     group = page.get_by_role("radiogroup", name="Word to hide (click one)")
     return await timed(page, "compare click", group.get_by_role("radio", name=word, exact=True).click, chart=True)
+
+
+# --------------------------------------------------------------------------- span corruption
+
+
+async def span_seed(page, seed: int) -> Interaction:
+    """Type another seed (Enter): other spans are dropped, filled back in and charted again."""
+    box = page.get_by_role("spinbutton", name="Seed", exact=True)
+    return await timed(
+        page, "span seed", await _commit(box, str(seed), "Enter"), check=lambda: _no_chart_check(page), chart=True
+    )
 
 
 # --------------------------------------------------------------------------- inside the model

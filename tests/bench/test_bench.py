@@ -424,3 +424,46 @@ def test_a_kept_section_gets_its_notes_as_they_are_now(tmp_path):
     )
     assert "| a |" in again and "A new paragraph." in again and "An old paragraph." not in again
     assert again.count("First line of the note.") == 1
+
+
+def test_a_section_no_benchmark_writes_is_kept_before_the_commands(tmp_path):
+    previous = (
+        "# Performance\n\n## 1. Core calls against plain transformers (goal <= 1.05x)\n\nold figures\n\n"
+        "## 17. Container image: built and run for real\n\nMeasured by hand: 1.2 GB.\n\n"
+        "## Commands\n\n- `make image`\n"
+    )
+    text = run_all.write_report(
+        {},
+        tmp_path / "R.md",
+        quick=False,
+        started="2026-01-01 00:00",
+        load_before=(1, 1, 1),
+        load_after=(1, 1, 1),
+        previous=previous,
+    )
+    assert "## 17. Container image: built and run for real\n\nMeasured by hand: 1.2 GB." in text
+    assert text.index("## 17.") < text.index("## Commands") and "- `make image`" in text
+    assert "old figures" in text
+
+
+def test_the_report_has_the_room_speed_section(tmp_path):
+    assert run_all.MODULES["room"] == "bench.room_speed" and "room" in run_all.BUDGETS
+    plain = {k: {"ms": 100.0} for k in ("mlm click", "clm greedy", "clm whole pass", "compare click", "span seed")}
+    plain["span seed"]["passes"] = 9.5
+    rows = [
+        {"interaction": "clm greedy", "p50_s": 0.12, "n": 12, "errors": 0, "plain_ms": 60.0, "ratio": 2.0},
+        {"interaction": "span seed", "p50_s": None, "n": 0, "errors": 12, "plain_ms": 900.0, "ratio": None},
+    ]
+    nav = [{"page": "Masked LM (cloze)", "p50_s": 0.21, "n": 5, "errors": 0}]
+    result = {"plain": plain, "rows": rows, "navigation": nav, "mlm_name": "m", "clm": "c", "measured": "2026-01-01"}
+    text = run_all.write_report(
+        {"room": result},
+        tmp_path / "R.md",
+        quick=False,
+        started="2026-01-01",
+        load_before=(1, 1, 1),
+        load_after=(1, 1, 1),
+    )
+    assert "## 16. Speed a room feels" in text and "| clm greedy | 0.120 | 12 | 0 | 60 | 2.00 |" in text
+    assert "| span seed | — | 0 | 12 | 900 | — |" in text and "9.5 passes" in text
+    assert "| Masked LM (cloze) | 0.210 | 5 |" in text
