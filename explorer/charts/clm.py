@@ -32,7 +32,7 @@ def decoding_bars(
     temperature / top-k / top-p (cut tokens get 0 and a 'cut' mark). The last row may be '(other)'.
 
     Drawn on every step of the causal-LM page: the figure is written as one plain specification and made
-    without plotly's per-property validation (which took most of its 17 ms); `tests/core/charts` checks
+    without plotly's per-property validation (which took most of its 17 ms); `tests/core/base/test_charts.py` checks
     that plotly accepts it as valid."""
     labels = unique_labels([f"{lab} " for lab in labels])
     if token_ids is None:
