@@ -11,7 +11,9 @@ Three parts, in one run on one machine (one torch thread, as in the app):
    - causal-LM greedy step: one token read after the keys and values of the text before it (what a step
      needs), and, for reference, a whole pass over the text (what a step cost before the keys and values
      were kept);
-   - masked-vs-causal click: the hidden word by both models, whole words (`bench.core_calls`'s plain);
+   - masked-vs-causal click: the hidden word by both models in whole words, 1-3 pieces each way: the
+     page's own call with every cache cleared (`predict_word`: its forward passes are nearly all of it), and,
+     for reference, `bench.core_calls`'s plain transformers reading of the first piece only;
    - span-corruption seed change: the masked LM's passes that fill the new gaps, one [MASK] at a time
      (one pass per gap token, as the page's default "one [MASK] at a time"), for the seeds Chromium types.
 2. **Chromium** (`bench.browser_latency`): one participant, the forward caches off (every click does its model
@@ -106,7 +108,13 @@ def plain_work(m, c, repeat: int, seeds: list[int]) -> dict[str, dict]:
     word_ex, word_plain = core_calls.compare_cases(m, c)["compare: the hidden word, both models"]
     step, whole = greedy_step_plain(c)
     span, passes = span_fill_plain(m, seeds)
-    fns = {"mlm click": fill_plain, "clm greedy": step, "clm whole pass": whole, "compare click": word_plain}
+    fns = {
+        "mlm click": fill_plain,
+        "clm greedy": step,
+        "clm whole pass": whole,
+        "compare click": word_ex,
+        "compare first piece, plain": word_plain,
+    }
     fns["span seed"] = span
     t = interleaved(fns, repeat=repeat, warmup=2)
     out = {name: {"ms": median(v) * 1000} for name, v in t.items()}

@@ -586,7 +586,10 @@ def room_section(r: dict) -> list[str]:
             f"One participant in headless Chromium, the forward caches off (every click does its model work); the "
             f"plain model work is plain transformers on the same models and inputs in the same run ({r['mlm_name']}, "
             f"{r['clm']}). A greedy step's plain work is one token read after the kept keys and values of the text "
-            f"before it; a whole pass over the text took {plain['clm whole pass']['ms']:.0f} ms. A seed change's is the "
+            f"before it; a whole pass over the text took {plain['clm whole pass']['ms']:.0f} ms. A compare click's is "
+            f"the page's own whole-word call with every cache cleared (nearly all forward passes; plain transformers "
+            f"reading the first piece only: {plain.get('compare first piece, plain', {}).get('ms', 0):.0f} ms). "
+            f"A seed change's is the "
             f"masked LM's {plain['span seed']['passes']:.1f} passes on average that fill the new gaps one [MASK] at a time.",
             "",
             "| interaction | Chromium p50 (s) | n | errors | plain model work (ms) | ratio |",
