@@ -111,7 +111,10 @@ def teacher_forcing_case(c) -> tuple[Callable, Callable]:
 
 def compare_cases(m, c) -> dict[str, tuple[Callable, Callable]]:
     """The compare page per click (prepare, the hidden word both ways, every word, the attention
-    masks), and each of its parts."""
+    masks), and each of its parts. The page predicts the hidden word in whole words (1-3 pieces each
+    way, each piece read with the later ones hidden, times the probability that the word ends there);
+    the plain side reads its first piece only, so that row is no like-for-like ratio: it shows what whole
+    words cost over the one-pass readout."""
     import torch
 
     from explorer import clm
@@ -208,8 +211,8 @@ def compare_cases(m, c) -> dict[str, tuple[Callable, Callable]]:
             return pl_mlm_word(m_ids), pl_clm_all(c_ids), pl_mlm_every(m_ids), pl_masks(m_ids, c_ids)
 
     return {
-        "compare page, one click (all of the below)": (ex_click, pl_click),
-        "compare: the hidden word, both models": (ex_word, pl_word),
+        "compare page, one click (all of the below; whole words)": (ex_click, pl_click),
+        "compare: the hidden word, both models (whole words; plain: first piece)": (ex_word, pl_word),
         "compare: every word, both models": (ex_every, pl_every),
         "compare: attention masks (layer 1)": (ex_masks, pl_mask_only),
     }

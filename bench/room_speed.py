@@ -105,7 +105,9 @@ def span_fill_plain(m, seeds: list[int]):
 
 def plain_work(m, c, repeat: int, seeds: list[int]) -> dict[str, dict]:
     fill_ex, fill_plain = core_calls.fill_mask_case(m)
-    word_ex, word_plain = core_calls.compare_cases(m, c)["compare: the hidden word, both models"]
+    word_ex, word_plain = core_calls.compare_cases(m, c)[
+        "compare: the hidden word, both models (whole words; plain: first piece)"
+    ]
     step, whole = greedy_step_plain(c)
     span, passes = span_fill_plain(m, seeds)
     fns = {
