@@ -91,3 +91,21 @@ build-minilm-mlm: setup
 		--weights wordnet_examples=0.55,wordnet_glosses=0.4,synthetic=0.05
 	$(PY) scripts/build_mlm.py --init-from build/mlm/phase1 --steps 947 --warmup 30 --lr 1.5e-4 \
 		--weights synthetic=0.3,wordnet_examples=0.45,wordnet_glosses=0.25
+
+# The container image, built and run for real with podman (minutes each; not part of `make test`).
+# `make image`: a Debian base made here (debootstrap, `podman import`; no registry needed), the wheels fetched here
+# into deploy/wheels/, then deploy/Dockerfile built on them with no network (deploy/build_image.sh).
+# `make image-check`: two replicas and the compose file's proxy with podman, a Chromium session through the proxy
+# to the Masked LM chart, checked to stay on one replica; then the containers are removed (deploy/check_image.py).
+IMAGE ?= ssl-explorer:latest
+.PHONY: podman image image-check
+podman:
+	command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null \
+		&& command -v iptables >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install \
+		-y -qq --no-install-recommends podman runc netavark aardvark-dns catatonit iptables debootstrap >/dev/null)
+
+image: setup podman
+	PYTHON=$(PY) IMAGE=$(IMAGE) bash deploy/build_image.sh
+
+image-check: setup-dev podman
+	$(PY) deploy/check_image.py --image $(IMAGE)

@@ -732,9 +732,9 @@ def write_report(
             lines += [text, ""]
     lines += ["## Commands", ""]
     commands = [f"- `{r['command']}`" for r in results.values() if r.get("command")]
-    if kept:  # the commands behind the kept sections too
-        old = [line for line in earlier.get("## Commands", "").splitlines() if line.startswith("- `")]
-        commands = list(dict.fromkeys(old + commands))
+    # the commands behind the kept sections and the sections measured by hand (e.g. `make image`) too
+    old = [line for line in earlier.get("## Commands", "").splitlines() if line.startswith("- `")]
+    commands = list(dict.fromkeys(old + commands))
     lines += commands
     lines += ["", "Details of each benchmark: the docstring at the top of its script in `bench/`.", ""]
     text = "\n".join(lines)

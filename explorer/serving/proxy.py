@@ -37,7 +37,10 @@ from pathlib import Path
 
 from explorer.serving import process
 
-COOKIE = "sslx_worker"
+COOKIE = "sslx_worker"  # a replica's nginx (serve.py --workers N --proxy): which of its workers a browser is on
+REPLICA_COOKIE = "sslx_replica"  # the proxy in front of the replicas (`main`): which replica; a name of its own,
+# so that each level keeps its own cookie (with one name, the browser kept the outer one, and a replica met
+# worker ids its nginx did not know as soon as there were more replicas than workers in each)
 READ_TIMEOUT = "24h"  # a websocket idle through a long talk is not cut
 CONNECTIONS_PER_PARTICIPANT = 2  # browser -> nginx and nginx -> worker
 
@@ -107,9 +110,11 @@ def config(
     max_upload_mb: int = 5,
     participants: int = 4000,
     worker_processes: int = 1,
+    cookie: str = COOKIE,
 ) -> str:
     """The whole nginx.conf for the proxy on `address:port` in front of `upstreams`; every path nginx
-    writes (pid, logs, temporary files) lies under `prefix`, so no root and no system nginx is needed."""
+    writes (pid, logs, temporary files) lies under `prefix`, so no root and no system nginx is needed.
+    `cookie`: the name of the cookie that keeps a browser on its upstream."""
     if not upstreams:
         raise ValueError("nginx needs at least one worker")
     if all(u.down for u in upstreams):  # nginx refuses a group with every server down
@@ -122,7 +127,7 @@ def config(
     )
     known = "\n".join(f"        {worker_id(i)} sslx_{worker_id(i)};" for i in range(len(upstreams)))
     served = "\n".join(
-        f'        "~(^|, ){re.escape(u.address)}$" "{COOKIE}={worker_id(i)}; Path=/; HttpOnly; SameSite=Lax";'
+        f'        "~(^|, ){re.escape(u.address)}$" "{cookie}={worker_id(i)}; Path=/; HttpOnly; SameSite=Lax";'
         for i, u in enumerate(upstreams)
     )
     return f"""# written by explorer/serving/proxy.py; regenerated on every change of the workers
@@ -145,7 +150,7 @@ http {{
         "" "";
     }}
     # the browser's worker, if its cookie names one; anything else is a new browser
-    map $cookie_{COOKIE} $sslx_group {{
+    map $cookie_{cookie} $sslx_group {{
         default sslx_fresh;
 {known}
     }}
@@ -273,7 +278,8 @@ def addresses(host: str) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     """`python -m explorer.serving.proxy --upstream app:8501 [--port 8080]`: nginx alone, in front of
     workers that run elsewhere (the compose file's proxy service); an `--upstream` name that resolves
-    to several replicas becomes one worker per address, each with its own cookie value."""
+    to several replicas becomes one worker per address, each with its own value of the `sslx_replica` cookie
+    (each replica's own nginx keeps `sslx_worker`)."""
     import argparse
     import sys
 
@@ -287,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         ups = [u for item in args.upstream for u in _parse_upstream(item)]
         nginx = Nginx(args.prefix)
-        nginx.write(config(ups, address=args.address, port=args.port, prefix=args.prefix))
+        nginx.write(config(ups, address=args.address, port=args.port, prefix=args.prefix, cookie=REPLICA_COOKIE))
     except ProxyError as exc:
         sys.exit(str(exc))
     os.execv(nginx.binary, nginx._args("-g", "daemon off;"))  # nginx itself becomes the container's process

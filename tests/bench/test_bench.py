@@ -25,7 +25,7 @@ def test_core_calls_time_each_call_against_plain_transformers(tmp_path):
     assert names == [
         "fill-mask (masked LM page)",
         "teacher-forcing strip (causal LM page)",
-        "compare page, one click (all of the below)",
+        "compare page, one click (all of the below; whole words)",
         "embeddings, 6 sentences (contrastive page)",
     ]
     for row in result["rows"]:

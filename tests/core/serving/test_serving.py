@@ -92,6 +92,23 @@ def test_the_cookie_names_the_worker_that_really_served_the_response():
     assert "listen [::]:8501;" in conf
 
 
+def test_the_proxy_in_front_of_replicas_keeps_a_cookie_of_its_own(tmp_path, monkeypatch):
+    """Two levels of sticky sessions (the compose proxy over replicas, each replica's nginx over its workers)
+    with one cookie name: the browser kept the outer value, and a third replica met `w2`, which its own nginx
+    does not know. The outer proxy (`python -m explorer.serving.proxy`) names its cookie `sslx_replica`."""
+    written = {}
+    monkeypatch.setattr(proxy, "_parse_upstream", lambda item: [proxy.Upstream(8501, f"10.0.0.{i}") for i in (1, 2, 3)])
+    monkeypatch.setattr(proxy.Nginx, "write", lambda self, text: written.setdefault("conf", text))
+    monkeypatch.setattr(proxy.os, "execv", lambda *a: written.setdefault("exec", a))
+    proxy.main(["--upstream", "app:8501", "--prefix", str(tmp_path)])
+    outer = written["conf"]
+    inner = proxy.config([proxy.Upstream(9101), proxy.Upstream(9102)], address="::", port=8501, prefix=tmp_path)
+    assert "map $cookie_sslx_replica $sslx_group" in outer and '"sslx_replica=w2; Path=/' in outer
+    assert "sslx_worker" not in outer
+    assert "map $cookie_sslx_worker $sslx_group" in inner and "sslx_replica" not in inner
+    assert nginx_accepts(outer, tmp_path).returncode == 0
+
+
 def test_a_down_worker_leaves_every_group_but_its_own():
     conf = proxy.config(
         [proxy.Upstream(9101), proxy.Upstream(9102, down=True)], address="0.0.0.0", port=8501, prefix=Path("/tmp/x")
@@ -410,7 +427,7 @@ def test_the_proxy_alone_fronts_workers_elsewhere_as_the_compose_file_runs_it(tm
                 assert time.time() < deadline and nginx.poll() is None, nginx.stdout.read().decode()
                 time.sleep(0.2)
         assert body == b"from the replica"
-        assert cookies == ["sslx_worker=w0; Path=/; HttpOnly; SameSite=Lax"]
+        assert cookies == ["sslx_replica=w0; Path=/; HttpOnly; SameSite=Lax"]  # the proxy's own cookie
     finally:
         for p in (nginx, replica):
             p.terminate()
