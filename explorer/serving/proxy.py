@@ -6,9 +6,7 @@ same worker. nginx (open source) has no sticky-cookie directive, so the proxy bu
 `map`s and upstream groups:
 
 - a browser without a valid `sslx_worker` cookie goes to the `fresh` group, which picks the worker with
-  the fewest open connections (`least_conn`): open connections are mostly participants' websockets,
-  so a room fills the workers evenly (a random hash of 30 participants over 2 workers is 21 + 9 as
-  often as not);
+  the fewest open connections (`least_conn`, mostly websockets): a room fills the workers evenly;
 - every response sets the cookie to the worker that served it (`w0`, `w1`, ...; a value nginx maps
   from `$upstream_addr`, never an address taken from the browser), so all later requests of that
   browser, its websocket and its other tabs go to the same worker's own group;
@@ -38,9 +36,8 @@ from pathlib import Path
 from explorer.serving import process
 
 COOKIE = "sslx_worker"  # a replica's nginx (serve.py --workers N --proxy): which of its workers a browser is on
-REPLICA_COOKIE = "sslx_replica"  # the proxy in front of the replicas (`main`): which replica; a name of its own,
-# so that each level keeps its own cookie (with one name, the browser kept the outer one, and a replica met
-# worker ids its nginx did not know as soon as there were more replicas than workers in each)
+# the proxy in front of replicas (`main`): which replica; its own name, or a replica meets worker ids it lacks
+REPLICA_COOKIE = "sslx_replica"
 READ_TIMEOUT = "24h"  # a websocket idle through a long talk is not cut
 CONNECTIONS_PER_PARTICIPANT = 2  # browser -> nginx and nginx -> worker
 
