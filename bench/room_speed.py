@@ -199,9 +199,18 @@ def main(argv: list[str] | None = None) -> dict:
     nav = asyncio.run(navigation(args.nav))
     nav_rows = []
     for name, got in nav.items():
-        s = web.summarise(got, [f"open {name}"])
+        # a page's own message counts as drawn (the Models page says that t5-small cannot be fetched offline)
+        drawn = [web.Interaction(i.kind, i.seconds, i.rerun_seconds, i.chart) for i in got if i.seconds is not None]
+        s = web.summarise(drawn, [f"open {name}"])
+        shown = sorted({i.error for i in got if i.seconds is not None and i.error})
         nav_rows.append(
-            {"page": scripted.MENU[name], "p50_s": s["p50"] if s["n"] else None, "n": s["n"], "errors": s["errors"]}
+            {
+                "page": scripted.MENU[name],
+                "p50_s": s["p50"] if s["n"] else None,
+                "n": s["n"],
+                "errors": len(got) - len(drawn),
+                "messages": shown,
+            }
         )
         print(
             f"  open {scripted.MENU[name]:<26} p50 {s['p50'] if s['n'] else float('nan'):.3f} s over {s['n']}",

@@ -606,10 +606,11 @@ def room_section(r: dict) -> list[str]:
             "Page navigation on a warm server (caches on, every page opened once before): menu click -> page drawn.",
             "",
         ]
-        out += ["| page | p50 (s) | n |", "|---|---:|---:|"]
+        out += ["| page | p50 (s) | n | failed | shown on the page |", "|---|---:|---:|---:|---|"]
         for row in r["navigation"]:
             p50 = f"{row['p50_s']:.3f}" if row["p50_s"] else "—"
-            out.append(f"| {row['page']} | {p50} | {row['n']} |")
+            shown = "; ".join(row.get("messages", [])) or "—"
+            out.append(f"| {row['page']} | {p50} | {row['n']} | {row.get('errors', 0)} | {shown} |")
     return out + [""]
 
 
