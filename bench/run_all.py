@@ -609,7 +609,10 @@ def room_section(r: dict) -> list[str]:
         out += ["| page | p50 (s) | n | failed | shown on the page |", "|---|---:|---:|---:|---|"]
         for row in r["navigation"]:
             p50 = f"{row['p50_s']:.3f}" if row["p50_s"] else "—"
-            shown = "; ".join(row.get("messages", [])) or "—"
+            shown = "; ".join(
+                m.removeprefix("error shown:").strip() or "an error message" for m in row.get("messages", [])
+            )
+            shown = shown or "—"
             out.append(f"| {row['page']} | {p50} | {row['n']} | {row.get('errors', 0)} | {shown} |")
     return out + [""]
 

@@ -454,7 +454,15 @@ def test_the_report_has_the_room_speed_section(tmp_path):
         {"interaction": "clm greedy", "p50_s": 0.12, "n": 12, "errors": 0, "plain_ms": 60.0, "ratio": 2.0},
         {"interaction": "span seed", "p50_s": None, "n": 0, "errors": 12, "plain_ms": 900.0, "ratio": None},
     ]
-    nav = [{"page": "Masked LM (cloze)", "p50_s": 0.21, "n": 5, "errors": 0, "messages": ["error shown: offline"]}]
+    nav = [
+        {
+            "page": "Masked LM (cloze)",
+            "p50_s": 0.21,
+            "n": 5,
+            "errors": 0,
+            "messages": ["error shown: offline", "error shown: "],
+        }
+    ]
     result = {"plain": plain, "rows": rows, "navigation": nav, "mlm_name": "m", "clm": "c", "measured": "2026-01-01"}
     text = run_all.write_report(
         {"room": result},
@@ -466,4 +474,4 @@ def test_the_report_has_the_room_speed_section(tmp_path):
     )
     assert "## 16. Speed a room feels" in text and "| clm greedy | 0.120 | 12 | 0 | 60 | 2.00 |" in text
     assert "| span seed | — | 0 | 12 | 900 | — |" in text and "9.5 passes" in text
-    assert "| Masked LM (cloze) | 0.210 | 5 | 0 | error shown: offline |" in text
+    assert "| Masked LM (cloze) | 0.210 | 5 | 0 | offline; an error message |" in text
