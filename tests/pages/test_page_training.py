@@ -61,6 +61,14 @@ def wait_for_step(run: training.Run, step: int, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
+def stopped(run: training.Run, timeout: float = 60) -> training.Run:
+    """`run` once its thread has ended: Stop waits a second for it, a loaded machine (the suite's two
+    workers) can take longer to finish the step in flight; a safety limit, not a speed check."""
+    if run.thread is not None:
+        run.thread.join(timeout)
+    return run
+
+
 def loss_chart(at: AppTest) -> dict:
     specs = figures(at)
     return next(s for s in specs if any(t.get("name", "").startswith("train loss") for t in s["data"]))
@@ -174,7 +182,8 @@ def test_training_runs_on_while_the_page_is_used_then_stop_keeps_it_and_resume_c
     at.radio(key="train_arch").set_value("gpt").run()
 
     at.button(key="train_stop").click().run()
-    assert not run.active and run.status == "stopped" and 3 < run.step < 2000
+    assert run.stop_event.is_set() and run.stop_reason == "Stop was pressed"
+    assert not stopped(run).active and run.status == "stopped" and 3 < run.step < 2000
     stopped_at = run.step
     weights = {k: v.clone() for k, v in run.model.state_dict().items()}
     time.sleep(0.5)
@@ -187,7 +196,7 @@ def test_training_runs_on_while_the_page_is_used_then_stop_keeps_it_and_resume_c
     at.button(key="train_start").click().run()
     wait_for_step(run, stopped_at + 2)
     at.button(key="train_stop").click().run()
-    assert not run.active and run.step > stopped_at
+    assert not stopped(run).active and run.step > stopped_at
 
 
 def test_a_run_whose_browser_session_has_gone_pauses_itself(monkeypatch):
