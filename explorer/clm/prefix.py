@@ -20,6 +20,7 @@ answered from memory: its last token is read again.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -88,7 +89,7 @@ class Reading:
     last: torch.Tensor
     rows: Rows | None
 
-    @property
+    @functools.cached_property  # summed once: the store sums its readings on every step
     def nbytes(self) -> int:
         kv = sum(k.nbytes + v.nbytes for k, v in self.kv or ())
         rows = sum(t.nbytes for t in self.rows.parts()) if self.rows is not None else 0
