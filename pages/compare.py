@@ -228,8 +228,8 @@ with ui.friendly_errors():
     model_ids = (mlm_lm.info.model_id, clm_lm.info.model_id)
     scores = word_scores(comp, mlm_lm, clm_lm, model_ids, comp.text)
     strip, gain = strip_figures(model_ids, comp.text, large, scores)
-    st.plotly_chart(strip, width="stretch", key="cmp_strip")
-    st.plotly_chart(gain, width="stretch", key="cmp_gain")
+    chart.plotly_chart(strip, key="cmp_strip")
+    chart.plotly_chart(gain, key="cmp_gain")
     if (scores["right context gain (bits)"] < 0).any():
         st.caption(
             "A **red bar** means the words to the right made the masked LM *less* sure of that word than "
@@ -265,7 +265,7 @@ with ui.friendly_errors():
         title = f"Masked LM, block {last}: full" if right[-1] else f"Masked LM, block {last}"
         pieces = tuple(comp.mlm_enc.pieces[: len(m_ids)])
         fig = mask_figure(mlm_lm.info.model_id, tuple(m_ids), pieces, title, large, patterns[-1])
-        st.plotly_chart(fig, width="stretch", key="cmp_mask_mlm")
+        chart.plotly_chart(fig, key="cmp_mask_mlm")
         if any(right) and not all(right):
             st.caption(
                 f"Blocks {block_ranges(right, False)} keep the causal mask (lower-triangular); blocks "
@@ -277,7 +277,7 @@ with ui.friendly_errors():
         pattern = attention_patterns(clm_lm, clm_lm.info.model_id, tuple(c_ids))[-1]
         pieces = tuple(display_pieces(clm_lm.tokenizer, c_ids))
         fig = mask_figure(clm_lm.info.model_id, tuple(c_ids), pieces, "Causal LM: lower-triangular", large, pattern)
-        st.plotly_chart(fig, width="stretch", key="cmp_mask_clm")
+        chart.plotly_chart(fig, key="cmp_mask_clm")
     if len(comp.mlm_enc.ids) > MAX_MASK_TOKENS or len(comp.clm_ids) > MAX_MASK_TOKENS:
         st.caption(f"Only the first {MAX_MASK_TOKENS} tokens are drawn.")
 

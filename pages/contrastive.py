@@ -7,6 +7,8 @@ import streamlit as st
 
 from explorer import contrastive, examples, ui
 from explorer.charts import contrastive as con_charts
+from explorer.ui import chart
+from explorer.ui.chart import made_once
 
 EXAMPLES = examples.load("contrastive")  # the default sentences and pairs, and what they show
 DEFAULTS = {
@@ -51,6 +53,8 @@ LIMITS = {
 }
 ui.page_state("contrastive", SHARED, LIMITS, local=DEFAULTS)
 state = st.session_state
+large = ui.presenter()
+SIM = "Cosine similarity (diagonal = positives)"
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -97,24 +101,29 @@ if emb is not None:
     labels = [f"{i + 1}. {contrastive.short_label(s, 16)}" for i, s in enumerate(emb.sentences)]
     sim = contrastive.cosine_matrix(emb.vectors)
     left, right = ui.columns([1.4, 1])
-    left.plotly_chart(
-        con_charts.similarity_heatmap(
-            sim, labels, emb.sentences, large=ui.presenter(), x_labels=[str(i + 1) for i in range(len(labels))]
+    chart.plotly_chart(
+        made_once(
+            con_charts.similarity_heatmap,
+            sim,
+            labels,
+            emb.sentences,
+            large=large,
+            x_labels=[str(i + 1) for i in range(len(labels))],
         ),
-        width="stretch",
         key="con_heatmap",
+        container=left,
     )
     with right, ui.friendly_errors():
         proj = contrastive.pca_2d(emb.vectors)
-        st.plotly_chart(
-            con_charts.pca_scatter(
+        chart.plotly_chart(
+            made_once(
+                con_charts.pca_scatter,
                 proj.coords,
                 [str(i + 1) for i in range(len(labels))],
                 emb.sentences,
                 proj.explained,
-                large=ui.presenter(),
+                large=large,
             ),
-            width="stretch",
             key="con_map",
         )
     st.caption(
@@ -235,46 +244,31 @@ with ui.friendly_errors():
         f"{n} pairs",
         help=f"{n * (n - 1)} in-batch negatives: every anchor against the {n - 1} positives of the other pairs.",
     )
-    h1, h2 = ui.columns(2)
     a_ids, p_ids = [f"a{i + 1}" for i in range(n)], [f"p{i + 1}" for i in range(n)]  # the table below has the texts
-    h1.plotly_chart(
-        con_charts.batch_heatmap(
-            result.similarity,
-            a_ids,
-            p_ids,
-            anchors,
-            positives,
-            title="Cosine similarity (diagonal = positives)",
-            large=ui.presenter(),
+    heatmaps = [
+        made_once(
+            con_charts.batch_heatmap, result.similarity, a_ids, p_ids, anchors, positives, title=SIM, large=large
         ),
-        width="stretch",
-        key="con_batch_sim",
-    )
-    h2.plotly_chart(
-        con_charts.batch_heatmap(
-            result.probs,
-            a_ids,
-            p_ids,
-            anchors,
-            positives,
+        made_once(
+            con_charts.batch_heatmap,
+            *(result.probs, a_ids, p_ids, anchors, positives),
             kind="probability",
             similarity=result.similarity,
             title=f"Softmax of each row at τ = {result.temperature:g}",
-            large=ui.presenter(),
+            large=large,
         ),
-        width="stretch",
-        key="con_batch_prob",
-    )
-    st.plotly_chart(
-        con_charts.row_loss_bars(
+    ]
+    chart.plotly_charts(heatmaps, key="con_batch", columns=2)  # one element: redrawn in place together
+    chart.plotly_chart(
+        made_once(
+            con_charts.row_loss_bars,
             result.row_loss,
             a_labels,
             anchors,
             mean_loss=float(result.row_loss.mean()),
             chance=math.log(n),
-            large=ui.presenter(),
+            large=large,
         ),
-        width="stretch",
         key="con_row_loss",
     )
     st.dataframe(contrastive.infonce_frame(result, anchors, positives), hide_index=True, width="stretch")

@@ -9,6 +9,8 @@ import streamlit as st
 from explorer import training, ui, vision
 from explorer.charts import images as pictures
 from explorer.charts import vision as charts
+from explorer.ui import chart
+from explorer.ui.chart import made_once
 from explorer.ui.live_run import LiveRun, curve
 from explorer.wording import count
 
@@ -103,9 +105,8 @@ with tabs[0]:
                 if run is not None and run.step > 0
                 else "untrained: press Start training below and watch it learn"
             )
-            st.plotly_chart(
-                pictures.reconstruction_panels(rec, large=large, title=f"{what}: the MAE, {state}"),
-                width="stretch",
+            chart.plotly_chart(
+                made_once(pictures.reconstruction_panels, rec, large=large, title=f"{what}: the MAE, {state}"),
                 key="img_reconstruction",
             )
             st.metric(
@@ -154,12 +155,15 @@ with tabs[0]:
             ),
             signature,
         )
-        with st.expander("Attention of the ViT's CLS token to the visible patches (the DINO picture)"):
-            with ui.friendly_errors():
+        cls_view = st.expander(
+            "Attention of the ViT's CLS token to the visible patches (the DINO picture)",
+            key="img_attention_open",
+            on_change="rerun",
+        )
+        with cls_view, ui.friendly_errors():
+            if cls_view.open:  # computed and drawn once opened
                 att = vision.cls_attention(model, image, mask)
-                st.plotly_chart(
-                    charts.attention_grids(att.weights, image, large=large), width="stretch", key="img_attention"
-                )
+                chart.plotly_chart(charts.attention_grids(att.weights, image, large=large), key="img_attention")
 
 # ----------------------------------------------------------------------------- 2. SimCLR
 with tabs[1]:
@@ -186,14 +190,10 @@ with tabs[1]:
                 seed=int(st.session_state["img_seed"]),
                 temperature=float(temperature),
             )
-            st.plotly_chart(
-                charts.view_pairs_figure(vb.a, vb.b, vb.labels, large=large), width="stretch", key="img_views"
-            )
+            chart.plotly_chart(charts.view_pairs_figure(vb.a, vb.b, vb.labels, large=large), key="img_views")
             c1, c2 = ui.columns(2)
-            c1.plotly_chart(
-                charts.view_similarity(vb.result.similarity, vb.labels, large=large),
-                width="stretch",
-                key="img_similarity",
+            chart.plotly_chart(
+                charts.view_similarity(vb.result.similarity, vb.labels, large=large), key="img_similarity", container=c1
             )
             c2.metric(
                 "InfoNCE loss of this batch",
@@ -238,7 +238,7 @@ with tabs[1]:
         if not running:
             with ui.friendly_errors():
                 m = vision.embedding_map(encoder)
-                st.plotly_chart(
+                chart.plotly_chart(
                     charts.embedding_scatter(
                         m.coords,
                         m.labels,
@@ -248,7 +248,6 @@ with tabs[1]:
                         title="Held-out digits on a 2-D map of the encoder's "
                         "features (colours: the labels it never saw)",
                     ),
-                    width="stretch",
                     key="img_map",
                 )
 
@@ -275,7 +274,7 @@ with tabs[2]:
                     )
                     st.session_state["img_probe_key"] = key
                 table = st.session_state["img_probe"]
-                st.plotly_chart(charts.probe_bars(table, large=large), width="stretch", key="img_probe_chart")
+                chart.plotly_chart(charts.probe_bars(table, large=large), key="img_probe_chart")
                 st.dataframe(vision.wide(table).round(3), width="stretch")
                 st.caption(
                     f"After {count(run.step, 'step')} of SimCLR. Each accuracy is the mean of 3 draws of the "

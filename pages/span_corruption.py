@@ -8,6 +8,7 @@ from explorer.charts import span as span_charts
 from explorer.comparisons import objectives
 from explorer.errors import ExplorerError
 from explorer.span import fill as span_fill
+from explorer.ui import chart
 
 DEFAULTS = {
     "span_text": examples.load("span_corruption")["text"]["text"],  # and what it shows (assets/examples)
@@ -232,7 +233,7 @@ if corruption is not None:
             )
         )
         views = objectives.compare_objectives(compared, bert_tokenizer, seed=corruption.seed)
-        st.plotly_chart(
+        chart.plotly_chart(
             span_charts.objectives_grid(
                 [v.name for v in views],
                 compared.pieces,
@@ -241,7 +242,7 @@ if corruption is not None:
                 [v.predicted for v in views],
                 large=ui.presenter(),
             ),
-            width="stretch",
+            key="span_objectives",
         )
         st.table(objectives.objectives_frame(views, len(compared.pieces)), hide_index=True, border="horizontal")
         st.caption(
@@ -255,29 +256,31 @@ if corruption is not None:
             )
         )
 
-    with st.expander("How T5 picks the spans (statistics over 500 seeds)"):
+    statistics = st.expander("How T5 picks the spans (statistics over 500 seeds)", key="span_stats", on_change="rerun")
+    with statistics:
         st.markdown(
             "With *n* tokens: `noise = round(n × density)` tokens are dropped, in `round(noise / mean length)` "
             "spans. The dropped tokens and the kept tokens are each cut at random into that many non-empty "
             "pieces, and the pieces alternate kept, dropped, kept, dropped… Only the cut points are random, so "
             "the density and the mean span length are met on every draw (up to rounding)."
         )
-        lengths, densities = span.span_statistics(
-            len(corruption.pieces),
-            state["span_density"],
-            state["span_mean_length"],
-            500,
-            anywhere=state["span_anywhere"],
-        )
-        st.plotly_chart(
-            span_charts.span_length_histogram(
-                lengths,
-                densities,
-                mean_target=state["span_mean_length"],
-                density_target=state["span_density"],
-                large=ui.presenter(),
-            ),
-            width="stretch",
-        )
+        if statistics.open:  # drawn when opened: 500 draws and a chart nobody asked for slow the page
+            lengths, densities = span.span_statistics(
+                len(corruption.pieces),
+                state["span_density"],
+                state["span_mean_length"],
+                500,
+                anywhere=state["span_anywhere"],
+            )
+            chart.plotly_chart(
+                span_charts.span_length_histogram(
+                    lengths,
+                    densities,
+                    mean_target=state["span_mean_length"],
+                    density_target=state["span_density"],
+                    large=ui.presenter(),
+                ),
+                key="span_statistics",
+            )
 
 ui.share_link(ui.publish_state("span", SHARED))

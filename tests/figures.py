@@ -33,3 +33,9 @@ def figures(at) -> list[dict]:
 def in_place(at) -> list:
     """The in-place chart elements that draw at least one chart (their proto carries the key and figures)."""
     return [e for e in at.get("bidi_component") if e.proto.component_name == chart.COMPONENT and drawn(e)]
+
+
+def in_place_at(at, key: str):
+    """The in-place chart element drawn with this `key`."""
+    (element,) = [e for e in in_place(at) if e.proto.id.endswith(key)]
+    return element

@@ -56,11 +56,19 @@ CHART_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"]
 
 
 def charts_drawn(page, timeout_ms: int = 30_000) -> None:
-    """Wait until every chart element on the page has been drawn by plotly (it draws after the run ends)."""
+    """Wait until every chart element on the page has been drawn by plotly (it draws after the run ends; a
+    chart redrawn in place is drawn once it comes into view, so each is scrolled to, as a person would)."""
     try:
+        charts = page.locator(CHARTS)
+        for i in range(charts.count()):
+            chart = charts.nth(i)
+            if chart.is_visible():
+                chart.scroll_into_view_if_needed(timeout=timeout_ms)
+                chart.locator(".main-svg").first.wait_for(state="attached", timeout=timeout_ms)
+        page.evaluate("window.scrollTo(0, 0)")
         page.wait_for_function(
             """(sel) => Array.from(document.querySelectorAll(sel))
-            .every(c => c.querySelector('.main-svg'))""",
+            .every(c => c.querySelector('.main-svg') || !c.getClientRects().length)""",
             arg=CHARTS,
             timeout=timeout_ms,
         )

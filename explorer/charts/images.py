@@ -65,45 +65,30 @@ def image_trace(
 
 
 def image_axes(fig: go.Figure, n: int) -> None:
+    """Axes of `n` image panels in one row: no ticks or grid, rows downwards, square pixels (one layout update)."""
+    axes = {}
     for i in range(1, n + 1):
-        fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain", row=1, col=i)
-        fig.update_yaxes(
-            showticklabels=False,
-            showgrid=False,
-            zeroline=False,
-            autorange="reversed",
-            scaleanchor=f"x{i if i > 1 else ''}",
-            constrain="domain",
-            row=1,
-            col=i,
-        )
-    fig.update_layout(plot_bgcolor=HIDDEN)
+        suffix = str(i) if i > 1 else ""
+        plain = dict(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+        axes[f"xaxis{suffix}"] = plain
+        axes[f"yaxis{suffix}"] = dict(plain, autorange="reversed", scaleanchor=f"x{suffix}")
+    fig.update_layout(axes, plot_bgcolor=HIDDEN)
 
 
-def patch_lines(fig: go.Figure, size: int, patch: int, *, row: int = 1, col: int = 1) -> None:
-    for k in range(0, size + 1, patch):
-        fig.add_shape(
-            type="line",
-            x0=k - 0.5,
-            x1=k - 0.5,
-            y0=-0.5,
-            y1=size - 0.5,
-            line=dict(color="#ffffff", width=1),
-            opacity=0.5,
-            row=row,
-            col=col,
-        )
-        fig.add_shape(
-            type="line",
-            y0=k - 0.5,
-            y1=k - 0.5,
-            x0=-0.5,
-            x1=size - 0.5,
-            line=dict(color="#ffffff", width=1),
-            opacity=0.5,
-            row=row,
-            col=col,
-        )
+def patch_lines(fig: go.Figure, size: int, patch: int, *, col: int = 1) -> None:
+    """The patch grid over the image of panel `col` (one row of panels): one path of white lines."""
+    edges = [k - 0.5 for k in range(0, size + 1, patch)]
+    lo, hi = -0.5, size - 0.5
+    path = " ".join([f"M{e},{lo} L{e},{hi}" for e in edges] + [f"M{lo},{e} L{hi},{e}" for e in edges])
+    suffix = str(col) if col > 1 else ""
+    fig.add_shape(
+        type="path",
+        path=path,
+        xref=f"x{suffix}",
+        yref=f"y{suffix}",
+        line=dict(color="#ffffff", width=1),
+        opacity=0.5,
+    )
 
 
 def image_panels(

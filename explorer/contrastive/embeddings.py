@@ -14,6 +14,7 @@ import numpy as np
 
 from explorer import paths
 from explorer.errors import ExplorerError
+from explorer.forward_cache import ForwardCache
 from explorer.models.loaded import LoadedModel
 from explorer.tokens import clean_text, encode, model_max_tokens
 
@@ -25,6 +26,7 @@ NEIGHBOURS_FILE = ASSETS / "corpora" / "neighbours.txt"
 POOLINGS = ("mean", "cls", "max")
 MAX_SENTENCES = 64
 MAX_TOKENS = 256  # sentence-transformers' limit for all-MiniLM-L6-v2
+_VECTORS = ForwardCache(64)  # per encoder: (token ids, pooling) -> sentence vectors (a room on one example)
 
 
 # --------------------------------------------------------------------------- pooling
@@ -194,9 +196,15 @@ def embed(
     sentences = clean_sentences(sentences, limit=limit)
     pooling = resolve_pooling(lm, pooling)
     ids_list, notes = encode_sentences(lm.tokenizer, lm.model, sentences)
-    with torch.inference_mode():
-        vec = pooled_vectors(lm.model, lm.tokenizer, ids_list, pooling)
-    return Embeddings(sentences, vec.float().numpy(), pooling, notes)
+
+    def compute() -> np.ndarray:
+        with torch.inference_mode():
+            vectors = pooled_vectors(lm.model, lm.tokenizer, ids_list, pooling).float().numpy()
+        vectors.setflags(write=False)  # shared by every session asking for the same sentences
+        return vectors
+
+    key = (tuple(tuple(ids) for ids in ids_list), pooling.mode, pooling.normalize)
+    return Embeddings(sentences, _VECTORS.get(lm.model, key, compute), pooling, notes)
 
 
 def resolve_pooling(lm: LoadedModel, pooling: Pooling | str | None) -> Pooling:

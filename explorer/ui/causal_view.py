@@ -192,7 +192,7 @@ def teacher_forcing(lm: LoadedModel, gen: clm.Generation, *, limit: int, large: 
             "Hover a token for details. Below, each bar is one pair's surprisal −ln p in nats, the unit of "
             "the loss: the loss is their mean (dashed line)."
         )
-        st.plotly_chart(fig, width="stretch", key="clm_surprisal")
+        chart.plotly_chart(fig, key="clm_surprisal")
         st.markdown("**The (context → target) training pairs**")
         st.dataframe(
             frame,

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import html
+import importlib
 import re
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -27,6 +28,7 @@ CONFIG = {"responsive": True, "displaylogo": False, "modeBarButtonsToRemove": ["
 
 _JS = """
 let loading = null;
+const MARGIN = 300;  // px around the window: a chart this close to it is drawn
 function served(path) {  // under the app's own base URL (a room's path prefix too), as Streamlit's own scripts
   const own = document.querySelector('script[src*="/static/js/index"]');
   return own ? new URL('../../' + path, own.src).href : path;
@@ -52,24 +54,25 @@ function resized(P, host) {
       || getComputedStyle(host).display === 'none') return;
   P.Plots.resize(host).catch(() => {});  // hidden in the meantime: it is resized when shown again
 }
-function draw(host, figure, alt, uirevision, data) {
-  if (!figure) {  // a place kept for a chart to come: hidden (no chart to tests and screen readers),
-    host.style.display = 'none';  // its drawing kept for the next figure
-    host.removeAttribute('data-testid');
-    host.removeAttribute('role');
-    plotly(data.src).catch(() => {});  // loaded now, ready for the figure to come
-    return;
+function onScreen(host) {  // in the window or near it, and shown
+  if (!host.isConnected || !host.getClientRects().length) return false;
+  const r = host.getBoundingClientRect(), h = window.innerHeight || document.documentElement.clientHeight;
+  return r.bottom >= -MARGIN && r.top <= h + MARGIN && r.width > 0;
+}
+let watcher = null;
+function watch(host) {  // drawn when it comes near the window (scrolled to, its tab or expander opened)
+  if (!watcher) {
+    watcher = new IntersectionObserver(entries => {
+      for (const e of entries) if (e.isIntersecting) { watcher.unobserve(e.target); flush(e.target); }
+    }, {rootMargin: MARGIN + 'px 0px'});
   }
-  host.style.display = '';
-  host.setAttribute('data-testid', '%TEST_ID%');
-  host.setAttribute('role', 'img');
-  const fig = JSON.parse(figure);
-  const layout = fig.layout || {};
-  layout.font = Object.assign({family: getComputedStyle(document.body).fontFamily}, layout.font || {});
-  layout.autosize = true;
-  if (uirevision) layout.uirevision = uirevision;  // plotly keeps what the viewer changed
-  host.style.height = (layout.height || 450) + 'px';
-  host.setAttribute('aria-label', alt);
+  watcher.observe(host);
+}
+function flush(host) {
+  const job = host.__sslPending;
+  if (!job) return;
+  host.__sslPending = null;
+  const {fig, layout, data} = job;
   plotly(data.src).then(P => {
     host.querySelector(':scope > .ssl-chart-error')?.remove();
     P.react(host, fig.data || [], layout, data.config);
@@ -82,6 +85,32 @@ function draw(host, figure, alt, uirevision, data) {
     note.className = 'ssl-chart-error';
     note.textContent = 'The chart could not be drawn (' + e.message + '): reload the page.';
   });
+}
+function draw(host, figure, alt, uirevision, data) {
+  if (!figure) {  // a place kept for a chart to come: hidden (no chart to tests and screen readers),
+    host.style.display = 'none';  // its drawing kept for the next figure
+    host.removeAttribute('data-testid');
+    host.removeAttribute('role');
+    host.__sslPending = null;
+    plotly(data.src).catch(() => {});  // loaded now, ready for the figure to come
+    return;
+  }
+  host.style.display = '';
+  host.setAttribute('data-testid', '%TEST_ID%');
+  host.setAttribute('role', 'img');
+  const fig = JSON.parse(figure);
+  const layout = fig.layout || {};
+  layout.font = Object.assign({family: getComputedStyle(document.body).fontFamily}, layout.font || {});
+  layout.autosize = true;
+  if (uirevision) layout.uirevision = uirevision;  // plotly keeps what the viewer changed
+  host.style.height = (layout.height || 450) + 'px';  // its place on the page before it is drawn
+  host.setAttribute('aria-label', alt);
+  // Only what is on screen is drawn now; a chart further down the page (or in a closed tab) is drawn
+  // when it comes into view, so a page with many charts is ready as soon as its top is.
+  const waiting = !!host.__sslPending;
+  host.__sslPending = {fig, layout, data};
+  if (onScreen(host)) flush(host);
+  else if (!waiting) watch(host);
 }
 export default function ({ data, parentElement }) {
   let grid = parentElement.querySelector(':scope > .ssl-charts');
@@ -102,6 +131,8 @@ export default function ({ data, parentElement }) {
   return () => {  // unmounted
     for (const host of grid.children) {
       if (host.__sslResize) host.__sslResize.disconnect();
+      if (watcher) watcher.unobserve(host);
+      host.__sslPending = null;
       if (window.Plotly) window.Plotly.purge(host);
     }
   };
@@ -170,3 +201,16 @@ def plotly_chart(
     """Draw `fig` where `container` (or the page) is; a later rerun with the same `key` updates it in place
     (`plotly_charts` with one chart; None keeps the place, hidden)."""
     plotly_charts([fig], key=key, columns=1, container=container, alts=[alt], keep_view=keep_view)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _figure(module: str, name: str, *args: Any, **kwargs: Any) -> go.Figure:
+    return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+
+def made_once(builder: Callable[..., go.Figure], *args: Any, **kwargs: Any) -> go.Figure:
+    """`builder(*args, **kwargs)`, made once per content and shared by the process's sessions: a page
+    drawn again with the same input (a return to it, a rerun for another section, a room on the same
+    example) reuses the figure instead of building it anew. The arguments are hashed (arrays, texts,
+    numbers); the figure must not be changed by the caller."""
+    return _figure(builder.__module__, builder.__qualname__, *args, **kwargs)

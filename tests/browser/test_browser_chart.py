@@ -67,7 +67,8 @@ def test_contrastive_views_similarity_title_fits_at_1280x720(presenter):
             titles = page.evaluate(TITLES_JS)
             similarity = [t for t in titles if t["text"].startswith("Cosine similarity")]
             assert similarity, titles
-            assert all(t["inside"] >= 0 for t in titles if "view" in t["text"].lower()), titles
+            # plotly's automargin puts an axis title flush with the edge: inside up to a sub-pixel rounding
+            assert all(t["inside"] >= -0.5 for t in titles if "view" in t["text"].lower()), titles
 
 
 def drawn_ticks(figs: dict) -> dict:

@@ -47,7 +47,7 @@ def test_default_example_recovers_the_hidden_word_on_the_masked_side_only():
     with opened_page("Masked vs causal", width=1280, height=900) as (page, log):
         page.wait_for_function(
             "() => document.body.innerText.includes('What each model may look at')"
-            " && document.querySelectorAll('.js-plotly-plot').length >= 5",
+            " && document.querySelectorAll('[data-testid=sslPlotlyChart], [data-testid=stPlotlyChart]').length >= 5",
             timeout=120_000,
         )
         wait_idle(page)

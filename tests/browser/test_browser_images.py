@@ -13,7 +13,7 @@ from tests.browser import opened_page, wait_idle
 pytestmark = pytest.mark.browser
 
 HIDDEN_IN_CHART = """() => {
-    for (const el of document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')) {
+    for (const el of document.querySelectorAll('.js-plotly-plot')) {
         const title = (el.layout && el.layout.title && (el.layout.title.text || el.layout.title)) || '';
         if (String(title).includes('the MAE')) {
             const masked = (el._fullData || el.data)[1].z;  // the masked panel: hidden pixels are missing

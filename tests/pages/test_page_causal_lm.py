@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import clm
 from explorer.tokens import display_piece
-from tests.figures import figures, in_place
+from tests.figures import figures, in_place_at
 
 PAGE = "pages/causal_lm.py"
 
@@ -68,10 +68,10 @@ def test_clicking_a_candidate_appends_it(app_page, smollm2):
 
 def test_a_greedy_step_redraws_the_next_token_chart_in_place(app_page, smollm2):
     at = app_page(PAGE)
-    (before,) = in_place(at)
+    before = in_place_at(at, "clm_bars")
     first = bars(at)
     at.button(key="clm_greedy").click().run()
-    (after,) = in_place(at)
+    after = in_place_at(at, "clm_bars")
     assert after.proto.id == before.proto.id and bars(at) != first  # the same chart, a new distribution
 
 

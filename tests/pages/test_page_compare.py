@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.figures import drawn, figures, in_place
+from tests.figures import drawn, figures, in_place_at
 
 
 @pytest.fixture()
@@ -15,8 +15,8 @@ def at(app_page, tiny_mlm_dir):
 def test_default_sentence_side_by_side(at):
     charts = figures(at)
     assert len(charts) == 6  # two top-k, strip, gain, two masks
-    (bars,) = in_place(at)  # the two top-k charts: one element, redrawn in place together
-    assert bars.proto.id.endswith("cmp_bars") and len(drawn(bars)) == 2
+    bars = in_place_at(at, "cmp_bars")  # the two top-k charts: one element, redrawn in place together
+    assert len(drawn(bars)) == 2
     subs = [s.value for s in at.subheader]
     assert subs == ["Masked LM — sees both sides", "Causal LM — sees the left only"]
     seen = " ".join(m.value for m in at.markdown)
@@ -26,7 +26,7 @@ def test_default_sentence_side_by_side(at):
 
 def test_the_bars_are_whole_words_and_the_verdict_is_on_the_whole_word(at):
     at.pills(key="cmp_word").set_value(2).run()  # "barked": ␣bark + ed for the causal LM's tokenizer
-    left, right = drawn(in_place(at)[0])
+    left, right = drawn(in_place_at(at, "cmp_bars"))
     for fig in (left, right):
         labels = [y.strip() for y in fig["data"][0]["y"]]
         assert any(lab.startswith("barked") for lab in labels)  # the hidden word's bar is always there
@@ -39,7 +39,7 @@ def test_the_piece_view_is_one_click_away_and_highlights_by_token_id(at):
     at.pills(key="cmp_word").set_value(2).run()
     at.toggle(key="cmp_pieces").set_value(True).run()
     assert not at.exception
-    left, right = drawn(in_place(at)[0])
+    left, right = drawn(in_place_at(at, "cmp_bars"))
     assert left["layout"]["title"]["text"] == "First piece"
     assert any("First piece" in c.value for c in at.caption)
     for fig in (left, right):  # the highlighted bar, if any, is the first piece's own token

@@ -12,13 +12,13 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import contrastive as C
 from tests.core.span.test_span import tiny_t5_dir  # noqa: F401 - fixture
+from tests.figures import figures
 
 PAGE = "pages/contrastive.py"
 
 
 def chart(at: AppTest, title_part: str) -> dict:
-    for c in at.get("plotly_chart"):
-        spec = json.loads(c.proto.spec)
+    for spec in figures(at):
         title = (spec["layout"].get("title") or {}).get("text") or ""
         if title_part in title:
             return spec
@@ -155,7 +155,7 @@ def test_a_t5_folder_as_the_encoder_embeds_with_its_encoder(tiny_t5_dir, monkeyp
         s.set("pick_encoder", "Other model id…")
         s.set("pick_other_encoder", str(tiny_t5_dir))  # each run fails on an exception or a caught error
         assert s.at.session_state["model_id_encoder"] == str(tiny_t5_dir)
-        assert s.at.get("plotly_chart")  # the similarity map is drawn
+        assert figures(s.at)  # the similarity map is drawn
     finally:
         s.close()
     emb = contrastive.embed(load("encoder", str(tiny_t5_dir)), ["a cat sat", "a dog ran"])

@@ -62,6 +62,11 @@ def test_ratio_and_clicks_hide_patches_and_the_loss_counts_hidden_ones_only():
     assert loss_metric(at) == pytest.approx(rec.loss, abs=1e-4)
     assert rec.errors[~rec.mask].size and rec.loss == pytest.approx(rec.errors[rec.mask].mean(), rel=1e-6)
     figure(at, "the MAE, untrained")
+    # the CLS token's attention is computed and drawn once its expander is opened
+    assert not [spec for spec in figures(at) if "CLS" in json.dumps(spec["layout"])]
+    at.session_state["img_attention_open"] = True
+    at.run()
+    assert [spec for spec in figures(at) if "CLS" in json.dumps(spec["layout"])]
 
 
 def test_mae_trained_from_the_page_reconstructs_better():

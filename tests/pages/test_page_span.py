@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from explorer import load, span
 from explorer.comparisons import objectives
 from tests.core.span.test_span import DEFAULT_TEXT, tiny_t5_dir  # noqa: F401 - fixture
+from tests.figures import figures
 
 PAGE = "pages/span_corruption.py"
 
@@ -67,13 +68,13 @@ def test_controls_change_the_corruption(app_page, tiny_mlm_dir, no_model):
     c = span.corrupt_spans(tok, DEFAULT_TEXT, seed=3, noise_density=0.3, anywhere=True)
     assert {m.label: m.value for m in at.metric}["Dropped spans"] == str(len(c.spans))
     assert not at.exception
+    # the statistics over 500 seeds are drawn only once their expander is opened
+    assert not [f for f in figures(at) if "seeds" in json.dumps(f["layout"].get("title"))]
+    at.session_state["span_stats"] = True
+    at.run()
     # the statistics over 500 seeds, for this sentence length and these settings
     lengths, densities = span.span_statistics(len(c.pieces), 0.3, 3.0, 500, anywhere=True)
-    titles = [
-        json.loads(x.proto.spec)["layout"]["title"]["text"]
-        for x in at.get("plotly_chart")
-        if "seeds" in json.dumps(json.loads(x.proto.spec)["layout"].get("title"))
-    ]
+    titles = [f["layout"]["title"]["text"] for f in figures(at) if "seeds" in json.dumps(f["layout"].get("title"))]
     assert titles == [
         f"500 seeds: noise density {np.mean(densities):.3f} (asked 0.3), mean span length {np.mean(lengths):.2f}"
     ]
@@ -86,7 +87,7 @@ def test_page_with_a_seq2seq_model_fills_the_spans(app_page, tiny_mlm_dir, tiny_
     fills = frame_with(at, "predicted")
     assert len(fills) >= 1 and set(fills["same"]) == {"yes"}, fills
     # the three-objective comparison is still drawn (on the masked LM's tokens)
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = figures(at)[0]
     assert spec["data"][0]["x"] == ["Masked LM (BERT)", "Next token (GPT)", "Span corruption (T5)"]
 
 
@@ -95,7 +96,7 @@ def test_comparison_of_the_three_objectives(app_page, tiny_mlm_dir, no_model):
     tok = load("mlm", str(tiny_mlm_dir)).tokenizer
     c = span.corrupt_spans(tok, DEFAULT_TEXT, seed=0)
     views = objectives.compare_objectives(c, tok, seed=0)
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = figures(at)[0]
     z = spec["data"][0]["z"]
     assert [[row[k] == 2 for row in z] for k in range(3)] == [v.hidden for v in views]
     assert [row[2] for row in spec["data"][0]["text"]][c.spans[0].start] == "<extra_id_0>"
