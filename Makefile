@@ -12,7 +12,7 @@ QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || 
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test fuzz setup setup-dev nginx bench build-mlm build-minilm-mlm corpus clean-cache
+.PHONY: run test fuzz setup setup-dev nginx bench build-mlm build-span build-minilm-mlm corpus clean-cache
 
 setup: $(VENV)/.installed
 
@@ -73,6 +73,13 @@ build-mlm: setup corpus
 	$(PY) scripts/build_bidir_mlm.py --out build/bidir/main $(BIDIR_FLAGS) --steps 800 --threads 2 --resume \
 		--weights wordnet_examples=0.6,wordnet_glosses=0.4
 	$(PY) scripts/build_bidir_mlm.py --out build/bidir/main $(BIDIR_FLAGS) --steps 800 --threads 2 --export
+
+# The offline span-corruption model (SmolLM2 as a prefix LM, T5's sentinels): about an hour on two CPU
+# cores; resumable (run it again after a stop). scripts/build_span_lm.py --device cuda where a GPU is.
+SPAN_FLAGS := --steps 600 --batch 24 --lr 1e-3 --warmup 30 --lora-rank 16 --lora-alpha 32 --eval-every 100
+build-span: setup corpus
+	$(PY) scripts/build_span_lm.py --out build/span/main $(SPAN_FLAGS) --threads 2 --resume
+	$(PY) scripts/build_span_lm.py --out build/span/main $(SPAN_FLAGS) --export
 
 corpus: setup
 	test -f /usr/share/wordnet/data.noun || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base >/dev/null)

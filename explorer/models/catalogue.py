@@ -14,17 +14,19 @@ SMOLLM2 = "SmolLM2-135M-Instruct"
 MINILM = "all-MiniLM-L6-v2"
 PROJECT_MLM = "ssl-explorer-minilm-mlm"  # BERT-style WordPiece, [MASK]: MiniLM with a trained MLM head
 SMOLLM2_MLM = "ssl-explorer-smollm2-mlm"  # SmolLM2 read with bidirectional attention in its top blocks
+SMOLLM2_SPAN = "ssl-explorer-smollm2-span"  # SmolLM2 under a prefix-LM mask, trained on T5's span corruption
 
 # The models that ship with the app (packaged or the project's own).
-OFFLINE_IDS = frozenset({SMOLLM2, MINILM, SMOLLM2_MLM, PROJECT_MLM})
+OFFLINE_IDS = frozenset({SMOLLM2, MINILM, SMOLLM2_MLM, PROJECT_MLM, SMOLLM2_SPAN})
 
 # Offline defaults per role (None: no offline model exists for the role).
 DEFAULTS: dict[str, str | None] = {"mlm": SMOLLM2_MLM, "clm": SMOLLM2, "seq2seq": None, "encoder": MINILM}
 # Other models that ship offline, offered next to the default in the picker.
-OFFLINE_ALTERNATIVES: dict[str, list[str]] = {"mlm": [PROJECT_MLM]}
+OFFLINE_ALTERNATIVES: dict[str, list[str]] = {"mlm": [PROJECT_MLM], "seq2seq": [SMOLLM2_SPAN]}
 OFFLINE_LABELS = {
     PROJECT_MLM: "BERT-style WordPiece, [MASK]",  # what a picker says under an offline model
     SMOLLM2_MLM: "SmolLM2 with bidirectional attention, <mask>",
+    SMOLLM2_SPAN: "SmolLM2 as a prefix LM, T5's sentinels (in training)",
 }
 OFFLINE_BYTES = {PROJECT_MLM: 100 << 20}  # what an offline non-default model adds (the MiniLM-MLM, float32)
 

@@ -18,7 +18,16 @@ from typing import Any
 
 from explorer.errors import ModelUnavailable
 from explorer.models import hub, policy
-from explorer.models.catalogue import DEFAULTS, MINILM, PROJECT_MLM, SMOLLM2, SMOLLM2_MLM, minilm_dir, project_mlm_dir
+from explorer.models.catalogue import (
+    DEFAULTS,
+    MINILM,
+    PROJECT_MLM,
+    SMOLLM2,
+    SMOLLM2_MLM,
+    SMOLLM2_SPAN,
+    minilm_dir,
+    project_mlm_dir,
+)
 from explorer.models.loaded import LoadedModel, ProgressFn, describe, freeze, quiet_transformers
 from explorer.models.made.gguf_cache import cache_ok, convert_smollm2, smollm2_cache_path
 from explorer.models.roles import ROLE_NAMES, ROLES, auto_class, check_role, check_size, estimate_params, role_mapping
@@ -181,6 +190,21 @@ def _load_smollm2_mlm(progress: ProgressFn | None) -> LoadedModel:
     return load_bidirectional(None, SMOLLM2_MLM, progress)
 
 
+def _load_smollm2_span(progress: ProgressFn | None) -> LoadedModel:
+    """The span-corruption model made from SmolLM2 (`explorer.models.made.prefix_lm`) on the causal LM's tensors."""
+    from explorer.models.made import prefix_artifact
+
+    if not prefix_artifact.available():
+        raise ModelUnavailable(
+            f"{SMOLLM2_SPAN} has not been built (`make build-span`); enter a hub id such as t5-small."
+        )
+    try:
+        return prefix_artifact.loaded(load("clm", prefix_artifact.read_meta().get("base_model") or SMOLLM2, progress))
+    except (OSError, ValueError, KeyError) as exc:
+        _LOG.warning("span artefact unusable: %s", str(exc)[:300])
+        raise ModelUnavailable(f"{SMOLLM2_SPAN} is not a usable span-corruption artefact.") from exc
+
+
 # --------------------------------------------------------------------------- hub / local folder
 
 
@@ -267,6 +291,10 @@ def load(role: str, model_id: str | None = None, progress: ProgressFn | None = N
         if role != "mlm":
             raise ModelUnavailable(f"{SMOLLM2_MLM} is a masked LM; it cannot be used as a {ROLE_NAMES[role]}.")
         return _load_smollm2_mlm(progress)
+    if model_id == SMOLLM2_SPAN:
+        if role != "seq2seq":
+            raise ModelUnavailable(f"{SMOLLM2_SPAN} fills corrupted spans; it cannot be used as a {ROLE_NAMES[role]}.")
+        return _load_smollm2_span(progress)
     if model_id == PROJECT_MLM:
         if role not in ("mlm", "encoder"):
             raise ModelUnavailable(f"{PROJECT_MLM} is a masked LM; it cannot be used as a {ROLE_NAMES[role]}.")

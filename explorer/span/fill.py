@@ -194,6 +194,16 @@ def parse_generated(
     return split_target(cut, lambda i: sentinels.get(int(i)))
 
 
+def _span_probs(kept: list[tuple[int, float]], sentinels: dict[int, int], stop: Sequence[int]) -> dict[int, list]:
+    """Sentinel number → the probability of each token generated after it (as `parse_generated` splits)."""
+    cut = []
+    for i, p in kept:
+        if i in set(stop):
+            break
+        cut.append((i, p))
+    return {n: [p for _, p in items] for n, items in split_target(cut, lambda it: sentinels.get(it[0])).items()}
+
+
 def fill_with_seq2seq(lm: LoadedModel, corruption: Corruption, *, max_new_tokens: int | None = None) -> Fill:
     """Fill the spans the way T5 was trained to: generate the target (greedy) and put it back."""
     import torch
@@ -210,15 +220,25 @@ def fill_with_seq2seq(lm: LoadedModel, corruption: Corruption, *, max_new_tokens
     ids = torch.tensor([enc.ids])
     with torch.no_grad():
         out = model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=budget, do_sample=False, num_beams=1
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=budget,
+            do_sample=False,
+            num_beams=1,
+            return_dict_in_generate=True,
+            output_scores=True,
         )
-    generated = [int(i) for i in out[0].tolist()]
+    generated = [int(i) for i in out.sequences[0].tolist()]
+    lead = len(generated) - len(out.scores)  # a seq2seq model's decoder start token has no score
+    probs = [1.0] * lead + [float(torch.softmax(s[0].float(), -1)[t]) for s, t in zip(out.scores, generated[lead:])]
     start = getattr(model.config, "decoder_start_token_id", None)
     if generated and start is not None and generated[0] == start:
-        generated = generated[1:]
+        generated, probs = generated[1:], probs[1:]
     stop = [i for i in (tok.eos_token_id, getattr(model.config, "eos_token_id", None)) if isinstance(i, int)]
     pad = tok.pad_token_id
-    spans_ids = parse_generated([i for i in generated if i != pad], sentinels, stop)
+    kept = [(i, p) for i, p in zip(generated, probs) if i != pad or i in stop]
+    spans_ids = parse_generated([i for i, _ in kept], sentinels, stop)
+    spans_probs = _span_probs(kept, sentinels, stop)
     fills, predictions, missing = [], {}, []
     for sp in corruption.spans:
         span_ids = spans_ids.get(sp.number)
@@ -227,7 +247,9 @@ def fill_with_seq2seq(lm: LoadedModel, corruption: Corruption, *, max_new_tokens
             span_ids = []
         predicted = tok.decode(span_ids, skip_special_tokens=True).strip()
         predictions[sp.number] = predicted
-        fills.append(SpanFill(sp.number, sp.text, predicted, display_pieces(tok, span_ids), []))
+        fills.append(
+            SpanFill(sp.number, sp.text, predicted, display_pieces(tok, span_ids), spans_probs.get(sp.number, []))
+        )
     target = tok.decode([i for i in generated if i != pad and i not in stop], skip_special_tokens=False)
     note = f"{lm.info.name} generated the target (greedy decoding); its spans were put back into the input."
     if missing:
