@@ -62,6 +62,7 @@ BUDGETS = {  # name -> (full arguments, quick arguments)
     "alignment": ([], ["--seconds", "20", "--speed-rounds", "1"]),
     "vision": ([], ["--mae-seconds", "5", "--simclr-seconds", "5"]),
     "room": (["--n", "12", "--nav", "5"], ["--n", "2", "--nav", "1", "--repeat", "2"]),
+    "span": ([], ["--limit", "4"]),
 }
 MODULES = {
     "core": "bench.core_calls",
@@ -73,6 +74,7 @@ MODULES = {
     "grammar": "bench.grammar",
     "hidden": "bench.hidden_word",
     "room": "bench.room_speed",
+    "span": "bench.span_fill",
     "memory": "bench.memory",
     "soak": "bench.soak",
     "workshop": "bench.workshop",
@@ -398,6 +400,37 @@ def hidden_section(r: dict) -> list[str]:
     return out + [""]
 
 
+def span_section(r: dict) -> list[str]:
+    out = _head(
+        "18. Span corruption reconstructed offline: one model, three masks (goal: the span LM's exact spans on "
+        "held-out sentences >= 0.6 and >= the masked LM told the lengths)",
+        r,
+    )
+    if r.get("sets"):
+        build = r.get("build") or {}
+        out += [
+            f"Span LM: {r['span_lm']} ({build.get('step', '?')} training steps, {build.get('minutes', '?')} min); "
+            f"masked LM: {r['masked_lm']}; causal LM: {r['causal_lm']}. Each sentence corrupted with T5's noise "
+            "(density 0.15, mean span 3, SmolLM2's tokens, seed = line number). The span LM writes the target "
+            "itself and is never told a span's length; the masked LM gets as many masks as the span has tokens; "
+            "the causal LM continues the words before each span for as many tokens (no right-hand context).",
+            "",
+        ]
+        out += [f"- **{n}** (`{s['file']}`, {s['n']} sentences): {s['role']}." for n, s in r["sets"].items()]
+        out += [
+            "",
+            "| set | reader | exact spans | token accuracy | spans | s a sentence |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for n, s in r["sets"].items():
+            for reader, x in s["readers"].items():
+                out.append(
+                    f"| {n} | {reader} | {x['exact']:.2f} | {x['token_accuracy']:.2f} | {x['spans']} | "
+                    f"{x['s_per_sentence']:.2f} |"
+                )
+    return out + [""]
+
+
 def memory_section(r: dict) -> list[str]:
     out = _head("9. Server memory with the offline models (goal: SmolLM2-MLM <= +150 MB over the earlier default)", r)
     if r.get("rows"):
@@ -634,6 +667,7 @@ SECTIONS = {
     "vision": vision_section,
     "hidden": hidden_section,
     "room": room_section,
+    "span": span_section,
 }
 
 

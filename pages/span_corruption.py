@@ -5,10 +5,10 @@ import streamlit as st
 
 from explorer import examples, span, ui
 from explorer.charts import span as span_charts
-from explorer.comparisons import objectives
+from explorer.comparisons import masks, objectives
 from explorer.errors import ExplorerError
 from explorer.span import fill as span_fill
-from explorer.ui import chart
+from explorer.ui import chart, span_view
 
 DEFAULTS = {
     "span_text": examples.load("span_corruption")["text"]["text"],  # and what it shows (assets/examples)
@@ -148,7 +148,8 @@ if corruption is not None:
     fill = None
     with ui.friendly_errors():
         if s2s is not None:
-            st.success(f"{s2s.info.name} (a seq2seq model) writes the target; its spans go back into the input.")
+            kind = "a prefix LM: the input read both ways" if masks.reads_a_prefix(s2s) else "a seq2seq model"
+            st.success(f"{s2s.info.name} ({kind}) writes the target, never told a span's length; its spans go back.")
             with st.spinner("Generating the target…"):
                 fill = span_fill.fill_with_seq2seq(s2s, corruption)
         else:
@@ -255,6 +256,7 @@ if corruption is not None:
                 else " Tokens here are the masked LM's, so the spans are drawn again for them."
             )
         )
+        span_view.three_masks(s2s, mlm_lm, corruption.input_text, corruption.target_text)
 
     statistics = st.expander("How T5 picks the spans (statistics over 500 seeds)", key="span_stats", on_change="rerun")
     with statistics:

@@ -27,8 +27,8 @@ from transformers import LlamaForCausalLM
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from explorer.models.made.bidirectional import LORA_TARGETS, add_lora
-from explorer.span.sentinels import MAX_SENTINELS, sentinel
 
+SENTINELS = 100  # T5's vocabulary has <extra_id_0> … <extra_id_99> (explorer.span.sentinels reads them back)
 START_TOKEN = "<|endoftext|>"  # before every input, as before every SmolLM2 document; also ends the target
 _KW = "prefix_mask"
 
@@ -113,7 +113,7 @@ class PrefixLlamaForSpanCorruption(LlamaForCausalLM):
         cls,
         causal: LlamaForCausalLM,
         *,
-        sentinels: int = MAX_SENTINELS,
+        sentinels: int = SENTINELS,
         lora_rank: int = 16,
         lora_alpha: float | None = None,
         lora_targets: tuple[str, ...] = LORA_TARGETS,
@@ -259,7 +259,7 @@ class PrefixLlamaForSpanCorruption(LlamaForCausalLM):
 # --------------------------------------------------------------------------- tokenizer
 
 
-def span_tokenizer(causal_tokenizer: Any, sentinels: int = MAX_SENTINELS, max_length: int = 2048):
+def span_tokenizer(causal_tokenizer: Any, sentinels: int = SENTINELS, max_length: int = 2048):
     """The causal LM's tokenizer plus T5's sentinels as new special tokens (ids after the vocabulary, in
     order), each taking the space before it; every text starts with ``<|endoftext|>``, which also ends
     a target."""
@@ -268,8 +268,8 @@ def span_tokenizer(causal_tokenizer: Any, sentinels: int = MAX_SENTINELS, max_le
 
     backend = Tokenizer.from_str(causal_tokenizer.backend_tokenizer.to_str())
     size = backend.get_vocab_size(with_added_tokens=True)
-    backend.add_special_tokens([AddedToken(sentinel(n), lstrip=True, special=True) for n in range(sentinels)])
-    if backend.token_to_id(sentinel(0)) != size:
+    backend.add_special_tokens([AddedToken(f"<extra_id_{n}>", lstrip=True, special=True) for n in range(sentinels)])
+    if backend.token_to_id("<extra_id_0>") != size:
         raise ValueError("the sentinels did not take the ids after the vocabulary")
     start_id = backend.token_to_id(START_TOKEN)
     backend.post_processor = processors.TemplateProcessing(

@@ -152,3 +152,23 @@ def test_the_mask_rows_prefix_both_ways_then_left_to_right_and_no_padding_key():
         [True, True, True, True, False],
         [True, True, True, True, True],  # a padding row: what the rule allows, and itself (never empty)
     ]
+
+
+def test_one_set_of_weights_three_masks(span_model, tiny_causal, tiny_bidir_dir, tmp_path):
+    import numpy as np
+
+    from explorer.comparisons.masks import three_masks
+
+    model, tok = span_model
+    prefix_artifact.save(model, tmp_path, {"step": 0})
+    span_lm = prefix_artifact.loaded(tiny_causal, tmp_path)
+    c = corrupt_spans(span_lm.tokenizer, TEXT, seed=0)
+    causal, full, prefix = three_masks(tiny_causal, load("mlm", str(tiny_bidir_dir)), span_lm, c.input_text, c.target_text)
+    n = len(causal.pieces)
+    assert np.array_equal(causal.pattern, np.tril(np.ones((n, n), dtype=np.int8)))
+    assert full.pattern.all() and len(full.pieces) == n + 1  # the masked LM's start token, then the same pieces
+    k = len(span_lm.tokenizer(c.input_text).input_ids)
+    assert prefix.pattern[:k, :k].all() and not prefix.pattern[:k, k:].any()  # the input: both ways, no target
+    t = len(prefix.pieces)
+    assert np.array_equal(prefix.pattern[k:, k:], np.tril(np.ones((t - k, t - k), dtype=np.int8)))
+    assert prefix.pattern[k:, :k].all() and "<extra_id_0>" in prefix.pieces
