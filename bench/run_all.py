@@ -446,6 +446,11 @@ def memory_section(r: dict) -> list[str]:
             f"SmolLM2-MLM as the default instead of the MiniLM-MLM: {r['delta_vs_old_default_mb']:+.0f} MB "
             "of RSS (it shares every tensor of the causal LM).",
         ]
+        if "span_over_two_mb" in r:
+            out.append(
+                f"The span model (SmolLM2-Span) over the causal LM and the SmolLM2-MLM: {r['span_over_two_mb']:+.0f} MB "
+                "of RSS (goal <= +80 MB; it too shares every tensor of the causal LM)."
+            )
     return out + [""]
 
 

@@ -17,17 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from explorer.errors import ModelUnavailable
-from explorer.models import hub, policy
-from explorer.models.catalogue import (
-    DEFAULTS,
-    MINILM,
-    PROJECT_MLM,
-    SMOLLM2,
-    SMOLLM2_MLM,
-    SMOLLM2_SPAN,
-    minilm_dir,
-    project_mlm_dir,
-)
+from explorer.models import catalogue, hub, policy
+from explorer.models.catalogue import DEFAULTS, MINILM, PROJECT_MLM, SMOLLM2, SMOLLM2_MLM, minilm_dir, project_mlm_dir
 from explorer.models.loaded import LoadedModel, ProgressFn, describe, freeze, quiet_transformers
 from explorer.models.made.gguf_cache import cache_ok, convert_smollm2, smollm2_cache_path
 from explorer.models.roles import ROLE_NAMES, ROLES, auto_class, check_role, check_size, estimate_params, role_mapping
@@ -190,19 +181,22 @@ def _load_smollm2_mlm(progress: ProgressFn | None) -> LoadedModel:
     return load_bidirectional(None, SMOLLM2_MLM, progress)
 
 
-def _load_smollm2_span(progress: ProgressFn | None) -> LoadedModel:
-    """The span-corruption model made from SmolLM2 (`explorer.models.made.prefix_lm`) on the causal LM's tensors."""
+def _load_smollm2_span(progress: ProgressFn | None, path: Path | None = None) -> LoadedModel:
+    """A span-corruption model made from SmolLM2 (`explorer.models.made.prefix_lm`) on the causal LM's tensors."""
     from explorer.models.made import prefix_artifact
 
-    if not prefix_artifact.available():
+    if not prefix_artifact.available(path):
         raise ModelUnavailable(
-            f"{SMOLLM2_SPAN} has not been built (`make build-span`); enter a hub id such as t5-small."
+            f"{catalogue.SMOLLM2_SPAN} has not been built (`make build-span`); enter a hub id such as t5-small."
         )
     try:
-        return prefix_artifact.loaded(load("clm", prefix_artifact.read_meta().get("base_model") or SMOLLM2, progress))
+        causal = load("clm", prefix_artifact.read_meta(path).get("base_model") or SMOLLM2, progress)
+        return prefix_artifact.loaded(causal, path)
     except (OSError, ValueError, KeyError) as exc:
         _LOG.warning("span artefact unusable: %s", str(exc)[:300])
-        raise ModelUnavailable(f"{SMOLLM2_SPAN} is not a usable span-corruption artefact.") from exc
+        raise ModelUnavailable(
+            f"{policy.shown(str(path or catalogue.SMOLLM2_SPAN))} is not a usable span-corruption artefact."
+        ) from exc
 
 
 # --------------------------------------------------------------------------- hub / local folder
@@ -218,8 +212,8 @@ def _load_hub(role: str, model_id: str, progress: ProgressFn | None) -> LoadedMo
             f"'{model_id[:80]}' is not a valid model id.", "Use a hub id such as 'gpt2' or a local folder."
         )
     local = Path(model_id).expanduser()
-    if role == "mlm" and (local / "artifact.json").is_file() and (local / "delta.safetensors").is_file():
-        return load_bidirectional(local, model_id, progress)
+    if role in ("mlm", "seq2seq") and (local / "artifact.json").is_file() and (local / "delta.safetensors").is_file():
+        return load_bidirectional(local, model_id, progress) if role == "mlm" else _load_smollm2_span(progress, local)
     kw: dict[str, Any] = {"trust_remote_code": False}
     if progress:
         progress(0.1, f"Reading the configuration of {model_id}…")
@@ -291,9 +285,11 @@ def load(role: str, model_id: str | None = None, progress: ProgressFn | None = N
         if role != "mlm":
             raise ModelUnavailable(f"{SMOLLM2_MLM} is a masked LM; it cannot be used as a {ROLE_NAMES[role]}.")
         return _load_smollm2_mlm(progress)
-    if model_id == SMOLLM2_SPAN:
+    if model_id == catalogue.SMOLLM2_SPAN:
         if role != "seq2seq":
-            raise ModelUnavailable(f"{SMOLLM2_SPAN} fills corrupted spans; it cannot be used as a {ROLE_NAMES[role]}.")
+            raise ModelUnavailable(
+                f"{catalogue.SMOLLM2_SPAN} fills corrupted spans; it cannot be used as a {ROLE_NAMES[role]}."
+            )
         return _load_smollm2_span(progress)
     if model_id == PROJECT_MLM:
         if role not in ("mlm", "encoder"):

@@ -126,3 +126,36 @@ def test_user_text_is_escaped(app_page, tiny_mlm_dir, no_model):
     page = html_of(at)
     assert "<script>" not in page and "<b>bold" not in page
     assert "&lt;" in page
+
+
+@pytest.fixture(scope="module")
+def tiny_span_dir(tmp_path_factory, tiny_clm_dir) -> str:
+    """A span-corruption artefact made from the tiny Llama (a prefix LM with T5's sentinels, LoRA rank 4)."""
+    from explorer.models.made import prefix_artifact
+    from explorer.models.made.prefix_lm import PrefixLlamaForSpanCorruption, configure, span_tokenizer
+
+    causal = load("clm", str(tiny_clm_dir))
+    model = PrefixLlamaForSpanCorruption.from_causal(causal.model, lora_rank=4)
+    configure(model, span_tokenizer(causal.tokenizer))
+    path = tmp_path_factory.mktemp("tiny-span")
+    prefix_artifact.save(model, path, {"step": 0}, base_model=str(tiny_clm_dir))
+    return str(path)
+
+
+def test_a_prefix_lm_writes_the_spans_and_the_page_draws_its_three_masks(
+    app_page, tiny_mlm_dir, tiny_bidir_dir, tiny_clm_dir, tiny_span_dir
+):
+    at = app_page(
+        PAGE,
+        timeout=240,
+        model_id_mlm=str(tiny_bidir_dir),
+        model_id_seq2seq=tiny_span_dir,
+        model_id_clm=str(tiny_clm_dir),
+    )
+    assert any("prefix LM" in s.value and "never told" in s.value for s in at.success)
+    assert not any("approximation" in i.value for i in at.info)
+    fills = frame_with(at, "predicted")
+    assert len(fills) >= 1 and all(c.endswith("%") for c in ",".join(fills["confidence"]).split(",") if c.strip())
+    titles = [json.dumps(f["layout"].get("title")) for f in figures(at)]
+    for mask in ("Causal: next token", "Full: masked LM", "Prefix: span corruption"):
+        assert any(mask in t for t in titles), titles

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from explorer import paths
+from explorer.models.catalogue import SMOLLM2_SPAN
 from explorer.models.loaded import LoadedModel, describe, freeze
 from explorer.models.made.minilm_mlm import write_atomic
 
@@ -24,7 +25,7 @@ DELTA = "delta.safetensors"
 META = "artifact.json"
 CARD = "MODEL_CARD.md"
 STORE_DTYPE = "float16"
-NAME = "ssl-explorer-smollm2-span"
+NAME = SMOLLM2_SPAN
 
 
 def default_dir() -> Path:

@@ -163,7 +163,9 @@ def test_one_set_of_weights_three_masks(span_model, tiny_causal, tiny_bidir_dir,
     prefix_artifact.save(model, tmp_path, {"step": 0})
     span_lm = prefix_artifact.loaded(tiny_causal, tmp_path)
     c = corrupt_spans(span_lm.tokenizer, TEXT, seed=0)
-    causal, full, prefix = three_masks(tiny_causal, load("mlm", str(tiny_bidir_dir)), span_lm, c.input_text, c.target_text)
+    causal, full, prefix = three_masks(
+        tiny_causal, load("mlm", str(tiny_bidir_dir)), span_lm, c.input_text, c.target_text
+    )
     n = len(causal.pieces)
     assert np.array_equal(causal.pattern, np.tril(np.ones((n, n), dtype=np.int8)))
     assert full.pattern.all() and len(full.pieces) == n + 1  # the masked LM's start token, then the same pieces
@@ -172,3 +174,33 @@ def test_one_set_of_weights_three_masks(span_model, tiny_causal, tiny_bidir_dir,
     t = len(prefix.pieces)
     assert np.array_equal(prefix.pattern[k:, k:], np.tril(np.ones((t - k, t - k), dtype=np.int8)))
     assert prefix.pattern[k:, :k].all() and "<extra_id_0>" in prefix.pieces
+
+
+# --------------------------------------------------------------------------- the real artefact
+
+
+@pytest.fixture(scope="module")
+def real_span():
+    from explorer.models.catalogue import SMOLLM2_SPAN
+
+    if not prefix_artifact.available():
+        pytest.skip("the span-corruption artefact is not built (make build-span)")
+    return load("seq2seq", SMOLLM2_SPAN)
+
+
+def test_the_offline_span_model_answers_generate_as_a_seq2seq_model(real_span, smollm2):
+    from explorer.span.sentinels import sentinel_ids
+
+    before = _state(smollm2.model)
+    tok = real_span.tokenizer
+    c = corrupt_spans(tok, "She put the milk back in the fridge before she left for work.", seed=0)
+    out = real_span.model.generate(**tok(c.input_text, return_tensors="pt"), max_new_tokens=24)
+    generated = out[0].tolist()  # the target only, as a seq2seq model's generate returns it
+    assert tok.decode(generated).startswith("<extra_id_0>") and generated[-1] == tok.eos_token_id
+    spans = span_fill.parse_generated(generated, sentinel_ids(tok), [tok.eos_token_id])
+    assert set(range(len(c.spans))) <= set(spans)
+    assert real_span.extra["shares_weights_with"] == smollm2.info.model_id
+    shared = {id(p) for p in smollm2.model.parameters()}
+    assert sum(id(p) in shared for p in real_span.model.parameters()) == len(shared)
+    after = _state(smollm2.model)
+    assert all(torch.equal(before[k], after[k]) for k in before)
