@@ -97,7 +97,7 @@ ui.limited_text(
     help="Any text. For a masked LM, type [MASK] where the model should guess a word.",
 )
 target = ""
-if role == "seq2seq":
+if getattr(lm.model.config, "is_encoder_decoder", False):  # a decoder of its own to read (T5), not a prefix LM
     target = ui.limited_text(
         "Decoder text",
         key="attn_target",

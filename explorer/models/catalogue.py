@@ -20,13 +20,13 @@ SMOLLM2_SPAN = "ssl-explorer-smollm2-span"  # SmolLM2 under a prefix-LM mask, tr
 OFFLINE_IDS = frozenset({SMOLLM2, MINILM, SMOLLM2_MLM, PROJECT_MLM, SMOLLM2_SPAN})
 
 # Offline defaults per role (None: no offline model exists for the role).
-DEFAULTS: dict[str, str | None] = {"mlm": SMOLLM2_MLM, "clm": SMOLLM2, "seq2seq": None, "encoder": MINILM}
+DEFAULTS: dict[str, str | None] = {"mlm": SMOLLM2_MLM, "clm": SMOLLM2, "seq2seq": SMOLLM2_SPAN, "encoder": MINILM}
 # Other models that ship offline, offered next to the default in the picker.
-OFFLINE_ALTERNATIVES: dict[str, list[str]] = {"mlm": [PROJECT_MLM], "seq2seq": [SMOLLM2_SPAN]}
+OFFLINE_ALTERNATIVES: dict[str, list[str]] = {"mlm": [PROJECT_MLM]}
 OFFLINE_LABELS = {
     PROJECT_MLM: "BERT-style WordPiece, [MASK]",  # what a picker says under an offline model
     SMOLLM2_MLM: "SmolLM2 with bidirectional attention, <mask>",
-    SMOLLM2_SPAN: "SmolLM2 as a prefix LM, T5's sentinels (in training)",
+    SMOLLM2_SPAN: "SmolLM2 as a prefix LM, T5's sentinels",
 }
 OFFLINE_BYTES = {PROJECT_MLM: 100 << 20}  # what an offline non-default model adds (the MiniLM-MLM, float32)
 

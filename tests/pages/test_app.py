@@ -39,7 +39,7 @@ def test_home_lists_models_and_pages_without_loading_them():
     clm = df[df["role"] == "Causal LM"].iloc[0]
     assert clm["model"] == models.SMOLLM2 and clm["source"] == "loads when a page first uses it"
     seq2seq = df[df["role"] == models.ROLE_NAMES["seq2seq"]].iloc[0]
-    assert seq2seq["model"] == "none offline" and "pick a hub id" in seq2seq["source"]
+    assert seq2seq["model"] == models.SMOLLM2_SPAN and seq2seq["source"] == "loads when a page first uses it"
     assert "None" not in df.to_string() and df.notna().all().all()  # the "None None None" row
     model_cache.SHARED.get("clm")  # loaded by another page: now described in full
     clm = run_page("pages/home.py").table[0].value.loc["Causal LM"]

@@ -90,9 +90,11 @@ def test_unknown_and_unreachable_ids_fail_fast(monkeypatch):
         load("vision")
 
 
-def test_seq2seq_has_no_offline_default():
-    with pytest.raises(ModelUnavailable, match="t5-small"):
-        load("seq2seq")
+def test_seq2seq_offline_default_is_the_span_model_made_from_smollm2():
+    from explorer.models.catalogue import SMOLLM2_SPAN
+
+    lm = load("seq2seq")
+    assert lm.info.model_id == SMOLLM2_SPAN and lm.info.role == "seq2seq"
     assert issubclass(ModelUnavailable, ExplorerError)
 
 
