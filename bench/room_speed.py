@@ -68,48 +68,47 @@ def greedy_step_plain(c):
     return step, whole
 
 
-def span_fill_plain(m, seeds: list[int]):
-    """The masked LM's passes that fill each seed's gaps one [MASK] at a time (plain transformers), averaged
-    over the seeds Chromium types; returns the function and the mean number of passes."""
+def span_fill_plain(s, seeds: list[int]):
+    """The span LM's greedy decoding of each seed's target (its input read once with its keys and values
+    kept, then one token a step, as many steps as the page's fill takes), averaged over the seeds Chromium
+    types; returns the function and the mean number of passes (the input's, then one per token)."""
     import torch
+    from transformers import DynamicCache
 
     from explorer import examples
-    from explorer.span import SENTINEL_RE, corrupt_spans
+    from explorer.span import corrupt_spans
 
-    tok = m.tokenizer
+    tok = s.tokenizer
     text = examples.load("span_corruption")["text"]["text"]
     cases = []
     for seed in seeds:
         c = corrupt_spans(tok, text, noise_density=0.15, mean_noise_span_length=3.0, seed=seed)
-        counts = {sp.number: max(1, len(tok(sp.text, add_special_tokens=False)["input_ids"])) for sp in c.spans}
-        masked = SENTINEL_RE.sub(lambda g: tok.mask_token * counts[int(g.group(1))], c.input_text)
-        ids = tok(masked, return_tensors="pt")["input_ids"]
-        cases.append((ids, [i for i, t in enumerate(ids[0].tolist()) if t == tok.mask_token_id]))
+        ids = tok(c.input_text, return_tensors="pt")["input_ids"]
+        steps = s.model.generate(input_ids=ids, max_new_tokens=2 * len(c.target_pieces) + 10).shape[1]
+        cases.append((ids, steps))
     state = {"i": 0}
 
     def fill():
-        ids, todo = cases[state["i"] % len(cases)]
+        ids, steps = cases[state["i"] % len(cases)]
         state["i"] += 1
-        ids, todo = ids.clone(), list(todo)
+        cache = DynamicCache()
         with torch.inference_mode():
-            while todo:
-                probs = m.model(input_ids=ids).logits[0, todo].softmax(-1)
-                best_p, best_id = probs.max(-1)
-                k = int(best_p.argmax())
-                ids[0, todo[k]] = best_id[k]
-                todo.pop(k)
-        return ids
+            logits = s.model(input_ids=ids, past_key_values=cache, use_cache=True).logits[0, -1]
+            for _ in range(steps - 1):
+                nxt = logits.argmax().view(1, 1)
+                logits = s.model(input_ids=nxt, past_key_values=cache, use_cache=True).logits[0, -1]
+        return logits
 
-    return fill, sum(len(t) for _, t in cases) / len(cases)
+    return fill, sum(n for _, n in cases) / len(cases)
 
 
-def plain_work(m, c, repeat: int, seeds: list[int]) -> dict[str, dict]:
+def plain_work(m, c, s, repeat: int, seeds: list[int]) -> dict[str, dict]:
     fill_ex, fill_plain = core_calls.fill_mask_case(m)
     word_ex, word_plain = core_calls.compare_cases(m, c)[
         "compare: the hidden word, both models (whole words; plain: first piece)"
     ]
     step, whole = greedy_step_plain(c)
-    span, passes = span_fill_plain(m, seeds)
+    span, passes = span_fill_plain(s, seeds)
     fns = {
         "mlm click": fill_plain,
         "clm greedy": step,
@@ -155,11 +154,11 @@ def main(argv: list[str] | None = None) -> dict:
     app_threads()
     from explorer import load
 
-    m, c = masked_lm("default"), load("clm")
+    m, c, s = masked_lm("default"), load("clm"), load("seq2seq")
     print(f"Machine: {machine()}")
-    print(f"Models: masked LM {m.lm.info.name}, causal LM {c.info.name}", flush=True)
+    print(f"Models: masked LM {m.lm.info.name}, causal LM {c.info.name}, span LM {s.info.name}", flush=True)
     seeds = list(range(1, max(1, args.n) + 1))
-    plain = plain_work(m.lm, c, args.repeat, seeds)
+    plain = plain_work(m.lm, c, s, args.repeat, seeds)
     for name, row in plain.items():
         print(f"  plain model work, {name:<16} {row['ms']:8.1f} ms", flush=True)
     pages = ["mlm", "clm", "compare", "span"]

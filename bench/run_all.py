@@ -627,8 +627,8 @@ def room_section(r: dict) -> list[str]:
             f"before it; a whole pass over the text took {plain['clm whole pass']['ms']:.0f} ms. A compare click's is "
             f"the page's own whole-word call with every cache cleared (nearly all forward passes; plain transformers "
             f"reading the first piece only: {plain.get('compare first piece, plain', {}).get('ms', 0):.0f} ms). "
-            f"A seed change's is the "
-            f"masked LM's {plain['span seed']['passes']:.1f} passes on average that fill the new gaps one [MASK] at a time.",
+            f"A seed change's is the span LM writing the new target: {plain['span seed']['passes']:.1f} passes on "
+            "average (its input once, then one token a step with the input's keys and values kept).",
             "",
             "| interaction | Chromium p50 (s) | n | errors | plain model work (ms) | ratio |",
             "|---|---:|---:|---:|---:|---:|",
