@@ -258,7 +258,7 @@ with ui.friendly_errors():
             large=large,
         ),
     ]
-    chart.plotly_charts(heatmaps, key="con_batch", columns=2)  # one element: redrawn in place together
+    chart.plotly_charts(heatmaps, key="con_batch", columns=1 if large else 2)  # stacked for a projector, as ui.columns
     chart.plotly_chart(
         made_once(
             con_charts.row_loss_bars,

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from explorer.charts import probability_bars, style
+from explorer.charts import probability_bars, shown_frame, style
 from explorer.mlm import KEPT, MASKED, RANDOM
 
 # Token strips carry their whole style inline (st.html content does not see the app's style sheet).
@@ -252,30 +252,11 @@ def surprisal_strip(
     return fig
 
 
-def shown_frame(frame: pd.DataFrame, formats: dict[str, Any]) -> pd.DataFrame:
-    """`frame` with the columns of `formats` written as the page shows them (a format string or a function
-    of the value), "—" where a value is missing. A plain frame of text: a table of it is drawn in a few ms,
-    a pandas Styler doing the same costs about ten times more on every rerun."""
-    out = frame.copy()
-    for column, fmt in formats.items():
-        if column in out.columns:
-            write = fmt if callable(fmt) else fmt.format
-            out[column] = [("—" if v is None or pd.isna(v) else write(v)) for v in out[column]]
-    return out
-
-
 def prediction_table(frame: pd.DataFrame) -> pd.DataFrame:
     """A predictions summary (`FillResult.summary_frame`) for the page: percentages, losses to two places,
     and "—" where a blank has no answer to score (a typed mask) instead of "None"."""
-    return shown_frame(
-        frame,
-        {
-            "top probability": percent,
-            "probability of answer": percent,
-            "loss (nats)": "{:.2f}",
-            "rank of answer": "{:.0f}",
-        },
-    )
+    formats = {"top probability": percent, "probability of answer": percent}
+    return shown_frame(frame, {**formats, "loss (nats)": "{:.2f}", "rank of answer": "{:.0f}"})
 
 
 def style_training_pair(frame: pd.DataFrame):
