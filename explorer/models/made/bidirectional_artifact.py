@@ -66,21 +66,17 @@ def recipe(model: Module) -> dict:
     }
 
 
-def save(
-    model: Module,
-    path: Path,
-    info: dict | None = None,
-    card_markdown: str | None = None,
-    base_model: str = "SmolLM2-135M-Instruct",
+def write_artifact(
+    path: Path, tensors: dict, recipe_of: dict, info: dict | None, card_markdown: str | None, base_model: str
 ) -> Path:
-    """Write the artefact (each file replaced atomically); the model's trained tensors are rounded to
-    float16 in place first, so the model in memory equals the one stored."""
+    """Write an artefact of trained tensors (each file replaced atomically); the tensors are rounded to
+    float16 in place first, so the model in memory equals the one stored. Shared by the project's models
+    made from the causal LM (this masked LM, the span model of `prefix_artifact`)."""
     import torch
     from safetensors.torch import save_file
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tensors = trained_tensors(model)
     with torch.no_grad():
         for p in tensors.values():
             p.copy_(p.to(getattr(torch, STORE_DTYPE)).to(p.dtype))
@@ -89,7 +85,7 @@ def save(
         "format": FORMAT,
         "base_model": base_model,
         "stored_dtype": STORE_DTYPE,
-        "recipe": recipe(model),
+        "recipe": recipe_of,
         "tensors": sorted(stored),
         "info": info or {},
     }
@@ -98,6 +94,31 @@ def save(
     if card_markdown is not None:
         write_atomic(path, CARD, lambda f: Path(f).write_text(card_markdown))
     return path
+
+
+def put_delta(path: Path, tensors: dict) -> None:
+    """Copy an artefact's stored tensors into the model's (`tensors`: its trained ones, by name)."""
+    import torch
+    from safetensors.torch import load_file
+
+    delta = load_file(str(Path(path) / DELTA))
+    if set(delta) != set(tensors):
+        missing, extra = sorted(set(tensors) - set(delta))[:3], sorted(set(delta) - set(tensors))[:3]
+        raise ValueError(f"{DELTA} does not match the model (missing {missing}, unexpected {extra})")
+    with torch.no_grad():
+        for name, t in delta.items():
+            tensors[name].copy_(t.to(tensors[name].dtype))
+
+
+def save(
+    model: Module,
+    path: Path,
+    info: dict | None = None,
+    card_markdown: str | None = None,
+    base_model: str = "SmolLM2-135M-Instruct",
+) -> Path:
+    """Write the masked LM's artefact (`write_artifact`)."""
+    return write_artifact(path, trained_tensors(model), recipe(model), info, card_markdown, base_model)
 
 
 def read_meta(path: Path | None = None) -> dict:
@@ -109,9 +130,6 @@ def read_meta(path: Path | None = None) -> dict:
 
 def load(causal: Any, causal_tokenizer: Any, path: Path | None = None):
     """(model, tokenizer, card_markdown, meta): the masked LM on `causal`'s shared tensors plus the delta."""
-    import torch
-    from safetensors.torch import load_file
-
     from explorer.models.made.bidirectional import (
         BidirectionalLlamaForMaskedLM,
         make_trainable_blocks,
@@ -137,14 +155,7 @@ def load(causal: Any, causal_tokenizer: Any, path: Path | None = None):
     )
     if r["full_blocks"]:
         make_trainable_blocks(model)
-    delta = load_file(str(path / DELTA))
-    tensors = trained_tensors(model)
-    if set(delta) != set(tensors):
-        missing, extra = sorted(set(tensors) - set(delta))[:3], sorted(set(delta) - set(tensors))[:3]
-        raise ValueError(f"{DELTA} does not match the model (missing {missing}, unexpected {extra})")
-    with torch.no_grad():
-        for name, t in delta.items():
-            tensors[name].copy_(t.to(tensors[name].dtype))
+    put_delta(path, trained_tensors(model))
     model.requires_grad_(False)
     model.eval()
     card = (path / CARD).read_text() if (path / CARD).exists() else ""

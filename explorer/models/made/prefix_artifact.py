@@ -8,23 +8,18 @@ An artefact folder holds ``artifact.json`` (format, base causal LM, recipe, the 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from explorer import paths
 from explorer.models.catalogue import SMOLLM2_SPAN
 from explorer.models.loaded import LoadedModel, describe, freeze
-from explorer.models.made.minilm_mlm import write_atomic
+from explorer.models.made.bidirectional_artifact import CARD, DELTA, META, put_delta, write_artifact
+from explorer.models.made.bidirectional_artifact import read_meta as read_artifact_meta
 
 if TYPE_CHECKING:
     from torch.nn import Module
 
-FORMAT = 1
-DELTA = "delta.safetensors"
-META = "artifact.json"
-CARD = "MODEL_CARD.md"
-STORE_DTYPE = "float16"
 NAME = SMOLLM2_SPAN
 
 
@@ -60,45 +55,16 @@ def save(
     card_markdown: str | None = None,
     base_model: str = "SmolLM2-135M-Instruct",
 ) -> Path:
-    """Write the artefact (each file replaced atomically); the trained tensors are rounded to float16 in
-    place first, so the model in memory equals the one stored."""
-    import torch
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    tensors = trained_tensors(model)
-    with torch.no_grad():
-        for p in tensors.values():
-            p.copy_(p.to(getattr(torch, STORE_DTYPE)).to(p.dtype))
-    stored = {n: p.detach().to(getattr(torch, STORE_DTYPE)).contiguous().clone() for n, p in tensors.items()}
-    meta = {
-        "format": FORMAT,
-        "base_model": base_model,
-        "stored_dtype": STORE_DTYPE,
-        "recipe": recipe(model),
-        "tensors": sorted(stored),
-        "info": info or {},
-    }
-    write_atomic(path, DELTA, lambda f: save_file(stored, f, metadata={"format": str(FORMAT)}))
-    write_atomic(path, META, lambda f: Path(f).write_text(json.dumps(meta, indent=1)))
-    if card_markdown is not None:
-        write_atomic(path, CARD, lambda f: Path(f).write_text(card_markdown))
-    return path
+    """Write the span model's artefact (`bidirectional_artifact.write_artifact`: float16, atomic)."""
+    return write_artifact(path, trained_tensors(model), recipe(model), info, card_markdown, base_model)
 
 
 def read_meta(path: Path | None = None) -> dict:
-    meta = json.loads((Path(path or default_dir()) / META).read_text())
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{META}: unknown artefact format {meta.get('format')!r} (expected {FORMAT})")
-    return meta
+    return read_artifact_meta(Path(path or default_dir()))
 
 
 def load(causal: Any, causal_tokenizer: Any, path: Path | None = None):
     """(model, tokenizer, card_markdown, meta): the span-corruption model on `causal`'s shared tensors."""
-    import torch
-    from safetensors.torch import load_file
-
     from explorer.models.made.prefix_lm import PrefixLlamaForSpanCorruption, configure, span_tokenizer
 
     path = Path(path or default_dir())
@@ -115,14 +81,7 @@ def load(causal: Any, causal_tokenizer: Any, path: Path | None = None):
     if model.config.base_vocab_size != r["base_vocab_size"]:
         raise ValueError(f"the causal LM's vocabulary is not the artefact's ({r['base_vocab_size']})")
     configure(model, tokenizer)
-    delta = load_file(str(path / DELTA))
-    tensors = trained_tensors(model)
-    if set(delta) != set(tensors):
-        missing, extra = sorted(set(tensors) - set(delta))[:3], sorted(set(delta) - set(tensors))[:3]
-        raise ValueError(f"{DELTA} does not match the model (missing {missing}, unexpected {extra})")
-    with torch.no_grad():
-        for name, t in delta.items():
-            tensors[name].copy_(t.to(tensors[name].dtype))
+    put_delta(path, trained_tensors(model))
     model.requires_grad_(False)
     model.eval()
     card = (path / CARD).read_text() if (path / CARD).exists() else ""
