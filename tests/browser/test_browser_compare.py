@@ -5,12 +5,20 @@ from __future__ import annotations
 import pytest
 
 from tests.browser import opened_page, wait_idle
+from tests.layout_probe import charts_drawn
 
 pytestmark = pytest.mark.browser
 
 
 def bar_labels(page, chart: int) -> list[str]:
-    """The bar labels of the chart-th plotly chart on the page, as drawn, top bar first."""
+    """The bar labels of the chart-th plotly chart on the page, as drawn, top bar first (charts are drawn
+    when they come near the window, so each is scrolled to first, as a person would)."""
+    charts_drawn(page)
+    page.wait_for_function(
+        "(i) => { const p = document.querySelectorAll('.js-plotly-plot')[i]; return p && p.data && p.data[0]; }",
+        arg=chart,
+        timeout=30_000,
+    )
     return page.evaluate(
         "(i) => document.querySelectorAll('.js-plotly-plot')[i].data[0].y.map(s => s.trim()).reverse()", chart
     )
