@@ -27,6 +27,9 @@ if str(ROOT) not in sys.path:
 
 # About 20 tokens for both default tokenizers (22 with [CLS]/[SEP] for the masked LM, 20 for SmolLM2).
 SENTENCE = "The old fisherman walked slowly along the quiet beach at sunrise, looking for shells in the wet sand."
+# The span-corruption page's benchmark settings: SENTENCE (20 SmolLM2 tokens) with T5's density and spans of
+# 1.5 tokens on average, so that every seed drops 3 tokens in 2 spans.
+SPAN_DENSITY, SPAN_MEAN_LENGTH = 0.15, 1.5
 # Words of SENTENCE that the browser benchmarks mask in turn (one WordPiece each).
 WORDS = ["beach", "sand", "shells", "sunrise", "quiet", "old", "fisherman", "walked"]
 SENTENCES = [  # three pairs of paraphrases, as on the contrastive page

@@ -14,8 +14,9 @@ Three parts, in one run on one machine (one torch thread, as in the app):
    - masked-vs-causal click: the hidden word by both models in whole words, 1-3 pieces each way: the
      page's own call with every cache cleared (`predict_word`: its forward passes are nearly all of it), and,
      for reference, `bench.core_calls`'s plain transformers reading of the first piece only;
-   - span-corruption seed change: the masked LM's passes that fill the new gaps, one [MASK] at a time
-     (one pass per gap token, as the page's default "one [MASK] at a time"), for the seeds Chromium types.
+   - span-corruption seed change on the benchmark sentence (20 tokens, 2 spans: `bench.fixtures`): the span
+     LM's greedy decoding of the target (the input read once, then one token a step), for the seeds Chromium
+     types.
 2. **Chromium** (`bench.browser_latency`): one participant, the forward caches off (every click does its model
    work), p50 of Enter/click -> chart drawn per interaction.
 3. **Navigation**: a second server with its caches on, every page opened once first (a warm server), then
@@ -75,14 +76,13 @@ def span_fill_plain(s, seeds: list[int]):
     import torch
     from transformers import DynamicCache
 
-    from explorer import examples
+    from bench.fixtures import SENTENCE, SPAN_DENSITY, SPAN_MEAN_LENGTH
     from explorer.span import corrupt_spans
 
     tok = s.tokenizer
-    text = examples.load("span_corruption")["text"]["text"]
     cases = []
     for seed in seeds:
-        c = corrupt_spans(tok, text, noise_density=0.15, mean_noise_span_length=3.0, seed=seed)
+        c = corrupt_spans(tok, SENTENCE, noise_density=SPAN_DENSITY, mean_noise_span_length=SPAN_MEAN_LENGTH, seed=seed)
         ids = tok(c.input_text, return_tensors="pt")["input_ids"]
         steps = s.model.generate(input_ids=ids, max_new_tokens=2 * len(c.target_pieces) + 10).shape[1]
         cases.append((ids, steps))
@@ -93,10 +93,10 @@ def span_fill_plain(s, seeds: list[int]):
         state["i"] += 1
         cache = DynamicCache()
         with torch.inference_mode():
-            logits = s.model(input_ids=ids, past_key_values=cache, use_cache=True).logits[0, -1]
+            logits = s.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
             for _ in range(steps - 1):
                 nxt = logits.argmax().view(1, 1)
-                logits = s.model(input_ids=nxt, past_key_values=cache, use_cache=True).logits[0, -1]
+                logits = s.model(input_ids=nxt, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
         return logits
 
     return fill, sum(n for _, n in cases) / len(cases)

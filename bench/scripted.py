@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bench.fixtures import SENTENCE
+from bench.fixtures import SENTENCE, SPAN_MEAN_LENGTH
 from bench.web import Interaction, describe, timed, wait_idle
 from tests.browser import CHARTS
 
@@ -130,6 +130,18 @@ async def compare_word(page, word: str) -> Interaction:
 
 async def _filled_check(page) -> str:
     return "" if await page.get_by_text("Predicted target:").count() else "no filled spans on the page"
+
+
+async def span_setup(page) -> None:
+    """The benchmark's sentence and mean span length typed into the Span page (not timed): 20 tokens, 2 spans."""
+    box = page.get_by_label("Sentence", exact=True)
+    await box.fill(SENTENCE)
+    await box.press("Control+Enter")
+    await wait_idle(page)
+    slider = page.get_by_role("slider", name="Mean span length")
+    for _ in range(int(round((3.0 - SPAN_MEAN_LENGTH) / 0.5))):  # from the page's 3.0, in its steps of 0.5
+        await slider.press("ArrowLeft")
+        await wait_idle(page)
 
 
 async def span_seed(page, seed: int) -> Interaction:

@@ -216,7 +216,9 @@ if comp.same_tokens and mlm_lm.extra.get("shares_weights_with") == clm_lm.info.m
         f"**One model, two attention masks.** Both sides are {clm_lm.info.name}'s pretrained weights and "
         f"tokenizer, so both read exactly the same tokens. On the right it reads with its causal mask; on the "
         f"left {which} attend in both directions, with small low-rank updates that a short masked-token "
-        f"training added so that it uses the words after the blank."
+        f"training added so that it uses the words after the blank. A third mask, the prefix LM's (both "
+        f"directions over a corrupted input, left to right over what it writes), makes the same weights the "
+        f"Span corruption page's model: one set of weights, three masks, three objectives."
     )
 
 st.header("Every word, both ways")

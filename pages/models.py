@@ -1,4 +1,4 @@
-"""Models: what is loaded for each role, how big it is, and the offline masked LM's model card."""
+"""Models: what is loaded for each role, how big it is, and the cards of the models made for the app."""
 
 import pandas as pd
 import streamlit as st
@@ -36,7 +36,7 @@ for role in models.ROLES:
             f"{', '.join(models.SUGGESTED[role][:2])} in the sidebar (needs a connection or a local cache)."
         )
 
-st.header("The offline masked LMs")
+st.header("The offline models made for this app")
 smollm2_mlm = ui.get_model("mlm", models.SMOLLM2_MLM, quiet=True)
 products = (
     " On this server its blocks' matrix products are computed in bfloat16 (this CPU multiplies bfloat16 "
@@ -50,15 +50,20 @@ st.markdown(
     "so that they read both sides of a blank (small low-rank updates taught them to). Same weights and tokenizer "
     f"as the causal LM, so the masked-vs-causal page compares one model under two attention masks.{products}\n"
     f"- **{models.PROJECT_MLM}**: a BERT-style masked LM (uncased WordPiece vocabulary, `[MASK]`), the "
-    "all-MiniLM-L6-v2 encoder with a masked-LM head trained for the project. Pick it in the sidebar."
+    "all-MiniLM-L6-v2 encoder with a masked-LM head trained for the project. Pick it in the sidebar.\n"
+    f"- **{models.SMOLLM2_SPAN}** (the span-corruption default): SmolLM2 again, under a third mask, the prefix "
+    "LM's: both directions over a corrupted input, left to right over the spans it writes back (T5's "
+    "objective). One set of weights, three masks."
 )
-for model_id, expanded in ((models.SMOLLM2_MLM, True), (models.PROJECT_MLM, False)):
+made = ((models.SMOLLM2_MLM, "mlm", True), (models.PROJECT_MLM, "mlm", False), (models.SMOLLM2_SPAN, "seq2seq", False))
+for model_id, role, expanded in made:
     with st.expander(f"Model card: {model_id}", expanded=expanded):
-        card_lm = ui.get_model("mlm", model_id, quiet=True)
+        card_lm = ui.get_model(role, model_id, quiet=True)
         if card_lm is not None and card_lm.extra.get("card"):
             st.markdown(lessons.nested_markdown(card_lm.extra["card"], top=3))
         else:
-            st.info(f"{model_id} has not been built on this machine: build it with `make build-mlm`.")
+            build = "make build-span" if role == "seq2seq" else "make build-mlm"
+            st.info(f"{model_id} has not been built on this machine: build it with `{build}`.")
 
 st.header("What this server allows")
 st.markdown(ui.server_limits_markdown())

@@ -1,6 +1,6 @@
-"""One model, two attention masks: which positions each position may attend to, read from a model's own
+"""One model, its attention masks: which positions each position may attend to, read from a model's own
 attention weights (the masked LM made from the causal LM keeps the causal mask in its lower blocks and sees
-the whole sentence in the others; the compare page draws both)."""
+the whole sentence in the others; the compare page draws both; the span LM adds the prefix LM's mask)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import torch
 
 from explorer.errors import ExplorerError
 from explorer.models.loaded import LoadedModel
+from explorer.span.sentinels import reconstruct_text
+from explorer.tokens import display_pieces
 
 MAX_TOKENS = 40  # drawn tokens per mask
 
@@ -51,24 +53,33 @@ class MaskView:
     pattern: np.ndarray
 
 
+def causal_view(clm: LoadedModel, text: str) -> MaskView:
+    """The causal LM's mask on a text (each token sees the ones before it)."""
+    ids = clm.tokenizer(text, add_special_tokens=False).input_ids[:MAX_TOKENS]
+    return MaskView("Causal: next token", display_pieces(clm.tokenizer, ids), attention_patterns(clm, ids)[-1])
+
+
+def full_view(mlm: LoadedModel, text: str) -> MaskView:
+    """The masked LM's mask on a text (every token sees the whole text)."""
+    ids = mlm.tokenizer(text).input_ids[:MAX_TOKENS]
+    return MaskView("Full: masked LM", display_pieces(mlm.tokenizer, ids), attention_patterns(mlm, ids)[-1])
+
+
+def prefix_view(span_lm: LoadedModel, input_text: str, target_text: str) -> MaskView:
+    """The span LM's mask on its corrupted input followed by its target (the input both ways, the target
+    left to right)."""
+    s_in = span_lm.tokenizer(input_text).input_ids
+    ids = (s_in + span_lm.tokenizer(target_text, add_special_tokens=False).input_ids)[:MAX_TOKENS]
+    return MaskView(
+        "Prefix: span corruption (input | target)",
+        display_pieces(span_lm.tokenizer, ids),
+        attention_patterns(span_lm, ids, prefix_length=min(len(s_in), len(ids)))[-1],
+    )
+
+
 def three_masks(clm: LoadedModel, mlm: LoadedModel, span_lm: LoadedModel, input_text: str, target_text: str):
     """One set of weights, three masks, read from each model's own attention weights in its last block:
     the causal LM on the original sentence (causal), the masked LM on it (full) and the span LM on its
     corrupted input followed by its target (prefix: the input both ways, the target left to right)."""
-    from explorer.span.sentinels import reconstruct_text
-    from explorer.tokens import display_pieces
-
     text = reconstruct_text(input_text, target_text)
-    c_ids = clm.tokenizer(text, add_special_tokens=False).input_ids[:MAX_TOKENS]
-    m_ids = mlm.tokenizer(text).input_ids[:MAX_TOKENS]
-    s_in = span_lm.tokenizer(input_text).input_ids
-    s_ids = (s_in + span_lm.tokenizer(target_text, add_special_tokens=False).input_ids)[:MAX_TOKENS]
-    return [
-        MaskView("Causal: next token", display_pieces(clm.tokenizer, c_ids), attention_patterns(clm, c_ids)[-1]),
-        MaskView("Full: masked LM", display_pieces(mlm.tokenizer, m_ids), attention_patterns(mlm, m_ids)[-1]),
-        MaskView(
-            "Prefix: span corruption (input | target)",
-            display_pieces(span_lm.tokenizer, s_ids),
-            attention_patterns(span_lm, s_ids, prefix_length=min(len(s_in), len(s_ids)))[-1],
-        ),
-    ]
+    return [causal_view(clm, text), full_view(mlm, text), prefix_view(span_lm, input_text, target_text)]

@@ -123,8 +123,16 @@ def target_text_of(span_texts: Sequence[str]) -> str:
 
 
 def sentinel_ids(tokenizer: Any) -> dict[int, int]:
-    """Token id → sentinel number for the sentinels a tokenizer knows (T5: 100 of them)."""
-    out: dict[int, int] = {}
+    """Token id → sentinel number for the sentinels a tokenizer knows (T5: 100 of them). Looked up by name
+    first (a hundred lookups); the whole vocabulary is read only for a tokenizer that has none by that name."""
+    unknown = getattr(tokenizer, "unk_token_id", None)
+    out = {}
+    for n in range(MAX_SENTINELS):
+        i = tokenizer.convert_tokens_to_ids(sentinel(n))
+        if isinstance(i, int) and i != unknown and i >= 0:
+            out[i] = n
+    if out:
+        return out
     for tok, i in tokenizer.get_vocab().items():
         n = sentinel_number(tok)
         if n is not None:

@@ -9,13 +9,16 @@ from explorer import ui
 from explorer.charts.compare import mask_matrix
 from explorer.comparisons import masks
 from explorer.models import LoadedModel
+from explorer.span import reconstruct_text
 from explorer.ui import chart
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
-def _figures(model_ids: tuple, input_text: str, target_text: str, large: bool, _clm, _mlm, _span) -> list:
-    views = masks.three_masks(_clm, _mlm, _span, input_text, target_text)
-    return [mask_matrix(v.pattern, v.pieces, title=v.title, large=large) for v in views]
+@st.cache_resource(max_entries=96, show_spinner=False)
+def _figure(kind: str, model_id: str, texts: tuple, large: bool, _lm) -> object:
+    """One mask's figure, kept per model and text: a new seed changes only the span LM's (the sentence is
+    the same for the causal and the masked LM)."""
+    view = {"causal": masks.causal_view, "full": masks.full_view, "prefix": masks.prefix_view}[kind](_lm, *texts)
+    return mask_matrix(view.pattern, view.pieces, title=view.title, large=large)
 
 
 def three_masks(span_lm: LoadedModel | None, mlm_lm: LoadedModel | None, input_text: str, target_text: str) -> None:
@@ -31,6 +34,10 @@ def three_masks(span_lm: LoadedModel | None, mlm_lm: LoadedModel | None, input_t
         "the target is written left to right, each of its tokens seeing the whole input. Each mask is read "
         "from the model's own attention weights (its last block; blue: may attend)."
     )
-    ids = (clm_lm.info.model_id, mlm_lm.info.model_id, span_lm.info.model_id)
-    figs = _figures(ids, input_text, target_text, ui.presenter(), clm_lm, mlm_lm, span_lm)
+    text, large = reconstruct_text(input_text, target_text), ui.presenter()
+    figs = [
+        _figure("causal", clm_lm.info.model_id, (text,), large, clm_lm),
+        _figure("full", mlm_lm.info.model_id, (text,), large, mlm_lm),
+        _figure("prefix", span_lm.info.model_id, (input_text, target_text), large, span_lm),
+    ]
     chart.plotly_charts(figs, key="span_three_masks", columns=3)

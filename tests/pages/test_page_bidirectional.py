@@ -87,6 +87,7 @@ def test_compare_page_says_one_model_two_masks(app_page, tiny_bidir_dir, tiny_cl
     at = app_page("pages/compare.py", model_id_mlm=str(tiny_bidir_dir), model_id_clm=str(tiny_clm_dir))
     shown = texts(at)
     assert "One model, two attention masks" in shown and "split text differently" not in shown
+    assert "A third mask, the prefix LM's" in shown and "one set of weights, three masks" in shown
     assert "Blocks 1 keep the causal mask" in shown and "blocks 2 see the whole sentence" in shown
     comp = compare.prepare(*pair, "The dog barked at the mailman.")
     assert comp.same_tokens

@@ -177,7 +177,8 @@ class PrefixLlamaForSpanCorruption(LlamaForCausalLM):
         `prefix_lengths` (B,): how many tokens of each row are the input, read in both directions; without
         it and without a cache the whole text is the input (what `generate` reads first). A call with a cache
         continues left to right. With `labels` (-100 where there is no loss), the loss of the next token."""
-        for unused in ("position_ids", "cache_position", "logits_to_keep", "return_dict", "token_type_ids"):
+        keep = int(kwargs.pop("logits_to_keep", 0) or 0)  # the last `keep` positions' logits only (0: all)
+        for unused in ("position_ids", "cache_position", "return_dict", "token_type_ids"):
             kwargs.pop(unused, None)
         length = input_ids.shape[1]
         continuing = past_key_values is not None and past_key_values.get_seq_length() > 0
@@ -201,7 +202,7 @@ class PrefixLlamaForSpanCorruption(LlamaForCausalLM):
             loss = nn.functional.cross_entropy(self.lm_head(states).float(), labels[:, 1:][targets])
             return CausalLMOutputWithPast(loss=loss, logits=None)
         return CausalLMOutputWithPast(
-            logits=self.lm_head(hidden),
+            logits=self.lm_head(hidden[:, -keep:] if keep else hidden),
             past_key_values=out.past_key_values,
             hidden_states=out.hidden_states,
             attentions=out.attentions,
@@ -232,7 +233,7 @@ class PrefixLlamaForSpanCorruption(LlamaForCausalLM):
             if attention_mask is not None:
                 ids = ids[:, attention_mask[r].to(torch.bool)]
             cache = DynamicCache()
-            out = self(input_ids=ids, past_key_values=cache, use_cache=True)
+            out = self(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
             logits, made, scores = out.logits[0, -1], [], []
             for _ in range(int(max_new_tokens)):
                 scores.append(logits)
@@ -240,7 +241,7 @@ class PrefixLlamaForSpanCorruption(LlamaForCausalLM):
                 made.append(nxt)
                 if nxt == stop:
                     break
-                out = self(input_ids=torch.tensor([[nxt]]), past_key_values=cache, use_cache=True)
+                out = self(input_ids=torch.tensor([[nxt]]), past_key_values=cache, use_cache=True, logits_to_keep=1)
                 logits = out.logits[0, -1]
             rows.append(made)
             all_scores.append(scores)

@@ -69,4 +69,8 @@ def test_the_models_page_card_title_is_smaller_than_its_section(app_page):
     card = next(m.value for m in at.markdown if "SSL-Explorer SmolLM2-MLM" in m.value)
     assert card.startswith("### SSL-Explorer SmolLM2-MLM")
     assert not any(line.startswith(("# ", "## ")) for line in card.splitlines())
-    assert any(h.value == "The offline masked LMs" for h in at.header)  # the section: an h2
+    assert any(h.value == "The offline models made for this app" for h in at.header)  # the section: an h2
+    # the span LM is the third mask of the same weights, and its card is there too
+    assert any("One set of weights, three masks" in m.value for m in at.markdown)
+    span_card = [e for e in at.expander if "Model card: ssl-explorer-smollm2-span" in e.label]
+    assert span_card and any("prefix LM" in m.value for m in span_card[0].markdown)
