@@ -1,6 +1,6 @@
 """Run every benchmark and write bench/REPORT.md (`make bench`).
 
-    python -m bench.run_all [--quick] [--only core,latency,cold,training,load,wsload,soak,workshop,workshop_soak,alignment,vision]
+    python -m bench.run_all [--quick] [--only core,latency,cold,training,load,wsload,soak,workshop,workshop_soak,alignment,vision,rlhf]
                             [--out bench/REPORT.md]
 
 Each benchmark runs in its own process (so that one's models and threads never slow another)
@@ -63,6 +63,7 @@ BUDGETS = {  # name -> (full arguments, quick arguments)
     "vision": ([], ["--mae-seconds", "5", "--simclr-seconds", "5"]),
     "room": (["--n", "12", "--nav", "5"], ["--n", "2", "--nav", "1", "--repeat", "2"]),
     "span": ([], ["--limit", "4"]),
+    "rlhf": ([], ["--seconds", "15", "--betas", "0.05", "--samples", "1", "--batching-rounds", "1"]),
 }
 MODULES = {
     "core": "bench.core_calls",
@@ -75,6 +76,7 @@ MODULES = {
     "hidden": "bench.hidden_word",
     "room": "bench.room_speed",
     "span": "bench.span_fill",
+    "rlhf": "bench.rlhf",
     "memory": "bench.memory",
     "soak": "bench.soak",
     "workshop": "bench.workshop",
@@ -431,6 +433,42 @@ def span_section(r: dict) -> list[str]:
     return out + [""]
 
 
+def rlhf_section(r: dict) -> list[str]:
+    out = _head(
+        "19. RLHF's RL step (RLOO) with the page's settings (goals: held-out reward +1 reward-model sd within "
+        "180 s on 2 cores, the KL under the page's bound; reward hacking measurable with β = 0; k answers "
+        "sampled in one batch faster than a loop)",
+        r,
+    )
+    b = r.get("batching")
+    if b:
+        out += [
+            f"Sampling {b['k']} answers of {b['max_new_tokens']} tokens to one prompt: one batch (the prompt read "
+            f"once, its keys and values shared) {b['batched_s']:.2f} s, a loop of single samples {b['loop_s']:.2f} s: "
+            f"{b['speedup']:.2f}x.",
+            "",
+        ]
+    if r.get("runs"):
+        x = r["runs"][0]
+        out += [
+            f"Split: {r['split']} (the held-out prompts are those of the pairs the split holds out, never trained "
+            f"on by the reward model or the policy). {x['held_out_prompts']} prompts x {x['samples_per_prompt']} "
+            f"sampled answers before and after; k = {x['k']}, lr {x['lr']:g}, top {x['layers']} blocks learn.",
+            "",
+            "| β | steps | seconds | held-out reward before -> after | gain (reward sd) | KL k1 / k3 (nats per "
+            "answer) | answer length | people's held-out pairs |",
+            "|---:|---:|---:|---|---:|---|---|---|",
+        ]
+        for x in r["runs"]:
+            out.append(
+                f"| {x['beta']:g} | {x['steps']} | {x['seconds']:.0f} | {x['before']['reward']:.2f} -> "
+                f"{x['after']['reward']:.2f} | {x['gain_sd']:+.2f} | {x['after']['kl']:.1f} / {x['after']['kl_k3']:.1f} "
+                f"| {x['before']['length']:.1f} -> {x['after']['length']:.1f} | {x['people_before']:.0%} -> "
+                f"{x['people_after']:.0%} |"
+            )
+    return out + [""]
+
+
 def memory_section(r: dict) -> list[str]:
     out = _head("9. Server memory with the offline models (goal: SmolLM2-MLM <= +150 MB over the earlier default)", r)
     if r.get("rows"):
@@ -673,6 +711,7 @@ SECTIONS = {
     "hidden": hidden_section,
     "room": room_section,
     "span": span_section,
+    "rlhf": rlhf_section,
 }
 
 

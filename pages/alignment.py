@@ -1,6 +1,6 @@
 """Alignment, the third stage: learning from preferences. Pairs people made (or you make), the DPO
-objective before training, DPO live on a private copy of the causal LM, and a reward model with
-best-of-n sampling."""
+objective before training, DPO live on a private copy of the causal LM, a reward model with best-of-n
+sampling, and RLHF's RL step (RLOO against the reward model, with its KL leash)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from explorer.charts import alignment as charts
 from explorer.charts import training as training_charts
 from explorer.training import preferences, reward
 from explorer.training.alignment_runs import before_probes, dpo_after_probes, dpo_run
-from explorer.ui import alignment_view
+from explorer.ui import alignment_view, rlhf_view
 from explorer.ui.live_run import LiveRun, curve, figures
 from explorer.wording import count
 
@@ -29,6 +29,7 @@ DEFAULTS = {
     "align_temperature": 0.9,
     "align_bon_prompt": "Give me a tip for learning to cook.",
     "align_bon_n": 8,
+    **rlhf_view.DEFAULTS,
 }
 LIMITS = {
     "align_source": [s for s in SOURCES if s != "upload"],
@@ -36,6 +37,7 @@ LIMITS = {
     "align_seed": (0, 10_000),
     "align_temperature": (0.1, 1.5),
     "align_bon_n": (1, reward.MAX_N),
+    **rlhf_view.LIMITS,
 }
 SHARED = {k: v for k, v in DEFAULTS.items()}
 LOCAL = {
@@ -43,6 +45,7 @@ LOCAL = {
     "align_lr": training.AUTO,
     "align_layers": training.AUTO,
     "align_rm_steps": training.AUTO,
+    **rlhf_view.LOCAL,
 }
 ui.page_state("alignment", SHARED, LIMITS, local=LOCAL)
 MINE = alignment_view.MINE  # your pairs (session state)
@@ -106,7 +109,13 @@ data_id = hashlib.sha1(repr(pairs).encode()).hexdigest()[:12]
 bundled = st.session_state["align_source"] == "bundled"  # pairs the app ships: their reference scores go to disk
 
 tabs = st.tabs(
-    ["Preference pairs", "The objective", "Train with DPO", "Reward model & best-of-n"],
+    [
+        "Preference pairs",
+        "The objective",
+        "Train with DPO",
+        "Reward model & best-of-n",
+        "Reinforcement learning (RLHF)",
+    ],
     key="align_view",
     on_change="rerun",
 )
@@ -234,5 +243,18 @@ with tabs[2]:
 with tabs[3]:
     if tabs[3].open:
         alignment_view.reward_tab(lm, pairs, data_id=data_id, source_name=source_name, large=large)
+
+# ----------------------------------------------------------------------------- 5. RLHF's RL step
+with tabs[4]:
+    if tabs[4].open:
+        rlhf_view.rlhf_tab(
+            lm,
+            pairs,
+            data_id=data_id,
+            source_name=source_name,
+            bundled=bundled,
+            probes_text=st.session_state["align_probes"],
+            large=large,
+        )
 
 ui.share_link(ui.publish_state("alignment", SHARED))

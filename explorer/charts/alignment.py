@@ -150,3 +150,74 @@ def best_of_n_curve(frame, *, large: bool = False, height: int = 340) -> go.Figu
     fig.update_yaxes(title="reward r(prompt, answer)")
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), hovermode="x unified")
     return style(fig, large=large, height=height)
+
+
+RL_PANELS = (  # (title, [(history key, legend name, colour, held out?)], y-axis title)
+    (
+        "Reward",
+        [("reward", "sampled answers (train)", "primary", False), ("eval_reward", "held-out prompts", "accent", True)],
+        "reward model's score",
+    ),
+    (
+        "KL to the reference",
+        [
+            ("kl", "train (k1)", "primary", False),
+            ("eval_kl", "held-out (k1)", "accent", True),
+            ("eval_kl_k3", "held-out (k3)", "muted", True),
+        ],
+        "nats per answer",
+    ),
+    ("People's held-out pairs", [("people_accuracy", "prefer the chosen answer", "good", True)], "share of pairs"),
+    (
+        "Answer length",
+        [("length", "train", "primary", False), ("eval_length", "held-out prompts", "accent", True)],
+        "tokens",
+    ),
+    ("Entropy", [("entropy", "train", "primary", False)], "nats per token"),
+)
+
+
+def rl_curves(
+    history: Sequence[dict],
+    *,
+    smoothing: float = 0.6,
+    target: int | None = None,
+    kl_bound: float | None = None,
+    large: bool = False,
+    height: int = 520,
+) -> go.Figure:
+    """RLHF while it trains: the reward of the sampled answers (training prompts, smoothed) and of answers to
+    held-out prompts (markers), the KL to the reference (its bound dashed), people's held-out preferences
+    (chance dashed), answer length and entropy."""
+    fig = make_subplots(
+        rows=2, cols=3, horizontal_spacing=0.08, vertical_spacing=0.2, subplot_titles=[p[0] for p in RL_PANELS]
+    )
+    for n, (_, lines, axis) in enumerate(RL_PANELS):
+        row, col = n // 3 + 1, n % 3 + 1
+        for key, name, color, held in lines:
+            xs, ys = _points(history, key, 0.0 if held else smoothing)
+            if not xs:
+                continue
+            fmt = ":.0%" if key == "people_accuracy" else ":.2f"
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    name=f"{RL_PANELS[n][0].lower()}: {name}",
+                    mode="lines+markers" if held else "lines",
+                    line=dict(color=PALETTE[color], width=2.5, dash="dot" if held else "solid"),
+                    marker=dict(size=7),
+                    hovertemplate=f"step %{{x}}<br>{name}: %{{y{fmt}}}<extra></extra>",
+                ),
+                row=row,
+                col=col,
+            )
+        fig.update_yaxes(title=axis, row=row, col=col)
+    if kl_bound is not None:
+        fig.add_hline(y=kl_bound, line=dict(color=PALETTE["bad"], dash="dash"), row=1, col=2, annotation_text="bound")
+    fig.add_hline(y=0.5, line=dict(color=PALETTE["muted"], dash="dash"), row=1, col=3, annotation_text="chance")
+    fig.update_yaxes(**ACCURACY_AXIS, row=1, col=3)
+    last = history[-1]["step"] if history else 0
+    fig.update_xaxes(title="step", range=[0, max(target or 0, last, 1)])
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12, x=0), hovermode="closest")
+    return style(fig, large=large, height=height)

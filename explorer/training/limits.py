@@ -31,7 +31,7 @@ DEFAULT_MAX_TRAININGS = 2
 SLOT_WAIT_SECONDS = 30.0
 INTERRUPT_ABOVE_SECONDS = 0.2  # steps this long can be interrupted between transformer blocks
 
-MODES = ("scratch", "continue", "classify", "sft", "dpo", "reward")
+MODES = ("scratch", "continue", "classify", "sft", "dpo", "reward", "rlhf")
 AUTO = "auto"
 LAYER_CHOICES = (AUTO, "all", "top 4", "top 2", "head only")
 MASK = "[MASK]"

@@ -128,6 +128,46 @@ def _stop_ids(tokenizer: Any) -> set[int]:
     return {i for i in ids if isinstance(i, int)}
 
 
+def sample_ids(
+    model: Module,
+    tokenizer: Any,
+    prompt_ids: Sequence[int],
+    n: int,
+    *,
+    gen: torch.Generator,
+    temperature: float = 0.9,
+    top_k: int = 50,
+    max_new_tokens: int = 48,
+) -> list[list[int]]:
+    """n continuations of one prompt, sampled together in one batch (the prompt read once, its keys and values
+    shared by the rows), each ending with its stop token when it produced one; the model is only read."""
+    stops = _stop_ids(tokenizer)
+    out: list[list[int]] = [[] for _ in range(n)]
+    done = [False] * n
+    with eval_mode(model), torch.no_grad():
+        res = model(input_ids=torch.tensor([list(prompt_ids)]), use_cache=True, logits_to_keep=1)
+        past = res.past_key_values  # the prompt read once, its keys and values shared by the n rows
+        past.batch_repeat_interleave(n)
+        last, step = res.logits[:, -1].expand(n, -1), None
+        for i in range(max_new_tokens):
+            if i:
+                res = model(input_ids=step, past_key_values=past, use_cache=True, logits_to_keep=1)
+                past, last = res.past_key_values, res.logits[:, -1]
+            logits = last.float() / max(temperature, 1e-4)
+            if top_k:
+                kth = logits.topk(min(top_k, logits.shape[-1])).values[:, -1:]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen)[:, 0]
+            for i, t in enumerate(nxt.tolist()):
+                if not done[i]:
+                    out[i].append(t)
+                    done[i] = t in stops
+            if all(done):
+                break
+            step = nxt[:, None]
+    return out
+
+
 def sample_answers(
     lm: LoadedModel,
     prompt: str,
@@ -138,40 +178,31 @@ def sample_answers(
     max_new_tokens: int = 48,
     seed: int = 0,
 ) -> list[str]:
-    """n answers to a chat prompt, sampled together in one batch (all rows share the prompt) from a
-    seeded generator; the model is only read."""
+    """n answers to a chat prompt, sampled together in one batch (`sample_ids`) from a seeded generator."""
     if not isinstance(lm, LoadedModel):
         raise TypeError("sample_answers takes a LoadedModel (from explorer.load or training.trained).")
     if not 1 <= n <= MAX_N:
         raise ExplorerError(f"n must be between 1 and {MAX_N}.")
-    model, tok = lm.model, lm.tokenizer
+    tok = lm.tokenizer
     prompt = clean_text(prompt, max_chars=MAX_FIELD_CHARS, what="prompt")
-    ids = chat_prompt_ids(tok, prompt)
-    stops = _stop_ids(tok)
     gen = torch.Generator().manual_seed(int(seed))
-    step = torch.tensor([ids] * n)
-    out = [[] for _ in range(n)]
-    done = torch.zeros(n, dtype=torch.bool)
-    past = None
-    with eval_mode(model), torch.no_grad():
-        for _ in range(max_new_tokens):
-            res = model(input_ids=step, past_key_values=past, use_cache=True)
-            past = res.past_key_values
-            logits = res.logits[:, -1].float() / max(temperature, 1e-4)
-            if top_k:
-                kth = logits.topk(min(top_k, logits.shape[-1])).values[:, -1:]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen)[:, 0]
-            for i, t in enumerate(nxt.tolist()):
-                if not done[i]:
-                    if t in stops:
-                        done[i] = True
-                    else:
-                        out[i].append(t)
-            if bool(done.all()):
-                break
-            step = nxt[:, None]
-    return [tok.decode(o, skip_special_tokens=True).strip() for o in out]
+    rows = sample_ids(
+        lm.model,
+        tok,
+        chat_prompt_ids(tok, prompt),
+        n,
+        gen=gen,
+        temperature=temperature,
+        top_k=top_k,
+        max_new_tokens=max_new_tokens,
+    )
+    return [answer_text(tok, row) for row in rows]
+
+
+def answer_text(tokenizer: Any, ids: Sequence[int]) -> str:
+    """A sampled answer's text, its stop token left out."""
+    stops = _stop_ids(tokenizer)
+    return tokenizer.decode([t for t in ids if t not in stops], skip_special_tokens=True).strip()
 
 
 def best_of_n(answers: Sequence[str], scores: Sequence[float]):

@@ -28,8 +28,14 @@ _DEFAULTS = {  # mode → (steps, lr, batch, seq_len) for small models; large mo
     "sft": (60, 1e-4, 8, 128),
     "dpo": (100, 1e-3, 8, 128),
     "reward": (60, 1e-4, 8, 128),
+    "rlhf": (30, 1e-3, 1, 128),  # a step: one prompt, k answers
 }
-_LARGE = {"continue": (40, 1e-4, 2, 64), "sft": (40, 2e-4, 2, 128), "dpo": (60, 5e-5, 4, 128)}
+_LARGE = {
+    "continue": (40, 1e-4, 2, 64),
+    "sft": (40, 2e-4, 2, 128),
+    "dpo": (60, 5e-5, 4, 128),
+    "rlhf": (30, 5e-4, 1, 128),
+}
 
 
 def plan(
@@ -59,7 +65,7 @@ def plan(
     if not 0 < lr <= 0.1:
         raise ExplorerError(f"A learning rate of {lr:g} is out of range.", "Pick one between 1e-6 and 0.1.")
     if layers in (AUTO, None):
-        n_layers = 4 if large and mode in ("continue", "sft", "dpo") else None
+        n_layers = 4 if large and mode in ("continue", "sft", "dpo", "rlhf") else None
     elif layers == "all":
         n_layers = None
     elif layers == "head only":

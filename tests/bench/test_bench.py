@@ -475,3 +475,37 @@ def test_the_report_has_the_room_speed_section(tmp_path):
     assert "## 16. Speed a room feels" in text and "| clm greedy | 0.120 | 12 | 0 | 60 | 2.00 |" in text
     assert "| span seed | — | 0 | 12 | 900 | — |" in text and "9.5 passes" in text
     assert "| Masked LM (cloze) | 0.210 | 5 | 0 | offline; an error message |" in text
+
+
+def test_the_report_has_the_rlhf_section(tmp_path):
+    run = {
+        "beta": 0.05,
+        "k": 4,
+        "lr": 1e-3,
+        "layers": 4,
+        "steps": 22,
+        "seconds": 181.0,
+        "held_out_prompts": 16,
+        "samples_per_prompt": 4,
+        "before": {"reward": -0.5, "kl": 0.0, "kl_k3": 0.0, "length": 23.0},
+        "after": {"reward": 3.1, "kl": 12.3, "kl_k3": 10.1, "length": 21.0},
+        "gain_sd": 1.04,
+        "people_before": 0.5,
+        "people_after": 0.69,
+    }
+    result = {
+        "split": "held-out",
+        "runs": [run],
+        "batching": {"k": 4, "max_new_tokens": 16, "batched_s": 3.2, "loop_s": 7.0, "speedup": 2.19},
+    }
+    text = run_all.write_report(
+        {"rlhf": result},
+        tmp_path / "R.md",
+        quick=False,
+        started="2026-01-01 00:00",
+        load_before=(1, 1, 1),
+        load_after=(1, 1, 1),
+    )
+    assert "## 19. RLHF's RL step (RLOO)" in text and "2.19x" in text
+    assert "| 0.05 | 22 | 181 | -0.50 -> 3.10 | +1.04 | 12.3 / 10.1 | 23.0 -> 21.0 | 50% -> 69% |" in text
+    assert run_all.MODULES["rlhf"] == "bench.rlhf" and "rlhf" in run_all.BUDGETS

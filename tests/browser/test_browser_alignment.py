@@ -121,3 +121,64 @@ def test_the_home_page_links_to_the_alignment_page(server):
         page.goto(server + "/" + href)
         wait_idle(page)
         expect(page.get_by_role("heading", name="Alignment: learning from preferences")).to_be_visible()
+
+
+RL_STEPS = """() => {
+    for (const el of document.querySelectorAll('.js-plotly-plot')) {
+        const t = (el.data || []).find(d => d.name === 'reward: sampled answers (train)');
+        if (t) return t.x.length;
+    }
+    return 0;
+}"""
+
+
+def _pick_folder(page, label: str, folder) -> None:
+    """Choose a model folder in the sidebar, as a person would ("Other model id…", then the folder)."""
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name="Other model id…").click()
+    wait_idle(page)
+    box = sidebar.get_by_placeholder("e.g. bert-base-uncased or /path/to/folder")
+    box.fill(str(folder))
+    box.press("Enter")
+    wait_idle(page)
+
+
+def test_rlhf_chart_grows_stop_resume_reset(server, tiny_clm_dir, tiny_mlm_dir):
+    """The RL step from the page, on tiny models a participant points the page at: the reward model is trained
+    first (none was trained on the previous tab), then the reward curve grows; Stop, Resume, Reset."""
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1280, "height": 1100})
+        log = RequestLog(page)
+        page.goto(server + "/alignment")
+        wait_idle(page)
+        _pick_folder(page, "Causal LM", tiny_clm_dir)
+        _tab(page, "Reinforcement learning (RLHF)")
+        _pick_folder(page, "Reward model's encoder", tiny_mlm_dir)
+        expect(page.get_by_text("Scored by a reward model trained on these pairs", exact=False)).to_be_visible()
+        choose_setting(page, "Steps", "100")
+        page.get_by_role("button", name="Start RL").click()
+        try:
+            page.wait_for_function(f"() => ({RL_STEPS})() >= 2", timeout=240_000)
+        except Exception as exc:  # noqa: BLE001 - say what the page showed
+            raise AssertionError(
+                "the RL chart did not grow: " + page.evaluate("document.body.innerText")[-1500:]
+            ) from exc
+        first = page.evaluate(RL_STEPS)
+        page.wait_for_function(f"() => ({RL_STEPS})() > {first}", timeout=60_000)
+        page.get_by_role("button", name="Stop", exact=True).click()
+        resume = page.get_by_role("button", name=re.compile(r"^Resume \(step \d+ of 100\)"))
+        expect(resume).to_be_visible(timeout=60_000)
+        wait_idle(page)
+        step = int(re.search(r"step (\d+) of", resume.inner_text()).group(1))
+        resume.click()
+        page.wait_for_function(f"() => ({RL_STEPS})() > {step + 1}", timeout=120_000)  # it went on from there
+        page.get_by_role("button", name="Stop", exact=True).click()
+        expect(page.get_by_role("button", name=re.compile(r"^Resume"))).to_be_visible(timeout=60_000)
+        wait_idle(page)
+        expect(page.get_by_text("Held-out prompts: mean reward", exact=False)).to_be_visible(timeout=120_000)
+        page.get_by_role("button", name="Reset", exact=True).click()
+        wait_idle(page)
+        expect(page.get_by_role("button", name="Start RL")).to_be_visible()
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert not log.external

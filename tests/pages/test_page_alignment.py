@@ -195,3 +195,55 @@ def test_three_stages_on_one_model_on_the_training_page():
     assert shown and list(shown[0].value.index) == list(figures.index)
     assert figures["answers as Pip"].iloc[0] == 0 and figures["answers as Pip"].iloc[1] >= 0.9
     assert figures["harmful requests refused"].iloc[2] > figures["harmful requests refused"].iloc[1]
+
+
+def test_rlhf_tab_runs_rloo_against_your_reward_model_and_keeps_the_shared_model(tiny_clm_dir, tiny_mlm_dir):
+    from explorer import load
+
+    shared = load("clm", str(tiny_clm_dir)).model
+    before = {k: v.clone() for k, v in shared.state_dict().items()}
+    at = open_page("Reward model & best-of-n", model_id_clm=str(tiny_clm_dir), model_id_encoder=str(tiny_mlm_dir))
+    at.selectbox(key="align_rm_steps").set_value(30).run()
+    at.button(key="align_rm_start").click().run()
+    rm = finish(at, "align_rm_run")
+    at.session_state["align_view"] = "Reinforcement learning (RLHF)"
+    at.run()
+    assert "Scored by **your reward model** (the previous tab's, after 30 steps)" in text(at)
+    assert "REINFORCE leave-one-out" in text(at) and "k1 estimator" in text(at)
+    at.selectbox(key="align_rl_steps").set_value(10).run()
+    at.selectbox(key="align_rl_k").set_value(4).run()
+    at.button(key="align_rl_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    run = finish(at, "align_rl_run")
+    assert run.step == 10 and run.status == "done" and run.extra["k"] == 4
+    hist = run.trainer.history
+    assert {"eval_reward", "eval_kl", "people_accuracy"} <= set(hist[0]) and {"eval_reward", "eval_kl"} <= set(hist[-1])
+    assert hist[0]["eval_kl"] == pytest.approx(0, abs=1e-4)  # before RL the policy is the reference
+    assert all({"reward", "kl", "length", "entropy"} <= set(h) for h in hist[1:])
+    fig = next(c for c in charts(at) if any(t.get("name") == "reward: held-out prompts" for t in c["data"]))
+    names = {t["name"] for t in fig["data"]}
+    assert {"kl to the reference: train (k1)", "people's held-out pairs: prefer the chosen answer"} <= names
+    # the reward the page shows is the participant's reward model's score of the probe's answer
+    shown = text(at)
+    assert f"mean reward **{hist[0]['eval_reward']:.2f}** before" in shown
+    assert "Before and after" in [s.value for s in at.subheader]
+    probe = run.extra["before"][0]
+    assert probe["reward"] == pytest.approx(
+        reward.rewards(rm.model, rm.tokenizer, probe["probe"], [probe["output"]])[0], abs=1e-4
+    )
+    for k, v in shared.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    at.button(key="align_rl_reset").click().run()
+    assert at.session_state["align_rl_run"] is None
+
+
+def test_rlhf_without_a_reward_model_trains_the_bundled_one_first(tiny_clm_dir, tiny_mlm_dir):
+    at = open_page("Reinforcement learning (RLHF)", model_id_clm=str(tiny_clm_dir), model_id_encoder=str(tiny_mlm_dir))
+    assert "Scored by a reward model trained on these pairs" in text(at)
+    at.selectbox(key="align_rl_steps").set_value(10).run()
+    at.session_state["align_rl_beta"] = 0.0  # no leash
+    at.run()
+    at.button(key="align_rl_start").click().run()
+    run = finish(at, "align_rl_run")
+    assert run.status == "done" and run.extra["beta"] == 0.0 and "β = 0" in run.description
+    assert not at.exception
