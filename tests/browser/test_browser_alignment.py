@@ -132,13 +132,13 @@ RL_STEPS = """() => {
 }"""
 
 
-def _pick_folder(page, label: str, folder) -> None:
+def _pick_folder(page, label: str, role: str, folder) -> None:
     """Choose a model folder in the sidebar, as a person would ("Other model id…", then the folder)."""
     sidebar = page.locator('[data-testid="stSidebar"]')
     sidebar.get_by_label(label, exact=True).click()
     page.get_by_role("option", name="Other model id…").click()
     wait_idle(page)
-    box = sidebar.get_by_placeholder("e.g. bert-base-uncased or /path/to/folder")
+    box = sidebar.get_by_role("textbox", name=f"{role} id", exact=True)
     box.fill(str(folder))
     box.press("Enter")
     wait_idle(page)
@@ -152,9 +152,9 @@ def test_rlhf_chart_grows_stop_resume_reset(server, tiny_clm_dir, tiny_mlm_dir):
         log = RequestLog(page)
         page.goto(server + "/alignment")
         wait_idle(page)
-        _pick_folder(page, "Causal LM", tiny_clm_dir)
+        _pick_folder(page, "Causal LM", "Causal LM", tiny_clm_dir)
         _tab(page, "Reinforcement learning (RLHF)")
-        _pick_folder(page, "Reward model's encoder", tiny_mlm_dir)
+        _pick_folder(page, "Reward model's encoder", "Sentence encoder", tiny_mlm_dir)
         expect(page.get_by_text("Scored by a reward model trained on these pairs", exact=False)).to_be_visible()
         choose_setting(page, "Steps", "100")
         page.get_by_role("button", name="Start RL").click()

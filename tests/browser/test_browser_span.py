@@ -13,7 +13,7 @@ pytestmark = pytest.mark.browser
 
 MASKS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
   .filter(p => p.layout && p.layout.title && /^(Causal|Full|Prefix)/.test(p.layout.title.text || ''))
-  .map(p => ({title: p.layout.title.text, z: p.data[0].z}))"""
+  .map(p => ({title: p.layout.title.text, z: Array.from(p._fullData[0].z, row => Array.from(row, Number))}))"""
 
 
 def filled(page) -> str:
