@@ -34,7 +34,8 @@ import torch  # noqa: E402
 from bench.common import machine, save_json  # noqa: E402
 
 
-def _pairs(dev: bool):
+def bundled_pairs(dev: bool):
+    """The bundled preference pairs, or with `dev` the training pairs of the page's split (seed 0) alone."""
     from explorer.training import pair_scores, preferences
 
     pairs = preferences.bundled_pairs()
@@ -68,7 +69,7 @@ def accuracy_run(
         n_params=lm.info.params,
     )
     t0 = time.perf_counter()
-    run = dpo_run(lm, _pairs(dev), p, beta=beta, seed=0)
+    run = dpo_run(lm, bundled_pairs(dev), p, beta=beta, seed=0)
     trainer = run.trainer
     trainer.eval_every = 10
     setup = time.perf_counter() - t0

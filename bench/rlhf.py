@@ -34,17 +34,8 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
+from bench.alignment import bundled_pairs  # noqa: E402
 from bench.common import machine, save_json  # noqa: E402
-
-
-def _pairs(dev: bool):
-    from explorer.training import pair_scores, preferences
-
-    pairs = preferences.bundled_pairs()
-    if not dev:
-        return pairs
-    train, _ = pair_scores.split_pairs(len(pairs), 0.2, 0)
-    return [pairs[i] for i in train]
 
 
 def _held_out(task, model, prompts, samples: int) -> dict:
@@ -68,7 +59,7 @@ def rl_run(beta: float, seconds: float, samples: int, dev: bool, seed: int = 0) 
 
     lm, encoder = explorer.load("clm"), explorer.load("encoder")
     p = training.plan("rlhf", n_params=lm.info.params)
-    run = rlhf_run(lm, encoder, _pairs(dev), p, beta=beta, seed=seed, bundled=not dev)
+    run = rlhf_run(lm, encoder, bundled_pairs(dev), p, beta=beta, seed=seed, bundled=not dev)
     t = time.perf_counter()
     run.prepare(lambda text, f: None, lambda: None)
     prepare_s = time.perf_counter() - t
