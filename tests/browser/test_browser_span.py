@@ -49,17 +49,28 @@ def test_the_real_span_lm_writes_the_spans_and_its_three_masks_are_what_they_cla
         assert log.external == []
 
 
-def test_sentinels_and_emoji_typed_by_a_user_give_a_result_not_a_traceback():
+def test_sentinels_typed_by_a_user_are_refused_plainly_and_an_emoji_sentence_is_filled():
     with opened_page("Span corruption (T5)", width=1280, height=900) as (page, log):
         filled(page)
         box = page.get_by_label("Sentence", exact=True)
-        box.fill("My cat <extra_id_0> sleeps on the warm 🐱 windowsill <extra_id_99> all afternoon long.")
+        box.fill("My cat <extra_id_0> sleeps on the warm windowsill <extra_id_99> all afternoon long.")
         box.press("Control+Enter")
         page.wait_for_function(
-            "() => document.body.innerText.includes('extra_id_99') || document.body.innerText.includes('sentinel')",
+            "() => document.body.innerText.includes('already contains a sentinel')", timeout=120_000
+        )
+        wait_idle(page)
+        text = page.inner_text("body")
+        assert "sentinels are added by the corruption" in text
+        assert "Predicted target:" not in text  # nothing is filled from a sentence the page refused
+        assert page.locator('[data-testid="stException"]').count() == 0
+        box.fill("My cat sleeps on the warm 🐱 windowsill all afternoon long.")
+        box.press("Control+Enter")
+        page.wait_for_function(
+            "() => !document.body.innerText.includes('already contains a sentinel')"
+            " && document.body.innerText.includes('Predicted target:')",
             timeout=120_000,
         )
         text = filled(page)
-        assert "Filled by" in text or "sentinel" in text.lower()
+        assert "Filled by" in text and "🐱" in page.locator('[data-testid="stCode"]').first.inner_text()
         assert page.locator('[data-testid="stException"]').count() == 0
         assert log.external == []
