@@ -33,6 +33,13 @@ CUT_JS = r"""() => {
       }
     }
   }
+  // a tab row wider than its box hides tabs behind a scroll; a tab shorter than its name cuts the name
+  for (const list of document.querySelectorAll('[role="tablist"]')) {
+    if (list.offsetParent && list.scrollWidth > list.clientWidth + 1) out.push('tabs: not all in view');
+  }
+  for (const t of document.querySelectorAll('[role="tab"]')) {
+    if (t.offsetParent && t.scrollHeight > t.clientHeight + 1) out.push('tab: ' + t.innerText.replace(/\s+/g, ' ').slice(0, 50));
+  }
   return [...new Set(out)];
 }"""
 

@@ -43,6 +43,9 @@ NO_ELLIPSIS_CSS = """
             white-space: normal !important; text-overflow: clip !important; overflow: visible !important;
             overflow-wrap: normal !important; word-break: normal !important; }
         [data-testid="stMain"] button { height: auto; min-height: 2.5rem; }
+        /* every tab's name in view: tabs that do not fit one row go onto a second, none scrolled away or cut */
+        [role="tablist"] { flex-wrap: wrap; height: auto !important; row-gap: 0.2rem; }
+        [role="tab"] { height: auto !important; min-height: 2.5rem; }
         [data-testid="stMarkdownContainer"] table { display: block; max-width: 100%; overflow-x: auto; }
         /* the first screen is for the result: less space above the title, titles and headings a size smaller */
         [data-testid="stMain"] .block-container { padding-top: 2.2rem; }
