@@ -1,8 +1,8 @@
 """RLHF's RL step (RLOO) with the Alignment page's settings: how far the reward of answers to held-out prompts
 rises in a given time, what the KL leash does, and whether people's held-out preferences follow.
 
-    .venv/bin/python -m bench.rlhf [--seconds 180] [--threads 2] [--betas 0.05,0] [--samples 4] [--dev]
-                                   [--batching-rounds 5]
+    .venv/bin/python -m bench.rlhf [--seconds 180 | --steps N] [--threads 2] [--betas 0.1,0] [--samples 4] [--dev]
+                                   [--methods rloo,grpo] [--batching-rounds 5]
 
 For each β: `rlhf_run` exactly as the page makes it (the packaged SmolLM2, `training.plan("rlhf")`: the top 4
 blocks learn; k answers per prompt; the reward model the page trains on the bundled pairs when a participant
@@ -14,6 +14,10 @@ stated in standard deviations of the reward of the reference's answers. Also aft
 the policy raised more than the rejected one, relative to the reference: the "people" signal that reward
 hacking lowers). With `--dev` the held-out pairs are left out and the training pairs are split again (the
 development split the settings are chosen on).
+
+Speed (`--speed-rounds`): the RLHF tab's run through AppTest (the page rerun every REDRAW_SECONDS while the run
+trains in its thread) against `training.train` on the same run with no UI, each in a fresh process, alternating;
+the median ratio (the reward model and the reference's scores are made first in both, and not timed).
 
 Batching: k answers to one prompt in one batch (`reward.sample_ids`, keys and values kept) against a loop of k
 single samples, the median ratio of `--batching-rounds`.
@@ -50,16 +54,18 @@ def _held_out(task, model, prompts, samples: int) -> dict:
     return {"rewards": rewards, "reward": mean(rewards), "kl": mean(kl), "kl_k3": mean(kl3), "length": mean(length)}
 
 
-def rl_run(beta: float, seconds: float, samples: int, dev: bool, seed: int = 0) -> dict:
+def rl_run(
+    beta: float, seconds: float, samples: int, dev: bool, seed: int = 0, method: str = "rloo", steps: int = 0
+) -> dict:
     import explorer
     from explorer import training
     from explorer.training import dpo
-    from explorer.training.alignment_runs import rlhf_run
+    from explorer.training.rlhf_runs import rlhf_run
     from explorer.training.sft import chat_prompt_ids
 
     lm, encoder = explorer.load("clm"), explorer.load("encoder")
     p = training.plan("rlhf", n_params=lm.info.params)
-    run = rlhf_run(lm, encoder, bundled_pairs(dev), p, beta=beta, seed=seed, bundled=not dev)
+    run = rlhf_run(lm, encoder, bundled_pairs(dev), p, beta=beta, seed=seed, bundled=not dev, method=method)
     t = time.perf_counter()
     run.prepare(lambda text, f: None, lambda: None)
     prepare_s = time.perf_counter() - t
@@ -72,13 +78,15 @@ def rl_run(beta: float, seconds: float, samples: int, dev: bool, seed: int = 0) 
     people_before = dpo.preference_accuracy(people.scores(run.model, people.test_idx)["margin"])
     t0 = time.perf_counter()
     run.trainer.begin()
-    while time.perf_counter() - t0 < seconds and run.trainer.step_count < run.max_steps:
+    limit = min(steps, run.max_steps) if steps else run.max_steps
+    while (steps or time.perf_counter() - t0 < seconds) and run.trainer.step_count < limit:
         run.trainer.step()
     train_s = time.perf_counter() - t0
     after = _held_out(task, run.model, prompts, samples)
     people_after = dpo.preference_accuracy(people.scores(run.model, people.test_idx)["margin"])
     sd = statistics.pstdev(before["rewards"])
     return {
+        "method": method,
         "beta": beta,
         "k": task.k,
         "lr": p.lr,
@@ -122,16 +130,96 @@ def batching(rounds: int, k: int = 4, tokens: int = 16) -> dict:
     return {"k": k, "max_new_tokens": tokens, "batched_s": b, "loop_s": loop, "speedup": loop / b}
 
 
+def page_loop(steps: int) -> tuple[float, float]:
+    """(steps per wall second, per CPU second) of the RLHF tab's run started through AppTest, the page rerun
+    every REDRAW_SECONDS while it trains (the reward model and the reference's scores made first, not timed)."""
+    from streamlit.testing.v1 import AppTest
+
+    from bench.training_speed import _quiet_apptest_polling
+    from explorer import training
+
+    _quiet_apptest_polling()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=1800)
+    at.run()
+    at.switch_page("pages/alignment.py")
+    at.session_state["align_rl_steps"] = steps
+    at.run()
+    at.button(key="align_rl_start").click().run()
+    if at.exception:
+        raise SystemExit(f"the page failed: {at.exception[0].value}")
+    run = at.session_state["align_rl_run"]
+    while not training.wait(run, timeout=training.live.REDRAW_SECONDS):
+        at.run()
+    assert run.step == steps and run.status == "done", (run.step, steps, run.status, run.message)
+    return run.loop_steps / run.loop_seconds, run.loop_steps / run.loop_cpu_seconds
+
+
+def plain_loop(steps: int) -> tuple[float, float]:
+    """The same run as the page makes it (its β, k, probes, plan), trained with no UI."""
+    import explorer
+    from explorer import training
+    from explorer.training import preferences
+    from explorer.training.rlhf_runs import rlhf_run
+    from explorer.ui.rlhf_view import PAGE_BETA
+
+    lm, encoder = explorer.load("clm"), explorer.load("encoder")
+    p = training.plan("rlhf", steps=steps, n_params=lm.info.params)
+    probes = preferences.dpo_defaults()["probes"]
+    run = rlhf_run(lm, encoder, preferences.bundled_pairs(), p, beta=PAGE_BETA, seed=0, probes=probes, bundled=True)
+    run.prepare(lambda text, f: None, lambda: None)
+    t0, c0 = time.perf_counter(), time.process_time()
+    training.train(run.trainer, steps)
+    return steps / (time.perf_counter() - t0), steps / (time.process_time() - c0)
+
+
+def _fresh(which: str, steps: int) -> tuple:
+    import subprocess
+
+    cmd = [sys.executable, "-m", "bench.rlhf", "--only", which, "--speed-steps", str(steps)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    return tuple(json.loads(out.strip().splitlines()[-1]))
+
+
+def speed(rounds: int, steps: int) -> dict:
+    """The page's RL loop against the same loop with no UI, each in a fresh process, alternating; median ratio."""
+    wall, cpu = [], []
+    for i in range(rounds):
+        plain, page = _fresh("plain", steps), _fresh("page", steps)
+        wall.append(page[0] / plain[0])
+        cpu.append(page[1] / plain[1])
+        print(
+            f"  speed round {i + 1}: plain {plain[0]:.3f} steps/s, page {page[0]:.3f} steps/s: ratio "
+            f"{wall[-1]:.2f} wall, {cpu[-1]:.2f} CPU",
+            flush=True,
+        )
+    return {
+        "steps": steps,
+        "rounds": rounds,
+        "ratio_wall": statistics.median(wall),
+        "ratio_cpu": statistics.median(cpu),
+        "all_wall": wall,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=180)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--betas", default="0.05,0")
+    ap.add_argument("--betas", default="0.1,0", help="the page's β (0.1) and no leash")
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--dev", action="store_true")
+    ap.add_argument("--methods", default="rloo", help="rloo, grpo or both (each run with every β)")
+    ap.add_argument("--steps", type=int, default=0, help="a fixed number of steps instead of --seconds")
     ap.add_argument("--batching-rounds", type=int, default=5)
+    ap.add_argument("--speed-rounds", type=int, default=0, help="page against plain loop, alternating rounds")
+    ap.add_argument("--speed-steps", type=int, default=10, help="one of the page's step choices")
+    ap.add_argument("--only", choices=["page", "plain"], help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
+    if args.only:
+        torch.set_num_threads(1)  # as the page's training thread
+        print(json.dumps(page_loop(args.speed_steps) if args.only == "page" else plain_loop(args.speed_steps)))
+        return {}
     torch.set_num_threads(args.threads)
     out = {"machine": machine(), "threads": args.threads, "split": "dev" if args.dev else "held-out", "runs": []}
     print(f"Machine: {out['machine']}; split {out['split']}", flush=True)
@@ -140,15 +228,22 @@ def main(argv: list[str] | None = None) -> dict:
         print(
             f"  sampling {b['k']} answers: batched {b['batched_s']:.2f} s, loop {b['loop_s']:.2f} s: {b['speedup']:.2f}×"
         )
-    for beta in [float(x) for x in args.betas.split(",") if x.strip()]:
-        r = rl_run(beta, args.seconds, args.samples, args.dev)
+    betas = [float(x) for x in args.betas.split(",") if x.strip()]
+    for method, beta in [(m.strip(), b) for m in args.methods.split(",") if m.strip() for b in betas]:
+        r = rl_run(beta, args.seconds, args.samples, args.dev, method=method, steps=args.steps)
         out["runs"].append(r)
         print(
-            f"  β = {beta:g}: {r['steps']} steps in {r['seconds']:.0f} s; held-out reward {r['before']['reward']:.2f} → "
+            f"  {method.upper()}, β = {beta:g}: {r['steps']} steps in {r['seconds']:.0f} s; held-out reward {r['before']['reward']:.2f} → "
             f"{r['after']['reward']:.2f} ({r['gain_sd']:+.2f} sd); KL k1 {r['after']['kl']:.1f}, k3 "
             f"{r['after']['kl_k3']:.1f}; length {r['before']['length']:.1f} → {r['after']['length']:.1f}; people "
             f"{r['people_before']:.0%} → {r['people_after']:.0%}",
             flush=True,
+        )
+    if args.speed_rounds:
+        out["speed"] = sp = speed(args.speed_rounds, args.speed_steps)
+        print(
+            f"  page / plain RL loop, median of {sp['rounds']}: {sp['ratio_wall']:.2f} wall, {sp['ratio_cpu']:.2f} CPU "
+            "(goal >= 0.90)"
         )
     save_json(args.json, out)
     return out

@@ -32,23 +32,54 @@ def three_stages_run():
     return pipe
 
 
+@functools.lru_cache(maxsize=1)
+def rlhf_stage_run():
+    """The lesson with RLHF as its third stage, as the page runs it when that is chosen: from the same pretrained
+    and fine-tuned model as `three_stages_run` (same seed, same settings: the first two stages are shared), the
+    reward model trained on the lesson's pairs, then RL to its default steps, then measured."""
+    from explorer import load, training
+    from explorer.training import stages
+
+    torch.set_num_threads(1)
+    done = three_stages_run()
+    pipe = stages.default_stages(alignment="rlhf")
+    for stage in ("pretrain", "sft"):
+        pipe.runs[stage], pipe.answers[stage], pipe.figures[stage] = (
+            done.runs[stage],
+            done.answers[stage],
+            done.figures[stage],
+        )
+    run = pipe.new_run("rlhf", encoder=load("encoder"))
+    run.prepare(lambda text, f: None, lambda: None)
+    pipe.runs["rlhf"] = run
+    assert training.train(run.trainer, run.target) == "done"
+    pipe.finish("rlhf")
+    return pipe
+
+
 @check("three_stages", lane="training")
 def stage_figures(item: dict, check: dict, models) -> None:
     """One stage's figures on the held-out prompts (and, with `probes`, its answers to the page's probes)
     against the claim's bounds: perplexity_below / perplexity_within (× the stage before), as_pip_at_least /
-    as_pip_at_most, in_words_at_least, refused_at_least, answered_at_least, distinct_answers."""
+    as_pip_at_most, in_words_at_least, refused_at_least, answered_at_least, distinct_answers, right_falls (fewer
+    answered right than the stage before); for RL, reward_rises (the reward of answers to the run's held-out prompts higher at its end than at its start)."""
     from explorer.training.answers import in_persona
-    from explorer.training.stages import STAGES
 
-    pipe = three_stages_run()
     stage = check["stage"]
+    pipe = rlhf_stage_run() if stage == "rlhf" else three_stages_run()
     f = pipe.figures[stage]
     where = f"after {stage}: {f.row()}"
     if "perplexity_below" in check:
         assert f.perplexity < check["perplexity_below"], where
     if "perplexity_within" in check:
-        before = pipe.figures[STAGES[STAGES.index(stage) - 1]].perplexity
+        before = pipe.figures[pipe.stages[pipe.stages.index(stage) - 1]].perplexity
         assert f.perplexity <= check["perplexity_within"] * before, f"{where}; the stage before: {before:.2f}"
+    if check.get("right_falls"):
+        before = pipe.figures[pipe.stages[pipe.stages.index(stage) - 1]].right
+        assert f.right < before, f"{where}; the stage before: {before:.2f}"
+    if check.get("reward_rises"):
+        evals = [h["eval_reward"] for h in pipe.runs[stage].trainer.history if "eval_reward" in h]
+        assert len(evals) >= 2 and evals[-1] > evals[0], evals
     for key, value in (("as_pip", f.persona), ("in_words", f.words), ("refused", f.refused), ("answered", f.answered)):
         if f"{key}_at_least" in check:
             assert value >= check[f"{key}_at_least"], f"{key}: {where}"
@@ -189,27 +220,49 @@ def alignment_samples_differ(item: dict, check: dict, models) -> None:
 
 @check("best_of_n_rises", lane="training")
 def best_of_n_rises(item: dict, check: dict, models) -> None:
-    """The page's default reward model (bundled pairs, seed 0) scores n answers sampled for the page's
-    best-of-n prompt: the best reward so far never falls with n, and best-of-n beats the first answer."""
-    from explorer import training
+    """The bundled reward model (the reward tab's default settings on the bundled pairs, seed 0: the one the RLHF
+    tab trains once per process) scores n answers sampled for the page's best-of-n prompt: the best reward so
+    far never falls with n, and best-of-n beats the first answer."""
     from explorer.training import preferences, reward
-    from explorer.training.alignment_runs import reward_run
+    from explorer.training.rlhf_runs import bundled_reward_model
 
     torch.set_num_threads(1)
     encoder = models.encoder
-    run = reward_run(
-        encoder, preferences.bundled_pairs(), training.plan("reward", n_params=encoder.info.params), seed=0
-    )
-    assert training.train(run.trainer, run.target) == "done"
+    model = bundled_reward_model(encoder, preferences.bundled_pairs(), seed=0)
     prompt = "Give me a tip for learning to cook."  # the page's default (pages/alignment.py)
     answers = reward.sample_answers(models.clm, prompt, int(check["n"]), seed=0)
-    scores = reward.rewards(run.model, run.tokenizer, prompt, answers)
+    scores = reward.rewards(model, encoder.tokenizer, prompt, answers)
     frame = reward.best_of_n(answers, scores)
     best = frame["reward of the picked answer"].tolist()
     # the page's readout is the best of the first n scores, read here from the scores themselves
     assert best == pytest.approx([max(scores[:n]) for n in range(1, len(scores) + 1)]), (best, scores)
     assert best[-1] > scores[0], (best, scores)  # best-of-16 beats a single answer
     assert len({a.strip() for a in answers}) > 1  # n different answers to choose among
+
+
+@check("reward_model_hackable", lane="training")
+def reward_model_hackable(item: dict, check: dict, models) -> None:
+    """The bundled reward model (the one the RLHF tab trains once per process on the bundled pairs) gives the
+    polite non-answer `phrase` a higher reward than the chosen answer on at least `at_least` of the held-out
+    pairs (the page's split: never trained on), and higher than the rejected answer on every one."""
+    from explorer.training import preferences
+    from explorer.training.pair_scores import split_pairs
+    from explorer.training.reward import rewards
+    from explorer.training.rlhf_runs import bundled_reward_model
+
+    torch.set_num_threads(1)
+    encoder, pairs = models.encoder, preferences.bundled_pairs()
+    model = bundled_reward_model(encoder, pairs, seed=0)
+    _, held_out = split_pairs(len(pairs), 0.2, 0)
+    above_chosen, above_rejected = [], []
+    for i in held_out:
+        p = pairs[i]
+        phrase, chosen, rejected = rewards(model, encoder.tokenizer, p.prompt, [check["phrase"], p.chosen, p.rejected])
+        above_chosen.append(phrase > chosen)
+        above_rejected.append(phrase > rejected)
+    share = sum(above_chosen) / len(above_chosen)
+    assert share >= float(check["at_least"]), (share, above_chosen)
+    assert all(above_rejected), above_rejected
 
 
 # ----------------------------------------------------------------------------- SimCLR on the Images page

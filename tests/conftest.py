@@ -21,16 +21,43 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
-# The longest files first: `make test`'s workers (pytest-xdist, --dist loadfile --no-loadscope-reorder) take
-# whole files in collection order, so these start at once rather than finishing last.
+# The longest files first, longest at the top (each file's seconds in one run of `make test`): `make test`'s
+# workers (pytest-xdist, --dist loadfile --no-loadscope-reorder) take whole files in collection order, each the next
+# file when it is free, so the long files start at once and the short ones fill in at the end (the two workers
+# then finish within a minute of each other instead of several). Re-measure with `--junitxml` when files grow.
 LONGEST_FIRST = (
-    "test_claims_training.py",
-    "test_claims_dpo.py",
-    "test_bench.py",
-    "test_fuzz.py",
-    "test_browser_runs.py",
-    "test_models.py",
+    "test_claims_training.py",  # ~600 s: three stages (DPO and RLHF), the MAE, best-of-n
+    "test_claims_dpo.py",  # ~390 s: the Alignment page's default DPO run
+    "test_browser_runs.py",  # ~380 s
+    "test_bench.py",  # ~300 s
+    "test_fuzz.py",  # ~200 s
+    "test_browser_alignment.py",  # ~150 s
+    "test_browser_layout.py",  # ~155 s
+    "test_page_alignment.py",  # ~150 s
+    "test_models.py",  # ~120 s
+    "test_browser_chart.py",
+    "test_page_runs.py",
+    "test_browser_compare.py",
+    "test_browser_state.py",
+    "test_browser.py",
     "test_vision.py",
+    "test_browser_workshop.py",
+    "test_browser_masked_lm.py",
+    "test_training.py",
+    "test_browser_attention.py",
+    "test_browser_training.py",
+    "test_ws_load.py",
+    "test_browser_errors.py",
+    "test_page_images.py",
+    "test_bidirectional.py",
+    "test_page_training.py",
+    "test_browser_workers.py",
+    "test_alignment.py",
+    "test_page_causal_lm.py",
+    "test_bfloat16.py",
+    "test_stages.py",
+    "test_grpo.py",
+    "test_rloo.py",
 )
 
 

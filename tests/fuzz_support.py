@@ -42,10 +42,10 @@ from streamlit.testing.v1 import element_tree as et
 from app import PAGES, ROOT
 
 EXISTING = [f for f, _, _ in PAGES if (ROOT / f).exists()]
-# The CI budget: 7 sequences of 15 actions per page (about 3 min for the module on two shared cores,
+# The CI budget: 5 sequences of 15 actions per page (about 3 min for the module on two shared cores,
 # measured); a page whose runs are slow gets a share of the sequences. A budget set in the environment
 # (`make fuzz`) applies to every page as it is.
-DEFAULT_EXAMPLES, DEFAULT_STEPS = 7, 15
+DEFAULT_EXAMPLES, DEFAULT_STEPS = 5, 15
 DEFAULT_SHARE = {
     "pages/span_corruption.py": 0.5,  # ~0.4 s a run: the seq2seq fill and 500-draw statistics
     "pages/alignment.py": 0.5,

@@ -24,7 +24,8 @@ Modules: `limits`, `data` (corpora, uploads), `settings` (the `auto` choices), `
 models, tokenizers, private copies), `tasks` (what a model trains on), `loop` (`Trainer`,
 `train`), `predict` (what a model says), `runs` (the four kinds of `Run`), `live` (training in the
 background); their public names are listed here, in that order. One file per method beside them
-(`sft`, `dpo` with `pair_scores` (a pair's answers scored by a model), `reward`, `stages`, `alignment_runs`),
+(`sft`, `dpo` with `pair_scores` (a pair's answers scored by a model), `reward`, `rloo` and `grpo` (RLHF's RL
+step), `stages`, `alignment_runs`, `rlhf_runs`),
 imported by the pages that use them.
 """
 

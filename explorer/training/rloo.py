@@ -164,16 +164,21 @@ class RLOOTask:
             "length": mask.sum(-1),
             "entropy": entropy.sum(-1) / mask.sum(-1).clamp(min=1),
             "logps": logps,
+            "ref": ref,
             "mask": mask,
         }
+
+    def objective(self, s: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(advantages, loss) of one scored group: RLOO's, the KL folded into the reward."""
+        advantages = rloo_advantages(s["rewards"] - self.beta * s["kl"])
+        seq = s["logps"].sum(-1)
+        return advantages, rloo_loss(seq, seq.detach(), advantages)
 
     def loss(self, model: Module, batch: dict) -> torch.Tensor:
         prompt = batch["prompt"]
         answers = self.sample(model, prompt, self.k, batch["seed"])
         s = self.score(model, prompt, answers, grad=True)
-        advantages = rloo_advantages(s["rewards"] - self.beta * s["kl"])
-        seq = s["logps"].sum(-1)
-        loss = rloo_loss(seq, seq.detach(), advantages)
+        advantages, loss = self.objective(s)
         batch["tokens"] = int(s["mask"].sum()) + len(answers) * len(self.ids[prompt])
         self.step_metrics = {
             "reward": float(s["rewards"].mean()),

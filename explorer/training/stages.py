@@ -1,11 +1,12 @@
 """The three stages of an assistant on one tiny model: pretraining from scratch → supervised
-fine-tuning → alignment (DPO). Each stage starts from the model the previous one left, on a copy of
+fine-tuning → alignment, by DPO or by RLHF (a reward model trained on the preference pairs, then RL). Each stage starts from the model the previous one left, on a copy of
 its own (the earlier stage's model stays as it was, so its answers can be shown next to the new ones).
 
 The lesson's data and settings are in `assets/examples/training.toml` (`[stages]`): the pretraining
 text (facts and stories in simple English, no chat format), Pip the robot's prompt → response pairs,
 the preference pairs (refuse harmful requests, answer ordinary questions), the prompts every stage is
-measured on, and each stage's steps and learning rate. After each stage `finish` records the probes'
+measured on, and each stage's steps and learning rate (`[stages.dpo]`, `[stages.rlhf]`: the third stage's two
+ways). After each stage `finish` records the probes'
 answers and the figures of `stage_figures` (held-out perplexity; answers as Pip, in words, of the
 preferred kind), measured on prompts no stage trained on.
 """
@@ -22,17 +23,20 @@ from explorer.training.answers import vocabulary
 from explorer.training.data import CORPUS_DIR, corpus_text
 from explorer.training.predict import reply, trained
 from explorer.training.preferences import PreferencePair, preference_pairs
+from explorer.training.rlhf_runs import rlhf_run
 from explorer.training.runs import Run, scratch_run, sft_run
 from explorer.training.settings import Plan, plan
 from explorer.training.stage_figures import CheckPrompt, StageFigures, check_prompts, measure
 
-STAGES = ("pretrain", "sft", "dpo")
+STAGES = ("pretrain", "sft", "dpo")  # the default; the third stage is one of ALIGNMENTS
+ALIGNMENTS = ("dpo", "rlhf")
 STAGE_NAMES = {
     "pretrain": "1. Pretraining (self-supervised)",
     "sft": "2. Supervised fine-tuning",
     "dpo": "3. Alignment (DPO)",
+    "rlhf": "3. Alignment (RLHF)",
 }
-_MODES = {"pretrain": "scratch", "sft": "sft", "dpo": "dpo"}
+_MODES = {"pretrain": "scratch", "sft": "sft", "dpo": "dpo", "rlhf": "rlhf"}
 
 
 def lesson() -> dict:
@@ -88,11 +92,14 @@ class ThreeStages:
     corpus_name: str = "corpus"
     settings: dict = field(default_factory=lesson)
     prompts: list[CheckPrompt] = field(default_factory=list)  # measured after each stage
+    alignment: str = "dpo"  # the third stage: "dpo" or "rlhf"
     runs: dict[str, Run] = field(default_factory=dict)
     answers: dict[str, list[str]] = field(default_factory=dict)
     figures: dict[str, StageFigures] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.alignment not in ALIGNMENTS:
+            raise ExplorerError(f"Unknown alignment '{self.alignment}'.", "Pick DPO or RLHF.")
         if not self.probes:
             raise ExplorerError("Write at least one probe prompt, one per line.")
         # the words the model has been taught, by any stage: an answer made of these is "in words"
@@ -105,23 +112,41 @@ class ThreeStages:
         )
 
     @property
+    def stages(self) -> tuple[str, str, str]:
+        return ("pretrain", "sft", self.alignment)
+
+    @property
     def next_stage(self) -> str | None:
         """The first stage not finished yet (a stage is finished once its answers are recorded)."""
-        return next((s for s in STAGES if s not in self.answers), None)
+        return next((s for s in self.stages if s not in self.answers), None)
 
     def plan(self, stage: str, steps: int | None = None) -> Plan:
         return stage_plan(stage, self.settings, steps)
 
-    def new_run(self, stage: str, steps: int | None = None) -> Run:
-        """The run of `stage`, from the model the stage before it left."""
+    def new_run(self, stage: str, steps: int | None = None, encoder=None) -> Run:
+        """The run of `stage`, from the model the stage before it left (RLHF's reward model: `encoder` with a
+        scalar head, trained on the preference pairs once per process)."""
         if stage != self.next_stage:
             raise ExplorerError(f"The next stage is {STAGE_NAMES.get(self.next_stage or '', 'none: all are done')}.")
         p = self.plan(stage, steps)
         if stage == "pretrain":
             return scratch_run("gpt", self.size, self.text, p, seed=self.seed, corpus_name=self.corpus_name)
-        before = self.model_after(STAGES[STAGES.index(stage) - 1])
+        before = self.model_after(self.stages[self.stages.index(stage) - 1])
         if stage == "sft":
             return sft_run(before, self.sft_pairs, p, seed=self.seed, data_name="Pip's prompt-response pairs")
+        if stage == "rlhf":
+            r = self.settings["rlhf"]
+            return rlhf_run(
+                before,
+                encoder,
+                self.preference_pairs,
+                p,
+                beta=float(r["beta"]),
+                k=int(r["k"]),
+                seed=self.seed,
+                data_name="the preference pairs (refuse harmful requests, answer the rest)",
+                method=r.get("method", "rloo"),
+            )
         d = self.settings["dpo"]
         return dpo_run(
             before,
@@ -162,14 +187,14 @@ class ThreeStages:
         import pandas as pd
 
         return pd.DataFrame(
-            {"probe": self.probes, **{STAGE_NAMES[s]: self.answers[s] for s in STAGES if s in self.answers}}
+            {"probe": self.probes, **{STAGE_NAMES[s]: self.answers[s] for s in self.stages if s in self.answers}}
         )
 
     def figures_table(self):
         """Stage by stage: held-out perplexity and the shares of answers as Pip, in words, of the preferred kind."""
         import pandas as pd
 
-        rows = [{"stage": STAGE_NAMES[s], **self.figures[s].row()} for s in STAGES if s in self.figures]
+        rows = [{"stage": STAGE_NAMES[s], **self.figures[s].row()} for s in self.stages if s in self.figures]
         return pd.DataFrame(rows)
 
 
@@ -184,6 +209,7 @@ def three_stages(
     corpus_name: str = "corpus",
     settings: dict | None = None,
     prompts: Sequence[CheckPrompt] = (),
+    alignment: str = "dpo",
 ) -> ThreeStages:
     return ThreeStages(
         size,
@@ -195,11 +221,17 @@ def three_stages(
         corpus_name,
         settings or lesson(),
         list(prompts),
+        alignment=alignment,
     )
 
 
 def default_stages(
-    *, seed: int | None = None, probes: Sequence[str] | None = None, size: str | None = None, corpus: str | None = None
+    *,
+    seed: int | None = None,
+    probes: Sequence[str] | None = None,
+    size: str | None = None,
+    corpus: str | None = None,
+    alignment: str = "dpo",
 ) -> ThreeStages:
     """The lesson as the page runs it by default (settings, data and measured prompts of training.toml)."""
     from explorer.training.data import CORPORA
@@ -216,4 +248,5 @@ def default_stages(
         corpus_name=CORPORA[corpus].title,
         settings=s,
         prompts=measured_prompts(s),
+        alignment=alignment,
     )

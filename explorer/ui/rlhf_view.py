@@ -10,7 +10,7 @@ import streamlit as st
 from explorer import LoadedModel, training, ui
 from explorer.charts import alignment as charts
 from explorer.training import preferences, rloo
-from explorer.training.alignment_runs import rlhf_after_probes, rlhf_run
+from explorer.training.rlhf_runs import rlhf_after_probes, rlhf_run
 from explorer.ui.live_run import LiveRun, curve, figures
 
 BETAS = [0.0, 0.01, 0.05, 0.1, 0.2, 0.5]

@@ -1,6 +1,7 @@
-"""Real browser, the Alignment page on the packaged SmolLM2: DPO on an uploaded CSV starts from the page,
-the reward and accuracy chart grows while it trains, Stop keeps the progress, Reset forgets the copy; a bad CSV upload
-says what is wrong and the page keeps working."""
+"""Real browser, the Alignment page: DPO on an uploaded CSV starts from the page, the reward and accuracy chart
+grows while it trains, Stop keeps the progress, Reset forgets the copy (on a tiny model a participant points the
+page at: the packaged SmolLM2's DPO in Chromium is tests/browser/test_browser_runs.py's); a bad CSV upload says what
+is wrong and the page keeps working; the RLHF tab's run, started, stopped, resumed and reset."""
 
 from __future__ import annotations
 
@@ -36,6 +37,18 @@ def _tab(page, name: str) -> None:
     wait_idle(page)
 
 
+def _pick_folder(page, label: str, role: str, folder) -> None:
+    """Choose a model folder in the sidebar, as a person would ("Other model id…", then the folder)."""
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name="Other model id…").click()
+    wait_idle(page)
+    box = sidebar.get_by_role("textbox", name=f"{role} id", exact=True)
+    box.fill(str(folder))
+    box.press("Enter")
+    wait_idle(page)
+
+
 def _small_csv(path, n: int = 10):
     """`n` of the bundled pairs, every kind among them, as a participant's upload: the reference model's
     log-probabilities are then computed for 10 pairs instead of 60 before the first step."""
@@ -49,7 +62,7 @@ def _small_csv(path, n: int = 10):
     return len({r["kind"] for r in picked})
 
 
-def test_dpo_chart_grows_stop_keeps_progress_reset_forgets(server, tmp_path):
+def test_dpo_chart_grows_stop_keeps_progress_reset_forgets(server, tmp_path, tiny_clm_dir):
     kinds = _small_csv(tmp_path / "ten-pairs.csv")
     assert kinds == 4
     with browser() as b:
@@ -57,6 +70,7 @@ def test_dpo_chart_grows_stop_keeps_progress_reset_forgets(server, tmp_path):
         log = RequestLog(page)
         page.goto(server + "/alignment")
         wait_idle(page)
+        _pick_folder(page, "Causal LM", "Causal LM", tiny_clm_dir)
         expect(page.get_by_text("80 pairs from the bundled pairs", exact=False)).to_be_visible()
         page.get_by_text("Upload a CSV", exact=True).click()
         wait_idle(page)
@@ -130,18 +144,6 @@ RL_STEPS = """() => {
     }
     return 0;
 }"""
-
-
-def _pick_folder(page, label: str, role: str, folder) -> None:
-    """Choose a model folder in the sidebar, as a person would ("Other model id…", then the folder)."""
-    sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.get_by_label(label, exact=True).click()
-    page.get_by_role("option", name="Other model id…").click()
-    wait_idle(page)
-    box = sidebar.get_by_role("textbox", name=f"{role} id", exact=True)
-    box.fill(str(folder))
-    box.press("Enter")
-    wait_idle(page)
 
 
 def test_rlhf_chart_grows_stop_resume_reset(server, tiny_clm_dir, tiny_mlm_dir):

@@ -55,9 +55,7 @@ def test_sentinels_typed_by_a_user_are_refused_plainly_and_an_emoji_sentence_is_
         box = page.get_by_label("Sentence", exact=True)
         box.fill("My cat <extra_id_0> sleeps on the warm windowsill <extra_id_99> all afternoon long.")
         box.press("Control+Enter")
-        page.wait_for_function(
-            "() => document.body.innerText.includes('already contains a sentinel')", timeout=120_000
-        )
+        page.wait_for_function("() => document.body.innerText.includes('already contains a sentinel')", timeout=120_000)
         wait_idle(page)
         text = page.inner_text("body")
         assert "sentinels are added by the corruption" in text

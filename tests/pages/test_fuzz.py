@@ -8,10 +8,10 @@ there, and every widget the browser mounts shows the value the page computes wit
 shrunk by Hypothesis and reported with the numbered actions that lead to it.
 
 Budget (environment): SSL_EXPLORER_FUZZ_EXAMPLES sequences per page of SSL_EXPLORER_FUZZ_STEPS actions,
-seed SSL_EXPLORER_FUZZ_SEED (default 0; the same seed draws the same sequences). The CI default is 7
-sequences of 15 actions per page (105 actions; the span-corruption, alignment and images pages, ~0.5 s a run,
-4 sequences):
-the whole module takes about 4 min on this machine's two shared cores (set SSL_EXPLORER_FUZZ_VERBOSE=1 to see
+seed SSL_EXPLORER_FUZZ_SEED (default 0; the same seed draws the same sequences). The CI default is 5
+sequences of 15 actions per page (75 actions; the span-corruption, alignment and images pages, ~0.5 s a run,
+2 sequences):
+the whole module takes about 3 min on this machine's two shared cores (set SSL_EXPLORER_FUZZ_VERBOSE=1 to see
 every run and its time). A budget set in the environment applies to every page as it is: `make fuzz`
 runs these tests with 140 x 15 = 2,100 actions per page.
 """

@@ -247,3 +247,46 @@ def test_rlhf_without_a_reward_model_trains_the_bundled_one_first(tiny_clm_dir, 
     run = finish(at, "align_rl_run")
     assert run.status == "done" and run.extra["beta"] == 0.0 and "β = 0" in run.description
     assert not at.exception
+
+
+def test_three_stages_with_rlhf_as_the_third_trains_a_reward_model_then_rl(monkeypatch, tiny_mlm_dir):
+    """The third stage chosen as RLHF (a few steps per stage; a tiny encoder for the reward model): the RL
+    chart is drawn, the reference is the SFT model, and the table's third column is RLHF's."""
+    import copy
+
+    from explorer.ui import stages_view
+
+    lesson = copy.deepcopy(stages_view.LESSON)
+    for stage, steps in {"pretrain": 12, "sft": 3, "rlhf": 3}.items():
+        lesson[stage]["steps"] = steps
+    monkeypatch.setattr(stages_view, "LESSON", lesson)
+    prompts = stages_view.stages.measured_prompts(lesson)
+    monkeypatch.setattr(stages_view.stages, "measured_prompts", lambda settings: prompts[:4])  # fewer to measure
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.session_state["model_id_encoder"] = str(tiny_mlm_dir)
+    at.run()
+    at.switch_page("pages/training.py")
+    at.run()
+    at.radio(key="train_mode").set_value("stages").run()
+    at.selectbox(key="stages_alignment").set_value("rlhf").run()
+    labels = {"pretrain": "Start pretraining", "sft": "Start supervised fine-tuning", "rlhf": "Start RLHF"}
+    for stage in ("pretrain", "sft", "rlhf"):
+        if stage == "rlhf":
+            assert "first a reward model" in " ".join(c.value for c in at.caption)
+        assert at.button(key="stages_start").label == labels[stage]
+        at.button(key="stages_start").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        run = at.session_state["stages_run"]
+        assert training.wait(run, timeout=300), stage
+        at.run()
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+    pipe = at.session_state["stages_pipeline"]
+    assert pipe.alignment == "rlhf" and pipe.next_stage is None
+    rl = pipe.runs["rlhf"]
+    assert rl.extra["reference"].model is pipe.runs["sft"].model and rl.step == 3
+    assert any(h.get("reward") is not None for h in rl.trainer.history)
+    titles = " ".join(str(f.get("layout", {}).get("annotations", "")) for f in charts(at))
+    assert "reward" in titles.lower() and "KL" in titles  # the RL chart of the finished stage
+    assert list(pipe.table().columns)[-1] == "3. Alignment (RLHF)"
+    assert "3. Alignment (RLHF)" in list(pipe.figures_table()["stage"])

@@ -131,16 +131,17 @@ def test_completion_log_probs_equal_trls_helpers(tiny_clm):
         assert logps[i, len(c) :].abs().sum() == 0
 
 
-def _word_reward(prompt: str, answers) -> list[float]:
+PROMPTS = [f"Tell me about {w}." for w in ["cats", "dogs", "rain", "bread", "trains", "music"]]
+HELD_OUT = ["Tell me about owls.", "Tell me about snow."]
+
+
+def word_reward(prompt: str, answers) -> list[float]:
     """A toy reward model a random tiny model can learn to please: how many letters e an answer has."""
     return [float(a.lower().count("e")) for a in answers]
 
 
 def _toy_task(lm, **kw):
-    prompts = [f"Tell me about {w}." for w in ["cats", "dogs", "rain", "bread", "trains", "music"]]
-    return rloo.RLOOTask(
-        lm.model, lm.tokenizer, prompts, ["Tell me about owls.", "Tell me about snow."], _word_reward, **kw
-    )
+    return rloo.RLOOTask(lm.model, lm.tokenizer, PROMPTS, HELD_OUT, word_reward, **kw)
 
 
 def test_a_seeded_tiny_run_raises_held_out_reward_and_leaves_the_shared_model_alone(tiny_clm, tiny_clm_dir):
@@ -167,7 +168,7 @@ def test_all_equal_rewards_give_no_update_and_say_so(tiny_clm):
     weights = {k: v.clone() for k, v in policy.state_dict().items()}
     loss = task.loss(policy, task.batch(torch.Generator().manual_seed(0)))
     loss.backward()
-    assert float(loss) == 0 and task.step_metrics["all_equal"] is True
+    assert loss.item() == 0 and task.step_metrics["all_equal"] is True
     assert all(p.grad is None or p.grad.abs().max() == 0 for p in policy.parameters())
     assert all(torch.equal(policy.state_dict()[k], weights[k]) for k in weights)
 
@@ -178,4 +179,4 @@ def test_bad_settings_are_refused_with_a_message(tiny_clm):
     with pytest.raises(ExplorerError, match="β must be 0 or more"):
         _toy_task(tiny_clm, beta=-0.1)
     with pytest.raises(ExplorerError, match="No training prompts"):
-        rloo.RLOOTask(tiny_clm.model, tiny_clm.tokenizer, ["  ", ""], ["Hi."], _word_reward)
+        rloo.RLOOTask(tiny_clm.model, tiny_clm.tokenizer, ["  ", ""], ["Hi."], word_reward)

@@ -13,7 +13,7 @@ from explorer.errors import ExplorerError
 from explorer.training import pair_scores, stages
 from explorer.training.data import corpus_text
 
-STEPS = {"pretrain": 12, "sft": 3, "dpo": 2}
+STEPS = {"pretrain": 12, "sft": 3, "dpo": 2, "rlhf": 2}
 
 
 def _state(model) -> dict[str, torch.Tensor]:
@@ -52,7 +52,7 @@ def test_the_lesson_reads_its_data_and_settings_from_training_toml(lesson):
     assert lesson.sft_pairs == stages.sft_pairs(toml) and lesson.sft_pairs
     assert lesson.preference_pairs == stages.stage_preferences(toml)
     assert lesson.prompts == stages.measured_prompts(toml, "held-out")
-    for stage in stages.STAGES:
+    for stage in ("pretrain", "sft", *stages.ALIGNMENTS):
         p = lesson.plan(stage)
         s = toml[stage]
         assert (p.steps, p.lr, p.batch, p.seq_len) == (s["steps"], s["lr"], s["batch"], s["seq_len"]), stage
@@ -127,3 +127,39 @@ def test_a_stage_cannot_be_finished_before_it_has_run(lesson):
         pipeline.finish("pretrain")
     with pytest.raises(ExplorerError, match="has not run yet"):
         pipeline.model_after("sft")
+
+
+def test_rlhf_as_the_third_stage_starts_from_the_sft_model_and_scores_with_a_reward_model(lesson, tiny_mlm_dir):
+    """The third stage's other way: a reward model (the encoder with a score head) trained on the lesson's pairs
+    in the run's preparation, then RL of a copy of the SFT model, whose reference is the SFT model itself."""
+    from explorer import load
+
+    encoder = load("encoder", str(tiny_mlm_dir))
+    pipeline = stages.default_stages(probes=["What is snow?"], alignment="rlhf")
+    pipeline.prompts = []  # no measured prompts (fast)
+    assert pipeline.stages == ("pretrain", "sft", "rlhf")
+    _run(pipeline, "pretrain")
+    sft = _run(pipeline, "sft")
+    fine_tuned = _state(sft.model)
+    with pytest.raises(ExplorerError, match="next stage is 3. Alignment \\(RLHF\\)"):
+        pipeline.new_run("dpo")
+    run = pipeline.new_run("rlhf", steps=STEPS["rlhf"], encoder=encoder)
+    assert run.mode == "rlhf" and run.tokenizer is sft.tokenizer
+    assert run.extra["reference"].model is sft.model, "RL's reference is not the SFT model"
+    assert _equal(run.model, fine_tuned) and not _storage(run.model) & _storage(sft.model)
+    task = run.trainer.task
+    r = lesson.settings["rlhf"]
+    assert (task.k, task.beta) == (r["k"], r["beta"]) and type(task).__name__ == "RLOOTask"
+    assert set(task.prompts) <= {p.prompt for p in lesson.preference_pairs}
+    run.prepare(lambda text, f: None, lambda: None)  # the reward model, trained on the lesson's pairs
+    group = task.reward_fn("What is snow?", ["Snow is frozen rain. Beep boop!", "I cannot help with that."])
+    assert len(group) == 2 and all(isinstance(x, float) for x in group)
+    pipeline.runs["rlhf"] = run
+    assert training.train(run.trainer, STEPS["rlhf"]) == "done"
+    assert {"reward", "kl"} <= set(run.trainer.history[-1])
+    pipeline.finish("rlhf")
+    assert _equal(sft.model, fine_tuned) and not _equal(run.model, fine_tuned)
+    assert pipeline.next_stage is None
+    assert list(pipeline.table().columns) == ["probe", *[stages.STAGE_NAMES[s] for s in pipeline.stages]]
+    with pytest.raises(ExplorerError, match="Unknown alignment"):
+        stages.default_stages(alignment="ppo")
