@@ -440,7 +440,7 @@ def rlhf_section(r: dict) -> list[str]:
     out = _head(
         "19. RLHF's RL step (RLOO) with the page's settings (goals: held-out reward +1 reward-model sd within "
         "180 s on 2 cores, the KL under the page's bound; reward hacking measurable with β = 0; k answers "
-        "sampled in one batch faster than a loop; the page's run >= 0.9x the same loop with no UI)",
+        "sampled in one batch faster than a loop)",
         r,
     )
     b = r.get("batching")
