@@ -142,6 +142,7 @@ def page_loop(steps: int) -> tuple[float, float]:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=1800)
     at.run()
     at.switch_page("pages/alignment.py")
+    at.session_state["align_view"] = "Reinforcement learning (RLHF)"
     at.session_state["align_rl_steps"] = steps
     at.run()
     at.button(key="align_rl_start").click().run()
