@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +30,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from bench.common import machine, save_json  # noqa: E402
+from bench.page_speed import alignment_page_loop, page_against_plain  # noqa: E402
 
 
 def bundled_pairs(dev: bool):
@@ -99,28 +98,7 @@ def accuracy_run(
 
 
 def page_loop(steps: int) -> tuple[float, float]:
-    from streamlit.testing.v1 import AppTest
-
-    from bench.training_speed import _quiet_apptest_polling
-    from explorer import training
-
-    _quiet_apptest_polling()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=1800)
-    at.run()
-    at.switch_page("pages/alignment.py")
-    at.session_state["align_view"] = "Train with DPO"
-    at.session_state["align_steps"] = steps
-    at.run()
-    if at.selectbox(key="align_steps").value != steps:
-        raise SystemExit(f"{steps} is not one of the page's step choices: {at.selectbox(key='align_steps').options}")
-    at.button(key="align_dpo_start").click().run()
-    if at.exception:
-        raise SystemExit(f"the page failed: {at.exception[0].value}")
-    run = at.session_state["align_dpo_run"]
-    while not training.wait(run, timeout=training.live.REDRAW_SECONDS):
-        at.run()
-    assert run.step == steps and run.status == "done", (run.step, steps, run.status, run.message)
-    return run.loop_steps / run.loop_seconds, run.loop_steps / run.loop_cpu_seconds
+    return alignment_page_loop("Train with DPO", {"align_steps": steps}, "align_dpo_start", "align_dpo_run", steps)
 
 
 def plain_loop(steps: int) -> tuple[float, float]:
@@ -136,12 +114,6 @@ def plain_loop(steps: int) -> tuple[float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     training.train(run.trainer, steps)
     return steps / (time.perf_counter() - t0), steps / (time.process_time() - c0)
-
-
-def _fresh(which: str, steps: int) -> tuple:
-    cmd = [sys.executable, "-m", "bench.alignment", "--only", which, "--speed-steps", str(steps)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
-    return tuple(json.loads(out.strip().splitlines()[-1]))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -175,27 +147,11 @@ def main(argv: list[str] | None = None) -> dict:
         f"{acc['final_accuracy']:.2f} in {acc['seconds']:.0f} s ({acc['steps']} steps); reached 0.8 at "
         f"{'never' if acc['seconds_to_0.8'] is None else format(acc['seconds_to_0.8'], '.0f') + ' s'} (goal: within 180 s)"
     )
-    ratios, cpu = [], []
-    for i in range(args.speed_rounds):
-        plain, page = _fresh("plain", args.speed_steps), _fresh("page", args.speed_steps)
-        ratios.append(page[0] / plain[0])
-        cpu.append(page[1] / plain[1])
+    if args.speed_rounds:
+        result["speed"] = sp = page_against_plain("bench.alignment", args.speed_rounds, args.speed_steps)
         print(
-            f"  speed round {i + 1}: plain {plain[0]:.2f} steps/s, page {page[0]:.2f} steps/s: ratio "
-            f"{ratios[-1]:.2f} wall, {cpu[-1]:.2f} CPU",
-            flush=True,
-        )
-    if ratios:
-        result["speed"] = {
-            "steps": args.speed_steps,
-            "rounds": args.speed_rounds,
-            "ratio_wall": statistics.median(ratios),
-            "ratio_cpu": statistics.median(cpu),
-            "all_wall": ratios,
-        }
-        print(
-            f"  page / plain DPO loop, median of {len(ratios)}: {statistics.median(ratios):.2f} wall, "
-            f"{statistics.median(cpu):.2f} CPU (goal >= 0.90)"
+            f"  page / plain DPO loop, median of {sp['rounds']}: {sp['ratio_wall']:.2f} wall, "
+            f"{sp['ratio_cpu']:.2f} CPU (goal >= 0.90)"
         )
     save_json(args.json, result)
     return result

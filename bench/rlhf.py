@@ -40,6 +40,7 @@ import torch  # noqa: E402
 
 from bench.alignment import bundled_pairs  # noqa: E402
 from bench.common import machine, save_json  # noqa: E402
+from bench.page_speed import alignment_page_loop, page_against_plain  # noqa: E402
 
 
 def _held_out(task, model, prompts, samples: int) -> dict:
@@ -131,28 +132,10 @@ def batching(rounds: int, k: int = 4, tokens: int = 16) -> dict:
 
 
 def page_loop(steps: int) -> tuple[float, float]:
-    """(steps per wall second, per CPU second) of the RLHF tab's run started through AppTest, the page rerun
-    every REDRAW_SECONDS while it trains (the reward model and the reference's scores made first, not timed)."""
-    from streamlit.testing.v1 import AppTest
-
-    from bench.training_speed import _quiet_apptest_polling
-    from explorer import training
-
-    _quiet_apptest_polling()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=1800)
-    at.run()
-    at.switch_page("pages/alignment.py")
-    at.session_state["align_view"] = "Reinforcement learning (RLHF)"
-    at.session_state["align_rl_steps"] = steps
-    at.run()
-    at.button(key="align_rl_start").click().run()
-    if at.exception:
-        raise SystemExit(f"the page failed: {at.exception[0].value}")
-    run = at.session_state["align_rl_run"]
-    while not training.wait(run, timeout=training.live.REDRAW_SECONDS):
-        at.run()
-    assert run.step == steps and run.status == "done", (run.step, steps, run.status, run.message)
-    return run.loop_steps / run.loop_seconds, run.loop_steps / run.loop_cpu_seconds
+    """The RLHF tab's run through AppTest (the reward model and the reference's scores made first, not timed)."""
+    return alignment_page_loop(
+        "Reinforcement learning (RLHF)", {"align_rl_steps": steps}, "align_rl_start", "align_rl_run", steps
+    )
 
 
 def plain_loop(steps: int) -> tuple[float, float]:
@@ -171,35 +154,6 @@ def plain_loop(steps: int) -> tuple[float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     training.train(run.trainer, steps)
     return steps / (time.perf_counter() - t0), steps / (time.process_time() - c0)
-
-
-def _fresh(which: str, steps: int) -> tuple:
-    import subprocess
-
-    cmd = [sys.executable, "-m", "bench.rlhf", "--only", which, "--speed-steps", str(steps)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
-    return tuple(json.loads(out.strip().splitlines()[-1]))
-
-
-def speed(rounds: int, steps: int) -> dict:
-    """The page's RL loop against the same loop with no UI, each in a fresh process, alternating; median ratio."""
-    wall, cpu = [], []
-    for i in range(rounds):
-        plain, page = _fresh("plain", steps), _fresh("page", steps)
-        wall.append(page[0] / plain[0])
-        cpu.append(page[1] / plain[1])
-        print(
-            f"  speed round {i + 1}: plain {plain[0]:.3f} steps/s, page {page[0]:.3f} steps/s: ratio "
-            f"{wall[-1]:.2f} wall, {cpu[-1]:.2f} CPU",
-            flush=True,
-        )
-    return {
-        "steps": steps,
-        "rounds": rounds,
-        "ratio_wall": statistics.median(wall),
-        "ratio_cpu": statistics.median(cpu),
-        "all_wall": wall,
-    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -241,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
             flush=True,
         )
     if args.speed_rounds:
-        out["speed"] = sp = speed(args.speed_rounds, args.speed_steps)
+        out["speed"] = sp = page_against_plain("bench.rlhf", args.speed_rounds, args.speed_steps)
         print(
             f"  page / plain RL loop, median of {sp['rounds']}: {sp['ratio_wall']:.2f} wall, {sp['ratio_cpu']:.2f} CPU "
             "(goal >= 0.90)"

@@ -10,7 +10,8 @@ measures around `training.train` in its thread. The plain loop calls `training.t
 callbacks. The two alternate for `--repeat` rounds, each measurement in a fresh process; each round
 gives a ratio page / plain, and the median is reported, by wall clock and by CPU time of the process
 (the CPU ratio is steadier on a machine shared with other work). AppTest's own 1 ms polling for the
-end of a run is slowed to 50 ms (see `_quiet_apptest_polling`; `--apptest-polling` keeps it).
+end of a run is slowed to 50 ms and the page's compiled script kept between runs as a server keeps it (see
+`bench.page_speed.server_like_apptest`; `--apptest-polling` keeps AppTest's own ways).
 With `--server` the page runs in a real Streamlit server driven by headless Chromium (which shares
 this machine's CPUs; the CPU figure is then the server process's own, as the page reports it). Also prints the plain loop with 2 torch threads, to check
 which thread count is faster here.
@@ -33,26 +34,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
+from bench.page_speed import server_like_apptest  # noqa: E402
 from explorer import training  # noqa: E402
-
-
-def _quiet_apptest_polling() -> None:
-    """AppTest waits for a script run by waking up every millisecond, which a real server does not do
-    (its event loop sleeps until a message comes); on a 2-core machine those wake-ups alone cost the
-    training thread several percent. Poll every 50 ms instead, so that the page is measured, not AppTest."""
-    from streamlit.testing.v1 import local_script_runner as lsr
-
-    def wait_for_end(runner, timeout: float = 3) -> None:
-        t0 = time.time()
-        while time.time() - t0 < timeout:
-            if runner.script_stopped():
-                return
-            time.sleep(0.05)
-        runner.request_stop()
-        runner.join()
-        raise RuntimeError(f"AppTest script run timed out after {timeout}(s)")
-
-    lsr.require_widgets_deltas = wait_for_end
 
 
 def page_loop(steps: int, arch: str, size: str) -> tuple[float, float]:
@@ -158,7 +141,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.only:
         if args.only == "page" and not args.apptest_polling:
-            _quiet_apptest_polling()
+            server_like_apptest()
         if args.only == "plain":
             result = plain_loop(args.steps, args.arch, args.size, threads=args.threads)
         else:

@@ -90,6 +90,10 @@ def _new_pipeline():
 
 
 def draw(large: bool) -> None:
+    if "stages_alignment" not in st.session_state:  # a reload: the kept pipeline's third stage, not the default
+        kept = BROWSERS.get(browser_id(), PIPELINE)
+        if kept is not None:
+            st.session_state["stages_alignment"] = kept.alignment
     for k, v in DEFAULTS.items():
         st.session_state.setdefault(k, v)
     st.caption(

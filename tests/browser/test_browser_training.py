@@ -128,3 +128,56 @@ def test_training_chart_grows_stop_keeps_progress_and_resume_continues(server):
         wait_idle(page)
         assert page.locator('[data-testid="stException"]').count() == 0
         assert log.external == [], log.external
+
+
+def _select(page, label: str, option: str) -> None:
+    box = page.get_by_role("combobox", name=label)
+    opt = page.get_by_role("option", name=option)
+    for _ in range(3):  # the list sometimes does not open at the first click while the page is still drawing
+        box.click()
+        try:
+            opt.wait_for(state="visible", timeout=5_000)
+            break
+        except Exception:  # noqa: BLE001 - try again
+            page.keyboard.press("Escape")
+    opt.click()
+    wait_idle(page)
+
+
+def _one_stage(page, start: str) -> None:
+    """Start a stage, wait for its first chart point, Stop: the stage ends there and the next is offered."""
+    page.get_by_role("button", name=start).click()
+    page.get_by_text(re.compile(r"Step \d+ of \d+")).first.wait_for(timeout=120_000)
+    page.get_by_role("button", name="Stop").click()
+    wait_idle(page, timeout_ms=180_000)
+
+
+def test_three_stages_take_rlhf_as_the_third_kept_across_a_reload_until_it_starts(server):
+    """The "Third stage" choice: picked before pretraining, it decides the third stage offered after SFT; a
+    reload keeps it (the browser's pipeline knows its third stage); before that stage starts it can still change."""
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1280, "height": 1100})
+        page.goto(server + "/training")
+        wait_idle(page)
+        page.get_by_text("Three stages on one model").click()
+        wait_idle(page)
+        _select(page, "Third stage", "RLHF: a reward model, then RL")
+        _one_stage(page, "Start pretraining")
+        page.get_by_role("heading", name="2. Supervised fine-tuning").wait_for(timeout=120_000)
+        _one_stage(page, "Start supervised fine-tuning")
+        page.get_by_role("heading", name="3. Alignment (RLHF)").wait_for(timeout=120_000)
+        assert page.get_by_text("first a reward model", exact=False).count() >= 1
+        assert page.get_by_role("button", name="Start RLHF").is_visible()
+        page.reload()
+        wait_idle(page)
+        if not page.get_by_role("heading", name="3. Alignment (RLHF)").count():
+            page.get_by_text("Three stages on one model").click()
+            wait_idle(page)
+        page.get_by_role("heading", name="3. Alignment (RLHF)").wait_for(timeout=60_000)
+        assert page.get_by_role("button", name="Start RLHF").is_visible()
+        assert "RLHF" in page.get_by_role("combobox", name="Third stage").input_value()
+        _select(page, "Third stage", "DPO: learn from the pairs directly")
+        page.get_by_role("heading", name="3. Alignment (DPO)").wait_for(timeout=60_000)
+        assert page.get_by_role("button", name="Start DPO training").is_visible()
+        assert page.get_by_role("button", name="Start RLHF").count() == 0
+        assert page.locator('[data-testid="stException"]').count() == 0
