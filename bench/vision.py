@@ -1,7 +1,8 @@
 """Vision benchmarks: how fast the tiny ViT-MAE learns to fill in hidden digit patches, and how well a
 linear probe reads digits from a SimCLR encoder trained for at most two minutes.
 
-    .venv/bin/python -m bench.vision [--threads 2] [--mae-seconds 60] [--simclr-seconds 120] [--dev] [--json P]
+    .venv/bin/python -m bench.vision [--threads 2] [--mae-seconds 60] [--simclr-seconds 120] [--clip-seconds 120]
+                                     [--dev] [--only mae|simclr|clip] [--json P]
 
 Both trainings are the page's own runs (`explorer.vision.mae_run` / `simclr_run` with `vision_plan`'s
 defaults, seed 0, the steps raised to the limit so that the clock decides), trained step by step
@@ -17,6 +18,11 @@ SimCLR goal: after at most `--simclr-seconds` (120) of training, a logistic-regr
 encoder's features fitted on 10 labelled training digits per class reaches held-out accuracy
 >= 0.85 (mean over 5 draws of the labelled digits); the table also gives 5 and 20 labels per class,
 the randomly initialised encoder of the same architecture (the run's starting point) and raw pixels.
+
+CLIP goal: zero-shot accuracy on the held-out digits with one plain prompt per class ("the digit 7") >= 0.85
+after at most `--clip-seconds` (120) of training (`explorer.vision.clip_run`: the small CNN against the locked
+sentence encoder's captions); the accuracy with other prompts (a training template, a bare numeral, phrasings
+never seen in training) is printed beside it.
 
 Data: the digits' fixed split (`explorer.vision.data`: 70% train, 30% held out, stratified, seed 0).
 Held-out digits are never used for SSL training or for fitting a probe. With `--dev`, the held-out
@@ -142,13 +148,55 @@ def simclr_bench(
     }
 
 
+CLIP_GOAL = 0.85
+
+
+def clip_bench(seconds: float, dev: bool, lr: float | None, batch: int | None, seed: int = 0) -> dict:
+    import explorer
+    from explorer import vision
+    from explorer.training import MAX_STEPS
+    from explorer.vision import clip
+
+    encoder = explorer.load("encoder")
+    p = vision.vision_plan("clip", steps=MAX_STEPS, lr=lr or "auto", batch=batch or "auto")
+    t0 = time.perf_counter()
+    run = vision.clip_run(p, encoder, seed=seed, dev=dev)
+    setup = time.perf_counter() - t0
+    curve = _timed(run, seconds)
+    d = vision.digits()
+    _, test = d.split(dev)
+    zs = {}
+    for name, texts in clip.prompt_sets().items():  # the page's phrasings, side by side
+        r = clip.zero_shot(run.model, clip.text_features(encoder, texts), d.images[test], d.labels[test], texts)
+        zs[name] = r.accuracy
+    reached = next((t for t, _, r in curve if r["accuracy"] >= CLIP_GOAL), None)
+    return {
+        "description": run.description,
+        "lr": p.lr,
+        "batch": p.batch,
+        "setup_seconds": setup,
+        "steps": run.step,
+        "seconds": curve[-1][0],
+        "start_accuracy": curve[0][2]["accuracy"],
+        "final_accuracy": curve[-1][2]["accuracy"],
+        "seconds_to_goal": reached,
+        "temperature": run.model.temperature(),
+        "prompts": zs,
+        "met": reached is not None and reached <= seconds + 1,
+        "curve": [(t, step, r["eval_loss"], r["accuracy"]) for t, step, r in curve],
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--mae-seconds", type=float, default=60)
     ap.add_argument("--simclr-seconds", type=float, default=120)
     ap.add_argument("--dev", action="store_true", help="the development split (training digits only)")
-    ap.add_argument("--only", choices=["mae", "simclr"])
+    ap.add_argument("--only", choices=["mae", "simclr", "clip"])
+    ap.add_argument("--clip-seconds", type=float, default=120)
+    ap.add_argument("--clip-lr", type=float)
+    ap.add_argument("--clip-batch", type=int)
     ap.add_argument(
         "--mae-shape",
         choices=["digits", "8x8", "photos"],
@@ -167,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     result: dict = {"machine": machine(), "split": split, "load_at_start": load}
     print(f"{machine()}; load average at start {load:.1f}; {split} split")
-    if args.only != "simclr":
+    if args.only in (None, "mae"):
         m = mae_bench(args.mae_seconds, args.dev, args.mae_shape, args.mae_lr, args.seed)
         result["mae"] = m
         print(f"\nMAE: {m['description']}; lr {m['lr']:g}, batch {m['batch']}")
@@ -184,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
             "x the baseline"
         )
         print(f"  50% lower at {goal} (goal: within {args.mae_seconds:.0f} s): {'MET' if m['met'] else 'NOT MET'}")
-    if args.only != "mae":
+    if args.only in (None, "simclr"):
         s = simclr_bench(
             args.simclr_seconds, args.dev, args.simclr_temperature, args.simclr_lr, args.simclr_batch, args.seed
         )
@@ -202,6 +250,22 @@ def main(argv: list[str] | None = None) -> dict:
             f"raw pixels {s['pixels_at_10']:.3f} (goal: >= {PROBE_GOAL} within {args.simclr_seconds:.0f} s): "
             f"{'MET' if s['met'] else 'NOT MET'}"
         )
+    if args.only in (None, "clip"):
+        c = clip_bench(args.clip_seconds, args.dev, args.clip_lr, args.clip_batch, args.seed)
+        result["clip"] = c
+        print(
+            f"\nCLIP: {c['description']}; lr {c['lr']:g}, batch {c['batch']}; captions read in {c['setup_seconds']:.1f} s"
+        )
+        for t, step, loss, acc in _sample(c["curve"]):
+            print(f"  {t:6.1f} s  step {step:5d}  {split} CLIP loss {loss:.3f}  zero-shot accuracy {acc:.3f}")
+        goal = "never" if c["seconds_to_goal"] is None else f"{c['seconds_to_goal']:.1f} s"
+        print(
+            f"  zero-shot {c['start_accuracy']:.3f} -> {c['final_accuracy']:.3f} in {c['seconds']:.0f} s ({c['steps']} "
+            f"steps), temperature {c['temperature']:.3f}; {CLIP_GOAL} reached at {goal} (goal: within "
+            f"{args.clip_seconds:.0f} s): {'MET' if c['met'] else 'NOT MET'}"
+        )
+        for name, acc in c["prompts"].items():
+            print(f"    prompts like {name!r}: {acc:.3f}")
     save_json(args.json, result)
     return result
 

@@ -1,5 +1,6 @@
 """Self-supervision on images: hide patches and predict them (MAE), pull two views of one digit together
-(SimCLR), then a linear probe with a few labels shows what the features learnt. Tiny models, trained here."""
+(SimCLR), then a linear probe with a few labels shows what the features learnt; match digits with captions
+(CLIP) and classify them from words alone. Tiny models, trained here."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ import streamlit as st
 from explorer import training, ui, vision
 from explorer.charts import images as pictures
 from explorer.charts import vision as charts
-from explorer.ui import chart
+from explorer.ui import chart, clip_view, vision_view
 from explorer.ui.chart import made_once
 from explorer.ui.live_run import LiveRun, curve
 from explorer.wording import count
 
-VIEWS = ["Masked patches (MAE)", "Contrastive views (SimCLR)", "The payoff: a linear probe"]
+VIEWS = [
+    "Masked patches (MAE)",
+    "Contrastive views (SimCLR)",
+    "The payoff: a linear probe",
+    "Images and words (CLIP)",
+]
 STEPS = [training.AUTO, 100, 300, 600, 1000, 1500, 2000]
 MAE = vision.run_defaults("mae")  # the default run and what to expect of it (assets/examples/images.toml)
 DEFAULTS = {
@@ -28,6 +34,7 @@ DEFAULTS = {
     "img_rotate": True,
     "img_noise": True,
     "img_temperature": 0.2,
+    **clip_view.DEFAULTS,
 }
 LIMITS = {
     "img_view": VIEWS,
@@ -36,8 +43,14 @@ LIMITS = {
     "img_ratio": (0.05, 0.95),
     "img_seed": (0, 9_999),
     "img_temperature": (0.05, 1.0),
+    **clip_view.LIMITS,
 }
-ui.page_state("images", DEFAULTS, LIMITS, local={"img_mae_steps": training.AUTO, "img_simclr_steps": training.AUTO})
+ui.page_state(
+    "images",
+    DEFAULTS,
+    LIMITS,
+    local={"img_mae_steps": training.AUTO, "img_simclr_steps": training.AUTO, **clip_view.LOCAL},
+)
 HIDDEN, MAE_RUN, SIMCLR_RUN = "img_hidden", "img_mae_run", "img_simclr_run"
 SHAPE = vision.SHAPES["digits"]
 
@@ -46,44 +59,18 @@ large = ui.presenter()
 st.title("Images: masked patches and contrastive views")
 ui.intro(
     "Not only text: **MAE** hides most of an image's patches and learns to paint them back; **SimCLR** learns "
-    "that two distorted views of one image belong together. No labels. On 1,797 handwritten digits, with tiny "
-    "models trained here."
+    "that two distorted views of one image belong together. No labels. **CLIP** learns from digits paired with "
+    "captions, then names digits from words alone. On 1,797 handwritten digits, with tiny models trained here."
 )
 d = vision.digits()
 tabs = st.tabs(VIEWS, key="img_view", on_change="rerun")
-
-
-def _image() -> tuple[np.ndarray, str]:
-    """The image to mask, at the MAE's size (16×16): a held-out digit or an upload."""
-    src = st.radio(
-        "Image",
-        ["digit", "upload"],
-        key="img_source",
-        horizontal=True,
-        format_func={"digit": "A held-out digit", "upload": "Upload an image"}.get,
-    )
-    if src == "upload":
-        up = st.file_uploader(
-            "An image (PNG, JPEG…): a dark digit on light paper works best",
-            key="img_upload",
-            max_upload_size=max(1, vision.MAX_IMAGE_BYTES // 1_000_000),
-        )
-        if up is not None:
-            with ui.friendly_errors():
-                img = vision.read_image(up.getvalue(), size=SHAPE.image_size)
-                ui.notes(img.notes)
-                return img.pixels, f"your image ({img.original_size[0]}×{img.original_size[1]}, {img.original_mode})"
-        st.caption("Until an image is uploaded, a held-out digit is used.")
-    i = int(st.number_input("Held-out digit", 0, len(d.test_idx) - 1, step=1, key="img_digit"))
-    k = int(d.test_idx[i])
-    return vision.resize(d.images[k], SHAPE.image_size), f"held-out digit #{i} (a {d.labels[k]})"
 
 
 # ----------------------------------------------------------------------------- 1. MAE
 with tabs[0]:
     if tabs[0].open is not False:
         n = SHAPE.grid.count
-        image, what = _image()
+        image, what = vision_view.image_to_mask(d, SHAPE)
         c1, c2 = ui.columns([3, 2])
         with c1:
             ratio = st.slider("Share of patches to hide (MAE hides 75%)", 0.05, 0.95, step=0.05, key="img_ratio")
@@ -280,5 +267,10 @@ with tabs[2]:
                     f"After {count(run.step, 'step')} of SimCLR. Each accuracy is the mean of 3 draws of the "
                     "labelled digits; the held-out digits were never used to train the encoder or fit a probe."
                 )
+
+# ----------------------------------------------------------------------------- 4. CLIP
+with tabs[3]:
+    if tabs[3].open:
+        clip_view.draw(large)
 
 ui.share_link(ui.publish_state("images", DEFAULTS))

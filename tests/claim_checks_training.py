@@ -297,3 +297,50 @@ def simclr_probe_beats_pixels(item: dict, check: dict, models) -> None:
     table = vision.compare_probes(run.model, vision.random_encoder(run), per_class=[k], repeats=3)
     acc = dict(zip(table["features"], table["accuracy"]))
     assert acc[SSL_NAME] > acc[PIXELS_NAME], acc
+
+
+# ----------------------------------------------------------------------------- CLIP on the Images page
+
+
+@functools.lru_cache(maxsize=1)
+def clip_default_run():
+    """The page's default CLIP run (seed 0) against the bundled sentence encoder, trained to its end."""
+    from explorer import load, training, vision
+
+    torch.set_num_threads(1)
+    run = vision.clip_run(vision.vision_plan("clip"), load("encoder"), seed=0)
+    assert training.train(run.trainer, run.target) == "done"
+    return run
+
+
+def _zero_shot_accuracy(run, encoder, phrasing: str) -> float:
+    from explorer import vision
+    from explorer.vision import clip
+
+    texts = clip.prompt_sets()[phrasing]
+    d = vision.digits()
+    return clip.zero_shot(
+        run.model, clip.text_features(encoder, texts), d.images[d.test_idx], d.labels[d.test_idx], texts
+    ).accuracy
+
+
+@check("clip_zero_shot", lane="training")
+def clip_zero_shot(item: dict, check: dict, models) -> None:
+    """After the default CLIP run, zero-shot with the phrasing `prompts` names at least `at_least` of the held-out
+    digits (never trained on), and the untrained model is near chance."""
+    from explorer.vision import clip
+
+    run = clip_default_run()
+    assert _zero_shot_accuracy(run, models.encoder, check["prompts"]) >= float(check["at_least"])
+    untrained = clip.untrained(clip.text_dim(models.encoder))
+    assert _zero_shot_accuracy(type("R", (), {"model": untrained}), models.encoder, check["prompts"]) < 0.3
+
+
+@check("clip_words_not_counting", lane="training")
+def clip_words_not_counting(item: dict, check: dict, models) -> None:
+    """Words the captions never used but that mean the digit (`works`) name at least `at_least` of the held-out
+    digits; a description that needs counting (`fails`) stays at most `at_most`."""
+    run = clip_default_run()
+    works = _zero_shot_accuracy(run, models.encoder, check["works"])
+    fails = _zero_shot_accuracy(run, models.encoder, check["fails"])
+    assert works >= float(check["at_least"]) and fails <= float(check["at_most"]), (works, fails)

@@ -12,7 +12,10 @@
   batch similarity matrix (`view_batch`);
 - `probe`: the linear probe with a few labels per class against a random encoder and raw pixels,
   and the PCA map of held-out embeddings;
-- `runs`: the `Run`s the page starts with `explorer.training.start(run)` (`mae_run`, `simclr_run`).
+- `clip`: CLIP on the digits: the same CNN as the image tower, the locked sentence encoder as the text tower
+  (LiT), CLIP's symmetric loss with a learnt temperature, captions written from the labels, zero-shot
+  classification from typed prompts;
+- `runs`: the `Run`s the page starts with `explorer.training.start(run)` (`mae_run`, `simclr_run`, `clip_run`).
 
 Figures for all of these: `explorer.charts.vision` (the pictures themselves: `explorer.charts.images`).
 """
@@ -60,10 +63,12 @@ from explorer.vision.simclr import (
     untrained_encoder,
     view_batch,
 )
+from explorer.vision.clip import CLIPModel, CLIPTask, ZeroShot, clip_loss, clip_model, zero_shot
 from explorer.vision.runs import (
     MAX_IMAGE_BATCH,
     PROBE_PER_CLASS,
     VISION_MODES,
+    clip_run,
     mae_run,
     random_encoder,
     run_defaults,
@@ -140,10 +145,18 @@ __all__ = [
     "info_nce_loss",
     "untrained_encoder",
     "view_batch",
+    # clip
+    "CLIPModel",
+    "CLIPTask",
+    "ZeroShot",
+    "clip_loss",
+    "clip_model",
+    "zero_shot",
     # runs
     "MAX_IMAGE_BATCH",
     "PROBE_PER_CLASS",
     "VISION_MODES",
+    "clip_run",
     "mae_run",
     "random_encoder",
     "run_defaults",

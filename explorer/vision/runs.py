@@ -5,7 +5,9 @@
   crops of the sample photographs); held-out loss = masked-patch loss on held-out images;
 - ``simclr``: a new tiny CNN encoder learns from pairs of augmented training digits, no labels;
   held-out loss = InfoNCE on held-out views, held-out accuracy = a linear probe fitted on a few
-  labelled training digits per class (`PROBE_PER_CLASS`).
+  labelled training digits per class (`PROBE_PER_CLASS`);
+- ``clip``: the same CNN learns from (digit, caption) pairs against the locked sentence encoder; held-out
+  loss = CLIP's loss on held-out pairs, held-out accuracy = zero-shot with one plain prompt per class.
 
 A model handed in (`model=`, e.g. one the page keeps) is copied first: the run never changes it.
 """
@@ -31,7 +33,9 @@ from explorer.vision.views import Augment
 if TYPE_CHECKING:
     from torch.nn import Module
 
-VISION_MODES = ("mae", "simclr")
+    from explorer.models.loaded import LoadedModel
+
+VISION_MODES = ("mae", "simclr", "clip")
 MAX_IMAGE_BATCH = 512  # images per step (they are tiny: 8×8 to 32×32 pixels)
 PROBE_PER_CLASS = 10  # labelled training digits per class for the probe measured during SimCLR training
 PHOTO_CROPS = (2048, 256)  # training and held-out crops of the sample photographs
@@ -191,6 +195,43 @@ def simclr_run(
         None,
         notes,
         extra={"aug": aug, "temperature": float(temperature), "probe_per_class": probe_per_class, "seed": seed},
+    )
+
+
+def clip_run(p: Plan, encoder: LoadedModel, *, seed: int = 0, dev: bool = False) -> Run:
+    """CLIP: a new image tower learns to meet the locked sentence encoder's captions of the training digits."""
+    from explorer.vision import clip
+
+    d = digits()
+    train, test = d.split(dev)
+    rows = clip.captions()
+    flat = clip.text_features(encoder, [c for row in rows for c in row])
+    vectors = flat.reshape(len(rows), len(rows[0]), -1)
+    plain = clip.text_features(encoder, clip.prompts(clip.PLAIN))
+    task = clip.CLIPTask(
+        d.images[train], d.labels[train], d.images[test], d.labels[test], vectors, plain, batch=p.batch
+    )
+    net = clip.clip_model(vectors.shape[-1], seed)
+    trainer = Trainer(net, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps), warmup=min(20, p.steps // 10))
+    n = sum(x.numel() for x in net.parameters() if x.requires_grad)
+    desc = (
+        f"CLIP of a small CNN ({n / 1e3:.0f} k parameters, with the text projection and the temperature) against "
+        f"{encoder.info.name}, locked, on {len(train)} training digits with {len(rows[0])} kinds of caption"
+    )
+    notes = p.notes + [
+        f"Held-out accuracy: zero-shot on the {len(test)} {'development' if dev else 'held-out'} digits with one "
+        f'plain prompt per class ("{clip.PLAIN.format(num=7, word="seven")}" …): no labels, no probe.'
+    ]
+    return Run(
+        "clip",
+        desc,
+        trainer,
+        p.steps,
+        None,
+        "clip",
+        None,
+        notes,
+        extra={"seed": seed, "encoder": encoder.info.model_id},
     )
 
 

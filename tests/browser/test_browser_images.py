@@ -27,7 +27,7 @@ HIDDEN_IN_CHART = """() => {
 
 
 def test_click_a_patch_and_the_reconstruction_is_drawn_with_it_hidden(tmp_path):
-    with opened_page("Images (MAE, SimCLR)") as (page, log):
+    with opened_page("Images (MAE, SimCLR, CLIP)") as (page, log):
         expect(page.get_by_role("heading", name="Images: masked patches and contrastive views")).to_be_visible()
         page.wait_for_function(f"() => ({HIDDEN_IN_CHART})() > 0", timeout=60_000)
         before = page.evaluate(HIDDEN_IN_CHART)

@@ -129,3 +129,50 @@ def test_simclr_similarities_before_training_are_explained():
     text = " ".join(m.value for m in at.markdown)
     assert f"**{np.diag(values).mean():.3f}**" in text  # the views of one digit: no closer than the rest
     assert f"**{values[~np.eye(len(values), dtype=bool)].mean():.3f}**" in text
+
+
+def test_clip_tab_trains_then_zero_shot_from_typed_prompts_with_bad_prompts_refused():
+    """The CLIP tab: the batch's image–caption matrix, a run started from the page, then zero-shot on the held-out
+    digits from the ten prompts (accuracy, confusion matrix, phrasings side by side); an empty prompt and one over
+    the limit get a message, emoji are read; a phrasing chosen fills the ten prompts."""
+    at = open_page("Images and words (CLIP)")
+    figure(at, "Cosine of every image with every caption")
+    assert any("Untrained" in i.value for i in at.info)
+    untrained = float(next(m for m in at.metric if m.label.startswith("Zero-shot accuracy")).value.rstrip("%")) / 100
+    at.selectbox(key="img_clip_steps").set_value(300).run()
+    at.button(key="img_clip_start").click().run()
+    run = at.session_state["img_clip_run"]
+    assert training.wait(run, timeout=300) and run.status == "done", (run.status, run.message)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    acc = float(next(m for m in at.metric if m.label.startswith("Zero-shot accuracy")).value.rstrip("%")) / 100
+    assert acc > 0.6 and acc > untrained + 0.3, (untrained, acc)
+    # the page's figure is the one zero_shot gives for these prompts and this model
+    texts = at.text_area(key="img_clip_prompts").value.splitlines()
+    assert texts == vision.clip.prompts(vision.clip.PLAIN) == vision.clip.prompt_sets()["the digit 7"]
+    encoder = run.extra["encoder"]
+    from explorer import load
+
+    d = vision.digits()
+    zs = vision.zero_shot(
+        run.model,
+        vision.clip.text_features(load("encoder", encoder), texts),
+        d.images[d.test_idx],
+        d.labels[d.test_idx],
+    )
+    assert f"{zs.accuracy:.1%}" == next(m for m in at.metric if m.label.startswith("Zero-shot accuracy")).value
+    conf = figure(at, "Zero-shot on the held-out digits")
+    assert len(conf["data"][0]["x"]) == 10
+    bars = figure(at, "prompt engineering")["data"][0]
+    assert len(bars["x"]) == len(vision.clip.prompt_sets()) + 1  # every phrasing and the participant's prompts
+    # a phrasing chosen fills the ten prompts
+    at.selectbox(key="img_clip_phrasing").set_value("seventh").run()
+    assert at.text_area(key="img_clip_prompts").value.splitlines()[7] == "seventh"
+    # bad prompts: a message, no traceback; emoji are fine
+    lines = vision.clip.prompts("the digit {num}")
+    at.text_area(key="img_clip_prompts").set_value("\n".join(["", *lines[1:]])).run()
+    assert not at.exception and any("empty" in e.value for e in at.error)
+    at.text_area(key="img_clip_prompts").set_value("\n".join(["x" * 1000, *lines[1:]])).run()
+    assert not at.exception and any("limit is 200" in e.value for e in at.error)
+    at.text_area(key="img_clip_prompts").set_value("\n".join([f"🐱 {p}" for p in lines])).run()
+    assert not at.exception and not at.error
