@@ -18,7 +18,7 @@ PAGES = [
     ("pages/compare.py", "Masked vs causal", "⚖️"),
     ("pages/span_corruption.py", "Span corruption (T5)", "✂️"),
     ("pages/contrastive.py", "Contrastive embeddings", "🧲"),
-    ("pages/images.py", "Images (MAE, SimCLR, CLIP)", "🖼️"),
+    ("pages/images.py", "Images (MAE, SimCLR, CLIP, DINO)", "🖼️"),
     ("pages/attention.py", "Inside the model", "🔍"),
     ("pages/training.py", "Live training", "🏋️"),
     ("pages/alignment.py", "Alignment (preferences)", "🤝"),

@@ -60,7 +60,7 @@ BUDGETS = {  # name -> (full arguments, quick arguments)
         ["--workers", "2", "--levels", "3", "--duration", "20", "--trainers", "1"],
     ),
     "alignment": ([], ["--seconds", "20", "--speed-rounds", "1"]),
-    "vision": ([], ["--mae-seconds", "5", "--simclr-seconds", "5"]),
+    "vision": ([], ["--mae-seconds", "5", "--simclr-seconds", "5", "--clip-seconds", "5", "--dino-seconds", "5"]),
     "room": (["--n", "12", "--nav", "5"], ["--n", "2", "--nav", "1", "--repeat", "2"]),
     "span": ([], ["--limit", "4"]),
     "rlhf": (
@@ -625,8 +625,10 @@ def alignment_section(r: dict) -> list[str]:
 
 def vision_section(r: dict) -> list[str]:
     out = _head(
-        "14. Images: MAE and SimCLR on the digits (goals: held-out masked-patch loss -50 % within 60 s; "
-        "linear probe >= 0.85 with 10 labels per class after <= 2 min of SimCLR)",
+        "14. Images: MAE, SimCLR, CLIP and DINO on the digits (goals: held-out masked-patch loss -50 % within "
+        "60 s; linear probe >= 0.85 with 10 labels per class after <= 2 min of SimCLR; CLIP zero-shot >= 0.85 "
+        "with one plain prompt per class after <= 2 min; DINO's probe >= the random encoder + 0.05 after <= 2 "
+        "min, and collapse with centering off)",
         r,
     )
     m, s = r.get("mae"), r.get("simclr")
@@ -658,6 +660,40 @@ def vision_section(r: dict) -> list[str]:
             cells = [f"{t['accuracy']:.3f}" for t in s["table"] if t["features"] == name]
             out.append(f"| {name} | " + " | ".join(cells) + " |")
         out += ["", f"At 10 labels per class: {s['accuracy_at_10']:.3f} ({'ok' if s['met'] else 'under the goal'})."]
+    c = r.get("clip")
+    if c:
+        reached = "never" if c["seconds_to_goal"] is None else f"after {c['seconds_to_goal']:.1f} s"
+        out += [
+            "",
+            f"CLIP: {c['description']}; lr {c['lr']:g}, batch {c['batch']}; {c['steps']} steps in {c['seconds']:.0f} s. "
+            f'Zero-shot accuracy on the held-out digits with one plain prompt per class ("the digit 7"): '
+            f"{c['start_accuracy']:.3f} -> {c['final_accuracy']:.3f}; 0.85 reached {reached} "
+            f"({'ok' if c['met'] else 'under the goal'}); the learnt temperature {c['temperature']:.3f}. The same "
+            "model with other ways of writing the ten prompts (named by the prompt for 7):",
+            "",
+            "| prompts like | zero-shot accuracy |",
+            "|---|---:|",
+            *[f"| {name} | {acc:.3f} |" for name, acc in c["prompts"].items()],
+        ]
+    dn = r.get("dino")
+    if dn:
+        out += [
+            "",
+            f"DINO: {dn['runs']['both']['description']}; lr {dn['runs']['both']['lr']:g}, batch "
+            f"{dn['runs']['both']['batch']}; the same seed and clock for each switch. Probe: 10 labels per class, mean "
+            f"of 5 draws, held-out digits; collapse signs on held-out views (ln K = {dn['max_entropy']:.2f}):",
+            "",
+            "| run | steps | probe | random encoder | teacher entropy | top dimension's share |",
+            "|---|---:|---:|---:|---:|---:|",
+            *[
+                f"| {name} | {x['steps']} | {x['accuracy_at_10']:.3f} | {x['random_at_10']:.3f} | "
+                f"{x['teacher_entropy']:.2f} | {x['top_share']:.2f} |"
+                for name, x in dn["runs"].items()
+            ],
+            "",
+            f"Probe >= random + 0.05: {'ok' if dn['met_probe'] else 'under the goal'}; one dimension over 90% with "
+            f"centering off: {'ok' if dn['met_collapse'] else 'not seen'}.",
+        ]
     return out + [""]
 
 
@@ -790,7 +826,8 @@ def write_report(
     if kept:
         lines += [
             "Sections of benchmarks not run this time are kept from the earlier report, each with the date "
-            "it was measured.",
+            "it was measured (on the machine of that run: the notes of a section say which where it matters; the "
+            "machine above is this run's).",
             "",
         ]
     if quick:

@@ -18,7 +18,7 @@ MENU = {
     "compare": "Masked vs causal",
     "span": "Span corruption (T5)",
     "contrastive": "Contrastive embeddings",
-    "images": "Images (MAE, SimCLR, CLIP)",
+    "images": "Images (MAE, SimCLR, CLIP, DINO)",
     "attention": "Inside the model",
     "training": "Live training",
     "alignment": "Alignment (preferences)",

@@ -10,7 +10,7 @@ import streamlit as st
 from explorer import training, ui, vision
 from explorer.charts import images as pictures
 from explorer.charts import vision as charts
-from explorer.ui import chart, clip_view, vision_view
+from explorer.ui import chart, clip_view, dino_view, vision_view
 from explorer.ui.chart import made_once
 from explorer.ui.live_run import LiveRun, curve
 from explorer.wording import count
@@ -20,6 +20,7 @@ VIEWS = [
     "Contrastive views (SimCLR)",
     "The payoff: a linear probe",
     "Images and words (CLIP)",
+    "Its own teacher (DINO)",
 ]
 STEPS = [training.AUTO, 100, 300, 600, 1000, 1500, 2000]
 MAE = vision.run_defaults("mae")  # the default run and what to expect of it (assets/examples/images.toml)
@@ -35,6 +36,7 @@ DEFAULTS = {
     "img_noise": True,
     "img_temperature": 0.2,
     **clip_view.DEFAULTS,
+    **dino_view.DEFAULTS,
 }
 LIMITS = {
     "img_view": VIEWS,
@@ -44,12 +46,13 @@ LIMITS = {
     "img_seed": (0, 9_999),
     "img_temperature": (0.05, 1.0),
     **clip_view.LIMITS,
+    **dino_view.LIMITS,
 }
 ui.page_state(
     "images",
     DEFAULTS,
     LIMITS,
-    local={"img_mae_steps": training.AUTO, "img_simclr_steps": training.AUTO, **clip_view.LOCAL},
+    local={"img_mae_steps": training.AUTO, "img_simclr_steps": training.AUTO, **clip_view.LOCAL, **dino_view.LOCAL},
 )
 HIDDEN, MAE_RUN, SIMCLR_RUN = "img_hidden", "img_mae_run", "img_simclr_run"
 SHAPE = vision.SHAPES["digits"]
@@ -60,7 +63,8 @@ st.title("Images: masked patches and contrastive views")
 ui.intro(
     "Not only text: **MAE** hides most of an image's patches and learns to paint them back; **SimCLR** learns "
     "that two distorted views of one image belong together. No labels. **CLIP** learns from digits paired with "
-    "captions, then names digits from words alone. On 1,797 handwritten digits, with tiny models trained here."
+    "captions, then names digits from words alone; **DINO**'s student learns from a teacher that is its own "
+    "average. On 1,797 handwritten digits, with tiny models trained here."
 )
 d = vision.digits()
 tabs = st.tabs(VIEWS, key="img_view", on_change="rerun")
@@ -272,5 +276,10 @@ with tabs[2]:
 with tabs[3]:
     if tabs[3].open:
         clip_view.draw(large)
+
+# ----------------------------------------------------------------------------- 5. DINO
+with tabs[4]:
+    if tabs[4].open:
+        dino_view.draw(large)
 
 ui.share_link(ui.publish_state("images", DEFAULTS))

@@ -344,3 +344,28 @@ def clip_words_not_counting(item: dict, check: dict, models) -> None:
     works = _zero_shot_accuracy(run, models.encoder, check["works"])
     fails = _zero_shot_accuracy(run, models.encoder, check["fails"])
     assert works >= float(check["at_least"]) and fails <= float(check["at_most"]), (works, fails)
+
+
+@check("dino_learns_and_collapses_without_either", lane="training")
+def dino_learns_and_collapses(item: dict, check: dict, models) -> None:
+    """The page's default DINO run (seed 0): a probe on the student's features with `labels_per_class` labels beats
+    the untrained network's by `gain` on the held-out digits (mean of 3 draws, as on the page); the same run with
+    centering off ends with one output dimension taking over 90% of the held-out views, with sharpening off with
+    the teacher's answers uniform."""
+    from explorer import training, vision
+    from explorer.vision import dino
+    from explorer.vision.probe import RANDOM_NAME, SSL_NAME
+
+    torch.set_num_threads(1)
+    run = vision.dino_run(vision.vision_plan("dino"), seed=0)
+    assert training.train(run.trainer, run.target) == "done"
+    k = int(check["labels_per_class"])
+    table = vision.compare_probes(run.model, vision.random_encoder(run), per_class=[k], repeats=3)
+    acc = dict(zip(table["features"], table["accuracy"]))
+    assert acc[SSL_NAME] >= acc[RANDOM_NAME] + float(check["gain"]), acc
+    one = vision.dino_run(vision.vision_plan("dino"), centering=False, seed=0)
+    assert training.train(one.trainer, one.target) == "done"
+    assert one.trainer.history[-1]["eval_top_share"] > 0.9
+    flat = vision.dino_run(vision.vision_plan("dino"), sharpening=False, seed=0)
+    assert training.train(flat.trainer, flat.target) == "done"
+    assert flat.trainer.history[-1]["eval_teacher_entropy"] > 0.95 * dino.max_entropy()

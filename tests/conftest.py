@@ -26,7 +26,7 @@ torch.set_num_threads(1)
 # file when it is free, so the long files start at once and the short ones fill in at the end (the two workers
 # then finish within a minute of each other instead of several). Re-measure with `--junitxml` when files grow.
 LONGEST_FIRST = (
-    "test_claims_training.py",  # ~600 s: three stages (DPO and RLHF), the MAE, best-of-n
+    "test_claims_training.py",  # ~700 s: three stages (DPO and RLHF), the MAE, best-of-n, CLIP, DINO
     "test_claims_dpo.py",  # ~390 s: the Alignment page's default DPO run
     "test_browser_runs.py",  # ~380 s
     "test_bench.py",  # ~300 s
@@ -35,11 +35,11 @@ LONGEST_FIRST = (
     "test_browser_layout.py",  # ~155 s
     "test_page_alignment.py",  # ~150 s
     "test_models.py",  # ~120 s
+    "test_browser_images.py",  # ~100 s
     "test_browser_chart.py",
     "test_page_runs.py",
     "test_browser_compare.py",
     "test_browser_state.py",
-    "test_browser.py",
     "test_vision.py",
     "test_browser_workshop.py",
     "test_browser_masked_lm.py",

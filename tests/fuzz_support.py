@@ -133,7 +133,7 @@ PICKER_BOX = "pick_other_"
 # Buttons the fuzzer leaves alone: they start or stop background training threads.
 SKIP_BUTTONS = {
     f"{run}_{b}"
-    for run in ("train", "stages", "align_dpo", "align_rm", "img_mae", "img_simclr")
+    for run in ("train", "stages", "align_dpo", "align_rm", "align_rl", "img_mae", "img_simclr", "img_clip", "img_dino")
     for b in ("start", "stop", "reset")
 }
 NOT_USED = (et.DownloadButton,)

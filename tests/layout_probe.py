@@ -109,6 +109,7 @@ def findings(page, slug: str | None = None) -> dict:
     page.evaluate("document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
     top = page.evaluate(RESULT_JS, MAIN_RESULT[slug]) if slug in MAIN_RESULT else None
     return {
+        "exceptions": page.locator('[data-testid="stException"]').count(),
         "cut": page.evaluate(CUT_JS),
         "charts": page.evaluate(CHART_JS),
         "result_top": top,
@@ -116,12 +117,15 @@ def findings(page, slug: str | None = None) -> dict:
     }
 
 
-def visit_pages(url: str, b, presenter: bool, only: list[str] = ()):
-    """Open every page (or those in `only`) from the menu at 1280x720 in one mode: yields (file, slug, page)."""
+def visit_pages(url: str, b, presenter: bool, only: list[str] = (), requests: list | None = None):
+    """Open every page (or those in `only`) from the menu at 1280x720 in one mode: yields (file, slug, page);
+    every address the browser asks for is added to `requests` when given."""
     from app import PAGES, ROOT
     from tests.browser import wait_idle
 
     page = b.new_page(viewport={"width": 1280, "height": 720})
+    if requests is not None:
+        page.on("request", lambda r: requests.append(r.url))
     page.goto(url)
     wait_idle(page)
     if presenter:

@@ -127,6 +127,9 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.step()
+        after = getattr(self.task, "after_step", None)  # e.g. DINO's teacher following the student (EMA)
+        if after is not None:
+            after(self.model)
         self.step_count += 1
         rec = {
             "step": self.step_count,

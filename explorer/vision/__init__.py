@@ -15,7 +15,10 @@
 - `clip`: CLIP on the digits: the same CNN as the image tower, the locked sentence encoder as the text tower
   (LiT), CLIP's symmetric loss with a learnt temperature, captions written from the labels, zero-shot
   classification from typed prompts;
-- `runs`: the `Run`s the page starts with `explorer.training.start(run)` (`mae_run`, `simclr_run`, `clip_run`).
+- `dino`: DINO on the digits: a student and its EMA teacher, centering and sharpening (and the collapse
+  without them);
+- `runs`: the `Run`s the page starts with `explorer.training.start(run)` (`mae_run`, `simclr_run`, `clip_run`,
+  `dino_run`).
 
 Figures for all of these: `explorer.charts.vision` (the pictures themselves: `explorer.charts.images`).
 """
@@ -64,11 +67,13 @@ from explorer.vision.simclr import (
     view_batch,
 )
 from explorer.vision.clip import CLIPModel, CLIPTask, ZeroShot, clip_loss, clip_model, zero_shot
+from explorer.vision.dino import DINOModel, DINOTask, dino_loss, dino_model
 from explorer.vision.runs import (
     MAX_IMAGE_BATCH,
     PROBE_PER_CLASS,
     VISION_MODES,
     clip_run,
+    dino_run,
     mae_run,
     random_encoder,
     run_defaults,
@@ -152,11 +157,17 @@ __all__ = [
     "clip_loss",
     "clip_model",
     "zero_shot",
+    # dino
+    "DINOModel",
+    "DINOTask",
+    "dino_loss",
+    "dino_model",
     # runs
     "MAX_IMAGE_BATCH",
     "PROBE_PER_CLASS",
     "VISION_MODES",
     "clip_run",
+    "dino_run",
     "mae_run",
     "random_encoder",
     "run_defaults",

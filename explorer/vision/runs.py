@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from explorer.models.loaded import LoadedModel
 
-VISION_MODES = ("mae", "simclr", "clip")
+VISION_MODES = ("mae", "simclr", "clip", "dino")
 MAX_IMAGE_BATCH = 512  # images per step (they are tiny: 8×8 to 32×32 pixels)
 PROBE_PER_CLASS = 10  # labelled training digits per class for the probe measured during SimCLR training
 PHOTO_CROPS = (2048, 256)  # training and held-out crops of the sample photographs
@@ -235,8 +235,74 @@ def clip_run(p: Plan, encoder: LoadedModel, *, seed: int = 0, dev: bool = False)
     )
 
 
+def dino_run(
+    p: Plan,
+    *,
+    aug: Augment = Augment(),
+    centering: bool = True,
+    sharpening: bool = True,
+    backbone: str = "cnn",
+    seed: int = 0,
+    dev: bool = False,
+    probe_per_class: int = PROBE_PER_CLASS,
+) -> Run:
+    """DINO: a new student (the small CNN, or a tiny ViT, and DINO's head) and its EMA teacher, on pairs of views,
+    no labels."""
+    from explorer.vision import dino
+
+    d = digits()
+    train, test = d.split(dev)
+    probe = labelled_subset(d.labels, train, probe_per_class, seed)
+    net = dino.dino_model(seed, centered=centering, backbone=backbone)
+    task = dino.DINOTask(
+        net,
+        d.images[train],
+        d.images[test],
+        d.labels[test],
+        d.images[probe],
+        d.labels[probe],
+        aug=aug,
+        batch=p.batch,
+        centering=centering,
+        sharpening=sharpening,
+    )
+    trainer = Trainer(net, task, lr=p.lr, seed=seed, eval_every=_eval_every(p.steps), warmup=min(20, p.steps // 10))
+    n = sum(x.numel() for x in net.parameters() if x.requires_grad)
+    off = [name for name, on in (("centering", centering), ("sharpening", sharpening)) if not on]
+    desc = (
+        f"DINO of {'a small CNN' if backbone == 'cnn' else 'a tiny ViT'} ({n / 1e3:.0f} k parameters, K = "
+        f"{dino.OUT_DIM} outputs) and its EMA teacher on "
+        f"{len(train)} unlabelled training digits" + (f", {' and '.join(off)} off" if off else "")
+    )
+    notes = p.notes + [
+        f"Held-out accuracy: a linear probe on the student's features fitted on {probe_per_class} labelled "
+        f"training digits per class, measured on the {len(test)} {'development' if dev else 'held-out'} digits."
+    ]
+    return Run(
+        "dino",
+        desc,
+        trainer,
+        p.steps,
+        None,
+        "dino",
+        None,
+        notes,
+        extra={
+            "seed": seed,
+            "centering": centering,
+            "sharpening": sharpening,
+            "backbone": backbone,
+            "probe_per_class": probe_per_class,
+        },
+    )
+
+
 def random_encoder(run: Run) -> Any:
     """The untrained encoder a SimCLR run started from (same architecture, same seed): the baseline."""
+    if run.mode == "dino":
+        from explorer.vision.dino import dino_model
+
+        return dino_model(run.extra.get("seed", 0), backbone=run.extra.get("backbone", "cnn"))
     if run.mode != "simclr":
-        raise ExplorerError("Only a SimCLR run has an encoder to compare with.")
+        raise ExplorerError("Only a SimCLR or DINO run has an encoder to compare with.")
     return digit_encoder(run.extra.get("seed", 0))

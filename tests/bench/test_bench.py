@@ -284,6 +284,41 @@ def test_the_report_has_the_vision_section(tmp_path):
             "accuracy_at_10": 0.96,
             "met": True,
         },
+        "clip": {
+            "description": "CLIP of a small CNN",
+            "lr": 0.003,
+            "batch": 128,
+            "steps": 600,
+            "seconds": 9.0,
+            "start_accuracy": 0.1,
+            "final_accuracy": 0.99,
+            "seconds_to_goal": 0.4,
+            "temperature": 0.08,
+            "met": True,
+            "prompts": {"the digit 7": 0.99, "the number after six": 0.1},
+        },
+        "dino": {
+            "max_entropy": 4.16,
+            "met_probe": True,
+            "met_collapse": True,
+            "runs": {
+                name: {
+                    "description": "DINO of a small CNN",
+                    "lr": 0.001,
+                    "batch": 128,
+                    "steps": 3000,
+                    "accuracy_at_10": acc,
+                    "random_at_10": 0.88,
+                    "teacher_entropy": ent,
+                    "top_share": share,
+                }
+                for name, acc, ent, share in (
+                    ("both", 0.97, 0.1, 0.1),
+                    ("no centering", 0.87, 0.0, 1.0),
+                    ("no sharpening", 0.88, 4.16, 0.2),
+                )
+            },
+        },
     }
     text = run_all.write_report(
         {"vision": r},
@@ -296,6 +331,8 @@ def test_the_report_has_the_vision_section(tmp_path):
     assert "## 14. Images" in text and "(90% lower)" in text and "beaten after 25 s (ok)" in text
     assert "| self-supervised encoder | 0.950 | 1.000 |" in text and "| raw pixels | 0.800 | 0.800 |" in text
     assert "At 10 labels per class: 0.960 (ok)." in text and run_all.MODULES["vision"] == "bench.vision"
+    assert "0.100 -> 0.990; 0.85 reached after 0.4 s (ok)" in text and "| the number after six | 0.100 |" in text
+    assert "| no centering | 3000 | 0.870 | 0.880 | 0.00 | 1.00 |" in text and "centering off: ok" in text
 
 
 def test_hand_written_notes_follow_their_section_and_survive_a_new_report(tmp_path):

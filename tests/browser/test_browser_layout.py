@@ -1,4 +1,5 @@
-"""Real browser at a projector's 1280x720, in both modes, on every page: no label, button, metric, tab,
+"""Real browser at a projector's 1280x720, in both modes, on every page opened from the menu: no exception and
+no request leaving 127.0.0.1 (offline), no label, button, metric, tab,
 menu entry or choice cut short (an ellipsis: text wider than its box), chart text at least the chart's
 base font (heatmap numbers are not shrunk to fit, and fit their cells), presenter mode's charts larger than the normal
 ones, no sideways scrolling, and each page's main result (tests/layout_probe.MAIN_RESULT) starting on
@@ -24,9 +25,9 @@ FULL_SCREENS = os.environ.get("SSL_EXPLORER_FULL_SCREENS") == "1"
 
 def visit_all(url: str, presenter: bool) -> dict[str, dict]:
     SCREENS.mkdir(parents=True, exist_ok=True)
-    out = {}
+    out, requests = {}, []
     with browser() as b:
-        for f, name, page in visit_pages(url, b, presenter):
+        for f, name, page in visit_pages(url, b, presenter, requests=requests):
             slug = name + ("-presenter" if presenter else "")
             out[f] = findings(page, name)
             page.screenshot(path=str(SCREENS / f"{slug}.png"))
@@ -36,6 +37,7 @@ def visit_all(url: str, presenter: bool) -> dict[str, dict]:
                 page.wait_for_timeout(500)
                 page.screenshot(path=str(SCREENS / f"{slug}-full.png"))
                 page.set_viewport_size({"width": 1280, "height": 720})
+    out["requests"] = requests
     return out
 
 
@@ -55,9 +57,25 @@ def presenter(server):
     return visit_all(server, True)
 
 
+def _pages(seen: dict) -> dict[str, dict]:
+    return {f: got for f, got in seen.items() if f != "requests"}
+
+
+@pytest.mark.parametrize("mode", ["normal", "presenter"])
+def test_every_page_opens_from_the_menu_offline_without_an_exception(mode, request):
+    from app import PAGES
+
+    seen = request.getfixturevalue(mode)
+    pages = _pages(seen)
+    assert set(pages) == {f for f, _, _ in PAGES if (ROOT / f).exists()}
+    assert {f: got["exceptions"] for f, got in pages.items() if got["exceptions"]} == {}
+    ok = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")  # as RequestLog.external
+    assert seen["requests"] and [u for u in seen["requests"] if not u.startswith(ok)] == []
+
+
 @pytest.mark.parametrize("mode", ["normal", "presenter"])
 def test_nothing_is_cut_and_charts_are_readable(mode, request):
-    seen = request.getfixturevalue(mode)
+    seen = _pages(request.getfixturevalue(mode))
     problems = []
     for f, got in seen.items():
         problems += [f"{f}: cut {c}" for c in got["cut"]]
@@ -78,7 +96,7 @@ FIRST_SCREEN = 590  # px from the top of a 720-px screen: the result's title and
 
 @pytest.mark.parametrize("mode", ["normal", "presenter"])
 def test_the_first_screen_shows_each_pages_main_result(mode, request):
-    seen = request.getfixturevalue(mode)
+    seen = _pages(request.getfixturevalue(mode))
     late = {
         f: got["result_top"] for f, got in seen.items() if got["result_top"] is None or got["result_top"] > FIRST_SCREEN
     }
@@ -86,6 +104,7 @@ def test_the_first_screen_shows_each_pages_main_result(mode, request):
 
 
 def test_presenter_charts_are_larger(normal, presenter):
+    normal, presenter = _pages(normal), _pages(presenter)
     for f in normal:
         small = [c["base"] for c in normal[f]["charts"] if c["shown"]]
         big = [c["base"] for c in presenter[f]["charts"] if c["shown"]]

@@ -69,7 +69,9 @@ def test_a_reload_and_a_second_tab_find_the_run_and_a_new_run_elsewhere_takes_it
         expect(second.get_by_role("button", name="Training…")).to_be_disabled()
         grows(second, "train loss")
         # a new run on another page: the old one pauses and the new one trains at once in the only slot
-        second.locator('[data-testid="stSidebarNav"]').get_by_text("Images (MAE, SimCLR, CLIP)", exact=True).click()
+        second.locator('[data-testid="stSidebarNav"]').get_by_text(
+            "Images (MAE, SimCLR, CLIP, DINO)", exact=True
+        ).click()
         wait_idle(second)
         second.get_by_role("button", name="Start training").click()
         expect(second.get_by_text(re.compile(r"Step [1-9]\d* of \d+"))).to_be_visible(timeout=60_000)

@@ -176,3 +176,39 @@ def test_clip_tab_trains_then_zero_shot_from_typed_prompts_with_bad_prompts_refu
     assert not at.exception and any("limit is 200" in e.value for e in at.error)
     at.text_area(key="img_clip_prompts").set_value("\n".join([f"🐱 {p}" for p in lines])).run()
     assert not at.exception and not at.error
+
+
+def test_dino_tab_collapses_without_sharpening_and_learns_with_it():
+    """The DINO tab: sharpening off, a run from the page ends with the teacher's answers uniform and the page says
+    it collapsed; both switches on with the tiny ViT, a run ends without that warning, its collapse signs drawn,
+    the probe's bars show the student's features above the untrained network's, and the CLS token's attention
+    is drawn for the held-out digit chosen."""
+    at = open_page("Its own teacher (DINO)")
+    assert not at.exception
+    at.toggle(key="img_dino_sharpening").set_value(False).run()
+    at.selectbox(key="img_dino_steps").set_value(100).run()
+    at.button(key="img_dino_start").click().run()
+    run = at.session_state["img_dino_run"]
+    assert training.wait(run, timeout=300) and run.status == "done", (run.status, run.message)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not run.extra["sharpening"] and any("Collapsed to uniform" in w.value for w in at.warning)
+    figure(at, "Is it collapsing?")
+    at.toggle(key="img_dino_sharpening").set_value(True).run()
+    at.radio(key="img_dino_backbone").set_value("vit").run()
+    at.button(key="img_dino_start").click().run()
+    run = at.session_state["img_dino_run"]
+    assert training.wait(run, timeout=300) and run.status == "done", (run.status, run.message)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert run.extra["sharpening"] and not any("Collapsed" in w.value for w in at.warning)
+    table = run.extra["_probe"]
+    acc = table[table["labels per class"] == 10].set_index("features")["accuracy"]
+    assert acc[vision.probe.SSL_NAME] > acc[vision.probe.RANDOM_NAME]
+    figure(at, "Linear probe")
+    # the ViT student: where its CLS token looks, for the held-out digit chosen
+    assert run.extra["backbone"] == "vit"
+    figure(at, "Where the student's CLS token looks in held-out digit #0")
+    at.number_input(key="img_dino_digit").set_value(5).run()
+    assert not at.exception
+    figure(at, "held-out digit #5")
