@@ -89,6 +89,25 @@ def prompt_bars(accuracies: dict[str, float], *, large: bool = False) -> go.Figu
     return style(fig, large=large, title="The same model, other words: prompt engineering", height=400)
 
 
+def prompt_probabilities(probs: Sequence[float], prompts: Sequence[str], *, large: bool = False) -> go.Figure:
+    """One image's share of each prompt (softmax of the learnt scale × cosine), the chosen one highlighted."""
+    best = int(np.argmax(probs))
+    fig = go.Figure(
+        go.Bar(
+            x=[f"{j}: {html.escape(_short(p, 16))}" for j, p in enumerate(prompts)],
+            y=list(probs),
+            marker_color=[PALETTE["good"] if j == best else PALETTE["primary"] for j in range(len(prompts))],
+            text=[f"{p:.0%}" for p in probs],
+            textposition="outside",
+            customdata=[html.escape(p) for p in prompts],
+            hovertemplate="“%{customdata}”<br>%{y:.1%}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(title="share (softmax over the prompts)", range=[0, 1.1], tickformat=".0%")
+    fig.update_xaxes(title="prompt", tickangle=-35, type="category")
+    return style(fig, large=large, title="Your image: which prompt is it closest to?", height=400)
+
+
 def clip_loss_curves(
     history: Sequence[dict], batch: int | None = None, *, target: int | None = None, large: bool = False
 ) -> go.Figure:

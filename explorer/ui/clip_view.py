@@ -133,3 +133,25 @@ def draw(large: bool) -> None:
         bars = dict(store["_phrasings"])
         bars["your ten prompts"] = zs.accuracy
         chart.plotly_chart(charts.prompt_bars(bars, large=large), key="img_clip_phrasings")
+        _your_image(model, encoder, texts, large)
+
+
+def _your_image(model, encoder, texts: list[str], large: bool) -> None:
+    """Zero-shot on an uploaded image (a dark digit on light paper, or a light one on dark), with the ten prompts."""
+    up = st.file_uploader(
+        "Your own digit: an image (PNG, JPEG…), classified by the ten prompts",
+        key="img_clip_upload",
+        max_upload_size=max(1, vision.MAX_IMAGE_BYTES // 1_000_000),
+    )
+    if up is None:
+        return
+    with ui.friendly_errors():
+        img = vision.read_image(up.getvalue(), size=vision.DIGIT_SIZE)
+        ui.notes(img.notes)
+        zs = clip.zero_shot(model, clip.text_features(encoder, texts), img.pixels[None], prompt_texts=texts)
+        chart.plotly_chart(charts.prompt_probabilities(zs.probabilities[0], texts, large=large), key="img_clip_yours")
+        st.caption(
+            f"Read as {vision.DIGIT_SIZE}×{vision.DIGIT_SIZE} pixels, as the training digits are "
+            f"({img.original_size[0]}×{img.original_size[1]} {img.original_mode} before). Closest prompt: "
+            f"“{texts[int(zs.predicted[0])]}”."
+        )

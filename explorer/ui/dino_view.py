@@ -84,10 +84,16 @@ def draw(large: bool) -> None:
         )
     elif last.get("eval_top_share", 0) > 0.9:
         st.warning("**Collapsed to one dimension**: the teacher gives nearly every digit the same answer.")
+    simclr = LiveRun("img_simclr_run", "img_simclr").run  # the browser's SimCLR encoder, beside DINO's
+    others = (
+        {"SimCLR encoder (your run)": simclr.model}
+        if simclr is not None and simclr.step > 0 and not simclr.active
+        else {}
+    )
     with ui.friendly_errors(), st.spinner("Fitting the probes…"):
-        key = ("dino_probe", run.step)
+        key = ("dino_probe", run.step, tuple((name, id(m)) for name, m in others.items()))
         if run.extra.get("_probe_key") != key:
-            run.extra["_probe"] = vision.compare_probes(run.model, vision.random_encoder(run), repeats=3)
+            run.extra["_probe"] = vision.compare_probes(run.model, vision.random_encoder(run), repeats=3, others=others)
             run.extra["_probe_key"] = key
         table = run.extra["_probe"]
         chart.plotly_chart(vision_charts.probe_bars(table, large=large), key="img_dino_probe")
@@ -111,6 +117,7 @@ def draw(large: bool) -> None:
             )
         st.caption(
             f"After {run.step} steps of DINO ({run.description}). A linear probe on the student's features with a "
-            "few labelled digits per class, against the same network untrained and the raw pixels; the mean of 3 "
-            "draws of the labelled digits."
+            "few labelled digits per class, against the same network untrained and the raw pixels"
+            + (", and beside your SimCLR encoder" if others else " (train SimCLR on its tab to see it here too)")
+            + "; the mean of 3 draws of the labelled digits."
         )

@@ -117,16 +117,20 @@ def compare_probes(
     per_class: Sequence[int] = LABELS_PER_CLASS,
     repeats: int = 5,
     seed: int = 0,
+    others: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The side-by-side table on the digits' fixed split: the self-supervised encoder `model`, the
-    `random_model` (same architecture, untrained: e.g. `digit_encoder(run seed)`) and raw pixels."""
+    `random_model` (same architecture, untrained: e.g. `digit_encoder(run seed)`), raw pixels, and `others`
+    (name → another trained encoder, e.g. SimCLR's beside DINO's), each read through its `features`."""
     from explorer.vision.data import digits
 
     d = digits()
     train, test = d.split(dev)
+    extra = {name: (lambda x, m=m: encoder_features(m, x)) for name, m in (others or {}).items()}
     return probe_table(
         {
             SSL_NAME: lambda x: encoder_features(model, x),
+            **extra,
             RANDOM_NAME: lambda x: encoder_features(random_model, x),
             PIXELS_NAME: pixel_features,
         },

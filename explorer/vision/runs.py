@@ -79,6 +79,10 @@ def _private(model: Module) -> Any:
     return m
 
 
+def _run(mode: str, desc: str, trainer: Trainer, p: Plan, notes: list[str], extra: dict) -> Run:
+    return Run(mode, desc, trainer, p.steps, None, mode, None, notes, extra=extra)
+
+
 def _eval_every(steps: int) -> int:
     return max(10, steps // 25)
 
@@ -130,16 +134,13 @@ def mae_run(
         f"Predicting the average training image scores {task.baseline:.4f} on the held-out hidden "
         "patches: a reconstruction has to beat that."
     ]
-    return Run(
+    return _run(
         "mae",
         desc,
         trainer,
-        p.steps,
-        None,
-        "mae",
-        None,
+        p,
         notes,
-        extra={
+        {
             "shape": s.name,
             "ratio": float(ratio),
             "hidden": task.hidden,
@@ -185,16 +186,13 @@ def simclr_run(
         f"labelled training digits per class, measured on the {len(test)} "
         f"{'development' if dev else 'held-out'} digits."
     ]
-    return Run(
+    return _run(
         "simclr",
         desc,
         trainer,
-        p.steps,
-        None,
-        "simclr",
-        None,
+        p,
         notes,
-        extra={"aug": aug, "temperature": float(temperature), "probe_per_class": probe_per_class, "seed": seed},
+        {"aug": aug, "temperature": float(temperature), "probe_per_class": probe_per_class, "seed": seed},
     )
 
 
@@ -222,17 +220,7 @@ def clip_run(p: Plan, encoder: LoadedModel, *, seed: int = 0, dev: bool = False)
         f"Held-out accuracy: zero-shot on the {len(test)} {'development' if dev else 'held-out'} digits with one "
         f'plain prompt per class ("{clip.PLAIN.format(num=7, word="seven")}" …): no labels, no probe.'
     ]
-    return Run(
-        "clip",
-        desc,
-        trainer,
-        p.steps,
-        None,
-        "clip",
-        None,
-        notes,
-        extra={"seed": seed, "encoder": encoder.info.model_id},
-    )
+    return _run("clip", desc, trainer, p, notes, {"seed": seed, "encoder": encoder.info.model_id})
 
 
 def dino_run(
@@ -278,16 +266,13 @@ def dino_run(
         f"Held-out accuracy: a linear probe on the student's features fitted on {probe_per_class} labelled "
         f"training digits per class, measured on the {len(test)} {'development' if dev else 'held-out'} digits."
     ]
-    return Run(
+    return _run(
         "dino",
         desc,
         trainer,
-        p.steps,
-        None,
-        "dino",
-        None,
+        p,
         notes,
-        extra={
+        {
             "seed": seed,
             "centering": centering,
             "sharpening": sharpening,

@@ -102,12 +102,15 @@ def test_clip_trains_then_names_digits_from_typed_prompts():
 
 
 def test_dino_with_centering_off_collapses_to_one_dimension_on_screen():
-    """The DINO tab in a browser: centering switched off, a run started from the page ends with the collapse drawn
+    """The DINO tab in a browser: centering switched off, a 100-step run started from the page ends with the collapse drawn
     (the top dimension's share of the batch over 90%) and named; the probe's bars follow."""
     with opened_page("Images (MAE, SimCLR, CLIP, DINO)") as (page, log):
         page.get_by_role("tab", name="Its own teacher (DINO)").click()
         wait_idle(page)
         page.get_by_text("Centering", exact=True).click()
+        wait_idle(page)
+        page.get_by_role("combobox", name="Steps").click()
+        page.get_by_role("option", name="100", exact=True).click()  # it collapses within the first 60 steps
         wait_idle(page)
         page.get_by_role("button", name="Start DINO training").click()
         expect(page.get_by_text("Collapsed to one dimension", exact=False)).to_be_visible(timeout=240_000)

@@ -176,6 +176,23 @@ def test_clip_tab_trains_then_zero_shot_from_typed_prompts_with_bad_prompts_refu
     assert not at.exception and any("limit is 200" in e.value for e in at.error)
     at.text_area(key="img_clip_prompts").set_value("\n".join([f"🐱 {p}" for p in lines])).run()
     assert not at.exception and not at.error
+    # your own digit: a held-out 3 drawn dark on light paper, 64×64, classified by the ten prompts
+    import io
+
+    from PIL import Image
+
+    at.text_area(key="img_clip_prompts").set_value("\n".join(lines)).run()
+    k = int(d.test_idx[np.flatnonzero(d.labels[d.test_idx] == 3)[0]])
+    paper = Image.fromarray((255 * (1 - d.images[k])).astype(np.uint8)).resize((64, 64), Image.NEAREST)
+    png = io.BytesIO()
+    paper.save(png, format="PNG")
+    at.file_uploader(key="img_clip_upload").set_value(("three.png", png.getvalue(), "image/png")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    yours = figure(at, "Your image")["data"][0]
+    assert len(yours["x"]) == 10 and sum(yours["y"]) == pytest.approx(1.0, abs=1e-4)
+    assert int(np.argmax(yours["y"])) == 3 and any("Closest prompt: “the digit 3”" in c.value for c in at.caption)
+    at.file_uploader(key="img_clip_upload").set_value(("three.png", b"not a picture" * 20, "image/png")).run()
+    assert not at.exception and at.error
 
 
 def test_dino_tab_collapses_without_sharpening_and_learns_with_it():
@@ -194,6 +211,14 @@ def test_dino_tab_collapses_without_sharpening_and_learns_with_it():
     assert not at.exception, [e.value for e in at.exception]
     assert not run.extra["sharpening"] and any("Collapsed to uniform" in w.value for w in at.warning)
     figure(at, "Is it collapsing?")
+    # a SimCLR encoder trained on its tab is probed beside DINO's
+    at.session_state["img_view"] = "Contrastive views (SimCLR)"
+    at.run()
+    at.selectbox(key="img_simclr_steps").set_value(100).run()
+    at.button(key="img_simclr_start").click().run()
+    assert training.wait(at.session_state["img_simclr_run"], timeout=300)
+    at.session_state["img_view"] = "Its own teacher (DINO)"
+    at.run()
     at.toggle(key="img_dino_sharpening").set_value(True).run()
     at.radio(key="img_dino_backbone").set_value("vit").run()
     at.button(key="img_dino_start").click().run()
@@ -205,6 +230,7 @@ def test_dino_tab_collapses_without_sharpening_and_learns_with_it():
     table = run.extra["_probe"]
     acc = table[table["labels per class"] == 10].set_index("features")["accuracy"]
     assert acc[vision.probe.SSL_NAME] > acc[vision.probe.RANDOM_NAME]
+    assert "SimCLR encoder (your run)" in acc.index
     figure(at, "Linear probe")
     # the ViT student: where its CLS token looks, for the held-out digit chosen
     assert run.extra["backbone"] == "vit"

@@ -229,7 +229,7 @@ def test_runs_are_seeded_and_never_change_a_model_handed_in(mae):
     training.train(run.trainer, 3)
     assert _same(enc_before, _state(enc))
     with pytest.raises(ExplorerError, match="Unknown image training mode"):
-        vision.vision_plan("dino")
+        vision.vision_plan("byol")
     assert vision.vision_plan("simclr", batch=10_000).batch == vision.MAX_IMAGE_BATCH
 
 
