@@ -54,7 +54,7 @@ def confusion(
             z=share,
             x=cols,
             y=rows,
-            text=m.astype(int),
+            text=[[str(int(v)) for v in row] for row in m],  # strings: the counts as drawn
             texttemplate="%{text}",
             customdata=np.array(hover),
             hovertemplate="%{customdata}<extra></extra>",
@@ -66,7 +66,7 @@ def confusion(
     )
     fig.update_yaxes(title="true digit", autorange="reversed", type="category")
     fig.update_xaxes(title="prompt with the highest cosine", tickangle=-35, type="category")
-    return style(fig, large=large, title=title or "Zero-shot on the held-out digits", height=520)
+    return style(fig, large=large, title=title or "Zero-shot on the held-out digits", height=680 if large else 520)
 
 
 def prompt_bars(accuracies: dict[str, float], *, large: bool = False) -> go.Figure:
