@@ -84,14 +84,14 @@ def draw(large: bool) -> None:
         )
     elif last.get("eval_top_share", 0) > 0.9:
         st.warning("**Collapsed to one dimension**: the teacher gives nearly every digit the same answer.")
-    simclr = LiveRun("img_simclr_run", "img_simclr").run  # the browser's SimCLR encoder, beside DINO's
-    others = (
-        {"SimCLR encoder (your run)": simclr.model}
-        if simclr is not None and simclr.step > 0 and not simclr.active
-        else {}
-    )
+    others = {}  # the browser's SimCLR encoder and MAE, when trained on their tabs, beside DINO's
+    simclr, mae = LiveRun("img_simclr_run", "img_simclr").run, LiveRun("img_mae_run", "img_mae").run
+    if simclr is not None and simclr.step > 0 and not simclr.active:
+        others["SimCLR encoder (your run)"] = simclr.model
+    if mae is not None and mae.step > 0 and not mae.active:
+        others["MAE encoder (your run)"] = lambda x, m=mae.model: vision.mae_features(m, x)
     with ui.friendly_errors(), st.spinner("Fitting the probes…"):
-        key = ("dino_probe", run.step, tuple((name, id(m)) for name, m in others.items()))
+        key = ("dino_probe", run.step, tuple(others), simclr and simclr.step, mae and mae.step)
         if run.extra.get("_probe_key") != key:
             run.extra["_probe"] = vision.compare_probes(run.model, vision.random_encoder(run), repeats=3, others=others)
             run.extra["_probe_key"] = key
@@ -118,6 +118,10 @@ def draw(large: bool) -> None:
         st.caption(
             f"After {run.step} steps of DINO ({run.description}). A linear probe on the student's features with a "
             "few labelled digits per class, against the same network untrained and the raw pixels"
-            + (", and beside your SimCLR encoder" if others else " (train SimCLR on its tab to see it here too)")
+            + (
+                f", and beside {' and '.join(n.split(' (')[0] for n in others)}"
+                if others
+                else " (train SimCLR or the MAE on their tabs to see them here too)"
+            )
             + "; the mean of 3 draws of the labelled digits."
         )

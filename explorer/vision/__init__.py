@@ -41,7 +41,7 @@ from explorer.vision.patches import (
 from explorer.vision.views import AUGMENTATIONS, Augment, augment, view_pairs
 from explorer.vision.uploads import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE, UserImage, read_image
 from explorer.vision.mae_model import SHAPES, MAEShape, mae_model, model_shape, untrained_mae
-from explorer.vision.mae import MAETask, Reconstruction, mae_forward, mae_loss, noise_for, reconstruct
+from explorer.vision.mae import MAETask, Reconstruction, mae_features, mae_forward, mae_loss, noise_for, reconstruct
 from explorer.vision.attention import CLSAttention, cls_attention
 from explorer.vision.probe import (
     LABELS_PER_CLASS,
@@ -119,6 +119,7 @@ __all__ = [
     "MAEShape",
     "MAETask",
     "Reconstruction",
+    "mae_features",
     "mae_forward",
     "mae_loss",
     "mae_model",

@@ -125,6 +125,22 @@ class Reconstruction:
         return int(self.mask.sum())
 
 
+def mae_features(model: Module, images: np.ndarray, batch: int = 512) -> np.ndarray:
+    """The MAE encoder's representation of images [n, H, W] (resized to the model's size): the CLS token's last
+    state with every patch visible, what a linear probe reads from an MAE."""
+    from explorer.vision.data import resize
+
+    x = resize(images, model.config.image_size)
+    visible = np.zeros((model.config.image_size // model.config.patch_size) ** 2, dtype=bool)
+    encoder = model.vit if hasattr(model, "vit") else model
+    with torch.no_grad():
+        parts = [
+            mae_forward(encoder, x[i : i + batch], visible).last_hidden_state[:, 0].numpy()
+            for i in range(0, len(x), batch)
+        ]
+    return np.concatenate(parts)
+
+
 def check_image(model: Module, image: np.ndarray) -> np.ndarray:
     size = model.config.image_size
     img = np.asarray(image, dtype=np.float32)

@@ -121,12 +121,16 @@ def compare_probes(
 ) -> pd.DataFrame:
     """The side-by-side table on the digits' fixed split: the self-supervised encoder `model`, the
     `random_model` (same architecture, untrained: e.g. `digit_encoder(run seed)`), raw pixels, and `others`
-    (name → another trained encoder, e.g. SimCLR's beside DINO's), each read through its `features`."""
+    (name → another trained encoder read through its `features`, e.g. SimCLR's beside DINO's, or a function
+    from images to features, e.g. an MAE's)."""
     from explorer.vision.data import digits
 
     d = digits()
     train, test = d.split(dev)
-    extra = {name: (lambda x, m=m: encoder_features(m, x)) for name, m in (others or {}).items()}
+    extra = {
+        name: (lambda x, m=m: encoder_features(m, x)) if hasattr(m, "features") else m
+        for name, m in (others or {}).items()
+    }
     return probe_table(
         {
             SSL_NAME: lambda x: encoder_features(model, x),

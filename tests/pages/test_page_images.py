@@ -217,6 +217,11 @@ def test_dino_tab_collapses_without_sharpening_and_learns_with_it():
     at.selectbox(key="img_simclr_steps").set_value(100).run()
     at.button(key="img_simclr_start").click().run()
     assert training.wait(at.session_state["img_simclr_run"], timeout=300)
+    at.session_state["img_view"] = "Masked patches (MAE)"
+    at.run()
+    at.selectbox(key="img_mae_steps").set_value(100).run()
+    at.button(key="img_mae_start").click().run()
+    assert training.wait(at.session_state["img_mae_run"], timeout=300)
     at.session_state["img_view"] = "Its own teacher (DINO)"
     at.run()
     at.toggle(key="img_dino_sharpening").set_value(True).run()
@@ -230,7 +235,7 @@ def test_dino_tab_collapses_without_sharpening_and_learns_with_it():
     table = run.extra["_probe"]
     acc = table[table["labels per class"] == 10].set_index("features")["accuracy"]
     assert acc[vision.probe.SSL_NAME] > acc[vision.probe.RANDOM_NAME]
-    assert "SimCLR encoder (your run)" in acc.index
+    assert "SimCLR encoder (your run)" in acc.index and "MAE encoder (your run)" in acc.index
     figure(at, "Linear probe")
     # the ViT student: where its CLS token looks, for the held-out digit chosen
     assert run.extra["backbone"] == "vit"

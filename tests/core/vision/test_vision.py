@@ -392,3 +392,21 @@ def test_figures_build_from_plain_arrays(mae):
     for fig in figs:
         assert fig.to_plotly_json()["data"]
     assert len(cv.embedding_scatter(emb.coords, emb.labels, emb.explained).data) == len(set(emb.labels.tolist()))
+
+
+def test_mae_features_are_the_cls_state_with_every_patch_visible(mae):
+    """What a probe reads from an MAE: the CLS token's last state with no patch hidden, the digits resized to the
+    model's size; the same as the encoder's own forward pass at mask ratio 0 (whatever order it shuffles the
+    patches into, the CLS token attends to all of them)."""
+    d = vision.digits()
+    x = d.images[d.test_idx[:6]]
+    got = vision.mae_features(mae, x)
+    assert got.shape == (6, mae.config.hidden_size)
+    before = mae.config.mask_ratio
+    try:
+        mae.vit.config.mask_ratio = 0.0
+        with torch.no_grad():
+            ref = mae.vit(pixel_values=torch.tensor(vision.resize(x, 16))[:, None]).last_hidden_state[:, 0].numpy()
+    finally:
+        mae.vit.config.mask_ratio = before
+    np.testing.assert_allclose(got, ref, atol=1e-5)
