@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from explorer.charts import PALETTE, style
 from explorer.charts.contrastive import batch_heatmap
-from explorer.charts.training import loss_curves
+from explorer.charts.vision import simclr_loss_curves
 
 
 def _short(text: str, width: int = 22) -> str:
@@ -111,14 +111,8 @@ def prompt_probabilities(probs: Sequence[float], prompts: Sequence[str], *, larg
 def clip_loss_curves(
     history: Sequence[dict], batch: int | None = None, *, target: int | None = None, large: bool = False
 ) -> go.Figure:
-    """Loss curves of a CLIP run (held-out accuracy = zero-shot with the plain prompts), with chance, ln(batch)."""
-    fig = loss_curves(history, smoothing=0.6, target=target, large=large)
+    """Loss curves of a CLIP run (held-out accuracy = zero-shot with the plain prompts), with chance, ln(batch):
+    SimCLR's figure, the same loss across two modalities."""
+    fig = simclr_loss_curves(history, batch, target=target, large=large)
     fig.update_layout(yaxis_title="CLIP loss (both ways)")
-    if batch:
-        fig.add_hline(
-            y=float(np.log(batch)),
-            line=dict(color=PALETTE["muted"], dash="dash"),
-            annotation_text=f"chance: ln(batch) = {np.log(batch):.2f}",
-            annotation_position="top right",
-        )
     return fig

@@ -93,8 +93,13 @@ def choose_setting(page, label: str, option: str) -> None:
     page.get_by_text("Training settings").click()
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
     box.wait_for(state="visible")
-    opt = page.get_by_role("option", name=option, exact=True)
-    for _ in range(3):  # the list sometimes does not open while the expander is still animating
+    choose(page, box, page.get_by_role("option", name=option, exact=True))
+
+
+def choose(page, box, opt) -> None:
+    """Open a selectbox and click one of its options (the list sometimes does not open at the first click while
+    an expander is still animating or the page still drawing)."""
+    for _ in range(3):
         box.click()
         try:
             opt.wait_for(state="visible", timeout=5_000)

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from app import ROOT
-from tests.browser import CHARTS, RequestLog, app_server, browser, choose_setting, wait_idle
+from tests.browser import CHARTS, RequestLog, app_server, browser, choose, choose_setting, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -131,17 +131,7 @@ def test_training_chart_grows_stop_keeps_progress_and_resume_continues(server):
 
 
 def _select(page, label: str, option: str) -> None:
-    box = page.get_by_role("combobox", name=label)
-    opt = page.get_by_role("option", name=option)
-    for _ in range(3):  # the list sometimes does not open at the first click while the page is still drawing
-        box.click()
-        try:
-            opt.wait_for(state="visible", timeout=5_000)
-            break
-        except Exception:  # noqa: BLE001 - try again
-            page.keyboard.press("Escape")
-    opt.click()
-    wait_idle(page)
+    choose(page, page.get_by_role("combobox", name=label), page.get_by_role("option", name=option))
 
 
 def _one_stage(page, start: str) -> None:
