@@ -1,6 +1,7 @@
 """Across objectives: a sentence as words (`sentence`), the same sentence read by a masked LM and a causal LM (`masked_vs_causal`: the
 hidden word from both sides and from the left, in whole words; `masks`: what each attends to), and the three
-pre-training objectives side by side (`objectives`: masked LM, next-token prediction, span corruption).
+pre-training objectives side by side (`objectives`: masked LM, next-token prediction, span corruption), and
+why each model predicts the hidden word (`why`: both models' token attributions, word by word).
 
 Limits and patterns such as `masked_vs_causal.MAX_TOKENS` stay in their module."""
 
@@ -16,6 +17,7 @@ from explorer.comparisons.masked_vs_causal import (
     prepare,
     score_words,
 )
+from explorer.comparisons.why import WordCredit, explain_word
 from explorer.comparisons.masks import attention_pattern, attention_patterns, sees_right_context
 
 __all__ = [
@@ -39,6 +41,9 @@ __all__ = [
     "predict_word",
     "prepare",
     "score_words",
+    # why
+    "WordCredit",
+    "explain_word",
     # masks
     "attention_pattern",
     "attention_patterns",

@@ -1,6 +1,7 @@
 """A model's internals: its attention weights (`attention`), summaries of them (`summaries`: head scores,
-the grid of heads), bertviz's head and model views drawn offline (`bertviz`), and layer-by-layer
-predictions (`lens`, the logit lens).
+the grid of heads), bertviz's head and model views drawn offline (`bertviz`), layer-by-layer
+predictions (`lens`, the logit lens), and which input tokens a prediction owes most to (`attribution`,
+through Captum; what it explains: `readings`; attention × gradient: `rollout`).
 
 Each module keeps its own limits (`attention.DEFAULT_MAX_TOKENS`, `lens.MAX_TOKENS`, ...)."""
 
@@ -25,6 +26,20 @@ from explorer.inside.bertviz import (
     parse_bertviz_params,
     standalone_page,
 )
+from explorer.inside.attribution import (
+    ATTENTION,
+    BLANK,
+    DEFAULT_STEPS,
+    GRADIENT,
+    INTEGRATED,
+    MAX_STEPS,
+    METHOD_NOTES,
+    METHODS,
+    Attribution,
+    attribute,
+)
+from explorer.inside.readings import Question, Reading, make_question, score, word_readings
+from explorer.inside.rollout import rollout, state_row
 from explorer.inside.lens import LensResult, default_position, logit_lens, prepare_text, unsupported
 
 __all__ = [
@@ -57,4 +72,22 @@ __all__ = [
     "logit_lens",
     "prepare_text",
     "unsupported",
+    # attribution
+    "ATTENTION",
+    "BLANK",
+    "DEFAULT_STEPS",
+    "GRADIENT",
+    "INTEGRATED",
+    "MAX_STEPS",
+    "METHOD_NOTES",
+    "METHODS",
+    "Attribution",
+    "attribute",
+    "Question",
+    "Reading",
+    "make_question",
+    "score",
+    "word_readings",
+    "rollout",
+    "state_row",
 ]

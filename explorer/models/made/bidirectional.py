@@ -233,9 +233,11 @@ class BidirectionalLlamaForMaskedLM(LlamaForCausalLM):
         rows: torch.Tensor,
         cols: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits at the (row, column) pairs only: the 49k-token head is applied where it is read."""
-        states = self._shift(self._encode(input_ids, attention_mask).last_hidden_state)
+        """Logits at the (row, column) pairs only: the 49k-token head is applied where it is read (from
+        `input_ids`, or from `inputs_embeds` for a token attribution)."""
+        states = self._shift(self._encode(input_ids, attention_mask, inputs_embeds).last_hidden_state)
         return self._head(states[rows, cols])
 
     def lens_readouts(self):
