@@ -9,7 +9,7 @@ from explorer.comparisons import masked_vs_causal as compare
 from explorer.comparisons import masks
 from explorer.comparisons.sentence import word_index
 from explorer.tokens import display_pieces
-from explorer.ui import chart
+from explorer.ui import attribution_view, chart
 
 # Workshop examples (assets/examples/compare.toml): each hides a word its right side decides, and says so.
 PRESETS = {ex["name"]: ex for ex in examples.presets("compare")}
@@ -198,6 +198,7 @@ with ui.friendly_errors():
                     else "chain rule: each piece given the ones before it"
                 )
                 st.caption(f"'{hidden}' is {side.n_pieces} pieces for this model, scored as one word ({how}).")
+    attribution_view.why_both(comp, mlm_lm, clm_lm, (left, right), index, large=large)
 st.toggle(
     "Show sub-word pieces",
     key="cmp_pieces",

@@ -12,7 +12,7 @@ from explorer import clm, ui
 from explorer.charts import clm as charts
 from explorer.models import LoadedModel
 from explorer.tokens import MAX_CHARS, display_piece, encode
-from explorer.ui import chart
+from explorer.ui import attribution_view, chart
 from explorer.wording import count
 
 
@@ -131,6 +131,9 @@ def next_token(
         disabled=gen.finished or gen.full,
     )
     st.slider("Candidates shown", 3, 30, key="clm_show")
+    ids = gen.ids
+    cands = [(c.piece, [c.token_id]) for c in dist.top]
+    attribution_view.why(lm, ids, len(ids), len(ids), cands, key="clm_why", large=large, blank_label="next ?")
 
     if not large:
         with st.expander("Table: the distribution before and after the decoding settings"):

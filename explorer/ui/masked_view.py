@@ -14,7 +14,7 @@ from explorer import words as whole_words
 from explorer.charts import mlm as mlm_charts
 from explorer.charts.compare import word_bars
 from explorer.models import LoadedModel
-from explorer.ui import chart
+from explorer.ui import attribution_view, chart
 from explorer.wording import count
 
 
@@ -50,6 +50,35 @@ def _csv_download(make_frame, label: str, file_name: str, key: str) -> None:
         key=key,
         on_click="ignore",
     )
+
+
+def _which_blank(labels: list[str]) -> int:
+    """The blank the Why? view explains (a choice only when there are several)."""
+    if len(labels) == 1:
+        return 0
+    return st.selectbox("Blank to explain", range(len(labels)), format_func=lambda i: labels[i], key="mlm_why_blank")
+
+
+def _why_piece(lm: LoadedModel, result, *, large: bool) -> None:
+    """Why? for one blank's piece predictions: the other blanks stay masked, as the model saw them."""
+    preds = result.predictions[: mlm_charts.MAX_BLANK_CHARTS]
+    pred = preds[_which_blank([f"position {p.position}: {p.original_piece or 'your blank'}" for p in preds])]
+    cands = list(zip(pred.top_pieces, ([i] for i in pred.top_ids)))
+    if pred.original_id is not None and pred.original_id not in pred.top_ids:
+        cands.append((f"{pred.original_piece} (the answer)", [pred.original_id]))
+    attribution_view.why(lm, result.input_ids, pred.position, pred.position + 1, cands, key="mlm_why", large=large)
+
+
+def _why_word(lm: LoadedModel, enc, masked, found, *, large: bool) -> None:
+    """Why? for one hidden word's word candidates: the other hidden words stay masked."""
+    shown = found[: mlm_charts.MAX_BLANK_CHARTS]
+    blank = shown[_which_blank([_word_title(b) for b in shown])]
+    hidden = sorted(set(mlm.expand_to_words(enc, masked)) | set(mlm.typed_masks(enc, lm.tokenizer)))
+    ids = mlm.masked_input(enc, hidden, lm.tokenizer)
+    pool = list(blank.words.candidates) + ([blank.words.answer] if blank.words.answer else [])
+    cands = list({c.word: c.ids for c in pool}.items())
+    start, end = blank.positions[0], blank.positions[-1] + 1
+    attribution_view.why(lm, ids, start, end, cands, key="mlm_why", large=large)
 
 
 def fill_in_the_blanks(lm: LoadedModel, enc, blanks, *, k: int, large: bool) -> None:
@@ -91,6 +120,7 @@ def fill_in_the_blanks(lm: LoadedModel, enc, blanks, *, k: int, large: bool) -> 
                 f"{sum(recovered)} of {len(recovered)}" if recovered else "—",
                 help="Words whose top candidate is the hidden word itself.",
             )
+            _why_word(lm, enc, masked, found, large=large)
             st.table(mlm_charts.word_table(found, enc), hide_index=True)
             st.caption(
                 "Whole words: the model tries 1, 2 and 3 pieces for each blank and scores a word by its "
@@ -102,6 +132,7 @@ def fill_in_the_blanks(lm: LoadedModel, enc, blanks, *, k: int, large: bool) -> 
         with ui.friendly_errors():
             result = mlm.fill_mask(lm, enc, masked, k=k)
             _prediction_charts(result.predictions, "mlm_chart", large=large)  # the result first: on the first screen
+            _why_piece(lm, result, large=large)
             model_input()
             c1, c2 = st.columns(2)
             c1.metric(

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from explorer import ExplorerError, load
+from explorer import ExplorerError, inside, load
 from explorer import comparisons as C
-from explorer import inside
 from explorer.charts import attribution as charts
 from explorer.tokens import encode
 
@@ -176,7 +175,9 @@ def test_attention_times_gradient_is_positive_and_depends_on_the_target(tiny_clm
 def test_results_are_cached_per_model_text_target_and_method(tiny_clm):
     ids = ids_of(tiny_clm)
     calls = []
-    first = inside.attribute(tiny_clm, ids, 3, 4, (ids[3],), method=inside.INTEGRATED, steps=16, progress=lambda d, t: calls.append(d))
+    first = inside.attribute(
+        tiny_clm, ids, 3, 4, (ids[3],), method=inside.INTEGRATED, steps=16, progress=lambda d, t: calls.append(d)
+    )
     again = inside.attribute(tiny_clm, ids, 3, 4, (ids[3],), method=inside.INTEGRATED, steps=16)
     assert again is first and calls == [1, 2]  # two batches of 8 steps, once
     other = inside.attribute(tiny_clm, ids, 3, 4, (ids[3],), method=inside.INTEGRATED, steps=8)
