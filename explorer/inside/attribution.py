@@ -46,7 +46,7 @@ METHOD_NOTES = {
 }
 DEFAULT_STEPS = 32
 MAX_STEPS = 256
-STEP_BATCH = 8  # Integrated Gradients' path points per forward/backward pass (and per progress report)
+STEP_BATCH = 16  # Integrated Gradients' path points per forward/backward pass (and per progress report)
 
 Progress = Callable[[int, int], None]
 

@@ -61,3 +61,19 @@ def test_compare_page_shows_both_models_and_the_causal_side_gets_nothing_after_t
     assert right_causal == [0.0, 0.0]
     assert any(credits(masked).get(w) not in (None, 0.0) for w in words)
     assert "never read them" in captions(at)
+
+
+def test_a_typed_blank_with_no_answer_is_explained_by_the_top_guess(app_page):
+    at = app_page("pages/masked_lm.py", mlm_text="The cat sat on the <mask> all afternoon.", mlm_masked=[])
+    at.toggle(key="mlm_why_on").set_value(True).run()
+    at.selectbox(key="mlm_why_method").set_value(inside.GRADIENT).run()
+    assert not at.exception
+    (body,) = strips(at)
+    assert "afternoon" in body and len(credits(body)) >= 6
+
+
+def test_a_text_of_one_word_gets_a_message_not_a_traceback(app_page):
+    at = app_page("pages/masked_lm.py", mlm_text="Hello", mlm_masked=[1], mlm_whole_word=False)
+    at.toggle(key="mlm_why_on").set_value(True).run()
+    assert not at.exception and not strips(at)
+    assert any("nothing in the text but the blank" in e.value for e in at.error)

@@ -179,7 +179,7 @@ def test_results_are_cached_per_model_text_target_and_method(tiny_clm):
         tiny_clm, ids, 3, 4, (ids[3],), method=inside.INTEGRATED, steps=16, progress=lambda d, t: calls.append(d)
     )
     again = inside.attribute(tiny_clm, ids, 3, 4, (ids[3],), method=inside.INTEGRATED, steps=16)
-    assert again is first and calls == [1, 2]  # two batches of 8 steps, once
+    assert again is first and calls == [1]  # one batch of 16 points, once
     other = inside.attribute(tiny_clm, ids, 3, 4, (ids[3],), method=inside.INTEGRATED, steps=8)
     assert other is not first and other.steps == 8
 
@@ -187,8 +187,8 @@ def test_results_are_cached_per_model_text_target_and_method(tiny_clm):
 def test_progress_is_reported_in_batches_of_steps(tiny_clm):
     ids = ids_of(tiny_clm)
     seen = []
-    inside.attribute(tiny_clm, ids, 4, 5, (ids[4],), steps=24, progress=lambda d, t: seen.append((d, t)))
-    assert seen[0] == (1, 3) and seen[-1] == (3, 3)
+    inside.attribute(tiny_clm, ids, 4, 5, (ids[4],), steps=40, progress=lambda d, t: seen.append((d, t)))
+    assert seen[0] == (1, 3) and seen[-1] == (3, 3)  # 16 + 16 + 8 points
 
 
 @pytest.mark.parametrize(
