@@ -88,13 +88,14 @@ def why(
     key: str,
     large: bool,
     blank_label: str = inside.BLANK,
+    toggle: str | None = "Why? Which tokens made it predict this",
 ) -> None:
     """The "Why?" view for one model's prediction at ids[start:end] (`candidates`: (label, token ids), the
-    words of its chart, best first)."""
+    words of its chart, best first), opened by a toggle (None: the caller has opened it)."""
     candidates = list({label: ids for label, ids in reversed(list(candidates))}.items())[::-1]  # one per label
     if not candidates:
         return
-    if not st.toggle("Why? Which tokens made it predict this", key=f"{key}_on"):
+    if toggle is not None and not st.toggle(toggle, key=f"{key}_on"):
         return
     labels = [label for label, _ in candidates]
     method, target, contrast, steps = _controls(key, labels)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import streamlit as st
 
 from explorer import clm, ui
@@ -196,6 +197,7 @@ def teacher_forcing(lm: LoadedModel, gen: clm.Generation, *, limit: int, large: 
             "the loss: the loss is their mean (dashed line)."
         )
         chart.plotly_chart(fig, key="clm_surprisal")
+        _why_token(lm, tf, large=large)
         st.markdown("**The (context → target) training pairs**")
         st.dataframe(
             frame,
@@ -207,6 +209,23 @@ def teacher_forcing(lm: LoadedModel, gen: clm.Generation, *, limit: int, large: 
                 "p(guess)": st.column_config.NumberColumn(format="%.4f"),
             },
         )
+
+
+def _why_token(lm: LoadedModel, tf, *, large: bool) -> None:
+    """Why? for any token of the teacher-forced text: its credit to the tokens before it (by default the most
+    surprising one), the actual token against the model's own guess there."""
+    if tf.n_pairs < 1:
+        return
+    if not st.toggle("Why? Which tokens made it predict a token of this text", key="clm_tf_why_on"):
+        return
+    worst = int(np.argmax(tf.surprisal))
+    pairs = {i: f"{i + 1}. {tf.pieces[i + 1]}" for i in range(tf.n_pairs)}
+    i = st.selectbox("Token to explain", list(pairs), index=worst, format_func=pairs.get, key="clm_tf_why_token")
+    actual, guess = int(tf.ids[i + 1]), int(tf.guess_ids[i])
+    cands = [(f"{tf.pieces[i + 1]} (the text's)", [actual])]
+    if guess != actual:
+        cands.append((f"{display_piece(lm.tokenizer, guess)} (the model's guess)", [guess]))
+    attribution_view.why(lm, tf.ids, i + 1, i + 2, cands, key="clm_tf_why", large=large, toggle=None)
 
 
 def _strip(lm: LoadedModel, enc, large: bool) -> tuple:

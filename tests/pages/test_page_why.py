@@ -77,3 +77,16 @@ def test_a_text_of_one_word_gets_a_message_not_a_traceback(app_page):
     at.toggle(key="mlm_why_on").set_value(True).run()
     assert not at.exception and not strips(at)
     assert any("nothing in the text but the blank" in e.value for e in at.error)
+
+
+def test_any_token_of_a_teacher_forced_text_can_be_explained(app_page):
+    at = app_page("pages/causal_lm.py", clm_tf_text="The cat sat on the mat because it was warm.")
+    at.toggle(key="clm_tf_why_on").set_value(True).run()
+    at.selectbox(key="clm_tf_why_token").set_value(2).run()  # the third token, "sat", from "The cat"
+    at.selectbox(key="clm_tf_why_method").set_value(inside.GRADIENT).run()
+    assert not at.exception
+    (body,) = strips(at)
+    assert "the word explained: ␣sat (the text&#x27;s)" in body  # escaped, as every label
+    after = re.findall(r'title="[^"]*?: ([+-]\d+\.\d+) \(after the blank: a causal LM cannot see it\)"', body)
+    assert len(after) >= 6 and all(float(v) == 0.0 for v in after)  # nothing to the right of the token
+    assert any(v != 0.0 for v in credits(body).values())
