@@ -179,24 +179,30 @@ def main(argv: list[str] | None = None) -> int:
 
     from explorer import load
 
+    saved = os.environ.get("SSL_EXPLORER_FORWARD_CACHE")
     os.environ["SSL_EXPLORER_FORWARD_CACHE"] = "0"  # every call computes: timings of the work itself
-    app_threads()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    mlm_lm, clm_lm = load("mlm"), load("clm")
-    results: dict = {"machine": machine(), "masked_lm": mlm_lm.info.name, "causal_lm": clm_lm.info.name}
-    results["goals"] = GOALS
-    if not args.no_speed:
-        results["speed"] = speed(mlm_lm, clm_lm, args.repeat)
-    results["sets"] = {}
-    for name in [s for s in args.sets.split(",") if s]:
-        path, role = SETS[name]
-        items = load_items(path)[: args.limit or None]
-        print(f"{name}: {len(items)} sentences ({role})", flush=True)
-        res = faithfulness(mlm_lm, clm_lm, items, show=args.show)
-        res.update(file=str(path.relative_to(ROOT)), role=role)
-        results["sets"][name] = res
-        print(name, res["drops"], flush=True)
+    try:
+        app_threads()
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        mlm_lm, clm_lm = load("mlm"), load("clm")
+        results: dict = {"machine": machine(), "masked_lm": mlm_lm.info.name, "causal_lm": clm_lm.info.name}
+        results["goals"] = GOALS
+        if not args.no_speed:
+            results["speed"] = speed(mlm_lm, clm_lm, args.repeat)
+        results["sets"] = {}
+        for name in [s for s in args.sets.split(",") if s]:
+            path, role = SETS[name]
+            items = load_items(path)[: args.limit or None]
+            print(f"{name}: {len(items)} sentences ({role})", flush=True)
+            res = faithfulness(mlm_lm, clm_lm, items, show=args.show)
+            res.update(file=str(path.relative_to(ROOT)), role=role)
+            results["sets"][name] = res
+            print(name, res["drops"], flush=True)
+    finally:
+        os.environ.pop("SSL_EXPLORER_FORWARD_CACHE") if saved is None else os.environ.update(
+            {"SSL_EXPLORER_FORWARD_CACHE": saved}
+        )
     results["load_average"] = os.getloadavg()[0]
     save_json(args.json, results)
     return 0

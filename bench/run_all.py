@@ -1,6 +1,6 @@
 """Run every benchmark and write bench/REPORT.md (`make bench`).
 
-    python -m bench.run_all [--quick] [--only core,latency,cold,training,load,wsload,soak,workshop,workshop_soak,alignment,vision,rlhf]
+    python -m bench.run_all [--quick] [--only core,latency,cold,training,load,wsload,soak,workshop,workshop_soak,alignment,vision,rlhf,attribution]
                             [--out bench/REPORT.md]
 
 Each benchmark runs in its own process (so that one's models and threads never slow another)
@@ -63,6 +63,7 @@ BUDGETS = {  # name -> (full arguments, quick arguments)
     "vision": ([], ["--mae-seconds", "5", "--simclr-seconds", "5", "--clip-seconds", "5", "--dino-seconds", "5"]),
     "room": (["--n", "12", "--nav", "5"], ["--n", "2", "--nav", "1", "--repeat", "2"]),
     "span": ([], ["--limit", "4"]),
+    "attribution": ([], ["--limit", "2", "--repeat", "1"]),
     "rlhf": (
         ["--speed-rounds", "3"],
         ["--seconds", "15", "--betas", "0.05", "--samples", "1", "--batching-rounds", "1"],
@@ -80,6 +81,7 @@ MODULES = {
     "room": "bench.room_speed",
     "span": "bench.span_fill",
     "rlhf": "bench.rlhf",
+    "attribution": "bench.attribution",
     "memory": "bench.memory",
     "soak": "bench.soak",
     "workshop": "bench.workshop",
@@ -740,6 +742,58 @@ def room_section(r: dict) -> list[str]:
     return out + [""]
 
 
+def attribution_section(r: dict) -> list[str]:
+    out = _head(
+        "20. Token attribution (Why?): cost and faithfulness (goals: gradient × input <= 2x one forward pass; "
+        "Integrated Gradients, 32 points, <= 3 s on the masked LM; deleting the most-credited tokens lowers the "
+        "word's probability more than deleting random ones)",
+        r,
+    )
+    speed = r.get("speed")
+    if speed:
+        out += [
+            f"`explorer.inside.attribute` on a sentence of about 20 tokens, one token hidden, with "
+            f"{speed['threads']} torch thread(s) (the cache off); each method alternates with one plain forward "
+            "pass of the same model (`model(input_ids)` in inference mode, as the pages run it); medians.",
+            "",
+            "| model | tokens | forward (ms) | gradient × input (ms) | ratio | attention × gradient (ms) | "
+            "Integrated Gradients, 32 points (s) | the same points one at a time (s) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in speed["rows"]:
+            out.append(
+                f"| {row['model']} | {row['tokens']} | {row['forward_ms']:.0f} | {row['gradient_ms']:.0f} | "
+                f"{row['gradient_over_forward']:.2f}x | {row['attention_ms']:.0f} | {row['ig_s']:.2f} | "
+                f"{row['ig_unbatched_s']:.2f} |"
+            )
+        for extra in r.get("speed_more", []):
+            out += ["", f"With {extra['threads']} torch threads:", ""]
+            for row in extra["rows"]:
+                out.append(
+                    f"- {row['model']}: gradient × input {row['gradient_over_forward']:.2f}x a forward pass "
+                    f"({row['gradient_ms']:.0f} ms), Integrated Gradients {row['ig_s']:.2f} s "
+                    f"({row['ig_unbatched_s']:.2f} s one point at a time)"
+                )
+        out.append("")
+    if r.get("sets"):
+        out += [
+            "Comprehensiveness (ERASER): the hidden word's probability with the whole text, minus with the k "
+            "most-credited tokens deleted (mean over sentences; higher: the method found tokens that matter), "
+            "against k tokens deleted at random (mean of 5 draws). The sentences and hidden words are the Masked "
+            "vs causal page's sets; deletion candidates are the tokens each model can read.",
+            "",
+        ]
+        out += [f"- **{n}** (`{s['file']}`, {s['n']} sentences): {s['role']}." for n, s in r["sets"].items()]
+        out += ["", "| set | model | method | k = 1 | k = 2 | k = 3 |", "|---|---|---|---:|---:|---:|"]
+        names = {"mlm": "masked LM", "clm": "causal LM"}
+        for n, s in r["sets"].items():
+            for kind, methods in s["drops"].items():
+                for method, by_k in methods.items():
+                    cells = " | ".join(_f(by_k.get(k, by_k.get(str(k))), ".3f") for k in (1, 2, 3))
+                    out.append(f"| {n} | {names.get(kind, kind)} | {method} | {cells} |")
+    return out + [""]
+
+
 SECTIONS = {
     "core": core_section,
     "latency": latency_section,
@@ -759,6 +813,7 @@ SECTIONS = {
     "room": room_section,
     "span": span_section,
     "rlhf": rlhf_section,
+    "attribution": attribution_section,
 }
 
 

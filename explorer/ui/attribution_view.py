@@ -23,7 +23,12 @@ def _controls(key: str, labels: Sequence[str], *, contrast_labels: Sequence[str]
     """Method, word explained, word compared with and steps; returns (method, target, contrast, steps)."""
     c1, c2, c3 = st.columns(3)
     method = c1.selectbox("Method", inside.METHODS, key=f"{key}_method", help="How the credit is worked out.")
-    target = c2.selectbox("Why this word", list(labels), key=f"{key}_target")
+    target = c2.selectbox(
+        "Why this word",
+        list(labels),
+        key=f"{key}_target",
+        help="The word whose log-probability is shared out among the tokens of the text (one of the chart's).",
+    )
     others = [NOTHING] + [w for w in (contrast_labels or labels) if w != target]
     contrast = c3.selectbox(
         "…rather than",

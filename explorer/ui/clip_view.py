@@ -50,16 +50,14 @@ def draw(large: bool) -> None:
         seed = int(st.session_state.get("img_seed", 0))
         caps = [rows[int(d.labels[k])][(i + seed) % len(rows[0])] for i, k in enumerate(pick)]
         sim = clip.pair_similarity(model, d.images[pick], clip.text_features(encoder, caps))
-        c1, c2 = ui.columns([3, 2])
-        chart.plotly_chart(
-            charts.pair_matrix(sim, d.labels[pick], caps, large=large), key="img_clip_pairs", container=c1
-        )
-        c2.markdown(
+        # the whole width: eight columns of two-decimal cosines do not fit a part of it on a projector
+        chart.plotly_chart(charts.pair_matrix(sim, d.labels[pick], caps, large=large), key="img_clip_pairs")
+        st.markdown(
             f"{SHOWN} held-out digits and a caption of each. The loss treats the boxed diagonal as the right "
             "answers; a caption of another digit of the same class is also a fair match, and CLIP's loss does "
             "not know it (in a batch of 128 digits, about 13 share a class)."
         )
-        c2.caption(
+        st.caption(
             f"Model: {'after ' + str(run.step) + ' steps of CLIP' if trained else 'untrained'}; temperature "
             f"{model.temperature():.3f} (CLIP starts at 0.07 and learns it)."
         )

@@ -546,3 +546,33 @@ def test_the_report_has_the_rlhf_section(tmp_path):
     assert "## 19. RLHF's RL step (RLOO)" in text and "2.19x" in text
     assert "| 0.05 | 22 | 181 | -0.50 -> 3.10 | +1.04 | 12.3 / 10.1 | 23.0 -> 21.0 | 50% -> 69% |" in text
     assert run_all.MODULES["rlhf"] == "bench.rlhf" and "rlhf" in run_all.BUDGETS
+
+
+def test_attribution_measures_cost_and_faithfulness(tmp_path):
+    from bench import attribution
+
+    out = tmp_path / "a.json"
+    attribution.main(
+        ["--sets", "dev", "--limit", "2", "--repeat", "1", "--json", str(out)]
+    )  # the first: "dog", from "The" alone
+    result = json.loads(out.read_text())
+    for row in result["speed"]["rows"]:
+        assert number(row["forward_ms"]) and number(row["ig_s"]) and row["gradient_over_forward"] > 0
+    drops = result["sets"]["dev"]["drops"]
+    assert set(drops) == {"mlm", "clm"} and set(drops["mlm"]) == {*attribution_methods(), "random"}
+    assert all(number(v) for kind in drops.values() for by_k in kind.values() for v in by_k.values())
+    text = run_all.write_report(
+        {"attribution": result},
+        tmp_path / "R.md",
+        quick=False,
+        started="2026-01-01 00:00",
+        load_before=(1, 1, 1),
+        load_after=(1, 1, 1),
+    )
+    assert "## 20. Token attribution (Why?)" in text and "| dev | masked LM | Integrated Gradients |" in text
+
+
+def attribution_methods():
+    from explorer import inside
+
+    return set(inside.METHODS)
