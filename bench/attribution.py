@@ -117,6 +117,14 @@ def _delete(ids, start, end, drop):
     return new, start - shift, end - shift
 
 
+def readable_positions(lm, kind: str, ids, start: int, end: int) -> list[int]:
+    """The positions a deletion may take: every token of the text but the blank and the special tokens; for
+    the causal LM only those left of the blank (it never reads the others)."""
+    special = set(lm.tokenizer.all_special_ids)
+    readable = [i for i in range(len(ids)) if not start <= i < end and ids[i] not in special]
+    return [i for i in readable if i < start] if kind == "clm" else readable
+
+
 def faithfulness(mlm_lm, clm_lm, items, show: bool = False) -> dict:
     from explorer import comparisons as C
     from explorer import inside
@@ -125,6 +133,7 @@ def faithfulness(mlm_lm, clm_lm, items, show: bool = False) -> dict:
     rng = random.Random(0)
     drops = {(kind, m, k): [] for kind in ("mlm", "clm") for m in (*inside.METHODS, "random") for k in KS}
     n_done, started = 0, time.perf_counter()
+    counts = {"mlm": 0, "clm": 0}  # sentences scored per model: those with more readable tokens than the largest k
     for sentence, word in items:
         comp = C.prepare(mlm_lm, clm_lm, sentence)
         index = word_index(comp.text, word)
@@ -133,12 +142,10 @@ def faithfulness(mlm_lm, clm_lm, items, show: bool = False) -> dict:
             start, end = word_span(mapping, index)
             target = tuple(ids[start:end])
             full = math.exp(_word_logp(lm, ids, start, end, target))
-            special = set(lm.tokenizer.all_special_ids)
-            readable = [i for i in range(len(ids)) if not start <= i < end and ids[i] not in special]
-            if kind == "clm":
-                readable = [i for i in readable if i < start]
+            readable = readable_positions(lm, kind, ids, start, end)
             if len(readable) < max(KS) + 1:
                 continue
+            counts[kind] += 1
             for method in inside.METHODS:
                 att = inside.attribute(lm, ids, start, end, target, method=method)
                 ctx_scores = att.scores[: att.blank] + att.scores[att.blank + 1 :]
@@ -160,7 +167,12 @@ def faithfulness(mlm_lm, clm_lm, items, show: bool = False) -> dict:
     table = {}
     for (kind, method, k), values in drops.items():
         table.setdefault(kind, {}).setdefault(method, {})[k] = sum(values) / len(values) if values else None
-    return {"n": n_done, "drops": table, "seconds_per_sentence": (time.perf_counter() - started) / max(1, n_done)}
+    return {
+        "n": n_done,
+        "counts": counts,
+        "drops": table,
+        "seconds_per_sentence": (time.perf_counter() - started) / max(1, n_done),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -784,13 +784,18 @@ def attribution_section(r: dict) -> list[str]:
             "",
         ]
         out += [f"- **{n}** (`{s['file']}`, {s['n']} sentences): {s['role']}." for n, s in r["sets"].items()]
-        out += ["", "| set | model | method | k = 1 | k = 2 | k = 3 |", "|---|---|---|---:|---:|---:|"]
+        out += [
+            "",
+            "| set | model | sentences scored | method | k = 1 | k = 2 | k = 3 |",
+            "|---|---|---:|---|---:|---:|---:|",
+        ]
         names = {"mlm": "masked LM", "clm": "causal LM"}
         for n, s in r["sets"].items():
             for kind, methods in s["drops"].items():
                 for method, by_k in methods.items():
                     cells = " | ".join(_f(by_k.get(k, by_k.get(str(k))), ".3f") for k in (1, 2, 3))
-                    out.append(f"| {n} | {names.get(kind, kind)} | {method} | {cells} |")
+                    scored = s.get("counts", {}).get(kind, "—")
+                    out.append(f"| {n} | {names.get(kind, kind)} | {scored} | {method} | {cells} |")
     return out + [""]
 
 

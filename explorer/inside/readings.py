@@ -121,7 +121,11 @@ def sequences(model: Module, q: Question, ctx: torch.Tensor) -> tuple[torch.Tens
 def _logits_at(model: Module, embeds: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor):
     if hasattr(model, "logits_at"):  # the project's masked LM: the head only where it is read
         return model.logits_at(None, rows, cols, attention_mask=mask, inputs_embeds=embeds)
-    return model(inputs_embeds=embeds, attention_mask=mask).logits[rows, cols]
+    keep = torch.unique(cols)  # a causal LM's head only at the columns read (a model that ignores it gives all)
+    logits = model(inputs_embeds=embeds, attention_mask=mask, logits_to_keep=keep).logits
+    if logits.shape[1] == len(keep) != embeds.shape[1]:
+        return logits[rows, torch.searchsorted(keep, cols)]
+    return logits[rows, cols]
 
 
 def read_value(q: Question, log_probs: Any, n: int) -> torch.Tensor:

@@ -569,7 +569,7 @@ def test_attribution_measures_cost_and_faithfulness(tmp_path):
         load_before=(1, 1, 1),
         load_after=(1, 1, 1),
     )
-    assert "## 20. Token attribution (Why?)" in text and "| dev | masked LM | Integrated Gradients |" in text
+    assert "## 20. Token attribution (Why?)" in text and "| dev | masked LM | 2 | Integrated Gradients |" in text
 
 
 def attribution_methods():
