@@ -15,7 +15,9 @@ for the hidden word and see how far its probability falls, against deleting k to
 `RANDOM_DRAWS` draws); k = 1, 2, 3; for each method and both models. Deletion candidates are the tokens the
 model can read (for the causal LM, those left of the blank). A method is faithful where its drop is larger
 than random's. The sentences are the Masked vs causal page's (`bench/compare_dev.tsv`: looked at while the
-view was built; `bench/compare_heldout.tsv`: scored only), each hiding a word; the target is that word.
+view was built; `bench/compare_heldout.tsv`: scored only), each hiding a word early in the sentence, and two
+sets written for this benchmark with the hidden word mostly late, so that a causal LM has tokens to its left
+to delete (`bench/attribution_dev.tsv`, `bench/attribution_heldout.tsv`); the target is the hidden word.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from bench.hidden_word import load_items  # noqa: E402
 SETS = {
     "dev": (ROOT / "bench" / "compare_dev.tsv", "development set: looked at while the view was built"),
     "heldout": (ROOT / "bench" / "compare_heldout.tsv", "held out: scored only, never looked at before"),
+    "late_dev": (ROOT / "bench" / "attribution_dev.tsv", "development set, the hidden word late: written for this"),
+    "late_heldout": (ROOT / "bench" / "attribution_heldout.tsv", "held out, the hidden word late: scored only"),
 }
 SPEED_TEXT = "The old fisherman walked slowly down to the harbour every morning to check on his small wooden boat."
 KS = (1, 2, 3)

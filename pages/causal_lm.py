@@ -5,7 +5,7 @@ import streamlit as st
 from explorer import clm, examples, ui
 from explorer.charts import clm as charts
 from explorer.tokens import MAX_CHARS, max_positions
-from explorer.ui import causal_view
+from explorer.ui import attribution_view, causal_view
 from explorer.wording import count
 
 EXAMPLES = examples.load("causal_lm")  # the default texts and what they show (assets/examples/causal_lm.toml)
@@ -34,7 +34,12 @@ LIMITS = {
 ACTION = "clm_pending_action"
 STATE = "clm_generation"
 
-ui.page_state("causal_lm", SHARED, LIMITS)
+ui.page_state(
+    "causal_lm",
+    SHARED,
+    LIMITS,
+    local={**attribution_view.local_state("clm_why", "clm_tf_why"), "clm_tf_why_token": None},
+)
 
 
 def queue(*action) -> None:

@@ -24,7 +24,7 @@ SHARED = {**DEFAULTS, **ui.model_defaults("mlm", "clm")}  # what a link carries
 LIMITS = {"cmp_word": (0, 200), "cmp_k": (3, 20)}
 MAX_MASK_TOKENS = 24  # attention-mask matrices stay readable up to this many tokens
 
-ui.page_state("compare", SHARED, LIMITS)
+ui.page_state("compare", SHARED, LIMITS, local=attribution_view.local_state("cmp_why"))
 large = ui.presenter()
 
 st.title("Masked vs causal, side by side")

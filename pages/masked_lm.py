@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer import examples, mlm, ui
 from explorer.charts import unique_labels
-from explorer.ui import masked_view
+from explorer.ui import attribution_view, masked_view
 
 # Workshop examples (assets/examples/masked_lm.toml): each says what it shows; picking one masks its words.
 PRESETS = {ex["name"]: ex for ex in examples.presets("masked_lm")}
@@ -21,7 +21,9 @@ DEFAULTS = {
 }
 SHARED = {**DEFAULTS, **ui.model_defaults("mlm")}  # what a link carries
 LIMITS = {"mlm_masked": (0, 511), "mlm_k": (1, 25), "mlm_view": VIEWS, "mlm_rate": (5, 50), "mlm_seed": (0, 9_999)}
-ui.page_state("masked_lm", SHARED, LIMITS, local=DEFAULTS)
+ui.page_state(
+    "masked_lm", SHARED, LIMITS, local={**DEFAULTS, **attribution_view.local_state("mlm_why"), "mlm_why_blank": None}
+)
 large = ui.presenter()
 
 

@@ -19,8 +19,28 @@ NOTHING = "nothing else (just why this word)"
 STEP_CHOICES = [8, 16, 32, 64, 128]
 
 
+def local_state(*keys: str) -> dict:
+    """The Why? views' widgets and their defaults, for `ui.page_state(local=...)`: a widget a run did not draw
+    (the view closed, the page stopped early) comes back showing the value the page computes with."""
+    out: dict = {}
+    for key in keys:
+        out.update(
+            {
+                f"{key}_on": False,
+                f"{key}_method": inside.METHODS[0],
+                f"{key}_steps": inside.DEFAULT_STEPS,
+                f"{key}_target": None,
+                f"{key}_contrast": None,
+            }
+        )
+    return out
+
+
 def _controls(key: str, labels: Sequence[str], *, contrast_labels: Sequence[str] | None = None) -> tuple:
     """Method, word explained, word compared with and steps; returns (method, target, contrast, steps)."""
+    for name in ("target", "contrast"):  # a word of the previous prediction: not a choice any more
+        if st.session_state.get(f"{key}_{name}") not in [*labels, NOTHING]:
+            st.session_state.pop(f"{key}_{name}", None)
     c1, c2, c3 = st.columns(3)
     method = c1.selectbox("Method", inside.METHODS, key=f"{key}_method", help="How the credit is worked out.")
     target = c2.selectbox(
@@ -42,7 +62,6 @@ def _controls(key: str, labels: Sequence[str], *, contrast_labels: Sequence[str]
         steps = st.select_slider(
             "Integrated Gradients: points on the path",
             STEP_CHOICES,
-            value=inside.DEFAULT_STEPS,
             key=f"{key}_steps",
             help="Each point is one forward and one backward pass (they run in batches). More points: credits "
             "that add up more exactly, at a higher cost.",

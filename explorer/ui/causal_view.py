@@ -220,7 +220,9 @@ def _why_token(lm: LoadedModel, tf, *, large: bool) -> None:
         return
     worst = int(np.argmax(tf.surprisal))
     pairs = {i: f"{i + 1}. {tf.pieces[i + 1]}" for i in range(tf.n_pairs)}
-    i = st.selectbox("Token to explain", list(pairs), index=worst, format_func=pairs.get, key="clm_tf_why_token")
+    if st.session_state.get("clm_tf_why_token") not in pairs:  # first time, or a shorter text now
+        st.session_state["clm_tf_why_token"] = worst
+    i = st.selectbox("Token to explain", list(pairs), format_func=pairs.get, key="clm_tf_why_token")
     actual, guess = int(tf.ids[i + 1]), int(tf.guess_ids[i])
     cands = [(f"{tf.pieces[i + 1]} (the text's)", [actual])]
     if guess != actual:

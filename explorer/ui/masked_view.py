@@ -56,6 +56,8 @@ def _which_blank(labels: list[str]) -> int:
     """The blank the Why? view explains (a choice only when there are several)."""
     if len(labels) == 1:
         return 0
+    if st.session_state.get("mlm_why_blank") not in range(len(labels)):  # fewer blanks now
+        st.session_state.pop("mlm_why_blank", None)
     return st.selectbox("Blank to explain", range(len(labels)), format_func=lambda i: labels[i], key="mlm_why_blank")
 
 
