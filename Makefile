@@ -31,6 +31,9 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt $(QUIET)
 	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	$(MAKE) -s nginx
+	# PostgreSQL for the classroom store's tests (Debian's package; the tests start their own server)
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 	touch $@
 
 # the proxy in front of several workers (Debian's nginx; only its binary is used, never its service)

@@ -10,6 +10,7 @@ from explorer.charts.contrastive import similarity_heatmap
 from explorer.charts.mlm import prediction_chart
 from explorer.charts.span import corruption_strips
 from explorer.comparisons import masked_vs_causal as compare
+from explorer.ui import classroom_view
 
 DEFAULTS = {"lesson": 0}
 LINE = {"max_chars": 600, "area": False}  # a lesson's one-line box
@@ -241,6 +242,8 @@ for i, q in enumerate(lesson.questions):
         if locked is None:
             label = "Check" if q.kind == "choice" else "Reveal the model's answer"
             st.button(label, key=f"quiz_btn_{qid}", disabled=choice is None, on_click=_answer, args=(qid,))
+            if large:  # the projector: the room's answers as they come in
+                classroom_view.class_answers(qid, q.options, None, large=True)
         else:
             choice = locked
             st.caption("Answered: the first answer counts.")
@@ -265,6 +268,7 @@ for i, q in enumerate(lesson.questions):
                             st.error(
                                 f"The model's top answer is “{top[0]}”, and your guess is not in its top 5. {q.why}"
                             )
+            classroom_view.class_answers(qid, q.options, q.options[choice], large=large)
 
 st.sidebar.metric(
     "Quiz score",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # hold everywhere; tests/core/models/test_bfloat16.py turns bfloat16 products on where it tests them, and the app
 # servers of the browser tests get the product's own choice (tests/browser/__init__.py).
 os.environ.setdefault("SSL_EXPLORER_BF16", "0")
+# The classroom's store of this test run (and of the app servers it starts): a SQLite file of its own, never the
+# cache folder's, so that no run sees another's answers. Tests of the store give their own address.
+os.environ.setdefault(
+    "SSL_EXPLORER_DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='sslx-class-')}/classroom.sqlite3"
+)
 
 import torch  # noqa: E402
 
