@@ -36,7 +36,7 @@ class WordCredit:
 def candidate(side: Side, word: str | None) -> WordCandidate:
     """The side's candidate spelled `word` (its own hidden word, or one of its top words); by default the
     hidden word, or the top word for a typed blank."""
-    pool = ([side.words.answer] if side.words.answer is not None else []) + list(side.words.candidates)
+    pool = side.words.with_answer()
     if not pool:
         raise ExplorerError("This side has no prediction to explain yet.")
     if word is None:

@@ -163,9 +163,8 @@ def _run(model, q: Question, method: str, steps: int | None, progress: Progress 
             # points are (a frozen masked LM multiplies in bfloat16 when no gradient is taken, as Captum's own is)
             value, base = (float(v) for v in score(model, q, torch.cat([ctx, baseline])).detach())
             delta = float(attr.detach().sum()) - (value - base)
-    credit = attr.detach()[0].sum(-1)
-    credit = torch.where(torch.tensor(q.fixed), torch.zeros_like(credit), credit)
-    return credit, value, base, delta
+    # tokens held fixed get 0 by construction: no gradient reaches them, and x - baseline is 0 there
+    return attr.detach()[0].sum(-1), value, base, delta
 
 
 def _report(progress: Progress | None, done: int, total: int) -> None:

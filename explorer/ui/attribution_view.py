@@ -160,8 +160,8 @@ def why_both(comp: Any, mlm_lm: LoadedModel, clm_lm: LoadedModel, sides: tuple, 
     if not st.toggle("Why? Which words each model used", key="cmp_why_on"):
         return
     mside, cside = sides
-    pools = [[w.word for w in ([s.words.answer] if s.words.answer else []) + list(s.words.candidates)] for s in sides]
-    shared = [w for w in dict.fromkeys(pools[0]) if w in pools[1]]
+    theirs = {w.word for w in cside.words.with_answer()}
+    shared = [w.word for w in mside.words.with_answer() if w.word in theirs]
     if not shared:
         st.info("The two models have no word in common among their guesses, so there is no one word to explain.")
         return

@@ -16,6 +16,7 @@ import streamlit as st
 
 from explorer import classroom
 from explorer.charts.classroom import class_bars
+from explorer.errors import ExplorerError
 from explorer.ui.browser import browser_id, browser_value
 from explorer.ui.chart import plotly_chart
 
@@ -73,16 +74,20 @@ def class_answers(question: str, options: Sequence[str], mine: str | None, *, la
         if not st.session_state.get(flag):  # once per session: the question is asked in the room
             s.ask(room(), question)
             st.session_state[flag] = True
-        if mine is not None:
-            s.join(room(), browser_id(), my_name())
-            if s.my_answer(room(), question, browser_id()) is None:
+        sent = f"_class_sent_{question}"
+        if mine is not None and not st.session_state.get(sent):  # once per session, not at every rerun
+            if not st.session_state.get("_class_joined"):
+                s.join(room(), browser_id(), my_name())
+                st.session_state["_class_joined"] = True
+            if s.my_answer(room(), question, browser_id()) is None:  # another tab of this browser may have
                 s.answer(room(), question, browser_id(), mine)
+            st.session_state[sent] = True
     except classroom.RoomUnavailable as exc:
         _DOWN[s.url] = time.monotonic() + RETRY_S
         st.caption(f"🏫 {exc}")
         return
-    except Exception as exc:  # noqa: BLE001 - an answer the room refuses (a closed question) is said, not raised
-        st.caption(f"🏫 {getattr(exc, 'message', exc)}")
+    except ExplorerError as exc:  # an answer the room refuses (a closed question) is said, not raised
+        st.caption(f"🏫 {exc.message}")
     if mine is None and not large:
         return  # a participant sees the room's answers once they have given their own
 

@@ -77,8 +77,7 @@ def _why_word(lm: LoadedModel, enc, masked, found, *, large: bool) -> None:
     blank = shown[_which_blank([_word_title(b) for b in shown])]
     hidden = sorted(set(mlm.expand_to_words(enc, masked)) | set(mlm.typed_masks(enc, lm.tokenizer)))
     ids = mlm.masked_input(enc, hidden, lm.tokenizer)
-    pool = list(blank.words.candidates) + ([blank.words.answer] if blank.words.answer else [])
-    cands = list({c.word: c.ids for c in pool}.items())
+    cands = [(c.word, c.ids) for c in blank.words.with_answer(answer_first=False)]  # the top guess first
     start, end = blank.positions[0], blank.positions[-1] + 1
     attribution_view.why(lm, ids, start, end, cands, key="mlm_why", large=large)
 

@@ -51,6 +51,15 @@ class WordPredictions:
     def top(self, k: int) -> list[WordCandidate]:
         return self.candidates[:k]
 
+    def with_answer(self, *, answer_first: bool = True) -> list[WordCandidate]:
+        """The candidates best first and the text's own word (when there is one), first or last, each word once."""
+        answer = [self.answer] if self.answer is not None else []
+        words = answer + list(self.candidates) if answer_first else list(self.candidates) + answer
+        first: dict[str, WordCandidate] = {}
+        for w in words:
+            first.setdefault(w.word, w)
+        return list(first.values())
+
 
 # --------------------------------------------------------------------------- pieces of words
 
